@@ -1,0 +1,160 @@
+//! Assembles what was loaded into a cluster: workloads with their pods, every namespace that anything refers to.
+
+use crate::kube::*;
+use crate::load::Inventory;
+use crate::selector::{Labels, NAMESPACE_NAME_LABEL};
+use std::collections::{BTreeMap, HashMap};
+
+/// A pod of a workload: a real pod from a dump, or the workload's template standing for its pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    /// `None` for a template.
+    pub name: Option<String>,
+    pub facts: PodFacts,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub id: WorkloadRef,
+    pub pods: Vec<Pod>,
+    pub location: Location,
+}
+
+/// The validated cluster that the engine analyses.
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    /// Sorted by name; includes namespaces that are referenced but not defined.
+    pub namespaces: Vec<Namespace>,
+    /// Sorted by id.
+    pub workloads: Vec<Workload>,
+    pub nodes: Vec<ClusterNode>,
+    pub services: Vec<Service>,
+    pub policies: Vec<NetworkPolicy>,
+}
+
+impl Cluster {
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.binary_search_by(|ns| ns.name.as_str().cmp(name)).ok().map(|i| &self.namespaces[i])
+    }
+
+    pub fn from_inventory(inventory: Inventory) -> Cluster {
+        let Inventory { namespaces, nodes, workloads, services, policies, .. } = inventory;
+        let workloads = assemble_workloads(workloads);
+        let mut by_name: BTreeMap<String, Namespace> = namespaces.into_iter().map(|ns| (ns.name.clone(), ns)).collect();
+        let referenced = workloads
+            .iter()
+            .map(|w| &w.id.namespace)
+            .chain(policies.iter().map(|p| &p.namespace))
+            .chain(services.iter().map(|s| &s.namespace));
+        for name in referenced {
+            by_name.entry(name.clone()).or_insert_with(|| Namespace {
+                name: name.clone(),
+                labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.clone())]),
+                location: None,
+            });
+        }
+        Cluster { namespaces: by_name.into_values().collect(), workloads, nodes, services, policies }
+    }
+}
+
+/// Groups pods under the controller that owns them, following ReplicaSet → Deployment and Job → CronJob where
+/// the owner is in the input, so that a `kubectl get -A` dump names workloads as their manifests do.
+fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
+    let index: HashMap<(String, String, String), usize> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| ((o.id.namespace.clone(), o.id.kind.as_str().to_string(), o.id.name.clone()), i))
+        .collect();
+    let owner_of = |object: &WorkloadObject| -> Option<usize> {
+        let owner = object.owner.as_ref()?;
+        index.get(&(object.id.namespace.clone(), owner.kind.clone(), owner.name.clone())).copied()
+    };
+    // The top of each ownership chain; the bound keeps a cycle in hostile input from looping.
+    let root_of = |start: usize| -> usize {
+        let mut current = start;
+        for _ in 0..8 {
+            match owner_of(&objects[current]) {
+                Some(next) if next != current => current = next,
+                _ => break,
+            }
+        }
+        current
+    };
+
+    let mut groups: BTreeMap<WorkloadRef, (Location, Option<PodFacts>, Vec<Pod>)> = BTreeMap::new();
+    for (i, object) in objects.iter().enumerate() {
+        let root = &objects[root_of(i)];
+        let id = if object.id.kind == WorkloadKind::Pod && root_of(i) == i {
+            // A pod whose controller is not in the input is named after that controller, when it is a workload kind.
+            match object.owner.as_ref().and_then(|o| WorkloadKind::from_kind(&o.kind).map(|k| (k, &o.name))) {
+                Some((kind, name)) if kind != WorkloadKind::Pod => {
+                    WorkloadRef { namespace: object.id.namespace.clone(), name: name.clone(), kind }
+                }
+                _ => object.id.clone(),
+            }
+        } else {
+            root.id.clone()
+        };
+        let entry = groups.entry(id).or_insert_with(|| (root.location.clone(), None, Vec::new()));
+        if object.id.kind == WorkloadKind::Pod {
+            entry.2.push(Pod { name: Some(object.id.name.clone()), facts: object.pod.clone(), location: object.location.clone() });
+        } else if root_of(i) == i {
+            entry.0 = object.location.clone();
+            entry.1 = Some(object.pod.clone());
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(id, (location, template, pods))| {
+            let pods = if pods.is_empty() {
+                template.map(|facts| Pod { name: None, facts, location: location.clone() }).into_iter().collect()
+            } else {
+                pods
+            };
+            Workload { id, pods, location }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::load::{load_bytes, Inventory};
+    use super::*;
+    use std::sync::Arc;
+
+    fn cluster(text: &str) -> Cluster {
+        let mut inventory = Inventory::default();
+        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
+        Cluster::from_inventory(inventory)
+    }
+
+    #[test]
+    fn dump_pods_fold_into_their_deployment() {
+        let c = cluster(concat!(
+            "kind: Deployment\nmetadata: {name: web, namespace: a}\nspec: {template: {metadata: {labels: {app: web}}}}\n---\n",
+            "kind: ReplicaSet\nmetadata: {name: web-1, namespace: a, ownerReferences: [{kind: Deployment, name: web, controller: true}]}\n---\n",
+            "kind: Pod\nmetadata: {name: web-1-x, namespace: a, labels: {app: web}, ownerReferences: [{kind: ReplicaSet, name: web-1, controller: true}]}\nstatus: {podIP: 10.0.0.5}\n",
+        ));
+        assert_eq!(c.workloads.len(), 1);
+        assert_eq!(c.workloads[0].id.to_string(), "a/web[Deployment]");
+        assert_eq!(c.workloads[0].pods.len(), 1);
+        assert_eq!(c.workloads[0].pods[0].facts.ips.len(), 1);
+    }
+
+    #[test]
+    fn orphan_pods_are_named_by_their_owner() {
+        let c = cluster(
+            "kind: Pod\nmetadata: {name: f-x, ownerReferences: [{kind: ReplicaSet, name: f-99, controller: true}]}\n",
+        );
+        assert_eq!(c.workloads[0].id.to_string(), "default/f-99[ReplicaSet]");
+    }
+
+    #[test]
+    fn referenced_namespaces_exist_with_their_name_label() {
+        let c = cluster("kind: Pod\nmetadata: {name: p, namespace: ghost}\n");
+        let ns = c.namespace("ghost").expect("implicit namespace");
+        assert_eq!(ns.labels.get(NAMESPACE_NAME_LABEL).map(String::as_str), Some("ghost"));
+        assert!(ns.location.is_none());
+    }
+}

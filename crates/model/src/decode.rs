@@ -1,0 +1,892 @@
+//! Decodes document trees into the narrow structs, validating the way the API server does.
+//!
+//! An object that the API server would reject yields an error diagnostic and no struct. An object that it would
+//! accept with warnings (unknown fields) yields the struct as the server would store it, plus a warning.
+
+use crate::cidr::Cidr;
+use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
+use crate::kube::*;
+use crate::selector::{LabelSelector, Labels, Operator, Requirement};
+use crate::yaml::{Node, Value};
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Collects the diagnostics of one object and remembers whether it must be left out.
+pub(crate) struct Ctx<'a> {
+    file: &'a Arc<str>,
+    object: Option<ObjectRef>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub rejected: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(file: &'a Arc<str>, object: Option<ObjectRef>) -> Self {
+        Ctx { file, object, diagnostics: Vec::new(), rejected: false }
+    }
+
+    fn push(&mut self, severity: Severity, code: DiagnosticCode, line: u32, field: &str, message: String) {
+        if severity == Severity::Error {
+            self.rejected = true;
+        }
+        self.diagnostics.push(Diagnostic {
+            severity,
+            code,
+            file: self.file.clone(),
+            line: Some(line),
+            object: self.object.clone(),
+            field: (!field.is_empty()).then(|| field.to_string()),
+            message,
+            hint: None,
+        });
+    }
+
+    pub fn error(&mut self, code: DiagnosticCode, line: u32, field: &str, message: impl Into<String>) {
+        self.push(Severity::Error, code, line, field, message.into());
+    }
+
+    fn wrong_type(&mut self, node: &Node, field: &str, expected: &str) {
+        let found = match &node.value {
+            Value::Bool(b) => format!("boolean `{b}` (YAML reads unquoted yes/no/on/off/true/false as booleans; quote it)"),
+            Value::Int(i) => format!("integer `{i}`"),
+            Value::Str(s) => format!("string `{}`", truncate(s)),
+            _ => node.type_name().to_string(),
+        };
+        self.error(DiagnosticCode::WrongType, node.line, field, format!("expected {expected}, found {found}"));
+    }
+
+    /// Warns about keys the API server does not know, with a "did you mean" hint.
+    fn unknown_fields(&mut self, node: &Node, path: &str, known: &[&str]) {
+        let Value::Map(entries) = &node.value else { return };
+        for (key, value) in entries {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            let field = join(path, key);
+            self.push(
+                Severity::Warning,
+                DiagnosticCode::UnknownField,
+                value.line,
+                &field,
+                "unknown field: the API server drops it (with a warning) and stores the object without it".into(),
+            );
+            if let Some(hint) = did_you_mean(path, key, known) {
+                if let Some(last) = self.diagnostics.last_mut() {
+                    last.hint = Some(hint);
+                }
+            }
+        }
+    }
+
+    fn map<'n>(&mut self, node: &'n Node, field: &str) -> Option<&'n Node> {
+        match node.value {
+            Value::Map(_) => Some(node),
+            Value::Null => None,
+            _ => {
+                self.wrong_type(node, field, "a mapping");
+                None
+            }
+        }
+    }
+
+    fn seq<'n>(&mut self, node: &'n Node, field: &str) -> &'n [Node] {
+        match &node.value {
+            Value::Seq(items) => items,
+            Value::Null => &[],
+            _ => {
+                self.wrong_type(node, field, "a list");
+                &[]
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, field: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Null => None,
+            _ => {
+                self.wrong_type(node, field, "a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, field: &str) -> Option<bool> {
+        match node.value {
+            Value::Bool(b) => Some(b),
+            Value::Null => None,
+            _ => {
+                self.wrong_type(node, field, "true or false");
+                None
+            }
+        }
+    }
+
+    fn port_number(&mut self, node: &Node, field: &str) -> Option<u16> {
+        match node.value {
+            Value::Int(n) => match u16::try_from(n) {
+                Ok(port) if port >= 1 => Some(port),
+                _ => {
+                    self.error(DiagnosticCode::InvalidValue, node.line, field, format!("port {n} is outside 1-65535"));
+                    None
+                }
+            },
+            Value::Null => None,
+            _ => {
+                self.wrong_type(node, field, "a port number");
+                None
+            }
+        }
+    }
+
+    fn protocol(&mut self, node: Option<&Node>, field: &str) -> Protocol {
+        let Some(node) = node else { return Protocol::Tcp };
+        match self.string(node, field) {
+            None => Protocol::Tcp,
+            Some(text) => Protocol::from_api(&text).unwrap_or_else(|| {
+                self.error(
+                    DiagnosticCode::InvalidValue,
+                    node.line,
+                    field,
+                    format!("protocol `{text}` is not one of TCP, UDP, SCTP (case matters)"),
+                );
+                Protocol::Tcp
+            }),
+        }
+    }
+
+    fn labels(&mut self, node: Option<&Node>, field: &str) -> Labels {
+        let mut labels = Labels::new();
+        let Some(node) = node.and_then(|n| self.map(n, field)) else { return labels };
+        let Value::Map(entries) = &node.value else { return labels };
+        for (key, value) in entries {
+            let path = join(field, key);
+            if let Err(why) = validate_label_key(key) {
+                self.error(DiagnosticCode::InvalidValue, value.line, &path, format!("invalid label key `{key}`: {why}"));
+            }
+            let text = match &value.value {
+                Value::Str(s) => s.clone(),
+                Value::Null => String::new(),
+                _ => {
+                    self.wrong_type(value, &path, "a string label value");
+                    continue;
+                }
+            };
+            if let Err(why) = validate_label_value(&text) {
+                self.error(
+                    DiagnosticCode::InvalidValue,
+                    value.line,
+                    &path,
+                    format!("invalid label value `{}`: {why}", truncate(&text)),
+                );
+            }
+            labels.insert(key.clone(), text);
+        }
+        labels
+    }
+
+    pub fn selector(&mut self, node: &Node, field: &str) -> LabelSelector {
+        let mut selector = LabelSelector::default();
+        let Some(node) = self.map(node, field) else { return selector };
+        self.unknown_fields(node, field, &["matchLabels", "matchExpressions"]);
+        selector.match_labels = self.labels(node.get("matchLabels"), &join(field, "matchLabels"));
+        let expressions_field = join(field, "matchExpressions");
+        if let Some(expressions) = node.get("matchExpressions") {
+            for (index, item) in self.seq(expressions, &expressions_field).iter().enumerate() {
+                let path = format!("{expressions_field}[{index}]");
+                if let Some(requirement) = self.requirement(item, &path) {
+                    selector.match_expressions.push(requirement);
+                }
+            }
+        }
+        selector
+    }
+
+    fn requirement(&mut self, node: &Node, field: &str) -> Option<Requirement> {
+        let node = self.map(node, field)?;
+        self.unknown_fields(node, field, &["key", "operator", "values"]);
+        let key = node.get("key").and_then(|k| self.string(k, &join(field, "key")));
+        let Some(key) = key else {
+            self.error(DiagnosticCode::MissingField, node.line, &join(field, "key"), "a selector requirement needs a key");
+            return None;
+        };
+        if let Err(why) = validate_label_key(&key) {
+            self.error(DiagnosticCode::InvalidValue, node.line, &join(field, "key"), format!("invalid label key `{key}`: {why}"));
+        }
+        let operator_node = node.get("operator");
+        let operator_text = operator_node.and_then(|o| self.string(o, &join(field, "operator")));
+        let line = operator_node.map_or(node.line, |o| o.line);
+        let operator = match operator_text.as_deref() {
+            Some("In") => Operator::In,
+            Some("NotIn") => Operator::NotIn,
+            Some("Exists") => Operator::Exists,
+            Some("DoesNotExist") => Operator::DoesNotExist,
+            Some(other) => {
+                let hint = ["In", "NotIn", "Exists", "DoesNotExist"]
+                    .iter()
+                    .find(|op| op.eq_ignore_ascii_case(other))
+                    .map(|op| format!(" (did you mean `{op}`? operators are case-sensitive)"))
+                    .unwrap_or_default();
+                self.error(
+                    DiagnosticCode::InvalidValue,
+                    line,
+                    &join(field, "operator"),
+                    format!("`{other}` is not a valid operator: use In, NotIn, Exists or DoesNotExist{hint}"),
+                );
+                return None;
+            }
+            None => {
+                self.error(DiagnosticCode::MissingField, line, &join(field, "operator"), "a selector requirement needs an operator");
+                return None;
+            }
+        };
+        let values_field = join(field, "values");
+        let mut values = Vec::new();
+        if let Some(list) = node.get("values") {
+            for (index, item) in self.seq(list, &values_field).iter().enumerate() {
+                let path = format!("{values_field}[{index}]");
+                if let Some(value) = self.string(item, &path) {
+                    if let Err(why) = validate_label_value(&value) {
+                        self.error(DiagnosticCode::InvalidValue, item.line, &path, format!("invalid label value `{}`: {why}", truncate(&value)));
+                    }
+                    values.push(value);
+                }
+            }
+        }
+        match operator {
+            Operator::In | Operator::NotIn if values.is_empty() => self.error(
+                DiagnosticCode::InvalidValue,
+                line,
+                &values_field,
+                format!("operator {operator:?} needs at least one value"),
+            ),
+            Operator::Exists | Operator::DoesNotExist if !values.is_empty() => self.error(
+                DiagnosticCode::InvalidValue,
+                line,
+                &values_field,
+                format!("operator {operator:?} takes no values"),
+            ),
+            _ => {}
+        }
+        Some(Requirement { key, operator, values })
+    }
+
+    fn cidr(&mut self, node: &Node, field: &str) -> Option<Cidr> {
+        let text = self.string(node, field)?;
+        match Cidr::from_str(text.trim()) {
+            Ok(cidr) => Some(cidr),
+            Err(error) => {
+                self.error(DiagnosticCode::InvalidValue, node.line, field, error.to_string());
+                None
+            }
+        }
+    }
+}
+
+pub(crate) fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn truncate(text: &str) -> String {
+    if text.chars().count() <= 64 {
+        text.to_string()
+    } else {
+        let head: String = text.chars().take(61).collect();
+        format!("{head}...")
+    }
+}
+
+/// Known misplacements first (the mis-indented selector of seed 001), then close spellings.
+fn did_you_mean(path: &str, key: &str, known: &[&str]) -> Option<String> {
+    let parent = path.rsplit('.').next().unwrap_or(path);
+    let misplaced = match (parent, key) {
+        ("spec", "matchLabels" | "matchExpressions") => Some(format!("spec.podSelector.{key}")),
+        ("spec", "from" | "to" | "ports") => {
+            Some(format!("spec.{}[0].{key}", if key == "to" { "egress" } else { "ingress" }))
+        }
+        (_, "matchLabels" | "matchExpressions") if known.contains(&"podSelector") => Some(format!("{path}.podSelector.{key}")),
+        (_, "podSelector" | "namespaceSelector" | "ipBlock") if known.contains(&"from") => Some(format!("{path}.from[0].{key}")),
+        (_, "podSelector" | "namespaceSelector" | "ipBlock") if known.contains(&"to") => Some(format!("{path}.to[0].{key}")),
+        _ => None,
+    };
+    if let Some(place) = misplaced {
+        return Some(format!(
+            "did you mean `{place}`? As written, `{key}` is ignored and the object behaves as if it were absent"
+        ));
+    }
+    known
+        .iter()
+        .find(|candidate| candidate.eq_ignore_ascii_case(key) || edit_distance(candidate, key) <= 2)
+        .map(|candidate| format!("did you mean `{}`?", join(path, candidate)))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// A qualified label key: an optional DNS-subdomain prefix and a `/`, then a name of at most 63 characters.
+fn validate_label_key(key: &str) -> Result<(), &'static str> {
+    let name = match key.split_once('/') {
+        Some((prefix, name)) => {
+            if prefix.is_empty() || prefix.len() > 253 {
+                return Err("the prefix must be a DNS subdomain of 1-253 characters");
+            }
+            let valid_prefix = prefix.split('.').all(|part| {
+                !part.is_empty()
+                    && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !part.starts_with('-')
+                    && !part.ends_with('-')
+            });
+            if !valid_prefix {
+                return Err("the prefix must be a lowercase DNS subdomain");
+            }
+            name
+        }
+        None => key,
+    };
+    if name.is_empty() || name.len() > 63 {
+        return Err("the name part must be 1-63 characters");
+    }
+    validate_label_value(name)
+}
+
+fn validate_label_value(value: &str) -> Result<(), &'static str> {
+    if value.len() > 63 {
+        return Err("label values are at most 63 characters");
+    }
+    if value.is_empty() {
+        return Ok(());
+    }
+    let first_last_alnum = value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !first_last_alnum || !value.chars().all(is_name_char) {
+        return Err("use letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit");
+    }
+    Ok(())
+}
+
+/// An IANA service name, as named ports must be: 1-15 lowercase letters, digits and `-`, with a letter.
+fn validate_port_name(name: &str) -> Result<(), &'static str> {
+    let valid = !name.is_empty()
+        && name.len() <= 15
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().any(|c| c.is_ascii_lowercase())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if valid {
+        Ok(())
+    } else {
+        Err("a port name must be 1-15 lowercase letters, digits and single dashes, with at least one letter")
+    }
+}
+
+/// `metadata.name`, `metadata.namespace`, labels and the controller owner of any object.
+pub(crate) struct Metadata {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub labels: Labels,
+    pub owner: Option<Owner>,
+}
+
+pub(crate) fn metadata(ctx: &mut Ctx<'_>, root: &Node) -> Option<Metadata> {
+    let Some(meta) = root.get("metadata").and_then(|m| ctx.map(m, "metadata")) else {
+        ctx.error(DiagnosticCode::MissingField, root.line, "metadata", "the object has no metadata");
+        return None;
+    };
+    let name = meta.get("name").and_then(|n| ctx.string(n, "metadata.name"));
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        ctx.error(DiagnosticCode::MissingField, meta.line, "metadata.name", "the object has no name");
+        return None;
+    };
+    let namespace = meta.get("namespace").and_then(|n| ctx.string(n, "metadata.namespace")).filter(|n| !n.is_empty());
+    let labels = ctx.labels(meta.get("labels"), "metadata.labels");
+    let mut owner = None;
+    if let Some(refs) = meta.get("ownerReferences") {
+        for (index, item) in ctx.seq(refs, "metadata.ownerReferences").iter().enumerate() {
+            let path = format!("metadata.ownerReferences[{index}]");
+            let controller = item.get("controller").and_then(|c| ctx.boolean(c, &join(&path, "controller")));
+            if controller != Some(true) {
+                continue;
+            }
+            let kind = item.get("kind").and_then(|k| ctx.string(k, &join(&path, "kind")));
+            let owner_name = item.get("name").and_then(|n| ctx.string(n, &join(&path, "name")));
+            if let (Some(kind), Some(name)) = (kind, owner_name) {
+                owner = Some(Owner { kind, name });
+            }
+        }
+    }
+    Some(Metadata { name, namespace, labels, owner })
+}
+
+pub(crate) fn namespace(ctx: &mut Ctx<'_>, meta: Metadata) -> (String, Labels) {
+    let _ = ctx;
+    (meta.name, meta.labels)
+}
+
+pub(crate) fn cluster_node(ctx: &mut Ctx<'_>, root: &Node, name: String, location: Location) -> ClusterNode {
+    let mut addresses = Vec::new();
+    let mut pod_cidrs = Vec::new();
+    if let Some(list) = root.get("status").and_then(|s| s.get("addresses")) {
+        for (index, item) in ctx.seq(list, "status.addresses").iter().enumerate() {
+            let path = format!("status.addresses[{index}].address");
+            let kind = item.get("type").and_then(Node::as_str);
+            if !matches!(kind, Some("InternalIP" | "ExternalIP")) {
+                continue;
+            }
+            if let Some(text) = item.get("address").and_then(|a| ctx.string(a, &path)) {
+                match IpAddr::from_str(&text) {
+                    Ok(addr) => addresses.push(addr),
+                    Err(_) => ctx.error(DiagnosticCode::InvalidValue, item.line, &path, format!("`{text}` is not an IP address")),
+                }
+            }
+        }
+    }
+    let spec = root.get("spec");
+    let mut cidr_texts: Vec<&Node> = Vec::new();
+    if let Some(list) = spec.and_then(|s| s.get("podCIDRs")) {
+        cidr_texts.extend(ctx.seq(list, "spec.podCIDRs"));
+    } else if let Some(single) = spec.and_then(|s| s.get("podCIDR")) {
+        cidr_texts.push(single);
+    }
+    for node in cidr_texts {
+        if let Some(cidr) = ctx.cidr(node, "spec.podCIDRs") {
+            pod_cidrs.push(cidr);
+        }
+    }
+    ClusterNode { name, addresses, pod_cidrs, location }
+}
+
+/// Where the pod spec sits in each workload kind.
+pub(crate) fn pod_spec_path(kind: WorkloadKind) -> &'static [&'static str] {
+    match kind {
+        WorkloadKind::Pod => &["spec"],
+        WorkloadKind::CronJob => &["spec", "jobTemplate", "spec", "template", "spec"],
+        _ => &["spec", "template", "spec"],
+    }
+}
+
+pub(crate) fn pod_facts(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKind, own_labels: Labels) -> PodFacts {
+    let path_parts = pod_spec_path(kind);
+    let labels = if kind == WorkloadKind::Pod {
+        own_labels
+    } else {
+        let template_path = &path_parts[..path_parts.len() - 1];
+        let template_meta = walk(root, template_path).and_then(|t| t.get("metadata"));
+        let field = format!("{}.metadata.labels", template_path.join("."));
+        ctx.labels(template_meta.and_then(|m| m.get("labels")), &field)
+    };
+    let spec_field = path_parts.join(".");
+    let spec = walk(root, path_parts);
+    let ips = if kind == WorkloadKind::Pod { pod_ips(ctx, root) } else { Vec::new() };
+    let mut facts = PodFacts { labels, host_network: false, ports: Vec::new(), ips };
+    let Some(spec) = spec.and_then(|s| ctx.map(s, &spec_field)) else { return facts };
+    if let Some(flag) = spec.get("hostNetwork") {
+        facts.host_network = ctx.boolean(flag, &join(&spec_field, "hostNetwork")).unwrap_or(false);
+    }
+    for list_name in ["containers", "initContainers"] {
+        let list_field = join(&spec_field, list_name);
+        let Some(list) = spec.get(list_name) else { continue };
+        for (index, container) in ctx.seq(list, &list_field).iter().enumerate() {
+            let container_field = format!("{list_field}[{index}]");
+            let Some(ports) = container.get("ports") else { continue };
+            let ports_field = join(&container_field, "ports");
+            for (port_index, port) in ctx.seq(ports, &ports_field).iter().enumerate() {
+                let field = format!("{ports_field}[{port_index}]");
+                if let Some(parsed) = container_port(ctx, port, &field) {
+                    facts.ports.push(parsed);
+                }
+            }
+        }
+    }
+    facts
+}
+
+fn container_port(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<ContainerPort> {
+    let node = ctx.map(node, field)?;
+    let port_field = join(field, "containerPort");
+    let Some(port) = node.get("containerPort").and_then(|p| ctx.port_number(p, &port_field)) else {
+        if node.get("containerPort").is_none() {
+            ctx.error(DiagnosticCode::MissingField, node.line, &port_field, "a container port needs containerPort");
+        }
+        return None;
+    };
+    let name = node.get("name").and_then(|n| ctx.string(n, &join(field, "name")));
+    if let Some(name) = &name {
+        if let Err(why) = validate_port_name(name) {
+            ctx.error(DiagnosticCode::InvalidValue, node.line, &join(field, "name"), format!("`{name}`: {why}"));
+        }
+    }
+    let protocol = ctx.protocol(node.get("protocol"), &join(field, "protocol"));
+    let host_port = node.get("hostPort").and_then(|p| ctx.port_number(p, &join(field, "hostPort")));
+    Some(ContainerPort { name, port, protocol, host_port })
+}
+
+fn pod_ips(ctx: &mut Ctx<'_>, root: &Node) -> Vec<IpAddr> {
+    let Some(status) = root.get("status") else { return Vec::new() };
+    let mut texts: Vec<(String, u32, String)> = Vec::new();
+    if let Some(list) = status.get("podIPs") {
+        for (index, item) in ctx.seq(list, "status.podIPs").iter().enumerate() {
+            let field = format!("status.podIPs[{index}].ip");
+            if let Some(ip) = item.get("ip").and_then(|n| ctx.string(n, &field)) {
+                texts.push((ip, item.line, field));
+            }
+        }
+    }
+    if texts.is_empty() {
+        if let Some(node) = status.get("podIP") {
+            if let Some(ip) = ctx.string(node, "status.podIP") {
+                texts.push((ip, node.line, "status.podIP".into()));
+            }
+        }
+    }
+    let mut ips = Vec::new();
+    for (text, line, field) in texts {
+        match IpAddr::from_str(&text) {
+            Ok(ip) => ips.push(ip),
+            Err(_) => ctx.error(DiagnosticCode::InvalidValue, line, &field, format!("`{text}` is not an IP address")),
+        }
+    }
+    ips
+}
+
+fn walk<'n>(root: &'n Node, path: &[&str]) -> Option<&'n Node> {
+    path.iter().try_fold(root, |node, key| node.get(key))
+}
+
+pub(crate) fn service(ctx: &mut Ctx<'_>, root: &Node, namespace: String, name: String, location: Location) -> Service {
+    let spec = root.get("spec").and_then(|s| ctx.map(s, "spec"));
+    let mut service = Service {
+        namespace,
+        name,
+        service_type: "ClusterIP".into(),
+        selector: None,
+        ports: Vec::new(),
+        cluster_ips: Vec::new(),
+        location,
+    };
+    let Some(spec) = spec else { return service };
+    if let Some(kind) = spec.get("type").and_then(|t| ctx.string(t, "spec.type")) {
+        service.service_type = kind;
+    }
+    if let Some(selector) = spec.get("selector") {
+        let labels = ctx.labels(Some(selector), "spec.selector");
+        service.selector = (!labels.is_empty()).then_some(labels);
+    }
+    if let Some(ports) = spec.get("ports") {
+        for (index, port) in ctx.seq(ports, "spec.ports").iter().enumerate() {
+            let field = format!("spec.ports[{index}]");
+            let Some(port) = ctx.map(port, &field) else { continue };
+            let Some(number) = port.get("port").and_then(|p| ctx.port_number(p, &join(&field, "port"))) else {
+                continue;
+            };
+            let target_port = port.get("targetPort").and_then(|t| match &t.value {
+                Value::Int(_) => ctx.port_number(t, &join(&field, "targetPort")).map(PortRef::Number),
+                Value::Str(s) => Some(PortRef::Name(s.clone())),
+                _ => None,
+            });
+            service.ports.push(ServicePort {
+                name: port.get("name").and_then(Node::as_str).map(str::to_string),
+                port: number,
+                protocol: ctx.protocol(port.get("protocol"), &join(&field, "protocol")),
+                target_port,
+                node_port: port.get("nodePort").and_then(|p| ctx.port_number(p, &join(&field, "nodePort"))),
+            });
+        }
+    }
+    let mut ip_nodes: Vec<&Node> = Vec::new();
+    if let Some(list) = spec.get("clusterIPs") {
+        ip_nodes.extend(ctx.seq(list, "spec.clusterIPs"));
+    } else if let Some(single) = spec.get("clusterIP") {
+        ip_nodes.push(single);
+    }
+    service.cluster_ips = ip_nodes.iter().filter_map(|n| n.as_str()).filter_map(|t| IpAddr::from_str(t).ok()).collect();
+    service
+}
+
+const POLICY_TOP: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
+const POLICY_SPEC: &[&str] = &["podSelector", "policyTypes", "ingress", "egress"];
+
+pub(crate) fn network_policy(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    namespace: String,
+    name: String,
+    location: Location,
+) -> NetworkPolicy {
+    ctx.unknown_fields(root, "", POLICY_TOP);
+    let mut policy = NetworkPolicy {
+        namespace,
+        name,
+        pod_selector: LabelSelector::default(),
+        declared_policy_types: None,
+        ingress: Vec::new(),
+        egress: Vec::new(),
+        location,
+    };
+    let Some(spec) = root.get("spec").and_then(|s| ctx.map(s, "spec")) else {
+        ctx.error(DiagnosticCode::MissingField, root.line, "spec", "a NetworkPolicy needs a spec");
+        return policy;
+    };
+    ctx.unknown_fields(spec, "spec", POLICY_SPEC);
+    if let Some(selector) = spec.get("podSelector") {
+        policy.pod_selector = ctx.selector(selector, "spec.podSelector");
+    }
+    if let Some(types) = spec.get("policyTypes") {
+        let mut declared = Vec::new();
+        for (index, item) in ctx.seq(types, "spec.policyTypes").iter().enumerate() {
+            let field = format!("spec.policyTypes[{index}]");
+            match ctx.string(item, &field).as_deref() {
+                Some("Ingress") => declared.push(Direction::Ingress),
+                Some("Egress") => declared.push(Direction::Egress),
+                Some(other) => ctx.error(
+                    DiagnosticCode::InvalidValue,
+                    item.line,
+                    &field,
+                    format!("`{other}` is not a policy type: use Ingress or Egress (case matters)"),
+                ),
+                None => {}
+            }
+        }
+        // An empty list is stored as absent, so the defaulting rules apply.
+        if !declared.is_empty() {
+            policy.declared_policy_types = Some(declared);
+        }
+    }
+    for (direction, key, peers_key) in [(Direction::Ingress, "ingress", "from"), (Direction::Egress, "egress", "to")] {
+        let Some(rules) = spec.get(key) else { continue };
+        let field = join("spec", key);
+        for (index, rule) in ctx.seq(rules, &field).iter().enumerate() {
+            let rule_field = format!("{field}[{index}]");
+            let parsed = policy_rule(ctx, rule, &rule_field, peers_key);
+            match direction {
+                Direction::Ingress => policy.ingress.push(parsed),
+                Direction::Egress => policy.egress.push(parsed),
+            }
+        }
+    }
+    policy
+}
+
+fn policy_rule(ctx: &mut Ctx<'_>, node: &Node, field: &str, peers_key: &str) -> PolicyRule {
+    let mut rule = PolicyRule { peers: Vec::new(), ports: Vec::new(), line: node.line };
+    let Some(node) = ctx.map(node, field) else { return rule };
+    ctx.unknown_fields(node, field, &[peers_key, "ports"]);
+    if let Some(peers) = node.get(peers_key) {
+        let peers_field = join(field, peers_key);
+        for (index, peer) in ctx.seq(peers, &peers_field).iter().enumerate() {
+            if let Some(parsed) = policy_peer(ctx, peer, &format!("{peers_field}[{index}]")) {
+                rule.peers.push(parsed);
+            }
+        }
+    }
+    if let Some(ports) = node.get("ports") {
+        let ports_field = join(field, "ports");
+        for (index, port) in ctx.seq(ports, &ports_field).iter().enumerate() {
+            if let Some(parsed) = policy_port(ctx, port, &format!("{ports_field}[{index}]")) {
+                rule.ports.push(parsed);
+            }
+        }
+    }
+    rule
+}
+
+fn policy_peer(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<Peer> {
+    let Some(node) = ctx.map(node, field) else {
+        if node.is_null() {
+            ctx.error(DiagnosticCode::InvalidValue, node.line, field, "an empty peer: set podSelector, namespaceSelector or ipBlock");
+        }
+        return None;
+    };
+    ctx.unknown_fields(node, field, &["podSelector", "namespaceSelector", "ipBlock"]);
+    let pods = node.get("podSelector").map(|s| ctx.selector(s, &join(field, "podSelector")));
+    let namespaces = node.get("namespaceSelector").map(|s| ctx.selector(s, &join(field, "namespaceSelector")));
+    let ip_block = node.get("ipBlock");
+    if let Some(block) = ip_block {
+        if pods.is_some() || namespaces.is_some() {
+            ctx.error(
+                DiagnosticCode::InvalidValue,
+                node.line,
+                field,
+                "a peer may not set ipBlock together with podSelector or namespaceSelector; write them as two peers",
+            );
+            return None;
+        }
+        let block_field = join(field, "ipBlock");
+        let block = ctx.map(block, &block_field)?;
+        ctx.unknown_fields(block, &block_field, &["cidr", "except"]);
+        let cidr_field = join(&block_field, "cidr");
+        let Some(cidr_node) = block.get("cidr") else {
+            ctx.error(DiagnosticCode::MissingField, block.line, &cidr_field, "an ipBlock needs a cidr");
+            return None;
+        };
+        let cidr = ctx.cidr(cidr_node, &cidr_field)?;
+        let mut except = Vec::new();
+        if let Some(list) = block.get("except") {
+            let except_field = join(&block_field, "except");
+            for (index, item) in ctx.seq(list, &except_field).iter().enumerate() {
+                let item_field = format!("{except_field}[{index}]");
+                let Some(inner) = ctx.cidr(item, &item_field) else { continue };
+                if !cidr.strictly_contains(&inner) {
+                    ctx.error(
+                        DiagnosticCode::InvalidValue,
+                        item.line,
+                        &item_field,
+                        format!("`{inner}` must be a strict subset of the cidr `{cidr}`"),
+                    );
+                    continue;
+                }
+                except.push(inner);
+            }
+        }
+        return Some(Peer { selector: PeerSelector::IpBlock(IpBlock { cidr, except }), line: node.line });
+    }
+    if pods.is_none() && namespaces.is_none() {
+        ctx.error(DiagnosticCode::InvalidValue, node.line, field, "an empty peer: set podSelector, namespaceSelector or ipBlock");
+        return None;
+    }
+    Some(Peer { selector: PeerSelector::Pods { namespaces, pods }, line: node.line })
+}
+
+fn policy_port(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<PolicyPort> {
+    let node = ctx.map(node, field)?;
+    ctx.unknown_fields(node, field, &["protocol", "port", "endPort"]);
+    let protocol = ctx.protocol(node.get("protocol"), &join(field, "protocol"));
+    let port_field = join(field, "port");
+    let port = match node.get("port") {
+        None => None,
+        Some(p) => match &p.value {
+            Value::Null => None,
+            Value::Int(_) => Some(PortRef::Number(ctx.port_number(p, &port_field)?)),
+            Value::Str(name) => {
+                if let Err(why) = validate_port_name(name) {
+                    ctx.error(DiagnosticCode::InvalidValue, p.line, &port_field, format!("`{name}`: {why}"));
+                    return None;
+                }
+                Some(PortRef::Name(name.clone()))
+            }
+            _ => {
+                ctx.wrong_type(p, &port_field, "a port number or name");
+                return None;
+            }
+        },
+    };
+    let end_field = join(field, "endPort");
+    let end_port = match node.get("endPort") {
+        None => None,
+        Some(e) => {
+            let end = ctx.port_number(e, &end_field)?;
+            match &port {
+                Some(PortRef::Number(start)) if end < *start => {
+                    ctx.error(
+                        DiagnosticCode::InvalidValue,
+                        e.line,
+                        &end_field,
+                        format!("endPort {end} is below port {start}; the range is empty"),
+                    );
+                    return None;
+                }
+                Some(PortRef::Number(_)) => Some(end),
+                Some(PortRef::Name(_)) => {
+                    ctx.error(DiagnosticCode::InvalidValue, e.line, &end_field, "endPort may not be used with a named port");
+                    return None;
+                }
+                None => {
+                    ctx.error(DiagnosticCode::InvalidValue, e.line, &end_field, "endPort needs a numeric port");
+                    return None;
+                }
+            }
+        }
+    };
+    Some(PolicyPort { protocol, port, end_port, line: node.line })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::parse_documents;
+
+    fn decode(text: &str) -> (NetworkPolicy, Vec<Diagnostic>, bool) {
+        let (docs, error) = parse_documents(text, 1);
+        assert_eq!(error, None);
+        let file: Arc<str> = Arc::from("p.yaml");
+        let mut ctx = Ctx::new(&file, None);
+        let location = Location { file: file.clone(), line: 1 };
+        let policy = network_policy(&mut ctx, &docs[0], "ns".into(), "p".into(), location);
+        (policy, ctx.diagnostics, ctx.rejected)
+    }
+
+    #[test]
+    fn misindented_selector_is_a_warning_with_a_hint() {
+        let (policy, diagnostics, rejected) = decode("spec:\n  matchLabels:\n    app: db\n");
+        assert!(!rejected);
+        assert!(policy.pod_selector.is_empty(), "stored without the unknown field: selects every pod");
+        let warning = &diagnostics[0];
+        assert_eq!(warning.field.as_deref(), Some("spec.matchLabels"));
+        assert_eq!(warning.line, Some(3));
+        assert!(warning.hint.as_deref().unwrap_or_default().contains("spec.podSelector.matchLabels"));
+    }
+
+    #[test]
+    fn end_port_below_port_is_rejected() {
+        let (_, diagnostics, rejected) = decode("spec:\n  ingress:\n  - ports:\n    - port: 90\n      endPort: 80\n");
+        assert!(rejected);
+        assert_eq!(diagnostics[0].field.as_deref(), Some("spec.ingress[0].ports[0].endPort"));
+        assert_eq!(diagnostics[0].line, Some(5));
+    }
+
+    #[test]
+    fn ipblock_with_selector_is_rejected() {
+        let (_, diagnostics, rejected) =
+            decode("spec:\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8}\n      podSelector: {}\n");
+        assert!(rejected);
+        assert!(diagnostics[0].message.contains("ipBlock"));
+    }
+
+    #[test]
+    fn bad_operator_and_port_are_rejected() {
+        let (_, diagnostics, rejected) = decode(
+            "spec:\n  podSelector:\n    matchExpressions:\n    - {key: a, operator: in, values: [x]}\n  ingress:\n  - ports:\n    - port: 70000\n",
+        );
+        assert!(rejected);
+        assert!(diagnostics.iter().any(|d| d.message.contains("did you mean `In`")));
+        assert!(diagnostics.iter().any(|d| d.field.as_deref() == Some("spec.ingress[0].ports[0].port")));
+    }
+
+    #[test]
+    fn policy_types_default() {
+        let (policy, _, _) = decode("spec:\n  egress:\n  - {}\n");
+        assert!(policy.applies_to(Direction::Ingress));
+        assert!(policy.applies_to(Direction::Egress));
+        let (policy, _, _) = decode("spec:\n  policyTypes: [Egress]\n  ingress:\n  - {}\n");
+        assert!(!policy.applies_to(Direction::Ingress));
+        assert!(policy.rules(Direction::Ingress).is_empty());
+        let (policy, _, _) = decode("spec:\n  podSelector: {}\n");
+        assert!(!policy.applies_to(Direction::Egress));
+    }
+
+    #[test]
+    fn quoted_numeric_port_is_not_a_port_name() {
+        let (_, diagnostics, rejected) = decode("spec:\n  ingress:\n  - ports:\n    - port: \"80\"\n");
+        assert!(rejected);
+        assert!(diagnostics[0].message.contains("port name"));
+    }
+}

@@ -1,0 +1,304 @@
+//! The narrow structs the analysis needs, one per kind read. Nothing else of the input is kept.
+
+use crate::cidr::Cidr;
+use crate::selector::{LabelSelector, Labels};
+use serde::Serialize;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Where an object came from, for diagnostics and SARIF.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Location {
+    pub file: Arc<str>,
+    pub line: u32,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Protocol {
+    #[serde(rename = "TCP")]
+    Tcp,
+    #[serde(rename = "UDP")]
+    Udp,
+    #[serde(rename = "SCTP")]
+    Sctp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
+        }
+    }
+
+    /// Parses the exact, case-sensitive names the API server accepts.
+    pub fn from_api(text: &str) -> Option<Protocol> {
+        match text {
+            "TCP" => Some(Protocol::Tcp),
+            "UDP" => Some(Protocol::Udp),
+            "SCTP" => Some(Protocol::Sctp),
+            _ => None,
+        }
+    }
+
+    /// Parses a user's spelling on the command line (`tcp`, `TCP`).
+    pub fn from_user(text: &str) -> Option<Protocol> {
+        Self::from_api(&text.to_ascii_uppercase())
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    pub name: String,
+    /// Labels as stored, including `kubernetes.io/metadata.name`.
+    pub labels: Labels,
+    /// `None` for a namespace that objects refer to but the input does not define.
+    pub location: Option<Location>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+    pub pod_cidrs: Vec<Cidr>,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContainerPort {
+    pub name: Option<String>,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub host_port: Option<u16>,
+}
+
+/// What a pod (or a workload's pod template) contributes to the analysis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodFacts {
+    pub labels: Labels,
+    pub host_network: bool,
+    pub ports: Vec<ContainerPort>,
+    /// `status.podIPs` (or `status.podIP`); empty for templates and for pods not yet scheduled.
+    pub ips: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    ReplicationController,
+    Job,
+    CronJob,
+    Pod,
+}
+
+impl WorkloadKind {
+    pub fn from_kind(kind: &str) -> Option<WorkloadKind> {
+        Some(match kind {
+            "Deployment" => WorkloadKind::Deployment,
+            "StatefulSet" => WorkloadKind::StatefulSet,
+            "DaemonSet" => WorkloadKind::DaemonSet,
+            "ReplicaSet" => WorkloadKind::ReplicaSet,
+            "ReplicationController" => WorkloadKind::ReplicationController,
+            "Job" => WorkloadKind::Job,
+            "CronJob" => WorkloadKind::CronJob,
+            "Pod" => WorkloadKind::Pod,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+            WorkloadKind::ReplicationController => "ReplicationController",
+            WorkloadKind::Job => "Job",
+            WorkloadKind::CronJob => "CronJob",
+            WorkloadKind::Pod => "Pod",
+        }
+    }
+}
+
+/// `namespace/name[Kind]`, the name users give and see.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkloadRef {
+    pub namespace: String,
+    pub name: String,
+    pub kind: WorkloadKind,
+}
+
+impl std::fmt::Display for WorkloadRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}[{}]", self.namespace, self.name, self.kind.as_str())
+    }
+}
+
+/// The controller that owns an object (`ownerReferences` with `controller: true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub kind: String,
+    pub name: String,
+}
+
+/// A workload as read from one manifest: a controller with its pod template, or a bare pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadObject {
+    pub id: WorkloadRef,
+    pub owner: Option<Owner>,
+    /// The template for controllers; the pod itself for a Pod.
+    pub pod: PodFacts,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: u16,
+    pub protocol: Protocol,
+    /// A number, or a container port name (`None` means the same as `port`).
+    pub target_port: Option<PortRef>,
+    pub node_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub namespace: String,
+    pub name: String,
+    pub service_type: String,
+    /// `None` for a Service without a selector (its endpoints are managed by hand).
+    pub selector: Option<Labels>,
+    pub ports: Vec<ServicePort>,
+    pub cluster_ips: Vec<IpAddr>,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortRef {
+    Number(u16),
+    Name(String),
+}
+
+impl std::fmt::Display for PortRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortRef::Number(n) => write!(f, "{n}"),
+            PortRef::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// One entry of a rule's `ports`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PolicyPort {
+    pub protocol: Protocol,
+    /// `None`: every port of the protocol.
+    pub port: Option<PortRef>,
+    /// Inclusive; only with a numeric `port`.
+    pub end_port: Option<u16>,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IpBlock {
+    pub cidr: Cidr,
+    pub except: Vec<Cidr>,
+}
+
+impl IpBlock {
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        self.cidr.contains(addr) && !self.except.iter().any(|e| e.contains(addr))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerSelector {
+    /// Pods chosen by labels. `namespaces: None` means the policy's own namespace; `pods: None` means every pod.
+    Pods { namespaces: Option<LabelSelector>, pods: Option<LabelSelector> },
+    IpBlock(IpBlock),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub selector: PeerSelector,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PolicyRule {
+    /// `from`/`to`. Empty means every peer, whether the field was missing or an empty list.
+    pub peers: Vec<Peer>,
+    /// Empty means every port of every protocol.
+    pub ports: Vec<PolicyPort>,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkPolicy {
+    pub namespace: String,
+    pub name: String,
+    pub pod_selector: LabelSelector,
+    /// `policyTypes` as written, `None` when the field is absent.
+    pub declared_policy_types: Option<Vec<Direction>>,
+    pub ingress: Vec<PolicyRule>,
+    pub egress: Vec<PolicyRule>,
+    pub location: Location,
+}
+
+impl NetworkPolicy {
+    /// Whether the policy isolates its pods in `direction`, after `policyTypes` defaulting: Ingress always,
+    /// Egress when there are egress rules.
+    pub fn applies_to(&self, direction: Direction) -> bool {
+        match &self.declared_policy_types {
+            Some(types) => types.contains(&direction),
+            None => match direction {
+                Direction::Ingress => true,
+                Direction::Egress => !self.egress.is_empty(),
+            },
+        }
+    }
+
+    /// The rules that take effect in `direction`: rules for a direction that `policyTypes` leaves out are ignored.
+    pub fn rules(&self, direction: Direction) -> &[PolicyRule] {
+        if !self.applies_to(direction) {
+            return &[];
+        }
+        match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+}

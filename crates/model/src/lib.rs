@@ -1,0 +1,25 @@
+//! netseg's model: reads Kubernetes manifests (files, directories, stdin; YAML, JSON, Lists, dumps) into
+//! validated, narrow structs that remember their file and line. Nothing here knows about connectivity.
+
+pub mod cidr;
+pub mod cluster;
+mod decode;
+pub mod diag;
+pub mod kube;
+pub mod load;
+pub mod selector;
+pub mod yaml;
+
+pub use cidr::Cidr;
+pub use cluster::{Cluster, Pod, Workload};
+pub use diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
+pub use kube::*;
+pub use load::{load, load_bytes, Input, Inventory};
+pub use selector::{LabelSelector, Labels, Operator, Requirement, NAMESPACE_NAME_LABEL};
+
+/// Loads the inputs and assembles the cluster; the diagnostics say what was left out and why.
+pub fn load_cluster(inputs: &[Input]) -> (Cluster, Vec<Diagnostic>) {
+    let mut inventory = load(inputs);
+    let diagnostics = std::mem::take(&mut inventory.diagnostics);
+    (Cluster::from_inventory(inventory), diagnostics)
+}

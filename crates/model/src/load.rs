@@ -1,0 +1,413 @@
+//! Inputs to objects: files, directories and stdin; multi-document YAML, JSON, `List`s and `kubectl get -o` dumps.
+
+use crate::decode::{self, Ctx};
+use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
+use crate::kube::*;
+use crate::selector::NAMESPACE_NAME_LABEL;
+use crate::yaml::{parse_documents, Node, Value};
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One thing the user named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    /// `-` is stdin, anything else a path.
+    pub fn from_arg(arg: &str) -> Input {
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(PathBuf::from(arg))
+        }
+    }
+}
+
+/// Every object read, before workloads are assembled; duplicates already resolved (the later one wins).
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub namespaces: Vec<Namespace>,
+    pub nodes: Vec<ClusterNode>,
+    pub workloads: Vec<WorkloadObject>,
+    pub services: Vec<Service>,
+    pub policies: Vec<NetworkPolicy>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub files_read: usize,
+    pub documents_read: usize,
+    seen: HashMap<(String, String, String), (usize, Location)>,
+}
+
+impl Inventory {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// Loads every input. Problems become diagnostics; nothing stops the rest from loading.
+pub fn load(inputs: &[Input]) -> Inventory {
+    let mut inventory = Inventory::default();
+    for input in inputs {
+        match input {
+            Input::Stdin => {
+                let mut bytes = Vec::new();
+                let name: Arc<str> = Arc::from("<stdin>");
+                match std::io::stdin().lock().read_to_end(&mut bytes) {
+                    Ok(_) => load_bytes(&mut inventory, name, &bytes, false),
+                    Err(error) => file_error(&mut inventory, name, format!("cannot read stdin: {error}")),
+                }
+            }
+            Input::Path(path) => load_path(&mut inventory, path),
+        }
+    }
+    inventory
+}
+
+fn load_path(inventory: &mut Inventory, path: &Path) {
+    let mut files = Vec::new();
+    let mut visited = HashSet::new();
+    if path.is_dir() {
+        collect_files(inventory, path, &mut files, &mut visited);
+    } else {
+        files.push(path.to_path_buf());
+    }
+    for file in files {
+        let name: Arc<str> = Arc::from(file.display().to_string());
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                let json = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+                load_bytes(inventory, name, &bytes, json);
+            }
+            Err(error) => file_error(inventory, name, format!("cannot read: {error}")),
+        }
+    }
+}
+
+fn collect_files(inventory: &mut Inventory, dir: &Path, files: &mut Vec<PathBuf>, visited: &mut HashSet<PathBuf>) {
+    // Symlinked directories can form loops; each real directory is walked once.
+    let real = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    if !visited.insert(real) {
+        return;
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            file_error(inventory, Arc::from(dir.display().to_string()), format!("cannot list directory: {error}"));
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            collect_files(inventory, &path, files, visited);
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "yaml" | "yml" | "json"))
+        {
+            files.push(path);
+        }
+    }
+}
+
+fn file_error(inventory: &mut Inventory, file: Arc<str>, message: String) {
+    inventory.diagnostics.push(Diagnostic {
+        severity: Severity::Error,
+        code: DiagnosticCode::UnreadableFile,
+        file,
+        line: None,
+        object: None,
+        field: None,
+        message,
+        hint: None,
+    });
+}
+
+/// Loads one file's bytes. Public so that tests and fuzzers can feed bytes directly.
+pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json: bool) {
+    inventory.files_read += 1;
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let line = bytes[..error.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+            inventory.diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                code: DiagnosticCode::InvalidSyntax,
+                file,
+                line: Some(u32::try_from(line).unwrap_or(u32::MAX)),
+                object: None,
+                field: None,
+                message: format!("not UTF-8 text (invalid byte at offset {}); is this a binary file?", error.valid_up_to()),
+                hint: None,
+            });
+            return;
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let chunks = if json { vec![(1, text)] } else { split_documents(text) };
+    for (first_line, chunk) in chunks {
+        let (documents, error) = parse_documents(chunk, first_line);
+        for document in documents {
+            load_document(inventory, &file, &document);
+        }
+        if let Some(error) = error {
+            inventory.diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                code: DiagnosticCode::InvalidSyntax,
+                file: file.clone(),
+                line: Some(error.line),
+                object: None,
+                field: None,
+                message: format!("{} (the rest of this document is left out)", error.message),
+                hint: None,
+            });
+        }
+    }
+}
+
+/// Splits a YAML stream at `---` lines, so that a syntax error in one document does not hide the others.
+///
+/// A `---` at the start of a line always ends a document in YAML, even inside a block scalar, so this split
+/// never changes what a valid stream means.
+fn split_documents(text: &str) -> Vec<(u32, &str)> {
+    let mut chunks = Vec::new();
+    let mut start = 0usize;
+    let mut start_line = 1u32;
+    let mut line = 1u32;
+    let mut offset = 0usize;
+    for raw_line in text.split_inclusive('\n') {
+        let is_marker = raw_line.starts_with("---")
+            && raw_line[3..].chars().next().is_none_or(|c| c == ' ' || c == '\t' || c == '\n' || c == '\r');
+        if is_marker && offset > start {
+            chunks.push((start_line, &text[start..offset]));
+            start = offset;
+            start_line = line;
+        }
+        offset += raw_line.len();
+        line += 1;
+    }
+    if offset > start || chunks.is_empty() {
+        chunks.push((start_line, &text[start..]));
+    }
+    chunks
+}
+
+fn load_document(inventory: &mut Inventory, file: &Arc<str>, document: &Node) {
+    inventory.documents_read += 1;
+    match &document.value {
+        Value::Null => {}
+        Value::Map(_) => load_object(inventory, file, document, None),
+        _ => note(inventory, file, document.line, "skipped: not a Kubernetes object (not a mapping)".into()),
+    }
+}
+
+fn note(inventory: &mut Inventory, file: &Arc<str>, line: u32, message: String) {
+    inventory.diagnostics.push(Diagnostic {
+        severity: Severity::Note,
+        code: DiagnosticCode::SkippedDocument,
+        file: file.clone(),
+        line: Some(line),
+        object: None,
+        field: None,
+        message,
+        hint: None,
+    });
+}
+
+fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_kind: Option<&str>) {
+    let kind = match node.get("kind").map(|k| &k.value) {
+        Some(Value::Str(kind)) => kind.as_str(),
+        _ => match implied_kind {
+            Some(kind) => kind,
+            None => {
+                note(inventory, file, node.line, "skipped: a document with no `kind` is not a Kubernetes object".into());
+                return;
+            }
+        },
+    };
+    if kind == "List" || (kind.ends_with("List") && node.get("items").is_some()) {
+        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
+        match node.get("items").map(|i| &i.value) {
+            Some(Value::Seq(items)) => {
+                for item in items {
+                    if matches!(item.value, Value::Map(_)) {
+                        load_object(inventory, file, item, item_kind);
+                    }
+                }
+            }
+            Some(Value::Null) | None => {}
+            Some(_) => note(inventory, file, node.line, format!("skipped: `{kind}` whose items is not a list")),
+        }
+        return;
+    }
+    let api_version = node.get("apiVersion").and_then(Node::as_str).unwrap_or("");
+    let workload_kind = WorkloadKind::from_kind(kind);
+    let read = matches!(kind, "Namespace" | "Node" | "Service" | "NetworkPolicy") || workload_kind.is_some();
+    if !read {
+        note(inventory, file, node.line, format!("skipped: kind `{kind}` is not read by netseg"));
+        return;
+    }
+    if kind == "NetworkPolicy" && api_version != "networking.k8s.io/v1" {
+        note(
+            inventory,
+            file,
+            node.line,
+            format!("skipped: NetworkPolicy of apiVersion `{api_version}`; only networking.k8s.io/v1 is served by Kubernetes"),
+        );
+        return;
+    }
+    let cluster_scoped = matches!(kind, "Namespace" | "Node");
+    let name_guess = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+    let namespace_guess = node.get("metadata").and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or("default");
+    let object_ref = ObjectRef {
+        kind: kind.to_string(),
+        namespace: (!cluster_scoped).then(|| namespace_guess.to_string()),
+        name: name_guess.to_string(),
+    };
+    let mut ctx = Ctx::new(file, Some(object_ref));
+    let location = Location { file: file.clone(), line: node.line };
+    let Some(meta) = decode::metadata(&mut ctx, node) else {
+        inventory.diagnostics.append(&mut ctx.diagnostics);
+        return;
+    };
+    let namespace = meta.namespace.clone().unwrap_or_else(|| "default".to_string());
+    let name = meta.name.clone();
+    let key = (kind.to_string(), if cluster_scoped { String::new() } else { namespace.clone() }, name.clone());
+    enum Loaded {
+        Namespace(Namespace),
+        Node(ClusterNode),
+        Workload(WorkloadObject),
+        Service(Service),
+        Policy(NetworkPolicy),
+    }
+    let loaded = match kind {
+        "Namespace" => {
+            let (name, mut labels) = decode::namespace(&mut ctx, meta);
+            labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
+            Loaded::Namespace(Namespace { name, labels, location: Some(location.clone()) })
+        }
+        "Node" => Loaded::Node(decode::cluster_node(&mut ctx, node, name, location.clone())),
+        "Service" => Loaded::Service(decode::service(&mut ctx, node, namespace, name, location.clone())),
+        "NetworkPolicy" => Loaded::Policy(decode::network_policy(&mut ctx, node, namespace, name, location.clone())),
+        _ => {
+            let Some(workload_kind) = workload_kind else { return };
+            let pod = decode::pod_facts(&mut ctx, node, workload_kind, meta.labels);
+            Loaded::Workload(WorkloadObject {
+                id: WorkloadRef { namespace, name, kind: workload_kind },
+                owner: meta.owner,
+                pod,
+                location: location.clone(),
+            })
+        }
+    };
+    let rejected = ctx.rejected;
+    inventory.diagnostics.append(&mut ctx.diagnostics);
+    if rejected {
+        return;
+    }
+    if let Some((_, earlier)) = inventory.seen.get(&key) {
+        inventory.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            code: DiagnosticCode::DuplicateObject,
+            file: file.clone(),
+            line: Some(node.line),
+            object: Some(ObjectRef {
+                kind: key.0.clone(),
+                namespace: (!cluster_scoped).then(|| key.1.clone()),
+                name: key.2.clone(),
+            }),
+            field: None,
+            message: format!("defined again (first at {earlier}); the later definition is used, as `kubectl apply` would"),
+            hint: None,
+        });
+    }
+    let slot = inventory.seen.get(&key).map(|(index, _)| *index);
+    macro_rules! store {
+        ($list:expr, $value:expr) => {{
+            match slot {
+                Some(index) => $list[index] = $value,
+                None => {
+                    inventory.seen.insert(key, ($list.len(), location));
+                    $list.push($value);
+                }
+            }
+        }};
+    }
+    match loaded {
+        Loaded::Namespace(v) => store!(inventory.namespaces, v),
+        Loaded::Node(v) => store!(inventory.nodes, v),
+        Loaded::Workload(v) => store!(inventory.workloads, v),
+        Loaded::Service(v) => store!(inventory.services, v),
+        Loaded::Policy(v) => store!(inventory.policies, v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Inventory {
+        let mut inventory = Inventory::default();
+        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
+        inventory
+    }
+
+    #[test]
+    fn a_broken_document_does_not_hide_the_next() {
+        let inventory = load_str(
+            "kind: Pod\nmetadata: {name: a\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n",
+        );
+        assert_eq!(inventory.workloads.len(), 1);
+        assert_eq!(inventory.workloads[0].id.name, "b");
+        assert_eq!(inventory.workloads[0].location.line, 4);
+        let error = inventory.diagnostics.iter().find(|d| d.severity == Severity::Error).expect("syntax error");
+        assert_eq!(error.line, Some(3));
+    }
+
+    #[test]
+    fn lists_and_typed_lists_are_unpacked() {
+        let inventory = load_str(
+            "kind: List\nitems:\n- kind: Namespace\n  metadata: {name: a}\n---\nkind: PodList\nitems:\n- metadata: {name: p, namespace: a}\n",
+        );
+        assert_eq!(inventory.namespaces.len(), 1);
+        assert_eq!(inventory.workloads[0].id.kind, WorkloadKind::Pod);
+        assert_eq!(inventory.workloads[0].location.line, 8);
+    }
+
+    #[test]
+    fn unread_kinds_are_noted_not_errors() {
+        let inventory = load_str("kind: ConfigMap\nmetadata: {name: c}\n---\nfoo: bar\n");
+        assert!(!inventory.has_errors());
+        assert_eq!(inventory.diagnostics.len(), 2);
+        assert!(inventory.diagnostics.iter().all(|d| d.severity == Severity::Note));
+    }
+
+    #[test]
+    fn duplicates_keep_the_later_object() {
+        let inventory = load_str(
+            "kind: Pod\nmetadata: {name: a, labels: {v: '1'}}\n---\nkind: Pod\nmetadata: {name: a, labels: {v: '2'}}\n",
+        );
+        assert_eq!(inventory.workloads.len(), 1);
+        assert_eq!(inventory.workloads[0].pod.labels.get("v").map(String::as_str), Some("2"));
+        assert!(inventory.diagnostics.iter().any(|d| d.code == DiagnosticCode::DuplicateObject));
+    }
+
+    #[test]
+    fn binary_garbage_is_an_error_not_a_panic() {
+        let mut inventory = Inventory::default();
+        load_bytes(&mut inventory, Arc::from("g.yaml"), &[0xff, 0xfe, 0x00, 0x41], false);
+        assert!(inventory.has_errors());
+    }
+
+    #[test]
+    fn old_network_policy_api_is_skipped() {
+        let inventory = load_str("apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: a}\nspec: {}\n");
+        assert!(inventory.policies.is_empty());
+        assert!(!inventory.has_errors());
+    }
+}

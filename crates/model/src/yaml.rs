@@ -1,0 +1,397 @@
+//! A YAML/JSON document tree with a line for every node, built from `saphyr-parser` events under limits.
+//!
+//! The tree is held for one document at a time: the loader decodes it into narrow structs and drops it.
+//! Limits are sized from the document itself, so that an honest document can never hit them while an alias
+//! bomb or a pathologically nested one is refused with a message naming the limit.
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use std::collections::HashMap;
+
+/// The deepest nesting a document may have. Kubernetes objects stay below 30 levels.
+pub const MAX_DEPTH: usize = 512;
+/// Nodes allowed per document beyond its byte length; see [`node_budget`].
+pub const NODE_BUDGET_SLACK: usize = 100_000;
+
+/// How many nodes a document of `bytes` bytes may expand to.
+///
+/// Without aliases every node costs at least one byte of input, so the budget is only reachable through alias
+/// expansion; it then caps the expansion at a small multiple of the input size.
+pub fn node_budget(bytes: usize) -> usize {
+    bytes.saturating_mul(4).saturating_add(NODE_BUDGET_SLACK)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(String, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    /// 1-based line of the node's first character.
+    pub line: u32,
+}
+
+impl Node {
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, Value::Null)
+    }
+
+    /// A short name of the node's type, for "expected X, found Y" messages.
+    pub fn type_name(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "number",
+            Value::Str(_) => "string",
+            Value::Seq(_) => "list",
+            Value::Map(_) => "mapping",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SyntaxError {
+    pub line: u32,
+    pub message: String,
+}
+
+/// Parses every document in `text`, whose first line is line `first_line` of its file.
+///
+/// Returns the documents that parsed; a syntax error ends the chunk, since the parser cannot resynchronise.
+/// Callers split files on `---` lines first so that one broken document does not hide the next ones.
+pub fn parse_documents(text: &str, first_line: u32) -> (Vec<Node>, Option<SyntaxError>) {
+    let mut builder = TreeBuilder::new(node_budget(text.len()), first_line);
+    let mut documents = Vec::new();
+    for event in Parser::new_from_str(text) {
+        let (event, span) = match event {
+            Ok(pair) => pair,
+            Err(error) => {
+                let line = offset_line(first_line, error.marker().line());
+                return (
+                    documents,
+                    Some(SyntaxError {
+                        line,
+                        message: format!("invalid YAML: {}", error.info()),
+                    }),
+                );
+            }
+        };
+        let line = offset_line(first_line, span.start.line());
+        match builder.push(event, line) {
+            Ok(Some(document)) => documents.push(document),
+            Ok(None) => {}
+            Err(error) => return (documents, Some(error)),
+        }
+    }
+    (documents, None)
+}
+
+fn offset_line(first_line: u32, parser_line: usize) -> u32 {
+    let relative = u32::try_from(parser_line.max(1)).unwrap_or(u32::MAX);
+    first_line.saturating_add(relative - 1)
+}
+
+enum Frame {
+    Seq { items: Vec<Node>, line: u32, anchor: usize },
+    Map { entries: Vec<(String, Node)>, pending_key: Option<Node>, line: u32, anchor: usize },
+}
+
+struct TreeBuilder {
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    budget: usize,
+    nodes: usize,
+    root: Option<Node>,
+}
+
+impl TreeBuilder {
+    fn new(budget: usize, _first_line: u32) -> Self {
+        TreeBuilder { stack: Vec::new(), anchors: HashMap::new(), budget, nodes: 0, root: None }
+    }
+
+    fn charge(&mut self, count: usize, line: u32) -> Result<(), SyntaxError> {
+        self.nodes = self.nodes.saturating_add(count);
+        if self.nodes > self.budget {
+            return Err(SyntaxError {
+                line,
+                message: format!(
+                    "document expands to more than {} nodes (limit: 4 per input byte + {NODE_BUDGET_SLACK}); \
+                     aliases (`*name`) repeat too much. This looks like an alias bomb",
+                    self.budget
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, event: Event<'_>, line: u32) -> Result<Option<Node>, SyntaxError> {
+        match event {
+            Event::DocumentStart(_) => {
+                self.anchors.clear();
+                self.nodes = 0;
+                self.root = None;
+            }
+            Event::DocumentEnd => return Ok(self.root.take()),
+            Event::Scalar(text, style, anchor, _tag) => {
+                self.charge(1, line)?;
+                let node = Node { value: resolve_scalar(&text, style), line };
+                self.attach(node, anchor)?;
+            }
+            Event::Alias(anchor) => {
+                let Some(node) = self.anchors.get(&anchor).cloned() else {
+                    return Err(SyntaxError { line, message: "alias to an unknown anchor".into() });
+                };
+                self.charge(count_nodes(&node), line)?;
+                self.attach(Node { line, ..node }, 0)?;
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.charge(1, line)?;
+                self.open(Frame::Seq { items: Vec::new(), line, anchor }, line)?;
+            }
+            Event::MappingStart(anchor, _) => {
+                self.charge(1, line)?;
+                self.open(Frame::Map { entries: Vec::new(), pending_key: None, line, anchor }, line)?;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq { items, line, anchor }) => (Node { value: Value::Seq(items), line }, anchor),
+                    Some(Frame::Map { entries, line, anchor, .. }) => {
+                        (Node { value: Value::Map(entries), line }, anchor)
+                    }
+                    None => return Err(SyntaxError { line, message: "unbalanced collection end".into() }),
+                };
+                self.attach(node, anchor)?;
+            }
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+        }
+        Ok(None)
+    }
+
+    fn open(&mut self, frame: Frame, line: u32) -> Result<(), SyntaxError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(SyntaxError {
+                line,
+                message: format!("nesting deeper than {MAX_DEPTH} levels; no Kubernetes object is nested this deep"),
+            });
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn attach(&mut self, node: Node, anchor: usize) -> Result<(), SyntaxError> {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => {
+                    let key_line = key.line;
+                    let key_text = match key.value {
+                        Value::Str(s) => s,
+                        Value::Int(i) => i.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Null => "null".to_string(),
+                        Value::Float(f) => f.to_string(),
+                        Value::Seq(_) | Value::Map(_) => {
+                            return Err(SyntaxError {
+                                line: key_line,
+                                message: "a mapping key that is itself a list or mapping".into(),
+                            })
+                        }
+                    };
+                    if key_text == "<<" {
+                        return merge_into(entries, node, key_line);
+                    }
+                    if entries.iter().any(|(k, _)| *k == key_text) {
+                        return Err(SyntaxError {
+                            line: key_line,
+                            message: format!("duplicate key `{key_text}`; the API server would reject this document"),
+                        });
+                    }
+                    entries.push((key_text, node));
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+/// YAML 1.1 merge keys (`<<: *base`), which kubectl's YAML decoder honours.
+fn merge_into(entries: &mut Vec<(String, Node)>, source: Node, line: u32) -> Result<(), SyntaxError> {
+    let maps = match source.value {
+        Value::Map(map) => vec![map],
+        Value::Seq(items) => items
+            .into_iter()
+            .filter_map(|item| match item.value {
+                Value::Map(map) => Some(map),
+                _ => None,
+            })
+            .collect(),
+        _ => return Err(SyntaxError { line, message: "merge key `<<` needs a mapping".into() }),
+    };
+    for map in maps {
+        for (key, value) in map {
+            if !entries.iter().any(|(k, _)| *k == key) {
+                entries.push((key, value));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn count_nodes(node: &Node) -> usize {
+    let mut count = 0usize;
+    let mut pending = vec![node];
+    while let Some(node) = pending.pop() {
+        count += 1;
+        match &node.value {
+            Value::Seq(items) => pending.extend(items.iter()),
+            Value::Map(entries) => pending.extend(entries.iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+    count
+}
+
+/// Resolves a scalar the way kubectl's YAML decoder (YAML 1.1 rules) does for the types we read.
+fn resolve_scalar(text: &str, style: ScalarStyle) -> Value {
+    if style != ScalarStyle::Plain {
+        return Value::Str(text.to_string());
+    }
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
+            return Value::Bool(true)
+        }
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => {
+            return Value::Bool(false)
+        }
+        _ => {}
+    }
+    if let Some(int) = parse_int(text) {
+        return Value::Int(int);
+    }
+    if looks_like_float(text) {
+        if let Ok(float) = text.parse::<f64>() {
+            return Value::Float(float);
+        }
+    }
+    Value::Str(text.to_string())
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let value = if let Some(hex) = digits.strip_prefix("0x") {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if let Some(octal) = digits.strip_prefix("0o") {
+        i64::from_str_radix(octal, 8).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse::<i64>().ok()?
+    } else {
+        return None;
+    };
+    Some(if negative { -value } else { value })
+}
+
+fn looks_like_float(text: &str) -> bool {
+    let body = text.trim_start_matches(['-', '+']);
+    !body.is_empty()
+        && body.bytes().any(|b| b.is_ascii_digit())
+        && body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Node {
+        let (mut docs, error) = parse_documents(text, 1);
+        assert_eq!(error, None);
+        assert_eq!(docs.len(), 1);
+        docs.remove(0)
+    }
+
+    #[test]
+    fn nodes_carry_their_lines() {
+        let doc = one("a: 1\nb:\n  c: x\n");
+        assert_eq!(doc.get("b").and_then(|b| b.get("c")).map(|c| c.line), Some(3));
+    }
+
+    #[test]
+    fn quoted_numbers_stay_strings() {
+        let doc = one("a: '80'\nb: 80\nc: yes\nd: 1.5\n");
+        assert_eq!(doc.get("a").and_then(Node::as_str), Some("80"));
+        assert_eq!(doc.get("b").map(|n| n.value.clone()), Some(Value::Int(80)));
+        assert_eq!(doc.get("c").map(|n| n.value.clone()), Some(Value::Bool(true)));
+        assert_eq!(doc.get("d").map(|n| n.value.clone()), Some(Value::Float(1.5)));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..12 {
+            let prev = level - 1;
+            text.push_str(&format!(
+                "a{level}: &a{level} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+            ));
+        }
+        let (_, error) = parse_documents(&text, 1);
+        let error = error.expect("alias bomb must be refused");
+        assert!(error.message.contains("alias"), "{}", error.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursion() {
+        let text = "[".repeat(100_000);
+        let (_, error) = parse_documents(&text, 1);
+        assert!(error.is_some());
+    }
+
+    #[test]
+    fn duplicate_keys_are_an_error() {
+        let (_, error) = parse_documents("a: 1\na: 2\n", 1);
+        assert_eq!(error.map(|e| e.line), Some(2));
+    }
+
+    #[test]
+    fn merge_keys_are_honoured() {
+        let doc = one("base: &b {x: 1}\nm:\n  <<: *b\n  y: 2\n");
+        assert!(doc.get("m").and_then(|m| m.get("x")).is_some());
+    }
+
+    #[test]
+    fn json_parses_with_lines() {
+        let doc = one("{\n  \"kind\": \"Pod\",\n  \"metadata\": {\"name\": \"a\"}\n}\n");
+        assert_eq!(doc.get("metadata").map(|m| m.line), Some(3));
+    }
+}
