@@ -1,1 +1,1 @@
-
+//! API sketch; implementation lands next.
