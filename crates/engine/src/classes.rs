@@ -1,0 +1,187 @@
+//! Pod classes: pods that no policy can tell apart share one class and one answer.
+//!
+//! Two pods are in the same class when they share the namespace, the labels, the host-network flag, the container
+//! ports (named ports resolve on them) and the set of ipBlocks their IPs fall in. Every question the engine answers
+//! depends on nothing else, so it evaluates classes, never pod pairs.
+
+use fixedbitset::FixedBitSet;
+use netseg_model::{Cluster, ContainerPort, IpBlock, LabelSelector, Labels, Operator, PeerSelector};
+use std::collections::HashMap;
+
+pub type ClassId = usize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PodClass {
+    pub namespace: usize,
+    pub labels: Labels,
+    pub host_network: bool,
+    pub ports: Vec<ContainerPort>,
+    /// Indexes into [`Classes::ip_blocks`] of the blocks holding one of the pods' IPs.
+    pub ip_blocks: Vec<usize>,
+}
+
+/// The classes of a cluster and the indexes that let a selector find its classes without scanning them.
+pub struct Classes {
+    pub classes: Vec<PodClass>,
+    /// `pod_class[workload][pod]`.
+    pub pod_class: Vec<Vec<ClassId>>,
+    /// Every distinct ipBlock of every policy.
+    pub ip_blocks: Vec<IpBlock>,
+    block_ids: HashMap<IpBlock, usize>,
+    /// Classes of each namespace: classes are numbered namespace by namespace, so each is a range.
+    namespace_ranges: Vec<(usize, usize)>,
+    by_label: HashMap<String, HashMap<String, FixedBitSet>>,
+    by_key: HashMap<String, FixedBitSet>,
+    host_network: FixedBitSet,
+}
+
+impl Classes {
+    pub fn build(cluster: &Cluster) -> Classes {
+        let mut ip_blocks: Vec<IpBlock> = Vec::new();
+        let mut block_index: HashMap<IpBlock, usize> = HashMap::new();
+        for policy in &cluster.policies {
+            for rule in policy.ingress.iter().chain(&policy.egress) {
+                for peer in &rule.peers {
+                    if let PeerSelector::IpBlock(block) = &peer.selector {
+                        block_index.entry(block.clone()).or_insert_with(|| {
+                            ip_blocks.push(block.clone());
+                            ip_blocks.len() - 1
+                        });
+                    }
+                }
+            }
+        }
+
+        let namespace_of: HashMap<&str, usize> =
+            cluster.namespaces.iter().enumerate().map(|(i, ns)| (ns.name.as_str(), i)).collect();
+        // Group pods by namespace first, so that class ids come out in namespace order.
+        let mut keyed: Vec<(PodClass, usize, usize)> = Vec::new();
+        for (w, workload) in cluster.workloads.iter().enumerate() {
+            let namespace = namespace_of.get(workload.id.namespace.as_str()).copied().unwrap_or(0);
+            for (p, pod) in workload.pods.iter().enumerate() {
+                let mut ports = pod.facts.ports.clone();
+                ports.sort();
+                ports.dedup();
+                let ip_blocks = if pod.facts.ips.is_empty() {
+                    Vec::new()
+                } else {
+                    ip_blocks
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, block)| pod.facts.ips.iter().any(|ip| block.contains(*ip)))
+                        .map(|(i, _)| i)
+                        .collect()
+                };
+                let class = PodClass {
+                    namespace,
+                    labels: pod.facts.labels.clone(),
+                    host_network: pod.facts.host_network,
+                    ports,
+                    ip_blocks,
+                };
+                keyed.push((class, w, p));
+            }
+        }
+        keyed.sort_by_key(|(class, _, _)| class.namespace);
+
+        let mut classes: Vec<PodClass> = Vec::new();
+        let mut ids: HashMap<PodClass, ClassId> = HashMap::new();
+        let mut pod_class: Vec<Vec<ClassId>> = cluster.workloads.iter().map(|w| vec![0; w.pods.len()]).collect();
+        for (class, w, p) in keyed {
+            let id = *ids.entry(class.clone()).or_insert_with(|| {
+                classes.push(class);
+                classes.len() - 1
+            });
+            pod_class[w][p] = id;
+        }
+
+        let count = classes.len();
+        let mut namespace_ranges = vec![(0, 0); cluster.namespaces.len()];
+        let mut by_label: HashMap<String, HashMap<String, FixedBitSet>> = HashMap::new();
+        let mut by_key: HashMap<String, FixedBitSet> = HashMap::new();
+        let mut host_network = FixedBitSet::with_capacity(count);
+        for (id, class) in classes.iter().enumerate() {
+            let range = &mut namespace_ranges[class.namespace];
+            if range.1 == range.0 {
+                *range = (id, id + 1);
+            } else {
+                range.1 = id + 1;
+            }
+            for (key, value) in &class.labels {
+                by_key.entry(key.clone()).or_insert_with(|| FixedBitSet::with_capacity(count)).insert(id);
+                by_label
+                    .entry(key.clone())
+                    .or_default()
+                    .entry(value.clone())
+                    .or_insert_with(|| FixedBitSet::with_capacity(count))
+                    .insert(id);
+            }
+            if class.host_network {
+                host_network.insert(id);
+            }
+        }
+        Classes { classes, pod_class, ip_blocks, block_ids: block_index, namespace_ranges, by_label, by_key, host_network }
+    }
+
+    pub fn block_id(&self, block: &IpBlock) -> Option<usize> {
+        self.block_ids.get(block).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.classes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+
+    pub fn empty_set(&self) -> FixedBitSet {
+        FixedBitSet::with_capacity(self.classes.len())
+    }
+
+    pub fn host_network(&self) -> &FixedBitSet {
+        &self.host_network
+    }
+
+    /// The classes of the given namespaces.
+    pub fn in_namespaces(&self, namespaces: impl IntoIterator<Item = usize>) -> FixedBitSet {
+        let mut set = self.empty_set();
+        for namespace in namespaces {
+            let (start, end) = self.namespace_ranges[namespace];
+            set.insert_range(start..end);
+        }
+        set
+    }
+
+    /// Narrows `scope` to the classes whose labels the selector matches, using the label index.
+    pub fn select(&self, scope: FixedBitSet, selector: &LabelSelector) -> FixedBitSet {
+        let mut result = scope;
+        for requirement in selector.requirements() {
+            let matching_values = || {
+                let mut union = self.empty_set();
+                if let Some(values) = self.by_label.get(&requirement.key) {
+                    for value in &requirement.values {
+                        if let Some(set) = values.get(value) {
+                            union.union_with(set);
+                        }
+                    }
+                }
+                union
+            };
+            match requirement.operator {
+                Operator::In => result.intersect_with(&matching_values()),
+                Operator::NotIn => result.difference_with(&matching_values()),
+                Operator::Exists => match self.by_key.get(&requirement.key) {
+                    Some(set) => result.intersect_with(set),
+                    None => result.clear(),
+                },
+                Operator::DoesNotExist => {
+                    if let Some(set) = self.by_key.get(&requirement.key) {
+                        result.difference_with(set);
+                    }
+                }
+            }
+        }
+        result
+    }
+}
