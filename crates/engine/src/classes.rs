@@ -120,7 +120,16 @@ impl Classes {
                 host_network.insert(id);
             }
         }
-        Classes { classes, pod_class, ip_blocks, block_ids: block_index, namespace_ranges, by_label, by_key, host_network }
+        Classes {
+            classes,
+            pod_class,
+            ip_blocks,
+            block_ids: block_index,
+            namespace_ranges,
+            by_label,
+            by_key,
+            host_network,
+        }
     }
 
     pub fn block_id(&self, block: &IpBlock) -> Option<usize> {

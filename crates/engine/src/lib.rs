@@ -6,6 +6,7 @@
 pub mod addresses;
 mod classes;
 pub mod portset;
+pub mod query;
 pub mod rules;
 
 use addresses::IpRange;
@@ -183,7 +184,13 @@ impl<'c> Analysis<'c> {
     }
 
     /// Decides one side by walking the tiers: admin, NetworkPolicy, baseline, default allow.
-    fn side(&self, subject: ClassId, other: Other, direction: Direction, mut hits: Option<&mut Vec<RuleHit>>) -> PortSet {
+    fn side(
+        &self,
+        subject: ClassId,
+        other: Other,
+        direction: Direction,
+        mut hits: Option<&mut Vec<RuleHit>>,
+    ) -> PortSet {
         let destination_ports = match (direction, other) {
             (Direction::Ingress, _) => Some(self.classes.classes[subject].ports.as_slice()),
             (Direction::Egress, Other::Class(class)) => Some(self.classes.classes[class].ports.as_slice()),
@@ -192,7 +199,8 @@ impl<'c> Analysis<'c> {
         let mut undecided = PortSet::all();
         let mut allowed = PortSet::empty();
 
-        let passed = self.first_match(&self.admin, subject, other, direction, destination_ports, &mut undecided, &mut allowed);
+        let passed =
+            self.first_match(&self.admin, subject, other, direction, destination_ports, &mut undecided, &mut allowed);
         undecided.union_with(&passed);
 
         let isolating = &self.policy_tier.isolating[direction_slot(direction)][subject];
@@ -215,7 +223,15 @@ impl<'c> Analysis<'c> {
         }
 
         // A baseline Pass has nowhere further to hand over to but the default.
-        let passed = self.first_match(&self.baseline, subject, other, direction, destination_ports, &mut undecided, &mut allowed);
+        let passed = self.first_match(
+            &self.baseline,
+            subject,
+            other,
+            direction,
+            destination_ports,
+            &mut undecided,
+            &mut allowed,
+        );
         undecided.union_with(&passed);
         allowed.union_with(&undecided);
         allowed
@@ -300,8 +316,10 @@ impl<'c> Analysis<'c> {
 
         // Atoms with the same connectivity in both directions are one endpoint.
         let workload_classes: Vec<Vec<ClassId>> = (0..workload_count).map(|w| self.workload_classes(w)).collect();
-        let mut groups: Vec<((Vec<PortSet>, Vec<PortSet>), Vec<IpRange>)> = Vec::new();
-        let mut group_of: HashMap<(Vec<PortSet>, Vec<PortSet>), usize> = HashMap::new();
+        // (to each workload, from each workload) of an address group.
+        type Rows = (Vec<PortSet>, Vec<PortSet>);
+        let mut groups: Vec<(Rows, Vec<IpRange>)> = Vec::new();
+        let mut group_of: HashMap<Rows, usize> = HashMap::new();
         for atom in addresses::atoms(self.cluster) {
             let other = Other::Address(atom.start);
             let row = |direction: Direction| -> Vec<PortSet> {
@@ -339,7 +357,7 @@ impl<'c> Analysis<'c> {
                 }
             }
         }
-        connections.sort_by(|a, b| (a.src, a.dst).cmp(&(b.src, b.dst)));
+        connections.sort_by_key(|c| (c.src, c.dst));
         Reach { endpoints, connections }
     }
 }

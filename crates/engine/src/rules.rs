@@ -40,7 +40,9 @@ impl PeerSet {
             (PeerSet::Classes(set), Other::Class(class)) => set.contains(class),
             (PeerSet::Classes(_), Other::Address(_)) => false,
             (PeerSet::Block(block), Other::Class(class)) => classes.classes[class].ip_blocks.contains(block),
-            (PeerSet::Block(block), Other::Address(addr)) => classes.ip_blocks.get(*block).is_some_and(|b| b.contains(addr)),
+            (PeerSet::Block(block), Other::Address(addr)) => {
+                classes.ip_blocks.get(*block).is_some_and(|b| b.contains(addr))
+            }
         }
     }
 }
@@ -168,7 +170,13 @@ impl<'a> SelectorCache<'a> {
         self.namespaces
             .entry(selector.clone())
             .or_insert_with(|| {
-                cluster.namespaces.iter().enumerate().filter(|(_, ns)| selector.matches(&ns.labels)).map(|(i, _)| i).collect()
+                cluster
+                    .namespaces
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, ns)| selector.matches(&ns.labels))
+                    .map(|(i, _)| i)
+                    .collect()
             })
             .clone()
     }
@@ -246,7 +254,9 @@ fn compile_peers(cache: &mut SelectorCache<'_>, rule: &PolicyRule, own: usize) -
         .peers
         .iter()
         .map(|peer| match &peer.selector {
-            PeerSelector::Pods { namespaces, pods } => PeerSet::Classes(cache.pods(namespaces.as_ref(), own, pods.as_ref())),
+            PeerSelector::Pods { namespaces, pods } => {
+                PeerSet::Classes(cache.pods(namespaces.as_ref(), own, pods.as_ref()))
+            }
             PeerSelector::IpBlock(block) => PeerSet::Block(cache.classes.block_id(block).unwrap_or(usize::MAX)),
         })
         .collect();

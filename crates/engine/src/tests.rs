@@ -76,10 +76,7 @@ fn named_ports_resolve_on_the_destination_with_matching_protocol() {
     let c = with("metadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - ports: [{port: http}, {port: dns}, {port: dns, protocol: UDP}]\n");
     let a = Analysis::new(&c);
     // `dns` with the default protocol TCP does not match the UDP container port.
-    assert_eq!(
-        a.allowed(pod(&c, "client"), pod(&c, "web")),
-        PortSet::from_ranges(&[(Tcp, 8080, 8080), (Udp, 53, 53)])
-    );
+    assert_eq!(a.allowed(pod(&c, "client"), pod(&c, "web")), PortSet::from_ranges(&[(Tcp, 8080, 8080), (Udp, 53, 53)]));
 }
 
 #[test]

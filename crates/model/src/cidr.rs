@@ -66,8 +66,8 @@ impl FromStr for Cidr {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (addr_text, prefix_text) = text.split_once('/').ok_or_else(|| CidrError::NoPrefix(text.to_string()))?;
-        let addr = IpAddr::from_str(addr_text)
-            .map_err(|_| CidrError::BadAddress(text.to_string(), addr_text.to_string()))?;
+        let addr =
+            IpAddr::from_str(addr_text).map_err(|_| CidrError::BadAddress(text.to_string(), addr_text.to_string()))?;
         let max = Self::max_prefix(addr);
         let prefix: u8 = prefix_text
             .parse()

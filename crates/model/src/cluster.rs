@@ -98,7 +98,11 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
         };
         let entry = groups.entry(id).or_insert_with(|| (root.location.clone(), None, Vec::new()));
         if object.id.kind == WorkloadKind::Pod {
-            entry.2.push(Pod { name: Some(object.id.name.clone()), facts: object.pod.clone(), location: object.location.clone() });
+            entry.2.push(Pod {
+                name: Some(object.id.name.clone()),
+                facts: object.pod.clone(),
+                location: object.location.clone(),
+            });
         } else if root_of(i) == i {
             entry.0 = object.location.clone();
             entry.1 = Some(object.pod.clone());
@@ -119,8 +123,8 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
 
 #[cfg(test)]
 mod tests {
-    use crate::load::{load_bytes, Inventory};
     use super::*;
+    use crate::load::{load_bytes, Inventory};
     use std::sync::Arc;
 
     fn cluster(text: &str) -> Cluster {

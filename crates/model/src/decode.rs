@@ -47,7 +47,9 @@ impl<'a> Ctx<'a> {
 
     fn wrong_type(&mut self, node: &Node, field: &str, expected: &str) {
         let found = match &node.value {
-            Value::Bool(b) => format!("boolean `{b}` (YAML reads unquoted yes/no/on/off/true/false as booleans; quote it)"),
+            Value::Bool(b) => {
+                format!("boolean `{b}` (YAML reads unquoted yes/no/on/off/true/false as booleans; quote it)")
+            }
             Value::Int(i) => format!("integer `{i}`"),
             Value::Str(s) => format!("string `{}`", truncate(s)),
             _ => node.type_name().to_string(),
@@ -162,7 +164,12 @@ impl<'a> Ctx<'a> {
         for (key, value) in entries {
             let path = join(field, key);
             if let Err(why) = validate_label_key(key) {
-                self.error(DiagnosticCode::InvalidValue, value.line, &path, format!("invalid label key `{key}`: {why}"));
+                self.error(
+                    DiagnosticCode::InvalidValue,
+                    value.line,
+                    &path,
+                    format!("invalid label key `{key}`: {why}"),
+                );
             }
             let text = match &value.value {
                 Value::Str(s) => s.clone(),
@@ -207,11 +214,21 @@ impl<'a> Ctx<'a> {
         self.unknown_fields(node, field, &["key", "operator", "values"]);
         let key = node.get("key").and_then(|k| self.string(k, &join(field, "key")));
         let Some(key) = key else {
-            self.error(DiagnosticCode::MissingField, node.line, &join(field, "key"), "a selector requirement needs a key");
+            self.error(
+                DiagnosticCode::MissingField,
+                node.line,
+                &join(field, "key"),
+                "a selector requirement needs a key",
+            );
             return None;
         };
         if let Err(why) = validate_label_key(&key) {
-            self.error(DiagnosticCode::InvalidValue, node.line, &join(field, "key"), format!("invalid label key `{key}`: {why}"));
+            self.error(
+                DiagnosticCode::InvalidValue,
+                node.line,
+                &join(field, "key"),
+                format!("invalid label key `{key}`: {why}"),
+            );
         }
         let operator_node = node.get("operator");
         let operator_text = operator_node.and_then(|o| self.string(o, &join(field, "operator")));
@@ -236,7 +253,12 @@ impl<'a> Ctx<'a> {
                 return None;
             }
             None => {
-                self.error(DiagnosticCode::MissingField, line, &join(field, "operator"), "a selector requirement needs an operator");
+                self.error(
+                    DiagnosticCode::MissingField,
+                    line,
+                    &join(field, "operator"),
+                    "a selector requirement needs an operator",
+                );
                 return None;
             }
         };
@@ -247,7 +269,12 @@ impl<'a> Ctx<'a> {
                 let path = format!("{values_field}[{index}]");
                 if let Some(value) = self.string(item, &path) {
                     if let Err(why) = validate_label_value(&value) {
-                        self.error(DiagnosticCode::InvalidValue, item.line, &path, format!("invalid label value `{}`: {why}", truncate(&value)));
+                        self.error(
+                            DiagnosticCode::InvalidValue,
+                            item.line,
+                            &path,
+                            format!("invalid label value `{}`: {why}", truncate(&value)),
+                        );
                     }
                     values.push(value);
                 }
@@ -308,9 +335,15 @@ fn did_you_mean(path: &str, key: &str, known: &[&str]) -> Option<String> {
         ("spec", "from" | "to" | "ports") => {
             Some(format!("spec.{}[0].{key}", if key == "to" { "egress" } else { "ingress" }))
         }
-        (_, "matchLabels" | "matchExpressions") if known.contains(&"podSelector") => Some(format!("{path}.podSelector.{key}")),
-        (_, "podSelector" | "namespaceSelector" | "ipBlock") if known.contains(&"from") => Some(format!("{path}.from[0].{key}")),
-        (_, "podSelector" | "namespaceSelector" | "ipBlock") if known.contains(&"to") => Some(format!("{path}.to[0].{key}")),
+        (_, "matchLabels" | "matchExpressions") if known.contains(&"podSelector") => {
+            Some(format!("{path}.podSelector.{key}"))
+        }
+        (_, "podSelector" | "namespaceSelector" | "ipBlock") if known.contains(&"from") => {
+            Some(format!("{path}.from[0].{key}"))
+        }
+        (_, "podSelector" | "namespaceSelector" | "ipBlock") if known.contains(&"to") => {
+            Some(format!("{path}.to[0].{key}"))
+        }
         _ => None,
     };
     if let Some(place) = misplaced {
@@ -375,8 +408,8 @@ fn validate_label_value(value: &str) -> Result<(), &'static str> {
     if value.is_empty() {
         return Ok(());
     }
-    let first_last_alnum = value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let first_last_alnum =
+        value.starts_with(|c: char| c.is_ascii_alphanumeric()) && value.ends_with(|c: char| c.is_ascii_alphanumeric());
     if !first_last_alnum || !value.chars().all(is_name_char) {
         return Err("use letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit");
     }
@@ -455,7 +488,12 @@ pub(crate) fn cluster_node(ctx: &mut Ctx<'_>, root: &Node, name: String, locatio
             if let Some(text) = item.get("address").and_then(|a| ctx.string(a, &path)) {
                 match IpAddr::from_str(&text) {
                     Ok(addr) => addresses.push(addr),
-                    Err(_) => ctx.error(DiagnosticCode::InvalidValue, item.line, &path, format!("`{text}` is not an IP address")),
+                    Err(_) => ctx.error(
+                        DiagnosticCode::InvalidValue,
+                        item.line,
+                        &path,
+                        format!("`{text}` is not an IP address"),
+                    ),
                 }
             }
         }
@@ -712,7 +750,12 @@ fn policy_rule(ctx: &mut Ctx<'_>, node: &Node, field: &str, peers_key: &str) -> 
 fn policy_peer(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<Peer> {
     let Some(node) = ctx.map(node, field) else {
         if node.is_null() {
-            ctx.error(DiagnosticCode::InvalidValue, node.line, field, "an empty peer: set podSelector, namespaceSelector or ipBlock");
+            ctx.error(
+                DiagnosticCode::InvalidValue,
+                node.line,
+                field,
+                "an empty peer: set podSelector, namespaceSelector or ipBlock",
+            );
         }
         return None;
     };
@@ -760,7 +803,12 @@ fn policy_peer(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<Peer> {
         return Some(Peer { selector: PeerSelector::IpBlock(IpBlock { cidr, except }), line: node.line });
     }
     if pods.is_none() && namespaces.is_none() {
-        ctx.error(DiagnosticCode::InvalidValue, node.line, field, "an empty peer: set podSelector, namespaceSelector or ipBlock");
+        ctx.error(
+            DiagnosticCode::InvalidValue,
+            node.line,
+            field,
+            "an empty peer: set podSelector, namespaceSelector or ipBlock",
+        );
         return None;
     }
     Some(Peer { selector: PeerSelector::Pods { namespaces, pods }, line: node.line })
@@ -806,7 +854,12 @@ fn policy_port(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<PolicyPort
                 }
                 Some(PortRef::Number(_)) => Some(end),
                 Some(PortRef::Name(_)) => {
-                    ctx.error(DiagnosticCode::InvalidValue, e.line, &end_field, "endPort may not be used with a named port");
+                    ctx.error(
+                        DiagnosticCode::InvalidValue,
+                        e.line,
+                        &end_field,
+                        "endPort may not be used with a named port",
+                    );
                     return None;
                 }
                 None => {

@@ -247,7 +247,10 @@ impl IpBlock {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PeerSelector {
     /// Pods chosen by labels. `namespaces: None` means the policy's own namespace; `pods: None` means every pod.
-    Pods { namespaces: Option<LabelSelector>, pods: Option<LabelSelector> },
+    Pods {
+        namespaces: Option<LabelSelector>,
+        pods: Option<LabelSelector>,
+    },
     IpBlock(IpBlock),
 }
 

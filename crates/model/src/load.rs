@@ -142,7 +142,10 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
                 line: Some(u32::try_from(line).unwrap_or(u32::MAX)),
                 object: None,
                 field: None,
-                message: format!("not UTF-8 text (invalid byte at offset {}); is this a binary file?", error.valid_up_to()),
+                message: format!(
+                    "not UTF-8 text (invalid byte at offset {}); is this a binary file?",
+                    error.valid_up_to()
+                ),
                 hint: None,
             });
             return;
@@ -178,9 +181,8 @@ fn split_documents(text: &str) -> Vec<(u32, &str)> {
     let mut chunks = Vec::new();
     let mut start = 0usize;
     let mut start_line = 1u32;
-    let mut line = 1u32;
     let mut offset = 0usize;
-    for raw_line in text.split_inclusive('\n') {
+    for (line, raw_line) in (1u32..).zip(text.split_inclusive('\n')) {
         let is_marker = raw_line.starts_with("---")
             && raw_line[3..].chars().next().is_none_or(|c| c == ' ' || c == '\t' || c == '\n' || c == '\r');
         if is_marker && offset > start {
@@ -189,7 +191,6 @@ fn split_documents(text: &str) -> Vec<(u32, &str)> {
             start_line = line;
         }
         offset += raw_line.len();
-        line += 1;
     }
     if offset > start || chunks.is_empty() {
         chunks.push((start_line, &text[start..]));
@@ -225,7 +226,12 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         _ => match implied_kind {
             Some(kind) => kind,
             None => {
-                note(inventory, file, node.line, "skipped: a document with no `kind` is not a Kubernetes object".into());
+                note(
+                    inventory,
+                    file,
+                    node.line,
+                    "skipped: a document with no `kind` is not a Kubernetes object".into(),
+                );
                 return;
             }
         },
@@ -263,7 +269,8 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
     }
     let cluster_scoped = matches!(kind, "Namespace" | "Node");
     let name_guess = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
-    let namespace_guess = node.get("metadata").and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or("default");
+    let namespace_guess =
+        node.get("metadata").and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or("default");
     let object_ref = ObjectRef {
         kind: kind.to_string(),
         namespace: (!cluster_scoped).then(|| namespace_guess.to_string()),
@@ -322,7 +329,9 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
                 name: key.2.clone(),
             }),
             field: None,
-            message: format!("defined again (first at {earlier}); the later definition is used, as `kubectl apply` would"),
+            message: format!(
+                "defined again (first at {earlier}); the later definition is used, as `kubectl apply` would"
+            ),
             hint: None,
         });
     }
@@ -359,9 +368,8 @@ mod tests {
 
     #[test]
     fn a_broken_document_does_not_hide_the_next() {
-        let inventory = load_str(
-            "kind: Pod\nmetadata: {name: a\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n",
-        );
+        let inventory =
+            load_str("kind: Pod\nmetadata: {name: a\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n");
         assert_eq!(inventory.workloads.len(), 1);
         assert_eq!(inventory.workloads[0].id.name, "b");
         assert_eq!(inventory.workloads[0].location.line, 4);
@@ -406,7 +414,8 @@ mod tests {
 
     #[test]
     fn old_network_policy_api_is_skipped() {
-        let inventory = load_str("apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: a}\nspec: {}\n");
+        let inventory =
+            load_str("apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: a}\nspec: {}\n");
         assert!(inventory.policies.is_empty());
         assert!(!inventory.has_errors());
     }

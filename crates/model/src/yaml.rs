@@ -90,13 +90,7 @@ pub fn parse_documents(text: &str, first_line: u32) -> (Vec<Node>, Option<Syntax
             Ok(pair) => pair,
             Err(error) => {
                 let line = offset_line(first_line, error.marker().line());
-                return (
-                    documents,
-                    Some(SyntaxError {
-                        line,
-                        message: format!("invalid YAML: {}", error.info()),
-                    }),
-                );
+                return (documents, Some(SyntaxError { line, message: format!("invalid YAML: {}", error.info()) }));
             }
         };
         let line = offset_line(first_line, span.start.line());
@@ -234,6 +228,11 @@ impl TreeBuilder {
                             message: format!("duplicate key `{key_text}`; the API server would reject this document"),
                         });
                     }
+                    // A nested collection starts on the line after its key; point diagnostics at the key.
+                    let mut node = node;
+                    if matches!(node.value, Value::Seq(_) | Value::Map(_)) {
+                        node.line = key_line;
+                    }
                     entries.push((key_text, node));
                 }
             },
@@ -286,9 +285,7 @@ fn resolve_scalar(text: &str, style: ScalarStyle) -> Value {
     }
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
-            return Value::Bool(true)
-        }
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => return Value::Bool(true),
         "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => {
             return Value::Bool(false)
         }

@@ -1,0 +1,226 @@
+//! `netseg can`: one verdict and why, in plain words or as `netseg.can/v1` JSON.
+
+use crate::Style;
+use netseg_engine::query::Verdict;
+use netseg_engine::{Endpoint, SideTrace};
+use netseg_model::{Cluster, Direction, LabelSelector, Peer, PeerSelector};
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+pub const SCHEMA: &str = "netseg.can/v1";
+
+fn selector_words(selector: &LabelSelector) -> String {
+    if selector.is_empty() {
+        String::new()
+    } else {
+        format!(" matching `{selector}`")
+    }
+}
+
+/// A peer in words: "pods matching `app=web` in namespace blog".
+pub fn describe_peer(peer: &Peer, policy_namespace: &str) -> String {
+    match &peer.selector {
+        PeerSelector::Pods { namespaces, pods } => {
+            let pods = match pods {
+                Some(selector) if !selector.is_empty() => format!("pods{}", selector_words(selector)),
+                _ => "every pod".to_string(),
+            };
+            let namespaces = match namespaces {
+                None => format!("in namespace {policy_namespace}"),
+                Some(selector) if selector.is_empty() => "in every namespace".to_string(),
+                Some(selector) => format!("in namespaces{}", selector_words(selector)),
+            };
+            format!("{pods} {namespaces}")
+        }
+        PeerSelector::IpBlock(block) => {
+            let except: Vec<String> = block.except.iter().map(ToString::to_string).collect();
+            if except.is_empty() {
+                format!("addresses in {}", block.cidr)
+            } else {
+                format!("addresses in {} except {}", block.cidr, except.join(", "))
+            }
+        }
+    }
+}
+
+fn side_verdict(verdict: &Verdict, side: &SideTrace) -> bool {
+    !side.allowed.intersection(&verdict.query.ports()).is_empty()
+}
+
+fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Style, out: &mut String) {
+    let (subject, other, word) = match side.direction {
+        Direction::Egress => (&verdict.from.display, &verdict.to.display, "egress"),
+        Direction::Ingress => (&verdict.to.display, &verdict.from.display, "ingress"),
+    };
+    let allowed = side_verdict(verdict, side);
+    let verdict_word = if allowed { style.good("allowed") } else { style.bad("denied") };
+    let _ = writeln!(out, "\n{} of {subject}: {verdict_word}", style.strong(word));
+    if side.external {
+        let _ = writeln!(out, "  {subject} is outside the cluster: no policy governs its side");
+        return;
+    }
+    if side.host_network {
+        let _ =
+            writeln!(out, "  {subject} runs on the host network: no NetworkPolicy selects it, so its {word} is open");
+        return;
+    }
+    if side.isolating.is_empty() {
+        let _ = writeln!(
+            out,
+            "  not isolated for {word}: no NetworkPolicy selects it with policyTypes {}, so all {word} is allowed",
+            if side.direction == Direction::Egress { "Egress" } else { "Ingress" }
+        );
+        return;
+    }
+    for &index in &side.isolating {
+        let policy = &cluster.policies[index];
+        let _ = writeln!(
+            out,
+            "  isolated for {word} by NetworkPolicy {}/{} ({})",
+            policy.namespace, policy.name, policy.location
+        );
+    }
+    let wanted = verdict.query.ports();
+    let mut any = false;
+    for hit in &side.hits {
+        let ports = hit.ports.intersection(&wanted);
+        if ports.is_empty() {
+            continue;
+        }
+        any = true;
+        let policy = &cluster.policies[hit.origin.policy];
+        let rules = policy.rules(side.direction);
+        let rule = &rules[hit.origin.rule];
+        let peer = match hit.peer {
+            Some(peer) => describe_peer(&rule.peers[peer], &policy.namespace),
+            None => "anyone (the rule names no peers)".to_string(),
+        };
+        let direction_word = if side.direction == Direction::Egress { "to" } else { "from" };
+        let _ = writeln!(
+            out,
+            "  allowed by {word} rule {} of {}/{} (line {}): {direction_word} {peer}, on {ports}",
+            hit.origin.rule, policy.namespace, policy.name, rule.line
+        );
+    }
+    if !any {
+        let count: usize = side.isolating.iter().map(|&i| cluster.policies[i].rules(side.direction).len()).sum();
+        let _ =
+            writeln!(out, "  no {word} rule of these policies ({count} in all) allows {other} on {}", verdict.query);
+    }
+}
+
+/// Caveats that change how far the verdict can be trusted: host networking, unknown pod IPs.
+pub fn notes(cluster: &Cluster, verdict: &Verdict) -> Vec<String> {
+    let mut notes = Vec::new();
+    let explanation = &verdict.explanation;
+    if explanation.same_pod {
+        notes.push("a pod can always reach itself; no policy can block that".to_string());
+    }
+    for (resolved, side) in [(&verdict.from, &explanation.egress), (&verdict.to, &explanation.ingress)] {
+        if side.host_network {
+            notes.push(format!(
+                "{} uses hostNetwork: it is the node, so NetworkPolicies do not select it and pod or namespace \
+                 selectors do not match it as a peer; only ipBlocks that contain its node's IP do",
+                resolved.display
+            ));
+        }
+    }
+    let policies_have_ip_blocks = [&explanation.egress, &explanation.ingress].iter().any(|side| {
+        side.isolating.iter().any(|&i| {
+            let policy = &cluster.policies[i];
+            policy
+                .ingress
+                .iter()
+                .chain(&policy.egress)
+                .flat_map(|r| &r.peers)
+                .any(|p| matches!(p.selector, PeerSelector::IpBlock(_)))
+        })
+    });
+    if policies_have_ip_blocks {
+        for resolved in [&verdict.from, &verdict.to] {
+            let ip_unknown = resolved.endpoints.iter().any(|e| match e {
+                Endpoint::Pod { workload, pod } => cluster.workloads[*workload].pods[*pod].facts.ips.is_empty(),
+                Endpoint::Address(_) => false,
+            });
+            if ip_unknown {
+                notes.push(format!(
+                    "the pod IPs of {} are not in the input, so ipBlock peers were not matched against it (Kubernetes \
+                     matches pods by IP); analyse a `kubectl get pods -o yaml` dump to include them",
+                    resolved.display
+                ));
+            }
+        }
+    }
+    if verdict.differing_pods {
+        notes
+            .push("the pods behind these names do not all answer alike; the explanation shows one allowed pair".into());
+    }
+    notes
+}
+
+pub fn text(cluster: &Cluster, verdict: &Verdict, style: Style) -> String {
+    let mut out = String::new();
+    let head = if verdict.allowed() { style.good("ALLOWED") } else { style.bad("DENIED") };
+    let _ = writeln!(out, "{head}  {} → {} on {}", verdict.from.display, verdict.to.display, verdict.query);
+    if verdict.allowed() && !verdict.query.ports().eq(&verdict.allowed_ports) {
+        let _ = writeln!(out, "  allowed: {}", verdict.allowed_ports);
+    }
+    side_lines(cluster, verdict, &verdict.explanation.egress, style, &mut out);
+    side_lines(cluster, verdict, &verdict.explanation.ingress, style, &mut out);
+    let notes = notes(cluster, verdict);
+    if !notes.is_empty() {
+        out.push_str("\nnotes:\n");
+        for note in notes {
+            let _ = writeln!(out, "  - {note}");
+        }
+    }
+    out
+}
+
+fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
+    let allowed = side_verdict(verdict, side);
+    let wanted = verdict.query.ports();
+    let by: Vec<Value> = if allowed {
+        side.hits
+            .iter()
+            .filter(|hit| !hit.ports.intersection(&wanted).is_empty())
+            .map(|hit| {
+                let policy = &cluster.policies[hit.origin.policy];
+                json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name,
+                       "rule": hit.origin.rule, "peer": hit.peer, "ports": hit.ports.intersection(&wanted),
+                       "file": policy.location.file, "line": policy.rules(side.direction)[hit.origin.rule].line})
+            })
+            .collect()
+    } else {
+        // Denied: the policies that isolate the endpoint, none of whose rules matched.
+        side.isolating
+            .iter()
+            .map(|&i| {
+                let policy = &cluster.policies[i];
+                json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name, "rule": null,
+                       "file": policy.location.file, "line": policy.location.line})
+            })
+            .collect()
+    };
+    json!({
+        "side": side.direction.as_str(),
+        "verdict": if allowed { "allowed" } else { "denied" },
+        "isolated": !side.isolating.is_empty(),
+        "by": by,
+    })
+}
+
+pub fn json(cluster: &Cluster, verdict: &Verdict) -> Value {
+    let explanation = &verdict.explanation;
+    json!({
+        "schema": SCHEMA,
+        "from": verdict.from.display,
+        "to": verdict.to.display,
+        "protocol": verdict.query.protocol.map(|p| p.as_str()),
+        "port": verdict.query.port,
+        "allowed": verdict.allowed(),
+        "allowed_ports": verdict.allowed_ports,
+        "steps": [side_json(cluster, verdict, &explanation.egress), side_json(cluster, verdict, &explanation.ingress)],
+        "notes": notes(cluster, verdict),
+    })
+}

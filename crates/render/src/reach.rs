@@ -1,0 +1,171 @@
+//! `netseg reach` output in every format.
+
+use crate::{endpoint_id, Style};
+use netseg_engine::{PortSet, Reach, ReachEndpoint};
+use netseg_model::{Cluster, Protocol};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+pub const SCHEMA: &str = "netseg.reach/v1";
+
+pub fn text(cluster: &Cluster, reach: &Reach, style: Style) -> String {
+    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
+    let workloads = reach.endpoints.iter().filter(|e| matches!(e, ReachEndpoint::Workload(_))).count();
+    let externals = reach.endpoints.len() - workloads;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} workloads, {} external address groups, {} allowed connections",
+        workloads,
+        externals,
+        reach.connections.len()
+    );
+    let mut current: Option<usize> = None;
+    let width = reach.connections.iter().map(|c| ids[c.dst].chars().count()).max().unwrap_or(0);
+    for connection in &reach.connections {
+        if current != Some(connection.src) {
+            current = Some(connection.src);
+            let _ = writeln!(out, "\n{}", style.strong(&ids[connection.src]));
+        }
+        let ports = connection.allowed.to_string();
+        let ports = if connection.allowed.is_all() { style.bad(&ports) } else { ports };
+        let _ = writeln!(out, "  → {:<width$}  {}", ids[connection.dst], ports);
+    }
+    if reach.connections.is_empty() {
+        out.push_str("\nnothing can reach anything else\n");
+    }
+    out
+}
+
+pub fn json(cluster: &Cluster, reach: &Reach) -> Value {
+    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
+    let endpoints: Vec<Value> = reach
+        .endpoints
+        .iter()
+        .zip(&ids)
+        .map(|(endpoint, id)| match endpoint {
+            ReachEndpoint::Workload(index) => {
+                let workload = &cluster.workloads[*index];
+                json!({"id": id, "kind": workload.id.kind.as_str(), "namespace": workload.id.namespace,
+                       "name": workload.id.name})
+            }
+            ReachEndpoint::External { ranges } => {
+                let cidrs: Vec<String> = ranges.iter().flat_map(|r| r.cidrs()).map(|c| c.to_string()).collect();
+                json!({"id": id, "kind": "External", "cidrs": cidrs})
+            }
+        })
+        .collect();
+    let connections: Vec<Value> =
+        reach.connections.iter().map(|c| json!({"src": ids[c.src], "dst": ids[c.dst], "allowed": c.allowed})).collect();
+    json!({"schema": SCHEMA, "endpoints": endpoints, "connections": connections})
+}
+
+/// Ports of one protocol as `80,443,8000-8080`.
+fn port_list(set: &PortSet, protocol: Protocol) -> String {
+    set.ranges(protocol)
+        .iter()
+        .map(|&(s, e)| if s == e { s.to_string() } else { format!("{s}-{e}") })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// One row per connection and protocol: `src,dst,protocol,ports`.
+pub fn csv(cluster: &Cluster, reach: &Reach) -> String {
+    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
+    let mut out = String::from("src,dst,protocol,ports\n");
+    for connection in &reach.connections {
+        for protocol in Protocol::ALL {
+            let ports = port_list(&connection.allowed, protocol);
+            if ports.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{},{},{},{}",
+                csv_field(&ids[connection.src]),
+                csv_field(&ids[connection.dst]),
+                protocol,
+                csv_field(&ports)
+            );
+        }
+    }
+    out
+}
+
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn markdown(cluster: &Cluster, reach: &Reach) -> String {
+    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
+    let mut out = String::from("| Source | Destination | Allowed |\n|---|---|---|\n");
+    for c in &reach.connections {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            md_cell(&ids[c.src]),
+            md_cell(&ids[c.dst]),
+            md_cell(&c.allowed.to_string())
+        );
+    }
+    out
+}
+
+fn dot_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+}
+
+/// Graphviz: one cluster subgraph per namespace, external addresses outside them, edges labelled with ports.
+pub fn dot(cluster: &Cluster, reach: &Reach) -> String {
+    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
+    let mut by_namespace: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut external = Vec::new();
+    for (index, endpoint) in reach.endpoints.iter().enumerate() {
+        match endpoint {
+            ReachEndpoint::Workload(w) => {
+                by_namespace.entry(cluster.workloads[*w].id.namespace.as_str()).or_default().push(index)
+            }
+            ReachEndpoint::External { .. } => external.push(index),
+        }
+    }
+    let mut out = String::from("digraph netseg {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n");
+    for (namespace, members) in &by_namespace {
+        let _ = writeln!(
+            out,
+            "  subgraph {} {{\n    label={};",
+            dot_string(&format!("cluster_{namespace}")),
+            dot_string(&format!("namespace {namespace}"))
+        );
+        for &index in members {
+            if let ReachEndpoint::Workload(w) = reach.endpoints[index] {
+                let id = &cluster.workloads[w].id;
+                let label = format!("{}\n{}", id.name, id.kind.as_str());
+                let _ = writeln!(out, "    {} [label={}];", dot_string(&ids[index]), dot_string(&label));
+            }
+        }
+        out.push_str("  }\n");
+    }
+    for index in external {
+        let _ = writeln!(out, "  {} [shape=ellipse, style=dashed];", dot_string(&ids[index]));
+    }
+    for c in &reach.connections {
+        let _ = writeln!(
+            out,
+            "  {} -> {} [label={}];",
+            dot_string(&ids[c.src]),
+            dot_string(&ids[c.dst]),
+            dot_string(&c.allowed.to_string())
+        );
+    }
+    out.push_str("}\n");
+    out
+}
