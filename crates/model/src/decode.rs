@@ -894,7 +894,7 @@ mod tests {
         assert!(policy.pod_selector.is_empty(), "stored without the unknown field: selects every pod");
         let warning = &diagnostics[0];
         assert_eq!(warning.field.as_deref(), Some("spec.matchLabels"));
-        assert_eq!(warning.line, Some(3));
+        assert_eq!(warning.line, Some(2));
         assert!(warning.hint.as_deref().unwrap_or_default().contains("spec.podSelector.matchLabels"));
     }
 

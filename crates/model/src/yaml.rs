@@ -90,7 +90,12 @@ pub fn parse_documents(text: &str, first_line: u32) -> (Vec<Node>, Option<Syntax
             Ok(pair) => pair,
             Err(error) => {
                 let line = offset_line(first_line, error.marker().line());
-                return (documents, Some(SyntaxError { line, message: format!("invalid YAML: {}", error.info()) }));
+                let message = if error.info().contains("recursion limit") {
+                    "nesting too deep for the YAML parser; no Kubernetes object is nested this deep".to_string()
+                } else {
+                    format!("invalid YAML: {}", error.info())
+                };
+                return (documents, Some(SyntaxError { line, message }));
             }
         };
         let line = offset_line(first_line, span.start.line());

@@ -1,0 +1,89 @@
+use super::*;
+
+#[test]
+fn allowed_exits_zero_and_names_the_rule() {
+    let run =
+        netseg(&["can", "--from", "blog/wordpress", "--to", "blog/mysql", "--port", "3306", &example("wordpress")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("ALLOWED"));
+    assert!(run.stdout.contains("allowed by ingress rule 0 of blog/mysql-from-wordpress"), "{}", run.stdout);
+}
+
+#[test]
+fn denied_exits_one_and_names_the_isolating_policy() {
+    let run = netseg(&[
+        "can",
+        "--from",
+        "blog/wordpress",
+        "--to",
+        "blog/redis[Deployment]",
+        "--port",
+        "6379",
+        &example("wordpress"),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.starts_with("DENIED"));
+    assert!(run.stdout.contains("isolated for ingress by NetworkPolicy blog/mysql-from-wordpress"));
+}
+
+#[test]
+fn json_follows_the_can_schema() {
+    let run = netseg(&[
+        "can",
+        "-o",
+        "json",
+        "--from",
+        "blog/wordpress",
+        "--to",
+        "blog/mysql",
+        "--port",
+        "3306",
+        &example("wordpress"),
+    ]);
+    insta::assert_json_snapshot!("can_wordpress_mysql", json(&run.stdout));
+    let denied = json(
+        &netseg(&["can", "-o", "json", "--from", "monitoring/prometheus", "--to", "blog/mysql", &example("wordpress")])
+            .stdout,
+    );
+    assert_eq!(denied["allowed"], false);
+    assert_eq!(denied["steps"][0]["by"], serde_json::json!([]), "nothing isolates prometheus's egress");
+    assert_eq!(denied["steps"][1]["by"][0]["rule"], serde_json::Value::Null);
+}
+
+#[test]
+fn addresses_and_host_network_are_explained() {
+    let run = netseg(&["can", "--from", "monitoring/node-exporter", "--to", "169.254.169.254", &example("wordpress")]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("runs on the host network"), "{}", run.stdout);
+    assert!(run.stdout.contains("uses hostNetwork"), "{}", run.stdout);
+}
+
+#[test]
+fn pod_ip_resolves_to_the_pod() {
+    let run = netseg(&["can", "--from", "10.244.2.7", "--to", "shop/api", "--port", "8080", &fixture("dump")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("shop/batch-7[Pod] (10.244.2.7)"));
+    assert!(run.stdout.contains("addresses in 10.244.0.0/16"));
+}
+
+#[test]
+fn unknown_and_ambiguous_endpoints_are_usage_errors() {
+    let run = netseg(&["can", "--from", "blog/wordpres", "--to", "blog/mysql", &example("wordpress")]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("did you mean blog/wordpress[Deployment]"), "{}", run.stderr);
+    let dir = tree(&[(
+        "a.yaml",
+        "kind: Pod\nmetadata: {name: x, namespace: a}\n---\nkind: Pod\nmetadata: {name: x, namespace: b}\n",
+    )]);
+    let run = netseg(&["can", "--from", "x", "--to", "a/x", &dir.path().display().to_string()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("ambiguous"), "{}", run.stderr);
+}
+
+#[test]
+fn bad_protocol_is_a_usage_error() {
+    let run =
+        netseg(&["can", "--from", "blog/wordpress", "--to", "blog/mysql", "--protocol", "ICMP", &example("wordpress")]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("not a protocol"));
+}

@@ -1,0 +1,86 @@
+//! Runs the real `netseg` binary on fixture trees: exit statuses, output contracts, diagnostics.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+mod bad_input;
+mod can;
+mod reach;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).display().to_string()
+}
+
+/// Relative to the repository root, where the binary runs, so that paths in snapshots do not depend on the checkout.
+fn example(name: &str) -> String {
+    format!("examples/{name}")
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn finish(output: Output) -> Run {
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn netseg(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_netseg"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run netseg");
+    finish(output)
+}
+
+fn netseg_stdin(args: &[&str], input: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netseg"))
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn netseg");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    finish(child.wait_with_output().expect("wait"))
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// The `src -> dst` pairs of a reach JSON answer.
+fn pairs(reach: &serde_json::Value) -> Vec<(String, String)> {
+    reach["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .map(|c| (c["src"].as_str().unwrap_or_default().to_string(), c["dst"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+/// Writes files into a fresh directory: `[(relative path, contents)]`.
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, contents) in files {
+        let full = dir.path().join(path);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(full, contents).expect("write fixture");
+    }
+    dir
+}

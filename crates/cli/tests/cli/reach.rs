@@ -1,0 +1,80 @@
+use super::*;
+
+#[test]
+fn wordpress_example_json_matches_snapshot() {
+    let run = netseg(&["reach", "-o", "json", &example("wordpress")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    insta::assert_json_snapshot!("wordpress_reach", json(&run.stdout));
+}
+
+#[test]
+fn wordpress_example_text_matches_snapshot() {
+    let run = netseg(&["reach", &example("wordpress")]);
+    assert_eq!(run.code, 0);
+    insta::assert_snapshot!("wordpress_reach_text", run.stdout);
+}
+
+#[test]
+fn every_format_renders_and_dot_is_wellformed() {
+    for format in ["text", "json", "csv", "md", "markdown", "dot"] {
+        let run = netseg(&["reach", "-o", format, &example("wordpress")]);
+        assert_eq!(run.code, 0, "format {format}: {}", run.stderr);
+        assert!(run.stdout.contains("blog/wordpress[Deployment]"), "format {format}");
+    }
+    let dot = netseg(&["reach", "-o", "dot", &example("wordpress")]).stdout;
+    assert!(dot.starts_with("digraph netseg {") && dot.trim_end().ends_with('}'));
+    assert_eq!(dot.matches('{').count(), dot.matches('}').count());
+    assert!(dot.contains("subgraph \"cluster_blog\""));
+    let csv = netseg(&["reach", "-o", "csv", &example("wordpress")]).stdout;
+    assert!(csv.starts_with("src,dst,protocol,ports\n"));
+    assert!(csv.contains("blog/wordpress[Deployment],blog/mysql[StatefulSet],TCP,3306\n"));
+}
+
+#[test]
+fn filters_narrow_to_endpoint_and_port() {
+    let run = netseg(&["reach", "-o", "json", "--to", "blog/mysql", "--port", "3306", &example("wordpress")]);
+    let reach = json(&run.stdout);
+    assert_eq!(pairs(&reach), [("blog/wordpress[Deployment]".to_string(), "blog/mysql[StatefulSet]".to_string())]);
+    let run = netseg(&["reach", "-o", "json", "--from", "8.8.8.8", &example("wordpress")]);
+    assert!(pairs(&json(&run.stdout)).iter().all(|(src, _)| src == "0.0.0.0/0"));
+}
+
+#[test]
+fn dump_folds_pods_into_deployments_and_matches_ip_blocks_by_pod_ip() {
+    let run = netseg(&["reach", "-o", "json", &fixture("dump")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reach = json(&run.stdout);
+    let ids: Vec<&str> =
+        reach["endpoints"].as_array().expect("endpoints").iter().filter_map(|e| e["id"].as_str()).collect();
+    assert!(ids.contains(&"shop/api[Deployment]"), "{ids:?}");
+    assert!(!ids.iter().any(|id| id.contains("ReplicaSet")), "the ReplicaSet folds into its Deployment: {ids:?}");
+    let pairs = pairs(&reach);
+    let batch_to_api = ("shop/batch-7[Pod]".to_string(), "shop/api[Deployment]".to_string());
+    let legacy_to_api = ("shop/legacy-1[Pod]".to_string(), "shop/api[Deployment]".to_string());
+    assert!(pairs.contains(&batch_to_api), "10.244.2.7 is inside the ipBlock 10.244.0.0/16");
+    assert!(!pairs.contains(&legacy_to_api), "10.99.0.3 is outside it");
+    let allowed = &reach["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .find(|c| c["src"] == "shop/batch-7[Pod]" && c["dst"] == "shop/api[Deployment]")
+        .expect("pair")["allowed"];
+    assert_eq!(allowed["TCP"], serde_json::json!([[8080, 8080]]), "the named port resolves on the pod");
+}
+
+#[test]
+fn stdin_mixes_with_paths() {
+    let extra = "kind: Pod\nmetadata: {name: intruder, namespace: blog}\n";
+    let run = netseg_stdin(&["reach", "-o", "json", "-", &example("wordpress")], extra);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(pairs(&json(&run.stdout)).iter().any(|(src, _)| src == "blog/intruder[Pod]"));
+}
+
+#[test]
+fn skipped_documents_are_listed_with_verbose_only() {
+    let quiet = netseg(&["reach", &fixture("dump")]);
+    assert!(!quiet.stderr.contains("ConfigMap"));
+    let verbose = netseg(&["reach", "-v", &fixture("dump")]);
+    assert!(verbose.stderr.contains("kind `ConfigMap` is not read"), "{}", verbose.stderr);
+    assert_eq!(verbose.code, 0);
+}
