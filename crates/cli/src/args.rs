@@ -17,6 +17,9 @@ pub struct Cli {
     /// Also list the documents that were skipped (kinds netseg does not read, documents that are not objects).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// The namespace of objects that name none, as with `kubectl apply -n NAME` (default: `default`).
+    #[arg(short = 'n', long, global = true, value_name = "NAME")]
+    pub namespace: Option<String>,
     /// Colour the text output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

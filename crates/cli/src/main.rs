@@ -43,10 +43,10 @@ fn style(choice: ColorChoice) -> Style {
 }
 
 /// Loads the inputs and reports their diagnostics on stderr; returns whether any object was left out.
-fn load(paths: &[String], verbose: bool) -> (Cluster, bool) {
+fn load(cli: &Cli, paths: &[String]) -> (Cluster, bool) {
     let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
-    let (cluster, diagnostics) = netseg_model::load_cluster(&inputs);
-    report(&diagnostics, verbose);
+    let (cluster, diagnostics) = netseg_model::load_cluster(&inputs, cli.namespace.as_deref());
+    report(&diagnostics, cli.verbose);
     (cluster, diagnostics.iter().any(|d| d.severity == Severity::Error))
 }
 
@@ -69,7 +69,7 @@ fn write_out(text: &str) -> Result<()> {
 fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Reach(args) => {
-            let (cluster, had_errors) = load(&args.paths, cli.verbose);
+            let (cluster, had_errors) = load(cli, &args.paths);
             let analysis = Analysis::new(&cluster);
             let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
             let from = args.from.as_deref().map(|f| query::resolve(&cluster, f)).transpose()?;
@@ -98,7 +98,7 @@ fn run(cli: &Cli) -> Result<u8> {
             Ok(if had_errors { EXIT_ERROR } else { 0 })
         }
         Command::Can(args) => {
-            let (cluster, had_errors) = load(&args.paths, cli.verbose);
+            let (cluster, had_errors) = load(cli, &args.paths);
             let analysis = Analysis::new(&cluster);
             let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
             let from = query::resolve(&cluster, &args.from)?;

@@ -17,9 +17,10 @@ pub use kube::*;
 pub use load::{load, load_bytes, Input, Inventory};
 pub use selector::{LabelSelector, Labels, Operator, Requirement, NAMESPACE_NAME_LABEL};
 
-/// Loads the inputs and assembles the cluster; the diagnostics say what was left out and why.
-pub fn load_cluster(inputs: &[Input]) -> (Cluster, Vec<Diagnostic>) {
-    let mut inventory = load(inputs);
+/// Loads the inputs and assembles the cluster; the diagnostics say what was left out and why. Objects that name
+/// no namespace go to `default_namespace` (`default` when `None`).
+pub fn load_cluster(inputs: &[Input], default_namespace: Option<&str>) -> (Cluster, Vec<Diagnostic>) {
+    let mut inventory = load(inputs, default_namespace);
     let diagnostics = std::mem::take(&mut inventory.diagnostics);
     (Cluster::from_inventory(inventory), diagnostics)
 }

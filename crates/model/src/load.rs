@@ -39,6 +39,8 @@ pub struct Inventory {
     pub diagnostics: Vec<Diagnostic>,
     pub files_read: usize,
     pub documents_read: usize,
+    /// Where objects that name no namespace go, as with `kubectl apply -n`; `default` when unset.
+    pub default_namespace: Option<String>,
     seen: HashMap<(String, String, String), (usize, Location)>,
 }
 
@@ -49,8 +51,8 @@ impl Inventory {
 }
 
 /// Loads every input. Problems become diagnostics; nothing stops the rest from loading.
-pub fn load(inputs: &[Input]) -> Inventory {
-    let mut inventory = Inventory::default();
+pub fn load(inputs: &[Input], default_namespace: Option<&str>) -> Inventory {
+    let mut inventory = Inventory { default_namespace: default_namespace.map(str::to_string), ..Inventory::default() };
     for input in inputs {
         match input {
             Input::Stdin => {
@@ -269,8 +271,9 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
     }
     let cluster_scoped = matches!(kind, "Namespace" | "Node");
     let name_guess = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+    let default_namespace = inventory.default_namespace.clone().unwrap_or_else(|| "default".to_string());
     let namespace_guess =
-        node.get("metadata").and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or("default");
+        node.get("metadata").and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or(&default_namespace);
     let object_ref = ObjectRef {
         kind: kind.to_string(),
         namespace: (!cluster_scoped).then(|| namespace_guess.to_string()),
@@ -282,7 +285,7 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         inventory.diagnostics.append(&mut ctx.diagnostics);
         return;
     };
-    let namespace = meta.namespace.clone().unwrap_or_else(|| "default".to_string());
+    let namespace = meta.namespace.clone().unwrap_or_else(|| default_namespace.clone());
     let name = meta.name.clone();
     let key = (kind.to_string(), if cluster_scoped { String::new() } else { namespace.clone() }, name.clone());
     enum Loaded {

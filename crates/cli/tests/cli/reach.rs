@@ -78,3 +78,16 @@ fn skipped_documents_are_listed_with_verbose_only() {
     assert!(verbose.stderr.contains("kind `ConfigMap` is not read"), "{}", verbose.stderr);
     assert_eq!(verbose.code, 0);
 }
+
+#[test]
+fn namespace_flag_places_objects_that_name_none() {
+    let dir = tree(&[(
+        "a.yaml",
+        "kind: Pod\nmetadata: {name: first}\n---\nkind: Pod\nmetadata: {name: second, namespace: other}\n",
+    )]);
+    let run = netseg(&["reach", "-o", "json", "-n", "argocd", &dir.path().display().to_string()]);
+    let reach = json(&run.stdout);
+    let ids: Vec<&str> =
+        reach["endpoints"].as_array().expect("endpoints").iter().filter_map(|e| e["id"].as_str()).collect();
+    assert!(ids.contains(&"argocd/first[Pod]") && ids.contains(&"other/second[Pod]"), "{ids:?}");
+}
