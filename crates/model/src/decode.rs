@@ -875,10 +875,10 @@ fn policy_port(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<PolicyPort
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse_documents;
+    use crate::yaml::parse_all;
 
     fn decode(text: &str) -> (NetworkPolicy, Vec<Diagnostic>, bool) {
-        let (docs, error) = parse_documents(text, 1);
+        let (docs, error) = parse_all(text);
         assert_eq!(error, None);
         let file: Arc<str> = Arc::from("p.yaml");
         let mut ctx = Ctx::new(&file, None);

@@ -5,6 +5,7 @@ pub mod cidr;
 pub mod cluster;
 mod decode;
 pub mod diag;
+pub mod json;
 pub mod kube;
 pub mod load;
 pub mod selector;

@@ -2,9 +2,10 @@
 
 use crate::decode::{self, Ctx};
 use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
+use crate::json::parse_json;
 use crate::kube::*;
 use crate::selector::NAMESPACE_NAME_LABEL;
-use crate::yaml::{parse_documents, Node, Value};
+use crate::yaml::{parse_documents, Node, Parsed, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -154,12 +155,29 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Stdin has no file name to go by: JSON is what starts like JSON.
+    let json = json || (file.as_ref() == "<stdin>" && text.trim_start().starts_with(['{', '[']));
     let chunks = if json { vec![(1, text)] } else { split_documents(text) };
     for (first_line, chunk) in chunks {
-        let (documents, error) = parse_documents(chunk, first_line);
-        for document in documents {
-            load_document(inventory, &file, &document);
-        }
+        // Items of a list whose kind comes after them, and that name no kind themselves, wait for the list's kind.
+        let mut waiting: Vec<Node> = Vec::new();
+        let mut sink = |parsed| match parsed {
+            Parsed::Document(document) => {
+                let list_kind = document.get("kind").and_then(Node::as_str);
+                for item in waiting.drain(..) {
+                    load_list_item(inventory, &file, &item, list_kind);
+                }
+                load_document(inventory, &file, &document);
+            }
+            Parsed::ListItem { item, list_kind } => {
+                if item.get("kind").is_none() && list_kind.is_none() {
+                    waiting.push(item);
+                } else {
+                    load_list_item(inventory, &file, &item, list_kind.as_deref());
+                }
+            }
+        };
+        let error = if json { parse_json(chunk, &mut sink) } else { parse_documents(chunk, first_line, &mut sink) };
         if let Some(error) = error {
             inventory.diagnostics.push(Diagnostic {
                 severity: Severity::Error,
@@ -198,6 +216,13 @@ fn split_documents(text: &str) -> Vec<(u32, &str)> {
         chunks.push((start_line, &text[start..]));
     }
     chunks
+}
+
+fn load_list_item(inventory: &mut Inventory, file: &Arc<str>, item: &Node, list_kind: Option<&str>) {
+    if matches!(item.value, Value::Map(_)) {
+        let implied = list_kind.and_then(|k| k.strip_suffix("List")).filter(|k| !k.is_empty());
+        load_object(inventory, file, item, implied);
+    }
 }
 
 fn load_document(inventory: &mut Inventory, file: &Arc<str>, document: &Node) {
@@ -239,13 +264,10 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         },
     };
     if kind == "List" || (kind.ends_with("List") && node.get("items").is_some()) {
-        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
         match node.get("items").map(|i| &i.value) {
             Some(Value::Seq(items)) => {
                 for item in items {
-                    if matches!(item.value, Value::Map(_)) {
-                        load_object(inventory, file, item, item_kind);
-                    }
+                    load_list_item(inventory, file, item, Some(kind));
                 }
             }
             Some(Value::Null) | None => {}
@@ -388,6 +410,19 @@ mod tests {
         assert_eq!(inventory.namespaces.len(), 1);
         assert_eq!(inventory.workloads[0].id.kind, WorkloadKind::Pod);
         assert_eq!(inventory.workloads[0].location.line, 8);
+    }
+
+    #[test]
+    fn dump_items_stream_with_kind_before_or_after_items() {
+        let kubectl =
+            "apiVersion: v1\nitems:\n- kind: Pod\n  metadata: {name: a}\n- metadata: {name: b}\nkind: PodList\n";
+        let inventory = load_str(kubectl);
+        let names: Vec<&str> = inventory.workloads.iter().map(|w| w.id.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let api = "{\"apiVersion\": \"apps/v1\", \"kind\": \"DeploymentList\", \"items\": [\n{\"metadata\": {\"name\": \"d\"}}]}";
+        let inventory = load_str(api);
+        assert_eq!(inventory.workloads[0].id.kind, WorkloadKind::Deployment);
+        assert_eq!(inventory.workloads[0].location.line, 2);
     }
 
     #[test]

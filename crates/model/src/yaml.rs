@@ -78,13 +78,25 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses every document in `text`, whose first line is line `first_line` of its file.
+/// What the parser hands over: whole documents, and the items of a top-level `List` one at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    Document(Node),
+    /// An element of the `items` of a list document (a `kubectl get -o yaml|json` dump), handed over as soon as it
+    /// is complete so that a dump of 100k pods is never held as one tree. `list_kind` is the list's `kind` when it
+    /// came before `items`.
+    ListItem {
+        item: Node,
+        list_kind: Option<String>,
+    },
+}
+
+/// Parses every document in `text`, whose first line is line `first_line` of its file, handing each to `sink`.
 ///
-/// Returns the documents that parsed; a syntax error ends the chunk, since the parser cannot resynchronise.
-/// Callers split files on `---` lines first so that one broken document does not hide the next ones.
-pub fn parse_documents(text: &str, first_line: u32) -> (Vec<Node>, Option<SyntaxError>) {
-    let mut builder = TreeBuilder::new(node_budget(text.len()), first_line);
-    let mut documents = Vec::new();
+/// A syntax error ends the chunk, since the parser cannot resynchronise; callers split files on `---` lines first
+/// so that one broken document does not hide the next ones.
+pub fn parse_documents(text: &str, first_line: u32, sink: &mut dyn FnMut(Parsed)) -> Option<SyntaxError> {
+    let mut builder = TreeBuilder::new(node_budget(text.len()));
     for event in Parser::new_from_str(text) {
         let (event, span) = match event {
             Ok(pair) => pair,
@@ -95,17 +107,41 @@ pub fn parse_documents(text: &str, first_line: u32) -> (Vec<Node>, Option<Syntax
                 } else {
                     format!("invalid YAML: {}", error.info())
                 };
-                return (documents, Some(SyntaxError { line, message }));
+                return Some(SyntaxError { line, message });
             }
         };
         let line = offset_line(first_line, span.start.line());
-        match builder.push(event, line) {
-            Ok(Some(document)) => documents.push(document),
+        let result = builder.push(event, line);
+        for item in builder.streamed.drain(..) {
+            sink(Parsed::ListItem { item, list_kind: builder.root_kind.clone() });
+        }
+        match result {
+            Ok(Some(document)) => sink(Parsed::Document(document)),
             Ok(None) => {}
-            Err(error) => return (documents, Some(error)),
+            Err(error) => return Some(error),
         }
     }
-    (documents, None)
+    None
+}
+
+/// Every document of `text` as a whole tree, list items left in place: for tests and small inputs.
+pub fn parse_all(text: &str) -> (Vec<Node>, Option<SyntaxError>) {
+    let mut documents = Vec::new();
+    let mut items = Vec::new();
+    let error = parse_documents(text, 1, &mut |parsed| match parsed {
+        Parsed::Document(node) => documents.push(node),
+        Parsed::ListItem { item, .. } => items.push(item),
+    });
+    if !items.is_empty() {
+        for document in &mut documents {
+            if let Value::Map(entries) = &mut document.value {
+                if let Some((_, list)) = entries.iter_mut().find(|(k, _)| k == "items") {
+                    list.value = Value::Seq(std::mem::take(&mut items));
+                }
+            }
+        }
+    }
+    (documents, error)
 }
 
 fn offset_line(first_line: u32, parser_line: usize) -> u32 {
@@ -124,11 +160,42 @@ struct TreeBuilder {
     budget: usize,
     nodes: usize,
     root: Option<Node>,
+    /// The current document's top-level `apiVersion` and `kind`, as far as they have been read.
+    root_api_version: Option<String>,
+    root_kind: Option<String>,
+    /// Completed list items not yet handed over.
+    streamed: Vec<Node>,
 }
 
 impl TreeBuilder {
-    fn new(budget: usize, _first_line: u32) -> Self {
-        TreeBuilder { stack: Vec::new(), anchors: HashMap::new(), budget, nodes: 0, root: None }
+    fn new(budget: usize) -> Self {
+        TreeBuilder {
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            budget,
+            nodes: 0,
+            root: None,
+            root_api_version: None,
+            root_kind: None,
+            streamed: Vec::new(),
+        }
+    }
+
+    /// Whether a node completed now is an item of a top-level list: the root is a mapping whose pending key is
+    /// `items`, and what has been read of it says it is a list (`kind: ...List`, or `apiVersion: v1` before `kind`
+    /// as kubectl writes dumps).
+    fn is_list_item(&self) -> bool {
+        if self.stack.len() != 2 || !matches!(self.stack[1], Frame::Seq { .. }) {
+            return false;
+        }
+        let Frame::Map { pending_key: Some(key), .. } = &self.stack[0] else { return false };
+        if key.as_str() != Some("items") {
+            return false;
+        }
+        match &self.root_kind {
+            Some(kind) => kind.ends_with("List"),
+            None => self.root_api_version.as_deref() == Some("v1"),
+        }
     }
 
     fn charge(&mut self, count: usize, line: u32) -> Result<(), SyntaxError> {
@@ -152,6 +219,8 @@ impl TreeBuilder {
                 self.anchors.clear();
                 self.nodes = 0;
                 self.root = None;
+                self.root_api_version = None;
+                self.root_kind = None;
             }
             Event::DocumentEnd => return Ok(self.root.take()),
             Event::Scalar(text, style, anchor, _tag) => {
@@ -204,6 +273,11 @@ impl TreeBuilder {
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }
+        if self.is_list_item() {
+            self.streamed.push(node);
+            return Ok(());
+        }
+        let at_root = self.stack.len() == 1;
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
@@ -226,6 +300,13 @@ impl TreeBuilder {
                     };
                     if key_text == "<<" {
                         return merge_into(entries, node, key_line);
+                    }
+                    if at_root {
+                        match (key_text.as_str(), &node.value) {
+                            ("apiVersion", Value::Str(v)) => self.root_api_version = Some(v.clone()),
+                            ("kind", Value::Str(v)) => self.root_kind = Some(v.clone()),
+                            _ => {}
+                        }
                     }
                     if entries.iter().any(|(k, _)| *k == key_text) {
                         return Err(SyntaxError {
@@ -337,7 +418,7 @@ mod tests {
     use super::*;
 
     fn one(text: &str) -> Node {
-        let (mut docs, error) = parse_documents(text, 1);
+        let (mut docs, error) = parse_all(text);
         assert_eq!(error, None);
         assert_eq!(docs.len(), 1);
         docs.remove(0)
@@ -367,7 +448,7 @@ mod tests {
                 "a{level}: &a{level} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
             ));
         }
-        let (_, error) = parse_documents(&text, 1);
+        let (_, error) = parse_all(&text);
         let error = error.expect("alias bomb must be refused");
         assert!(error.message.contains("alias"), "{}", error.message);
     }
@@ -375,13 +456,13 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_without_recursion() {
         let text = "[".repeat(100_000);
-        let (_, error) = parse_documents(&text, 1);
+        let (_, error) = parse_all(&text);
         assert!(error.is_some());
     }
 
     #[test]
     fn duplicate_keys_are_an_error() {
-        let (_, error) = parse_documents("a: 1\na: 2\n", 1);
+        let (_, error) = parse_all("a: 1\na: 2\n");
         assert_eq!(error.map(|e| e.line), Some(2));
     }
 

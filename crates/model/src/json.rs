@@ -1,0 +1,346 @@
+//! A strict JSON (RFC 8259) reader producing the same line-carrying tree as the YAML path.
+//!
+//! `kubectl get -A -o json` dumps are one huge flow document; a YAML scanner must keep every potential simple key
+//! of a flow collection open, which costs gigabytes on a 200 MB dump. JSON needs none of that, so `.json` input is
+//! read here: one pass, bytes to nodes, with the items of a top-level list handed over one at a time.
+
+use crate::yaml::{node_budget, Node, Parsed, SyntaxError, Value, MAX_DEPTH};
+
+/// Parses one JSON document, handing it (and, for a list, its items one by one) to `sink`.
+pub fn parse_json(text: &str, sink: &mut dyn FnMut(Parsed)) -> Option<SyntaxError> {
+    let mut reader =
+        Reader { bytes: text.as_bytes(), text, pos: 0, line: 1, nodes: 0, budget: node_budget(text.len()) };
+    let result = reader.document(sink);
+    match result {
+        Ok(()) => None,
+        Err(message) => Some(SyntaxError { line: reader.line, message: format!("invalid JSON: {message}") }),
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    text: &'a str,
+    pos: usize,
+    line: u32,
+    nodes: usize,
+    budget: usize,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+impl Reader<'_> {
+    fn document(&mut self, sink: &mut dyn FnMut(Parsed)) -> Result<()> {
+        self.skip_whitespace();
+        if self.pos >= self.bytes.len() {
+            return Ok(());
+        }
+        let root = if self.peek() == Some(b'{') { self.object(0, Some(sink))? } else { self.value(0)? };
+        self.skip_whitespace();
+        if self.pos < self.bytes.len() {
+            return Err("unexpected text after the end of the document".into());
+        }
+        sink(Parsed::Document(root));
+        Ok(())
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(&byte) = self.bytes.get(self.pos) {
+            match byte {
+                b'\n' => self.line += 1,
+                b' ' | b'\t' | b'\r' => {}
+                _ => return,
+            }
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<()> {
+        self.skip_whitespace();
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(format!("expected `{}`, found {}", byte as char, self.describe()))
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.text.get(self.pos..).and_then(|rest| rest.chars().next()) {
+            Some(c) => format!("`{c}`"),
+            None => "the end of the input".into(),
+        }
+    }
+
+    fn charge(&mut self) -> Result<()> {
+        self.nodes += 1;
+        if self.nodes > self.budget {
+            return Err(format!("more than {} nodes", self.budget));
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Node> {
+        self.skip_whitespace();
+        self.charge()?;
+        let line = self.line;
+        match self.peek() {
+            Some(b'{') => self.object(depth, None),
+            Some(b'[') => {
+                if depth >= MAX_DEPTH {
+                    return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
+                }
+                self.pos += 1;
+                let mut items = Vec::new();
+                self.skip_whitespace();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                } else {
+                    loop {
+                        items.push(self.value(depth + 1)?);
+                        self.skip_whitespace();
+                        match self.peek() {
+                            Some(b',') => self.pos += 1,
+                            Some(b']') => {
+                                self.pos += 1;
+                                break;
+                            }
+                            _ => return Err(format!("expected `,` or `]`, found {}", self.describe())),
+                        }
+                    }
+                }
+                Ok(Node { value: Value::Seq(items), line })
+            }
+            Some(b'"') => Ok(Node { value: Value::Str(self.string()?), line }),
+            Some(b't') => self.literal("true", Value::Bool(true), line),
+            Some(b'f') => self.literal("false", Value::Bool(false), line),
+            Some(b'n') => self.literal("null", Value::Null, line),
+            Some(b'-' | b'0'..=b'9') => self.number(line),
+            _ => Err(format!("expected a value, found {}", self.describe())),
+        }
+    }
+
+    /// An object; at the root (`sink` given) the `items` of a list are handed over one by one instead of kept.
+    fn object(&mut self, depth: usize, mut sink: Option<&mut dyn FnMut(Parsed)>) -> Result<Node> {
+        if depth >= MAX_DEPTH {
+            return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
+        }
+        let line = self.line;
+        self.pos += 1;
+        let mut entries: Vec<(String, Node)> = Vec::new();
+        let (mut api_version, mut kind): (Option<String>, Option<String>) = (None, None);
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Node { value: Value::Map(entries), line });
+        }
+        loop {
+            self.skip_whitespace();
+            if self.peek() != Some(b'"') {
+                return Err(format!("expected a quoted key, found {}", self.describe()));
+            }
+            let key_line = self.line;
+            let key = self.string()?;
+            self.expect(b':')?;
+            if entries.iter().any(|(k, _)| *k == key) {
+                self.line = key_line;
+                return Err(format!("duplicate key `{key}`; the API server would reject this document"));
+            }
+            let is_list = match &kind {
+                Some(kind) => kind.ends_with("List"),
+                None => api_version.as_deref() == Some("v1"),
+            };
+            let value = match sink.as_deref_mut() {
+                Some(sink) if key == "items" && is_list => self.streamed_items(depth, kind.as_deref(), sink)?,
+                _ => self.value(depth + 1)?,
+            };
+            if depth == 0 {
+                match (key.as_str(), &value.value) {
+                    ("apiVersion", Value::Str(v)) => api_version = Some(v.clone()),
+                    ("kind", Value::Str(v)) => kind = Some(v.clone()),
+                    _ => {}
+                }
+            }
+            let value = if matches!(value.value, Value::Seq(_) | Value::Map(_)) {
+                Node { line: key_line, ..value }
+            } else {
+                value
+            };
+            entries.push((key, value));
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return Err(format!("expected `,` or `}}`, found {}", self.describe())),
+            }
+        }
+        Ok(Node { value: Value::Map(entries), line })
+    }
+
+    /// The elements of a root list's `items`, each handed to `sink` as soon as it is read; returns an empty list.
+    fn streamed_items(&mut self, depth: usize, list_kind: Option<&str>, sink: &mut dyn FnMut(Parsed)) -> Result<Node> {
+        self.skip_whitespace();
+        let line = self.line;
+        if self.peek() != Some(b'[') {
+            return self.value(depth + 1);
+        }
+        self.pos += 1;
+        self.skip_whitespace();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+        } else {
+            loop {
+                let item = self.value(depth + 2)?;
+                sink(Parsed::ListItem { item, list_kind: list_kind.map(str::to_string) });
+                self.skip_whitespace();
+                match self.peek() {
+                    Some(b',') => self.pos += 1,
+                    Some(b']') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(format!("expected `,` or `]`, found {}", self.describe())),
+                }
+            }
+        }
+        Ok(Node { value: Value::Seq(Vec::new()), line })
+    }
+
+    fn literal(&mut self, word: &str, value: Value, line: u32) -> Result<Node> {
+        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(Node { value, line })
+        } else {
+            Err(format!("expected a value, found {}", self.describe()))
+        }
+    }
+
+    fn number(&mut self, line: u32) -> Result<Node> {
+        let start = self.pos;
+        while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        let text = &self.text[start..self.pos];
+        if let Ok(int) = text.parse::<i64>() {
+            return Ok(Node { value: Value::Int(int), line });
+        }
+        match text.parse::<f64>() {
+            Ok(float) if float.is_finite() => Ok(Node { value: Value::Float(float), line }),
+            _ => Err(format!("`{text}` is not a number")),
+        }
+    }
+
+    fn string(&mut self) -> Result<String> {
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            let start = self.pos;
+            while let Some(&byte) = self.bytes.get(self.pos) {
+                if byte == b'"' || byte == b'\\' || byte < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            out.push_str(&self.text[start..self.pos]);
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let escape = self.peek().ok_or("an unfinished escape")?;
+                    self.pos += 1;
+                    match escape {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => out.push(self.unicode_escape()?),
+                        other => return Err(format!("`\\{}` is not a JSON escape", other as char)),
+                    }
+                }
+                Some(_) => return Err("a control character inside a string".into()),
+                None => return Err("a string that never ends".into()),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32> {
+        let digits = self.text.get(self.pos..self.pos + 4).ok_or("a short \\u escape")?;
+        let value = u32::from_str_radix(digits, 16).map_err(|_| format!("`\\u{digits}` is not a \\u escape"))?;
+        self.pos += 4;
+        Ok(value)
+    }
+
+    fn unicode_escape(&mut self) -> Result<char> {
+        let first = self.hex4()?;
+        let code = if (0xD800..0xDC00).contains(&first) {
+            if !self.bytes[self.pos..].starts_with(b"\\u") {
+                return Err("a lone surrogate in a \\u escape".into());
+            }
+            self.pos += 2;
+            let second = self.hex4()?;
+            if !(0xDC00..0xE000).contains(&second) {
+                return Err("a lone surrogate in a \\u escape".into());
+            }
+            0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+        } else {
+            first
+        };
+        char::from_u32(code).ok_or_else(|| "a lone surrogate in a \\u escape".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn documents(text: &str) -> (Vec<Parsed>, Option<SyntaxError>) {
+        let mut out = Vec::new();
+        let error = parse_json(text, &mut |p| out.push(p));
+        (out, error)
+    }
+
+    #[test]
+    fn values_lines_and_escapes() {
+        let (parsed, error) =
+            documents("{\"a\": [1, 2.5, true, null],\n \"b\": {\"c\": \"x\\u00e9\\ud83d\\ude00\\n\"}}");
+        assert_eq!(error, None);
+        let Parsed::Document(root) = &parsed[0] else { panic!("a document") };
+        assert_eq!(root.get("b").map(|b| b.line), Some(2));
+        assert_eq!(root.get("b").and_then(|b| b.get("c")).and_then(Node::as_str), Some("xé😀\n"));
+        assert_eq!(root.get("a").map(|a| a.type_name()), Some("list"));
+    }
+
+    #[test]
+    fn list_items_are_streamed() {
+        let (parsed, error) = documents("{\"apiVersion\": \"v1\", \"items\": [\n{\"kind\": \"Pod\"},\n{\"kind\": \"Service\"}], \"kind\": \"List\"}");
+        assert_eq!(error, None);
+        assert_eq!(parsed.len(), 3);
+        assert!(matches!(&parsed[1], Parsed::ListItem { item, .. } if item.line == 3));
+        assert!(matches!(&parsed[2], Parsed::Document(_)));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let (_, error) = documents("{\"a\": 1,\n \"b\": }");
+        assert_eq!(error.map(|e| e.line), Some(2));
+        let (_, error) = documents("{\"a\": 1, \"a\": 2}");
+        assert!(error.is_some_and(|e| e.message.contains("duplicate")));
+        let (_, error) = documents(&"[".repeat(10_000));
+        assert!(error.is_some_and(|e| e.message.contains("nesting")));
+        let (_, error) = documents("{\"a\": 1} trailing");
+        assert!(error.is_some());
+    }
+}
