@@ -18,6 +18,7 @@ pub struct Pod {
 pub struct Workload {
     pub id: WorkloadRef,
     pub pods: Vec<Pod>,
+    pub ignore: Suppression,
     pub location: Location,
 }
 
@@ -31,6 +32,8 @@ pub struct Cluster {
     pub nodes: Vec<ClusterNode>,
     pub services: Vec<Service>,
     pub policies: Vec<NetworkPolicy>,
+    pub endpoints: Vec<ServiceEndpoints>,
+    pub ingresses: Vec<Ingress>,
 }
 
 impl Cluster {
@@ -39,7 +42,7 @@ impl Cluster {
     }
 
     pub fn from_inventory(inventory: Inventory) -> Cluster {
-        let Inventory { namespaces, nodes, workloads, services, policies, .. } = inventory;
+        let Inventory { namespaces, nodes, workloads, services, policies, endpoints, ingresses, .. } = inventory;
         let workloads = assemble_workloads(workloads);
         let mut by_name: BTreeMap<String, Namespace> = namespaces.into_iter().map(|ns| (ns.name.clone(), ns)).collect();
         let referenced = workloads
@@ -51,10 +54,19 @@ impl Cluster {
             by_name.entry(name.clone()).or_insert_with(|| Namespace {
                 name: name.clone(),
                 labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.clone())]),
+                ignore: Suppression::default(),
                 location: None,
             });
         }
-        Cluster { namespaces: by_name.into_values().collect(), workloads, nodes, services, policies }
+        Cluster {
+            namespaces: by_name.into_values().collect(),
+            workloads,
+            nodes,
+            services,
+            policies,
+            endpoints,
+            ingresses,
+        }
     }
 }
 
@@ -82,7 +94,7 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
         current
     };
 
-    let mut groups: BTreeMap<WorkloadRef, (Location, Option<PodFacts>, Vec<Pod>)> = BTreeMap::new();
+    let mut groups: BTreeMap<WorkloadRef, (Location, Option<PodFacts>, Vec<Pod>, Suppression)> = BTreeMap::new();
     for (i, object) in objects.iter().enumerate() {
         let root = &objects[root_of(i)];
         let id = if object.id.kind == WorkloadKind::Pod && root_of(i) == i {
@@ -96,7 +108,7 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
         } else {
             root.id.clone()
         };
-        let entry = groups.entry(id).or_insert_with(|| (root.location.clone(), None, Vec::new()));
+        let entry = groups.entry(id).or_insert_with(|| (root.location.clone(), None, Vec::new(), root.ignore.clone()));
         if object.id.kind == WorkloadKind::Pod {
             entry.2.push(Pod {
                 name: Some(object.id.name.clone()),
@@ -110,13 +122,13 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
     }
     groups
         .into_iter()
-        .map(|(id, (location, template, pods))| {
+        .map(|(id, (location, template, pods, ignore))| {
             let pods = if pods.is_empty() {
                 template.map(|facts| Pod { name: None, facts, location: location.clone() }).into_iter().collect()
             } else {
                 pods
             };
-            Workload { id, pods, location }
+            Workload { id, pods, ignore, location }
         })
         .collect()
 }

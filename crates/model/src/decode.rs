@@ -438,6 +438,7 @@ pub(crate) struct Metadata {
     pub namespace: Option<String>,
     pub labels: Labels,
     pub owner: Option<Owner>,
+    pub ignore: Suppression,
 }
 
 pub(crate) fn metadata(ctx: &mut Ctx<'_>, root: &Node) -> Option<Metadata> {
@@ -467,12 +468,101 @@ pub(crate) fn metadata(ctx: &mut Ctx<'_>, root: &Node) -> Option<Metadata> {
             }
         }
     }
-    Some(Metadata { name, namespace, labels, owner })
+    let mut ignore = Suppression::default();
+    if let Some(annotations) = meta.get("annotations") {
+        let annotation = |key: &str| annotations.get(key).and_then(Node::as_str);
+        if let Some(list) = annotation(Suppression::ANNOTATION) {
+            ignore.rules = list.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect();
+        }
+        ignore.reason = annotation(Suppression::REASON_ANNOTATION).map(str::to_string);
+    }
+    Some(Metadata { name, namespace, labels, owner, ignore })
 }
 
-pub(crate) fn namespace(ctx: &mut Ctx<'_>, meta: Metadata) -> (String, Labels) {
-    let _ = ctx;
-    (meta.name, meta.labels)
+pub(crate) fn service_endpoints(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    kind: &str,
+    meta: &Metadata,
+    namespace: String,
+    location: Location,
+) -> ServiceEndpoints {
+    let mut endpoints =
+        ServiceEndpoints { namespace, service: meta.name.clone(), addresses: Vec::new(), ports: Vec::new(), location };
+    let mut address_nodes: Vec<(&Node, String)> = Vec::new();
+    let mut port_nodes: Vec<(&Node, String)> = Vec::new();
+    if kind == "EndpointSlice" {
+        if let Some(service) = meta.labels.get("kubernetes.io/service-name") {
+            endpoints.service = service.clone();
+        }
+        if let Some(list) = root.get("endpoints") {
+            for (i, endpoint) in ctx.seq(list, "endpoints").iter().enumerate() {
+                if let Some(addresses) = endpoint.get("addresses") {
+                    let field = format!("endpoints[{i}].addresses");
+                    address_nodes.extend(ctx.seq(addresses, &field).iter().map(|a| (a, field.clone())));
+                }
+            }
+        }
+        if let Some(list) = root.get("ports") {
+            port_nodes.extend(ctx.seq(list, "ports").iter().map(|p| (p, "ports".to_string())));
+        }
+    } else if let Some(subsets) = root.get("subsets") {
+        for (i, subset) in ctx.seq(subsets, "subsets").iter().enumerate() {
+            if let Some(addresses) = subset.get("addresses") {
+                let field = format!("subsets[{i}].addresses");
+                for address in ctx.seq(addresses, &field) {
+                    if let Some(ip) = address.get("ip") {
+                        address_nodes.push((ip, field.clone()));
+                    }
+                }
+            }
+            if let Some(ports) = subset.get("ports") {
+                let field = format!("subsets[{i}].ports");
+                port_nodes.extend(ctx.seq(ports, &field).iter().map(|p| (p, field.clone())));
+            }
+        }
+    }
+    for (node, field) in address_nodes {
+        if let Some(text) = ctx.string(node, &field) {
+            match IpAddr::from_str(&text) {
+                Ok(ip) => endpoints.addresses.push(ip),
+                Err(_) => {
+                    ctx.error(DiagnosticCode::InvalidValue, node.line, &field, format!("`{text}` is not an IP address"))
+                }
+            }
+        }
+    }
+    for (node, field) in port_nodes {
+        let protocol = ctx.protocol(node.get("protocol"), &join(&field, "protocol"));
+        if let Some(port) = node.get("port").and_then(|p| ctx.port_number(p, &join(&field, "port"))) {
+            endpoints.ports.push((protocol, port));
+        }
+    }
+    endpoints
+}
+
+pub(crate) fn ingress(ctx: &mut Ctx<'_>, root: &Node, namespace: String, name: String, location: Location) -> Ingress {
+    let mut backend_services = Vec::new();
+    let spec = root.get("spec");
+    let service_name = |backend: Option<&Node>| {
+        backend.and_then(|b| b.get("service")).and_then(|s| s.get("name")).and_then(Node::as_str).map(str::to_string)
+    };
+    if let Some(name) = service_name(spec.and_then(|s| s.get("defaultBackend"))) {
+        backend_services.push(name);
+    }
+    if let Some(rules) = spec.and_then(|s| s.get("rules")) {
+        for rule in ctx.seq(rules, "spec.rules") {
+            let Some(paths) = rule.get("http").and_then(|h| h.get("paths")) else { continue };
+            for path in ctx.seq(paths, "spec.rules[].http.paths") {
+                if let Some(name) = service_name(path.get("backend")) {
+                    backend_services.push(name);
+                }
+            }
+        }
+    }
+    backend_services.sort();
+    backend_services.dedup();
+    Ingress { namespace, name, backend_services, location }
 }
 
 pub(crate) fn cluster_node(ctx: &mut Ctx<'_>, root: &Node, name: String, location: Location) -> ClusterNode {
@@ -610,7 +700,14 @@ fn walk<'n>(root: &'n Node, path: &[&str]) -> Option<&'n Node> {
     path.iter().try_fold(root, |node, key| node.get(key))
 }
 
-pub(crate) fn service(ctx: &mut Ctx<'_>, root: &Node, namespace: String, name: String, location: Location) -> Service {
+pub(crate) fn service(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    namespace: String,
+    name: String,
+    ignore: Suppression,
+    location: Location,
+) -> Service {
     let spec = root.get("spec").and_then(|s| ctx.map(s, "spec"));
     let mut service = Service {
         namespace,
@@ -619,6 +716,7 @@ pub(crate) fn service(ctx: &mut Ctx<'_>, root: &Node, namespace: String, name: S
         selector: None,
         ports: Vec::new(),
         cluster_ips: Vec::new(),
+        ignore,
         location,
     };
     let Some(spec) = spec else { return service };
@@ -668,6 +766,7 @@ pub(crate) fn network_policy(
     root: &Node,
     namespace: String,
     name: String,
+    ignore: Suppression,
     location: Location,
 ) -> NetworkPolicy {
     ctx.unknown_fields(root, "", POLICY_TOP);
@@ -678,6 +777,7 @@ pub(crate) fn network_policy(
         declared_policy_types: None,
         ingress: Vec::new(),
         egress: Vec::new(),
+        ignore,
         location,
     };
     let Some(spec) = root.get("spec").and_then(|s| ctx.map(s, "spec")) else {
@@ -883,7 +983,7 @@ mod tests {
         let file: Arc<str> = Arc::from("p.yaml");
         let mut ctx = Ctx::new(&file, None);
         let location = Location { file: file.clone(), line: 1 };
-        let policy = network_policy(&mut ctx, &docs[0], "ns".into(), "p".into(), location);
+        let policy = network_policy(&mut ctx, &docs[0], "ns".into(), "p".into(), Suppression::default(), location);
         (policy, ctx.diagnostics, ctx.rejected)
     }
 

@@ -77,9 +77,27 @@ impl Direction {
     }
 }
 
+/// Findings the object's owner chose to silence, from the `netseg.io/ignore` annotation (rule IDs or names,
+/// comma-separated, or `all`) and the optional `netseg.io/ignore-reason`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Suppression {
+    pub rules: Vec<String>,
+    pub reason: Option<String>,
+}
+
+impl Suppression {
+    pub const ANNOTATION: &'static str = "netseg.io/ignore";
+    pub const REASON_ANNOTATION: &'static str = "netseg.io/ignore-reason";
+
+    pub fn covers(&self, code: &str, name: &str) -> bool {
+        self.rules.iter().any(|r| r == "all" || r.eq_ignore_ascii_case(code) || r == name)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
     pub name: String,
+    pub ignore: Suppression,
     /// Labels as stored, including `kubernetes.io/metadata.name`.
     pub labels: Labels,
     /// `None` for a namespace that objects refer to but the input does not define.
@@ -181,6 +199,7 @@ pub struct WorkloadObject {
     pub owner: Option<Owner>,
     /// The template for controllers; the pod itself for a Pod.
     pub pod: PodFacts,
+    pub ignore: Suppression,
     pub location: Location,
 }
 
@@ -203,6 +222,27 @@ pub struct Service {
     pub selector: Option<Labels>,
     pub ports: Vec<ServicePort>,
     pub cluster_ips: Vec<IpAddr>,
+    pub ignore: Suppression,
+    pub location: Location,
+}
+
+/// The addresses behind a Service, from Endpoints or EndpointSlices: where `default/kubernetes` tells the API
+/// server's real address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEndpoints {
+    pub namespace: String,
+    pub service: String,
+    pub addresses: Vec<IpAddr>,
+    pub ports: Vec<(Protocol, u16)>,
+    pub location: Location,
+}
+
+/// An Ingress: which Services it exposes to traffic from outside the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingress {
+    pub namespace: String,
+    pub name: String,
+    pub backend_services: Vec<String>,
     pub location: Location,
 }
 
@@ -278,6 +318,7 @@ pub struct NetworkPolicy {
     pub declared_policy_types: Option<Vec<Direction>>,
     pub ingress: Vec<PolicyRule>,
     pub egress: Vec<PolicyRule>,
+    pub ignore: Suppression,
     pub location: Location,
 }
 

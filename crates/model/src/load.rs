@@ -37,6 +37,8 @@ pub struct Inventory {
     pub workloads: Vec<WorkloadObject>,
     pub services: Vec<Service>,
     pub policies: Vec<NetworkPolicy>,
+    pub endpoints: Vec<ServiceEndpoints>,
+    pub ingresses: Vec<Ingress>,
     pub diagnostics: Vec<Diagnostic>,
     pub files_read: usize,
     pub documents_read: usize,
@@ -277,7 +279,9 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
     }
     let api_version = node.get("apiVersion").and_then(Node::as_str).unwrap_or("");
     let workload_kind = WorkloadKind::from_kind(kind);
-    let read = matches!(kind, "Namespace" | "Node" | "Service" | "NetworkPolicy") || workload_kind.is_some();
+    let read =
+        matches!(kind, "Namespace" | "Node" | "Service" | "NetworkPolicy" | "Endpoints" | "EndpointSlice" | "Ingress")
+            || workload_kind.is_some();
     if !read {
         note(inventory, file, node.line, format!("skipped: kind `{kind}` is not read by netseg"));
         return;
@@ -316,16 +320,24 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         Workload(WorkloadObject),
         Service(Service),
         Policy(NetworkPolicy),
+        Endpoints(ServiceEndpoints),
+        Ingress(Ingress),
     }
     let loaded = match kind {
         "Namespace" => {
-            let (name, mut labels) = decode::namespace(&mut ctx, meta);
+            let mut labels = meta.labels;
             labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
-            Loaded::Namespace(Namespace { name, labels, location: Some(location.clone()) })
+            Loaded::Namespace(Namespace { name, labels, ignore: meta.ignore, location: Some(location.clone()) })
         }
         "Node" => Loaded::Node(decode::cluster_node(&mut ctx, node, name, location.clone())),
-        "Service" => Loaded::Service(decode::service(&mut ctx, node, namespace, name, location.clone())),
-        "NetworkPolicy" => Loaded::Policy(decode::network_policy(&mut ctx, node, namespace, name, location.clone())),
+        "Service" => Loaded::Service(decode::service(&mut ctx, node, namespace, name, meta.ignore, location.clone())),
+        "NetworkPolicy" => {
+            Loaded::Policy(decode::network_policy(&mut ctx, node, namespace, name, meta.ignore, location.clone()))
+        }
+        "Endpoints" | "EndpointSlice" => {
+            Loaded::Endpoints(decode::service_endpoints(&mut ctx, node, kind, &meta, namespace, location.clone()))
+        }
+        "Ingress" => Loaded::Ingress(decode::ingress(&mut ctx, node, namespace, name, location.clone())),
         _ => {
             let Some(workload_kind) = workload_kind else { return };
             let pod = decode::pod_facts(&mut ctx, node, workload_kind, meta.labels);
@@ -333,6 +345,7 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
                 id: WorkloadRef { namespace, name, kind: workload_kind },
                 owner: meta.owner,
                 pod,
+                ignore: meta.ignore,
                 location: location.clone(),
             })
         }
@@ -378,6 +391,8 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         Loaded::Workload(v) => store!(inventory.workloads, v),
         Loaded::Service(v) => store!(inventory.services, v),
         Loaded::Policy(v) => store!(inventory.policies, v),
+        Loaded::Endpoints(v) => store!(inventory.endpoints, v),
+        Loaded::Ingress(v) => store!(inventory.ingresses, v),
     }
 }
 
@@ -423,6 +438,29 @@ mod tests {
         let inventory = load_str(api);
         assert_eq!(inventory.workloads[0].id.kind, WorkloadKind::Deployment);
         assert_eq!(inventory.workloads[0].location.line, 2);
+    }
+
+    #[test]
+    fn api_server_endpoints_ingresses_and_suppressions_are_read() {
+        let inventory = load_str(concat!(
+            "apiVersion: v1\nkind: Endpoints\nmetadata: {name: kubernetes, namespace: default}\n",
+            "subsets: [{addresses: [{ip: 172.18.0.2}], ports: [{name: https, port: 6443}]}]\n---\n",
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n",
+            "metadata: {name: kubernetes, namespace: default, labels: {kubernetes.io/service-name: kubernetes}}\n",
+            "endpoints: [{addresses: [172.18.0.3]}]\nports: [{port: 6443, protocol: TCP}]\n---\n",
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web, namespace: blog}\n",
+            "spec: {rules: [{http: {paths: [{backend: {service: {name: wordpress}}}]}}]}\n---\n",
+            "kind: Pod\nmetadata: {name: p, annotations: {netseg.io/ignore: 'NS110, NS111', netseg.io/ignore-reason: agent}}\n",
+        ));
+        assert!(!inventory.has_errors(), "{:?}", inventory.diagnostics);
+        assert_eq!(inventory.endpoints.len(), 2);
+        assert_eq!(inventory.endpoints[0].addresses, ["172.18.0.2".parse::<std::net::IpAddr>().expect("ip")]);
+        assert_eq!(inventory.endpoints[1].service, "kubernetes");
+        assert_eq!(inventory.endpoints[1].ports, [(Protocol::Tcp, 6443)]);
+        assert_eq!(inventory.ingresses[0].backend_services, ["wordpress"]);
+        let ignore = &inventory.workloads[0].ignore;
+        assert!(ignore.covers("NS111", "host-port") && !ignore.covers("NS101", "x"));
+        assert_eq!(ignore.reason.as_deref(), Some("agent"));
     }
 
     #[test]
