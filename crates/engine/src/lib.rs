@@ -107,6 +107,43 @@ impl<'c> Analysis<'c> {
         Analysis { cluster, classes, policy_tier, admin: Vec::new(), baseline: Vec::new() }
     }
 
+    /// The policies that select a pod and isolate it in `direction`; empty when it is not isolated.
+    pub fn isolating(&self, endpoint: Endpoint, direction: Direction) -> &[usize] {
+        match self.class_of(endpoint) {
+            Some(class) => &self.policy_tier.isolating[direction_slot(direction)][class],
+            None => &[],
+        }
+    }
+
+    /// The pods (as endpoints) that a policy selects.
+    pub fn selected_pods(&self, policy: usize) -> Vec<Endpoint> {
+        let Some(selected) = self.policy_tier.selected.get(policy) else { return Vec::new() };
+        self.pods_in(|class| selected.contains(class))
+    }
+
+    /// The pods that one peer of a rule matches (ipBlock peers: the pods whose IPs fall in the block).
+    pub fn peer_pods(&self, origin: RuleOrigin, peer: usize) -> Vec<Endpoint> {
+        let rule = self.policy_tier.rules.get(origin.policy).and_then(|rules| {
+            rules.iter().find(|r| r.origin.direction == origin.direction && r.origin.rule == origin.rule)
+        });
+        let Some(peer) = rule.and_then(|r| r.peers.as_ref()).and_then(|peers| peers.get(peer)) else {
+            return Vec::new();
+        };
+        self.pods_in(|class| peer.matches(&self.classes, Other::Class(class)))
+    }
+
+    fn pods_in(&self, wanted: impl Fn(ClassId) -> bool) -> Vec<Endpoint> {
+        let mut pods = Vec::new();
+        for (workload, classes) in self.classes.pod_class.iter().enumerate() {
+            for (pod, &class) in classes.iter().enumerate() {
+                if wanted(class) {
+                    pods.push(Endpoint::Pod { workload, pod });
+                }
+            }
+        }
+        pods
+    }
+
     /// How many pod classes the cluster's pods fall into.
     pub fn class_count(&self) -> usize {
         self.classes.len()

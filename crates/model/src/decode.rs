@@ -625,7 +625,7 @@ pub(crate) fn pod_facts(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKind, own_
     let spec_field = path_parts.join(".");
     let spec = walk(root, path_parts);
     let ips = if kind == WorkloadKind::Pod { pod_ips(ctx, root) } else { Vec::new() };
-    let mut facts = PodFacts { labels, host_network: false, ports: Vec::new(), ips };
+    let mut facts = PodFacts { labels, host_network: false, ports: Vec::new(), ips, images: Vec::new() };
     let Some(spec) = spec.and_then(|s| ctx.map(s, &spec_field)) else { return facts };
     if let Some(flag) = spec.get("hostNetwork") {
         facts.host_network = ctx.boolean(flag, &join(&spec_field, "hostNetwork")).unwrap_or(false);
@@ -635,6 +635,9 @@ pub(crate) fn pod_facts(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKind, own_
         let Some(list) = spec.get(list_name) else { continue };
         for (index, container) in ctx.seq(list, &list_field).iter().enumerate() {
             let container_field = format!("{list_field}[{index}]");
+            if let Some(image) = container.get("image").and_then(Node::as_str) {
+                facts.images.push(image.to_string());
+            }
             let Some(ports) = container.get("ports") else { continue };
             let ports_field = join(&container_field, "ports");
             for (port_index, port) in ctx.seq(ports, &ports_field).iter().enumerate() {

@@ -128,6 +128,8 @@ pub struct PodFacts {
     pub ports: Vec<ContainerPort>,
     /// `status.podIPs` (or `status.podIP`); empty for templates and for pods not yet scheduled.
     pub ips: Vec<IpAddr>,
+    /// Container and init-container images, for recognising CNI agents.
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -3,6 +3,7 @@
 
 pub mod cidr;
 pub mod cluster;
+pub mod cni;
 mod decode;
 pub mod diag;
 pub mod json;

@@ -1,0 +1,218 @@
+//! What every rule reads: the cluster, the declared and the effective network, the CNI verdict, the sensitive
+//! facts and the configuration, with the few queries several rules share.
+
+use crate::config::Config;
+use crate::facts::SensitiveFacts;
+use crate::{Finding, Resource, Witness};
+use netseg_engine::{Analysis, Endpoint, PortSet, WorkloadConnection};
+use netseg_model::cni::CniVerdict;
+use netseg_model::{Cidr, Cluster, Diagnostic, Direction, Location, Protocol, Suppression};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditOptions {
+    pub api_server: Vec<Cidr>,
+    pub node_cidrs: Vec<Cidr>,
+    /// Analyse the policies as declared even where the CNI does not enforce them.
+    pub assume_enforced: bool,
+}
+
+pub struct AuditContext<'a> {
+    pub cluster: &'a Cluster,
+    /// The policies as written.
+    pub declared: &'a Analysis<'a>,
+    /// What the network really does: `declared` when the CNI enforces, the allow-all network otherwise.
+    pub effective: &'a Analysis<'a>,
+    pub cni: &'a CniVerdict,
+    pub config: &'a Config,
+    pub diagnostics: &'a [Diagnostic],
+    pub facts: SensitiveFacts,
+    pub options: &'a AuditOptions,
+    connections: OnceLock<Vec<WorkloadConnection>>,
+}
+
+impl<'a> AuditContext<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cluster: &'a Cluster,
+        declared: &'a Analysis<'a>,
+        effective: &'a Analysis<'a>,
+        cni: &'a CniVerdict,
+        config: &'a Config,
+        diagnostics: &'a [Diagnostic],
+        options: &'a AuditOptions,
+    ) -> Self {
+        let facts = SensitiveFacts::gather(cluster, &options.api_server, &options.node_cidrs);
+        AuditContext {
+            cluster,
+            declared,
+            effective,
+            cni,
+            config,
+            diagnostics,
+            facts,
+            options,
+            connections: OnceLock::new(),
+        }
+    }
+
+    /// Whether the policies take effect in the effective network.
+    pub fn enforced(&self) -> bool {
+        self.options.assume_enforced || self.cni.enforces() != Some(false)
+    }
+
+    /// Workload pairs of the effective network.
+    pub fn connections(&self) -> &[WorkloadConnection] {
+        self.connections.get_or_init(|| self.effective.workload_connections())
+    }
+
+    pub fn pods(&self, workload: usize) -> impl Iterator<Item = Endpoint> + '_ {
+        (0..self.cluster.workloads[workload].pods.len()).map(move |pod| Endpoint::Pod { workload, pod })
+    }
+
+    /// Every pod of the workload is on the host network: it is the node, outside every NetworkPolicy.
+    pub fn host_network(&self, workload: usize) -> bool {
+        let pods = &self.cluster.workloads[workload].pods;
+        !pods.is_empty() && pods.iter().all(|p| p.facts.host_network)
+    }
+
+    /// Workloads that NetworkPolicies can govern (not on the host network), in order.
+    pub fn governed_workloads(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.cluster.workloads.len()).filter(|w| !self.host_network(*w))
+    }
+
+    /// Whether any pod of the workload is isolated in `direction` by the declared policies.
+    pub fn isolated(&self, workload: usize, direction: Direction) -> bool {
+        self.pods(workload).all(|pod| !self.declared.isolating(pod, direction).is_empty())
+    }
+
+    /// What the workload may send to an address in the effective network, restricted to `ports`.
+    pub fn to_address(&self, workload: usize, addr: IpAddr, ports: &PortSet) -> PortSet {
+        let mut allowed = PortSet::empty();
+        for pod in self.pods(workload) {
+            allowed.union_with(&self.effective.allowed(pod, Endpoint::Address(addr)).intersection(ports));
+        }
+        allowed
+    }
+
+    /// The first address of `candidates` the workload reaches on `ports`, as a witness.
+    pub fn witness_to_addresses(&self, workload: usize, candidates: &[IpAddr], ports: &PortSet) -> Option<Witness> {
+        candidates.iter().find_map(|addr| {
+            let allowed = self.to_address(workload, *addr, ports);
+            allowed.first().map(|(protocol, port)| Witness {
+                from: self.workload_name(workload),
+                to: addr.to_string(),
+                protocol,
+                port,
+            })
+        })
+    }
+
+    pub fn workload_name(&self, workload: usize) -> String {
+        self.cluster.workloads[workload].id.to_string()
+    }
+
+    pub fn witness_between(&self, from: usize, to: usize, allowed: &PortSet) -> Option<Witness> {
+        allowed.first().map(|(protocol, port)| Witness {
+            from: self.workload_name(from),
+            to: self.workload_name(to),
+            protocol,
+            port,
+        })
+    }
+
+    pub fn workload_resource(&self, workload: usize) -> (Resource, Option<Location>) {
+        let w = &self.cluster.workloads[workload];
+        let resource = Resource {
+            kind: w.id.kind.as_str().into(),
+            namespace: Some(w.id.namespace.clone()),
+            name: w.id.name.clone(),
+        };
+        (resource, Some(w.location.clone()))
+    }
+
+    pub fn policy_resource(&self, policy: usize) -> (Resource, Option<Location>) {
+        let p = &self.cluster.policies[policy];
+        let resource =
+            Resource { kind: "NetworkPolicy".into(), namespace: Some(p.namespace.clone()), name: p.name.clone() };
+        (resource, Some(p.location.clone()))
+    }
+
+    /// A namespace as a resource; its location is its manifest, or the first workload in it when it has none.
+    pub fn namespace_resource(&self, namespace: &str) -> (Resource, Option<Location>) {
+        let location = self.cluster.namespace(namespace).and_then(|ns| ns.location.clone()).or_else(|| {
+            self.cluster.workloads.iter().find(|w| w.id.namespace == namespace).map(|w| w.location.clone())
+        });
+        (Resource { kind: "Namespace".into(), namespace: None, name: namespace.to_string() }, location)
+    }
+
+    /// Workloads behind a LoadBalancer or NodePort Service or an Ingress: reachable from outside the cluster.
+    pub fn internet_facing(&self) -> BTreeSet<usize> {
+        let mut exposed_services: Vec<(&str, &str, String)> = Vec::new();
+        for service in &self.cluster.services {
+            if matches!(service.service_type.as_str(), "LoadBalancer" | "NodePort") {
+                exposed_services.push((&service.namespace, &service.name, format!("{} Service", service.service_type)));
+            }
+        }
+        for ingress in &self.cluster.ingresses {
+            for backend in &ingress.backend_services {
+                exposed_services.push((&ingress.namespace, backend, format!("Ingress {}", ingress.name)));
+            }
+        }
+        let mut facing = BTreeSet::new();
+        for (namespace, name, _) in exposed_services {
+            let Some(service) = self.cluster.services.iter().find(|s| s.namespace == namespace && s.name == name)
+            else {
+                continue;
+            };
+            let Some(selector) = &service.selector else { continue };
+            for (index, workload) in self.cluster.workloads.iter().enumerate() {
+                let selected = workload.id.namespace == service.namespace
+                    && workload.pods.iter().any(|p| selector.iter().all(|(k, v)| p.facts.labels.get(k) == Some(v)));
+                if selected {
+                    facing.insert(index);
+                }
+            }
+        }
+        facing
+    }
+
+    /// Why a finding is suppressed: an annotation on its object or namespace.
+    pub fn suppression(&self, finding: &Finding) -> Option<String> {
+        let resource = &finding.resource;
+        let on_object: Option<&Suppression> = match resource.kind.as_str() {
+            "Namespace" => self.cluster.namespace(&resource.name).map(|ns| &ns.ignore),
+            "NetworkPolicy" => self
+                .cluster
+                .policies
+                .iter()
+                .find(|p| Some(&p.namespace) == resource.namespace.as_ref() && p.name == resource.name)
+                .map(|p| &p.ignore),
+            _ => self
+                .cluster
+                .workloads
+                .iter()
+                .find(|w| {
+                    Some(&w.id.namespace) == resource.namespace.as_ref()
+                        && w.id.name == resource.name
+                        && w.id.kind.as_str() == resource.kind
+                })
+                .map(|w| &w.ignore),
+        };
+        let on_namespace = resource.namespace.as_deref().and_then(|ns| self.cluster.namespace(ns)).map(|ns| &ns.ignore);
+        for (ignore, what) in [(on_object, "its own"), (on_namespace, "its namespace's")] {
+            if let Some(ignore) = ignore.filter(|i| i.covers(finding.rule.code, finding.rule.name)) {
+                let reason = ignore.reason.as_deref().unwrap_or("no reason given");
+                return Some(format!("{what} {} annotation: {reason}", Suppression::ANNOTATION));
+            }
+        }
+        None
+    }
+}
+
+/// Ports of one protocol, for checks such as "TCP 80".
+pub fn tcp(port: u16) -> PortSet {
+    PortSet::single(Protocol::Tcp, port)
+}

@@ -1,0 +1,68 @@
+//! The registry: every rule, in catalog order. Adding a rule is its module, its line here, and a fixture.
+
+use crate::{AuditContext, Finding, RuleMeta};
+
+mod ns101_namespace_without_policy;
+mod ns102_no_default_deny_ingress;
+mod ns103_no_default_deny_egress;
+mod ns110_host_network;
+mod ns111_host_port;
+mod ns120_metadata_reachable;
+mod ns121_api_server_reachable;
+mod ns122_kube_system_reachable;
+mod ns123_node_reachable;
+mod ns124_internet_egress;
+mod ns125_sensitive_port_exposed;
+mod ns126_open_to_all_namespaces;
+mod ns130_cni_not_enforcing;
+mod ns131_cni_unknown;
+mod ns140_policy_selects_nothing;
+mod ns141_peer_selects_nothing;
+mod ns142_unresolved_named_port;
+mod ns143_ignored_rules;
+mod ns144_malformed_policy;
+mod ns145_dns_blocked;
+mod ns146_allow_all_policy;
+
+pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
+
+pub static REGISTRY: &[(&RuleMeta, Check)] = &[
+    (&ns101_namespace_without_policy::RULE, ns101_namespace_without_policy::check),
+    (&ns102_no_default_deny_ingress::RULE, ns102_no_default_deny_ingress::check),
+    (&ns103_no_default_deny_egress::RULE, ns103_no_default_deny_egress::check),
+    (&ns110_host_network::RULE, ns110_host_network::check),
+    (&ns111_host_port::RULE, ns111_host_port::check),
+    (&ns120_metadata_reachable::RULE, ns120_metadata_reachable::check),
+    (&ns121_api_server_reachable::RULE, ns121_api_server_reachable::check),
+    (&ns122_kube_system_reachable::RULE, ns122_kube_system_reachable::check),
+    (&ns123_node_reachable::RULE, ns123_node_reachable::check),
+    (&ns124_internet_egress::RULE, ns124_internet_egress::check),
+    (&ns125_sensitive_port_exposed::RULE, ns125_sensitive_port_exposed::check),
+    (&ns126_open_to_all_namespaces::RULE, ns126_open_to_all_namespaces::check),
+    (&ns130_cni_not_enforcing::RULE, ns130_cni_not_enforcing::check),
+    (&ns131_cni_unknown::RULE, ns131_cni_unknown::check),
+    (&ns140_policy_selects_nothing::RULE, ns140_policy_selects_nothing::check),
+    (&ns141_peer_selects_nothing::RULE, ns141_peer_selects_nothing::check),
+    (&ns142_unresolved_named_port::RULE, ns142_unresolved_named_port::check),
+    (&ns143_ignored_rules::RULE, ns143_ignored_rules::check),
+    (&ns144_malformed_policy::RULE, ns144_malformed_policy::check),
+    (&ns145_dns_blocked::RULE, ns145_dns_blocked::check),
+    (&ns146_allow_all_policy::RULE, ns146_allow_all_policy::check),
+];
+
+/// Namespaces that hold at least one workload NetworkPolicies can govern, in order.
+pub(crate) fn namespaces_with_workloads(ctx: &AuditContext<'_>) -> Vec<String> {
+    let mut namespaces: Vec<String> =
+        ctx.governed_workloads().map(|w| ctx.cluster.workloads[w].id.namespace.clone()).collect();
+    namespaces.dedup();
+    namespaces
+}
+
+/// Up to `limit` names, then "and N more".
+pub(crate) fn list(names: &[String], limit: usize) -> String {
+    if names.len() <= limit {
+        names.join(", ")
+    } else {
+        format!("{} and {} more", names[..limit].join(", "), names.len() - limit)
+    }
+}

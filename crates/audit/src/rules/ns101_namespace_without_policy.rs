@@ -1,0 +1,75 @@
+use crate::rules::{list, namespaces_with_workloads};
+use crate::{declare_rule, AuditContext, Finding};
+use netseg_model::Direction;
+
+declare_rule! {
+    /// ## What it does
+    /// Reports a namespace with workloads that no NetworkPolicy selects at all.
+    ///
+    /// ## Why it matters
+    /// Kubernetes networking is flat by default. Without a policy, every pod in the namespace accepts connections
+    /// from every pod in the cluster and can open connections anywhere: an attacker who takes one pod can probe and
+    /// reach all of them.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: apps/v1
+    /// kind: Deployment
+    /// metadata: {name: redis, namespace: blog}   # and no NetworkPolicy in `blog`
+    /// ```
+    ///
+    /// ## How to fix
+    /// Start the namespace from default-deny for both directions, then allow the flows it needs:
+    /// ```yaml
+    /// apiVersion: networking.k8s.io/v1
+    /// kind: NetworkPolicy
+    /// metadata: {name: default-deny, namespace: blog}
+    /// spec:
+    ///   podSelector: {}
+    ///   policyTypes: [Ingress, Egress]
+    /// ```
+    pub static RULE = NS101 "namespace-without-policy" High;
+}
+
+pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
+    for namespace in namespaces_with_workloads(ctx) {
+        let workloads: Vec<usize> =
+            ctx.governed_workloads().filter(|w| ctx.cluster.workloads[*w].id.namespace == namespace).collect();
+        let selected =
+            workloads.iter().any(|&w| ctx.isolated(w, Direction::Ingress) || ctx.isolated(w, Direction::Egress));
+        if selected {
+            continue;
+        }
+        let names: Vec<String> = workloads.iter().map(|&w| ctx.workload_name(w)).collect();
+        let (resource, location) = ctx.namespace_resource(&namespace);
+        out.push(
+            Finding::new(&RULE, resource, location)
+                .message(format!("namespace `{namespace}` has {} workload(s) and no NetworkPolicy selects any of them", names.len()))
+                .evidence(format!("unsegmented: {}", list(&names, 5)))
+                .remediation(format!(
+                    "add a default-deny NetworkPolicy (podSelector: {{}}, policyTypes: [Ingress, Egress]) to `{namespace}`, then allow the flows its workloads need"
+                )),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+
+    #[test]
+    fn flat_namespace_fails() {
+        assert_eq!(names(&audit_yaml(FLAT), "NS101"), ["shop"]);
+    }
+
+    #[test]
+    fn segmented_namespace_passes() {
+        assert!(names(&audit_yaml(SEGMENTED), "NS101").is_empty());
+    }
+
+    #[test]
+    fn host_network_only_namespace_passes() {
+        let report = audit_yaml("kind: DaemonSet\nmetadata: {name: agent, namespace: infra}\nspec: {template: {spec: {hostNetwork: true}}}\n");
+        assert!(names(&report, "NS101").is_empty());
+    }
+}

@@ -1,0 +1,175 @@
+use crate::facts::{is_public, DATASTORE_PORTS};
+use crate::rules::list;
+use crate::{declare_rule, AuditContext, Finding, Severity, Witness};
+use netseg_engine::{Endpoint, PortSet};
+use netseg_model::Direction;
+use std::net::IpAddr;
+
+declare_rule! {
+    /// ## What it does
+    /// Reports a datastore or admin port (Redis 6379, PostgreSQL 5432, MySQL 3306, MongoDB 27017,
+    /// Elasticsearch 9200, memcached 11211, etcd 2379, Kafka 9092, ... and `sensitivePorts` from `.netseg.yaml`)
+    /// that more than its clients can reach, and names who can reach it and why.
+    ///
+    /// - no ingress isolation: every pod in the cluster, and every address, may connect (high);
+    /// - workloads in other namespaces can connect (high);
+    /// - the internet can connect (high);
+    /// - an internet-facing workload (behind a LoadBalancer or NodePort Service, or an Ingress) can connect: a
+    ///   compromised front end is one hop from the data (medium).
+    ///
+    /// ## Why it matters
+    /// Datastores often trust the network: Redis and memcached ship without authentication, and the others hold
+    /// the data an attacker came for. This is the lateral-movement path: take the WordPress pod, find Redis on
+    /// 6379, read or rewrite the cache.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// kind: Deployment
+    /// metadata: {name: redis, namespace: blog}   # port 6379, no policy selects it
+    /// ```
+    ///
+    /// ## How to fix
+    /// Isolate the datastore for ingress and allow exactly its clients on its port:
+    /// ```yaml
+    /// spec:
+    ///   podSelector: {matchLabels: {app: redis}}
+    ///   ingress:
+    ///   - from: [{podSelector: {matchLabels: {app: wordpress}}}]
+    ///     ports: [{port: 6379}]
+    /// ```
+    pub static RULE = NS125 "sensitive-port-exposed" High;
+}
+
+pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
+    let facing = ctx.internet_facing();
+    let mut public: Vec<IpAddr> = ["1.1.1.1", "8.8.8.8"].iter().filter_map(|a| a.parse().ok()).collect();
+    public.extend(ctx.facts.outside.iter().copied().filter(|a| is_public(*a)));
+    for dst in ctx.governed_workloads() {
+        let workload = &ctx.cluster.workloads[dst];
+        let mut sensitive: Vec<(netseg_model::Protocol, u16, String)> = Vec::new();
+        for port in workload.pods.iter().flat_map(|p| &p.facts.ports) {
+            let label = DATASTORE_PORTS
+                .iter()
+                .find(|(n, _)| *n == port.port)
+                .map(|(_, name)| name.to_string())
+                .or_else(|| ctx.config.sensitive_ports.contains(&port.port).then(|| "sensitive port".to_string()));
+            if let Some(label) = label {
+                if !sensitive.iter().any(|(p, n, _)| *p == port.protocol && *n == port.port) {
+                    sensitive.push((port.protocol, port.port, label));
+                }
+            }
+        }
+        if sensitive.is_empty() {
+            continue;
+        }
+        let ports = PortSet::from_ranges(&sensitive.iter().map(|(p, n, _)| (*p, *n, *n)).collect::<Vec<_>>());
+        let sources: Vec<(usize, PortSet)> = ctx
+            .connections()
+            .iter()
+            .filter(|c| c.dst == dst)
+            .map(|c| (c.src, c.allowed.intersection(&ports)))
+            .filter(|(_, allowed)| !allowed.is_empty())
+            .collect();
+        let from_internet = public.iter().find_map(|addr| {
+            let mut allowed = PortSet::empty();
+            for pod in ctx.pods(dst) {
+                allowed.union_with(&ctx.effective.allowed(Endpoint::Address(*addr), pod).intersection(&ports));
+            }
+            (!allowed.is_empty()).then_some((*addr, allowed))
+        });
+        let not_isolated = ctx.pods(dst).any(|pod| ctx.effective.isolating(pod, Direction::Ingress).is_empty());
+        let other_namespaces: Vec<String> = sources
+            .iter()
+            .filter(|(src, _)| ctx.cluster.workloads[*src].id.namespace != workload.id.namespace)
+            .map(|(src, _)| ctx.workload_name(*src))
+            .collect();
+        let facing_sources: Vec<String> =
+            sources.iter().filter(|(src, _)| facing.contains(src)).map(|(src, _)| ctx.workload_name(*src)).collect();
+
+        let mut reasons = Vec::new();
+        if not_isolated {
+            reasons.push("no ingress isolation: every pod and address may connect".to_string());
+        }
+        if !other_namespaces.is_empty() {
+            reasons.push(format!("open to other namespaces: {}", list(&other_namespaces, 4)));
+        }
+        if let Some((addr, _)) = &from_internet {
+            if !not_isolated {
+                reasons.push(format!("open to the internet ({addr}, for one)"));
+            }
+        }
+        let high = !reasons.is_empty();
+        if !facing_sources.is_empty() {
+            reasons.push(format!("reachable from internet-facing {}", list(&facing_sources, 4)));
+        }
+        if reasons.is_empty() {
+            continue;
+        }
+        let witness = match (sources.first(), &from_internet) {
+            (Some((src, allowed)), _) => ctx.witness_between(*src, dst, allowed),
+            (None, Some((addr, allowed))) => allowed.first().map(|(protocol, port)| Witness {
+                from: addr.to_string(),
+                to: ctx.workload_name(dst),
+                protocol,
+                port,
+            }),
+            (None, None) => None,
+        };
+        let port_names: Vec<String> = sensitive.iter().map(|(p, n, label)| format!("{p} {n} ({label})")).collect();
+        let who: Vec<String> =
+            sources.iter().map(|(src, allowed)| format!("{} on {allowed}", ctx.workload_name(*src))).collect();
+        let (resource, location) = ctx.workload_resource(dst);
+        out.push(
+            Finding::new(&RULE, resource, location)
+                .severity(if high { Severity::High } else { Severity::Medium })
+                .message(format!(
+                    "{} exposes {}: {}",
+                    ctx.workload_name(dst),
+                    port_names.join(", "),
+                    reasons.join("; ")
+                ))
+                .evidence(if who.is_empty() {
+                    "no workload in the input reaches it, but addresses outside the cluster do".to_string()
+                } else {
+                    format!("can connect: {}", list(&who, 6))
+                })
+                .remediation(format!(
+                    "isolate {} for ingress and allow only its clients, on {}",
+                    ctx.workload_name(dst),
+                    port_names.join(", ")
+                ))
+                .witness(witness),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+    use crate::Severity;
+
+    #[test]
+    fn unisolated_redis_fails_and_names_its_clients() {
+        let report = audit_yaml(FLAT);
+        let findings = of(&report, "NS125");
+        assert_eq!(names(&report, "NS125"), ["shop/redis"]);
+        assert!(findings[0].message.contains("TCP 6379 (Redis)"));
+        assert!(findings[0].evidence.contains("shop/web[Deployment]"));
+        assert_eq!(findings[0].severity, Severity::High);
+    }
+
+    #[test]
+    fn redis_open_only_to_its_client_passes() {
+        assert!(names(&audit_yaml(SEGMENTED), "NS125").is_empty());
+    }
+
+    #[test]
+    fn internet_facing_client_is_medium() {
+        let lb = format!("{SEGMENTED}---\nkind: Service\napiVersion: v1\nmetadata: {{name: web, namespace: shop}}\nspec: {{type: LoadBalancer, selector: {{app: web}}, ports: [{{port: 80}}]}}\n");
+        let report = audit_yaml(&lb);
+        let findings = of(&report, "NS125");
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].severity, Severity::Medium);
+        assert!(findings[0].message.contains("internet-facing shop/web[Deployment]"));
+    }
+}

@@ -1,0 +1,86 @@
+use crate::{declare_rule, AuditContext, Finding};
+use netseg_engine::rules::RuleOrigin;
+use netseg_model::{Direction, PeerSelector};
+
+declare_rule! {
+    /// ## What it does
+    /// Reports a rule peer (`podSelector`, `namespaceSelector` or both) that matches no pod in the input.
+    ///
+    /// ## Why it matters
+    /// A peer that matches nothing allows nothing, so the flow it was written for is blocked, or it waits for pods
+    /// that a typo will never produce. Peers meant for namespaces outside the input are also reported, since
+    /// netseg cannot check them: low severity.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// ingress:
+    /// - from:
+    ///   - podSelector: {matchLabels: {app: wordpres}}
+    /// ```
+    ///
+    /// ## How to fix
+    /// Match the selectors to real labels; select namespaces by `kubernetes.io/metadata.name`.
+    pub static RULE = NS141 "peer-selects-nothing" Low;
+}
+
+pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
+    if ctx.cluster.workloads.is_empty() {
+        return;
+    }
+    for (index, policy) in ctx.cluster.policies.iter().enumerate() {
+        for direction in [Direction::Ingress, Direction::Egress] {
+            for (rule_index, rule) in policy.rules(direction).iter().enumerate() {
+                for (peer_index, peer) in rule.peers.iter().enumerate() {
+                    if matches!(peer.selector, PeerSelector::IpBlock(_)) {
+                        continue;
+                    }
+                    let origin = RuleOrigin { policy: index, direction, rule: rule_index };
+                    if !ctx.declared.peer_pods(origin, peer_index).is_empty() {
+                        continue;
+                    }
+                    let (resource, location) = ctx.policy_resource(index);
+                    let location = location.map(|l| netseg_model::Location { line: peer.line, ..l });
+                    out.push(
+                        Finding::new(&RULE, resource, location)
+                            .message(format!(
+                                "peer {peer_index} of {} rule {rule_index} in {}/{} matches no pod in the input",
+                                direction.as_str(),
+                                policy.namespace,
+                                policy.name
+                            ))
+                            .evidence(describe(&peer.selector))
+                            .remediation("match the selector to existing labels, or remove the peer"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn describe(selector: &PeerSelector) -> String {
+    match selector {
+        PeerSelector::Pods { namespaces, pods } => {
+            let ns = namespaces.as_ref().map_or("the policy's namespace".to_string(), |s| format!("namespaces `{s}`"));
+            let pods = pods.as_ref().map_or("all pods".to_string(), |s| format!("pods `{s}`"));
+            format!("{pods} in {ns}")
+        }
+        PeerSelector::IpBlock(block) => format!("ipBlock {}", block.cidr),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+
+    #[test]
+    fn typo_in_peer_fails() {
+        let text = format!("{FLAT}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: p, namespace: shop}}\nspec:\n  podSelector: {{matchLabels: {{app: redis}}}}\n  ingress:\n  - from: [{{podSelector: {{matchLabels: {{app: wbe}}}}}}]\n");
+        let report = audit_yaml(&text);
+        assert_eq!(names(&report, "NS141"), ["shop/p"]);
+        assert_eq!(of(&report, "NS141")[0].location.as_ref().map(|l| l.line), Some(22));
+        assert!(
+            names(&audit_yaml(SEGMENTED), "NS141").iter().all(|n| n == "shop/default-deny"),
+            "kube-dns is not in the input"
+        );
+    }
+}

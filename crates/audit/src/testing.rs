@@ -1,0 +1,104 @@
+//! Helpers for the rules' own passing and failing cases.
+
+use crate::{audit, AuditContext, AuditOptions, Config, Finding, Report};
+use netseg_engine::Analysis;
+use netseg_model::{cni, load_bytes, Cluster, Inventory};
+use std::sync::Arc;
+
+/// Audits manifests given as YAML text, with the default configuration.
+pub fn audit_yaml(text: &str) -> Report {
+    audit_yaml_with(text, &Config::default(), &AuditOptions::default())
+}
+
+pub fn audit_yaml_with(text: &str, config: &Config, options: &AuditOptions) -> Report {
+    let mut inventory = Inventory::default();
+    load_bytes(&mut inventory, Arc::from("test.yaml"), text.as_bytes(), false);
+    let diagnostics = std::mem::take(&mut inventory.diagnostics);
+    let cluster = Cluster::from_inventory(inventory);
+    let verdict = cni::detect(&cluster);
+    let declared = Analysis::new(&cluster);
+    let open = Cluster { policies: Vec::new(), ..cluster.clone() };
+    let allow_all = Analysis::new(&open);
+    let enforced = options.assume_enforced || verdict.enforces() != Some(false);
+    let effective = if enforced { &declared } else { &allow_all };
+    let ctx = AuditContext::new(&cluster, &declared, effective, &verdict, config, &diagnostics, options);
+    audit(&ctx)
+}
+
+/// The findings of one rule.
+pub fn of<'r>(report: &'r Report, code: &str) -> Vec<&'r Finding> {
+    report.findings.iter().filter(|f| f.rule.code == code).collect()
+}
+
+/// Resource names of one rule's findings, as `namespace/name` or `name`.
+pub fn names(report: &Report, code: &str) -> Vec<String> {
+    of(report, code)
+        .iter()
+        .map(|f| match &f.resource.namespace {
+            Some(ns) => format!("{ns}/{}", f.resource.name),
+            None => f.resource.name.clone(),
+        })
+        .collect()
+}
+
+pub const FLAT: &str = "
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, ports: [{containerPort: 8080}]}]}
+---
+kind: Deployment
+metadata: {name: redis, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: redis}}
+    spec: {containers: [{name: redis, ports: [{name: redis, containerPort: 6379}]}]}
+";
+
+/// A namespace closed by default-deny both ways, with DNS and exactly web → redis:6379 allowed.
+pub const SEGMENTED: &str = "
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, ports: [{containerPort: 8080}]}]}
+---
+kind: Deployment
+metadata: {name: redis, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: redis}}
+    spec: {containers: [{name: redis, ports: [{name: redis, containerPort: 6379}]}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: shop}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  egress:
+  - to: [{namespaceSelector: {}, podSelector: {matchLabels: {k8s-app: kube-dns}}}]
+    ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-to-redis, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: redis}}}]
+    ports: [{port: 6379}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: redis-from-web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: redis}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: redis}]
+";
