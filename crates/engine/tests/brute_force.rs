@@ -1,0 +1,1007 @@
+//! Holds the engine against a deliberately simple brute-force evaluator on random small clusters.
+//!
+//! The evaluator below is written straight from the Kubernetes NetworkPolicy semantics: for every pair it loops
+//! over every policy and every rule, matches selectors and CIDRs with its own code, and keeps allowed ports as a
+//! plain bitmap per protocol. It shares nothing with the engine but the model types.
+
+use netseg_engine::{Analysis, Endpoint, PortSet, WorkloadConnection};
+use netseg_model::cidr::Cidr;
+use netseg_model::{
+    Cluster, ContainerPort, Direction, IpBlock, LabelSelector, Labels, Location, Namespace, NetworkPolicy, Operator,
+    Peer, PeerSelector, Pod, PodFacts, PolicyPort, PolicyRule, PortRef, Protocol, Requirement, Suppression, Workload,
+    WorkloadKind, WorkloadRef, NAMESPACE_NAME_LABEL,
+};
+use proptest::prelude::*;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Port bitmap
+// ---------------------------------------------------------------------------------------------------------------
+
+/// 65536 bits per protocol.
+const WORDS: usize = 1024;
+
+fn proto_index(protocol: Protocol) -> usize {
+    match protocol {
+        Protocol::Tcp => 0,
+        Protocol::Udp => 1,
+        Protocol::Sctp => 2,
+    }
+}
+
+/// Allowed ports: bit `port` of protocol `p` lives at word `p * WORDS + port / 64`, bit `port % 64`.
+#[derive(Clone, PartialEq, Eq)]
+struct Bits {
+    words: Vec<u64>,
+}
+
+impl Bits {
+    fn none() -> Bits {
+        Bits { words: vec![0; 3 * WORDS] }
+    }
+
+    fn all() -> Bits {
+        let mut bits = Bits::none();
+        for protocol in Protocol::ALL {
+            bits.add_range(protocol, 1, 65535);
+        }
+        bits
+    }
+
+    fn add_range(&mut self, protocol: Protocol, lo: u16, hi: u16) {
+        let base = proto_index(protocol) * WORDS;
+        let (hi, mut port) = (usize::from(hi), usize::from(lo));
+        while port <= hi {
+            let (word, bit) = (port / 64, port % 64);
+            if bit == 0 && port + 63 <= hi {
+                self.words[base + word] = u64::MAX;
+                port += 64;
+            } else {
+                self.words[base + word] |= 1u64 << bit;
+                port += 1;
+            }
+        }
+    }
+
+    fn has(&self, protocol: Protocol, port: u16) -> bool {
+        let port = usize::from(port);
+        self.words[proto_index(protocol) * WORDS + port / 64] >> (port % 64) & 1 == 1
+    }
+
+    fn union_with(&mut self, other: &Bits) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a |= *b;
+        }
+    }
+
+    fn intersect_with(&mut self, other: &Bits) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= *b;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.words.iter().all(|w| *w == 0)
+    }
+
+    /// Sorted, maximal, inclusive ranges of one protocol.
+    fn ranges(&self, protocol: Protocol) -> Vec<(u16, u16)> {
+        let base = proto_index(protocol) * WORDS;
+        let mut out = Vec::new();
+        let mut start: Option<usize> = None;
+        let mut port = 0usize;
+        while port < 65536 {
+            let word = self.words[base + port / 64];
+            // Skip a whole word that does not change the current state.
+            if port % 64 == 0 && ((word == 0 && start.is_none()) || (word == u64::MAX && start.is_some())) {
+                port += 64;
+                continue;
+            }
+            let set = word >> (port % 64) & 1 == 1;
+            match (set, start) {
+                (true, None) => start = Some(port),
+                (false, Some(s)) => {
+                    out.push((to_port(s), to_port(port - 1)));
+                    start = None;
+                }
+                _ => {}
+            }
+            port += 1;
+        }
+        if let Some(s) = start {
+            out.push((to_port(s), 65535));
+        }
+        out
+    }
+}
+
+fn to_port(n: usize) -> u16 {
+    u16::try_from(n).expect("ports are below 65536")
+}
+
+impl std::fmt::Debug for Bits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_ranges(|p| self.ranges(p)))
+    }
+}
+
+fn format_ranges(ranges: impl Fn(Protocol) -> Vec<(u16, u16)>) -> String {
+    let mut parts = Vec::new();
+    for protocol in Protocol::ALL {
+        for (lo, hi) in ranges(protocol) {
+            parts.push(if lo == hi { format!("{protocol}/{lo}") } else { format!("{protocol}/{lo}-{hi}") });
+        }
+    }
+    if parts.is_empty() {
+        "(nothing)".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn engine_ranges(set: &PortSet) -> String {
+    format_ranges(|p| set.ranges(p).to_vec())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Brute-force evaluator
+// ---------------------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Pod { workload: usize, pod: usize },
+    Address(IpAddr),
+}
+
+impl End {
+    fn to_engine(self) -> Endpoint {
+        match self {
+            End::Pod { workload, pod } => Endpoint::Pod { workload, pod },
+            End::Address(a) => Endpoint::Address(a),
+        }
+    }
+}
+
+fn requirement_matches(req: &Requirement, labels: &Labels) -> bool {
+    let value = labels.get(&req.key);
+    match req.operator {
+        Operator::In => match value {
+            Some(v) => req.values.iter().any(|x| x == v),
+            None => false,
+        },
+        Operator::NotIn => match value {
+            Some(v) => !req.values.iter().any(|x| x == v),
+            None => true,
+        },
+        Operator::Exists => value.is_some(),
+        Operator::DoesNotExist => value.is_none(),
+    }
+}
+
+fn selector_matches(sel: &LabelSelector, labels: &Labels) -> bool {
+    for (k, v) in &sel.match_labels {
+        if labels.get(k) != Some(v) {
+            return false;
+        }
+    }
+    for req in &sel.match_expressions {
+        if !requirement_matches(req, labels) {
+            return false;
+        }
+    }
+    true
+}
+
+fn ip_bits(addr: IpAddr) -> (bool, u128) {
+    match addr {
+        IpAddr::V4(v4) => (true, u128::from(u32::from(v4))),
+        IpAddr::V6(v6) => (false, u128::from(v6)),
+    }
+}
+
+fn cidr_has(cidr: &Cidr, addr: IpAddr) -> bool {
+    let (cidr_v4, network) = ip_bits(cidr.network);
+    let (addr_v4, value) = ip_bits(addr);
+    if cidr_v4 != addr_v4 {
+        return false;
+    }
+    let width: u32 = if cidr_v4 { 32 } else { 128 };
+    let host_bits = width - u32::from(cidr.prefix);
+    if host_bits >= 128 {
+        return true;
+    }
+    (network >> host_bits) == (value >> host_bits)
+}
+
+fn block_has(block: &IpBlock, addr: IpAddr) -> bool {
+    if !cidr_has(&block.cidr, addr) {
+        return false;
+    }
+    for except in &block.except {
+        if cidr_has(except, addr) {
+            return false;
+        }
+    }
+    true
+}
+
+fn pod_of(cluster: &Cluster, workload: usize, pod: usize) -> (&str, &PodFacts) {
+    let w = &cluster.workloads[workload];
+    (w.id.namespace.as_str(), &w.pods[pod].facts)
+}
+
+fn namespace_labels<'a>(cluster: &'a Cluster, name: &str) -> Option<&'a Labels> {
+    cluster.namespaces.iter().find(|ns| ns.name == name).map(|ns| &ns.labels)
+}
+
+/// policyTypes defaulting, written out: absent means Ingress, plus Egress when there are egress rules.
+fn effective_types(policy: &NetworkPolicy) -> (bool, bool) {
+    match &policy.declared_policy_types {
+        Some(types) => (types.contains(&Direction::Ingress), types.contains(&Direction::Egress)),
+        None => (true, !policy.egress.is_empty()),
+    }
+}
+
+fn policy_selects(cluster: &Cluster, policy: &NetworkPolicy, workload: usize, pod: usize) -> bool {
+    let (namespace, facts) = pod_of(cluster, workload, pod);
+    !facts.host_network && policy.namespace == namespace && selector_matches(&policy.pod_selector, &facts.labels)
+}
+
+fn peer_matches(cluster: &Cluster, policy: &NetworkPolicy, peer: &Peer, other: End) -> bool {
+    match (&peer.selector, other) {
+        (PeerSelector::Pods { .. }, End::Address(_)) => false,
+        (PeerSelector::Pods { namespaces, pods }, End::Pod { workload, pod }) => {
+            let (namespace, facts) = pod_of(cluster, workload, pod);
+            if facts.host_network {
+                return false;
+            }
+            let namespace_ok = match namespaces {
+                None => namespace == policy.namespace,
+                Some(sel) => match namespace_labels(cluster, namespace) {
+                    Some(labels) => selector_matches(sel, labels),
+                    None => panic!("namespace {namespace} missing from the cluster"),
+                },
+            };
+            let pod_ok = match pods {
+                None => true,
+                Some(sel) => selector_matches(sel, &facts.labels),
+            };
+            namespace_ok && pod_ok
+        }
+        (PeerSelector::IpBlock(block), End::Address(a)) => block_has(block, a),
+        (PeerSelector::IpBlock(block), End::Pod { workload, pod }) => {
+            let (_, facts) = pod_of(cluster, workload, pod);
+            facts.ips.iter().any(|ip| block_has(block, *ip))
+        }
+    }
+}
+
+/// The ports a rule opens toward `destination`.
+fn rule_ports(cluster: &Cluster, rule: &PolicyRule, destination: End) -> Bits {
+    if rule.ports.is_empty() {
+        return Bits::all();
+    }
+    let mut bits = Bits::none();
+    for entry in &rule.ports {
+        match (&entry.port, entry.end_port) {
+            (None, _) => bits.add_range(entry.protocol, 1, 65535),
+            (Some(PortRef::Number(n)), Some(end)) => bits.add_range(entry.protocol, *n, end),
+            (Some(PortRef::Number(n)), None) => bits.add_range(entry.protocol, *n, *n),
+            (Some(PortRef::Name(name)), _) => {
+                if let End::Pod { workload, pod } = destination {
+                    let (_, facts) = pod_of(cluster, workload, pod);
+                    for cp in &facts.ports {
+                        if cp.name.as_deref() == Some(name.as_str()) && cp.protocol == entry.protocol {
+                            bits.add_range(entry.protocol, cp.port, cp.port);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    bits
+}
+
+/// What `subject` (a pod) allows in `direction` with `other`; the destination of the traffic is the subject for
+/// ingress and `other` for egress.
+fn side(cluster: &Cluster, subject: End, other: End, direction: Direction) -> Bits {
+    let End::Pod { workload, pod } = subject else {
+        return Bits::all();
+    };
+    let destination = match direction {
+        Direction::Ingress => subject,
+        Direction::Egress => other,
+    };
+    let mut isolated = false;
+    let mut allowed = Bits::none();
+    for policy in &cluster.policies {
+        if !policy_selects(cluster, policy, workload, pod) {
+            continue;
+        }
+        let (ingress, egress) = effective_types(policy);
+        let (applies, rules) = match direction {
+            Direction::Ingress => (ingress, &policy.ingress),
+            Direction::Egress => (egress, &policy.egress),
+        };
+        if !applies {
+            continue;
+        }
+        isolated = true;
+        for rule in rules {
+            let peers_ok = rule.peers.is_empty() || rule.peers.iter().any(|p| peer_matches(cluster, policy, p, other));
+            if peers_ok {
+                allowed.union_with(&rule_ports(cluster, rule, destination));
+            }
+        }
+    }
+    if isolated {
+        allowed
+    } else {
+        Bits::all()
+    }
+}
+
+fn brute_allowed(cluster: &Cluster, src: End, dst: End) -> Bits {
+    if src == dst {
+        if let End::Pod { .. } = src {
+            return Bits::all();
+        }
+    }
+    if let (End::Address(_), End::Address(_)) = (src, dst) {
+        return Bits::all();
+    }
+    let mut allowed = side(cluster, src, dst, Direction::Egress);
+    if allowed.is_empty() {
+        return allowed;
+    }
+    allowed.intersect_with(&side(cluster, dst, src, Direction::Ingress));
+    allowed
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Building clusters
+// ---------------------------------------------------------------------------------------------------------------
+
+fn loc() -> Location {
+    Location { file: Arc::from("generated.yaml"), line: 1 }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn namespace(name: &str, extra: Labels) -> Namespace {
+    let mut labels = extra;
+    labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.to_string());
+    Namespace { name: name.to_string(), ignore: Suppression::default(), labels, location: None }
+}
+
+fn facts(labels: Labels, host_network: bool, ports: Vec<ContainerPort>, ips: Vec<IpAddr>) -> PodFacts {
+    PodFacts { labels, host_network, ports, ips, images: Vec::new() }
+}
+
+fn workload(namespace: &str, name: &str, pods: Vec<PodFacts>) -> Workload {
+    Workload {
+        id: WorkloadRef { namespace: namespace.to_string(), name: name.to_string(), kind: WorkloadKind::Deployment },
+        pods: pods
+            .into_iter()
+            .enumerate()
+            .map(|(i, facts)| Pod { name: Some(format!("{name}-{i}")), facts, location: loc() })
+            .collect(),
+        ignore: Suppression::default(),
+        location: loc(),
+    }
+}
+
+fn policy(
+    namespace: &str,
+    name: &str,
+    pod_selector: LabelSelector,
+    types: Option<Vec<Direction>>,
+    ingress: Vec<PolicyRule>,
+    egress: Vec<PolicyRule>,
+) -> NetworkPolicy {
+    NetworkPolicy {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        pod_selector,
+        declared_policy_types: types,
+        ingress,
+        egress,
+        ignore: Suppression::default(),
+        location: loc(),
+    }
+}
+
+fn rule(peers: Vec<PeerSelector>, ports: Vec<PolicyPort>) -> PolicyRule {
+    PolicyRule { peers: peers.into_iter().map(|selector| Peer { selector, line: 1 }).collect(), ports, line: 1 }
+}
+
+fn cport(name: Option<&str>, port: u16, protocol: Protocol) -> ContainerPort {
+    ContainerPort { name: name.map(str::to_string), port, protocol, host_port: None }
+}
+
+fn pport(protocol: Protocol, port: Option<PortRef>, end_port: Option<u16>) -> PolicyPort {
+    PolicyPort { protocol, port, end_port, line: 1 }
+}
+
+fn cidr(text: &str) -> Cidr {
+    text.parse().expect("test CIDRs are valid")
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("test addresses are valid")
+}
+
+/// Sorts and completes a hand-built cluster so it meets the engine's invariants.
+fn finish(mut namespaces: Vec<Namespace>, mut workloads: Vec<Workload>, policies: Vec<NetworkPolicy>) -> Cluster {
+    namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+    workloads.sort_by(|a, b| a.id.cmp(&b.id));
+    Cluster { namespaces, workloads, policies, ..Cluster::default() }
+}
+
+/// A YAML-ish description of a cluster, for failure messages.
+fn describe(cluster: &Cluster) -> String {
+    let mut out = String::new();
+    let sel = |s: &LabelSelector| s.to_string();
+    let opt = |s: &Option<LabelSelector>| s.as_ref().map_or("null".to_string(), |s| format!("{{{s}}}"));
+    out.push_str("namespaces:\n");
+    for ns in &cluster.namespaces {
+        let _ = writeln!(out, "  - {} {:?}", ns.name, ns.labels);
+    }
+    out.push_str("workloads:\n");
+    for (wi, w) in cluster.workloads.iter().enumerate() {
+        let _ = writeln!(out, "  - [{wi}] {}/{}", w.id.namespace, w.id.name);
+        for (pi, p) in w.pods.iter().enumerate() {
+            let ports: Vec<String> = p
+                .facts
+                .ports
+                .iter()
+                .map(|c| format!("{}:{}/{}", c.name.as_deref().unwrap_or("-"), c.port, c.protocol))
+                .collect();
+            let _ = writeln!(
+                out,
+                "      pod[{pi}] labels={:?} hostNetwork={} ips={:?} ports=[{}]",
+                p.facts.labels,
+                p.facts.host_network,
+                p.facts.ips,
+                ports.join(", ")
+            );
+        }
+    }
+    out.push_str("policies:\n");
+    for p in &cluster.policies {
+        let _ = writeln!(
+            out,
+            "  - {}/{} podSelector={{{}}} policyTypes={:?}",
+            p.namespace,
+            p.name,
+            sel(&p.pod_selector),
+            p.declared_policy_types
+        );
+        for (dir, rules) in [("ingress", &p.ingress), ("egress", &p.egress)] {
+            for r in rules {
+                let peers: Vec<String> = r
+                    .peers
+                    .iter()
+                    .map(|peer| match &peer.selector {
+                        PeerSelector::Pods { namespaces, pods } => {
+                            format!("{{ns: {}, pods: {}}}", opt(namespaces), opt(pods))
+                        }
+                        PeerSelector::IpBlock(b) => {
+                            let ex: Vec<String> = b.except.iter().map(|c| c.to_string()).collect();
+                            format!("{{ipBlock: {} except [{}]}}", b.cidr, ex.join(", "))
+                        }
+                    })
+                    .collect();
+                let ports: Vec<String> = r
+                    .ports
+                    .iter()
+                    .map(|pp| {
+                        let mut s = pp.protocol.to_string();
+                        if let Some(port) = &pp.port {
+                            let _ = write!(s, "/{port}");
+                        }
+                        if let Some(end) = pp.end_port {
+                            let _ = write!(s, "-{end}");
+                        }
+                        s
+                    })
+                    .collect();
+                let _ = writeln!(out, "      {dir}: peers=[{}] ports=[{}]", peers.join(", "), ports.join(", "));
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Unit tests of the brute-force evaluator itself
+// ---------------------------------------------------------------------------------------------------------------
+
+fn pod_end(workload: usize, pod: usize) -> End {
+    End::Pod { workload, pod }
+}
+
+fn only(protocol: Protocol, ranges: &[(u16, u16)]) -> Bits {
+    let mut bits = Bits::none();
+    for (lo, hi) in ranges {
+        bits.add_range(protocol, *lo, *hi);
+    }
+    bits
+}
+
+#[test]
+fn bitmap_ranges_are_maximal() {
+    let mut bits = Bits::none();
+    bits.add_range(Protocol::Tcp, 1, 63);
+    bits.add_range(Protocol::Tcp, 64, 64);
+    bits.add_range(Protocol::Tcp, 70, 200);
+    bits.add_range(Protocol::Tcp, 65535, 65535);
+    bits.add_range(Protocol::Udp, 5, 5);
+    assert_eq!(bits.ranges(Protocol::Tcp), vec![(1, 64), (70, 200), (65535, 65535)]);
+    assert_eq!(bits.ranges(Protocol::Udp), vec![(5, 5)]);
+    assert!(bits.ranges(Protocol::Sctp).is_empty());
+    assert!(bits.has(Protocol::Tcp, 128) && !bits.has(Protocol::Tcp, 65) && !bits.has(Protocol::Tcp, 0));
+    // Word-level filling agrees with setting bit by bit.
+    for (lo, hi) in [(1u16, 65535u16), (63, 64), (64, 127), (100, 1000), (65472, 65535)] {
+        let mut fast = Bits::none();
+        fast.add_range(Protocol::Sctp, lo, hi);
+        let mut slow = Bits::none();
+        for p in lo..=hi {
+            let p = usize::from(p);
+            slow.words[2 * WORDS + p / 64] |= 1u64 << (p % 64);
+        }
+        assert_eq!(fast, slow);
+        assert_eq!(fast.ranges(Protocol::Sctp), vec![(lo, hi)]);
+    }
+    assert_eq!(Bits::all().ranges(Protocol::Udp), vec![(1, 65535)]);
+}
+
+#[test]
+fn selectors_and_cidrs_match_by_the_book() {
+    let l = labels(&[("app", "x")]);
+    let req = |key: &str, operator, values: &[&str]| Requirement {
+        key: key.into(),
+        operator,
+        values: values.iter().map(|v| v.to_string()).collect(),
+    };
+    assert!(requirement_matches(&req("tier", Operator::NotIn, &["x"]), &l));
+    assert!(!requirement_matches(&req("app", Operator::NotIn, &["x", "y"]), &l));
+    assert!(!requirement_matches(&req("tier", Operator::In, &["x"]), &l));
+    assert!(requirement_matches(&req("app", Operator::Exists, &[]), &l));
+    assert!(requirement_matches(&req("tier", Operator::DoesNotExist, &[]), &l));
+    let both = LabelSelector { match_labels: l.clone(), match_expressions: vec![req("tier", Operator::Exists, &[])] };
+    assert!(!selector_matches(&both, &l));
+    assert!(selector_matches(&LabelSelector::default(), &Labels::new()));
+
+    assert!(cidr_has(&cidr("0.0.0.0/0"), ip("192.168.1.1")));
+    assert!(!cidr_has(&cidr("0.0.0.0/0"), ip("fd00::1")));
+    assert!(cidr_has(&cidr("::/0"), ip("fd00::9")));
+    assert!(cidr_has(&cidr("fd00::/126"), ip("fd00::3")));
+    assert!(!cidr_has(&cidr("fd00::/126"), ip("fd00::9")));
+    assert!(cidr_has(&cidr("10.0.0.0/30"), ip("10.0.0.3")));
+    assert!(!cidr_has(&cidr("10.0.0.0/30"), ip("10.0.0.4")));
+}
+
+#[test]
+fn default_deny_ingress_blocks_only_ingress() {
+    let cluster = finish(
+        vec![namespace("a", Labels::new())],
+        vec![
+            workload("a", "web", vec![facts(labels(&[("app", "web")]), false, vec![], vec![])]),
+            workload("a", "db", vec![facts(labels(&[("app", "db")]), false, vec![], vec![])]),
+        ],
+        vec![policy("a", "deny", labels_selector(&[("app", "db")]), None, vec![], vec![])],
+    );
+    let (db, web) = (pod_end(0, 0), pod_end(1, 0));
+    assert!(brute_allowed(&cluster, web, db).is_empty());
+    assert_eq!(brute_allowed(&cluster, db, web), Bits::all());
+    assert!(brute_allowed(&cluster, End::Address(ip("10.0.0.9")), db).is_empty());
+    assert_eq!(brute_allowed(&cluster, db, db), Bits::all());
+    assert_eq!(brute_allowed(&cluster, End::Address(ip("10.0.0.9")), End::Address(ip("10.0.0.1"))), Bits::all());
+}
+
+fn labels_selector(pairs: &[(&str, &str)]) -> LabelSelector {
+    LabelSelector { match_labels: labels(pairs), match_expressions: vec![] }
+}
+
+#[test]
+fn named_port_needs_the_same_protocol() {
+    let dns_port = vec![cport(Some("dns"), 53, Protocol::Udp), cport(Some("dns"), 5353, Protocol::Tcp)];
+    let cluster = finish(
+        vec![namespace("a", Labels::new())],
+        vec![
+            workload("a", "client", vec![facts(Labels::new(), false, vec![], vec![])]),
+            workload("a", "dns", vec![facts(labels(&[("app", "dns")]), false, dns_port, vec![])]),
+        ],
+        vec![policy(
+            "a",
+            "p",
+            labels_selector(&[("app", "dns")]),
+            Some(vec![Direction::Ingress]),
+            vec![rule(vec![], vec![pport(Protocol::Sctp, Some(PortRef::Name("dns".into())), None)])],
+            vec![],
+        )],
+    );
+    let (client, dns) = (pod_end(0, 0), pod_end(1, 0));
+    assert!(brute_allowed(&cluster, client, dns).is_empty());
+
+    let mut udp = cluster.clone();
+    udp.policies[0].ingress[0].ports[0].protocol = Protocol::Udp;
+    assert_eq!(brute_allowed(&udp, client, dns), only(Protocol::Udp, &[(53, 53)]));
+
+    // An egress rule resolves the name on the peer; toward an address it matches nothing.
+    let egress = finish(
+        cluster.namespaces.clone(),
+        cluster.workloads.clone(),
+        vec![policy(
+            "a",
+            "p",
+            LabelSelector::default(),
+            None,
+            vec![rule(vec![], vec![])],
+            vec![rule(vec![], vec![pport(Protocol::Tcp, Some(PortRef::Name("dns".into())), None)])],
+        )],
+    );
+    assert_eq!(brute_allowed(&egress, client, dns), only(Protocol::Tcp, &[(5353, 5353)]));
+    assert!(brute_allowed(&egress, client, End::Address(ip("10.0.0.1"))).is_empty());
+    assert!(brute_allowed(&egress, dns, client).is_empty());
+}
+
+#[test]
+fn except_carves_out_an_address_and_pod_ips() {
+    let block = PeerSelector::IpBlock(IpBlock { cidr: cidr("10.0.0.0/30"), except: vec![cidr("10.0.0.2/32")] });
+    let ports = vec![pport(Protocol::Tcp, Some(PortRef::Number(80)), Some(90)), pport(Protocol::Sctp, None, None)];
+    let cluster = finish(
+        vec![namespace("a", Labels::new())],
+        vec![
+            workload("a", "x", vec![facts(Labels::new(), false, vec![], vec![ip("10.0.0.1")])]),
+            workload("a", "y", vec![facts(Labels::new(), false, vec![], vec![ip("10.0.0.2"), ip("fd00::1")])]),
+        ],
+        vec![policy(
+            "a",
+            "p",
+            LabelSelector::default(),
+            Some(vec![Direction::Egress]),
+            vec![],
+            vec![rule(vec![block], ports)],
+        )],
+    );
+    let mut expected = only(Protocol::Tcp, &[(80, 90)]);
+    expected.add_range(Protocol::Sctp, 1, 65535);
+    let (x, y) = (pod_end(0, 0), pod_end(1, 0));
+    assert_eq!(brute_allowed(&cluster, x, End::Address(ip("10.0.0.1"))), expected);
+    assert_eq!(brute_allowed(&cluster, x, End::Address(ip("10.0.0.3"))), expected);
+    assert!(brute_allowed(&cluster, x, End::Address(ip("10.0.0.2"))).is_empty());
+    assert!(brute_allowed(&cluster, x, End::Address(ip("10.0.0.9"))).is_empty());
+    assert!(brute_allowed(&cluster, x, End::Address(ip("fd00::1"))).is_empty());
+    assert!(brute_allowed(&cluster, x, y).is_empty());
+    assert_eq!(brute_allowed(&cluster, y, x), expected);
+    // Ingress is not isolated: addresses reach in freely.
+    assert_eq!(brute_allowed(&cluster, End::Address(ip("10.0.0.2")), x), Bits::all());
+}
+
+#[test]
+fn host_network_pods_are_not_selected_and_only_ip_blocks_match_them() {
+    let cluster = finish(
+        vec![namespace("a", labels(&[("team", "a")]))],
+        vec![
+            workload("a", "agent", vec![facts(labels(&[("app", "x")]), true, vec![], vec![ip("10.0.0.3")])]),
+            workload("a", "web", vec![facts(labels(&[("app", "x")]), false, vec![], vec![ip("10.0.0.1")])]),
+        ],
+        vec![
+            // Deny everything for every pod in `a`.
+            policy(
+                "a",
+                "deny",
+                LabelSelector::default(),
+                Some(vec![Direction::Ingress, Direction::Egress]),
+                vec![],
+                vec![],
+            ),
+            // Allow web from pods labelled app=x in namespaces with team=a, and from 10.0.0.3 on UDP.
+            policy(
+                "a",
+                "allow",
+                LabelSelector::default(),
+                None,
+                vec![
+                    rule(
+                        vec![PeerSelector::Pods {
+                            namespaces: Some(labels_selector(&[("team", "a")])),
+                            pods: Some(labels_selector(&[("app", "x")])),
+                        }],
+                        vec![pport(Protocol::Tcp, None, None)],
+                    ),
+                    rule(
+                        vec![PeerSelector::IpBlock(IpBlock { cidr: cidr("10.0.0.3/32"), except: vec![] })],
+                        vec![pport(Protocol::Udp, None, None)],
+                    ),
+                ],
+                vec![],
+            ),
+        ],
+    );
+    let (agent, web) = (pod_end(0, 0), pod_end(1, 0));
+    // web's egress is denied by `deny`, even toward the agent.
+    assert!(brute_allowed(&cluster, web, agent).is_empty());
+    // The agent is not selected by the select-all policies: it may send anything and receive anything.
+    assert_eq!(side(&cluster, agent, web, Direction::Egress), Bits::all());
+    assert_eq!(side(&cluster, agent, web, Direction::Ingress), Bits::all());
+    // web receives from the agent only through the ipBlock rule, never through the pod selector.
+    assert_eq!(brute_allowed(&cluster, agent, web), only(Protocol::Udp, &[(1, 65535)]));
+    // The policy with egress rules absent and no policyTypes does not isolate egress by itself.
+    assert_eq!(effective_types(&cluster.policies[1]), (true, false));
+    assert_eq!(effective_types(&cluster.policies[0]), (true, true));
+}
+
+#[test]
+fn policy_types_default_and_filter_rules() {
+    let cluster = finish(
+        vec![namespace("a", Labels::new()), namespace("b", labels(&[("env", "b")]))],
+        vec![
+            workload("a", "x", vec![facts(Labels::new(), false, vec![], vec![])]),
+            workload("b", "y", vec![facts(Labels::new(), false, vec![], vec![])]),
+        ],
+        vec![
+            // No policyTypes but egress rules: isolates egress, allowing TCP 443 to namespace env=b.
+            policy(
+                "a",
+                "e",
+                LabelSelector::default(),
+                None,
+                vec![],
+                vec![rule(
+                    vec![PeerSelector::Pods { namespaces: Some(labels_selector(&[("env", "b")])), pods: None }],
+                    vec![pport(Protocol::Tcp, Some(PortRef::Number(443)), None)],
+                )],
+            ),
+            // policyTypes [Ingress] in b: its egress rules are ignored, so b's egress stays open.
+            policy(
+                "b",
+                "i",
+                LabelSelector::default(),
+                Some(vec![Direction::Ingress]),
+                vec![rule(vec![], vec![])],
+                vec![rule(vec![PeerSelector::IpBlock(IpBlock { cidr: cidr("::/0"), except: vec![] })], vec![])],
+            ),
+        ],
+    );
+    let (x, y) = (pod_end(0, 0), pod_end(1, 0));
+    assert_eq!(brute_allowed(&cluster, x, y), only(Protocol::Tcp, &[(443, 443)]));
+    assert!(brute_allowed(&cluster, x, End::Address(ip("192.168.1.1"))).is_empty());
+    assert_eq!(brute_allowed(&cluster, y, End::Address(ip("192.168.1.1"))), Bits::all());
+    // x's ingress is isolated by policy `e` (Ingress is always implied) with no ingress rules.
+    assert!(brute_allowed(&cluster, y, x).is_empty());
+    // A namespace selector of None means the policy's own namespace.
+    let mut own = cluster.clone();
+    own.policies[0].egress[0].peers[0].selector = PeerSelector::Pods { namespaces: None, pods: None };
+    assert!(brute_allowed(&own, x, y).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Random clusters
+// ---------------------------------------------------------------------------------------------------------------
+
+const PROTOCOLS: &[Protocol] = &Protocol::ALL;
+const POD_KEYS: &[&str] = &["app", "tier"];
+const POD_VALUES: &[&str] = &["x", "y"];
+const NS_KEYS: &[&str] = &["team", "env", NAMESPACE_NAME_LABEL];
+const NS_VALUES: &[&str] = &["a", "b", "n0", "n1"];
+const NS_LABEL_KEYS: &[&str] = &["team", "env"];
+const NS_LABEL_VALUES: &[&str] = &["a", "b"];
+const PORT_NAMES: &[&str] = &["http", "dns", "db"];
+const RULE_PORT_NAMES: &[&str] = &["http", "dns", "db", "nope"];
+const CONTAINER_PORTS: &[u16] = &[53, 80, 443, 5432, 8080];
+const RULE_PORTS: &[u16] = &[1, 53, 80, 443, 5432, 8080, 65535];
+const END_DELTAS: &[u16] = &[0, 1, 27, 1000, 65535];
+const IP_POOL: &[&str] = &["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "fd00::1", "fd00::2"];
+const ADDRESSES: &[&str] = &["10.0.0.2", "10.0.0.9", "192.168.1.1", "fd00::1", "fd00::9"];
+/// ipBlock CIDRs, each with the excepts that lie strictly inside it.
+const BLOCKS: &[(&str, &[&str])] = &[
+    ("10.0.0.0/30", &["10.0.0.2/32", "10.0.0.0/31", "10.0.0.1/32", "10.0.0.2/31"]),
+    ("10.0.0.2/32", &[]),
+    ("0.0.0.0/0", &["10.0.0.0/30", "10.0.0.2/32", "10.0.0.0/8", "192.168.0.0/16"]),
+    ("10.0.0.0/24", &["10.0.0.3/32", "10.0.0.0/30"]),
+    ("fd00::/126", &["fd00::1/128", "fd00::2/127"]),
+    ("::/0", &["fd00::/126", "fd00::2/128"]),
+];
+
+fn strings(items: &'static [&'static str]) -> impl Strategy<Value = String> {
+    prop::sample::select(items).prop_map(str::to_string)
+}
+
+fn label_map(keys: &'static [&'static str], values: &'static [&'static str]) -> impl Strategy<Value = Labels> {
+    prop::collection::btree_map(strings(keys), strings(values), 0..=keys.len())
+}
+
+fn requirement(keys: &'static [&'static str], values: &'static [&'static str]) -> impl Strategy<Value = Requirement> {
+    (strings(keys), 0..4usize, prop::collection::vec(strings(values), 1..=2)).prop_map(|(key, op, values)| {
+        let operator = [Operator::In, Operator::NotIn, Operator::Exists, Operator::DoesNotExist][op];
+        let values = if op < 2 { values } else { Vec::new() };
+        Requirement { key, operator, values }
+    })
+}
+
+fn selector(keys: &'static [&'static str], values: &'static [&'static str]) -> impl Strategy<Value = LabelSelector> {
+    (
+        prop::collection::btree_map(strings(keys), strings(values), 0..=1),
+        prop::collection::vec(requirement(keys, values), 0..=2),
+    )
+        .prop_map(|(match_labels, match_expressions)| LabelSelector { match_labels, match_expressions })
+}
+
+fn optional_selector(
+    keys: &'static [&'static str],
+    values: &'static [&'static str],
+) -> impl Strategy<Value = Option<LabelSelector>> {
+    prop_oneof![Just(None), Just(Some(LabelSelector::default())), selector(keys, values).prop_map(Some)]
+}
+
+fn peer() -> impl Strategy<Value = Peer> {
+    let pods = (optional_selector(NS_KEYS, NS_VALUES), optional_selector(POD_KEYS, POD_VALUES))
+        .prop_map(|(namespaces, pods)| PeerSelector::Pods { namespaces, pods });
+    let block = (0..BLOCKS.len(), prop::collection::vec(any::<prop::sample::Index>(), 0..=2)).prop_map(|(b, picks)| {
+        let (base, excepts) = BLOCKS[b];
+        let except = if excepts.is_empty() {
+            Vec::new()
+        } else {
+            picks.iter().map(|i| cidr(excepts[i.index(excepts.len())])).collect()
+        };
+        PeerSelector::IpBlock(IpBlock { cidr: cidr(base), except })
+    });
+    prop_oneof![3 => pods, 2 => block].prop_map(|selector| Peer { selector, line: 1 })
+}
+
+fn policy_port() -> impl Strategy<Value = PolicyPort> {
+    (
+        prop::sample::select(PROTOCOLS),
+        0..4usize,
+        prop::sample::select(RULE_PORTS),
+        prop::sample::select(END_DELTAS),
+        strings(RULE_PORT_NAMES),
+    )
+        .prop_map(|(protocol, kind, n, delta, name)| match kind {
+            0 => pport(protocol, None, None),
+            1 => pport(protocol, Some(PortRef::Number(n)), None),
+            2 => pport(protocol, Some(PortRef::Number(n)), Some(n.saturating_add(delta))),
+            _ => pport(protocol, Some(PortRef::Name(name)), None),
+        })
+}
+
+fn policy_rule() -> impl Strategy<Value = PolicyRule> {
+    (prop::collection::vec(peer(), 0..=3), prop::collection::vec(policy_port(), 0..=3))
+        .prop_map(|(peers, ports)| PolicyRule { peers, ports, line: 1 })
+}
+
+fn container_port() -> impl Strategy<Value = ContainerPort> {
+    (
+        prop::option::of(prop::sample::select(PORT_NAMES)),
+        prop::sample::select(CONTAINER_PORTS),
+        prop::sample::select(PROTOCOLS),
+    )
+        .prop_map(|(name, port, protocol)| cport(name, port, protocol))
+}
+
+fn pod_facts() -> impl Strategy<Value = PodFacts> {
+    (
+        label_map(POD_KEYS, POD_VALUES),
+        prop::bool::weighted(0.2),
+        prop::collection::vec(container_port(), 0..=3),
+        prop::sample::subsequence(IP_POOL, 0..=2),
+    )
+        .prop_map(|(labels, host_network, ports, ips)| {
+            facts(labels, host_network, ports, ips.into_iter().map(ip).collect())
+        })
+}
+
+/// Namespaces are given as indexes modulo the number of namespaces.
+type PolicySpec = (usize, LabelSelector, usize, Vec<PolicyRule>, Vec<PolicyRule>);
+
+fn policy_spec() -> impl Strategy<Value = PolicySpec> {
+    (
+        0..4usize,
+        prop_oneof![1 => Just(LabelSelector::default()), 2 => selector(POD_KEYS, POD_VALUES)],
+        0..4usize,
+        prop::collection::vec(policy_rule(), 0..=3),
+        prop::collection::vec(policy_rule(), 0..=3),
+    )
+}
+
+fn cluster_strategy() -> impl Strategy<Value = Cluster> {
+    (
+        prop::collection::vec(label_map(NS_LABEL_KEYS, NS_LABEL_VALUES), 1..=4),
+        prop::collection::vec((0..4usize, prop::collection::vec(pod_facts(), 1..=2)), 1..=6),
+        prop::collection::vec(policy_spec(), 0..=5),
+    )
+        .prop_map(|(ns_labels, workload_specs, policy_specs)| {
+            let n = ns_labels.len();
+            let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+            let namespaces = ns_labels.into_iter().enumerate().map(|(i, l)| namespace(&names[i], l)).collect();
+            let workloads = workload_specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (ns, pods))| workload(&names[ns % n], &format!("w{i}"), pods))
+                .collect();
+            let policies = policy_specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (ns, pod_selector, types, ingress, egress))| {
+                    let types = match types {
+                        0 => None,
+                        1 => Some(vec![Direction::Ingress]),
+                        2 => Some(vec![Direction::Egress]),
+                        _ => Some(vec![Direction::Ingress, Direction::Egress]),
+                    };
+                    policy(&names[ns % n], &format!("p{i}"), pod_selector, types, ingress, egress)
+                })
+                .collect();
+            finish(namespaces, workloads, policies)
+        })
+}
+
+fn endpoints(cluster: &Cluster) -> Vec<End> {
+    let mut out = Vec::new();
+    for (w, workload) in cluster.workloads.iter().enumerate() {
+        for p in 0..workload.pods.len() {
+            out.push(End::Pod { workload: w, pod: p });
+        }
+    }
+    out.extend(ADDRESSES.iter().map(|a| End::Address(ip(a))));
+    out
+}
+
+fn check_cluster(cluster: &Cluster) -> Result<(), TestCaseError> {
+    let analysis = Analysis::new(cluster);
+    let ends = endpoints(cluster);
+    let n = cluster.workloads.len();
+    let mut by_workload: Vec<Vec<Option<Bits>>> = vec![vec![None; n]; n];
+    for &src in &ends {
+        for &dst in &ends {
+            let expected = brute_allowed(cluster, src, dst);
+            let actual = analysis.allowed(src.to_engine(), dst.to_engine());
+            for protocol in Protocol::ALL {
+                if expected.ranges(protocol) != actual.ranges(protocol) {
+                    return Err(TestCaseError::fail(format!(
+                        "allowed({src:?} -> {dst:?}) differs on {protocol}\n  engine:      {}\n  brute force: {:?}\n{}",
+                        engine_ranges(&actual),
+                        expected,
+                        describe(cluster)
+                    )));
+                }
+            }
+            if let (End::Pod { workload: ws, .. }, End::Pod { workload: wd, .. }) = (src, dst) {
+                if ws != wd {
+                    by_workload[ws][wd].get_or_insert_with(Bits::none).union_with(&expected);
+                }
+            }
+        }
+    }
+    let mut expected = Vec::new();
+    for (s, row) in by_workload.iter().enumerate() {
+        for (d, bits) in row.iter().enumerate() {
+            if let Some(bits) = bits.as_ref().filter(|b| !b.is_empty()) {
+                expected.push((s, d, format!("{bits:?}")));
+            }
+        }
+    }
+    let actual: Vec<(usize, usize, String)> = analysis
+        .workload_connections()
+        .iter()
+        .map(|c: &WorkloadConnection| (c.src, c.dst, engine_ranges(&c.allowed)))
+        .collect();
+    prop_assert_eq!(&actual, &expected, "workload_connections differ\n{}", describe(cluster));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_matches_brute_force(cluster in cluster_strategy()) {
+        check_cluster(&cluster)?;
+    }
+}
