@@ -78,6 +78,12 @@ impl<'a> AuditContext<'a> {
         !pods.is_empty() && pods.iter().all(|p| p.facts.host_network)
     }
 
+    /// Whether the workload is the agent of a detected CNI, which needs the host network by design.
+    pub fn is_cni_agent(&self, workload: usize) -> bool {
+        let id = &self.cluster.workloads[workload].id;
+        self.cni.detected.iter().any(|d| d.evidence.as_ref() == Some(id))
+    }
+
     /// Workloads that NetworkPolicies can govern (not on the host network), in order.
     pub fn governed_workloads(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.cluster.workloads.len()).filter(|w| !self.host_network(*w))

@@ -35,10 +35,70 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The segmentation findings, worst first, each with resource, file:line, evidence and a fix.
+    /// Exit 0 when none is at or above --fail-on, 1 when some are, 2 on usage errors.
+    Audit(AuditArgs),
     /// Who can reach whom, on which protocols and ports.
     Reach(ReachArgs),
     /// One verdict and why: the policies and rules that allow or deny it. Exit 0 allowed, 1 denied, 2 error.
     Can(CanArgs),
+}
+
+/// Whether the policies are enforced: the CNI decides.
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// The cluster's CNI, instead of detecting it from the input (calico, cilium, flannel, canal, weave, antrea,
+    /// kube-router, ovn-kubernetes, aws-vpc-cni, aws-network-policy-agent, azure-npm, azure-cni, kindnet, ...).
+    #[arg(long, value_name = "NAME")]
+    pub cni: Option<String>,
+    /// Analyse the policies as declared even where the CNI does not enforce them.
+    #[arg(long)]
+    pub assume_enforced: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Files, directories or - for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    #[arg(short, long, value_enum, default_value_t = AuditFormat::Text)]
+    pub output: AuditFormat,
+    /// The lowest severity that makes the exit status 1.
+    #[arg(long, value_enum, default_value_t = FailOn::High)]
+    pub fail_on: FailOn,
+    /// The API server's address, when the input has no default/kubernetes endpoints (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub api_server: Vec<String>,
+    /// The nodes' addresses, when the input has no Node objects (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub node_cidr: Vec<String>,
+    /// The configuration file; by default `.netseg.yaml` in the working directory or the nearest parent.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Text,
+    /// The `netseg.audit/v1` schema.
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
+    #[value(alias = "md")]
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+    /// Always exit 0 (but 2 on usage errors).
+    None,
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +126,8 @@ pub struct ReachArgs {
     pub to: Option<String>,
     #[command(flatten)]
     pub ports: PortFilter,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -92,6 +154,8 @@ pub struct CanArgs {
     pub ports: PortFilter,
     #[arg(short, long, value_enum, default_value_t = CanFormat::Text)]
     pub output: CanFormat,
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// Files, directories or - for stdin.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<String>,

@@ -2,17 +2,19 @@
 
 mod args;
 
-use anyhow::Result;
-use args::{CanFormat, Cli, ColorChoice, Command, ReachFormat};
+use anyhow::{anyhow, Context, Result};
+use args::{AuditArgs, AuditFormat, CanFormat, Cli, ColorChoice, Command, FailOn, NetworkArgs, ReachFormat};
 use clap::Parser;
+use netseg_audit::{AuditContext, AuditOptions, Config, Severity};
 use netseg_engine::query::{self, PortQuery};
-use netseg_engine::{Analysis, ReachConnection};
-use netseg_model::{Cluster, Diagnostic, Input, Severity};
+use netseg_engine::{Analysis, EngineOptions, ReachConnection};
+use netseg_model::cni::{self, CniVerdict};
+use netseg_model::{Cidr, Cluster, Diagnostic, Input, Severity as DiagnosticSeverity};
 use netseg_render::Style;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-/// Exit statuses shared by every command.
+/// Input or usage error, for every command.
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
@@ -42,21 +44,24 @@ fn style(choice: ColorChoice) -> Style {
     Style { color }
 }
 
-/// Loads the inputs and reports their diagnostics on stderr; returns whether any object was left out.
-fn load(cli: &Cli, paths: &[String]) -> (Cluster, bool) {
+fn load(cli: &Cli, paths: &[String]) -> (Cluster, Vec<Diagnostic>) {
     let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
-    let (cluster, diagnostics) = netseg_model::load_cluster(&inputs, cli.namespace.as_deref());
-    report(&diagnostics, cli.verbose);
-    (cluster, diagnostics.iter().any(|d| d.severity == Severity::Error))
+    netseg_model::load_cluster(&inputs, cli.namespace.as_deref())
 }
 
-fn report(diagnostics: &[Diagnostic], verbose: bool) {
+/// Prints diagnostics on stderr (notes only with `-v`); returns whether any object was left out.
+fn report(diagnostics: &[Diagnostic], verbose: bool, skip_problems: bool) -> bool {
     let mut stderr = std::io::stderr().lock();
     for diagnostic in diagnostics {
-        if diagnostic.severity != Severity::Note || verbose {
+        let shown = match diagnostic.severity {
+            DiagnosticSeverity::Note => verbose,
+            _ => !skip_problems,
+        };
+        if shown {
             let _ = writeln!(stderr, "{diagnostic}");
         }
     }
+    diagnostics.iter().any(|d| d.severity == DiagnosticSeverity::Error)
 }
 
 fn write_out(text: &str) -> Result<()> {
@@ -66,11 +71,67 @@ fn write_out(text: &str) -> Result<()> {
     Ok(())
 }
 
+/// What the CNI makes of the policies.
+struct Network {
+    verdict: CniVerdict,
+    enforced: bool,
+    engine: EngineOptions,
+    /// Caveats for the answer, in words.
+    notes: Vec<String>,
+}
+
+fn network(cluster: &Cluster, args: &NetworkArgs) -> Result<Network> {
+    let verdict = match &args.cni {
+        Some(name) => CniVerdict::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = cni::PLUGINS.iter().map(|p| p.name).collect();
+            anyhow!("unknown CNI `{name}`; known: {}", known.join(", "))
+        })?,
+        None => cni::detect(cluster),
+    };
+    let enforced = args.assume_enforced || verdict.enforces() != Some(false);
+    let mut notes = Vec::new();
+    match verdict.enforces() {
+        Some(false) if !args.assume_enforced => notes.push(format!(
+            "the CNI ({}) does not enforce NetworkPolicy: this describes the effective, allow-all network \
+             (--assume-enforced shows what the policies declare)",
+            verdict.names()
+        )),
+        Some(false) => notes.push(format!(
+            "the CNI ({}) does not enforce NetworkPolicy; --assume-enforced shows what the policies declare, not what the network does",
+            verdict.names()
+        )),
+        None => notes.push("no CNI in the input: the policies are taken as enforced (--cni NAME to say which)".into()),
+        Some(true) => {}
+    }
+    let cilium = verdict.detected.iter().any(|d| d.plugin.name == "cilium");
+    if cilium {
+        notes.push("Cilium: ipBlocks do not match in-cluster pods, only addresses outside the cluster".into());
+    }
+    Ok(Network { verdict, enforced, engine: EngineOptions { ip_blocks_match_pods: !cilium }, notes })
+}
+
+fn without_policies(cluster: &Cluster) -> Cluster {
+    Cluster { policies: Vec::new(), ..cluster.clone() }
+}
+
 fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
+        Command::Audit(args) => audit(cli, args),
         Command::Reach(args) => {
-            let (cluster, had_errors) = load(cli, &args.paths);
-            let analysis = Analysis::new(&cluster);
+            let (cluster, diagnostics) = load(cli, &args.paths);
+            let had_errors = report(&diagnostics, cli.verbose, false);
+            let network = network(&cluster, &args.network)?;
+            for note in &network.notes {
+                eprintln!("note: {note}");
+            }
+            let open;
+            let effective = if network.enforced {
+                &cluster
+            } else {
+                open = without_policies(&cluster);
+                &open
+            };
+            let analysis = Analysis::with_options(effective, &network.engine);
             let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
             let from = args.from.as_deref().map(|f| query::resolve(&cluster, f)).transpose()?;
             let to = args.to.as_deref().map(|t| query::resolve(&cluster, t)).transpose()?;
@@ -98,15 +159,26 @@ fn run(cli: &Cli) -> Result<u8> {
             Ok(if had_errors { EXIT_ERROR } else { 0 })
         }
         Command::Can(args) => {
-            let (cluster, had_errors) = load(cli, &args.paths);
-            let analysis = Analysis::new(&cluster);
+            let (cluster, diagnostics) = load(cli, &args.paths);
+            let had_errors = report(&diagnostics, cli.verbose, false);
+            let network = network(&cluster, &args.network)?;
+            let open;
+            let effective = if network.enforced {
+                &cluster
+            } else {
+                open = without_policies(&cluster);
+                &open
+            };
+            let analysis = Analysis::with_options(effective, &network.engine);
             let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
             let from = query::resolve(&cluster, &args.from)?;
             let to = query::resolve(&cluster, &args.to)?;
             let verdict = query::verdict(&analysis, from, to, query);
             let rendered = match args.output {
-                CanFormat::Text => netseg_render::can::text(&cluster, &verdict, style(cli.color)),
-                CanFormat::Json => netseg_render::json_text(&netseg_render::can::json(&cluster, &verdict)),
+                CanFormat::Text => netseg_render::can::text(effective, &verdict, &network.notes, style(cli.color)),
+                CanFormat::Json => {
+                    netseg_render::json_text(&netseg_render::can::json(effective, &verdict, &network.notes))
+                }
             };
             write_out(&rendered)?;
             Ok(if had_errors {
@@ -118,4 +190,66 @@ fn run(cli: &Cli) -> Result<u8> {
             })
         }
     }
+}
+
+fn cidrs(texts: &[String], flag: &str) -> Result<Vec<Cidr>> {
+    texts
+        .iter()
+        .map(|text| {
+            let text = if text.contains('/') {
+                text.clone()
+            } else {
+                let bits = if text.contains(':') { 128 } else { 32 };
+                format!("{text}/{bits}")
+            };
+            text.parse::<Cidr>().with_context(|| format!("--{flag}"))
+        })
+        .collect()
+}
+
+fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => match std::env::current_dir().ok().as_deref().and_then(Config::discover) {
+            Some(path) => Config::load(&path)?,
+            None => Config::default(),
+        },
+    };
+    let options = AuditOptions {
+        api_server: cidrs(&args.api_server, "api-server")?,
+        node_cidrs: cidrs(&args.node_cidr, "node-cidr")?,
+        assume_enforced: args.network.assume_enforced,
+    };
+    let (cluster, diagnostics) = load(cli, &args.paths);
+    // Input problems become NS144 findings; only skipped documents are worth a line of their own.
+    report(&diagnostics, cli.verbose, true);
+    let network = network(&cluster, &args.network)?;
+    let declared = Analysis::with_options(&cluster, &network.engine);
+    let open = without_policies(&cluster);
+    let allow_all;
+    let effective = if network.enforced {
+        &declared
+    } else {
+        allow_all = Analysis::with_options(&open, &network.engine);
+        &allow_all
+    };
+    let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
+    let result = netseg_audit::audit(&ctx);
+    let rendered = match args.output {
+        AuditFormat::Text => netseg_render::audit::text(&result, style(cli.color)),
+        AuditFormat::Json => netseg_render::json_text(&netseg_render::audit::json(&result)),
+        AuditFormat::Sarif => format!("{:#}\n", netseg_render::audit::sarif(&result, env!("CARGO_PKG_VERSION"))),
+        AuditFormat::Markdown => netseg_render::audit::markdown(&result),
+    };
+    write_out(&rendered)?;
+    let threshold = match args.fail_on {
+        FailOn::Critical => Some(Severity::Critical),
+        FailOn::High => Some(Severity::High),
+        FailOn::Medium => Some(Severity::Medium),
+        FailOn::Low => Some(Severity::Low),
+        FailOn::Info => Some(Severity::Info),
+        FailOn::None => None,
+    };
+    let failed = matches!((threshold, result.worst()), (Some(threshold), Some(worst)) if worst >= threshold);
+    Ok(u8::from(failed))
 }

@@ -36,7 +36,7 @@ pub struct Classes {
 }
 
 impl Classes {
-    pub fn build(cluster: &Cluster) -> Classes {
+    pub fn build(cluster: &Cluster, ip_blocks_match_pods: bool) -> Classes {
         let mut ip_blocks: Vec<IpBlock> = Vec::new();
         let mut block_index: HashMap<IpBlock, usize> = HashMap::new();
         for policy in &cluster.policies {
@@ -62,7 +62,7 @@ impl Classes {
                 let mut ports = pod.facts.ports.clone();
                 ports.sort();
                 ports.dedup();
-                let ip_blocks = if pod.facts.ips.is_empty() {
+                let ip_blocks = if pod.facts.ips.is_empty() || !ip_blocks_match_pods {
                     Vec::new()
                 } else {
                     ip_blocks

@@ -91,6 +91,19 @@ pub struct Reach {
     pub connections: Vec<ReachConnection>,
 }
 
+/// Where CNIs differ from the Kubernetes reference semantics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Kubernetes matches pods by their IPs in ipBlocks; Cilium's CIDR rules never match in-cluster endpoints.
+    pub ip_blocks_match_pods: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { ip_blocks_match_pods: true }
+    }
+}
+
 pub struct Analysis<'c> {
     pub cluster: &'c Cluster,
     classes: Classes,
@@ -102,7 +115,11 @@ pub struct Analysis<'c> {
 
 impl<'c> Analysis<'c> {
     pub fn new(cluster: &'c Cluster) -> Analysis<'c> {
-        let classes = Classes::build(cluster);
+        Analysis::with_options(cluster, &EngineOptions::default())
+    }
+
+    pub fn with_options(cluster: &'c Cluster, options: &EngineOptions) -> Analysis<'c> {
+        let classes = Classes::build(cluster, options.ip_blocks_match_pods);
         let policy_tier = rules::compile_policy_tier(cluster, &classes);
         Analysis { cluster, classes, policy_tier, admin: Vec::new(), baseline: Vec::new() }
     }

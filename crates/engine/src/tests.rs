@@ -158,6 +158,19 @@ fn ip_blocks_match_pods_by_their_ips() {
 }
 
 #[test]
+fn cilium_semantics_do_not_match_pods_with_ip_blocks() {
+    let c = cluster(
+        "kind: Pod\nmetadata: {name: web, namespace: a, labels: {app: web}}\nstatus: {podIP: 10.0.0.5}\n---\n\
+         kind: Pod\nmetadata: {name: client, namespace: a}\nstatus: {podIP: 10.0.1.7}\n---\n\
+         apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\n\
+         spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from: [{ipBlock: {cidr: 10.0.0.0/16}}]\n",
+    );
+    let a = Analysis::with_options(&c, &EngineOptions { ip_blocks_match_pods: false });
+    assert!(a.allowed(pod(&c, "client"), pod(&c, "web")).is_empty());
+    assert!(a.allowed(ip("10.0.1.7"), pod(&c, "web")).is_all(), "addresses still match");
+}
+
+#[test]
 fn host_network_pods_are_outside_every_policy() {
     let c = cluster(
         "kind: Pod\nmetadata: {name: node-agent, namespace: a, labels: {app: web}}\nspec: {hostNetwork: true}\n---\n\

@@ -110,8 +110,8 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
 }
 
 /// Caveats that change how far the verdict can be trusted: host networking, unknown pod IPs.
-pub fn notes(cluster: &Cluster, verdict: &Verdict) -> Vec<String> {
-    let mut notes = Vec::new();
+pub fn notes(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> Vec<String> {
+    let mut notes = network_notes.to_vec();
     let explanation = &verdict.explanation;
     if explanation.same_pod {
         notes.push("a pod can always reach itself; no policy can block that".to_string());
@@ -158,7 +158,7 @@ pub fn notes(cluster: &Cluster, verdict: &Verdict) -> Vec<String> {
     notes
 }
 
-pub fn text(cluster: &Cluster, verdict: &Verdict, style: Style) -> String {
+pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], style: Style) -> String {
     let mut out = String::new();
     let head = if verdict.allowed() { style.good("ALLOWED") } else { style.bad("DENIED") };
     let _ = writeln!(out, "{head}  {} → {} on {}", verdict.from.display, verdict.to.display, verdict.query);
@@ -167,7 +167,7 @@ pub fn text(cluster: &Cluster, verdict: &Verdict, style: Style) -> String {
     }
     side_lines(cluster, verdict, &verdict.explanation.egress, style, &mut out);
     side_lines(cluster, verdict, &verdict.explanation.ingress, style, &mut out);
-    let notes = notes(cluster, verdict);
+    let notes = notes(cluster, verdict, network_notes);
     if !notes.is_empty() {
         out.push_str("\nnotes:\n");
         for note in notes {
@@ -210,7 +210,7 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
     })
 }
 
-pub fn json(cluster: &Cluster, verdict: &Verdict) -> Value {
+pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> Value {
     let explanation = &verdict.explanation;
     json!({
         "schema": SCHEMA,
@@ -221,6 +221,6 @@ pub fn json(cluster: &Cluster, verdict: &Verdict) -> Value {
         "allowed": verdict.allowed(),
         "allowed_ports": verdict.allowed_ports,
         "steps": [side_json(cluster, verdict, &explanation.egress), side_json(cluster, verdict, &explanation.ingress)],
-        "notes": notes(cluster, verdict),
+        "notes": notes(cluster, verdict, network_notes),
     })
 }

@@ -1,6 +1,7 @@
 //! Renderers: engine answers to text for people (optionally coloured), JSON with versioned schemas, CSV,
 //! Markdown and Graphviz DOT. Nothing here computes connectivity.
 
+pub mod audit;
 pub mod can;
 pub mod reach;
 mod style;

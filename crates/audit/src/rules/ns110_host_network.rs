@@ -3,7 +3,8 @@ use crate::{declare_rule, AuditContext, Finding};
 declare_rule! {
     /// ## What it does
     /// Reports workloads that run on the host network (`hostNetwork: true`), outside the namespaces and names
-    /// allowed for it (`kube-system` by default; `hostNetworkAllowed` in `.netseg.yaml`).
+    /// allowed for it (`kube-system` and the agents of a detected CNI by default; `hostNetworkAllowed` in
+    /// `.netseg.yaml`).
     ///
     /// ## Why it matters
     /// A host-network pod is the node: no NetworkPolicy selects it, pod and namespace selectors never match it,
@@ -29,6 +30,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     for (w, workload) in ctx.cluster.workloads.iter().enumerate() {
         if !workload.pods.iter().any(|p| p.facts.host_network)
             || ctx.config.host_network_allowed(&workload.id.namespace, &workload.id.name)
+            || ctx.is_cni_agent(w)
         {
             continue;
         }

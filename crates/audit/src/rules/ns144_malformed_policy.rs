@@ -56,8 +56,8 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         out.push(
             Finding::new(&RULE, resource, location)
                 .severity(severity)
-                .message(format!("{field}{} ({what})", diagnostic.message))
-                .evidence(format!("{}: {}", diagnostic.code.as_str(), diagnostic))
+                .message(format!("{field}{}", diagnostic.message))
+                .evidence(format!("{what} ({})", diagnostic.code.as_str()))
                 .remediation(diagnostic.hint.clone().unwrap_or_else(|| "correct the field as the message says".into())),
         );
     }

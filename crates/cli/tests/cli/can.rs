@@ -2,8 +2,16 @@ use super::*;
 
 #[test]
 fn allowed_exits_zero_and_names_the_rule() {
-    let run =
-        netseg(&["can", "--from", "blog/wordpress", "--to", "blog/mysql", "--port", "3306", &example("wordpress")]);
+    let run = netseg(&[
+        "can",
+        "--from",
+        "blog/wordpress",
+        "--to",
+        "blog/mysql",
+        "--port",
+        "3306",
+        &example("misindented-selector"),
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("ALLOWED"));
     assert!(run.stdout.contains("allowed by ingress rule 0 of blog/mysql-from-wordpress"), "{}", run.stdout);
@@ -19,7 +27,7 @@ fn denied_exits_one_and_names_the_isolating_policy() {
         "blog/redis[Deployment]",
         "--port",
         "6379",
-        &example("wordpress"),
+        &example("misindented-selector"),
     ]);
     assert_eq!(run.code, 1);
     assert!(run.stdout.starts_with("DENIED"));
@@ -38,12 +46,22 @@ fn json_follows_the_can_schema() {
         "blog/mysql",
         "--port",
         "3306",
-        &example("wordpress"),
+        &example("misindented-selector"),
     ]);
     insta::assert_json_snapshot!("can_wordpress_mysql", json(&run.stdout));
     let denied = json(
-        &netseg(&["can", "-o", "json", "--from", "monitoring/prometheus", "--to", "blog/mysql", &example("wordpress")])
-            .stdout,
+        &netseg(&[
+            "can",
+            "-o",
+            "json",
+            "--from",
+            "monitoring/prometheus",
+            "--to",
+            "blog/mysql",
+            &example("misindented-selector"),
+            &example("host-network"),
+        ])
+        .stdout,
     );
     assert_eq!(denied["allowed"], false);
     assert_eq!(denied["steps"][0]["by"], serde_json::json!([]), "nothing isolates prometheus's egress");
@@ -52,7 +70,8 @@ fn json_follows_the_can_schema() {
 
 #[test]
 fn addresses_and_host_network_are_explained() {
-    let run = netseg(&["can", "--from", "monitoring/node-exporter", "--to", "169.254.169.254", &example("wordpress")]);
+    let run =
+        netseg(&["can", "--from", "monitoring/node-exporter", "--to", "169.254.169.254", &example("host-network")]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("runs on the host network"), "{}", run.stdout);
     assert!(run.stdout.contains("uses hostNetwork"), "{}", run.stdout);
@@ -68,7 +87,7 @@ fn pod_ip_resolves_to_the_pod() {
 
 #[test]
 fn unknown_and_ambiguous_endpoints_are_usage_errors() {
-    let run = netseg(&["can", "--from", "blog/wordpres", "--to", "blog/mysql", &example("wordpress")]);
+    let run = netseg(&["can", "--from", "blog/wordpres", "--to", "blog/mysql", &example("misindented-selector")]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("did you mean blog/wordpress[Deployment]"), "{}", run.stderr);
     let dir = tree(&[(
@@ -82,8 +101,16 @@ fn unknown_and_ambiguous_endpoints_are_usage_errors() {
 
 #[test]
 fn bad_protocol_is_a_usage_error() {
-    let run =
-        netseg(&["can", "--from", "blog/wordpress", "--to", "blog/mysql", "--protocol", "ICMP", &example("wordpress")]);
+    let run = netseg(&[
+        "can",
+        "--from",
+        "blog/wordpress",
+        "--to",
+        "blog/mysql",
+        "--protocol",
+        "ICMP",
+        &example("misindented-selector"),
+    ]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("not a protocol"));
 }

@@ -2,14 +2,14 @@ use super::*;
 
 #[test]
 fn wordpress_example_json_matches_snapshot() {
-    let run = netseg(&["reach", "-o", "json", &example("wordpress")]);
+    let run = netseg(&["reach", "-o", "json", &example("misindented-selector")]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     insta::assert_json_snapshot!("wordpress_reach", json(&run.stdout));
 }
 
 #[test]
 fn wordpress_example_text_matches_snapshot() {
-    let run = netseg(&["reach", &example("wordpress")]);
+    let run = netseg(&["reach", &example("misindented-selector")]);
     assert_eq!(run.code, 0);
     insta::assert_snapshot!("wordpress_reach_text", run.stdout);
 }
@@ -17,25 +17,26 @@ fn wordpress_example_text_matches_snapshot() {
 #[test]
 fn every_format_renders_and_dot_is_wellformed() {
     for format in ["text", "json", "csv", "md", "markdown", "dot"] {
-        let run = netseg(&["reach", "-o", format, &example("wordpress")]);
+        let run = netseg(&["reach", "-o", format, &example("misindented-selector")]);
         assert_eq!(run.code, 0, "format {format}: {}", run.stderr);
         assert!(run.stdout.contains("blog/wordpress[Deployment]"), "format {format}");
     }
-    let dot = netseg(&["reach", "-o", "dot", &example("wordpress")]).stdout;
+    let dot = netseg(&["reach", "-o", "dot", &example("misindented-selector")]).stdout;
     assert!(dot.starts_with("digraph netseg {") && dot.trim_end().ends_with('}'));
     assert_eq!(dot.matches('{').count(), dot.matches('}').count());
     assert!(dot.contains("subgraph \"cluster_blog\""));
-    let csv = netseg(&["reach", "-o", "csv", &example("wordpress")]).stdout;
+    let csv = netseg(&["reach", "-o", "csv", &example("misindented-selector")]).stdout;
     assert!(csv.starts_with("src,dst,protocol,ports\n"));
     assert!(csv.contains("blog/wordpress[Deployment],blog/mysql[StatefulSet],TCP,3306\n"));
 }
 
 #[test]
 fn filters_narrow_to_endpoint_and_port() {
-    let run = netseg(&["reach", "-o", "json", "--to", "blog/mysql", "--port", "3306", &example("wordpress")]);
+    let run =
+        netseg(&["reach", "-o", "json", "--to", "blog/mysql", "--port", "3306", &example("misindented-selector")]);
     let reach = json(&run.stdout);
     assert_eq!(pairs(&reach), [("blog/wordpress[Deployment]".to_string(), "blog/mysql[StatefulSet]".to_string())]);
-    let run = netseg(&["reach", "-o", "json", "--from", "8.8.8.8", &example("wordpress")]);
+    let run = netseg(&["reach", "-o", "json", "--from", "8.8.8.8", &example("misindented-selector")]);
     assert!(pairs(&json(&run.stdout)).iter().all(|(src, _)| src == "0.0.0.0/0"));
 }
 
@@ -65,7 +66,7 @@ fn dump_folds_pods_into_deployments_and_matches_ip_blocks_by_pod_ip() {
 #[test]
 fn stdin_mixes_with_paths() {
     let extra = "kind: Pod\nmetadata: {name: intruder, namespace: blog}\n";
-    let run = netseg_stdin(&["reach", "-o", "json", "-", &example("wordpress")], extra);
+    let run = netseg_stdin(&["reach", "-o", "json", "-", &example("misindented-selector")], extra);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(pairs(&json(&run.stdout)).iter().any(|(src, _)| src == "blog/intruder[Pod]"));
 }
