@@ -2,6 +2,7 @@
 //! `declare_rule!`), its metadata, its check and its own passing and failing cases. The registry in `rules/mod.rs`
 //! lists them; `docs/rules.md` is generated from the registry and a test keeps it in sync.
 
+pub mod blast;
 mod config;
 mod context;
 mod docs;

@@ -11,6 +11,20 @@ pub fn audit_yaml(text: &str) -> Report {
 }
 
 pub fn audit_yaml_with(text: &str, config: &Config, options: &AuditOptions) -> Report {
+    with_context_and(text, config, options, audit)
+}
+
+/// Runs `f` on the audit context of manifests given as YAML text.
+pub fn with_context<T>(text: &str, f: impl FnOnce(&AuditContext<'_>) -> T) -> T {
+    with_context_and(text, &Config::default(), &AuditOptions::default(), f)
+}
+
+fn with_context_and<T>(
+    text: &str,
+    config: &Config,
+    options: &AuditOptions,
+    f: impl FnOnce(&AuditContext<'_>) -> T,
+) -> T {
     let mut inventory = Inventory::default();
     load_bytes(&mut inventory, Arc::from("test.yaml"), text.as_bytes(), false);
     let diagnostics = std::mem::take(&mut inventory.diagnostics);
@@ -22,7 +36,7 @@ pub fn audit_yaml_with(text: &str, config: &Config, options: &AuditOptions) -> R
     let enforced = options.assume_enforced || verdict.enforces() != Some(false);
     let effective = if enforced { &declared } else { &allow_all };
     let ctx = AuditContext::new(&cluster, &declared, effective, &verdict, config, &diagnostics, options);
-    audit(&ctx)
+    f(&ctx)
 }
 
 /// The findings of one rule.
@@ -92,6 +106,14 @@ spec:
   egress:
   - to: [{podSelector: {matchLabels: {app: redis}}}]
     ports: [{port: 6379}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-anywhere, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - ports: [{port: 8080}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

@@ -42,6 +42,8 @@ pub enum Command {
     Reach(ReachArgs),
     /// One verdict and why: the policies and rules that allow or deny it. Exit 0 allowed, 1 denied, 2 error.
     Can(CanArgs),
+    /// Everything a compromised workload can reach, directly and in several hops, sensitive targets first.
+    BlastRadius(BlastArgs),
 }
 
 /// Whether the policies are enforced: the CNI decides.
@@ -66,17 +68,43 @@ pub struct AuditArgs {
     /// The lowest severity that makes the exit status 1.
     #[arg(long, value_enum, default_value_t = FailOn::High)]
     pub fail_on: FailOn,
+    #[command(flatten)]
+    pub facts: FactArgs,
+    /// The configuration file; by default `.netseg.yaml` in the working directory or the nearest parent.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// Facts the input may lack.
+#[derive(Debug, Args)]
+pub struct FactArgs {
     /// The API server's address, when the input has no default/kubernetes endpoints (repeatable).
     #[arg(long, value_name = "CIDR")]
     pub api_server: Vec<String>,
     /// The nodes' addresses, when the input has no Node objects (repeatable).
     #[arg(long, value_name = "CIDR")]
     pub node_cidr: Vec<String>,
-    /// The configuration file; by default `.netseg.yaml` in the working directory or the nearest parent.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BlastArgs {
+    /// The compromised workload (namespace/name[Kind], a pod name), or an address outside the cluster.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub from: String,
+    /// How many hops to follow.
+    #[arg(long, default_value_t = 5)]
+    pub max_hops: usize,
+    #[arg(short, long, value_enum, default_value_t = CanFormat::Text)]
+    pub output: CanFormat,
+    #[command(flatten)]
+    pub facts: FactArgs,
     #[command(flatten)]
     pub network: NetworkArgs,
+    /// Files, directories or - for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

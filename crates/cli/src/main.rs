@@ -3,8 +3,11 @@
 mod args;
 
 use anyhow::{anyhow, Context, Result};
-use args::{AuditArgs, AuditFormat, CanFormat, Cli, ColorChoice, Command, FailOn, NetworkArgs, ReachFormat};
+use args::{
+    AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, FactArgs, FailOn, NetworkArgs, ReachFormat,
+};
 use clap::Parser;
+use netseg_audit::blast::Origin;
 use netseg_audit::{AuditContext, AuditOptions, Config, Severity};
 use netseg_engine::query::{self, PortQuery};
 use netseg_engine::{Analysis, EngineOptions, ReachConnection};
@@ -117,6 +120,7 @@ fn without_policies(cluster: &Cluster) -> Cluster {
 fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Audit(args) => audit(cli, args),
+        Command::BlastRadius(args) => blast_radius(cli, args),
         Command::Reach(args) => {
             let (cluster, diagnostics) = load(cli, &args.paths);
             let had_errors = report(&diagnostics, cli.verbose, false);
@@ -207,6 +211,49 @@ fn cidrs(texts: &[String], flag: &str) -> Result<Vec<Cidr>> {
         .collect()
 }
 
+fn audit_options(facts: &FactArgs, network: &NetworkArgs) -> Result<AuditOptions> {
+    Ok(AuditOptions {
+        api_server: cidrs(&facts.api_server, "api-server")?,
+        node_cidrs: cidrs(&facts.node_cidr, "node-cidr")?,
+        assume_enforced: network.assume_enforced,
+    })
+}
+
+fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
+    let options = audit_options(&args.facts, &args.network)?;
+    let (cluster, diagnostics) = load(cli, &args.paths);
+    let had_errors = report(&diagnostics, cli.verbose, false);
+    let network = network(&cluster, &args.network)?;
+    for note in &network.notes {
+        eprintln!("note: {note}");
+    }
+    let origin = match query::resolve(&cluster, &args.from)? {
+        query::Resolved { workload: Some(w), .. } => Origin::Workload(w),
+        query::Resolved { endpoints, display, .. } => match endpoints.first() {
+            Some(netseg_engine::Endpoint::Address(addr)) => Origin::Address(*addr),
+            _ => return Err(anyhow!("`{display}` is neither a workload nor an address")),
+        },
+    };
+    let declared = Analysis::with_options(&cluster, &network.engine);
+    let open = without_policies(&cluster);
+    let allow_all;
+    let effective = if network.enforced {
+        &declared
+    } else {
+        allow_all = Analysis::with_options(&open, &network.engine);
+        &allow_all
+    };
+    let config = Config::default();
+    let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
+    let radius = netseg_audit::blast::blast_radius(&ctx, origin, args.max_hops);
+    let rendered = match args.output {
+        CanFormat::Text => netseg_render::blast::text(&radius, style(cli.color)),
+        CanFormat::Json => netseg_render::json_text(&netseg_render::blast::json(&radius)),
+    };
+    write_out(&rendered)?;
+    Ok(if had_errors { EXIT_ERROR } else { 0 })
+}
+
 fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
     let config = match &args.config {
         Some(path) => Config::load(path)?,
@@ -215,11 +262,7 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
             None => Config::default(),
         },
     };
-    let options = AuditOptions {
-        api_server: cidrs(&args.api_server, "api-server")?,
-        node_cidrs: cidrs(&args.node_cidr, "node-cidr")?,
-        assume_enforced: args.network.assume_enforced,
-    };
+    let options = audit_options(&args.facts, &args.network)?;
     let (cluster, diagnostics) = load(cli, &args.paths);
     // Input problems become NS144 findings; only skipped documents are worth a line of their own.
     report(&diagnostics, cli.verbose, true);

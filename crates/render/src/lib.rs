@@ -2,6 +2,7 @@
 //! Markdown and Graphviz DOT. Nothing here computes connectivity.
 
 pub mod audit;
+pub mod blast;
 pub mod can;
 pub mod reach;
 mod style;

@@ -133,11 +133,15 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                 } else {
                     format!("can connect: {}", list(&who, 6))
                 })
-                .remediation(format!(
-                    "isolate {} for ingress and allow only its clients, on {}",
-                    ctx.workload_name(dst),
-                    port_names.join(", ")
-                ))
+                .remediation(if high {
+                    format!(
+                        "isolate {} for ingress and allow only its clients, on {}",
+                        ctx.workload_name(dst),
+                        port_names.join(", ")
+                    )
+                } else {
+                    "the front end is a client: keep its access to this port only, require authentication on the datastore, and harden the front end, since its compromise reaches the data".to_string()
+                })
                 .witness(witness),
         );
     }

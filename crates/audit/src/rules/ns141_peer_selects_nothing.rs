@@ -8,8 +8,8 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// A peer that matches nothing allows nothing, so the flow it was written for is blocked, or it waits for pods
-    /// that a typo will never produce. Peers meant for namespaces outside the input are also reported, since
-    /// netseg cannot check them: low severity.
+    /// that a typo will never produce. Peers whose namespaces have no workloads in the input (kube-dns in
+    /// `kube-system`, when only the application is audited) are not judged.
     ///
     /// ## Example
     /// ```yaml
@@ -31,7 +31,16 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         for direction in [Direction::Ingress, Direction::Egress] {
             for (rule_index, rule) in policy.rules(direction).iter().enumerate() {
                 for (peer_index, peer) in rule.peers.iter().enumerate() {
-                    if matches!(peer.selector, PeerSelector::IpBlock(_)) {
+                    let PeerSelector::Pods { namespaces, .. } = &peer.selector else { continue };
+                    // Peers aimed at namespaces whose workloads are not in the input cannot be judged.
+                    let judged = ctx.cluster.namespaces.iter().any(|ns| {
+                        let selected = match namespaces {
+                            Some(selector) => selector.matches(&ns.labels),
+                            None => ns.name == policy.namespace,
+                        };
+                        selected && ctx.cluster.workloads.iter().any(|w| w.id.namespace == ns.name)
+                    });
+                    if !judged {
                         continue;
                     }
                     let origin = RuleOrigin { policy: index, direction, rule: rule_index };

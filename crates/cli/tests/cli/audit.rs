@@ -168,3 +168,27 @@ fn sarif_validates_against_the_official_schema() {
     broken["runs"][0]["results"][0]["level"] = serde_json::json!("fatal");
     assert!(!validator.is_valid(&broken), "the validator must reject an invalid level");
 }
+
+#[test]
+fn blast_radius_lists_sensitive_targets_first_with_paths() {
+    let run = netseg(&["blast-radius", "-o", "json", "--from", "blog/wordpress", &example("wordpress-flat")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let radius = json(&run.stdout);
+    assert_eq!(radius["schema"], "netseg.blast-radius/v1");
+    let targets = radius["targets"].as_array().expect("targets");
+    assert_eq!(targets[0]["sensitivity"], "cloud-metadata");
+    let redis = targets.iter().find(|t| t["name"] == "blog/redis[Deployment]").expect("redis");
+    assert_eq!(redis["detail"], "Redis 6379");
+}
+
+#[test]
+fn blast_radius_from_the_internet_follows_hops_to_the_datastores() {
+    let run = netseg(&["blast-radius", "--from", "203.0.113.7", &example("wordpress-segmented")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("path: 203.0.113.7 —TCP 80→ blog/wordpress[Deployment] —TCP 6379→ blog/redis[Deployment]"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("cloud metadata"), "the segmented example closes the metadata endpoint");
+}

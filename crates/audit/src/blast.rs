@@ -1,0 +1,231 @@
+//! Everything a compromised workload can reach, directly and in several hops, sensitive targets first.
+//!
+//! Hops follow the effective network: from the origin to what it reaches, then to what those reach, and so on
+//! (breadth first, so each target comes with a shortest path). Sensitive addresses (metadata, API server, kubelet,
+//! the internet) are checked from every workload on the way.
+
+use crate::context::tcp;
+use crate::facts::{is_public, DATASTORE_PORTS, KUBELET_PORT};
+use crate::AuditContext;
+use netseg_engine::{Endpoint, PortSet};
+use netseg_model::Protocol;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+/// How bad it is to reach a target; lower sorts first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sensitivity {
+    CloudMetadata,
+    ApiServer,
+    Kubelet,
+    KubeSystem,
+    Datastore,
+    Internet,
+    Workload,
+}
+
+impl Sensitivity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Sensitivity::CloudMetadata => "cloud metadata",
+            Sensitivity::ApiServer => "API server",
+            Sensitivity::Kubelet => "kubelet",
+            Sensitivity::KubeSystem => "kube-system",
+            Sensitivity::Datastore => "datastore",
+            Sensitivity::Internet => "internet",
+            Sensitivity::Workload => "workload",
+        }
+    }
+
+    pub fn is_sensitive(self) -> bool {
+        self != Sensitivity::Workload
+    }
+}
+
+/// One step of a path: `from` may send `ports` to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hop {
+    pub from: String,
+    pub to: String,
+    pub ports: PortSet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub sensitivity: Sensitivity,
+    /// What makes it sensitive, in words ("Redis 6379", "169.254.169.254").
+    pub detail: String,
+    pub hops: usize,
+    pub path: Vec<Hop>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlastRadius {
+    pub origin: String,
+    pub targets: Vec<Target>,
+}
+
+/// Where the attacker starts: a workload, or an address outside the cluster (the internet, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Workload(usize),
+    Address(IpAddr),
+}
+
+pub fn blast_radius(ctx: &AuditContext<'_>, origin: Origin, max_hops: usize) -> BlastRadius {
+    let count = ctx.cluster.workloads.len();
+    let origin_name = match origin {
+        Origin::Workload(w) => ctx.workload_name(w),
+        Origin::Address(addr) => addr.to_string(),
+    };
+    // parent[w] = (previous workload or None for the origin, ports of the hop into w)
+    let mut reached: Vec<Option<(Option<usize>, PortSet, usize)>> = vec![None; count];
+    let mut queue: VecDeque<usize> = VecDeque::new();
+    match origin {
+        Origin::Workload(w) => {
+            reached[w] = Some((None, PortSet::empty(), 0));
+            queue.push_back(w);
+        }
+        Origin::Address(addr) => {
+            for w in 0..count {
+                let mut allowed = PortSet::empty();
+                for pod in ctx.pods(w) {
+                    allowed.union_with(&ctx.effective.allowed(Endpoint::Address(addr), pod));
+                }
+                if !allowed.is_empty() {
+                    reached[w] = Some((None, allowed, 1));
+                    queue.push_back(w);
+                }
+            }
+        }
+    }
+    let mut adjacency: Vec<Vec<(usize, &PortSet)>> = vec![Vec::new(); count];
+    for connection in ctx.connections() {
+        adjacency[connection.src].push((connection.dst, &connection.allowed));
+    }
+    while let Some(w) = queue.pop_front() {
+        let depth = reached[w].as_ref().map_or(0, |r| r.2);
+        if depth >= max_hops {
+            continue;
+        }
+        for &(next, ports) in &adjacency[w] {
+            if reached[next].is_none() {
+                reached[next] = Some((Some(w), ports.clone(), depth + 1));
+                queue.push_back(next);
+            }
+        }
+    }
+
+    let path_to = |w: usize| -> Vec<Hop> {
+        let mut hops = Vec::new();
+        let mut current = w;
+        while let Some((Some(previous), ports, _)) = &reached[current] {
+            hops.push(Hop { from: ctx.workload_name(*previous), to: ctx.workload_name(current), ports: ports.clone() });
+            current = *previous;
+        }
+        if let (Origin::Address(addr), Some((None, ports, _))) = (origin, &reached[current]) {
+            hops.push(Hop { from: addr.to_string(), to: ctx.workload_name(current), ports: ports.clone() });
+        }
+        hops.reverse();
+        hops
+    };
+
+    let mut targets = Vec::new();
+    for w in 0..count {
+        let Some((_, ports, depth)) = &reached[w] else { continue };
+        if *depth == 0 {
+            continue;
+        }
+        let workload = &ctx.cluster.workloads[w];
+        let datastores: Vec<String> = DATASTORE_PORTS
+            .iter()
+            .filter(|(port, _)| {
+                ports.contains(Protocol::Tcp, *port)
+                    && workload.pods.iter().flat_map(|p| &p.facts.ports).any(|c| c.port == *port)
+            })
+            .map(|(port, name)| format!("{name} {port}"))
+            .collect();
+        let (sensitivity, detail) = if workload.id.namespace == "kube-system" {
+            (Sensitivity::KubeSystem, format!("kube-system on {ports}"))
+        } else if !datastores.is_empty() {
+            (Sensitivity::Datastore, datastores.join(", "))
+        } else {
+            (Sensitivity::Workload, ports.to_string())
+        };
+        targets.push(Target { name: ctx.workload_name(w), sensitivity, detail, hops: *depth, path: path_to(w) });
+    }
+
+    // Sensitive addresses, from the nearest workload that reaches each.
+    let mut order: Vec<usize> = (0..count).filter(|w| reached[*w].is_some()).collect();
+    order.sort_by_key(|w| reached[*w].as_ref().map_or(usize::MAX, |r| r.2));
+    let api_ports =
+        PortSet::from_ranges(&ctx.facts.api_server_ports.iter().map(|p| (Protocol::Tcp, *p, *p)).collect::<Vec<_>>());
+    let public: Vec<IpAddr> =
+        ["1.1.1.1", "8.8.8.8"].iter().filter_map(|a| a.parse().ok()).filter(|a: &IpAddr| is_public(*a)).collect();
+    let node_candidates = ctx.facts.node_candidates();
+    let checks: [(Sensitivity, &[IpAddr], PortSet); 4] = [
+        (Sensitivity::CloudMetadata, &ctx.facts.metadata, tcp(80)),
+        (Sensitivity::ApiServer, ctx.facts.api_server_candidates(), api_ports),
+        (Sensitivity::Kubelet, &node_candidates, tcp(KUBELET_PORT)),
+        (Sensitivity::Internet, &public, PortSet::protocol(Protocol::Tcp)),
+    ];
+    for (sensitivity, addresses, ports) in checks {
+        let found = order.iter().find_map(|&w| {
+            addresses.iter().find_map(|addr| {
+                let allowed = ctx.to_address(w, *addr, &ports);
+                (!allowed.is_empty()).then_some((w, *addr, allowed))
+            })
+        });
+        let Some((w, addr, allowed)) = found else { continue };
+        let mut path = path_to(w);
+        path.push(Hop { from: ctx.workload_name(w), to: addr.to_string(), ports: allowed.clone() });
+        let hops = reached[w].as_ref().map_or(0, |r| r.2) + 1;
+        targets.push(Target {
+            name: addr.to_string(),
+            sensitivity,
+            detail: format!("{} on {allowed}", sensitivity.label()),
+            hops,
+            path,
+        });
+    }
+    targets.sort_by(|a, b| (a.sensitivity, a.hops, &a.name).cmp(&(b.sensitivity, b.hops, &b.name)));
+    BlastRadius { origin: origin_name, targets }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::with_context;
+
+    #[test]
+    fn flat_network_reaches_everything_directly_sensitive_first() {
+        with_context(crate::testing::FLAT, |ctx| {
+            let web = ctx.cluster.workloads.iter().position(|w| w.id.name == "web").expect("web");
+            let radius = blast_radius(ctx, Origin::Workload(web), 5);
+            assert_eq!(radius.targets[0].sensitivity, Sensitivity::CloudMetadata);
+            let redis = radius.targets.iter().find(|t| t.name == "shop/redis[Deployment]").expect("redis");
+            assert_eq!(
+                (redis.sensitivity, redis.hops, redis.detail.as_str()),
+                (Sensitivity::Datastore, 1, "Redis 6379")
+            );
+        });
+    }
+
+    #[test]
+    fn the_internet_reaches_the_datastore_through_the_front_end() {
+        with_context(crate::testing::SEGMENTED, |ctx| {
+            let radius = blast_radius(ctx, Origin::Address("203.0.113.7".parse().expect("ip")), 5);
+            let redis = radius.targets.iter().find(|t| t.name == "shop/redis[Deployment]").expect("redis");
+            assert_eq!(redis.hops, 2);
+            let steps: Vec<(&str, &str)> = redis.path.iter().map(|h| (h.from.as_str(), h.to.as_str())).collect();
+            assert_eq!(
+                steps,
+                [("203.0.113.7", "shop/web[Deployment]"), ("shop/web[Deployment]", "shop/redis[Deployment]")]
+            );
+            assert!(!radius.targets.iter().any(|t| t.sensitivity == Sensitivity::CloudMetadata));
+        });
+    }
+}
