@@ -90,13 +90,13 @@ pub fn blast_radius(ctx: &AuditContext<'_>, origin: Origin, max_hops: usize) -> 
             queue.push_back(w);
         }
         Origin::Address(addr) => {
-            for w in 0..count {
+            for (w, slot) in reached.iter_mut().enumerate() {
                 let mut allowed = PortSet::empty();
                 for pod in ctx.pods(w) {
                     allowed.union_with(&ctx.effective.allowed(Endpoint::Address(addr), pod));
                 }
                 if !allowed.is_empty() {
-                    reached[w] = Some((None, allowed, 1));
+                    *slot = Some((None, allowed, 1));
                     queue.push_back(w);
                 }
             }
@@ -134,8 +134,8 @@ pub fn blast_radius(ctx: &AuditContext<'_>, origin: Origin, max_hops: usize) -> 
     };
 
     let mut targets = Vec::new();
-    for w in 0..count {
-        let Some((_, ports, depth)) = &reached[w] else { continue };
+    for (w, slot) in reached.iter().enumerate() {
+        let Some((_, ports, depth)) = slot else { continue };
         if *depth == 0 {
             continue;
         }
