@@ -68,11 +68,15 @@ pub struct BlastRadius {
     pub targets: Vec<Target>,
 }
 
-/// Where the attacker starts: a workload, or an address outside the cluster (the internet, say).
+/// Where the attacker starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Workload(usize),
+    /// An address outside the cluster, subject to the policies' ipBlocks (a compromised VM in the VPC, say).
     Address(IpAddr),
+    /// The internet, which enters only through LoadBalancer and NodePort Services and Ingresses, on their target
+    /// ports, where the policies let it in.
+    Internet,
 }
 
 pub fn blast_radius(ctx: &AuditContext<'_>, origin: Origin, max_hops: usize) -> BlastRadius {
@@ -80,6 +84,7 @@ pub fn blast_radius(ctx: &AuditContext<'_>, origin: Origin, max_hops: usize) -> 
     let origin_name = match origin {
         Origin::Workload(w) => ctx.workload_name(w),
         Origin::Address(addr) => addr.to_string(),
+        Origin::Internet => "the internet".to_string(),
     };
     // parent[w] = (previous workload or None for the origin, ports of the hop into w)
     let mut reached: Vec<Option<(Option<usize>, PortSet, usize)>> = vec![None; count];
@@ -98,6 +103,26 @@ pub fn blast_radius(ctx: &AuditContext<'_>, origin: Origin, max_hops: usize) -> 
                 if !allowed.is_empty() {
                     *slot = Some((None, allowed, 1));
                     queue.push_back(w);
+                }
+            }
+        }
+        Origin::Internet => {
+            let public: IpAddr = IpAddr::from([203, 0, 113, 7]);
+            for entry in ctx.entry_points() {
+                let mut allowed = PortSet::empty();
+                for pod in ctx.pods(entry.workload) {
+                    allowed
+                        .union_with(&ctx.effective.allowed(Endpoint::Address(public), pod).intersection(&entry.ports));
+                }
+                if allowed.is_empty() {
+                    continue;
+                }
+                match &mut reached[entry.workload] {
+                    Some((_, ports, _)) => ports.union_with(&allowed),
+                    slot @ None => {
+                        *slot = Some((None, allowed, 1));
+                        queue.push_back(entry.workload);
+                    }
                 }
             }
         }
@@ -126,8 +151,8 @@ pub fn blast_radius(ctx: &AuditContext<'_>, origin: Origin, max_hops: usize) -> 
             hops.push(Hop { from: ctx.workload_name(*previous), to: ctx.workload_name(current), ports: ports.clone() });
             current = *previous;
         }
-        if let (Origin::Address(addr), Some((None, ports, _))) = (origin, &reached[current]) {
-            hops.push(Hop { from: addr.to_string(), to: ctx.workload_name(current), ports: ports.clone() });
+        if let (Origin::Address(_) | Origin::Internet, Some((None, ports, _))) = (origin, &reached[current]) {
+            hops.push(Hop { from: origin_name.clone(), to: ctx.workload_name(current), ports: ports.clone() });
         }
         hops.reverse();
         hops
@@ -211,6 +236,18 @@ mod tests {
                 (redis.sensitivity, redis.hops, redis.detail.as_str()),
                 (Sensitivity::Datastore, 1, "Redis 6379")
             );
+        });
+    }
+
+    #[test]
+    fn the_internet_enters_through_the_load_balancer_only() {
+        let lb = format!("{}---\nkind: Service\napiVersion: v1\nmetadata: {{name: web, namespace: shop}}\nspec: {{type: LoadBalancer, selector: {{app: web}}, ports: [{{port: 80, targetPort: 8080}}]}}\n", crate::testing::FLAT);
+        with_context(&lb, |ctx| {
+            let radius = blast_radius(ctx, Origin::Internet, 5);
+            let web = radius.targets.iter().find(|t| t.name == "shop/web[Deployment]").expect("web");
+            assert_eq!((web.hops, web.detail.as_str()), (1, "TCP 8080"));
+            let redis = radius.targets.iter().find(|t| t.name == "shop/redis[Deployment]").expect("redis");
+            assert_eq!(redis.hops, 2, "the internet reaches redis through web, not directly");
         });
     }
 

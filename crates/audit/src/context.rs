@@ -11,6 +11,15 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+/// A way into the cluster from outside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPoint {
+    pub workload: usize,
+    pub ports: PortSet,
+    /// The Service or Ingress that exposes it, in words.
+    pub via: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditOptions {
     pub api_server: Vec<Cidr>,
@@ -156,33 +165,65 @@ impl<'a> AuditContext<'a> {
 
     /// Workloads behind a LoadBalancer or NodePort Service or an Ingress: reachable from outside the cluster.
     pub fn internet_facing(&self) -> BTreeSet<usize> {
-        let mut exposed_services: Vec<(&str, &str, String)> = Vec::new();
+        self.entry_points().into_iter().map(|entry| entry.workload).collect()
+    }
+
+    /// How traffic from outside the cluster enters it: each workload selected by a LoadBalancer or NodePort
+    /// Service or an Ingress backend, the ports it receives on (target ports resolved on its containers), and
+    /// through what.
+    pub fn entry_points(&self) -> Vec<EntryPoint> {
+        let mut exposed: Vec<(&netseg_model::Service, String)> = Vec::new();
         for service in &self.cluster.services {
             if matches!(service.service_type.as_str(), "LoadBalancer" | "NodePort") {
-                exposed_services.push((&service.namespace, &service.name, format!("{} Service", service.service_type)));
+                exposed.push((
+                    service,
+                    format!("{} Service {}/{}", service.service_type, service.namespace, service.name),
+                ));
             }
         }
         for ingress in &self.cluster.ingresses {
             for backend in &ingress.backend_services {
-                exposed_services.push((&ingress.namespace, backend, format!("Ingress {}", ingress.name)));
-            }
-        }
-        let mut facing = BTreeSet::new();
-        for (namespace, name, _) in exposed_services {
-            let Some(service) = self.cluster.services.iter().find(|s| s.namespace == namespace && s.name == name)
-            else {
-                continue;
-            };
-            let Some(selector) = &service.selector else { continue };
-            for (index, workload) in self.cluster.workloads.iter().enumerate() {
-                let selected = workload.id.namespace == service.namespace
-                    && workload.pods.iter().any(|p| selector.iter().all(|(k, v)| p.facts.labels.get(k) == Some(v)));
-                if selected {
-                    facing.insert(index);
+                let service =
+                    self.cluster.services.iter().find(|s| s.namespace == ingress.namespace && &s.name == backend);
+                if let Some(service) = service {
+                    exposed.push((service, format!("Ingress {}/{}", ingress.namespace, ingress.name)));
                 }
             }
         }
-        facing
+        let mut entries: Vec<EntryPoint> = Vec::new();
+        for (service, via) in exposed {
+            let Some(selector) = &service.selector else { continue };
+            for (index, workload) in self.cluster.workloads.iter().enumerate() {
+                if workload.id.namespace != service.namespace {
+                    continue;
+                }
+                let pods: Vec<_> = workload
+                    .pods
+                    .iter()
+                    .filter(|p| selector.iter().all(|(k, v)| p.facts.labels.get(k) == Some(v)))
+                    .collect();
+                if pods.is_empty() {
+                    continue;
+                }
+                let mut ranges = Vec::new();
+                for port in &service.ports {
+                    let target = match &port.target_port {
+                        None => Some(port.port),
+                        Some(netseg_model::PortRef::Number(n)) => Some(*n),
+                        Some(netseg_model::PortRef::Name(name)) => pods
+                            .iter()
+                            .flat_map(|p| &p.facts.ports)
+                            .find(|c| c.name.as_deref() == Some(name.as_str()) && c.protocol == port.protocol)
+                            .map(|c| c.port),
+                    };
+                    if let Some(target) = target {
+                        ranges.push((port.protocol, target, target));
+                    }
+                }
+                entries.push(EntryPoint { workload: index, ports: PortSet::from_ranges(&ranges), via: via.clone() });
+            }
+        }
+        entries
     }
 
     /// Why a finding is suppressed: an annotation on its object or namespace.

@@ -90,7 +90,8 @@ pub struct FactArgs {
 
 #[derive(Debug, Args)]
 pub struct BlastArgs {
-    /// The compromised workload (namespace/name[Kind], a pod name), or an address outside the cluster.
+    /// The compromised workload (namespace/name[Kind], a pod name), an address outside the cluster, or `internet`
+    /// (which enters through LoadBalancer and NodePort Services and Ingresses only).
     #[arg(long, value_name = "ENDPOINT")]
     pub from: String,
     /// How many hops to follow.

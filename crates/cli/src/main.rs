@@ -227,11 +227,14 @@ fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
     for note in &network.notes {
         eprintln!("note: {note}");
     }
-    let origin = match query::resolve(&cluster, &args.from)? {
-        query::Resolved { workload: Some(w), .. } => Origin::Workload(w),
-        query::Resolved { endpoints, display, .. } => match endpoints.first() {
-            Some(netseg_engine::Endpoint::Address(addr)) => Origin::Address(*addr),
-            _ => return Err(anyhow!("`{display}` is neither a workload nor an address")),
+    let origin = match query::resolve(&cluster, &args.from) {
+        _ if args.from.eq_ignore_ascii_case("internet") => Origin::Internet,
+        resolved => match resolved? {
+            query::Resolved { workload: Some(w), .. } => Origin::Workload(w),
+            query::Resolved { endpoints, display, .. } => match endpoints.first() {
+                Some(netseg_engine::Endpoint::Address(addr)) => Origin::Address(*addr),
+                _ => return Err(anyhow!("`{display}` is neither a workload nor an address")),
+            },
         },
     };
     let declared = Analysis::with_options(&cluster, &network.engine);

@@ -192,3 +192,16 @@ fn blast_radius_from_the_internet_follows_hops_to_the_datastores() {
     );
     assert!(!run.stdout.contains("cloud metadata"), "the segmented example closes the metadata endpoint");
 }
+
+#[test]
+fn blast_radius_from_the_internet_on_the_flat_example_shows_the_multi_hop_path() {
+    let run = netseg(&["blast-radius", "--from", "internet", &example("wordpress-flat")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("path: the internet —TCP 80→ blog/wordpress[Deployment] —all ports→ blog/redis[Deployment]"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("[cloud metadata]"), "{}", run.stdout);
+}
