@@ -87,15 +87,18 @@ impl<'a> AuditContext<'a> {
         !pods.is_empty() && pods.iter().all(|p| p.facts.host_network)
     }
 
-    /// Whether the workload is the agent of a detected CNI, which needs the host network by design.
-    pub fn is_cni_agent(&self, workload: usize) -> bool {
+    /// Whether the workload is part of a CNI (agent, controller, operator): platform infrastructure, which needs
+    /// the host network by design.
+    pub fn is_cni_component(&self, workload: usize) -> bool {
         let id = &self.cluster.workloads[workload].id;
-        self.cni.detected.iter().any(|d| d.evidence.as_ref() == Some(id))
+        self.cni.components.contains(id)
     }
 
-    /// Workloads that NetworkPolicies can govern (not on the host network), in order.
+    /// Workloads the audit holds to segmentation, in order: those NetworkPolicies can govern (not on the host
+    /// network) and that are not a CNI's own parts, which need the API server and the nodes by design and are
+    /// installed without policies by every CNI vendor (reporting them would bury the application findings).
     pub fn governed_workloads(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.cluster.workloads.len()).filter(|w| !self.host_network(*w))
+        (0..self.cluster.workloads.len()).filter(|w| !self.host_network(*w) && !self.is_cni_component(*w))
     }
 
     /// Whether any pod of the workload is isolated in `direction` by the declared policies.

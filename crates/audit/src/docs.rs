@@ -75,6 +75,7 @@ mod tests {
             "NS126 open-to-all-namespaces medium",
             "NS130 cni-not-enforcing critical",
             "NS131 cni-unknown info",
+            "NS132 unmodelled-policy info",
             "NS140 policy-selects-nothing low",
             "NS141 peer-selects-nothing low",
             "NS142 unresolved-named-port medium",

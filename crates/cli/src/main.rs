@@ -85,10 +85,14 @@ struct Network {
 
 fn network(cluster: &Cluster, args: &NetworkArgs) -> Result<Network> {
     let verdict = match &args.cni {
-        Some(name) => CniVerdict::from_name(name).ok_or_else(|| {
-            let known: Vec<&str> = cni::PLUGINS.iter().map(|p| p.name).collect();
-            anyhow!("unknown CNI `{name}`; known: {}", known.join(", "))
-        })?,
+        Some(name) => {
+            let mut verdict = CniVerdict::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = cni::PLUGINS.iter().map(|p| p.name).collect();
+                anyhow!("unknown CNI `{name}`; known: {}", known.join(", "))
+            })?;
+            verdict.components = cni::components(cluster);
+            verdict
+        }
         None => cni::detect(cluster),
     };
     let enforced = args.assume_enforced || verdict.enforces() != Some(false);

@@ -58,6 +58,9 @@ pub struct CniVerdict {
     pub detected: Vec<Detected>,
     /// The user named the plugin with `--cni`.
     pub overridden: bool,
+    /// Every workload that is part of a CNI (agents, controllers, operators), found by image whatever the
+    /// verdict: platform infrastructure that needs the API server and the nodes by design.
+    pub components: Vec<WorkloadRef>,
 }
 
 impl CniVerdict {
@@ -81,8 +84,48 @@ impl CniVerdict {
     }
 
     pub fn from_name(name: &str) -> Option<CniVerdict> {
-        plugin(name).map(|plugin| CniVerdict { detected: vec![Detected { plugin, evidence: None }], overridden: true })
+        plugin(name).map(|plugin| CniVerdict {
+            detected: vec![Detected { plugin, evidence: None }],
+            overridden: true,
+            components: Vec::new(),
+        })
     }
+}
+
+/// Image repositories of CNI parts that are not the agent the verdict rests on: controllers, operators, relays.
+const COMPONENT_IMAGES: &[&str] = &[
+    "calico/",
+    "tigera/",
+    "cilium/",
+    "flannel",
+    "weaveworks/",
+    "kube-router",
+    "antrea",
+    "ovn-kubernetes",
+    "kube-ovn",
+    "azure-npm",
+    "azure-cns",
+    "azure-vnet",
+    "amazon-k8s-cni",
+    "aws-network-policy-agent",
+    "kube-network-policies",
+    "kindnetd",
+];
+
+/// Whether any container of the workload runs an image of a CNI.
+pub fn is_component_image(image: &str) -> bool {
+    let name = image_name(image);
+    COMPONENT_IMAGES.iter().any(|family| name.contains(family))
+}
+
+/// Every workload of the cluster that runs a CNI image (see [`CniVerdict::components`]).
+pub fn components(cluster: &Cluster) -> Vec<WorkloadRef> {
+    cluster
+        .workloads
+        .iter()
+        .filter(|w| w.pods.iter().flat_map(|p| &p.facts.images).any(|image| is_component_image(image)))
+        .map(|w| w.id.clone())
+        .collect()
 }
 
 /// Recognises plugins by their agents' images (the most stable signal) and workload names.
@@ -146,7 +189,7 @@ pub fn detect(cluster: &Cluster) -> CniVerdict {
             found("kindnet", id);
         }
     }
-    CniVerdict { detected, overridden: false }
+    CniVerdict { detected, overridden: false, components: components(cluster) }
 }
 
 /// The repository part of an image reference, without registry host, tag or digest.
@@ -207,6 +250,20 @@ mod tests {
             &["x.amazonaws.com/amazon-k8s-cni:v1.18", "x.amazonaws.com/amazon/aws-network-policy-agent:v1.1"],
         ));
         assert_eq!(agent.enforces(), Some(true));
+    }
+
+    #[test]
+    fn controllers_and_operators_are_components_but_not_evidence() {
+        let text = format!(
+            "{}---\n{}",
+            daemonset("calico-node", &["quay.io/calico/node:v3.28.1"]),
+            daemonset("calico-kube-controllers", &["quay.io/calico/kube-controllers:v3.28.1"])
+        );
+        let v = verdict(&text);
+        assert_eq!(v.names(), "calico");
+        let names: Vec<&str> = v.components.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["calico-node", "calico-kube-controllers"]);
+        assert!(verdict(&daemonset("web", &["nginx:1.27"])).components.is_empty());
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum DiagnosticCode {
     DuplicateObject,
     /// A document that is not a Kubernetes object netseg reads.
     SkippedDocument,
+    /// A policy of a kind netseg does not analyse yet (CNI- or mesh-specific): the answers ignore what it
+    /// restricts, so they may show more connectivity than the cluster has.
+    UnmodelledPolicy,
 }
 
 impl DiagnosticCode {
@@ -48,6 +51,7 @@ impl DiagnosticCode {
             DiagnosticCode::UnknownField => "unknown-field",
             DiagnosticCode::DuplicateObject => "duplicate-object",
             DiagnosticCode::SkippedDocument => "skipped-document",
+            DiagnosticCode::UnmodelledPolicy => "unmodelled-policy",
         }
     }
 }

@@ -249,6 +249,64 @@ fn note(inventory: &mut Inventory, file: &Arc<str>, line: u32, message: String) 
     });
 }
 
+/// Policy kinds that restrict traffic but that netseg does not analyse yet, by API group, with who enforces them.
+const UNMODELLED_POLICIES: &[(&str, &[&str], &str)] = &[
+    ("cilium.io/", &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"], "Cilium"),
+    (
+        "projectcalico.org/",
+        &["NetworkPolicy", "GlobalNetworkPolicy", "StagedNetworkPolicy", "StagedGlobalNetworkPolicy"],
+        "Calico",
+    ),
+    (
+        "crd.projectcalico.org/",
+        &["NetworkPolicy", "GlobalNetworkPolicy", "StagedNetworkPolicy", "StagedGlobalNetworkPolicy"],
+        "Calico",
+    ),
+    ("crd.antrea.io/", &["NetworkPolicy", "ClusterNetworkPolicy"], "Antrea"),
+    ("security.istio.io/", &["AuthorizationPolicy"], "the Istio mesh"),
+    ("policy.linkerd.io/", &["AuthorizationPolicy", "ServerAuthorization", "Server"], "the Linkerd mesh"),
+    ("consul.hashicorp.com/", &["ServiceIntentions"], "the Consul mesh"),
+    ("k8s.cni.cncf.io/", &["MultiNetworkPolicy"], "a multi-network plugin"),
+    (
+        "policy.networking.k8s.io/",
+        &["AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"],
+        "the cluster's admin-policy controller",
+    ),
+];
+
+/// Who enforces the policy, when it is of a kind netseg does not analyse.
+fn unmodelled_policy(kind: &str, api_version: &str) -> Option<&'static str> {
+    UNMODELLED_POLICIES
+        .iter()
+        .find(|(group, kinds, _)| api_version.starts_with(group) && kinds.contains(&kind))
+        .map(|(_, _, engine)| *engine)
+}
+
+fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &str, engine: &str) {
+    let metadata = node.get("metadata");
+    let name = metadata.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+    let cluster_scoped = ["Global", "StagedGlobal", "Cluster", "CiliumClusterwide", "Admin", "BaselineAdmin"]
+        .iter()
+        .any(|prefix| kind.starts_with(prefix));
+    let namespace = (!cluster_scoped).then(|| {
+        let given = metadata.and_then(|m| m.get("namespace")).and_then(Node::as_str);
+        given.map(str::to_string).or_else(|| inventory.default_namespace.clone()).unwrap_or_else(|| "default".into())
+    });
+    inventory.diagnostics.push(Diagnostic {
+        severity: Severity::Warning,
+        code: DiagnosticCode::UnmodelledPolicy,
+        file: file.clone(),
+        line: Some(node.line),
+        object: Some(ObjectRef { kind: kind.to_string(), namespace, name: name.into() }),
+        field: None,
+        message: format!(
+            "not analysed: netseg does not model this kind yet, so the answers ignore what {engine} enforces \
+             with it and may show more connectivity than the cluster allows"
+        ),
+        hint: None,
+    });
+}
+
 fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_kind: Option<&str>) {
     let kind = match node.get("kind").map(|k| &k.value) {
         Some(Value::Str(kind)) => kind.as_str(),
@@ -278,6 +336,10 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         return;
     }
     let api_version = node.get("apiVersion").and_then(Node::as_str).unwrap_or("");
+    if let Some(engine) = unmodelled_policy(kind, api_version) {
+        unmodelled(inventory, file, node, kind, engine);
+        return;
+    }
     let workload_kind = WorkloadKind::from_kind(kind);
     let read =
         matches!(kind, "Namespace" | "Node" | "Service" | "NetworkPolicy" | "Endpoints" | "EndpointSlice" | "Ingress")

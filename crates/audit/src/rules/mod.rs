@@ -16,6 +16,7 @@ mod ns125_sensitive_port_exposed;
 mod ns126_open_to_all_namespaces;
 mod ns130_cni_not_enforcing;
 mod ns131_cni_unknown;
+mod ns132_unmodelled_policy;
 mod ns140_policy_selects_nothing;
 mod ns141_peer_selects_nothing;
 mod ns142_unresolved_named_port;
@@ -41,6 +42,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns126_open_to_all_namespaces::RULE, ns126_open_to_all_namespaces::check),
     (&ns130_cni_not_enforcing::RULE, ns130_cni_not_enforcing::check),
     (&ns131_cni_unknown::RULE, ns131_cni_unknown::check),
+    (&ns132_unmodelled_policy::RULE, ns132_unmodelled_policy::check),
     (&ns140_policy_selects_nothing::RULE, ns140_policy_selects_nothing::check),
     (&ns141_peer_selects_nothing::RULE, ns141_peer_selects_nothing::check),
     (&ns142_unresolved_named_port::RULE, ns142_unresolved_named_port::check),

@@ -30,7 +30,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     for (w, workload) in ctx.cluster.workloads.iter().enumerate() {
         if !workload.pods.iter().any(|p| p.facts.host_network)
             || ctx.config.host_network_allowed(&workload.id.namespace, &workload.id.name)
-            || ctx.is_cni_agent(w)
+            || ctx.is_cni_component(w)
         {
             continue;
         }

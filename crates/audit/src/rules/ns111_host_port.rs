@@ -23,7 +23,7 @@ declare_rule! {
 
 pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     for (w, workload) in ctx.cluster.workloads.iter().enumerate() {
-        if ctx.config.host_network_allowed(&workload.id.namespace, &workload.id.name) || ctx.is_cni_agent(w) {
+        if ctx.config.host_network_allowed(&workload.id.namespace, &workload.id.name) || ctx.is_cni_component(w) {
             continue;
         }
         let mut host_ports: Vec<String> = workload

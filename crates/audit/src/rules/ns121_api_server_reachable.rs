@@ -42,13 +42,23 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         let (resource, location) = ctx.workload_resource(w);
         out.push(
             Finding::new(&RULE, resource, location)
-                .message(format!(
-                    "{} can reach the Kubernetes API server ({} on {} {})",
-                    ctx.workload_name(w),
-                    witness.to,
-                    witness.protocol,
-                    witness.port
-                ))
+                .message(match ctx.facts.api_server_source {
+                    AddressSource::Unknown => format!(
+                        "{} can reach the Kubernetes API server wherever it is: any address outside the pod network \
+                         on {} {} ({}, for one)",
+                        ctx.workload_name(w),
+                        witness.protocol,
+                        witness.port,
+                        witness.to
+                    ),
+                    _ => format!(
+                        "{} can reach the Kubernetes API server ({} on {} {})",
+                        ctx.workload_name(w),
+                        witness.to,
+                        witness.protocol,
+                        witness.port
+                    ),
+                })
                 .evidence(source.clone())
                 .remediation("isolate egress and allow the API server only to the workloads that call it")
                 .witness(Some(witness)),

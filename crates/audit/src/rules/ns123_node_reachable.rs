@@ -38,11 +38,19 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         let (resource, location) = ctx.workload_resource(w);
         out.push(
             Finding::new(&RULE, resource, location)
-                .message(format!(
-                    "{} can reach the kubelet on node address {} (TCP {KUBELET_PORT})",
-                    ctx.workload_name(w),
-                    witness.to
-                ))
+                .message(match ctx.facts.nodes_source {
+                    AddressSource::Unknown => format!(
+                        "{} can reach the kubelet port (TCP {KUBELET_PORT}) of any address outside the pod network, \
+                         where the nodes are assumed to be ({}, for one)",
+                        ctx.workload_name(w),
+                        witness.to
+                    ),
+                    _ => format!(
+                        "{} can reach the kubelet on node address {} (TCP {KUBELET_PORT})",
+                        ctx.workload_name(w),
+                        witness.to
+                    ),
+                })
                 .evidence(source.clone())
                 .remediation("isolate egress and exclude node addresses from broad ipBlocks")
                 .witness(Some(witness)),

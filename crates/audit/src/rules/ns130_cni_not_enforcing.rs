@@ -41,11 +41,16 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let caveats: Vec<&str> = ctx.cni.detected.iter().filter_map(|d| d.plugin.caveat).collect();
     out.push(
         Finding::new(&RULE, resource, location)
-            .message(format!(
-                "the CNI ({}) does not enforce NetworkPolicy: the {} policies in the input are inert",
-                ctx.cni.names(),
-                ctx.cluster.policies.len()
-            ))
+            .message(match ctx.cluster.policies.len() {
+                0 => format!(
+                    "the CNI ({}) does not enforce NetworkPolicy: no policy applied to this cluster would take effect",
+                    ctx.cni.names()
+                ),
+                count => format!(
+                    "the CNI ({}) does not enforce NetworkPolicy: the {count} policies in the input are inert",
+                    ctx.cni.names()
+                ),
+            })
             .evidence(if caveats.is_empty() { how } else { format!("{how}; {}", caveats.join("; ")) })
             .remediation("switch to a CNI that enforces NetworkPolicy, or add a policy engine (canal, the AWS network policy agent)"),
     );

@@ -8,6 +8,7 @@ mod audit;
 mod bad_input;
 mod can;
 mod reach;
+mod realworld;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

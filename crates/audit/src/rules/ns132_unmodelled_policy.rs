@@ -1,0 +1,73 @@
+use crate::{declare_rule, AuditContext, Finding, Resource};
+use netseg_model::{DiagnosticCode, Location};
+
+declare_rule! {
+    /// ## What it does
+    /// Reports policies of kinds netseg does not analyse yet: Cilium and Calico policy CRDs, Antrea policies,
+    /// service-mesh authorization (Istio, Linkerd, Consul) and multi-network policies.
+    ///
+    /// ## Why it matters
+    /// These policies do restrict traffic in the cluster, but netseg's answers leave them out. Every reachability
+    /// finding, `reach`, `can` and `blast-radius` then shows the connectivity that the NetworkPolicies alone allow,
+    /// which may be more than the cluster really allows. The findings stay on the safe side (nothing reachable is
+    /// hidden), but some of them may be closed by these policies: review them with that in mind.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: projectcalico.org/v3
+    /// kind: GlobalNetworkPolicy
+    /// metadata: {name: database}
+    /// spec:
+    ///   selector: app == 'database'
+    ///   ingress: [{action: Allow, source: {serviceAccounts: {names: [summary]}}}]
+    /// ```
+    ///
+    /// ## How to fix
+    /// Nothing is wrong with the policy itself. Where you can, express the same segmentation as a Kubernetes
+    /// NetworkPolicy (or an AdminNetworkPolicy), which every conformant CNI enforces and netseg analyses; otherwise
+    /// suppress this finding with `netseg.io/ignore: NS132` on the object once you have checked its effect.
+    pub static RULE = NS132 "unmodelled-policy" Info;
+}
+
+pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
+    for diagnostic in ctx.diagnostics.iter().filter(|d| d.code == DiagnosticCode::UnmodelledPolicy) {
+        let Some(object) = &diagnostic.object else { continue };
+        let resource =
+            Resource { kind: object.kind.clone(), namespace: object.namespace.clone(), name: object.name.clone() };
+        let location = Some(Location { file: diagnostic.file.clone(), line: diagnostic.line.unwrap_or(1) });
+        out.push(
+            Finding::new(&RULE, resource, location)
+                .message(format!("{object} is not analysed: the findings ignore what it restricts"))
+                .evidence(diagnostic.message.clone())
+                .remediation(
+                    "check the reachability findings against this policy by hand, or express it as a NetworkPolicy",
+                ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+
+    #[test]
+    fn calico_and_cilium_policies_are_reported() {
+        let text = format!(
+            "{FLAT}---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: db}}\nspec: {{selector: app == 'redis'}}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: rule1, namespace: shop}}\nspec: {{endpointSelector: {{}}}}\n"
+        );
+        let report = audit_yaml(&text);
+        let mut found = names(&report, "NS132");
+        found.sort();
+        assert_eq!(found, ["db", "shop/rule1"]);
+        let cilium = of(&report, "NS132").into_iter().find(|f| f.resource.name == "rule1").expect("rule1");
+        let cilium_line = FLAT.lines().count() + 7;
+        assert_eq!(cilium.location.as_ref().map(|l| l.line as usize), Some(cilium_line));
+        assert!(cilium.evidence.contains("Cilium"), "{}", cilium.evidence);
+    }
+
+    #[test]
+    fn kubernetes_network_policies_and_other_kinds_pass() {
+        let text = format!("{SEGMENTED}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: shop}}\n");
+        assert!(names(&audit_yaml(&text), "NS132").is_empty());
+    }
+}

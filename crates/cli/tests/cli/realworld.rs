@@ -1,0 +1,181 @@
+//! netseg on the manifests of public projects, as their users apply them (`../shared/realworld`, third-party data
+//! read in place). Each set must load without an error of netseg's own, and the findings must be the ones its
+//! README says a careful reader finds. Skipped with a message when the sets are absent, unless
+//! `NETSEG_REQUIRE_CORPUS=1` (CI).
+
+use super::{json, netseg, repo_root};
+use std::path::PathBuf;
+
+fn realworld() -> Option<PathBuf> {
+    let dir = repo_root().join("../shared/realworld");
+    if dir.join("README.md").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("NETSEG_REQUIRE_CORPUS").map_or(true, |v| v != "1"),
+        "../shared/realworld is absent and NETSEG_REQUIRE_CORPUS=1 requires it"
+    );
+    println!("../shared/realworld not found: real-world tests skipped");
+    None
+}
+
+fn set(root: &std::path::Path, name: &str) -> String {
+    root.join(name).display().to_string()
+}
+
+/// `(rule, resource name)` of every finding of an audit.
+fn findings(audit: &serde_json::Value) -> Vec<(String, String)> {
+    audit["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_string(),
+                f["resource"]["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn rules_of(audit: &serde_json::Value, rule: &str) -> Vec<String> {
+    let mut names: Vec<String> = findings(audit).into_iter().filter(|(r, _)| r == rule).map(|(_, n)| n).collect();
+    names.sort();
+    names
+}
+
+/// The scenarios as the sets' README defines them: one per folder, one per subfolder for cilium and cni-calico,
+/// one per file for the recipes.
+fn scenarios(root: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root).expect("read realworld").flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let children = || -> Vec<PathBuf> {
+            let mut children: Vec<PathBuf> =
+                std::fs::read_dir(&path).expect("read set").flatten().map(|e| e.path()).collect();
+            children.sort();
+            children
+        };
+        match name.as_str() {
+            "cilium" | "cni-calico" => out.extend(children().into_iter().filter(|p| p.is_dir())),
+            "np-recipes" => {
+                out.extend(children().into_iter().filter(|p| p.extension().is_some_and(|e| e == "yaml")));
+            }
+            _ => out.push(path),
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_set_loads_without_an_error_of_netseg_s_own() {
+    let Some(root) = realworld() else { return };
+    let scenarios = scenarios(&root);
+    assert!(scenarios.len() >= 20, "expected the whole collection, found {scenarios:?}");
+    for scenario in scenarios {
+        let path = scenario.display().to_string();
+        let namespace = if path.ends_with("argo-cd") { vec!["-n", "argocd"] } else { Vec::new() };
+        let mut args = vec!["reach", "-o", "json"];
+        args.extend(&namespace);
+        args.push(&path);
+        let reach = netseg(&args);
+        assert_eq!(reach.code, 0, "reach {path}:\n{}", reach.stderr);
+        assert!(!reach.stderr.contains("error["), "reach {path}:\n{}", reach.stderr);
+        json(&reach.stdout);
+        let mut args = vec!["audit", "-o", "json", "--fail-on", "none"];
+        args.extend(&namespace);
+        args.push(&path);
+        let audit = netseg(&args);
+        assert_eq!(audit.code, 0, "audit {path}:\n{}", audit.stderr);
+        let report = json(&audit.stdout);
+        assert!(rules_of(&report, "NS144").is_empty(), "{path}: real manifests are not malformed: {}", audit.stdout);
+    }
+}
+
+#[test]
+fn guestbook_is_flat_and_its_redis_is_open_to_every_pod() {
+    let Some(root) = realworld() else { return };
+    let report = json(&netseg(&["audit", "-o", "json", &set(&root, "guestbook")]).stdout);
+    assert_eq!(rules_of(&report, "NS101"), ["default"]);
+    assert_eq!(rules_of(&report, "NS125"), ["redis-master", "redis-replica"]);
+    let radius = netseg(&["blast-radius", "--from", "internet", &set(&root, "guestbook")]);
+    assert!(radius.stdout.contains("path: the internet —TCP 80→ default/frontend[Deployment]"), "{}", radius.stdout);
+}
+
+#[test]
+fn online_boutique_policies_follow_the_call_graph_but_leave_egress_open() {
+    let Some(root) = realworld() else { return };
+    let boutique = set(&root, "online-boutique");
+    let report = json(&netseg(&["audit", "-o", "json", &boutique]).stdout);
+    assert!(rules_of(&report, "NS101").is_empty(), "deny-all is present");
+    // Every policy carries `egress: [{}]`: the deny-all's egress half is undone for all 12 workloads.
+    let allow_all = findings(&report).into_iter().filter(|(r, _)| r == "NS146").count();
+    assert_eq!(allow_all, 13, "12 egress allow-alls and frontend's ingress allow-all");
+    assert_eq!(rules_of(&report, "NS120").len(), 12);
+    // Policies use pod ports: the Service maps 5000 to 8080 and the policy allows 8080, which is right.
+    assert!(rules_of(&report, "NS142").is_empty());
+    let can =
+        |from: &str, to: &str, port: &str| netseg(&["can", "--from", from, "--to", to, "--port", port, &boutique]).code;
+    assert_eq!(can("default/cartservice", "default/redis-cart", "6379"), 0);
+    assert_eq!(can("default/loadgenerator", "default/redis-cart", "6379"), 1);
+    assert_eq!(can("default/checkoutservice", "default/emailservice", "8080"), 0);
+    assert_eq!(can("default/frontend", "default/emailservice", "8080"), 1);
+    // Without the policies component, the release file alone is flat.
+    let release =
+        json(&netseg(&["audit", "-o", "json", &set(&root, "online-boutique/kubernetes-manifests.yaml")]).stdout);
+    assert_eq!(rules_of(&release, "NS101"), ["default"]);
+    let radius = netseg(&["blast-radius", "--from", "internet", &boutique]);
+    assert!(radius.stdout.contains("path: the internet —TCP 8080→ default/frontend[Deployment]"), "{}", radius.stdout);
+}
+
+#[test]
+fn argo_cd_isolates_its_redis_and_opens_its_server_to_all() {
+    let Some(root) = realworld() else { return };
+    let argo = set(&root, "argo-cd");
+    let report = json(&netseg(&["audit", "-n", "argocd", "-o", "json", &argo]).stdout);
+    assert_eq!(rules_of(&report, "NS146"), ["argocd-server-network-policy"]);
+    assert!(rules_of(&report, "NS125").is_empty(), "argocd-redis admits only three components");
+    assert_eq!(rules_of(&report, "NS103").len(), 7, "no egress restriction anywhere");
+    let can = |from: &str| {
+        netseg(&["can", "-n", "argocd", "--from", from, "--to", "argocd/argocd-redis", "--port", "6379", &argo]).code
+    };
+    assert_eq!(can("argocd/argocd-server"), 0);
+    assert_eq!(can("argocd/argocd-dex-server"), 1);
+}
+
+#[test]
+fn flannel_enforces_nothing() {
+    let Some(root) = realworld() else { return };
+    let report = json(&netseg(&["audit", "-o", "json", &set(&root, "cni-flannel")]).stdout);
+    assert_eq!(report["cni"]["name"], "flannel");
+    assert_eq!(rules_of(&report, "NS130"), ["kube-flannel-ds"]);
+    assert_eq!(report["findings"][0]["severity"], "critical");
+}
+
+#[test]
+fn calico_installs_are_recognised_and_their_own_parts_are_not_findings() {
+    let Some(root) = realworld() else { return };
+    for (scenario, cni) in
+        [("cni-calico/calico", "calico"), ("cni-calico/canal", "canal"), ("cni-calico/operator", "calico")]
+    {
+        let report = json(&netseg(&["audit", "-o", "json", &set(&root, scenario)]).stdout);
+        assert_eq!(report["cni"]["name"], cni, "{scenario}");
+        // calico-node, calico-kube-controllers and the Tigera operator run without policies by design.
+        assert_eq!(findings(&report), Vec::<(String, String)>::new(), "{scenario}");
+    }
+}
+
+#[test]
+fn calico_and_cilium_policies_are_reported_as_not_analysed() {
+    let Some(root) = realworld() else { return };
+    let yaobank = json(&netseg(&["audit", "-o", "json", &set(&root, "calico-yaobank")]).stdout);
+    assert_eq!(rules_of(&yaobank, "NS132"), ["customer", "database", "summary"]);
+    let starwars = netseg(&["reach", &set(&root, "cilium/minikube-starwars")]);
+    assert!(starwars.stderr.contains("warning[unmodelled-policy]"), "{}", starwars.stderr);
+    assert!(starwars.stderr.contains("CiliumNetworkPolicy default/rule1"), "{}", starwars.stderr);
+}
