@@ -23,6 +23,48 @@ pub struct Cli {
     /// Colour the text output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// How much input is accepted (docs/limits.md). Honest input never meets these; hostile input is refused with a
+/// message naming the limit.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Input limits")]
+pub struct LimitArgs {
+    /// Bytes read from all inputs together: 1000000, 500MB, 8GB, 2GiB.
+    #[arg(long, global = true, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
+    pub max_input_bytes: u64,
+    /// The deepest nesting of a document.
+    #[arg(long, global = true, value_name = "LEVELS", default_value_t = netseg_model::yaml::MAX_DEPTH)]
+    pub max_depth: usize,
+    /// Nodes per input byte that YAML aliases may expand a document to (plus 100,000).
+    #[arg(long, global = true, value_name = "N", default_value_t = netseg_model::yaml::ALIAS_EXPANSION)]
+    pub max_alias_expansion: usize,
+    /// Diagnostics kept and shown per severity; the rest are counted.
+    #[arg(long, global = true, value_name = "N", default_value_t = netseg_model::load::DEFAULT_MAX_DIAGNOSTICS)]
+    pub max_diagnostics: usize,
+}
+
+/// A byte count with an optional unit: KB, MB, GB, TB are powers of 1000, KiB, MiB, GiB, TiB powers of 1024.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a size such as 500MB or 2GiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        other => return Err(format!("unknown unit `{other}`; use KB, MB, GB, TB or KiB, MiB, GiB, TiB")),
+    };
+    number.checked_mul(factor).ok_or_else(|| format!("`{text}` is too large"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -195,4 +237,18 @@ pub enum CanFormat {
     Text,
     /// The `netseg.can/v1` schema.
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_si_and_binary_units() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("4 gib"), Ok(4 << 30));
+        assert!(parse_size("MB").is_err() && parse_size("5XB").is_err() && parse_size("99999999999TB").is_err());
+    }
 }

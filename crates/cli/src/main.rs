@@ -49,7 +49,15 @@ fn style(choice: ColorChoice) -> Style {
 
 fn load(cli: &Cli, paths: &[String]) -> (Cluster, Vec<Diagnostic>) {
     let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
-    netseg_model::load_cluster(&inputs, cli.namespace.as_deref())
+    let limits = netseg_model::Limits {
+        parse: netseg_model::ParseLimits {
+            max_depth: cli.limits.max_depth,
+            alias_expansion: cli.limits.max_alias_expansion,
+        },
+        max_input_bytes: cli.limits.max_input_bytes,
+        max_diagnostics: cli.limits.max_diagnostics,
+    };
+    netseg_model::load_cluster_with(&inputs, cli.namespace.as_deref(), limits)
 }
 
 /// Prints diagnostics on stderr (notes only with `-v`); returns whether any object was left out.

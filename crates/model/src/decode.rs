@@ -416,6 +416,69 @@ fn validate_label_value(value: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The API server's limit on all of an object's annotations together (keys and values), in bytes.
+const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
+
+/// Annotations are a map of strings, at most 256 KiB together, as the API server validates them.
+fn annotations_within_limit(ctx: &mut Ctx<'_>, annotations: &Node) {
+    let Some(map) = ctx.map(annotations, "metadata.annotations") else { return };
+    let Value::Map(entries) = &map.value else { return };
+    let mut total = 0usize;
+    for (key, value) in entries {
+        total += key.len();
+        match &value.value {
+            Value::Str(text) => total += text.len(),
+            Value::Null => {}
+            _ => ctx.wrong_type(value, &join("metadata.annotations", key), "a string annotation value"),
+        }
+    }
+    if total > MAX_ANNOTATION_BYTES {
+        let message =
+            format!("annotations total {total} bytes; the API server allows at most {MAX_ANNOTATION_BYTES} (256 KiB)");
+        ctx.error(DiagnosticCode::InvalidValue, annotations.line, "metadata.annotations", message);
+    }
+}
+
+/// Names as the API server validates them: Namespaces are DNS labels, Services DNS-1035 labels, everything else
+/// netseg reads a DNS subdomain.
+fn validate_object_name(kind: &str, name: &str) -> Result<(), &'static str> {
+    match kind {
+        "Namespace" => validate_dns_label(name),
+        "Service" => {
+            validate_dns_label(name)?;
+            if name.starts_with(|c: char| c.is_ascii_digit()) {
+                return Err("a Service name must start with a letter");
+            }
+            Ok(())
+        }
+        _ => {
+            if name.len() > 253 {
+                return Err("names are at most 253 characters");
+            }
+            if name.split('.').all(|part| validate_dns_label(part).is_ok()) {
+                Ok(())
+            } else {
+                Err("use lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit")
+            }
+        }
+    }
+}
+
+/// An RFC 1123 label: 1-63 lowercase letters, digits and `-`, starting and ending with a letter or digit.
+fn validate_dns_label(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 63 {
+        return Err("must be 1-63 characters");
+    }
+    let valid = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err("use lowercase letters, digits and `-`, starting and ending with a letter or digit")
+    }
+}
+
 /// An IANA service name, as named ports must be: 1-15 lowercase letters, digits and `-`, with a letter.
 fn validate_port_name(name: &str) -> Result<(), &'static str> {
     let valid = !name.is_empty()
@@ -451,7 +514,27 @@ pub(crate) fn metadata(ctx: &mut Ctx<'_>, root: &Node) -> Option<Metadata> {
         ctx.error(DiagnosticCode::MissingField, meta.line, "metadata.name", "the object has no name");
         return None;
     };
+    let name_node = meta.get("name").map_or(meta.line, |n| n.line);
+    let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
+    if let Err(why) = validate_object_name(kind, &name) {
+        ctx.error(
+            DiagnosticCode::InvalidValue,
+            name_node,
+            "metadata.name",
+            format!("invalid name `{}`: {why}", truncate(&name)),
+        );
+    }
     let namespace = meta.get("namespace").and_then(|n| ctx.string(n, "metadata.namespace")).filter(|n| !n.is_empty());
+    if let Some(namespace) = &namespace {
+        if let Err(why) = validate_dns_label(namespace) {
+            let line = meta.get("namespace").map_or(meta.line, |n| n.line);
+            let message = format!("invalid namespace `{}`: {why}", truncate(namespace));
+            ctx.error(DiagnosticCode::InvalidValue, line, "metadata.namespace", message);
+        }
+    }
+    if let Some(annotations) = meta.get("annotations") {
+        annotations_within_limit(ctx, annotations);
+    }
     let labels = ctx.labels(meta.get("labels"), "metadata.labels");
     let mut owner = None;
     if let Some(refs) = meta.get("ownerReferences") {

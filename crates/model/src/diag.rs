@@ -38,6 +38,8 @@ pub enum DiagnosticCode {
     /// A policy of a kind netseg does not analyse yet (CNI- or mesh-specific): the answers ignore what it
     /// restricts, so they may show more connectivity than the cluster has.
     UnmodelledPolicy,
+    /// More diagnostics than `--max-diagnostics` keeps: the summary of those not shown.
+    TooManyDiagnostics,
 }
 
 impl DiagnosticCode {
@@ -52,6 +54,7 @@ impl DiagnosticCode {
             DiagnosticCode::DuplicateObject => "duplicate-object",
             DiagnosticCode::SkippedDocument => "skipped-document",
             DiagnosticCode::UnmodelledPolicy => "unmodelled-policy",
+            DiagnosticCode::TooManyDiagnostics => "too-many-diagnostics",
         }
     }
 }

@@ -4,12 +4,12 @@
 //! of a flow collection open, which costs gigabytes on a 200 MB dump. JSON needs none of that, so `.json` input is
 //! read here: one pass, bytes to nodes, with the items of a top-level list handed over one at a time.
 
-use crate::yaml::{node_budget, Node, Parsed, SyntaxError, Value, MAX_DEPTH};
+use crate::yaml::{Node, ParseLimits, Parsed, SyntaxError, Value};
 
 /// Parses one JSON document, handing it (and, for a list, its items one by one) to `sink`.
-pub fn parse_json(text: &str, sink: &mut dyn FnMut(Parsed)) -> Option<SyntaxError> {
-    let mut reader =
-        Reader { bytes: text.as_bytes(), text, pos: 0, line: 1, nodes: 0, budget: node_budget(text.len()) };
+pub fn parse_json(text: &str, limits: ParseLimits, sink: &mut dyn FnMut(Parsed)) -> Option<SyntaxError> {
+    let budget = limits.node_budget(text.len());
+    let mut reader = Reader { bytes: text.as_bytes(), text, pos: 0, line: 1, nodes: 0, budget, limits };
     let result = reader.document(sink);
     match result {
         Ok(()) => None,
@@ -24,6 +24,7 @@ struct Reader<'a> {
     line: u32,
     nodes: usize,
     budget: usize,
+    limits: ParseLimits,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -90,8 +91,8 @@ impl Reader<'_> {
         match self.peek() {
             Some(b'{') => self.object(depth, None),
             Some(b'[') => {
-                if depth >= MAX_DEPTH {
-                    return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
+                if depth >= self.limits.max_depth {
+                    return Err(self.limits.too_deep());
                 }
                 self.pos += 1;
                 let mut items = Vec::new();
@@ -125,8 +126,8 @@ impl Reader<'_> {
 
     /// An object; at the root (`sink` given) the `items` of a list are handed over one by one instead of kept.
     fn object(&mut self, depth: usize, mut sink: Option<&mut dyn FnMut(Parsed)>) -> Result<Node> {
-        if depth >= MAX_DEPTH {
-            return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
+        if depth >= self.limits.max_depth {
+            return Err(self.limits.too_deep());
         }
         let line = self.line;
         self.pos += 1;
@@ -308,7 +309,7 @@ mod tests {
 
     fn documents(text: &str) -> (Vec<Parsed>, Option<SyntaxError>) {
         let mut out = Vec::new();
-        let error = parse_json(text, &mut |p| out.push(p));
+        let error = parse_json(text, ParseLimits::default(), &mut |p| out.push(p));
         (out, error)
     }
 

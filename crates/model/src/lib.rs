@@ -16,13 +16,23 @@ pub use cidr::Cidr;
 pub use cluster::{Cluster, Pod, Workload};
 pub use diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 pub use kube::*;
-pub use load::{load, load_bytes, Input, Inventory};
+pub use load::{load, load_bytes, load_with, Input, Inventory, Limits};
 pub use selector::{LabelSelector, Labels, Operator, Requirement, NAMESPACE_NAME_LABEL};
+pub use yaml::ParseLimits;
 
 /// Loads the inputs and assembles the cluster; the diagnostics say what was left out and why. Objects that name
 /// no namespace go to `default_namespace` (`default` when `None`).
 pub fn load_cluster(inputs: &[Input], default_namespace: Option<&str>) -> (Cluster, Vec<Diagnostic>) {
-    let mut inventory = load(inputs, default_namespace);
+    load_cluster_with(inputs, default_namespace, Limits::default())
+}
+
+/// [`load_cluster`] under explicit limits.
+pub fn load_cluster_with(
+    inputs: &[Input],
+    default_namespace: Option<&str>,
+    limits: Limits,
+) -> (Cluster, Vec<Diagnostic>) {
+    let mut inventory = load_with(inputs, default_namespace, limits);
     let diagnostics = std::mem::take(&mut inventory.diagnostics);
     (Cluster::from_inventory(inventory), diagnostics)
 }

@@ -5,7 +5,7 @@ use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 use crate::json::parse_json;
 use crate::kube::*;
 use crate::selector::NAMESPACE_NAME_LABEL;
-use crate::yaml::{parse_documents, Node, Parsed, Value};
+use crate::yaml::{parse_documents, Node, ParseLimits, Parsed, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,39 @@ impl Input {
     }
 }
 
+/// How much input netseg accepts. Every limit names its flag when it is hit; see docs/limits.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub parse: ParseLimits,
+    /// Bytes read from all inputs together (`--max-input-bytes`); a file that would go over it is not read.
+    pub max_input_bytes: u64,
+    /// Diagnostics kept per severity (`--max-diagnostics`); the rest are counted in one summary diagnostic, so
+    /// that a flood of bad documents cannot grow memory or drown the report.
+    pub max_diagnostics: usize,
+}
+
+/// 4 GiB: several times the largest cluster dump Kubernetes supports (150k pods as JSON is about 1 GB).
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 4 << 30;
+pub const DEFAULT_MAX_DIAGNOSTICS: usize = 1_000;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            parse: ParseLimits::default(),
+            max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
+            max_diagnostics: DEFAULT_MAX_DIAGNOSTICS,
+        }
+    }
+}
+
+/// Diagnostics over the cap, per severity (error, warning, note).
+#[derive(Debug, Default)]
+struct DiagnosticCap {
+    checked: usize,
+    kept: [usize; 3],
+    dropped: [usize; 3],
+}
+
 /// Every object read, before workloads are assembled; duplicates already resolved (the later one wins).
 #[derive(Debug, Default)]
 pub struct Inventory {
@@ -44,32 +77,108 @@ pub struct Inventory {
     pub documents_read: usize,
     /// Where objects that name no namespace go, as with `kubectl apply -n`; `default` when unset.
     pub default_namespace: Option<String>,
+    pub limits: Limits,
+    /// Bytes read so far, against `limits.max_input_bytes`.
+    pub bytes_read: u64,
     seen: HashMap<(String, String, String), (usize, Location)>,
+    cap: DiagnosticCap,
 }
 
 impl Inventory {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
+
+    /// Keeps at most `limits.max_diagnostics` diagnostics of each severity, counting the rest.
+    fn cap_diagnostics(&mut self) {
+        let max = self.limits.max_diagnostics;
+        if self.cap.checked >= self.diagnostics.len() {
+            return;
+        }
+        let fresh: Vec<Diagnostic> = self.diagnostics.drain(self.cap.checked..).collect();
+        for diagnostic in fresh {
+            let slot = diagnostic.severity as usize;
+            if self.cap.kept[slot] < max {
+                self.cap.kept[slot] += 1;
+                self.diagnostics.push(diagnostic);
+            } else {
+                self.cap.dropped[slot] += 1;
+            }
+        }
+        self.cap.checked = self.diagnostics.len();
+    }
+
+    /// One diagnostic per severity saying how many were not kept.
+    fn summarise_dropped(&mut self) {
+        self.cap_diagnostics();
+        let max = self.limits.max_diagnostics;
+        for (slot, severity) in [Severity::Error, Severity::Warning, Severity::Note].into_iter().enumerate() {
+            let dropped = self.cap.dropped[slot];
+            if dropped == 0 {
+                continue;
+            }
+            let what = match severity {
+                Severity::Error => "errors",
+                Severity::Warning => "warnings",
+                Severity::Note => "notes",
+            };
+            self.diagnostics.push(Diagnostic {
+                severity,
+                code: DiagnosticCode::TooManyDiagnostics,
+                file: Arc::from("netseg"),
+                line: None,
+                object: None,
+                field: None,
+                message: format!(
+                    "{dropped} more diagnostics ({what}) are not shown: only the first {max} {what} are kept \
+                     (raise the limit with --max-diagnostics N)"
+                ),
+                hint: None,
+            });
+        }
+        self.cap.checked = self.diagnostics.len();
+    }
 }
 
 /// Loads every input. Problems become diagnostics; nothing stops the rest from loading.
 pub fn load(inputs: &[Input], default_namespace: Option<&str>) -> Inventory {
-    let mut inventory = Inventory { default_namespace: default_namespace.map(str::to_string), ..Inventory::default() };
+    load_with(inputs, default_namespace, Limits::default())
+}
+
+/// [`load`] under explicit limits.
+pub fn load_with(inputs: &[Input], default_namespace: Option<&str>, limits: Limits) -> Inventory {
+    let mut inventory =
+        Inventory { default_namespace: default_namespace.map(str::to_string), limits, ..Inventory::default() };
     for input in inputs {
         match input {
             Input::Stdin => {
-                let mut bytes = Vec::new();
                 let name: Arc<str> = Arc::from("<stdin>");
-                match std::io::stdin().lock().read_to_end(&mut bytes) {
+                let remaining = inventory.limits.max_input_bytes.saturating_sub(inventory.bytes_read);
+                let mut bytes = Vec::new();
+                match std::io::stdin().lock().take(remaining.saturating_add(1)).read_to_end(&mut bytes) {
+                    Ok(_) if bytes.len() as u64 > remaining => {
+                        let message = over_input_limit(&inventory, "stdin holds more", None);
+                        file_error(&mut inventory, name, message);
+                    }
                     Ok(_) => load_bytes(&mut inventory, name, &bytes, false),
                     Err(error) => file_error(&mut inventory, name, format!("cannot read stdin: {error}")),
                 }
             }
             Input::Path(path) => load_path(&mut inventory, path),
         }
+        inventory.cap_diagnostics();
     }
+    inventory.summarise_dropped();
     inventory
+}
+
+fn over_input_limit(inventory: &Inventory, what: &str, size: Option<u64>) -> String {
+    let size = size.map(|s| format!(" ({s} bytes)")).unwrap_or_default();
+    format!(
+        "not read: {what}{size} than the input limit leaves ({} of {} bytes already read; raise the limit with \
+         --max-input-bytes SIZE, such as 8GB)",
+        inventory.bytes_read, inventory.limits.max_input_bytes
+    )
 }
 
 fn load_path(inventory: &mut Inventory, path: &Path) {
@@ -82,6 +191,14 @@ fn load_path(inventory: &mut Inventory, path: &Path) {
     }
     for file in files {
         let name: Arc<str> = Arc::from(file.display().to_string());
+        let remaining = inventory.limits.max_input_bytes.saturating_sub(inventory.bytes_read);
+        if let Ok(metadata) = std::fs::metadata(&file) {
+            if metadata.is_file() && metadata.len() > remaining {
+                let message = over_input_limit(inventory, "the file is larger", Some(metadata.len()));
+                file_error(inventory, name, message);
+                continue;
+            }
+        }
         match std::fs::read(&file) {
             Ok(bytes) => {
                 let json = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
@@ -136,6 +253,8 @@ fn file_error(inventory: &mut Inventory, file: Arc<str>, message: String) {
 /// Loads one file's bytes. Public so that tests and fuzzers can feed bytes directly.
 pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json: bool) {
     inventory.files_read += 1;
+    inventory.bytes_read = inventory.bytes_read.saturating_add(bytes.len() as u64);
+    let limits = inventory.limits.parse;
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
@@ -179,7 +298,11 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
                 }
             }
         };
-        let error = if json { parse_json(chunk, &mut sink) } else { parse_documents(chunk, first_line, &mut sink) };
+        let error = if json {
+            parse_json(chunk, limits, &mut sink)
+        } else {
+            parse_documents(chunk, first_line, limits, &mut sink)
+        };
         if let Some(error) = error {
             inventory.diagnostics.push(Diagnostic {
                 severity: Severity::Error,
@@ -192,6 +315,7 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
                 hint: None,
             });
         }
+        inventory.cap_diagnostics();
     }
 }
 
@@ -476,7 +600,7 @@ mod tests {
         assert_eq!(inventory.workloads[0].id.name, "b");
         assert_eq!(inventory.workloads[0].location.line, 4);
         let error = inventory.diagnostics.iter().find(|d| d.severity == Severity::Error).expect("syntax error");
-        assert_eq!(error.line, Some(3));
+        assert_eq!(error.line, Some(2), "the line of the unclosed mapping, not the next document's `---`");
     }
 
     #[test]

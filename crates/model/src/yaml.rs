@@ -7,17 +7,43 @@
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use std::collections::HashMap;
 
-/// The deepest nesting a document may have. Kubernetes objects stay below 30 levels.
+/// The deepest nesting a document may have by default. Kubernetes objects stay below 30 levels.
 pub const MAX_DEPTH: usize = 512;
-/// Nodes allowed per document beyond its byte length; see [`node_budget`].
+/// Nodes a document may expand to per input byte by default; see [`ParseLimits::node_budget`].
+pub const ALIAS_EXPANSION: usize = 4;
+/// Nodes allowed per document beyond its byte length; see [`ParseLimits::node_budget`].
 pub const NODE_BUDGET_SLACK: usize = 100_000;
 
-/// How many nodes a document of `bytes` bytes may expand to.
-///
-/// Without aliases every node costs at least one byte of input, so the budget is only reachable through alias
-/// expansion; it then caps the expansion at a small multiple of the input size.
-pub fn node_budget(bytes: usize) -> usize {
-    bytes.saturating_mul(4).saturating_add(NODE_BUDGET_SLACK)
+/// The parser's limits: sized so that an honest document never meets them, and raised by flags when one does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// The deepest nesting of mappings and sequences (`--max-depth`).
+    pub max_depth: usize,
+    /// Nodes per input byte that aliases may expand a document to (`--max-alias-expansion`).
+    pub alias_expansion: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits { max_depth: MAX_DEPTH, alias_expansion: ALIAS_EXPANSION }
+    }
+}
+
+impl ParseLimits {
+    /// How many nodes a document of `bytes` bytes may expand to.
+    ///
+    /// Without aliases every node costs at least one byte of input, so the budget is only reachable through alias
+    /// expansion; it then caps the expansion at a small multiple of the input size.
+    pub fn node_budget(&self, bytes: usize) -> usize {
+        bytes.saturating_mul(self.alias_expansion).saturating_add(NODE_BUDGET_SLACK)
+    }
+
+    pub(crate) fn too_deep(&self) -> String {
+        format!(
+            "nesting deeper than {} levels; no Kubernetes object is nested this deep (limit: --max-depth {})",
+            self.max_depth, self.max_depth
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,15 +121,24 @@ pub enum Parsed {
 ///
 /// A syntax error ends the chunk, since the parser cannot resynchronise; callers split files on `---` lines first
 /// so that one broken document does not hide the next ones.
-pub fn parse_documents(text: &str, first_line: u32, sink: &mut dyn FnMut(Parsed)) -> Option<SyntaxError> {
-    let mut builder = TreeBuilder::new(node_budget(text.len()));
+pub fn parse_documents(
+    text: &str,
+    first_line: u32,
+    limits: ParseLimits,
+    sink: &mut dyn FnMut(Parsed),
+) -> Option<SyntaxError> {
+    let mut builder = TreeBuilder::new(limits, text.len());
     for event in Parser::new_from_str(text) {
         let (event, span) = match event {
             Ok(pair) => pair,
             Err(error) => {
-                let line = offset_line(first_line, error.marker().line());
+                // At the end of input the parser's marker can stand one line past the last one.
+                let last_line = offset_line(first_line, text.lines().count().max(1));
+                let line = offset_line(first_line, error.marker().line()).min(last_line);
                 let message = if error.info().contains("recursion limit") {
-                    "nesting too deep for the YAML parser; no Kubernetes object is nested this deep".to_string()
+                    "flow collections (`[`, `{`) nested deeper than 255 levels, the YAML parser's fixed limit; no \
+                     Kubernetes object is nested this deep"
+                        .to_string()
                 } else {
                     format!("invalid YAML: {}", error.info())
                 };
@@ -128,7 +163,7 @@ pub fn parse_documents(text: &str, first_line: u32, sink: &mut dyn FnMut(Parsed)
 pub fn parse_all(text: &str) -> (Vec<Node>, Option<SyntaxError>) {
     let mut documents = Vec::new();
     let mut items = Vec::new();
-    let error = parse_documents(text, 1, &mut |parsed| match parsed {
+    let error = parse_documents(text, 1, ParseLimits::default(), &mut |parsed| match parsed {
         Parsed::Document(node) => documents.push(node),
         Parsed::ListItem { item, .. } => items.push(item),
     });
@@ -157,6 +192,7 @@ enum Frame {
 struct TreeBuilder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
+    limits: ParseLimits,
     budget: usize,
     nodes: usize,
     root: Option<Node>,
@@ -168,11 +204,12 @@ struct TreeBuilder {
 }
 
 impl TreeBuilder {
-    fn new(budget: usize) -> Self {
+    fn new(limits: ParseLimits, bytes: usize) -> Self {
         TreeBuilder {
             stack: Vec::new(),
             anchors: HashMap::new(),
-            budget,
+            limits,
+            budget: limits.node_budget(bytes),
             nodes: 0,
             root: None,
             root_api_version: None,
@@ -204,9 +241,9 @@ impl TreeBuilder {
             return Err(SyntaxError {
                 line,
                 message: format!(
-                    "document expands to more than {} nodes (limit: 4 per input byte + {NODE_BUDGET_SLACK}); \
-                     aliases (`*name`) repeat too much. This looks like an alias bomb",
-                    self.budget
+                    "document expands to more than {} nodes (limit: {} per input byte + {NODE_BUDGET_SLACK}, \
+                     --max-alias-expansion {}); aliases (`*name`) repeat too much. This looks like an alias bomb",
+                    self.budget, self.limits.alias_expansion, self.limits.alias_expansion
                 ),
             });
         }
@@ -259,11 +296,8 @@ impl TreeBuilder {
     }
 
     fn open(&mut self, frame: Frame, line: u32) -> Result<(), SyntaxError> {
-        if self.stack.len() >= MAX_DEPTH {
-            return Err(SyntaxError {
-                line,
-                message: format!("nesting deeper than {MAX_DEPTH} levels; no Kubernetes object is nested this deep"),
-            });
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(SyntaxError { line, message: self.limits.too_deep() });
         }
         self.stack.push(frame);
         Ok(())
@@ -470,6 +504,17 @@ mod tests {
     fn merge_keys_are_honoured() {
         let doc = one("base: &b {x: 1}\nm:\n  <<: *b\n  y: 2\n");
         assert!(doc.get("m").and_then(|m| m.get("x")).is_some());
+    }
+
+    /// Found by the `load` fuzz target: an unterminated flow mapping at the end of input made the parser report
+    /// an error one line past the last one.
+    #[test]
+    fn regression_fuzz_error_at_end_of_input_names_a_real_line() {
+        for text in ["kind: Pod\nspec: {a\nb:c", "kind: Pod\nspec: {a\nb:c\n", "x: [1,\n"] {
+            let (_, error) = parse_all(text);
+            let error = error.expect("a syntax error");
+            assert!(error.line as usize <= text.lines().count(), "{text:?}: line {}", error.line);
+        }
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn invalid_yaml_loses_only_its_own_document() {
     let dir = tree(&[("good.yaml", GOOD), ("bad.yaml", bad)]);
     let run = netseg(&["reach", "-o", "json", &dir.path().display().to_string()]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("bad.yaml:3:") && run.stderr.contains("invalid YAML"), "{}", run.stderr);
+    assert!(run.stderr.contains("bad.yaml:2:") && run.stderr.contains("invalid YAML"), "{}", run.stderr);
     let reach = json(&run.stdout);
     assert!(pairs(&reach).iter().any(|(src, _)| src == "a/after[Pod]"), "the next document is still read");
 }
@@ -139,7 +139,7 @@ fn deep_nesting_and_binary_garbage_are_refused() {
     std::fs::write(dir.path().join("garbage.yaml"), garbage).expect("write");
     let run = netseg(&["reach", &dir.path().display().to_string()]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("deep.yaml:3:") && run.stderr.contains("nesting"), "{}", run.stderr);
+    assert!(run.stderr.contains("deep.yaml:3:") && run.stderr.contains("nested deeper"), "{}", run.stderr);
     assert!(run.stderr.contains("garbage.yaml"), "{}", run.stderr);
     assert!(run.stdout.contains("a/client[Pod]"));
 }

@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 mod audit;
 mod bad_input;
 mod can;
+mod hostile;
 mod reach;
 mod realworld;
 
