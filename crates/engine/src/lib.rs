@@ -11,8 +11,10 @@ pub mod rules;
 
 use addresses::IpRange;
 use classes::{ClassId, Classes};
-use netseg_model::{Cluster, Direction};
-use rules::{direction_slot, Action, OrderedRule, Other, PolicyTier, RuleOrigin};
+use netseg_model::{Cluster, Direction, Tier};
+use rules::{direction_slot, OrderedRule, Other, PolicyTier, RuleOrigin};
+
+pub use rules::Action;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -37,6 +39,19 @@ pub struct RuleHit {
     pub ports: PortSet,
 }
 
+/// A rule of an ordered tier (admin or baseline) that decided some ports on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierHit {
+    pub tier: Tier,
+    /// `origin.policy` indexes `Cluster::admin_policies`.
+    pub origin: RuleOrigin,
+    pub action: Action,
+    /// The index of the peer that matched.
+    pub peer: Option<usize>,
+    /// The ports this rule decided (those that no earlier rule had).
+    pub ports: PortSet,
+}
+
 /// How one side (the source's egress or the destination's ingress) decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SideTrace {
@@ -49,7 +64,25 @@ pub struct SideTrace {
     pub isolating: Vec<usize>,
     /// The rules of those policies that match the other end, with their ports.
     pub hits: Vec<RuleHit>,
+    /// Admin-tier rules that decided ports, in evaluation order (Pass included: it hands ports on).
+    pub admin: Vec<TierHit>,
+    /// The ports that reached the NetworkPolicy tier (not decided by an admin Allow or Deny).
+    pub to_policies: PortSet,
+    /// Baseline rules that decided ports, for a side that no NetworkPolicy isolates.
+    pub baseline: Vec<TierHit>,
+    /// The ports that no tier decided, allowed by the Kubernetes default.
+    pub by_default: PortSet,
     pub allowed: PortSet,
+}
+
+/// What `side` records when asked why.
+#[derive(Default)]
+struct Trail {
+    hits: Vec<RuleHit>,
+    admin: Vec<TierHit>,
+    to_policies: PortSet,
+    baseline: Vec<TierHit>,
+    by_default: PortSet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,11 +137,19 @@ impl Default for EngineOptions {
     }
 }
 
+/// One side being decided, as the ordered tiers see it.
+struct TierSide<'a> {
+    subject: ClassId,
+    other: Other,
+    direction: Direction,
+    destination_ports: Option<&'a [netseg_model::ContainerPort]>,
+}
+
 pub struct Analysis<'c> {
     pub cluster: &'c Cluster,
     classes: Classes,
     policy_tier: PolicyTier,
-    /// Ordered by priority; empty until cluster-scoped policies are read.
+    /// Ordered by priority, then rule order (`rules::tier_order`).
     admin: Vec<OrderedRule>,
     baseline: Vec<OrderedRule>,
 }
@@ -121,7 +162,8 @@ impl<'c> Analysis<'c> {
     pub fn with_options(cluster: &'c Cluster, options: &EngineOptions) -> Analysis<'c> {
         let classes = Classes::build(cluster, options.ip_blocks_match_pods);
         let policy_tier = rules::compile_policy_tier(cluster, &classes);
-        Analysis { cluster, classes, policy_tier, admin: Vec::new(), baseline: Vec::new() }
+        let ordered = rules::compile_ordered_tiers(cluster, &classes);
+        Analysis { cluster, classes, policy_tier, admin: ordered.admin, baseline: ordered.baseline }
     }
 
     /// The policies that select a pod and isolate it in `direction`; empty when it is not isolated.
@@ -201,6 +243,10 @@ impl<'c> Analysis<'c> {
             host_network: false,
             isolating: Vec::new(),
             hits: Vec::new(),
+            admin: Vec::new(),
+            to_policies: PortSet::all(),
+            baseline: Vec::new(),
+            by_default: PortSet::all(),
             allowed: PortSet::all(),
         };
         let (Some(class), Some(other)) = (self.class_of(subject), self.other_of(other)) else {
@@ -209,9 +255,13 @@ impl<'c> Analysis<'c> {
         };
         trace.host_network = self.classes.classes[class].host_network;
         trace.isolating = self.policy_tier.isolating[direction_slot(direction)][class].clone();
-        let mut hits = Vec::new();
-        trace.allowed = self.side(class, other, direction, Some(&mut hits));
-        trace.hits = hits;
+        let mut trail = Trail::default();
+        trace.allowed = self.side(class, other, direction, Some(&mut trail));
+        trace.hits = trail.hits;
+        trace.admin = trail.admin;
+        trace.to_policies = trail.to_policies;
+        trace.baseline = trail.baseline;
+        trace.by_default = trail.by_default;
         trace
     }
 
@@ -238,13 +288,7 @@ impl<'c> Analysis<'c> {
     }
 
     /// Decides one side by walking the tiers: admin, NetworkPolicy, baseline, default allow.
-    fn side(
-        &self,
-        subject: ClassId,
-        other: Other,
-        direction: Direction,
-        mut hits: Option<&mut Vec<RuleHit>>,
-    ) -> PortSet {
+    fn side(&self, subject: ClassId, other: Other, direction: Direction, mut trail: Option<&mut Trail>) -> PortSet {
         let destination_ports = match (direction, other) {
             (Direction::Ingress, _) => Some(self.classes.classes[subject].ports.as_slice()),
             (Direction::Egress, Other::Class(class)) => Some(self.classes.classes[class].ports.as_slice()),
@@ -253,20 +297,29 @@ impl<'c> Analysis<'c> {
         let mut undecided = PortSet::all();
         let mut allowed = PortSet::empty();
 
-        let passed =
-            self.first_match(&self.admin, subject, other, direction, destination_ports, &mut undecided, &mut allowed);
+        let tier_side = TierSide { subject, other, direction, destination_ports };
+        let passed = self.first_match(
+            &self.admin,
+            &tier_side,
+            &mut undecided,
+            &mut allowed,
+            trail.as_deref_mut().map(|t| &mut t.admin),
+        );
         undecided.union_with(&passed);
 
         let isolating = &self.policy_tier.isolating[direction_slot(direction)][subject];
+        if let Some(trail) = trail.as_deref_mut() {
+            trail.to_policies = undecided.clone();
+        }
         if !isolating.is_empty() {
             let mut policy_allowed = PortSet::empty();
             for &policy in isolating {
                 for rule in self.policy_tier.rules[policy].iter().filter(|r| r.origin.direction == direction) {
                     let Some(peer) = rule.matching_peer(&self.classes, other) else { continue };
                     let ports = rule.ports.resolve(destination_ports);
-                    if let Some(hits) = hits.as_deref_mut() {
+                    if let Some(trail) = trail.as_deref_mut() {
                         if !ports.is_empty() {
-                            hits.push(RuleHit { origin: rule.origin, peer, ports: ports.clone() });
+                            trail.hits.push(RuleHit { origin: rule.origin, peer, ports: ports.clone() });
                         }
                     }
                     policy_allowed.union_with(&ports);
@@ -279,48 +332,51 @@ impl<'c> Analysis<'c> {
         // A baseline Pass has nowhere further to hand over to but the default.
         let passed = self.first_match(
             &self.baseline,
-            subject,
-            other,
-            direction,
-            destination_ports,
+            &tier_side,
             &mut undecided,
             &mut allowed,
+            trail.as_deref_mut().map(|t| &mut t.baseline),
         );
         undecided.union_with(&passed);
+        if let Some(trail) = trail {
+            trail.by_default = undecided.clone();
+        }
         allowed.union_with(&undecided);
         allowed
     }
 
     /// Applies an ordered tier: each port is decided by the first rule that matches it. Returns the passed ports.
-    #[allow(clippy::too_many_arguments)]
     fn first_match(
         &self,
         tier: &[OrderedRule],
-        subject: ClassId,
-        other: Other,
-        direction: Direction,
-        destination_ports: Option<&[netseg_model::ContainerPort]>,
+        side: &TierSide<'_>,
         undecided: &mut PortSet,
         allowed: &mut PortSet,
+        mut hits: Option<&mut Vec<TierHit>>,
     ) -> PortSet {
         let mut passed = PortSet::empty();
         for ordered in tier {
             if undecided.is_empty() {
                 break;
             }
-            if ordered.direction != direction
-                || !ordered.subjects.contains(subject)
-                || ordered.rule.matching_peer(&self.classes, other).is_none()
-            {
+            if ordered.direction != side.direction || !ordered.subjects.contains(side.subject) {
                 continue;
             }
-            let matched = ordered.rule.ports.resolve(destination_ports).intersection(undecided);
+            let Some(peer) = ordered.rule.matching_peer(&self.classes, side.other) else { continue };
+            let matched = ordered.rule.ports.resolve(side.destination_ports).intersection(undecided);
+            if matched.is_empty() {
+                continue;
+            }
             match ordered.action {
                 Action::Allow => allowed.union_with(&matched),
                 Action::Deny => {}
                 Action::Pass => passed.union_with(&matched),
             }
             *undecided = undecided.difference(&matched);
+            if let Some(hits) = hits.as_deref_mut() {
+                let tier = self.cluster.admin_policies.get(ordered.rule.origin.policy).map_or(Tier::Admin, |p| p.tier);
+                hits.push(TierHit { tier, origin: ordered.rule.origin, action: ordered.action, peer, ports: matched });
+            }
         }
         passed
     }

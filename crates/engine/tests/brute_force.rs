@@ -379,7 +379,7 @@ fn namespace(name: &str, extra: Labels) -> Namespace {
 }
 
 fn facts(labels: Labels, host_network: bool, ports: Vec<ContainerPort>, ips: Vec<IpAddr>) -> PodFacts {
-    PodFacts { labels, host_network, ports, ips, images: Vec::new() }
+    PodFacts { labels, host_network, ports, ips, images: Vec::new(), node_name: None }
 }
 
 fn workload(namespace: &str, name: &str, pods: Vec<PodFacts>) -> Workload {
