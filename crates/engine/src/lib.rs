@@ -52,6 +52,15 @@ pub struct TierHit {
     pub ports: PortSet,
 }
 
+/// An admin or baseline rule that can never decide a port, and the earlier rules that take them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowed {
+    pub tier: Tier,
+    /// `origin.policy` indexes `Cluster::admin_policies`.
+    pub origin: RuleOrigin,
+    pub by: Vec<RuleOrigin>,
+}
+
 /// How one side (the source's egress or the destination's ingress) decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SideTrace {
@@ -201,6 +210,78 @@ impl<'c> Analysis<'c> {
             }
         }
         pods
+    }
+
+    /// The admin and baseline rules whose subject is this pod, in evaluation order, with their tier.
+    pub fn tier_rules_of(&self, endpoint: Endpoint) -> Vec<(Tier, &OrderedRule)> {
+        let Some(class) = self.class_of(endpoint) else { return Vec::new() };
+        let admin = self.admin.iter().map(|r| (Tier::Admin, r));
+        let baseline = self.baseline.iter().map(|r| (Tier::Baseline, r));
+        admin.chain(baseline).filter(|(_, rule)| rule.subjects.contains(class)).collect()
+    }
+
+    /// Rules of the admin and baseline tiers that never decide anything: for every subject and peer they match,
+    /// earlier rules of their tier (the same policy's, or a higher-priority policy's) have decided all their ports.
+    /// Rules that match nothing at all are not listed (nothing shadows them; they select nothing).
+    pub fn shadowed_rules(&self) -> Vec<Shadowed> {
+        let atoms: Vec<Other> = addresses::atoms(self.cluster).iter().map(|a| Other::Address(a.start)).collect();
+        let others: Vec<Other> = (0..self.classes.len()).map(Other::Class).chain(atoms).collect();
+        let mut shadowed = Vec::new();
+        for (tier, rules) in [(Tier::Admin, &self.admin), (Tier::Baseline, &self.baseline)] {
+            for (k, rule) in rules.iter().enumerate() {
+                if let Some(by) = self.shadowers(rules, k, &others) {
+                    shadowed.push(Shadowed { tier, origin: rule.rule.origin, by });
+                }
+            }
+        }
+        shadowed
+    }
+
+    /// The earlier rules that together decide every port rule `k` matches, or `None` when some port is left to it
+    /// (or it matches nothing).
+    fn shadowers(&self, rules: &[OrderedRule], k: usize, others: &[Other]) -> Option<Vec<RuleOrigin>> {
+        let rule = &rules[k];
+        let mut by: Vec<RuleOrigin> = Vec::new();
+        let mut matched_any = false;
+        for subject in rule.subjects.ones() {
+            for &other in others {
+                if rule.rule.matching_peer(&self.classes, other).is_none() {
+                    continue;
+                }
+                let destination_ports = match (rule.direction, other) {
+                    (Direction::Ingress, _) => Some(self.classes.classes[subject].ports.as_slice()),
+                    (Direction::Egress, Other::Class(class)) => Some(self.classes.classes[class].ports.as_slice()),
+                    (Direction::Egress, Other::Address(_)) => None,
+                };
+                let mut left = rule.rule.ports.resolve(destination_ports);
+                if left.is_empty() {
+                    continue;
+                }
+                matched_any = true;
+                for earlier in &rules[..k] {
+                    if left.is_empty() {
+                        break;
+                    }
+                    if earlier.direction != rule.direction
+                        || !earlier.subjects.contains(subject)
+                        || earlier.rule.matching_peer(&self.classes, other).is_none()
+                    {
+                        continue;
+                    }
+                    let taken = earlier.rule.ports.resolve(destination_ports).intersection(&left);
+                    if !taken.is_empty() {
+                        left = left.difference(&taken);
+                        if !by.contains(&earlier.rule.origin) {
+                            by.push(earlier.rule.origin);
+                        }
+                    }
+                }
+                if !left.is_empty() {
+                    return None;
+                }
+            }
+        }
+        matched_any.then_some(by)
     }
 
     /// How many pod classes the cluster's pods fall into.
