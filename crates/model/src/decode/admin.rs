@@ -559,3 +559,125 @@ fn port_range(ctx: &mut Ctx<'_>, node: &Node, field: &str, protocol: Protocol) -
     }
     Some(AdminPort::Range { protocol, start, end })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diag::{DiagnosticCode, Severity};
+    use crate::kube::*;
+    use crate::load::{load_bytes, Inventory};
+    use std::sync::Arc;
+
+    fn load(text: &str) -> Inventory {
+        let mut inventory = Inventory::default();
+        load_bytes(&mut inventory, Arc::from("admin.yaml"), text.as_bytes(), false);
+        inventory
+    }
+
+    fn errors(inventory: &Inventory) -> Vec<(u32, String, String)> {
+        inventory
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| (d.line.unwrap_or(0), d.field.clone().unwrap_or_default(), d.message.clone()))
+            .collect()
+    }
+
+    const ANP: &str = "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: a}\n";
+    const CNP: &str =
+        "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\n";
+
+    #[test]
+    fn v1alpha1_reads_every_peer_and_port_form() {
+        let inventory = load(&format!(
+            "{ANP}spec:\n  priority: 7\n  subject: {{pods: {{namespaceSelector: {{}}, podSelector: {{matchLabels: {{app: x}}}}}}}}\n  egress:\n  - name: r\n    action: Pass\n    to: [{{nodes: {{}}}}, {{networks: [10.0.0.0/8, \"fd00::/8\"]}}]\n    ports: [{{portNumber: {{port: 80}}}}, {{portRange: {{protocol: UDP, start: 5000, end: 6000}}}}]\n  - {{action: Allow, to: [{{pods: {{namespaceSelector: {{}}, podSelector: {{}}}}}}], ports: [{{namedPort: web}}]}}\n"
+        ));
+        assert!(errors(&inventory).is_empty(), "{:?}", inventory.diagnostics);
+        let policy = &inventory.admin_policies[0];
+        assert_eq!((policy.kind, policy.tier, policy.priority), (AdminPolicyKind::AdminNetworkPolicy, Tier::Admin, 7));
+        let rule = &policy.egress[0];
+        assert_eq!((rule.action, rule.line), (AdminAction::Pass, 8));
+        assert!(matches!(rule.peers[1].selector, AdminPeerSelector::Networks(ref cidrs) if cidrs.len() == 2));
+        let ports: Vec<AdminPort> = rule.ports.iter().flatten().map(|p| p.port.clone()).collect();
+        assert_eq!(
+            ports,
+            [
+                AdminPort::Number { protocol: Protocol::Tcp, port: 80 },
+                AdminPort::Range { protocol: Protocol::Udp, start: 5000, end: 6000 }
+            ]
+        );
+        assert_eq!(policy.egress[1].ports.as_deref().map(|p| p[0].port.clone()), Some(AdminPort::Named("web".into())));
+    }
+
+    #[test]
+    fn schema_violations_name_line_and_field_and_drop_the_object() {
+        let cases = [
+            ("spec:\n  priority: 1001\n  subject: {namespaces: {}}\n", "spec.priority", "outside 0-1000"),
+            ("spec:\n  priority: 1\n  subject: {namespaces: {}, pods: {namespaceSelector: {}, podSelector: {}}}\n", "spec.subject", "exactly one"),
+            ("spec:\n  priority: 1\n  subject: {namespaces: {}}\n  ingress:\n  - {action: Allow, from: [{networks: [10.0.0.0/8]}]}\n", "spec.ingress[0].from[0]", "exactly one"),
+            ("spec:\n  priority: 1\n  subject: {namespaces: {}}\n  egress:\n  - {action: Accept, to: [{namespaces: {}}]}\n", "spec.egress[0].action", "v1alpha2's word"),
+            ("spec:\n  priority: 1\n  subject: {namespaces: {}}\n  egress:\n  - {action: Deny, to: [{networks: [10.0.0.0/33]}]}\n", "spec.egress[0].to[0].networks[0]", ""),
+            ("spec:\n  priority: 1\n  subject: {namespaces: {}}\n  egress:\n  - {action: Deny, to: [{namespaces: {}}], ports: [{portRange: {start: 90, end: 80}}]}\n", "spec.egress[0].ports[0].portRange", "below end"),
+            ("spec:\n  priority: 1\n  subject: {namespaces: {}}\n  egress:\n  - {action: Deny, to: [{nodes: {}}], ports: [{namedPort: web}]}\n", "spec.egress[0].ports", "named port"),
+            ("spec:\n  priority: 1\n  subject: {namespaces: {}}\n  egress:\n  - {action: Deny, to: []}\n", "spec.egress[0].to", "1 to 100"),
+        ];
+        for (spec, field, words) in cases {
+            let inventory = load(&format!("{ANP}{spec}"));
+            let found = errors(&inventory);
+            assert!(
+                found.iter().any(|(line, f, message)| f == field && message.contains(words) && *line > 3),
+                "{spec}: {found:?}"
+            );
+            assert!(inventory.admin_policies.is_empty(), "{spec}: the object must be left out");
+        }
+    }
+
+    #[test]
+    fn too_many_rules_is_an_error() {
+        let rules: String = (0..26).map(|_| "  - {action: Deny, from: [{namespaces: {}}]}\n").collect();
+        let inventory = load(&format!(
+            "{CNP}spec:\n  tier: Admin\n  priority: 1\n  subject: {{namespaces: {{}}}}\n  ingress:\n{rules}"
+        ));
+        assert!(errors(&inventory).iter().any(|(_, f, m)| f == "spec.ingress" && m.contains("at most 25")));
+    }
+
+    #[test]
+    fn unknown_fields_warn_and_keep_the_object() {
+        let inventory = load(&format!(
+            "{ANP}spec:\n  priority: 1\n  subject: {{namespaces: {{}}}}\n  ingress:\n  - {{action: Deny, from: [{{namespaces: {{}}}}], port: []}}\n"
+        ));
+        assert!(errors(&inventory).is_empty());
+        let warning = inventory.diagnostics.iter().find(|d| d.code == DiagnosticCode::UnknownField).expect("warning");
+        assert_eq!(warning.field.as_deref(), Some("spec.ingress[0].port"));
+        assert_eq!(inventory.admin_policies.len(), 1);
+    }
+
+    #[test]
+    fn v1alpha2_reads_tiers_protocols_and_domain_names() {
+        let inventory = load(&format!(
+            "{CNP}spec:\n  tier: Baseline\n  priority: 3\n  subject: {{pods: {{podSelector: {{}}}}}}\n  egress:\n  - action: Accept\n    to: [{{domainNames: [\"*.example.com\"]}}]\n    protocols: [{{tcp: {{destinationPort: {{number: 443}}}}}}, {{udp: {{destinationPort: {{range: {{start: 1000, end: 2000}}}}}}}}]\n"
+        ));
+        assert!(errors(&inventory).is_empty(), "{:?}", inventory.diagnostics);
+        let policy = &inventory.admin_policies[0];
+        assert_eq!((policy.tier, policy.egress[0].action), (Tier::Baseline, AdminAction::Allow));
+        assert_eq!(policy.egress[0].ports.as_ref().map(Vec::len), Some(2));
+        // domainNames only in Accept rules; v1alpha1 words are refused.
+        for (bad, words) in [
+            ("  - {action: Deny, to: [{domainNames: [example.com]}]}\n", "only allowed in Accept"),
+            ("  - {action: Allow, to: [{namespaces: {}}]}\n", "renamed Allow to Accept"),
+        ] {
+            let inventory = load(&format!(
+                "{CNP}spec:\n  tier: Admin\n  priority: 1\n  subject: {{namespaces: {{}}}}\n  egress:\n{bad}"
+            ));
+            assert!(errors(&inventory).iter().any(|(_, _, m)| m.contains(words)), "{bad}: {:?}", inventory.diagnostics);
+        }
+        let inventory = load(&format!("{CNP}spec:\n  priority: 1\n  subject: {{namespaces: {{}}}}\n"));
+        assert!(errors(&inventory).iter().any(|(_, f, _)| f == "spec.tier"));
+    }
+
+    #[test]
+    fn other_api_groups_of_the_same_kind_are_skipped() {
+        let inventory =
+            load("apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: x}\nspec: {}\n");
+        assert!(inventory.admin_policies.is_empty() && errors(&inventory).is_empty());
+    }
+}
