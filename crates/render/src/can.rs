@@ -79,6 +79,11 @@ pub fn describe_admin_peer(peer: &AdminPeer) -> String {
     }
 }
 
+/// A BaselineAdminNetworkPolicy has no priority (there is only one).
+fn priority(policy: &AdminPolicy) -> Option<u32> {
+    (policy.kind != AdminPolicyKind::BaselineAdminNetworkPolicy).then_some(policy.priority)
+}
+
 /// The action as the policy's own API spells it (v1alpha2 says Accept where v1alpha1 says Allow).
 fn action_word(policy: &AdminPolicy, action: Action) -> &'static str {
     match (action, policy.kind) {
@@ -109,11 +114,11 @@ fn tier_lines(cluster: &Cluster, side: &SideTrace, hits: &[TierHit], wanted: &Po
         let peer = hit.peer.and_then(|p| rule.peers.get(p)).map(describe_admin_peer).unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} {} `{}` (priority {}, {}) {} rule {}{name} (line {}) {verb}: {direction_word} {peer}, on {ports}",
+            "  {} {} `{}` ({}{}) {} rule {}{name} (line {}) {verb}: {direction_word} {peer}, on {ports}",
             policy.tier.as_str(),
             policy.kind.as_str(),
             policy.name,
-            policy.priority,
+            priority(policy).map(|p| format!("priority {p}, ")).unwrap_or_default(),
             policy.location,
             side.direction.as_str(),
             hit.origin.rule,
@@ -322,7 +327,7 @@ fn tier_json(cluster: &Cluster, side: &SideTrace, hits: &[TierHit], wanted: &Por
             let policy = cluster.admin_policies.get(hit.origin.policy)?;
             let rule = policy.rules(side.direction).get(hit.origin.rule)?;
             Some(json!({"kind": policy.kind.as_str(), "tier": policy.tier.as_str(), "name": policy.name,
-                        "priority": policy.priority, "rule": hit.origin.rule, "rule_name": rule.name,
+                        "priority": priority(policy), "rule": hit.origin.rule, "rule_name": rule.name,
                         "action": action_word(policy, hit.action), "peer": hit.peer,
                         "ports": hit.ports.intersection(wanted), "file": policy.location.file, "line": rule.line}))
         })
