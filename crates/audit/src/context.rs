@@ -163,11 +163,22 @@ impl<'a> AuditContext<'a> {
 
     /// Whether an admin or baseline rule that denies something applies to the workload's pods in `direction`.
     pub fn tier_denies(&self, workload: usize, direction: Direction) -> bool {
+        self.tier_rule_applies(workload, direction, Some(netseg_engine::Action::Deny))
+    }
+
+    /// Whether any admin or baseline rule (of `action`, when given) has the workload's pods as subject in
+    /// `direction`.
+    pub fn tier_rule_applies(
+        &self,
+        workload: usize,
+        direction: Direction,
+        action: Option<netseg_engine::Action>,
+    ) -> bool {
         self.pods(workload).any(|pod| {
             self.declared
                 .tier_rules_of(pod)
                 .iter()
-                .any(|(_, rule)| rule.direction == direction && rule.action == netseg_engine::Action::Deny)
+                .any(|(_, rule)| rule.direction == direction && action.is_none_or(|a| rule.action == a))
         })
     }
 

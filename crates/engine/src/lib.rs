@@ -248,11 +248,7 @@ impl<'c> Analysis<'c> {
                 if rule.rule.matching_peer(&self.classes, other).is_none() {
                     continue;
                 }
-                let destination_ports = match (rule.direction, other) {
-                    (Direction::Ingress, _) => Some(self.classes.classes[subject].ports.as_slice()),
-                    (Direction::Egress, Other::Class(class)) => Some(self.classes.classes[class].ports.as_slice()),
-                    (Direction::Egress, Other::Address(_)) => None,
-                };
+                let destination_ports = self.destination_ports(subject, other, rule.direction);
                 let mut left = rule.rule.ports.resolve(destination_ports);
                 if left.is_empty() {
                     continue;
@@ -368,13 +364,23 @@ impl<'c> Analysis<'c> {
         egress.intersection(&self.side(dst, Other::Class(src), Direction::Ingress, None))
     }
 
-    /// Decides one side by walking the tiers: admin, NetworkPolicy, baseline, default allow.
-    fn side(&self, subject: ClassId, other: Other, direction: Direction, mut trail: Option<&mut Trail>) -> PortSet {
-        let destination_ports = match (direction, other) {
+    /// The container ports of the connection's destination, on which named ports resolve (`None`: an address).
+    fn destination_ports(
+        &self,
+        subject: ClassId,
+        other: Other,
+        direction: Direction,
+    ) -> Option<&[netseg_model::ContainerPort]> {
+        match (direction, other) {
             (Direction::Ingress, _) => Some(self.classes.classes[subject].ports.as_slice()),
             (Direction::Egress, Other::Class(class)) => Some(self.classes.classes[class].ports.as_slice()),
             (Direction::Egress, Other::Address(_)) => None,
-        };
+        }
+    }
+
+    /// Decides one side by walking the tiers: admin, NetworkPolicy, baseline, default allow.
+    fn side(&self, subject: ClassId, other: Other, direction: Direction, mut trail: Option<&mut Trail>) -> PortSet {
+        let destination_ports = self.destination_ports(subject, other, direction);
         let mut undecided = PortSet::all();
         let mut allowed = PortSet::empty();
 

@@ -242,30 +242,35 @@ fn pods_selection(ctx: &mut Ctx<'_>, api: &Api, key: &str, node: &Node, field: &
     }
     let node = ctx.map(node, field)?;
     ctx.unknown_fields(node, field, &["namespaceSelector", "podSelector"]);
-    let namespaces = match node.get("namespaceSelector") {
-        Some(selector) => ctx.selector(selector, &join(field, "namespaceSelector")),
-        // v1alpha2 made it optional (empty: every namespace); v1alpha1 requires it.
-        None if api.v1alpha2() => LabelSelector::default(),
+    // v1alpha2 made namespaceSelector optional (absent: every namespace); v1alpha1 requires both.
+    let namespaces = required_selector(ctx, node, field, "namespaceSelector", api.v1alpha2(), "namespace")?;
+    let pods = required_selector(ctx, node, field, "podSelector", false, "pod")?;
+    Some(AdminPods::Pods { namespaces, pods })
+}
+
+/// A selector field of `pods`; when absent, `{}` if `optional`, else an error.
+fn required_selector(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    field: &str,
+    key: &str,
+    optional: bool,
+    what: &str,
+) -> Option<LabelSelector> {
+    let key_field = join(field, key);
+    match node.get(key) {
+        Some(selector) => Some(ctx.selector(selector, &key_field)),
+        None if optional => Some(LabelSelector::default()),
         None => {
             ctx.error(
                 DiagnosticCode::MissingField,
                 node.line,
-                &join(field, "namespaceSelector"),
-                "`pods` needs a namespaceSelector ({} selects every namespace)",
+                &key_field,
+                format!("`pods` needs a {key} ({{}} selects every {what})"),
             );
-            return None;
+            None
         }
-    };
-    let Some(pods) = node.get("podSelector").map(|s| ctx.selector(s, &join(field, "podSelector"))) else {
-        ctx.error(
-            DiagnosticCode::MissingField,
-            node.line,
-            &join(field, "podSelector"),
-            "`pods` needs a podSelector ({} selects every pod)",
-        );
-        return None;
-    };
-    Some(AdminPods::Pods { namespaces, pods })
+    }
 }
 
 fn rule(ctx: &mut Ctx<'_>, api: &Api, node: &Node, field: &str, direction: Direction) -> Option<AdminRule> {
@@ -319,14 +324,7 @@ fn rule(ctx: &mut Ctx<'_>, api: &Api, node: &Node, field: &str, direction: Direc
     match node.get(peers_key) {
         Some(list) => {
             let items = ctx.seq(list, &peers_field);
-            if items.is_empty() || items.len() > api.max_peers {
-                ctx.error(
-                    DiagnosticCode::InvalidValue,
-                    list.line,
-                    &peers_field,
-                    format!("{} peers; the schema wants 1 to {}", items.len(), api.max_peers),
-                );
-            }
+            check_count(ctx, list, &peers_field, items.len(), api.max_peers);
             for (index, item) in items.iter().enumerate() {
                 if let Some(parsed) = peer(ctx, api, item, &format!("{peers_field}[{index}]"), direction) {
                     peers.push(parsed);
@@ -345,18 +343,8 @@ fn rule(ctx: &mut Ctx<'_>, api: &Api, node: &Node, field: &str, direction: Direc
         None => None,
         Some(list) => {
             let items = ctx.seq(list, &ports_field);
-            if items.is_empty() || items.len() > api.max_ports {
-                ctx.error(
-                    DiagnosticCode::InvalidValue,
-                    list.line,
-                    &ports_field,
-                    format!(
-                        "{} entries; the schema wants 1 to {} (leave the field out for every port)",
-                        items.len(),
-                        api.max_ports
-                    ),
-                );
-            }
+            // An empty list is refused, not read as "every port": that is what leaving the field out means.
+            check_count(ctx, list, &ports_field, items.len(), api.max_ports);
             let mut ports = Vec::new();
             for (index, item) in items.iter().enumerate() {
                 let item_field = format!("{ports_field}[{index}]");
