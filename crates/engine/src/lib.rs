@@ -13,12 +13,11 @@ use addresses::IpRange;
 use classes::{ClassId, Classes};
 use netseg_model::{Cluster, Direction, Tier};
 use rules::{direction_slot, OrderedRule, Other, PolicyTier, RuleOrigin};
-
-pub use rules::Action;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub use portset::PortSet;
+pub use rules::Action;
 
 /// One end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

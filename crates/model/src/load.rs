@@ -325,13 +325,23 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
     if let Some(admin_kind) = admin_kind {
         let served = admin_api_version(admin_kind);
         if api_version != served {
-            // Other projects (Antrea, for one) have kinds of the same name in their own API groups.
-            note(
-                inventory,
-                file,
-                node.line,
-                format!("skipped: {kind} of apiVersion `{api_version}`; netseg reads {kind} of `{served}`"),
-            );
+            // Other projects (Antrea, for one) have kinds of the same name in their own API groups, and
+            // network-policy-api has versions netseg does not read: either way the policy restricts traffic that
+            // the answers leave out, which is worth a warning, not a quiet note.
+            let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+            inventory.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                code: DiagnosticCode::SkippedDocument,
+                file: file.clone(),
+                line: Some(node.line),
+                object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
+                field: Some("apiVersion".into()),
+                message: format!(
+                    "not analysed: netseg reads {kind} of `{served}`, not `{api_version}`; the answers ignore \
+                     what it restricts"
+                ),
+                hint: None,
+            });
             return;
         }
     }

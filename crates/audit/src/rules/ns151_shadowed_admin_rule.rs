@@ -37,6 +37,12 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             format!("{place} {} rule {}{rule_name}", origin.direction.as_str(), origin.rule)
         };
         let by: Vec<String> = shadowed.by.iter().map(describe).collect();
+        // A shadow cast across a priority tie rests on netseg's tie-break, not on the API's order.
+        let tied = shadowed
+            .by
+            .iter()
+            .any(|o| o.policy != index && ctx.cluster.admin_policies[o.policy].priority == policy.priority);
+        let tie_note = if tied { " (partly through a priority tie, whose order is undefined: see NS150)" } else { "" };
         let rule_name = rule.name.as_deref().map(|n| format!(" `{n}`")).unwrap_or_default();
         let (resource, mut location) = ctx.admin_policy_resource(index);
         if let Some(location) = location.as_mut() {
@@ -51,7 +57,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                     policy.display_name(),
                     rule.action
                 ))
-                .evidence(format!("shadowed by {}", by.join(", ")))
+                .evidence(format!("shadowed by {}{tie_note}", by.join(", ")))
                 .remediation(
                     "move the rule above the rules that shadow it (or to a policy evaluated earlier), or delete it",
                 ),
