@@ -158,6 +158,33 @@ impl<'a> AuditContext<'a> {
         (resource, Some(p.location.clone()))
     }
 
+    /// An AdminNetworkPolicy, BaselineAdminNetworkPolicy or ClusterNetworkPolicy (cluster-scoped) as a resource.
+    pub fn admin_policy_resource(&self, policy: usize) -> (Resource, Option<Location>) {
+        let p = &self.cluster.admin_policies[policy];
+        (Resource { kind: p.kind.as_str().into(), namespace: None, name: p.name.clone() }, Some(p.location.clone()))
+    }
+
+    /// Whether an admin or baseline rule that denies something applies to the workload's pods in `direction`.
+    pub fn tier_denies(&self, workload: usize, direction: Direction) -> bool {
+        self.tier_rule_applies(workload, direction, Some(netseg_engine::Action::Deny))
+    }
+
+    /// Whether any admin or baseline rule (of `action`, when given) has the workload's pods as subject in
+    /// `direction`.
+    pub fn tier_rule_applies(
+        &self,
+        workload: usize,
+        direction: Direction,
+        action: Option<netseg_engine::Action>,
+    ) -> bool {
+        self.pods(workload).any(|pod| {
+            self.declared
+                .tier_rules_of(pod)
+                .iter()
+                .any(|(_, rule)| rule.direction == direction && action.is_none_or(|a| rule.action == a))
+        })
+    }
+
     /// A namespace as a resource; its location is its manifest, or the first workload in it when it has none.
     pub fn namespace_resource(&self, namespace: &str) -> (Resource, Option<Location>) {
         let location = self.cluster.namespace(namespace).and_then(|ns| ns.location.clone()).or_else(|| {
@@ -239,6 +266,12 @@ impl<'a> AuditContext<'a> {
                 .policies
                 .iter()
                 .find(|p| Some(&p.namespace) == resource.namespace.as_ref() && p.name == resource.name)
+                .map(|p| &p.ignore),
+            "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "ClusterNetworkPolicy" => self
+                .cluster
+                .admin_policies
+                .iter()
+                .find(|p| p.kind.as_str() == resource.kind && p.name == resource.name)
                 .map(|p| &p.ignore),
             _ => self
                 .cluster

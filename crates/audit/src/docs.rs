@@ -83,6 +83,10 @@ mod tests {
             "NS144 malformed-policy high",
             "NS145 dns-blocked medium",
             "NS146 allow-all-policy medium",
+            "NS150 admin-same-priority medium",
+            "NS151 shadowed-admin-rule medium",
+            "NS152 baseline-not-default high",
+            "NS160 cross-tenant-reachable high",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

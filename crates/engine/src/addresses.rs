@@ -1,7 +1,7 @@
 //! Addresses outside the cluster: the address space cut into atoms at every ipBlock boundary, so that each atom
 //! is either wholly inside or wholly outside every ipBlock and one address answers for all of it.
 
-use netseg_model::{Cidr, Cluster, PeerSelector};
+use netseg_model::{AdminPeerSelector, Cidr, Cluster, IpBlock, PeerSelector};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,6 +53,46 @@ fn to_addr(value: u128, v4: bool) -> IpAddr {
     }
 }
 
+/// Every address block some policy tests: NetworkPolicy ipBlocks, admin `networks`, and (when an admin policy
+/// has a `nodes` peer) each node address as a one-address block. Classes record which of them hold a pod's IP.
+pub fn policy_blocks(cluster: &Cluster) -> Vec<IpBlock> {
+    let mut blocks: Vec<IpBlock> = Vec::new();
+    for policy in &cluster.policies {
+        for rule in policy.ingress.iter().chain(&policy.egress) {
+            for peer in &rule.peers {
+                if let PeerSelector::IpBlock(block) = &peer.selector {
+                    blocks.push(block.clone());
+                }
+            }
+        }
+    }
+    let mut nodes_peer = false;
+    for policy in cluster.admin_policies.iter().filter(|p| p.in_effect()) {
+        for rule in policy.ingress.iter().chain(&policy.egress) {
+            for peer in &rule.peers {
+                match &peer.selector {
+                    AdminPeerSelector::Networks(cidrs) => {
+                        blocks.extend(cidrs.iter().map(|cidr| IpBlock { cidr: *cidr, except: Vec::new() }));
+                    }
+                    AdminPeerSelector::Nodes(_) => nodes_peer = true,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if nodes_peer {
+        blocks.extend(cluster.nodes.iter().flat_map(|n| &n.addresses).map(|addr| host_block(*addr)));
+    }
+    let mut seen = std::collections::HashSet::new();
+    blocks.retain(|block| seen.insert(block.clone()));
+    blocks
+}
+
+/// A block holding exactly one address.
+pub fn host_block(addr: IpAddr) -> IpBlock {
+    IpBlock { cidr: Cidr { network: addr, prefix: Cidr::max_prefix(addr) }, except: Vec::new() }
+}
+
 /// The atoms of the address space: IPv4 always, IPv6 when the input mentions an IPv6 address anywhere.
 pub fn atoms(cluster: &Cluster) -> Vec<IpRange> {
     let mut cuts_v4: Vec<u128> = vec![0];
@@ -71,16 +111,10 @@ pub fn atoms(cluster: &Cluster) -> Vec<IpRange> {
             cuts.push(next);
         }
     };
-    for policy in &cluster.policies {
-        for rule in policy.ingress.iter().chain(&policy.egress) {
-            for peer in &rule.peers {
-                if let PeerSelector::IpBlock(block) = &peer.selector {
-                    add(&block.cidr, &mut ipv6_seen);
-                    for except in &block.except {
-                        add(except, &mut ipv6_seen);
-                    }
-                }
-            }
+    for block in policy_blocks(cluster) {
+        add(&block.cidr, &mut ipv6_seen);
+        for except in &block.except {
+            add(except, &mut ipv6_seen);
         }
     }
     ipv6_seen |= cluster.workloads.iter().flat_map(|w| &w.pods).flat_map(|p| &p.facts.ips).any(IpAddr::is_ipv6);

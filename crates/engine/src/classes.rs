@@ -1,11 +1,11 @@
 //! Pod classes: pods that no policy can tell apart share one class and one answer.
 //!
 //! Two pods are in the same class when they share the namespace, the labels, the host-network flag, the container
-//! ports (named ports resolve on them) and the set of ipBlocks their IPs fall in. Every question the engine answers
-//! depends on nothing else, so it evaluates classes, never pod pairs.
+//! ports (named ports resolve on them), the set of address blocks their IPs fall in, and for host-network pods the
+//! node. Every question the engine answers depends on nothing else, so it evaluates classes, never pod pairs.
 
 use fixedbitset::FixedBitSet;
-use netseg_model::{Cluster, ContainerPort, IpBlock, LabelSelector, Labels, Operator, PeerSelector};
+use netseg_model::{Cluster, ContainerPort, IpBlock, LabelSelector, Labels, Operator};
 use std::collections::HashMap;
 
 pub type ClassId = usize;
@@ -18,6 +18,9 @@ pub struct PodClass {
     pub ports: Vec<ContainerPort>,
     /// Indexes into [`Classes::ip_blocks`] of the blocks holding one of the pods' IPs.
     pub ip_blocks: Vec<usize>,
+    /// The node a host-network pod runs on (`spec.nodeName`), which admin `nodes` peers match; `None` for pods
+    /// on the pod network, so that placement never splits their classes.
+    pub node: Option<String>,
 }
 
 /// The classes of a cluster and the indexes that let a selector find its classes without scanning them.
@@ -37,20 +40,9 @@ pub struct Classes {
 
 impl Classes {
     pub fn build(cluster: &Cluster, ip_blocks_match_pods: bool) -> Classes {
-        let mut ip_blocks: Vec<IpBlock> = Vec::new();
-        let mut block_index: HashMap<IpBlock, usize> = HashMap::new();
-        for policy in &cluster.policies {
-            for rule in policy.ingress.iter().chain(&policy.egress) {
-                for peer in &rule.peers {
-                    if let PeerSelector::IpBlock(block) = &peer.selector {
-                        block_index.entry(block.clone()).or_insert_with(|| {
-                            ip_blocks.push(block.clone());
-                            ip_blocks.len() - 1
-                        });
-                    }
-                }
-            }
-        }
+        let ip_blocks = crate::addresses::policy_blocks(cluster);
+        let block_index: HashMap<IpBlock, usize> =
+            ip_blocks.iter().enumerate().map(|(i, block)| (block.clone(), i)).collect();
 
         let namespace_of: HashMap<&str, usize> =
             cluster.namespaces.iter().enumerate().map(|(i, ns)| (ns.name.as_str(), i)).collect();
@@ -78,6 +70,7 @@ impl Classes {
                     host_network: pod.facts.host_network,
                     ports,
                     ip_blocks,
+                    node: pod.facts.node_name.clone().filter(|_| pod.facts.host_network),
                 };
                 keyed.push((class, w, p));
             }

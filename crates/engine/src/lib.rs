@@ -11,12 +11,13 @@ pub mod rules;
 
 use addresses::IpRange;
 use classes::{ClassId, Classes};
-use netseg_model::{Cluster, Direction};
-use rules::{direction_slot, Action, OrderedRule, Other, PolicyTier, RuleOrigin};
+use netseg_model::{Cluster, Direction, Tier};
+use rules::{direction_slot, OrderedRule, Other, PolicyTier, RuleOrigin};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub use portset::PortSet;
+pub use rules::Action;
 
 /// One end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,6 +38,28 @@ pub struct RuleHit {
     pub ports: PortSet,
 }
 
+/// A rule of an ordered tier (admin or baseline) that decided some ports on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierHit {
+    pub tier: Tier,
+    /// `origin.policy` indexes `Cluster::admin_policies`.
+    pub origin: RuleOrigin,
+    pub action: Action,
+    /// The index of the peer that matched.
+    pub peer: Option<usize>,
+    /// The ports this rule decided (those that no earlier rule had).
+    pub ports: PortSet,
+}
+
+/// An admin or baseline rule that can never decide a port, and the earlier rules that take them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowed {
+    pub tier: Tier,
+    /// `origin.policy` indexes `Cluster::admin_policies`.
+    pub origin: RuleOrigin,
+    pub by: Vec<RuleOrigin>,
+}
+
 /// How one side (the source's egress or the destination's ingress) decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SideTrace {
@@ -49,7 +72,25 @@ pub struct SideTrace {
     pub isolating: Vec<usize>,
     /// The rules of those policies that match the other end, with their ports.
     pub hits: Vec<RuleHit>,
+    /// Admin-tier rules that decided ports, in evaluation order (Pass included: it hands ports on).
+    pub admin: Vec<TierHit>,
+    /// The ports that reached the NetworkPolicy tier (not decided by an admin Allow or Deny).
+    pub to_policies: PortSet,
+    /// Baseline rules that decided ports, for a side that no NetworkPolicy isolates.
+    pub baseline: Vec<TierHit>,
+    /// The ports that no tier decided, allowed by the Kubernetes default.
+    pub by_default: PortSet,
     pub allowed: PortSet,
+}
+
+/// What `side` records when asked why.
+#[derive(Default)]
+struct Trail {
+    hits: Vec<RuleHit>,
+    admin: Vec<TierHit>,
+    to_policies: PortSet,
+    baseline: Vec<TierHit>,
+    by_default: PortSet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,11 +145,19 @@ impl Default for EngineOptions {
     }
 }
 
+/// One side being decided, as the ordered tiers see it.
+struct TierSide<'a> {
+    subject: ClassId,
+    other: Other,
+    direction: Direction,
+    destination_ports: Option<&'a [netseg_model::ContainerPort]>,
+}
+
 pub struct Analysis<'c> {
     pub cluster: &'c Cluster,
     classes: Classes,
     policy_tier: PolicyTier,
-    /// Ordered by priority; empty until cluster-scoped policies are read.
+    /// Ordered by priority, then rule order (`rules::tier_order`).
     admin: Vec<OrderedRule>,
     baseline: Vec<OrderedRule>,
 }
@@ -121,7 +170,8 @@ impl<'c> Analysis<'c> {
     pub fn with_options(cluster: &'c Cluster, options: &EngineOptions) -> Analysis<'c> {
         let classes = Classes::build(cluster, options.ip_blocks_match_pods);
         let policy_tier = rules::compile_policy_tier(cluster, &classes);
-        Analysis { cluster, classes, policy_tier, admin: Vec::new(), baseline: Vec::new() }
+        let ordered = rules::compile_ordered_tiers(cluster, &classes);
+        Analysis { cluster, classes, policy_tier, admin: ordered.admin, baseline: ordered.baseline }
     }
 
     /// The policies that select a pod and isolate it in `direction`; empty when it is not isolated.
@@ -159,6 +209,74 @@ impl<'c> Analysis<'c> {
             }
         }
         pods
+    }
+
+    /// The admin and baseline rules whose subject is this pod, in evaluation order, with their tier.
+    pub fn tier_rules_of(&self, endpoint: Endpoint) -> Vec<(Tier, &OrderedRule)> {
+        let Some(class) = self.class_of(endpoint) else { return Vec::new() };
+        let admin = self.admin.iter().map(|r| (Tier::Admin, r));
+        let baseline = self.baseline.iter().map(|r| (Tier::Baseline, r));
+        admin.chain(baseline).filter(|(_, rule)| rule.subjects.contains(class)).collect()
+    }
+
+    /// Rules of the admin and baseline tiers that never decide anything: for every subject and peer they match,
+    /// earlier rules of their tier (the same policy's, or a higher-priority policy's) have decided all their ports.
+    /// Rules that match nothing at all are not listed (nothing shadows them; they select nothing).
+    pub fn shadowed_rules(&self) -> Vec<Shadowed> {
+        let atoms: Vec<Other> = addresses::atoms(self.cluster).iter().map(|a| Other::Address(a.start)).collect();
+        let others: Vec<Other> = (0..self.classes.len()).map(Other::Class).chain(atoms).collect();
+        let mut shadowed = Vec::new();
+        for (tier, rules) in [(Tier::Admin, &self.admin), (Tier::Baseline, &self.baseline)] {
+            for (k, rule) in rules.iter().enumerate() {
+                if let Some(by) = self.shadowers(rules, k, &others) {
+                    shadowed.push(Shadowed { tier, origin: rule.rule.origin, by });
+                }
+            }
+        }
+        shadowed
+    }
+
+    /// The earlier rules that together decide every port rule `k` matches, or `None` when some port is left to it
+    /// (or it matches nothing).
+    fn shadowers(&self, rules: &[OrderedRule], k: usize, others: &[Other]) -> Option<Vec<RuleOrigin>> {
+        let rule = &rules[k];
+        let mut by: Vec<RuleOrigin> = Vec::new();
+        let mut matched_any = false;
+        for subject in rule.subjects.ones() {
+            for &other in others {
+                if rule.rule.matching_peer(&self.classes, other).is_none() {
+                    continue;
+                }
+                let destination_ports = self.destination_ports(subject, other, rule.direction);
+                let mut left = rule.rule.ports.resolve(destination_ports);
+                if left.is_empty() {
+                    continue;
+                }
+                matched_any = true;
+                for earlier in &rules[..k] {
+                    if left.is_empty() {
+                        break;
+                    }
+                    if earlier.direction != rule.direction
+                        || !earlier.subjects.contains(subject)
+                        || earlier.rule.matching_peer(&self.classes, other).is_none()
+                    {
+                        continue;
+                    }
+                    let taken = earlier.rule.ports.resolve(destination_ports).intersection(&left);
+                    if !taken.is_empty() {
+                        left = left.difference(&taken);
+                        if !by.contains(&earlier.rule.origin) {
+                            by.push(earlier.rule.origin);
+                        }
+                    }
+                }
+                if !left.is_empty() {
+                    return None;
+                }
+            }
+        }
+        matched_any.then_some(by)
     }
 
     /// How many pod classes the cluster's pods fall into.
@@ -201,6 +319,10 @@ impl<'c> Analysis<'c> {
             host_network: false,
             isolating: Vec::new(),
             hits: Vec::new(),
+            admin: Vec::new(),
+            to_policies: PortSet::all(),
+            baseline: Vec::new(),
+            by_default: PortSet::all(),
             allowed: PortSet::all(),
         };
         let (Some(class), Some(other)) = (self.class_of(subject), self.other_of(other)) else {
@@ -209,9 +331,13 @@ impl<'c> Analysis<'c> {
         };
         trace.host_network = self.classes.classes[class].host_network;
         trace.isolating = self.policy_tier.isolating[direction_slot(direction)][class].clone();
-        let mut hits = Vec::new();
-        trace.allowed = self.side(class, other, direction, Some(&mut hits));
-        trace.hits = hits;
+        let mut trail = Trail::default();
+        trace.allowed = self.side(class, other, direction, Some(&mut trail));
+        trace.hits = trail.hits;
+        trace.admin = trail.admin;
+        trace.to_policies = trail.to_policies;
+        trace.baseline = trail.baseline;
+        trace.by_default = trail.by_default;
         trace
     }
 
@@ -237,36 +363,49 @@ impl<'c> Analysis<'c> {
         egress.intersection(&self.side(dst, Other::Class(src), Direction::Ingress, None))
     }
 
-    /// Decides one side by walking the tiers: admin, NetworkPolicy, baseline, default allow.
-    fn side(
+    /// The container ports of the connection's destination, on which named ports resolve (`None`: an address).
+    fn destination_ports(
         &self,
         subject: ClassId,
         other: Other,
         direction: Direction,
-        mut hits: Option<&mut Vec<RuleHit>>,
-    ) -> PortSet {
-        let destination_ports = match (direction, other) {
+    ) -> Option<&[netseg_model::ContainerPort]> {
+        match (direction, other) {
             (Direction::Ingress, _) => Some(self.classes.classes[subject].ports.as_slice()),
             (Direction::Egress, Other::Class(class)) => Some(self.classes.classes[class].ports.as_slice()),
             (Direction::Egress, Other::Address(_)) => None,
-        };
+        }
+    }
+
+    /// Decides one side by walking the tiers: admin, NetworkPolicy, baseline, default allow.
+    fn side(&self, subject: ClassId, other: Other, direction: Direction, mut trail: Option<&mut Trail>) -> PortSet {
+        let destination_ports = self.destination_ports(subject, other, direction);
         let mut undecided = PortSet::all();
         let mut allowed = PortSet::empty();
 
-        let passed =
-            self.first_match(&self.admin, subject, other, direction, destination_ports, &mut undecided, &mut allowed);
+        let tier_side = TierSide { subject, other, direction, destination_ports };
+        let passed = self.first_match(
+            &self.admin,
+            &tier_side,
+            &mut undecided,
+            &mut allowed,
+            trail.as_deref_mut().map(|t| &mut t.admin),
+        );
         undecided.union_with(&passed);
 
         let isolating = &self.policy_tier.isolating[direction_slot(direction)][subject];
+        if let Some(trail) = trail.as_deref_mut() {
+            trail.to_policies = undecided.clone();
+        }
         if !isolating.is_empty() {
             let mut policy_allowed = PortSet::empty();
             for &policy in isolating {
                 for rule in self.policy_tier.rules[policy].iter().filter(|r| r.origin.direction == direction) {
                     let Some(peer) = rule.matching_peer(&self.classes, other) else { continue };
                     let ports = rule.ports.resolve(destination_ports);
-                    if let Some(hits) = hits.as_deref_mut() {
+                    if let Some(trail) = trail.as_deref_mut() {
                         if !ports.is_empty() {
-                            hits.push(RuleHit { origin: rule.origin, peer, ports: ports.clone() });
+                            trail.hits.push(RuleHit { origin: rule.origin, peer, ports: ports.clone() });
                         }
                     }
                     policy_allowed.union_with(&ports);
@@ -279,48 +418,51 @@ impl<'c> Analysis<'c> {
         // A baseline Pass has nowhere further to hand over to but the default.
         let passed = self.first_match(
             &self.baseline,
-            subject,
-            other,
-            direction,
-            destination_ports,
+            &tier_side,
             &mut undecided,
             &mut allowed,
+            trail.as_deref_mut().map(|t| &mut t.baseline),
         );
         undecided.union_with(&passed);
+        if let Some(trail) = trail {
+            trail.by_default = undecided.clone();
+        }
         allowed.union_with(&undecided);
         allowed
     }
 
     /// Applies an ordered tier: each port is decided by the first rule that matches it. Returns the passed ports.
-    #[allow(clippy::too_many_arguments)]
     fn first_match(
         &self,
         tier: &[OrderedRule],
-        subject: ClassId,
-        other: Other,
-        direction: Direction,
-        destination_ports: Option<&[netseg_model::ContainerPort]>,
+        side: &TierSide<'_>,
         undecided: &mut PortSet,
         allowed: &mut PortSet,
+        mut hits: Option<&mut Vec<TierHit>>,
     ) -> PortSet {
         let mut passed = PortSet::empty();
         for ordered in tier {
             if undecided.is_empty() {
                 break;
             }
-            if ordered.direction != direction
-                || !ordered.subjects.contains(subject)
-                || ordered.rule.matching_peer(&self.classes, other).is_none()
-            {
+            if ordered.direction != side.direction || !ordered.subjects.contains(side.subject) {
                 continue;
             }
-            let matched = ordered.rule.ports.resolve(destination_ports).intersection(undecided);
+            let Some(peer) = ordered.rule.matching_peer(&self.classes, side.other) else { continue };
+            let matched = ordered.rule.ports.resolve(side.destination_ports).intersection(undecided);
+            if matched.is_empty() {
+                continue;
+            }
             match ordered.action {
                 Action::Allow => allowed.union_with(&matched),
                 Action::Deny => {}
                 Action::Pass => passed.union_with(&matched),
             }
             *undecided = undecided.difference(&matched);
+            if let Some(hits) = hits.as_deref_mut() {
+                let tier = self.cluster.admin_policies.get(ordered.rule.origin.policy).map_or(Tier::Admin, |p| p.tier);
+                hits.push(TierHit { tier, origin: ordered.rule.origin, action: ordered.action, peer, ports: matched });
+            }
         }
         passed
     }

@@ -4,15 +4,15 @@
 //! order: the admin tier (ordered rules, first match wins, with Allow, Deny and Pass), the NetworkPolicy tier
 //! (isolation: an isolated pod gets the union of the rules that select it, a pod that nothing isolates falls
 //! through), the baseline tier (ordered rules again), then the default: allow. Each tier decides some ports and
-//! hands the rest on. Only the NetworkPolicy tier has sources today; AdminNetworkPolicy, BaselineAdminNetworkPolicy
-//! and ClusterNetworkPolicy compile into [`OrderedRule`] lists of the other two.
+//! hands the rest on. AdminNetworkPolicy, BaselineAdminNetworkPolicy and ClusterNetworkPolicy compile into the
+//! [`OrderedRule`] lists of the admin and baseline tiers.
 
 use crate::classes::{ClassId, Classes};
 use crate::portset::PortSet;
 use fixedbitset::FixedBitSet;
 use netseg_model::{
-    Cluster, ContainerPort, Direction, LabelSelector, NetworkPolicy, PeerSelector, PolicyPort, PolicyRule, PortRef,
-    Protocol,
+    AdminAction, AdminPeerSelector, AdminPods, AdminPolicyPort, AdminPort, Cluster, ContainerPort, Direction,
+    LabelSelector, NetworkPolicy, PeerSelector, PolicyPort, PolicyRule, PortRef, Protocol, Tier,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -32,6 +32,13 @@ pub enum PeerSet {
     Classes(Arc<FixedBitSet>),
     /// Addresses, and pods whose IPs fall in the block: an index into [`Classes::ip_blocks`].
     Block(usize),
+    /// An admin `networks` peer: any of several blocks.
+    Blocks(Vec<usize>),
+    /// An admin `nodes` peer: the host-network classes on the selected nodes, and the nodes' addresses (blocks).
+    Nodes { hosts: Arc<FixedBitSet>, addresses: Vec<usize> },
+    /// A v1alpha2 `domainNames` peer. netseg resolves no names, so it stands for every address outside the cluster:
+    /// such rules only accept traffic, and over-reporting is the safe side.
+    AnyAddress,
 }
 
 impl PeerSet {
@@ -43,6 +50,13 @@ impl PeerSet {
             (PeerSet::Block(block), Other::Address(addr)) => {
                 classes.ip_blocks.get(*block).is_some_and(|b| b.contains(addr))
             }
+            (PeerSet::Blocks(blocks), other) => blocks.iter().any(|b| PeerSet::Block(*b).matches(classes, other)),
+            (PeerSet::Nodes { hosts, .. }, Other::Class(class)) => hosts.contains(class),
+            (PeerSet::Nodes { addresses, .. }, Other::Address(_)) => {
+                addresses.iter().any(|b| PeerSet::Block(*b).matches(classes, other))
+            }
+            (PeerSet::AnyAddress, Other::Class(_)) => false,
+            (PeerSet::AnyAddress, Other::Address(_)) => true,
         }
     }
 }
@@ -51,10 +65,27 @@ impl PeerSet {
 #[derive(Debug, Clone)]
 pub struct PortMatch {
     pub numeric: PortSet,
-    pub named: Vec<(String, Protocol)>,
+    /// A name with the protocol it must have (NetworkPolicy), or with whatever protocol the container port has
+    /// (admin policies, which name no protocol).
+    pub named: Vec<(String, Option<Protocol>)>,
 }
 
 impl PortMatch {
+    /// An admin rule's ports: `None` is every port of every protocol.
+    fn compile_admin(ports: Option<&[AdminPolicyPort]>) -> PortMatch {
+        let Some(ports) = ports else { return PortMatch { numeric: PortSet::all(), named: Vec::new() } };
+        let mut ranges = Vec::new();
+        let mut named = Vec::new();
+        for entry in ports {
+            match &entry.port {
+                AdminPort::Number { protocol, port } => ranges.push((*protocol, *port, *port)),
+                AdminPort::Range { protocol, start, end } => ranges.push((*protocol, *start, *end)),
+                AdminPort::Named(name) => named.push((name.clone(), None)),
+            }
+        }
+        PortMatch { numeric: PortSet::from_ranges(&ranges), named }
+    }
+
     fn compile(ports: &[PolicyPort]) -> PortMatch {
         if ports.is_empty() {
             return PortMatch { numeric: PortSet::all(), named: Vec::new() };
@@ -65,7 +96,7 @@ impl PortMatch {
             match &port.port {
                 None => ranges.push((port.protocol, 1, 65535)),
                 Some(PortRef::Number(start)) => ranges.push((port.protocol, *start, port.end_port.unwrap_or(*start))),
-                Some(PortRef::Name(name)) => named.push((name.clone(), port.protocol)),
+                Some(PortRef::Name(name)) => named.push((name.clone(), Some(port.protocol))),
             }
         }
         PortMatch { numeric: PortSet::from_ranges(&ranges), named }
@@ -80,7 +111,7 @@ impl PortMatch {
         let mut ranges = Vec::new();
         for (name, protocol) in &self.named {
             for port in destination_ports.unwrap_or_default() {
-                if port.name.as_deref() == Some(name.as_str()) && port.protocol == *protocol {
+                if port.name.as_deref() == Some(name.as_str()) && protocol.is_none_or(|p| p == port.protocol) {
                     ranges.push((port.protocol, port.port, port.port));
                 }
             }
@@ -92,7 +123,7 @@ impl PortMatch {
 /// Where a compiled rule came from, for explanations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RuleOrigin {
-    /// Index into `Cluster::policies`.
+    /// Index into `Cluster::policies`; for the rules of the ordered tiers, into `Cluster::admin_policies`.
     pub policy: usize,
     pub direction: Direction,
     /// Index of the rule within the policy's `ingress` or `egress`.
@@ -261,4 +292,115 @@ fn compile_peers(cache: &mut SelectorCache<'_>, rule: &PolicyRule, own: usize) -
         })
         .collect();
     Some(peers)
+}
+
+/// The admin and baseline tiers, compiled: each an [`OrderedRule`] list in evaluation order.
+pub struct OrderedTiers {
+    pub admin: Vec<OrderedRule>,
+    pub baseline: Vec<OrderedRule>,
+}
+
+/// The order in which a tier's policies are evaluated: ascending priority. Policies of equal priority have no
+/// defined order upstream; netseg breaks the tie by kind, then name, so that its answer is at least stable (and
+/// the audit reports the tie, NS150).
+pub fn tier_order(cluster: &Cluster, tier: Tier) -> Vec<usize> {
+    let mut order: Vec<usize> = cluster
+        .admin_policies
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.tier == tier && p.in_effect())
+        .map(|(i, _)| i)
+        .collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&cluster.admin_policies[a], &cluster.admin_policies[b]);
+        (a.priority, a.kind, &a.name).cmp(&(b.priority, b.kind, &b.name))
+    });
+    order
+}
+
+pub fn compile_ordered_tiers(cluster: &Cluster, classes: &Classes) -> OrderedTiers {
+    let mut cache = SelectorCache::new(cluster, classes);
+    let mut compile = |tier: Tier| -> Vec<OrderedRule> {
+        let mut rules = Vec::new();
+        for index in tier_order(cluster, tier) {
+            let policy = &cluster.admin_policies[index];
+            let subjects = admin_pods(&mut cache, &policy.subject);
+            for direction in [Direction::Ingress, Direction::Egress] {
+                for (rule_index, rule) in policy.rules(direction).iter().enumerate() {
+                    let peers = rule.peers.iter().map(|peer| admin_peer(&mut cache, cluster, &peer.selector)).collect();
+                    rules.push(OrderedRule {
+                        subjects: subjects.clone(),
+                        direction,
+                        action: match rule.action {
+                            AdminAction::Allow => Action::Allow,
+                            AdminAction::Deny => Action::Deny,
+                            AdminAction::Pass => Action::Pass,
+                        },
+                        rule: CompiledRule {
+                            origin: RuleOrigin { policy: index, direction, rule: rule_index },
+                            peers: Some(peers),
+                            ports: PortMatch::compile_admin(rule.ports.as_deref()),
+                        },
+                    });
+                }
+            }
+        }
+        rules
+    };
+    let admin = compile(Tier::Admin);
+    let baseline = compile(Tier::Baseline);
+    OrderedTiers { admin, baseline }
+}
+
+fn admin_pods(cache: &mut SelectorCache<'_>, pods: &AdminPods) -> Arc<FixedBitSet> {
+    match pods {
+        AdminPods::Namespaces(namespaces) => cache.pods(Some(namespaces), 0, None),
+        AdminPods::Pods { namespaces, pods } => cache.pods(Some(namespaces), 0, Some(pods)),
+    }
+}
+
+fn admin_peer(cache: &mut SelectorCache<'_>, cluster: &Cluster, peer: &AdminPeerSelector) -> PeerSet {
+    let classes = cache.classes;
+    match peer {
+        AdminPeerSelector::Pods(pods) => PeerSet::Classes(admin_pods(cache, pods)),
+        AdminPeerSelector::Networks(cidrs) => PeerSet::Blocks(
+            cidrs
+                .iter()
+                .filter_map(|cidr| classes.block_id(&netseg_model::IpBlock { cidr: *cidr, except: Vec::new() }))
+                .collect(),
+        ),
+        AdminPeerSelector::DomainNames(_) => PeerSet::AnyAddress,
+        AdminPeerSelector::Nodes(selector) => {
+            let selected: Vec<&netseg_model::ClusterNode> =
+                cluster.nodes.iter().filter(|node| selector.matches(&node.labels)).collect();
+            let addresses: Vec<usize> = selected
+                .iter()
+                .flat_map(|node| &node.addresses)
+                .filter_map(|addr| classes.block_id(&crate::addresses::host_block(*addr)))
+                .collect();
+            let known = |name: &str| cluster.nodes.iter().any(|node| node.name == name);
+            let mut hosts = classes.empty_set();
+            for (id, class) in classes.classes.iter().enumerate().filter(|(_, c)| c.host_network) {
+                let on_selected = match &class.node {
+                    Some(name) if known(name) => selected.iter().any(|node| &node.name == name),
+                    // Placement unknown: by its IP when that is a node address, else on any selected node.
+                    _ => {
+                        let by_ip = class.ip_blocks.iter().any(|b| addresses.contains(b));
+                        let on_some_node = class.ip_blocks.iter().any(|b| {
+                            cluster
+                                .nodes
+                                .iter()
+                                .flat_map(|n| &n.addresses)
+                                .any(|addr| classes.block_id(&crate::addresses::host_block(*addr)) == Some(*b))
+                        });
+                        by_ip || (!on_some_node && (selector.is_empty() || !selected.is_empty()))
+                    }
+                };
+                if on_selected {
+                    hosts.insert(id);
+                }
+            }
+            PeerSet::Nodes { hosts: Arc::new(hosts), addresses }
+        }
+    }
 }

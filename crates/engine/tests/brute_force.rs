@@ -1,15 +1,18 @@
 //! Holds the engine against a deliberately simple brute-force evaluator on random small clusters.
 //!
-//! The evaluator below is written straight from the Kubernetes NetworkPolicy semantics: for every pair it loops
-//! over every policy and every rule, matches selectors and CIDRs with its own code, and keeps allowed ports as a
-//! plain bitmap per protocol. It shares nothing with the engine but the model types.
+//! The evaluator below is written straight from the Kubernetes NetworkPolicy semantics and the network-policy-api
+//! tier rules: for every pair it walks the admin policies in priority order and their rules in order, deciding
+//! port by port, then every NetworkPolicy and rule, then the baseline policies, matching selectors, CIDRs and
+//! nodes with its own code and keeping ports as a plain bitmap per protocol. It shares nothing with the engine but
+//! the model types.
 
 use netseg_engine::{Analysis, Endpoint, PortSet, WorkloadConnection};
 use netseg_model::cidr::Cidr;
 use netseg_model::{
-    Cluster, ContainerPort, Direction, IpBlock, LabelSelector, Labels, Location, Namespace, NetworkPolicy, Operator,
-    Peer, PeerSelector, Pod, PodFacts, PolicyPort, PolicyRule, PortRef, Protocol, Requirement, Suppression, Workload,
-    WorkloadKind, WorkloadRef, NAMESPACE_NAME_LABEL,
+    AdminAction, AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, AdminPolicyPort, AdminPort,
+    AdminRule, Cluster, ClusterNode, ContainerPort, Direction, IpBlock, LabelSelector, Labels, Location, Namespace,
+    NetworkPolicy, Operator, Peer, PeerSelector, Pod, PodFacts, PolicyPort, PolicyRule, PortRef, Protocol, Requirement,
+    Suppression, Tier, Workload, WorkloadKind, WorkloadRef, NAMESPACE_NAME_LABEL,
 };
 use proptest::prelude::*;
 use std::fmt::Write as _;
@@ -84,6 +87,12 @@ impl Bits {
 
     fn is_empty(&self) -> bool {
         self.words.iter().all(|w| *w == 0)
+    }
+
+    fn minus(&mut self, other: &Bits) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= !*b;
+        }
     }
 
     /// Sorted, maximal, inclusive ranges of one protocol.
@@ -314,6 +323,14 @@ fn side(cluster: &Cluster, subject: End, other: End, direction: Direction) -> Bi
         Direction::Ingress => subject,
         Direction::Egress => other,
     };
+    if pod_of(cluster, workload, pod).1.host_network {
+        // The node: no NetworkPolicy and no admin policy has it as subject.
+        return Bits::all();
+    }
+    // Ports are decided one tier at a time; what a tier leaves (or passes) goes on.
+    let mut undecided = Bits::all();
+    let mut decided_allowed = Bits::none();
+    ordered_tier(cluster, Tier::Admin, subject, other, direction, &mut undecided, &mut decided_allowed);
     let mut isolated = false;
     let mut allowed = Bits::none();
     for policy in &cluster.policies {
@@ -337,10 +354,132 @@ fn side(cluster: &Cluster, subject: End, other: End, direction: Direction) -> Bi
         }
     }
     if isolated {
-        allowed
-    } else {
-        Bits::all()
+        allowed.intersect_with(&undecided);
+        decided_allowed.union_with(&allowed);
+        return decided_allowed;
     }
+    ordered_tier(cluster, Tier::Baseline, subject, other, direction, &mut undecided, &mut decided_allowed);
+    decided_allowed.union_with(&undecided);
+    decided_allowed
+}
+
+/// One ordered tier: policies by (priority, kind, name), stable; rules in order; the first rule that matches a port
+/// decides it. Allow adds to `allowed`; Deny drops it; Pass leaves it undecided for the next tier.
+fn ordered_tier(
+    cluster: &Cluster,
+    tier: Tier,
+    subject: End,
+    other: End,
+    direction: Direction,
+    undecided: &mut Bits,
+    allowed: &mut Bits,
+) {
+    let End::Pod { workload, pod } = subject else { return };
+    let mut policies: Vec<&AdminPolicy> = cluster
+        .admin_policies
+        .iter()
+        .filter(|p| p.tier == tier)
+        .filter(|p| p.kind != AdminPolicyKind::BaselineAdminNetworkPolicy || p.name == "default")
+        .collect();
+    policies.sort_by(|a, b| (a.priority, a.kind, &a.name).cmp(&(b.priority, b.kind, &b.name)));
+    let mut passed = Bits::none();
+    for policy in policies {
+        if !admin_pods_match(cluster, &policy.subject, workload, pod) {
+            continue;
+        }
+        let rules = match direction {
+            Direction::Ingress => &policy.ingress,
+            Direction::Egress => &policy.egress,
+        };
+        for rule in rules {
+            if !rule.peers.iter().any(|peer| admin_peer_matches(cluster, &peer.selector, other)) {
+                continue;
+            }
+            let destination = match direction {
+                Direction::Ingress => subject,
+                Direction::Egress => other,
+            };
+            let mut ports = admin_rule_ports(cluster, rule, destination);
+            ports.intersect_with(undecided);
+            match rule.action {
+                AdminAction::Allow => allowed.union_with(&ports),
+                AdminAction::Deny => {}
+                AdminAction::Pass => passed.union_with(&ports),
+            }
+            undecided.minus(&ports);
+        }
+    }
+    undecided.union_with(&passed);
+}
+
+fn admin_pods_match(cluster: &Cluster, pods: &AdminPods, workload: usize, pod: usize) -> bool {
+    let (namespace, facts) = pod_of(cluster, workload, pod);
+    if facts.host_network {
+        return false;
+    }
+    let Some(namespace_labels) = namespace_labels(cluster, namespace) else { return false };
+    match pods {
+        AdminPods::Namespaces(ns) => selector_matches(ns, namespace_labels),
+        AdminPods::Pods { namespaces, pods } => {
+            selector_matches(namespaces, namespace_labels) && selector_matches(pods, &facts.labels)
+        }
+    }
+}
+
+fn admin_peer_matches(cluster: &Cluster, peer: &AdminPeerSelector, other: End) -> bool {
+    match (peer, other) {
+        (AdminPeerSelector::Pods(pods), End::Pod { workload, pod }) => admin_pods_match(cluster, pods, workload, pod),
+        (AdminPeerSelector::Pods(_), End::Address(_)) => false,
+        (AdminPeerSelector::Networks(cidrs), End::Address(a)) => cidrs.iter().any(|c| cidr_has(c, a)),
+        (AdminPeerSelector::Networks(cidrs), End::Pod { workload, pod }) => {
+            pod_of(cluster, workload, pod).1.ips.iter().any(|ip| cidrs.iter().any(|c| cidr_has(c, *ip)))
+        }
+        (AdminPeerSelector::Nodes(sel), End::Address(a)) => {
+            cluster.nodes.iter().any(|n| selector_matches(sel, &n.labels) && n.addresses.contains(&a))
+        }
+        (AdminPeerSelector::Nodes(sel), End::Pod { workload, pod }) => {
+            let facts = pod_of(cluster, workload, pod).1;
+            if !facts.host_network {
+                return false;
+            }
+            let named = facts.node_name.as_ref().and_then(|name| cluster.nodes.iter().find(|n| &n.name == name));
+            if let Some(node) = named {
+                return selector_matches(sel, &node.labels);
+            }
+            // Placement unknown: the nodes whose address the pod has; with none, any node.
+            let by_ip: Vec<_> =
+                cluster.nodes.iter().filter(|n| n.addresses.iter().any(|a| facts.ips.contains(a))).collect();
+            if by_ip.is_empty() {
+                sel.is_empty() || cluster.nodes.iter().any(|n| selector_matches(sel, &n.labels))
+            } else {
+                by_ip.iter().any(|n| selector_matches(sel, &n.labels))
+            }
+        }
+        (AdminPeerSelector::DomainNames(_), End::Address(_)) => true,
+        (AdminPeerSelector::DomainNames(_), End::Pod { .. }) => false,
+    }
+}
+
+/// An admin rule's ports toward `destination`: names resolve on its container ports, whatever their protocol.
+fn admin_rule_ports(cluster: &Cluster, rule: &AdminRule, destination: End) -> Bits {
+    let Some(entries) = &rule.ports else { return Bits::all() };
+    let mut bits = Bits::none();
+    for entry in entries {
+        match &entry.port {
+            AdminPort::Number { protocol, port } => bits.add_range(*protocol, *port, *port),
+            AdminPort::Range { protocol, start, end } => bits.add_range(*protocol, *start, *end),
+            AdminPort::Named(name) => {
+                if let End::Pod { workload, pod } = destination {
+                    for cp in &pod_of(cluster, workload, pod).1.ports {
+                        if cp.name.as_deref() == Some(name.as_str()) {
+                            bits.add_range(cp.protocol, cp.port, cp.port);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    bits
 }
 
 fn brute_allowed(cluster: &Cluster, src: End, dst: End) -> Bits {
@@ -379,7 +518,7 @@ fn namespace(name: &str, extra: Labels) -> Namespace {
 }
 
 fn facts(labels: Labels, host_network: bool, ports: Vec<ContainerPort>, ips: Vec<IpAddr>) -> PodFacts {
-    PodFacts { labels, host_network, ports, ips, images: Vec::new() }
+    PodFacts { labels, host_network, ports, ips, images: Vec::new(), node_name: None }
 }
 
 fn workload(namespace: &str, name: &str, pods: Vec<PodFacts>) -> Workload {
@@ -469,6 +608,28 @@ fn describe(cluster: &Cluster) -> String {
                 p.facts.ips,
                 ports.join(", ")
             );
+        }
+    }
+    out.push_str("nodes:\n");
+    for n in &cluster.nodes {
+        let _ = writeln!(out, "  - {} {:?} {:?}", n.name, n.labels, n.addresses);
+    }
+    out.push_str("admin policies:\n");
+    for p in &cluster.admin_policies {
+        let _ =
+            writeln!(out, "  - {:?} {} {:?} priority={} subject={:?}", p.kind, p.name, p.tier, p.priority, p.subject);
+        for (dir, rules) in [("ingress", &p.ingress), ("egress", &p.egress)] {
+            for r in rules {
+                let peers: Vec<String> = r.peers.iter().map(|peer| format!("{:?}", peer.selector)).collect();
+                let ports: Vec<String> = r.ports.iter().flatten().map(|p| format!("{:?}", p.port)).collect();
+                let _ = writeln!(out, "      {dir} {:?}: peers=[{}] ports={}", r.action, peers.join(", "), {
+                    if r.ports.is_none() {
+                        "all".to_string()
+                    } else {
+                        format!("[{}]", ports.join(", "))
+                    }
+                });
+            }
         }
     }
     out.push_str("policies:\n");
@@ -799,7 +960,16 @@ const CONTAINER_PORTS: &[u16] = &[53, 80, 443, 5432, 8080];
 const RULE_PORTS: &[u16] = &[1, 53, 80, 443, 5432, 8080, 65535];
 const END_DELTAS: &[u16] = &[0, 1, 27, 1000, 65535];
 const IP_POOL: &[&str] = &["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "fd00::1", "fd00::2"];
-const ADDRESSES: &[&str] = &["10.0.0.2", "10.0.0.9", "192.168.1.1", "fd00::1", "fd00::9"];
+const ADDRESSES: &[&str] = &["10.0.0.2", "10.0.0.9", "192.168.1.1", "fd00::1", "fd00::9", "172.18.0.2"];
+/// Node addresses; host-network pods take one of them (or another pool address) as their IP.
+const NODE_IPS: &[&str] = &["172.18.0.2", "172.18.0.3", "10.0.0.4"];
+const NODE_KEYS: &[&str] = &["os", "role"];
+const NODE_VALUES: &[&str] = &["linux", "infra"];
+/// The first two are the generated nodes' names; `gone` names no node.
+const NODE_NAMES: &[&str] = &["node-0", "node-1", "gone"];
+const NETWORKS: &[&str] = &["0.0.0.0/0", "10.0.0.0/30", "10.0.0.2/32", "172.18.0.0/31", "::/0", "fd00::/127"];
+const ADMIN_PRIORITIES: &[u32] = &[0, 1, 5];
+const ADMIN_NAMES: &[&str] = &["default", "a", "b"];
 /// ipBlock CIDRs, each with the excepts that lie strictly inside it.
 const BLOCKS: &[(&str, &[&str])] = &[
     ("10.0.0.0/30", &["10.0.0.2/32", "10.0.0.0/31", "10.0.0.1/32", "10.0.0.2/31"]),
@@ -892,10 +1062,125 @@ fn pod_facts() -> impl Strategy<Value = PodFacts> {
         prop::bool::weighted(0.2),
         prop::collection::vec(container_port(), 0..=3),
         prop::sample::subsequence(IP_POOL, 0..=2),
+        prop::option::of(prop::sample::select(NODE_NAMES)),
+        prop::option::of(prop::sample::select(NODE_IPS)),
     )
-        .prop_map(|(labels, host_network, ports, ips)| {
-            facts(labels, host_network, ports, ips.into_iter().map(ip).collect())
+        .prop_map(|(labels, host_network, ports, ips, node, node_ip)| {
+            let mut ips: Vec<IpAddr> = ips.into_iter().map(ip).collect();
+            let mut facts_ = facts(labels, host_network, ports, Vec::new());
+            if host_network {
+                // A host-network pod's IP is its node's (or unknown); where it runs may be written or not.
+                ips = node_ip.map(ip).into_iter().collect();
+                facts_.node_name = node.map(str::to_string);
+            }
+            facts_.ips = ips;
+            facts_
         })
+}
+
+fn admin_pods() -> impl Strategy<Value = AdminPods> {
+    prop_oneof![
+        selector(NS_KEYS, NS_VALUES).prop_map(AdminPods::Namespaces),
+        (selector(NS_KEYS, NS_VALUES), selector(POD_KEYS, POD_VALUES))
+            .prop_map(|(namespaces, pods)| AdminPods::Pods { namespaces, pods }),
+    ]
+}
+
+fn admin_peer(direction: Direction) -> BoxedStrategy<AdminPeerSelector> {
+    let pods = admin_pods().prop_map(AdminPeerSelector::Pods);
+    match direction {
+        Direction::Ingress => pods.boxed(),
+        Direction::Egress => prop_oneof![
+            3 => pods,
+            2 => prop::sample::subsequence(NETWORKS, 1..=2)
+                .prop_map(|c| AdminPeerSelector::Networks(c.into_iter().map(cidr).collect())),
+            2 => selector(NODE_KEYS, NODE_VALUES).prop_map(AdminPeerSelector::Nodes),
+            1 => Just(AdminPeerSelector::DomainNames(vec!["example.com".into()])),
+        ]
+        .boxed(),
+    }
+}
+
+fn admin_port() -> impl Strategy<Value = AdminPort> {
+    (prop::sample::select(PROTOCOLS), 0..3usize, prop::sample::select(RULE_PORTS), 1..2000u16, strings(RULE_PORT_NAMES))
+        .prop_map(|(protocol, kind, port, span, name)| match kind {
+            0 => AdminPort::Number { protocol, port },
+            1 => AdminPort::Range { protocol, start: port.min(65534), end: port.min(65534).saturating_add(span) },
+            _ => AdminPort::Named(name),
+        })
+}
+
+fn admin_rule(direction: Direction, actions: &'static [AdminAction]) -> impl Strategy<Value = AdminRule> {
+    (
+        prop::sample::select(actions),
+        prop::collection::vec(admin_peer(direction), 1..=2),
+        prop::option::of(prop::collection::vec(admin_port(), 1..=2)),
+    )
+        .prop_map(|(action, peers, ports)| {
+            // The CRDs refuse named ports beside nodes/networks peers, and domainNames outside Accept rules.
+            let addresses = peers.iter().any(|p| !matches!(p, AdminPeerSelector::Pods(_)));
+            let ports = ports.map(|ports| {
+                ports
+                    .into_iter()
+                    .filter(|p| !(addresses && matches!(p, AdminPort::Named(_))))
+                    .map(|port| AdminPolicyPort { port, line: 1 })
+                    .collect::<Vec<_>>()
+            });
+            let peers = peers
+                .into_iter()
+                .filter(|p| action == AdminAction::Allow || !matches!(p, AdminPeerSelector::DomainNames(_)))
+                .map(|selector| AdminPeer { selector, line: 1 })
+                .collect();
+            AdminRule { name: None, action, peers, ports: ports.filter(|p| !p.is_empty()), line: 1 }
+        })
+}
+
+const ALL_ACTIONS: &[AdminAction] = &[AdminAction::Allow, AdminAction::Deny, AdminAction::Pass];
+const BANP_ACTIONS: &[AdminAction] = &[AdminAction::Allow, AdminAction::Deny];
+
+fn admin_policy() -> impl Strategy<Value = AdminPolicy> {
+    (0..4usize, prop::sample::select(ADMIN_NAMES), prop::sample::select(ADMIN_PRIORITIES), admin_pods())
+        .prop_flat_map(|(kind, name, priority, subject)| {
+            let actions = if kind == 1 { BANP_ACTIONS } else { ALL_ACTIONS };
+            (
+                Just((kind, name, priority, subject)),
+                prop::collection::vec(admin_rule(Direction::Ingress, actions), 0..=3),
+                prop::collection::vec(admin_rule(Direction::Egress, actions), 0..=3),
+            )
+        })
+        .prop_map(|((kind, name, priority, subject), ingress, egress)| {
+            let (kind, tier) = match kind {
+                0 => (AdminPolicyKind::AdminNetworkPolicy, Tier::Admin),
+                1 => (AdminPolicyKind::BaselineAdminNetworkPolicy, Tier::Baseline),
+                2 => (AdminPolicyKind::ClusterNetworkPolicy, Tier::Admin),
+                _ => (AdminPolicyKind::ClusterNetworkPolicy, Tier::Baseline),
+            };
+            let priority = if kind == AdminPolicyKind::BaselineAdminNetworkPolicy { 0 } else { priority };
+            AdminPolicy {
+                kind,
+                tier,
+                name: name.to_string(),
+                priority,
+                subject,
+                ingress,
+                egress,
+                ignore: Suppression::default(),
+                location: loc(),
+            }
+        })
+}
+
+/// Nodes are named `node-<index>` (names are unique in a cluster); pods may name a node that is not there.
+fn cluster_node() -> impl Strategy<Value = ClusterNode> {
+    (label_map(NODE_KEYS, NODE_VALUES), prop::sample::subsequence(NODE_IPS, 0..=2)).prop_map(|(labels, ips)| {
+        ClusterNode {
+            name: String::new(),
+            labels,
+            addresses: ips.into_iter().map(ip).collect(),
+            pod_cidrs: Vec::new(),
+            location: loc(),
+        }
+    })
 }
 
 /// Namespaces are given as indexes modulo the number of namespaces.
@@ -916,8 +1201,10 @@ fn cluster_strategy() -> impl Strategy<Value = Cluster> {
         prop::collection::vec(label_map(NS_LABEL_KEYS, NS_LABEL_VALUES), 1..=4),
         prop::collection::vec((0..4usize, prop::collection::vec(pod_facts(), 1..=2)), 1..=6),
         prop::collection::vec(policy_spec(), 0..=5),
+        prop::collection::vec(admin_policy(), 0..=3),
+        prop::collection::vec(cluster_node(), 0..=2),
     )
-        .prop_map(|(ns_labels, workload_specs, policy_specs)| {
+        .prop_map(|(ns_labels, workload_specs, policy_specs, admin_policies, nodes)| {
             let n = ns_labels.len();
             let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
             let namespaces = ns_labels.into_iter().enumerate().map(|(i, l)| namespace(&names[i], l)).collect();
@@ -939,7 +1226,14 @@ fn cluster_strategy() -> impl Strategy<Value = Cluster> {
                     policy(&names[ns % n], &format!("p{i}"), pod_selector, types, ingress, egress)
                 })
                 .collect();
-            finish(namespaces, workloads, policies)
+            let mut cluster = finish(namespaces, workloads, policies);
+            cluster.admin_policies = admin_policies;
+            cluster.nodes = nodes
+                .into_iter()
+                .enumerate()
+                .map(|(i, node)| ClusterNode { name: NODE_NAMES[i].to_string(), ..node })
+                .collect();
+            cluster
         })
 }
 

@@ -14,16 +14,20 @@
 //!   refinement is checked against every workload, so a pair netseg allows but the answer leaves out is found too.
 //!
 //! Both are compared as sets of `(src, dst) -> port set`, with netseg's workloads renamed to netpol-analyzer's node
-//! names where they differ (owner-named pods). Left out, counted by reason: dirs with AdminNetworkPolicy /
-//! BaselineAdminNetworkPolicy, multi-network dirs, `example_pods_w_same_owner_*`, dirs whose Go test expects an
+//! names where they differ (owner-named pods). AdminNetworkPolicy / BaselineAdminNetworkPolicy dirs are compared
+//! like the rest. Left out, counted by reason: multi-network dirs, `example_pods_w_same_owner_*`, dirs whose Go test expects an
 //! error, dirs with other unmodelled kinds. `{ingress-controller}` lines (Ingress/Route) are dropped. The 13
 //! hostNetwork-dependent dirs are counted as skipped and, in addition, compared with every pair that has a
 //! hostNetwork end left out. Deliberate divergences from Kubernetes are allow-listed below, with reasons, and
 //! printed. Run with `-- --nocapture` to see the summary.
 
+mod connlist;
+
+use connlist::{parse_line, parse_ports, ports_text};
 use netseg_engine::{Analysis, Endpoint, PortSet};
 use netseg_model::{
-    Cidr, Cluster, Input, Inventory, IpBlock, PeerSelector, PolicyRule, Protocol, Severity, WorkloadKind,
+    AdminPeerSelector, Cidr, Cluster, Input, Inventory, IpBlock, PeerSelector, PolicyRule, Protocol, Severity,
+    WorkloadKind,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -60,12 +64,9 @@ const MULTI_NETWORK_DIRS: &[&str] = &["virtual_machines_example", "vm_example"];
 /// tool-specific limitation these scenarios exercise.
 const SAME_OWNER_PREFIX: &str = "example_pods_w_same_owner_";
 
-const ADMIN_POLICY_KINDS: &[&str] = &["AdminNetworkPolicy", "BaselineAdminNetworkPolicy"];
-
 /// Kinds that change connectivity in netpol-analyzer but that netseg does not model. (Ingress and Route only add
 /// the `{ingress-controller}` source node; those lines are filtered out instead.)
 const UNMODELLED_KINDS: &[&str] = &[
-    "ClusterNetworkPolicy",
     "MultiNetworkPolicy",
     "UserDefinedNetwork",
     "ClusterUserDefinedNetwork",
@@ -87,15 +88,29 @@ const OPTION_KEYS: &[&str] = &[
 
 /// Compared scenarios whose answer deliberately departs from Kubernetes semantics, with the reason. They are
 /// still compared and their mismatches printed, but they do not fail the test. Keep this list short and exact.
-const KNOWN_DIVERGENCES: &[(&str, &str)] = &[(
-    "netpol_named_port_test_2",
-    "pod-a's second container port is spelled `containerport`; the API server rejects the Deployment (unknown \
+const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
+    (
+        "anp_test_named_ports_multiple_peers",
+        "AdminNetworkPolicy egress-peer-1 puts `namedPort: dns` in a rule with a `networks` peer; the CRD's \
+         validation rule (no named ports with nodes/networks peers) makes the API server refuse it, and netseg \
+         leaves it out, while netpol-analyzer keeps it: every pair the policy decides differs",
+    ),
+    (
+        "netpol_named_port_test_2",
+        "pod-a's second container port is spelled `containerport`; the API server rejects the Deployment (unknown \
      field; containerPort is required) and so does netseg, while netpol-analyzer's lenient decoding (Go's \
      encoding/json matches field names case-insensitively) keeps pod-a: its 3 pairs cannot match",
-)];
+    ),
+];
 
 /// Error diagnostics that a selected scenario is expected to produce: (scenario, file name, why it is fine).
 const EXPECTED_LOAD_ERRORS: &[(&str, &str, &str)] = &[
+    (
+        "anp_test_named_ports_multiple_peers",
+        "policies.yaml",
+        "a rule with a `networks` peer names a port (`namedPort: dns`): the CRD's validation rule forbids named ports \
+         with nodes/networks peers, so the API server refuses AdminNetworkPolicy egress-peer-1 (see KNOWN_DIVERGENCES)",
+    ),
     (
         "netpol_named_port_test",
         "pods.yaml",
@@ -108,6 +123,66 @@ const EXPECTED_LOAD_ERRORS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// netpol-analyzer's admin-policy scenarios often write a `pods` peer with only a `namespaceSelector`. The CRD
+/// requires `podSelector` there, so the API server refuses those policies, and netseg does too; netpol-analyzer
+/// decodes the missing selector as `{}` (every pod). Such dirs are compared with the selector set to `{}`, which
+/// is what their answers mean, after recording netseg's refusal as expected.
+const MISSING_POD_SELECTOR: &str = "the CRD requires `pods.podSelector`; netpol-analyzer reads it as `{}`, and the \
+     dir is compared with `{}` filled in";
+
+fn is_missing_pod_selector(diagnostic: &netseg_model::Diagnostic) -> bool {
+    diagnostic.severity == Severity::Error
+        && diagnostic.object.as_ref().is_some_and(|o| o.kind.contains("AdminNetworkPolicy"))
+        && diagnostic.field.as_deref().is_some_and(|f| f.ends_with(".pods.podSelector"))
+}
+
+/// Loads the dir's YAML with every admin `pods` selection that lacks `podSelector` given `podSelector: {}`.
+fn load_with_pod_selectors_defaulted(dir: &Path) -> Inventory {
+    use netseg_model::yaml::{Node, Value};
+    fn patch(node: &mut Node) {
+        match &mut node.value {
+            Value::Map(entries) => {
+                for (key, value) in entries.iter_mut() {
+                    if key == "pods" {
+                        if let Value::Map(fields) = &mut value.value {
+                            if !fields.iter().any(|(k, _)| k == "podSelector") {
+                                let line = value.line;
+                                fields.push(("podSelector".into(), Node { value: Value::Map(Vec::new()), line }));
+                            }
+                        }
+                    }
+                    patch(value);
+                }
+            }
+            Value::Seq(items) => items.iter_mut().for_each(patch),
+            _ => {}
+        }
+    }
+    let mut inventory = Inventory::default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let (documents, _) = netseg_model::yaml::parse_all(&text);
+        let file: std::sync::Arc<str> = std::sync::Arc::from(path.display().to_string());
+        for mut document in documents {
+            // The admin-policy dirs hold plain objects, one a document; lists are not among them.
+            if !matches!(document.value, Value::Map(_)) || document.get("items").is_some() {
+                continue;
+            }
+            patch(&mut document);
+            netseg_model::load_embedded_object(&mut inventory, file.clone(), &document);
+        }
+    }
+    inventory
+}
+
 const INGRESS_CONTROLLER: &str = "{ingress-controller}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,7 +191,6 @@ enum Skip {
     MultiNetwork,
     SameOwner,
     HostNetwork,
-    AdminPolicies,
     UnmodelledKinds,
 }
 
@@ -127,7 +201,6 @@ impl Skip {
             Skip::MultiNetwork => "multi-network (udn_/cudn_/nad_/VM): outside plain NetworkPolicy",
             Skip::SameOwner => "example_pods_w_same_owner_*: netpol-analyzer replica-collapsing quirk",
             Skip::HostNetwork => "answer depends on netpol-analyzer selecting hostNetwork pods (README)",
-            Skip::AdminPolicies => "contains AdminNetworkPolicy/BaselineAdminNetworkPolicy (not modelled)",
             Skip::UnmodelledKinds => "contains other connectivity kinds netseg does not model",
         }
     }
@@ -305,9 +378,6 @@ fn skip_reason(name: &str, scenario: &Value, dir: &Path) -> Option<Skip> {
         return Some(Skip::HostNetwork);
     }
     let kinds = kinds_in(dir);
-    if ADMIN_POLICY_KINDS.iter().any(|k| kinds.contains(*k)) {
-        return Some(Skip::AdminPolicies);
-    }
     if UNMODELLED_KINDS.iter().any(|k| kinds.contains(*k)) {
         return Some(Skip::UnmodelledKinds);
     }
@@ -370,7 +440,18 @@ fn kinds_in(dir: &Path) -> BTreeSet<String> {
 /// rely on netpol-analyzer's policy selection of such pods).
 fn run_scenario(name: &str, dir: &Path, expected_path: &Path, without_host_network: bool) -> Outcome {
     let mut outcome = Outcome::new(name);
-    let (cluster, diagnostics) = netseg_model::load_cluster(&[Input::Path(dir.to_path_buf())], None);
+    let (mut cluster, mut diagnostics) = netseg_model::load_cluster(&[Input::Path(dir.to_path_buf())], None);
+    // The answer was computed as if the missing selector were `{}`; so is this comparison, once the refusal is
+    // recorded as expected.
+    let mut inventory = netseg_model::load(&[Input::Path(dir.to_path_buf())], None);
+    if diagnostics.iter().any(is_missing_pod_selector) {
+        for diagnostic in diagnostics.iter().filter(|d| is_missing_pod_selector(d)) {
+            outcome.expected_errors.push(format!("{diagnostic}\n    expected: {MISSING_POD_SELECTOR}"));
+        }
+        inventory = load_with_pod_selectors_defaulted(dir);
+        diagnostics = std::mem::take(&mut inventory.diagnostics);
+        cluster = Cluster::from_inventory(load_with_pod_selectors_defaulted(dir));
+    }
     for diagnostic in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
         let file = Path::new(diagnostic.file.as_ref()).file_name().and_then(|f| f.to_str()).unwrap_or("");
         let text = diagnostic.to_string();
@@ -380,7 +461,6 @@ fn run_scenario(name: &str, dir: &Path, expected_path: &Path, without_host_netwo
         }
     }
     // The owners of the objects read, which the cluster no longer carries, to name workloads as netpol-analyzer does.
-    let inventory = netseg_model::load(&[Input::Path(dir.to_path_buf())], None);
     let names = analyzer_names(&cluster, &inventory, &mut outcome);
 
     let text = match std::fs::read_to_string(expected_path) {
@@ -583,66 +663,6 @@ fn compare(what: &str, expected: &Pairs, actual: &Pairs, mismatches: &mut Vec<St
 }
 
 /// `src => dst : conns`.
-fn parse_line(line: &str) -> Result<(String, String, PortSet), String> {
-    let (src, rest) = line.split_once(" => ").ok_or("no ` => `")?;
-    let (dst, conns) = rest.split_once(" : ").ok_or("no ` : `")?;
-    Ok((src.trim().to_string(), dst.trim().to_string(), parse_ports(conns.trim())?))
-}
-
-/// `All Connections`, or comma-joined items where `TCP `/`UDP `/`SCTP ` starts a protocol and each item is a port
-/// or an inclusive range (FORMAT.md, "Connection string").
-fn parse_ports(text: &str) -> Result<PortSet, String> {
-    match text {
-        "All Connections" => return Ok(PortSet::all()),
-        "No Connections" => return Ok(PortSet::empty()),
-        _ => {}
-    }
-    let mut ranges = Vec::new();
-    let mut protocol = None;
-    for token in text.split(',') {
-        let token = match token.split_once(' ') {
-            Some((name, rest)) => {
-                protocol = Some(Protocol::from_api(name).ok_or_else(|| format!("unknown protocol `{name}`"))?);
-                rest
-            }
-            None => token,
-        };
-        let protocol = protocol.ok_or_else(|| format!("ports `{token}` before any protocol"))?;
-        let port = |t: &str| t.parse::<u16>().map_err(|_| format!("bad port `{t}`"));
-        let (start, end) = match token.split_once('-') {
-            Some((a, b)) => (port(a)?, port(b)?),
-            None => (port(token)?, port(token)?),
-        };
-        if start == 0 || start > end {
-            return Err(format!("bad range `{token}`"));
-        }
-        ranges.push((protocol, start, end));
-    }
-    Ok(PortSet::from_ranges(&ranges))
-}
-
-/// A port set as netpol-analyzer writes it.
-fn ports_text(set: &PortSet) -> String {
-    if *set == PortSet::all() {
-        return "All Connections".into();
-    }
-    if set.is_empty() {
-        return "No Connections".into();
-    }
-    let mut items = Vec::new();
-    for protocol in [Protocol::Sctp, Protocol::Tcp, Protocol::Udp] {
-        let ranges: Vec<String> = set
-            .ranges(protocol)
-            .iter()
-            .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
-            .collect();
-        if !ranges.is_empty() {
-            items.push(format!("{protocol} {}", ranges.join(",")));
-        }
-    }
-    items.join(",")
-}
-
 fn is_external(node: &str) -> bool {
     node.ends_with("[External]")
 }
@@ -667,7 +687,22 @@ fn external_nodes(cluster: &Cluster) -> (Vec<Range>, Vec<Range>) {
             })
             .collect()
     };
-    (refine(&blocks(|p| &p.ingress)), refine(&blocks(|p| &p.egress)))
+    // Admin `networks` peers are egress-only; netpol-analyzer refines its destinations by them as by ipBlocks.
+    let networks: Vec<IpBlock> = cluster
+        .admin_policies
+        .iter()
+        .flat_map(|p| &p.egress)
+        .flat_map(|r| &r.peers)
+        .filter_map(|peer| match &peer.selector {
+            AdminPeerSelector::Networks(cidrs) => Some(cidrs),
+            _ => None,
+        })
+        .flatten()
+        .map(|cidr| IpBlock { cidr: *cidr, except: Vec::new() })
+        .collect();
+    let mut egress = blocks(|p| &p.egress);
+    egress.extend(networks.iter());
+    (refine(&blocks(|p| &p.ingress)), refine(&egress))
 }
 
 fn refine(blocks: &[&IpBlock]) -> Vec<Range> {
@@ -789,14 +824,7 @@ fn print_report(considered: usize, skipped: &BTreeMap<Skip, Vec<String>>, outcom
     let _ = writeln!(out, "    failed                                                {failed:>5}");
     let _ = writeln!(out, "      of which allow-listed divergences                   {allowed:>5}");
     let _ = writeln!(out, "  skipped                                                 {skipped_total:>5}");
-    for skip in [
-        Skip::ExpectsError,
-        Skip::MultiNetwork,
-        Skip::SameOwner,
-        Skip::HostNetwork,
-        Skip::AdminPolicies,
-        Skip::UnmodelledKinds,
-    ] {
+    for skip in [Skip::ExpectsError, Skip::MultiNetwork, Skip::SameOwner, Skip::HostNetwork, Skip::UnmodelledKinds] {
         let names = skipped.get(&skip).map_or(&[][..], Vec::as_slice);
         let _ = writeln!(out, "    {:<70} {:>5}", skip.reason(), names.len());
         if !names.is_empty() {

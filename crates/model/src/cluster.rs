@@ -32,6 +32,8 @@ pub struct Cluster {
     pub nodes: Vec<ClusterNode>,
     pub services: Vec<Service>,
     pub policies: Vec<NetworkPolicy>,
+    /// AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies, in input order.
+    pub admin_policies: Vec<AdminPolicy>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
 }
@@ -42,7 +44,9 @@ impl Cluster {
     }
 
     pub fn from_inventory(inventory: Inventory) -> Cluster {
-        let Inventory { namespaces, nodes, workloads, services, policies, endpoints, ingresses, .. } = inventory;
+        let Inventory {
+            namespaces, nodes, workloads, services, policies, admin_policies, endpoints, ingresses, ..
+        } = inventory;
         let workloads = assemble_workloads(workloads);
         let mut by_name: BTreeMap<String, Namespace> = namespaces.into_iter().map(|ns| (ns.name.clone(), ns)).collect();
         let referenced = workloads
@@ -64,6 +68,7 @@ impl Cluster {
             nodes,
             services,
             policies,
+            admin_policies,
             endpoints,
             ingresses,
         }

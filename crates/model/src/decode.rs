@@ -12,6 +12,9 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
+mod admin;
+pub(crate) use admin::admin_policy;
+
 /// Collects the diagnostics of one object and remembers whether it must be left out.
 pub(crate) struct Ctx<'a> {
     file: &'a Arc<str>,
@@ -648,7 +651,13 @@ pub(crate) fn ingress(ctx: &mut Ctx<'_>, root: &Node, namespace: String, name: S
     Ingress { namespace, name, backend_services, location }
 }
 
-pub(crate) fn cluster_node(ctx: &mut Ctx<'_>, root: &Node, name: String, location: Location) -> ClusterNode {
+pub(crate) fn cluster_node(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    name: String,
+    labels: Labels,
+    location: Location,
+) -> ClusterNode {
     let mut addresses = Vec::new();
     let mut pod_cidrs = Vec::new();
     if let Some(list) = root.get("status").and_then(|s| s.get("addresses")) {
@@ -683,7 +692,7 @@ pub(crate) fn cluster_node(ctx: &mut Ctx<'_>, root: &Node, name: String, locatio
             pod_cidrs.push(cidr);
         }
     }
-    ClusterNode { name, addresses, pod_cidrs, location }
+    ClusterNode { name, labels, addresses, pod_cidrs, location }
 }
 
 /// Where the pod spec sits in each workload kind.
@@ -708,8 +717,10 @@ pub(crate) fn pod_facts(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKind, own_
     let spec_field = path_parts.join(".");
     let spec = walk(root, path_parts);
     let ips = if kind == WorkloadKind::Pod { pod_ips(ctx, root) } else { Vec::new() };
-    let mut facts = PodFacts { labels, host_network: false, ports: Vec::new(), ips, images: Vec::new() };
+    let mut facts =
+        PodFacts { labels, host_network: false, ports: Vec::new(), ips, images: Vec::new(), node_name: None };
     let Some(spec) = spec.and_then(|s| ctx.map(s, &spec_field)) else { return facts };
+    facts.node_name = spec.get("nodeName").and_then(|n| ctx.string(n, &join(&spec_field, "nodeName")));
     if let Some(flag) = spec.get("hostNetwork") {
         facts.host_network = ctx.boolean(flag, &join(&spec_field, "hostNetwork")).unwrap_or(false);
     }

@@ -107,6 +107,8 @@ pub struct Namespace {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterNode {
     pub name: String,
+    /// `nodes` peers of admin policies select nodes by these.
+    pub labels: Labels,
     pub addresses: Vec<IpAddr>,
     pub pod_cidrs: Vec<Cidr>,
     pub location: Location,
@@ -130,6 +132,8 @@ pub struct PodFacts {
     pub ips: Vec<IpAddr>,
     /// Container and init-container images, for recognising CNI agents.
     pub images: Vec<String>,
+    /// `spec.nodeName`, where a host-network pod runs (admin `nodes` peers match it there).
+    pub node_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -346,5 +350,141 @@ impl NetworkPolicy {
             Direction::Ingress => &self.ingress,
             Direction::Egress => &self.egress,
         }
+    }
+}
+
+/// Which API a cluster-scoped policy came from. v1alpha1's two kinds and v1alpha2's ClusterNetworkPolicy share
+/// one model, so that one engine path serves them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum AdminPolicyKind {
+    AdminNetworkPolicy,
+    BaselineAdminNetworkPolicy,
+    ClusterNetworkPolicy,
+}
+
+impl AdminPolicyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminPolicyKind::AdminNetworkPolicy => "AdminNetworkPolicy",
+            AdminPolicyKind::BaselineAdminNetworkPolicy => "BaselineAdminNetworkPolicy",
+            AdminPolicyKind::ClusterNetworkPolicy => "ClusterNetworkPolicy",
+        }
+    }
+}
+
+/// The tier a cluster-scoped policy sits in: Admin before NetworkPolicy, Baseline after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Tier {
+    Admin,
+    Baseline,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Admin => "admin",
+            Tier::Baseline => "baseline",
+        }
+    }
+}
+
+/// What a rule of a cluster-scoped policy does with the traffic it matches. v1alpha2's `Accept` is `Allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum AdminAction {
+    Allow,
+    Deny,
+    /// Skip the rest of the tier: the next tier decides.
+    Pass,
+}
+
+/// Pods chosen by namespace labels alone, or by namespace and pod labels (`pods`). Never host-network pods.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AdminPods {
+    Namespaces(LabelSelector),
+    Pods { namespaces: LabelSelector, pods: LabelSelector },
+}
+
+/// One peer of a cluster-scoped rule: exactly one kind of selection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AdminPeerSelector {
+    Pods(AdminPods),
+    /// Egress only: the nodes' addresses and the host-network pods on those nodes.
+    Nodes(LabelSelector),
+    /// Egress only: addresses, including pod IPs.
+    Networks(Vec<Cidr>),
+    /// Egress only (v1alpha2, Accept rules only): names netseg cannot resolve.
+    DomainNames(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AdminPeer {
+    pub selector: AdminPeerSelector,
+    pub line: u32,
+}
+
+/// One port entry of a cluster-scoped rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AdminPort {
+    /// `portNumber`, or v1alpha2 `destinationPort.number`.
+    Number { protocol: Protocol, port: u16 },
+    /// `portRange`, or v1alpha2 `destinationPort.range`; inclusive.
+    Range { protocol: Protocol, start: u16, end: u16 },
+    /// `namedPort` / `destinationNamedPort`: a container port name on the destination, with that port's protocol.
+    Named(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AdminPolicyPort {
+    pub port: AdminPort,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AdminRule {
+    pub name: Option<String>,
+    pub action: AdminAction,
+    /// `from`/`to`: never empty (the API server requires at least one peer).
+    pub peers: Vec<AdminPeer>,
+    /// `None`: every port of every protocol (the field is absent).
+    pub ports: Option<Vec<AdminPolicyPort>>,
+    pub line: u32,
+}
+
+/// AdminNetworkPolicy, BaselineAdminNetworkPolicy or ClusterNetworkPolicy, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminPolicy {
+    pub kind: AdminPolicyKind,
+    pub tier: Tier,
+    pub name: String,
+    /// 0-1000, lower first. A BaselineAdminNetworkPolicy has none and reads as 0.
+    pub priority: u32,
+    pub subject: AdminPods,
+    pub ingress: Vec<AdminRule>,
+    pub egress: Vec<AdminRule>,
+    pub ignore: Suppression,
+    pub location: Location,
+}
+
+impl AdminPolicy {
+    /// The one name v1alpha1 accepts for a BaselineAdminNetworkPolicy.
+    pub const BASELINE_NAME: &'static str = "default";
+
+    pub fn rules(&self, direction: Direction) -> &[AdminRule] {
+        match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+
+    /// Whether the policy takes part in the analysis. A v1alpha1 BaselineAdminNetworkPolicy not named `default`
+    /// is refused by the CRD's validation, so it never exists in a cluster; netseg keeps it only so the audit can
+    /// say so (NS152).
+    pub fn in_effect(&self) -> bool {
+        self.kind != AdminPolicyKind::BaselineAdminNetworkPolicy || self.name == Self::BASELINE_NAME
+    }
+
+    /// `AdminNetworkPolicy tenant-isolation`, as explanations name it.
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.kind.as_str(), self.name)
     }
 }

@@ -70,6 +70,7 @@ pub struct Inventory {
     pub workloads: Vec<WorkloadObject>,
     pub services: Vec<Service>,
     pub policies: Vec<NetworkPolicy>,
+    pub admin_policies: Vec<AdminPolicy>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
     pub diagnostics: Vec<Diagnostic>,
@@ -344,6 +345,12 @@ fn split_documents(text: &str) -> Vec<(u32, &str)> {
     chunks
 }
 
+/// Loads one object that another document embeds (a test case holding the policies in effect, for one), so that
+/// its diagnostics point at the embedding file's lines.
+pub fn load_embedded_object(inventory: &mut Inventory, file: Arc<str>, node: &Node) {
+    load_list_item(inventory, &file, node, None);
+}
+
 fn load_list_item(inventory: &mut Inventory, file: &Arc<str>, item: &Node, list_kind: Option<&str>) {
     if matches!(item.value, Value::Map(_)) {
         let implied = list_kind.and_then(|k| k.strip_suffix("List")).filter(|k| !k.is_empty());
@@ -391,11 +398,6 @@ const UNMODELLED_POLICIES: &[(&str, &[&str], &str)] = &[
     ("policy.linkerd.io/", &["AuthorizationPolicy", "ServerAuthorization", "Server"], "the Linkerd mesh"),
     ("consul.hashicorp.com/", &["ServiceIntentions"], "the Consul mesh"),
     ("k8s.cni.cncf.io/", &["MultiNetworkPolicy"], "a multi-network plugin"),
-    (
-        "policy.networking.k8s.io/",
-        &["AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"],
-        "the cluster's admin-policy controller",
-    ),
 ];
 
 /// Who enforces the policy, when it is of a kind netseg does not analyse.
@@ -409,7 +411,7 @@ fn unmodelled_policy(kind: &str, api_version: &str) -> Option<&'static str> {
 fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &str, engine: &str) {
     let metadata = node.get("metadata");
     let name = metadata.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
-    let cluster_scoped = ["Global", "StagedGlobal", "Cluster", "CiliumClusterwide", "Admin", "BaselineAdmin"]
+    let cluster_scoped = ["Global", "StagedGlobal", "Cluster", "CiliumClusterwide"]
         .iter()
         .any(|prefix| kind.starts_with(prefix));
     let namespace = (!cluster_scoped).then(|| {
@@ -429,6 +431,24 @@ fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &st
         ),
         hint: None,
     });
+}
+
+fn admin_policy_kind(kind: &str) -> Option<AdminPolicyKind> {
+    match kind {
+        "AdminNetworkPolicy" => Some(AdminPolicyKind::AdminNetworkPolicy),
+        "BaselineAdminNetworkPolicy" => Some(AdminPolicyKind::BaselineAdminNetworkPolicy),
+        "ClusterNetworkPolicy" => Some(AdminPolicyKind::ClusterNetworkPolicy),
+        _ => None,
+    }
+}
+
+fn admin_api_version(kind: AdminPolicyKind) -> &'static str {
+    match kind {
+        AdminPolicyKind::AdminNetworkPolicy | AdminPolicyKind::BaselineAdminNetworkPolicy => {
+            "policy.networking.k8s.io/v1alpha1"
+        }
+        AdminPolicyKind::ClusterNetworkPolicy => "policy.networking.k8s.io/v1alpha2",
+    }
 }
 
 fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_kind: Option<&str>) {
@@ -465,9 +485,11 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         return;
     }
     let workload_kind = WorkloadKind::from_kind(kind);
+    let admin_kind = admin_policy_kind(kind);
     let read =
         matches!(kind, "Namespace" | "Node" | "Service" | "NetworkPolicy" | "Endpoints" | "EndpointSlice" | "Ingress")
-            || workload_kind.is_some();
+            || workload_kind.is_some()
+            || admin_kind.is_some();
     if !read {
         note(inventory, file, node.line, format!("skipped: kind `{kind}` is not read by netseg"));
         return;
@@ -481,7 +503,30 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         );
         return;
     }
-    let cluster_scoped = matches!(kind, "Namespace" | "Node");
+    if let Some(admin_kind) = admin_kind {
+        let served = admin_api_version(admin_kind);
+        if api_version != served {
+            // Other projects (Antrea, for one) have kinds of the same name in their own API groups, and
+            // network-policy-api has versions netseg does not read: either way the policy restricts traffic that
+            // the answers leave out, which is worth a warning, not a quiet note.
+            let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+            inventory.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                code: DiagnosticCode::SkippedDocument,
+                file: file.clone(),
+                line: Some(node.line),
+                object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
+                field: Some("apiVersion".into()),
+                message: format!(
+                    "not analysed: netseg reads {kind} of `{served}`, not `{api_version}`; the answers ignore \
+                     what it restricts"
+                ),
+                hint: None,
+            });
+            return;
+        }
+    }
+    let cluster_scoped = matches!(kind, "Namespace" | "Node") || admin_kind.is_some();
     let name_guess = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
     let default_namespace = inventory.default_namespace.clone().unwrap_or_else(|| "default".to_string());
     let namespace_guess =
@@ -506,6 +551,7 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         Workload(WorkloadObject),
         Service(Service),
         Policy(NetworkPolicy),
+        Admin(AdminPolicy),
         Endpoints(ServiceEndpoints),
         Ingress(Ingress),
     }
@@ -515,7 +561,7 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
             labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
             Loaded::Namespace(Namespace { name, labels, ignore: meta.ignore, location: Some(location.clone()) })
         }
-        "Node" => Loaded::Node(decode::cluster_node(&mut ctx, node, name, location.clone())),
+        "Node" => Loaded::Node(decode::cluster_node(&mut ctx, node, name, meta.labels, location.clone())),
         "Service" => Loaded::Service(decode::service(&mut ctx, node, namespace, name, meta.ignore, location.clone())),
         "NetworkPolicy" => {
             Loaded::Policy(decode::network_policy(&mut ctx, node, namespace, name, meta.ignore, location.clone()))
@@ -524,6 +570,10 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
             Loaded::Endpoints(decode::service_endpoints(&mut ctx, node, kind, &meta, namespace, location.clone()))
         }
         "Ingress" => Loaded::Ingress(decode::ingress(&mut ctx, node, namespace, name, location.clone())),
+        _ if admin_kind.is_some() => {
+            let Some(admin_kind) = admin_kind else { return };
+            Loaded::Admin(decode::admin_policy(&mut ctx, node, admin_kind, name, meta.ignore, location.clone()))
+        }
         _ => {
             let Some(workload_kind) = workload_kind else { return };
             let pod = decode::pod_facts(&mut ctx, node, workload_kind, meta.labels);
@@ -577,6 +627,7 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         Loaded::Workload(v) => store!(inventory.workloads, v),
         Loaded::Service(v) => store!(inventory.services, v),
         Loaded::Policy(v) => store!(inventory.policies, v),
+        Loaded::Admin(v) => store!(inventory.admin_policies, v),
         Loaded::Endpoints(v) => store!(inventory.endpoints, v),
         Loaded::Ingress(v) => store!(inventory.ingresses, v),
     }

@@ -2,8 +2,11 @@
 
 use crate::Style;
 use netseg_engine::query::Verdict;
-use netseg_engine::{Endpoint, SideTrace};
-use netseg_model::{Cluster, Direction, LabelSelector, Peer, PeerSelector};
+use netseg_engine::{Action, Endpoint, PortSet, SideTrace, TierHit};
+use netseg_model::{
+    AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, Cluster, Direction, LabelSelector, Peer,
+    PeerSelector, Tier,
+};
 use serde_json::{json, Value};
 use std::fmt::Write;
 
@@ -43,6 +46,126 @@ pub fn describe_peer(peer: &Peer, policy_namespace: &str) -> String {
     }
 }
 
+/// An admin-tier peer in words.
+pub fn describe_admin_peer(peer: &AdminPeer) -> String {
+    let namespaces = |selector: &LabelSelector| {
+        if selector.is_empty() {
+            "in every namespace".to_string()
+        } else {
+            format!("in namespaces{}", selector_words(selector))
+        }
+    };
+    match &peer.selector {
+        AdminPeerSelector::Pods(AdminPods::Namespaces(selector)) => format!("every pod {}", namespaces(selector)),
+        AdminPeerSelector::Pods(AdminPods::Pods { namespaces: ns, pods }) => {
+            let pods = if pods.is_empty() { "every pod".to_string() } else { format!("pods{}", selector_words(pods)) };
+            format!("{pods} {}", namespaces(ns))
+        }
+        AdminPeerSelector::Nodes(selector) => {
+            let nodes = if selector.is_empty() {
+                "every node".to_string()
+            } else {
+                format!("nodes{}", selector_words(selector))
+            };
+            format!("{nodes} (their addresses and host-network pods)")
+        }
+        AdminPeerSelector::Networks(cidrs) => {
+            let cidrs: Vec<String> = cidrs.iter().map(ToString::to_string).collect();
+            format!("addresses in {}", cidrs.join(", "))
+        }
+        AdminPeerSelector::DomainNames(names) => {
+            format!("domain names {} (not resolved: taken as every address outside the cluster)", names.join(", "))
+        }
+    }
+}
+
+/// A BaselineAdminNetworkPolicy has no priority (there is only one).
+fn priority(policy: &AdminPolicy) -> Option<u32> {
+    (policy.kind != AdminPolicyKind::BaselineAdminNetworkPolicy).then_some(policy.priority)
+}
+
+/// The action as the policy's own API spells it (v1alpha2 says Accept where v1alpha1 says Allow).
+fn action_word(policy: &AdminPolicy, action: Action) -> &'static str {
+    match (action, policy.kind) {
+        (Action::Allow, AdminPolicyKind::ClusterNetworkPolicy) => "Accept",
+        (Action::Allow, _) => "Allow",
+        (Action::Deny, _) => "Deny",
+        (Action::Pass, _) => "Pass",
+    }
+}
+
+/// One line per ordered-tier rule that decided some of the queried ports.
+fn tier_lines(cluster: &Cluster, side: &SideTrace, hits: &[TierHit], wanted: &PortSet, out: &mut String) {
+    let direction_word = if side.direction == Direction::Egress { "to" } else { "from" };
+    for hit in hits {
+        let ports = hit.ports.intersection(wanted);
+        let Some(policy) = cluster.admin_policies.get(hit.origin.policy) else { continue };
+        let Some(rule) = policy.rules(side.direction).get(hit.origin.rule) else { continue };
+        if ports.is_empty() {
+            continue;
+        }
+        let verb = match (hit.action, hit.tier) {
+            (Action::Allow, _) => "allows",
+            (Action::Deny, _) => "denies",
+            (Action::Pass, Tier::Admin) => "passes to the NetworkPolicy tier",
+            (Action::Pass, Tier::Baseline) => "passes to the default",
+        };
+        let name = rule.name.as_deref().map(|n| format!(" `{n}`")).unwrap_or_default();
+        let peer = hit.peer.and_then(|p| rule.peers.get(p)).map(describe_admin_peer).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} {} `{}` ({}{}) {} rule {}{name} (line {}) {verb}: {direction_word} {peer}, on {ports}",
+            policy.tier.as_str(),
+            policy.kind.as_str(),
+            policy.name,
+            priority(policy).map(|p| format!("priority {p}, ")).unwrap_or_default(),
+            policy.location,
+            side.direction.as_str(),
+            hit.origin.rule,
+            rule.line,
+        );
+    }
+}
+
+/// The tiers a side went through, in one line: "admin `tenant-isolation` Pass → NetworkPolicy `blog/api` allows".
+/// `None` when no admin or baseline rule took part, where the NetworkPolicy lines say it all.
+pub fn chain(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Option<String> {
+    let wanted = verdict.query.ports();
+    let decided = |hits: &[TierHit]| -> Vec<String> {
+        hits.iter()
+            .filter(|hit| !hit.ports.intersection(&wanted).is_empty())
+            .filter_map(|hit| {
+                let policy = cluster.admin_policies.get(hit.origin.policy)?;
+                Some(format!("{} `{}` {}", policy.tier.as_str(), policy.name, action_word(policy, hit.action)))
+            })
+            .collect()
+    };
+    let admin = decided(&side.admin);
+    let baseline = decided(&side.baseline);
+    if admin.is_empty() && baseline.is_empty() {
+        return None;
+    }
+    let mut steps = admin;
+    if !side.to_policies.intersection(&wanted).is_empty() {
+        if side.isolating.is_empty() {
+            steps.push("no NetworkPolicy".to_string());
+            steps.extend(baseline);
+            if !side.by_default.intersection(&wanted).is_empty() {
+                steps.push("default allows".to_string());
+            }
+        } else {
+            let names: Vec<String> = side
+                .isolating
+                .iter()
+                .map(|&i| format!("`{}/{}`", cluster.policies[i].namespace, cluster.policies[i].name))
+                .collect();
+            let verb = if side_verdict(verdict, side) { "allows" } else { "denies" };
+            steps.push(format!("NetworkPolicy {} {verb}", names.join(", ")));
+        }
+    }
+    Some(steps.join(" → "))
+}
+
 fn side_verdict(verdict: &Verdict, side: &SideTrace) -> bool {
     !side.allowed.intersection(&verdict.query.ports()).is_empty()
 }
@@ -60,16 +183,37 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         return;
     }
     if side.host_network {
-        let _ =
-            writeln!(out, "  {subject} runs on the host network: no NetworkPolicy selects it, so its {word} is open");
+        let _ = writeln!(
+            out,
+            "  {subject} runs on the host network: no NetworkPolicy or admin policy selects it, so its {word} is open"
+        );
+        return;
+    }
+    if let Some(chain) = chain(cluster, verdict, side) {
+        let _ = writeln!(out, "  {chain}");
+    }
+    let wanted = verdict.query.ports();
+    tier_lines(cluster, side, &side.admin, &wanted, out);
+    if side.to_policies.intersection(&wanted).is_empty() {
+        // The admin tier decided every queried port.
         return;
     }
     if side.isolating.is_empty() {
-        let _ = writeln!(
-            out,
-            "  not isolated for {word}: no NetworkPolicy selects it with policyTypes {}, so all {word} is allowed",
-            if side.direction == Direction::Egress { "Egress" } else { "Ingress" }
-        );
+        let types = if side.direction == Direction::Egress { "Egress" } else { "Ingress" };
+        let baseline = side.baseline.iter().any(|hit| !hit.ports.intersection(&wanted).is_empty());
+        if !baseline && side.admin.is_empty() {
+            let _ = writeln!(
+                out,
+                "  not isolated for {word}: no NetworkPolicy selects it with policyTypes {types}, so all {word} is allowed"
+            );
+            return;
+        }
+        let _ = writeln!(out, "  not isolated for {word}: no NetworkPolicy selects it with policyTypes {types}");
+        tier_lines(cluster, side, &side.baseline, &wanted, out);
+        let open = side.by_default.intersection(&wanted);
+        if !open.is_empty() {
+            let _ = writeln!(out, "  no tier decides {open}: allowed by default");
+        }
         return;
     }
     for &index in &side.isolating {
@@ -80,7 +224,6 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
             policy.namespace, policy.name, policy.location
         );
     }
-    let wanted = verdict.query.ports();
     let mut any = false;
     for hit in &side.hits {
         let ports = hit.ports.intersection(&wanted);
@@ -177,37 +320,54 @@ pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], styl
     out
 }
 
+fn tier_json(cluster: &Cluster, side: &SideTrace, hits: &[TierHit], wanted: &PortSet) -> Vec<Value> {
+    hits.iter()
+        .filter(|hit| !hit.ports.intersection(wanted).is_empty())
+        .filter_map(|hit| {
+            let policy = cluster.admin_policies.get(hit.origin.policy)?;
+            let rule = policy.rules(side.direction).get(hit.origin.rule)?;
+            Some(json!({"kind": policy.kind.as_str(), "tier": policy.tier.as_str(), "name": policy.name,
+                        "priority": priority(policy), "rule": hit.origin.rule, "rule_name": rule.name,
+                        "action": action_word(policy, hit.action), "peer": hit.peer,
+                        "ports": hit.ports.intersection(wanted), "file": policy.location.file, "line": rule.line}))
+        })
+        .collect()
+}
+
 fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
     let allowed = side_verdict(verdict, side);
     let wanted = verdict.query.ports();
-    let by: Vec<Value> = if allowed {
-        side.hits
-            .iter()
-            .filter(|hit| !hit.ports.intersection(&wanted).is_empty())
-            .map(|hit| {
-                let policy = &cluster.policies[hit.origin.policy];
-                json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name,
-                       "rule": hit.origin.rule, "peer": hit.peer, "ports": hit.ports.intersection(&wanted),
-                       "file": policy.location.file, "line": policy.rules(side.direction)[hit.origin.rule].line})
-            })
-            .collect()
-    } else {
+    // The chain in evaluation order: admin rules, then the NetworkPolicy tier, then baseline rules.
+    let mut by = tier_json(cluster, side, &side.admin, &wanted);
+    let reached_policies = !side.to_policies.intersection(&wanted).is_empty();
+    if reached_policies && allowed {
+        by.extend(side.hits.iter().filter(|hit| !hit.ports.intersection(&wanted).is_empty()).map(|hit| {
+            let policy = &cluster.policies[hit.origin.policy];
+            json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name,
+                   "rule": hit.origin.rule, "peer": hit.peer, "ports": hit.ports.intersection(&wanted),
+                   "file": policy.location.file, "line": policy.rules(side.direction)[hit.origin.rule].line})
+        }));
+    } else if reached_policies {
         // Denied: the policies that isolate the endpoint, none of whose rules matched.
-        side.isolating
-            .iter()
-            .map(|&i| {
-                let policy = &cluster.policies[i];
-                json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name, "rule": null,
-                       "file": policy.location.file, "line": policy.location.line})
-            })
-            .collect()
-    };
-    json!({
+        by.extend(side.isolating.iter().map(|&i| {
+            let policy = &cluster.policies[i];
+            json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name, "rule": null,
+                   "file": policy.location.file, "line": policy.location.line})
+        }));
+    }
+    if reached_policies && side.isolating.is_empty() {
+        by.extend(tier_json(cluster, side, &side.baseline, &wanted));
+    }
+    let mut step = json!({
         "side": side.direction.as_str(),
         "verdict": if allowed { "allowed" } else { "denied" },
         "isolated": !side.isolating.is_empty(),
         "by": by,
-    })
+    });
+    if let Some(chain) = chain(cluster, verdict, side) {
+        step["chain"] = Value::String(chain);
+    }
+    step
 }
 
 pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> Value {

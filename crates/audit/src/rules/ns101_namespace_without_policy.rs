@@ -4,7 +4,9 @@ use netseg_model::Direction;
 
 declare_rule! {
     /// ## What it does
-    /// Reports a namespace with workloads that no NetworkPolicy selects at all.
+    /// Reports a namespace with workloads that no NetworkPolicy selects at all, and that no admin-tier or
+    /// baseline-tier policy (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy) segments with
+    /// a Deny rule either.
     ///
     /// ## Why it matters
     /// Kubernetes networking is flat by default. Without a policy, every pod in the namespace accepts connections
@@ -35,8 +37,9 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     for namespace in namespaces_with_workloads(ctx) {
         let workloads: Vec<usize> =
             ctx.governed_workloads().filter(|w| ctx.cluster.workloads[*w].id.namespace == namespace).collect();
-        let selected =
-            workloads.iter().any(|&w| ctx.isolated(w, Direction::Ingress) || ctx.isolated(w, Direction::Egress));
+        let selected = workloads.iter().any(|&w| {
+            [Direction::Ingress, Direction::Egress].iter().any(|&d| ctx.isolated(w, d) || ctx.tier_denies(w, d))
+        });
         if selected {
             continue;
         }
@@ -65,6 +68,15 @@ mod tests {
     #[test]
     fn segmented_namespace_passes() {
         assert!(names(&audit_yaml(SEGMENTED), "NS101").is_empty());
+    }
+
+    #[test]
+    fn namespace_segmented_by_an_admin_deny_passes() {
+        let text = format!("{FLAT}---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {{name: isolate}}\nspec:\n  priority: 5\n  subject: {{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: shop}}}}}}\n  ingress:\n  - {{action: Deny, from: [{{namespaces: {{}}}}]}}\n");
+        assert!(names(&audit_yaml(&text), "NS101").is_empty());
+        // An admin policy that only allows does not segment anything.
+        let allow_only = text.replace("action: Deny", "action: Allow");
+        assert_eq!(names(&audit_yaml(&allow_only), "NS101"), ["shop"]);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
 }
 
 /// Workloads not isolated in `direction` in namespaces that have at least one policy (NS101 covers the others).
+/// An admin or baseline Deny that applies to the workload in `direction` counts as segmentation: "all is allowed"
+/// would be false there, and NS160 and the reachability rules judge what is left open.
 pub(super) fn open_in_direction(
     ctx: &AuditContext<'_>,
     out: &mut Vec<Finding>,
@@ -37,7 +39,7 @@ pub(super) fn open_in_direction(
     for w in ctx.governed_workloads() {
         let namespace = &ctx.cluster.workloads[w].id.namespace;
         let namespace_has_policy = ctx.cluster.policies.iter().any(|p| &p.namespace == namespace);
-        if !namespace_has_policy || ctx.isolated(w, direction) {
+        if !namespace_has_policy || ctx.isolated(w, direction) || ctx.tier_denies(w, direction) {
             continue;
         }
         let (resource, location) = ctx.workload_resource(w);

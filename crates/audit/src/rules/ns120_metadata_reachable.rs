@@ -49,6 +49,8 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                 .message(format!("{} can reach the cloud metadata endpoint ({}) on TCP 80", ctx.workload_name(w), reachable.join(", ")))
                 .evidence(if ctx.isolated(w, netseg_model::Direction::Egress) {
                     "its egress policies allow an address range that includes the metadata endpoint".to_string()
+                } else if ctx.tier_rule_applies(w, netseg_model::Direction::Egress, None) {
+                    "admin or baseline egress rules apply to it, but none denies the metadata endpoint, and no NetworkPolicy isolates its egress".to_string()
                 } else {
                     "it is not isolated for egress, so every address is allowed".to_string()
                 })

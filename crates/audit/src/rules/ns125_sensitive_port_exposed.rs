@@ -77,7 +77,9 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             }
             (!allowed.is_empty()).then_some((*addr, allowed))
         });
-        let not_isolated = ctx.pods(dst).any(|pod| ctx.effective.isolating(pod, Direction::Ingress).is_empty());
+        // An admin or baseline Deny on its ingress means not "every pod may connect"; who can is listed below.
+        let not_isolated = ctx.pods(dst).any(|pod| ctx.effective.isolating(pod, Direction::Ingress).is_empty())
+            && (!ctx.enforced() || !ctx.tier_denies(dst, Direction::Ingress));
         let other_namespaces: Vec<String> = sources
             .iter()
             .filter(|(src, _)| ctx.cluster.workloads[*src].id.namespace != workload.id.namespace)

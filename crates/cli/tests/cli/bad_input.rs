@@ -73,6 +73,63 @@ fn invalid_objects_are_left_out_with_file_line_and_field() {
     }
 }
 
+/// An AdminNetworkPolicy that would deny a/client → a/web, broken in the ways its CRD schema refuses.
+fn admin_policy(tail: &str) -> String {
+    format!(
+        "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {{name: broken}}\nspec:\n  subject: {{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: a}}}}}}\n{tail}"
+    )
+}
+
+#[test]
+fn invalid_admin_policies_are_left_out_with_file_line_and_field() {
+    let deny = "  ingress:\n  - {action: Deny, from: [{namespaces: {}}]}\n";
+    let cases = [
+        (admin_policy(&format!("  priority: 1001\n{deny}")), 6, "spec.priority", "outside 0-1000"),
+        (
+            admin_policy("  priority: 1\n  ingress:\n  - {action: Reject, from: [{namespaces: {}}]}\n"),
+            8,
+            "spec.ingress[0].action",
+            "not an action",
+        ),
+        (
+            admin_policy("  priority: 1\n  egress:\n  - {action: Deny, to: [{networks: [10.0.0.0/40]}]}\n"),
+            8,
+            "spec.egress[0].to[0].networks[0]",
+            "prefix length",
+        ),
+        (
+            admin_policy(&format!(
+                "  priority: 1\n{}",
+                deny.replace("{namespaces: {}}", "{namespaces: {}, pods: {namespaceSelector: {}, podSelector: {}}}")
+            )),
+            8,
+            "spec.ingress[0].from[0]",
+            "exactly one of namespaces, pods",
+        ),
+    ];
+    for (bad, line, field, message) in cases {
+        let dir = tree(&[("good.yaml", GOOD), ("bad.yaml", &bad)]);
+        let run = netseg(&["reach", "-o", "json", &dir.path().display().to_string()]);
+        assert_eq!(run.code, 2, "{field}: {}", run.stderr);
+        assert!(run.stderr.contains(&format!("bad.yaml:{line}:")), "{field}: {}", run.stderr);
+        assert!(run.stderr.contains(field) && run.stderr.contains(message), "{field}: {}", run.stderr);
+        assert!(run.stderr.contains("AdminNetworkPolicy broken"), "{}", run.stderr);
+        let pairs = pairs(&json(&run.stdout));
+        assert!(pairs.contains(&("a/client[Pod]".to_string(), "a/web[Pod]".to_string())), "{field}: left out");
+        assert!(!pairs.contains(&("a/client[Pod]".to_string(), "b/db[Pod]".to_string())), "{field}: rest analysed");
+    }
+    // The same policy, valid, denies it: the harness can tell.
+    let valid = admin_policy(&format!("  priority: 1\n{deny}"));
+    let run = netseg(&[
+        "reach",
+        "-o",
+        "json",
+        &tree(&[("good.yaml", GOOD), ("ok.yaml", &valid)]).path().display().to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!pairs(&json(&run.stdout)).contains(&("a/client[Pod]".to_string(), "a/web[Pod]".to_string())));
+}
+
 #[test]
 fn invalid_yaml_loses_only_its_own_document() {
     let bad =

@@ -114,3 +114,38 @@ fn bad_protocol_is_a_usage_error() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("not a protocol"));
 }
+
+/// The README's tiered example: the admin tier passes same-tenant traffic to the namespace's NetworkPolicy.
+#[test]
+fn tiered_verdict_shows_the_chain_across_tiers() {
+    let args = ["can", "--from", "blog/web", "--to", "blog/api", "--port", "8080", "examples/tenant-isolation"];
+    let run = netseg(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    insta::assert_snapshot!("can_tenant_isolation_pass_text", run.stdout);
+    assert!(run.stdout.contains("admin `tenant-isolation` Pass → NetworkPolicy `blog/api` allows"), "{}", run.stdout);
+    let mut json_args = args.to_vec();
+    json_args.extend(["-o", "json"]);
+    insta::assert_json_snapshot!("can_tenant_isolation_pass", json(&netseg(&json_args).stdout));
+
+    // Another tenant is denied at the admin tier; a pod nothing isolates meets the baseline.
+    let other =
+        netseg(&["can", "--from", "shop/web", "--to", "blog/api", "--port", "8080", "examples/tenant-isolation"]);
+    assert_eq!(other.code, 1);
+    assert!(other.stdout.contains("rule 1 `other-tenants` (line 18) denies"), "{}", other.stdout);
+    let baseline =
+        netseg(&["can", "--from", "blog/web", "--to", "shop/web", "--port", "80", "examples/tenant-isolation"]);
+    assert_eq!(baseline.code, 1);
+    assert!(baseline.stdout.contains("no NetworkPolicy → baseline `default` Deny"), "{}", baseline.stdout);
+}
+
+/// Other tenants may not reach blog/api on any port; the verdict for the whole question is one admin Deny.
+#[test]
+fn tiered_json_by_entries_name_kind_rule_and_action() {
+    let run = netseg(&["can", "-o", "json", "--from", "shop/web", "--to", "blog/api", "examples/tenant-isolation"]);
+    assert_eq!(run.code, 1);
+    let value = json(&run.stdout);
+    let by = &value["steps"][1]["by"][0];
+    assert_eq!(by["kind"], "AdminNetworkPolicy");
+    assert_eq!(by["name"], "tenant-isolation");
+    assert_eq!((by["rule"].as_u64(), by["action"].as_str()), (Some(1), Some("Deny")));
+}
