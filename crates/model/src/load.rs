@@ -411,9 +411,8 @@ fn unmodelled_policy(kind: &str, api_version: &str) -> Option<&'static str> {
 fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &str, engine: &str) {
     let metadata = node.get("metadata");
     let name = metadata.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
-    let cluster_scoped = ["Global", "StagedGlobal", "Cluster", "CiliumClusterwide"]
-        .iter()
-        .any(|prefix| kind.starts_with(prefix));
+    let cluster_scoped =
+        ["Global", "StagedGlobal", "Cluster", "CiliumClusterwide"].iter().any(|prefix| kind.starts_with(prefix));
     let namespace = (!cluster_scoped).then(|| {
         let given = metadata.and_then(|m| m.get("namespace")).and_then(Node::as_str);
         given.map(str::to_string).or_else(|| inventory.default_namespace.clone()).unwrap_or_else(|| "default".into())
