@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(load validate); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(load validate engine); fi
 if ! command -v cargo-fuzz > /dev/null; then
   cargo install cargo-fuzz --version 0.13.2 --locked
 fi
