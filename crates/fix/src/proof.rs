@@ -1,0 +1,145 @@
+//! The proof: the input plus the generated YAML, read back through the loader, analysed again. Every needed
+//! flow must still pass (else nothing is emitted), and the findings and connections that went away are the
+//! evidence of what the policies close.
+
+use crate::diff::{self, ConnectionChange};
+use crate::generate::{read_back, source_endpoints, with_stand_ins, Plan};
+use crate::needs::{Destination, Need};
+use netseg_audit::{audit_cluster, AuditOptions, Config, Finding};
+use netseg_engine::{Analysis, Endpoint, EngineOptions, PortSet};
+use netseg_model::cni::CniVerdict;
+use netseg_model::{Cluster, Diagnostic};
+
+/// How to audit: the same settings as `netseg audit`.
+pub struct AuditSetup<'a> {
+    pub cni: &'a CniVerdict,
+    pub engine: EngineOptions,
+    pub config: &'a Config,
+    pub options: &'a AuditOptions,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeptFlow {
+    pub need: Need,
+    /// Whether the input already allowed it; `false` means the generated policies restore a flow the input cut.
+    pub allowed_before: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct CutFlow {
+    pub need: Need,
+    pub missing: PortSet,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Proof {
+    pub kept: Vec<KeptFlow>,
+    pub cut: Vec<CutFlow>,
+    /// Workloads of segmented namespaces that would lose DNS.
+    pub dns_cut: Vec<String>,
+    /// Findings of the input that the generated policies close, and any they bring.
+    pub closed: Vec<Finding>,
+    pub appeared: Vec<Finding>,
+    /// Connections whose ports change (the proof expects removals only, unless a cut flow is restored).
+    pub connections: Vec<ConnectionChange>,
+    /// The policies are analysed as enforced; this says when the CNI would not enforce them.
+    pub notes: Vec<String>,
+}
+
+impl Proof {
+    pub fn holds(&self) -> bool {
+        self.cut.is_empty() && self.dns_cut.is_empty()
+    }
+}
+
+/// What the engine says of one need in `cluster` (with the stand-ins appended).
+fn missing(analysis: &Analysis<'_>, need: &Need, probe: Option<usize>) -> PortSet {
+    let sources = source_endpoints(analysis.cluster, &need.src, probe);
+    let destinations: Vec<Endpoint> = match need.dst {
+        Destination::Workload(w) => {
+            (0..analysis.cluster.workloads[w].pods.len()).map(|pod| Endpoint::Pod { workload: w, pod }).collect()
+        }
+        Destination::Address(addr) => vec![Endpoint::Address(addr)],
+    };
+    let mut allowed = need.ports.clone();
+    for &src in &sources {
+        for &dst in &destinations {
+            allowed = allowed.intersection(&analysis.allowed(src, dst));
+        }
+    }
+    if sources.is_empty() {
+        return need.ports.clone();
+    }
+    need.ports.difference(&allowed)
+}
+
+pub fn prove(
+    cluster: &Cluster,
+    diagnostics: &[Diagnostic],
+    plan: &Plan,
+    yaml: &str,
+    setup: &AuditSetup<'_>,
+) -> Result<Proof, String> {
+    let generated = read_back(yaml)?;
+    let after = Cluster { policies: cluster.policies.iter().cloned().chain(generated).collect(), ..cluster.clone() };
+    let mut proof = Proof::default();
+    if setup.cni.enforces() == Some(false) && !setup.options.assume_enforced {
+        proof.notes.push(format!(
+            "the CNI ({}) enforces no NetworkPolicy: this proof describes the policies as they would be enforced",
+            setup.cni.names()
+        ));
+    }
+    let probe = plan.stand_ins.iter().position(|w| w.id.name == "any-pod").map(|i| cluster.workloads.len() + i);
+    let before_work = with_stand_ins(cluster, &plan.stand_ins);
+    let after_work = with_stand_ins(&after, &plan.stand_ins);
+    let before_analysis = Analysis::with_options(&before_work, &setup.engine);
+    let after_analysis = Analysis::with_options(&after_work, &setup.engine);
+    for need in &plan.needs {
+        let missing_after = missing(&after_analysis, need, probe);
+        if missing_after.is_empty() {
+            let allowed_before = missing(&before_analysis, need, probe).is_empty();
+            proof.kept.push(KeptFlow { need: need.clone(), allowed_before });
+        } else {
+            proof.cut.push(CutFlow { need: need.clone(), missing: missing_after });
+        }
+    }
+    let dns_servers: Vec<Endpoint> = match &plan.dns {
+        crate::generate::DnsTarget::Block(cidr) => vec![Endpoint::Address(cidr.network)],
+        crate::generate::DnsTarget::Pods { namespace, labels } => (0..after_work.workloads.len())
+            .filter(|&w| &after_work.workloads[w].id.namespace == namespace)
+            .flat_map(|w| {
+                after_work.workloads[w]
+                    .pods
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| labels.iter().all(|(k, v)| p.facts.labels.get(k) == Some(v)))
+                    .map(move |(pod, _)| Endpoint::Pod { workload: w, pod })
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+    };
+    for (index, workload) in cluster.workloads.iter().enumerate() {
+        if !plan.segmented.contains(&workload.id.namespace) || workload.pods.iter().all(|p| p.facts.host_network) {
+            continue;
+        }
+        let resolves = (0..workload.pods.len()).all(|pod| {
+            dns_servers.iter().any(|&server| {
+                let allowed = after_analysis.allowed(Endpoint::Pod { workload: index, pod }, server);
+                allowed.intersection(&plan.dns_ports) == plan.dns_ports
+            })
+        });
+        if !resolves {
+            proof.dns_cut.push(workload.id.to_string());
+        }
+    }
+
+    // What the policies close, as `audit` and `diff` would report it on the input and on the input with them.
+    let options = AuditOptions { assume_enforced: true, ..setup.options.clone() };
+    let before_report = audit_cluster(cluster, diagnostics, setup.cni, &setup.engine, setup.config, &options);
+    let after_report = audit_cluster(&after, diagnostics, setup.cni, &setup.engine, setup.config, &options);
+    (proof.appeared, proof.closed) = diff::findings(&before_report, &after_report);
+    let before_plain = Analysis::with_options(cluster, &setup.engine);
+    let after_plain = Analysis::with_options(&after, &setup.engine);
+    proof.connections = diff::connections(&before_plain, &after_plain);
+    Ok(proof)
+}
