@@ -256,3 +256,88 @@ fn owner_by_pod_name(cluster: &Cluster, namespace: &str, pod: &str) -> Option<us
         .max_by_key(|(_, w)| w.id.name.len())
         .map(|(index, _)| index)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netseg_model::{load_bytes, Inventory};
+    use std::sync::Arc;
+
+    fn cluster() -> Cluster {
+        let mut inventory = Inventory::default();
+        let text = concat!(
+            "kind: Deployment\nmetadata: {name: web, namespace: shop}\nspec: {template: {metadata: {labels: {app: web}}}}\n---\n",
+            "kind: StatefulSet\nmetadata: {name: db, namespace: shop}\nspec: {template: {metadata: {labels: {app: db}}}}\n",
+        );
+        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
+        Cluster::from_inventory(inventory)
+    }
+
+    fn names(c: &Cluster, flows: &[ObservedFlow]) -> Vec<String> {
+        let end = |e: &FlowEndpoint| match e {
+            FlowEndpoint::Workload(w) => c.workloads[*w].id.to_string(),
+            FlowEndpoint::Address(a) => a.to_string(),
+        };
+        flows.iter().map(|f| format!("{} {} {} {}", end(&f.src), end(&f.dst), f.protocol, f.port)).collect()
+    }
+
+    #[test]
+    fn csv_rows_with_header_comments_and_addresses() {
+        let c = cluster();
+        let text = "src_namespace,src_workload,dst_namespace,dst_workload,port,protocol\n# a comment\nshop,web,shop,db,5432,TCP\nshop,web,,203.0.113.9,443\nshop,web,shop,db[StatefulSet],53,udp\n";
+        let (flows, problems) = read(&c, "f.csv", text);
+        assert_eq!(problems, []);
+        assert_eq!(
+            names(&c, &flows),
+            [
+                "shop/web[Deployment] shop/db[StatefulSet] TCP 5432",
+                "shop/web[Deployment] 203.0.113.9 TCP 443",
+                "shop/web[Deployment] shop/db[StatefulSet] UDP 53"
+            ]
+        );
+        assert_eq!(flows[0].origin, "f.csv:3");
+    }
+
+    #[test]
+    fn csv_problems_name_the_line_and_column() {
+        let c = cluster();
+        let (flows, problems) = read(
+            &c,
+            "f.csv",
+            "shop,web,shop,db,0,TCP\nshop,web,shop,db,80,ICMP\nshop,web,shop\nshop,ghost,shop,db,80,TCP\n",
+        );
+        assert!(flows.is_empty());
+        let described: Vec<(usize, &str, bool)> =
+            problems.iter().map(|p| (p.line, p.field.as_str(), p.error)).collect();
+        assert_eq!(described, [(1, "port", true), (2, "protocol", true), (3, "row", true), (4, "src_workload", false)]);
+    }
+
+    #[test]
+    fn hubble_flows_count_forwarded_requests_only() {
+        let c = cluster();
+        let text = [
+            // A request, wrapped as `hubble observe -o json` prints it.
+            r#"{"flow":{"verdict":"FORWARDED","IP":{"source":"10.0.1.5","destination":"10.0.2.7"},"l4":{"TCP":{"source_port":40000,"destination_port":5432}},"source":{"namespace":"shop","pod_name":"web-6d4cf56db6-x2x4z","labels":["k8s:app=web"]},"destination":{"namespace":"shop","pod_name":"db-0","workloads":[{"name":"db","kind":"StatefulSet"}]},"is_reply":false},"node_name":"n1"}"#,
+            // Its reply, a drop, a node event and an ICMP flow: none is a flow to allow.
+            r#"{"flow":{"verdict":"FORWARDED","l4":{"TCP":{"source_port":5432,"destination_port":40000}},"source":{"namespace":"shop","pod_name":"db-0"},"destination":{"namespace":"shop","pod_name":"web-6d4cf56db6-x2x4z"},"is_reply":true}}"#,
+            r#"{"flow":{"verdict":"DROPPED","l4":{"TCP":{"destination_port":22}},"source":{"namespace":"shop","pod_name":"web-1"},"destination":{"namespace":"shop","pod_name":"db-0"}}}"#,
+            r#"{"node_status":{"state":"NODE_CONNECTED"}}"#,
+            r#"{"flow":{"verdict":"FORWARDED","l4":{"ICMPv4":{"type":8}},"source":{"namespace":"shop","pod_name":"web-1"},"IP":{"destination":"1.1.1.1"}}}"#,
+            // A bare flow in camelCase JSON names, to an address outside the cluster.
+            r#"{"verdict":"FORWARDED","IP":{"source":"10.0.1.5","destination":"93.184.216.34"},"l4":{"UDP":{"destinationPort":123}},"source":{"namespace":"shop","podName":"web-6d4cf56db6-x2x4z"},"destination":{"identity":2,"labels":["reserved:world"]},"isReply":false}"#,
+            "",
+            "not json",
+            r#"{"flow":{"verdict":"FORWARDED","l4":{"TCP":{"destination_port":80}},"source":{"namespace":"other","pod_name":"x-1"},"IP":{"source":"10.9.9.9","destination":"10.0.2.7"},"destination":{"namespace":"shop","pod_name":"db-0"}}}"#,
+        ]
+        .join("\n");
+        let (flows, problems) = read(&c, "h.json", &text);
+        assert_eq!(
+            names(&c, &flows),
+            ["shop/web[Deployment] shop/db[StatefulSet] TCP 5432", "shop/web[Deployment] 93.184.216.34 UDP 123"]
+        );
+        assert_eq!(flows[1].origin, "h.json:6");
+        let described: Vec<(usize, &str, bool)> =
+            problems.iter().map(|p| (p.line, p.field.as_str(), p.error)).collect();
+        assert_eq!(described, [(8, "line", true), (9, "source", false)]);
+    }
+}

@@ -591,6 +591,8 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
             purpose: format!("what {} needs, {}", w.id, if direction == Direction::Ingress { "in" } else { "out" }),
         });
     }
+    // One namespace after the other; within one, default-deny, DNS, then the workloads (a stable sort).
+    policies.sort_by(|a, b| a.namespace.cmp(&b.namespace));
     Ok(Plan { policies, needs: wanted, dns, dns_ports, segmented, notes, stand_ins })
 }
 
@@ -617,5 +619,56 @@ fn pods_peer(cluster: &Cluster, workload: usize, policy_namespace: &str) -> Peer
     PeerSelector::Pods {
         namespaces: (w.id.namespace != policy_namespace).then(|| namespace_selector(&w.id.namespace)),
         pods: Some(stable_selector(w)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_selector_prefers_the_controller_and_drops_per_revision_labels() {
+        let labels = Labels::from([
+            ("app".to_string(), "web".to_string()),
+            ("pod-template-hash".to_string(), "7d9c8b6f5".to_string()),
+            ("statefulset.kubernetes.io/pod-name".to_string(), "web-0".to_string()),
+        ]);
+        let mut workload = stand_in("x", "web", labels, Vec::new());
+        assert_eq!(stable_selector(&workload).to_string(), "app=web");
+        let controller =
+            LabelSelector { match_labels: Labels::from([("tier".into(), "front".into())]), ..Default::default() };
+        workload.selector = Some(controller.clone());
+        assert_eq!(stable_selector(&workload), controller);
+    }
+
+    #[test]
+    fn no_generated_block_covers_a_metadata_endpoint() {
+        let cidr = |text: &str| text.parse::<Cidr>().expect("cidr");
+        let all = block_without_metadata(cidr("0.0.0.0/0")).expect("block");
+        let except: Vec<String> = all.except.iter().map(ToString::to_string).collect();
+        assert_eq!(except, ["169.254.169.254/32", "100.100.100.200/32", "168.63.129.16/32"]);
+        let v6 = block_without_metadata(cidr("fd00::/8")).expect("block");
+        assert_eq!(v6.except.iter().map(ToString::to_string).collect::<Vec<_>>(), ["fd00:ec2::254/128"]);
+        assert_eq!(block_without_metadata(cidr("169.254.169.254/32")), None);
+        assert_eq!(block_without_metadata(cidr("10.0.0.0/8")).map(|b| b.except.len()), Some(0));
+    }
+
+    #[test]
+    fn names_never_replace_an_existing_policy() {
+        let mut taken = BTreeSet::from([("a".to_string(), "allow-dns".to_string())]);
+        assert_eq!(unique_name(&mut taken, "a", "allow-dns"), "netseg-allow-dns");
+        assert_eq!(unique_name(&mut taken, "a", "allow-dns"), "netseg-allow-dns-2");
+        assert_eq!(unique_name(&mut taken, "b", "allow-dns"), "allow-dns");
+    }
+
+    #[test]
+    fn dns_targets_parse() {
+        assert_eq!(
+            "kube-system/k8s-app=kube-dns".parse::<DnsTarget>().map(|d| d.to_string()).as_deref(),
+            Ok("pods k8s-app=kube-dns in namespace kube-system")
+        );
+        assert_eq!("169.254.20.10".parse::<DnsTarget>().map(|d| d.to_string()).as_deref(), Ok("169.254.20.10/32"));
+        assert!("kube-dns".parse::<DnsTarget>().is_err());
+        assert!("kube-system/".parse::<DnsTarget>().is_err());
     }
 }
