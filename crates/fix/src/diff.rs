@@ -66,6 +66,8 @@ pub struct Diff {
     pub connections: Vec<ConnectionChange>,
     pub findings_appeared: Vec<Finding>,
     pub findings_disappeared: Vec<Finding>,
+    /// The same rule on the same object at another severity: (before, after).
+    pub findings_changed: Vec<(Finding, Finding)>,
 }
 
 impl Diff {
@@ -75,7 +77,10 @@ impl Diff {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.connections.is_empty() && self.findings_appeared.is_empty() && self.findings_disappeared.is_empty()
+        self.connections.is_empty()
+            && self.findings_appeared.is_empty()
+            && self.findings_disappeared.is_empty()
+            && self.findings_changed.is_empty()
     }
 }
 
@@ -163,21 +168,40 @@ fn identity(finding: &Finding) -> (&'static str, &netseg_audit::Resource) {
     (finding.rule.code, &finding.resource)
 }
 
-/// Unsuppressed findings of `after` that `before` does not have, and the other way round.
-pub fn findings(before: &Report, after: &Report) -> (Vec<Finding>, Vec<Finding>) {
+/// How the unsuppressed findings differ between two reports.
+#[derive(Debug, Clone, Default)]
+pub struct FindingChanges {
+    pub appeared: Vec<Finding>,
+    pub disappeared: Vec<Finding>,
+    /// Same rule and object, another severity (before, after).
+    pub changed: Vec<(Finding, Finding)>,
+}
+
+pub fn findings(before: &Report, after: &Report) -> FindingChanges {
     let live = |report: &Report| -> Vec<Finding> {
         report.findings.iter().filter(|f| f.suppressed.is_none()).cloned().collect()
     };
     let (old, new) = (live(before), live(after));
-    let old_ids: BTreeSet<_> = old.iter().map(identity).collect();
-    let new_ids: BTreeSet<_> = new.iter().map(identity).collect();
-    let appeared = new.iter().filter(|f| !old_ids.contains(&identity(f))).cloned().collect();
-    let disappeared = old.iter().filter(|f| !new_ids.contains(&identity(f))).cloned().collect();
-    (appeared, disappeared)
+    let find = |list: &[Finding], f: &Finding| list.iter().find(|o| identity(o) == identity(f)).cloned();
+    let mut changes = FindingChanges::default();
+    for finding in &new {
+        match find(&old, finding) {
+            None => changes.appeared.push(finding.clone()),
+            Some(was) if was.severity != finding.severity => changes.changed.push((was, finding.clone())),
+            Some(_) => {}
+        }
+    }
+    changes.disappeared = old.iter().filter(|f| find(&new, f).is_none()).cloned().collect();
+    changes
 }
 
 /// The whole difference.
 pub fn diff(before: &Analysis<'_>, after: &Analysis<'_>, before_report: &Report, after_report: &Report) -> Diff {
-    let (findings_appeared, findings_disappeared) = findings(before_report, after_report);
-    Diff { connections: connections(before, after), findings_appeared, findings_disappeared }
+    let FindingChanges { appeared, disappeared, changed } = findings(before_report, after_report);
+    Diff {
+        connections: connections(before, after),
+        findings_appeared: appeared,
+        findings_disappeared: disappeared,
+        findings_changed: changed,
+    }
 }

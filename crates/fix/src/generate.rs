@@ -71,6 +71,27 @@ impl FromStr for DnsTarget {
     }
 }
 
+impl DnsTarget {
+    /// The endpoints that answer DNS in `cluster`: the matching pods, or the address.
+    pub fn servers(&self, cluster: &Cluster) -> Vec<Endpoint> {
+        match self {
+            DnsTarget::Block(cidr) => vec![Endpoint::Address(cidr.network)],
+            DnsTarget::Pods { namespace, labels } => {
+                let mut servers = Vec::new();
+                for (w, workload) in cluster.workloads.iter().enumerate().filter(|(_, w)| &w.id.namespace == namespace)
+                {
+                    for (pod, facts) in workload.pods.iter().map(|p| &p.facts).enumerate() {
+                        if labels.iter().all(|(k, v)| facts.labels.get(k) == Some(v)) {
+                            servers.push(Endpoint::Pod { workload: w, pod });
+                        }
+                    }
+                }
+                servers
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for DnsTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -387,7 +408,6 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
     let stand_in_index =
         |name: &str| stand_ins.iter().position(|w| w.id.name == name).map(|i| cluster.workloads.len() + i);
     let probe_index = stand_in_index("any-pod");
-    let dns_index = stand_in_index("cluster-dns");
 
     // The default-deny policies and DNS come first: every other rule is decided with them in place.
     let mut policies = Vec::new();
@@ -431,27 +451,9 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
             block_without_metadata(*cidr).ok_or_else(|| format!("--dns {cidr} is a cloud metadata address"))?,
         ),
     };
-    let dns_endpoint = |analysis: &Analysis<'_>| -> Vec<Endpoint> {
-        match (&dns, dns_index) {
-            (DnsTarget::Block(cidr), _) => vec![Endpoint::Address(cidr.network)],
-            (_, Some(index)) => vec![Endpoint::Pod { workload: index, pod: 0 }],
-            (DnsTarget::Pods { namespace, labels }, None) => (0..analysis.cluster.workloads.len())
-                .filter(|&w| &analysis.cluster.workloads[w].id.namespace == namespace)
-                .flat_map(|w| {
-                    analysis.cluster.workloads[w]
-                        .pods
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, p)| labels.iter().all(|(k, v)| p.facts.labels.get(k) == Some(v)))
-                        .map(move |(pod, _)| Endpoint::Pod { workload: w, pod })
-                        .collect::<Vec<_>>()
-                })
-                .collect(),
-        }
-    };
     {
         let analysis = Analysis::with_options(&work, &options.engine);
-        let servers = dns_endpoint(&analysis);
+        let servers = dns.servers(&work);
         let mut dns_policies = Vec::new();
         for ns in &segmented {
             let lacking = (0..cluster.workloads.len())

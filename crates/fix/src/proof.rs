@@ -40,6 +40,8 @@ pub struct Proof {
     /// Findings of the input that the generated policies close, and any they bring.
     pub closed: Vec<Finding>,
     pub appeared: Vec<Finding>,
+    /// Findings that stay at another severity: (before, after).
+    pub changed: Vec<(Finding, Finding)>,
     /// Connections whose ports change (the proof expects removals only, unless a cut flow is restored).
     pub connections: Vec<ConnectionChange>,
     /// The policies are analysed as enforced; this says when the CNI would not enforce them.
@@ -103,21 +105,7 @@ pub fn prove(
             proof.cut.push(CutFlow { need: need.clone(), missing: missing_after });
         }
     }
-    let dns_servers: Vec<Endpoint> = match &plan.dns {
-        crate::generate::DnsTarget::Block(cidr) => vec![Endpoint::Address(cidr.network)],
-        crate::generate::DnsTarget::Pods { namespace, labels } => (0..after_work.workloads.len())
-            .filter(|&w| &after_work.workloads[w].id.namespace == namespace)
-            .flat_map(|w| {
-                after_work.workloads[w]
-                    .pods
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| labels.iter().all(|(k, v)| p.facts.labels.get(k) == Some(v)))
-                    .map(move |(pod, _)| Endpoint::Pod { workload: w, pod })
-                    .collect::<Vec<_>>()
-            })
-            .collect(),
-    };
+    let dns_servers = plan.dns.servers(&after_work);
     for (index, workload) in cluster.workloads.iter().enumerate() {
         if !plan.segmented.contains(&workload.id.namespace) || workload.pods.iter().all(|p| p.facts.host_network) {
             continue;
@@ -137,7 +125,8 @@ pub fn prove(
     let options = AuditOptions { assume_enforced: true, ..setup.options.clone() };
     let before_report = audit_cluster(cluster, diagnostics, setup.cni, &setup.engine, setup.config, &options);
     let after_report = audit_cluster(&after, diagnostics, setup.cni, &setup.engine, setup.config, &options);
-    (proof.appeared, proof.closed) = diff::findings(&before_report, &after_report);
+    let findings = diff::findings(&before_report, &after_report);
+    (proof.appeared, proof.closed, proof.changed) = (findings.appeared, findings.disappeared, findings.changed);
     let before_plain = Analysis::with_options(cluster, &setup.engine);
     let after_plain = Analysis::with_options(&after, &setup.engine);
     proof.connections = diff::connections(&before_plain, &after_plain);

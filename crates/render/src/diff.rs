@@ -26,9 +26,10 @@ fn counts(diff: &Diff) -> [(ChangeKind, usize); 3] {
 fn summary_line(diff: &Diff) -> String {
     let [(_, added), (_, removed), (_, changed)] = counts(diff);
     format!(
-        "{added} connection(s) added, {removed} removed, {changed} changed; {} finding(s) appeared, {} disappeared",
+        "{added} connection(s) added, {removed} removed, {changed} changed; {} finding(s) appeared, {} disappeared, {} changed severity",
         diff.findings_appeared.len(),
-        diff.findings_disappeared.len()
+        diff.findings_disappeared.len(),
+        diff.findings_changed.len()
     )
 }
 
@@ -88,6 +89,12 @@ pub fn text(diff: &Diff, style: Style) -> String {
             let _ = writeln!(out, "  {sign} {}", finding_line(finding));
         }
     }
+    if !diff.findings_changed.is_empty() {
+        let _ = writeln!(out, "\n{}", style.strong("FINDINGS CHANGED SEVERITY"));
+        for (was, is) in &diff.findings_changed {
+            let _ = writeln!(out, "  ~ {} → {}: {}", was.severity.as_str(), is.severity.as_str(), finding_line(is));
+        }
+    }
     out
 }
 
@@ -110,11 +117,17 @@ pub fn json(diff: &Diff) -> Value {
         "connections": diff.connections.iter().map(change_json).collect::<Vec<_>>(),
         "findings_appeared": diff.findings_appeared.iter().map(finding_json).collect::<Vec<_>>(),
         "findings_disappeared": diff.findings_disappeared.iter().map(finding_json).collect::<Vec<_>>(),
+        "findings_changed": diff.findings_changed.iter().map(|(was, is)| {
+            let mut entry = finding_json(is);
+            entry["previous_severity"] = json!(was.severity.as_str());
+            entry
+        }).collect::<Vec<_>>(),
         "summary": {
             "added": added, "removed": removed, "changed": changed,
             "opens": diff.opens_anything(),
             "findings_appeared": diff.findings_appeared.len(),
             "findings_disappeared": diff.findings_disappeared.len(),
+            "findings_changed": diff.findings_changed.len(),
         },
     })
 }
@@ -152,6 +165,20 @@ pub fn markdown(diff: &Diff) -> String {
                 finding.rule.code,
                 md(&resource_name(finding)),
                 md(&finding.message)
+            );
+        }
+    }
+    if !diff.findings_changed.is_empty() {
+        let _ = writeln!(out, "\n**Findings that change severity**\n");
+        for (was, is) in &diff.findings_changed {
+            let _ = writeln!(
+                out,
+                "- {} → {} `{}` {}: {}",
+                was.severity.as_str(),
+                is.severity.as_str(),
+                is.rule.code,
+                md(&resource_name(is)),
+                md(&is.message)
             );
         }
     }
@@ -205,7 +232,8 @@ pub fn sarif(diff: &Diff, new: &Cluster, version: &str) -> Value {
         }
         results.push(result);
     }
-    for finding in &diff.findings_appeared {
+    let raised = diff.findings_changed.iter().filter(|(was, is)| is.severity > was.severity).map(|(_, is)| is);
+    for finding in diff.findings_appeared.iter().chain(raised) {
         let index = match rules.iter().position(|r| r["id"] == finding.rule.code) {
             Some(index) => index,
             None => {

@@ -36,6 +36,14 @@ fn need_line(cluster: &Cluster, need: &Need) -> String {
     )
 }
 
+fn finding_code(style: Style, was: &netseg_audit::Finding, is: &netseg_audit::Finding) -> String {
+    if is.severity < was.severity {
+        style.good(is.rule.code)
+    } else {
+        style.bad(is.rule.code)
+    }
+}
+
 pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, style: Style) -> String {
     let mut out = String::new();
     let namespaces: Vec<&str> = {
@@ -73,6 +81,17 @@ pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, style: Style) -> S
     }
     for finding in &proof.closed {
         let _ = writeln!(out, "  {} {} {}", style.good(finding.rule.code), finding.rule.name, resource_name(finding));
+    }
+    for (was, is) in &proof.changed {
+        let _ = writeln!(
+            out,
+            "  {} {} {}: {} → {}",
+            finding_code(style, was, is),
+            is.rule.name,
+            resource_name(is),
+            was.severity.as_str(),
+            is.severity.as_str()
+        );
     }
     let mut removed = 0;
     for change in &proof.connections {
