@@ -327,6 +327,7 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<u8> {
         ingress_namespaces: args.ingress_namespace.clone(),
         cluster_domain: args.cluster_domain.trim_matches('.').to_string(),
         flows,
+        api_server: options.api_server.clone(),
         engine: network.engine.clone(),
     };
     let plan = netseg_fix::plan(&cluster, &generate_options).map_err(|e| anyhow!(e))?;

@@ -379,7 +379,16 @@ fn namespace(name: &str, extra: Labels) -> Namespace {
 }
 
 fn facts(labels: Labels, host_network: bool, ports: Vec<ContainerPort>, ips: Vec<IpAddr>) -> PodFacts {
-    PodFacts { labels, host_network, ports, ips, images: Vec::new(), references: Vec::new() }
+    PodFacts {
+        labels,
+        host_network,
+        ports,
+        ips,
+        images: Vec::new(),
+        references: Vec::new(),
+        service_account: None,
+        automount_token: None,
+    }
 }
 
 fn workload(namespace: &str, name: &str, pods: Vec<PodFacts>) -> Workload {

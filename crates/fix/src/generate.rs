@@ -112,6 +112,8 @@ pub struct GenerateOptions {
     pub ingress_namespaces: Vec<String>,
     pub cluster_domain: String,
     pub flows: Vec<ObservedFlow>,
+    /// `--api-server`: where API clients may go; read from `default/kubernetes` endpoints when empty.
+    pub api_server: Vec<Cidr>,
     pub engine: EngineOptions,
 }
 
@@ -170,6 +172,8 @@ fn stand_in(namespace: &str, name: &str, labels: Labels, ports: Vec<ContainerPor
                 ips: Vec::new(),
                 images: Vec::new(),
                 references: Vec::new(),
+                service_account: None,
+                automount_token: None,
             },
             location: location.clone(),
         }],
@@ -493,8 +497,11 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
     needs::ingress_backends(cluster, &controller, &mut wanted, &mut notes);
     needs::service_references(cluster, &options.cluster_domain, &mut wanted, &mut notes);
     needs::observed(&options.flows, &mut wanted, &mut notes);
+    let api_server = needs::ApiServer::find(cluster, &options.api_server);
+    needs::api_clients(cluster, &api_server, &segmented, &mut wanted, &mut notes);
     wanted.retain(|need| match need.dst {
-        Destination::Address(addr) if host_block(addr).is_none() => {
+        Destination::Block(cidr) if block_without_metadata(cidr).is_none() => {
+            let addr = cidr.network;
             notes
                 .push(format!("{}: the destination {addr} is a cloud metadata endpoint; it stays closed", need.reason));
             false
@@ -508,7 +515,7 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
         let sources = source_endpoints(&work, &need.src, probe_index);
         let destinations = match need.dst {
             Destination::Workload(w) => pods_of(&work, w),
-            Destination::Address(addr) => vec![Endpoint::Address(addr)],
+            Destination::Block(cidr) => vec![Endpoint::Address(cidr.network)],
         };
         let mut egress_ok = need.ports.clone();
         let mut ingress_ok = need.ports.clone();
@@ -524,7 +531,7 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
             if !missing.is_empty() {
                 let peer = match need.dst {
                     Destination::Workload(dst) => Some(pods_peer(cluster, dst, &cluster.workloads[src].id.namespace)),
-                    Destination::Address(addr) => host_block(addr).map(PeerSelector::IpBlock),
+                    Destination::Block(cidr) => block_without_metadata(cidr).map(PeerSelector::IpBlock),
                 };
                 rules.add(src, Direction::Egress, peer, missing, &need.reason);
             }

@@ -4,7 +4,7 @@
 use crate::flows::{FlowEndpoint, ObservedFlow};
 use crate::references;
 use netseg_engine::PortSet;
-use netseg_model::{Cluster, IngressBackend, PortRef, Protocol, Service, Workload};
+use netseg_model::{Cidr, Cluster, IngressBackend, PortRef, Protocol, Service, Workload};
 use std::net::IpAddr;
 
 /// Who a flow comes from.
@@ -27,7 +27,8 @@ pub enum Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
     Workload(usize),
-    Address(IpAddr),
+    /// Addresses outside the cluster: one address as a host prefix, or a range given on the command line.
+    Block(Cidr),
 }
 
 /// A flow the application needs.
@@ -219,6 +220,78 @@ fn reference_need(
     Ok(found)
 }
 
+/// Where the API server listens, after the `kubernetes` Service's DNAT: its endpoints' addresses and ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiServer {
+    pub blocks: Vec<Cidr>,
+    pub ports: PortSet,
+    /// Where the facts came from, in words.
+    pub source: String,
+}
+
+impl ApiServer {
+    /// `--api-server` CIDRs (on TCP 443 and 6443), else the `default/kubernetes` Endpoints or EndpointSlices.
+    pub fn find(cluster: &Cluster, flag: &[Cidr]) -> Option<ApiServer> {
+        if !flag.is_empty() {
+            let ports = PortSet::from_ranges(&[(Protocol::Tcp, 443, 443), (Protocol::Tcp, 6443, 6443)]);
+            return Some(ApiServer { blocks: flag.to_vec(), ports, source: "--api-server".into() });
+        }
+        let endpoints: Vec<_> =
+            cluster.endpoints.iter().filter(|e| e.namespace == "default" && e.service == "kubernetes").collect();
+        let mut blocks: Vec<Cidr> = endpoints
+            .iter()
+            .flat_map(|e| &e.addresses)
+            .map(|&a| Cidr { network: a, prefix: Cidr::max_prefix(a) })
+            .collect();
+        blocks.sort_by_key(|c| c.network);
+        blocks.dedup();
+        let ranges: Vec<_> = endpoints.iter().flat_map(|e| &e.ports).map(|&(p, n)| (p, n, n)).collect();
+        let first = endpoints.first()?;
+        (!blocks.is_empty() && !ranges.is_empty()).then(|| ApiServer {
+            blocks,
+            ports: PortSet::from_ranges(&ranges),
+            source: format!("default/kubernetes endpoints ({})", first.location),
+        })
+    }
+}
+
+/// Workloads that run as a ServiceAccount of their own with its token mounted call the API server (controllers,
+/// operators, CI runners): egress to its real addresses and ports, when the input or `--api-server` tells them.
+pub fn api_clients(
+    cluster: &Cluster,
+    api: &Option<ApiServer>,
+    segmented: &[String],
+    out: &mut Vec<Need>,
+    notes: &mut Vec<String>,
+) {
+    let mut unknown = Vec::new();
+    for (index, workload) in cluster.workloads.iter().enumerate() {
+        if !segmented.contains(&workload.id.namespace) || workload.pods.iter().all(|p| p.facts.host_network) {
+            continue;
+        }
+        let Some(account) = workload.pods.first().and_then(|p| p.facts.api_client()) else { continue };
+        match api {
+            Some(api) => out.extend(api.blocks.iter().map(|block| Need {
+                src: Source::Workload(index),
+                dst: Destination::Block(*block),
+                ports: api.ports.clone(),
+                reason: format!(
+                    "{} runs as ServiceAccount {account} with its token mounted: the API server, from {}",
+                    workload.id, api.source
+                ),
+            })),
+            None => unknown.push(format!("{} (ServiceAccount {account})", workload.id)),
+        }
+    }
+    if !unknown.is_empty() {
+        notes.push(format!(
+            "API clients get no egress to the API server, whose address the input does not have (no \
+             default/kubernetes endpoints): {}; pass --api-server CIDR (`kubectl get endpoints kubernetes`) to allow it",
+            unknown.join(", ")
+        ));
+    }
+}
+
 /// Observed flows, as they were seen.
 pub fn observed(flows: &[ObservedFlow], out: &mut Vec<Need>, notes: &mut Vec<String>) {
     for flow in flows {
@@ -228,9 +301,9 @@ pub fn observed(flows: &[ObservedFlow], out: &mut Vec<Need>, notes: &mut Vec<Str
         };
         let dst = match flow.dst {
             FlowEndpoint::Workload(w) => Destination::Workload(w),
-            FlowEndpoint::Address(a) => Destination::Address(a),
+            FlowEndpoint::Address(a) => Destination::Block(Cidr { network: a, prefix: Cidr::max_prefix(a) }),
         };
-        if let (Source::Address(_), Destination::Address(_)) = (&src, &dst) {
+        if let (Source::Address(_), Destination::Block(_)) = (&src, &dst) {
             notes.push(format!(
                 "flow {} is between two addresses outside the cluster: not for NetworkPolicy",
                 flow.origin

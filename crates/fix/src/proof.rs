@@ -61,7 +61,7 @@ fn missing(analysis: &Analysis<'_>, need: &Need, probe: Option<usize>) -> PortSe
         Destination::Workload(w) => {
             (0..analysis.cluster.workloads[w].pods.len()).map(|pod| Endpoint::Pod { workload: w, pod }).collect()
         }
-        Destination::Address(addr) => vec![Endpoint::Address(addr)],
+        Destination::Block(cidr) => vec![Endpoint::Address(cidr.network)],
     };
     let mut allowed = need.ports.clone();
     for &src in &sources {

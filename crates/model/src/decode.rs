@@ -630,11 +630,26 @@ pub(crate) fn pod_facts(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKind, own_
     let spec_field = path_parts.join(".");
     let spec = walk(root, path_parts);
     let ips = if kind == WorkloadKind::Pod { pod_ips(ctx, root) } else { Vec::new() };
-    let mut facts =
-        PodFacts { labels, host_network: false, ports: Vec::new(), ips, images: Vec::new(), references: Vec::new() };
+    let mut facts = PodFacts {
+        labels,
+        host_network: false,
+        ports: Vec::new(),
+        ips,
+        images: Vec::new(),
+        references: Vec::new(),
+        service_account: None,
+        automount_token: None,
+    };
     let Some(spec) = spec.and_then(|s| ctx.map(s, &spec_field)) else { return facts };
     if let Some(flag) = spec.get("hostNetwork") {
         facts.host_network = ctx.boolean(flag, &join(&spec_field, "hostNetwork")).unwrap_or(false);
+    }
+    facts.service_account = ["serviceAccountName", "serviceAccount"]
+        .iter()
+        .find_map(|key| spec.get(key).and_then(Node::as_str).filter(|a| !a.is_empty()))
+        .map(str::to_string);
+    if let Some(flag) = spec.get("automountServiceAccountToken") {
+        facts.automount_token = ctx.boolean(flag, &join(&spec_field, "automountServiceAccountToken"));
     }
     for list_name in ["containers", "initContainers"] {
         let list_field = join(&spec_field, list_name);

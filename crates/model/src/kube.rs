@@ -133,6 +133,18 @@ pub struct PodFacts {
     /// Literal strings of container `env[].value`, `args` and `command`, where an application names the
     /// Services it talks to (`WP_REDIS_HOST: redis`). Values from ConfigMaps and Secrets are not in manifests.
     pub references: Vec<TextReference>,
+    /// `serviceAccountName` (or the deprecated `serviceAccount`); `None` means the namespace's `default`.
+    pub service_account: Option<String>,
+    /// `automountServiceAccountToken` as written.
+    pub automount_token: Option<bool>,
+}
+
+impl PodFacts {
+    /// Runs as a ServiceAccount of its own with the token mounted: the mark of a client of the API server.
+    pub fn api_client(&self) -> Option<&str> {
+        let account = self.service_account.as_deref().filter(|a| *a != "default")?;
+        (self.automount_token != Some(false)).then_some(account)
+    }
 }
 
 /// One literal string of a container spec, with where it was written.

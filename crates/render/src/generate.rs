@@ -6,7 +6,7 @@ use crate::Style;
 use netseg_fix::diff::ChangeKind;
 use netseg_fix::needs::{Destination, Need, Source};
 use netseg_fix::{Plan, Proof};
-use netseg_model::Cluster;
+use netseg_model::{Cidr, Cluster};
 use std::fmt::Write;
 
 pub fn source_name(cluster: &Cluster, source: &Source) -> String {
@@ -22,7 +22,8 @@ pub fn source_name(cluster: &Cluster, source: &Source) -> String {
 pub fn destination_name(cluster: &Cluster, destination: &Destination) -> String {
     match destination {
         Destination::Workload(w) => cluster.workloads[*w].id.to_string(),
-        Destination::Address(addr) => addr.to_string(),
+        Destination::Block(cidr) if cidr.prefix == Cidr::max_prefix(cidr.network) => cidr.network.to_string(),
+        Destination::Block(cidr) => cidr.to_string(),
     }
 }
 

@@ -332,3 +332,46 @@ fn realworld_manifests_get_policies_that_read_back_and_keep_their_flows() {
         assert!(!read.stderr.contains("warning") && !read.stderr.contains("error"), "{project}: {}", read.stderr);
     }
 }
+
+#[test]
+fn api_clients_reach_the_api_server_endpoints_after_dnat() {
+    let dir = tree(&[(
+        "ops.yaml",
+        concat!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: operator, namespace: ops}\n",
+            "spec:\n  selector: {matchLabels: {app: operator}}\n  template:\n    metadata: {labels: {app: operator}}\n",
+            "    spec:\n      serviceAccountName: operator\n      containers: [{name: operator, image: example/operator}]\n---\n",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: batch, namespace: ops}\n",
+            "spec:\n  selector: {matchLabels: {app: batch}}\n  template:\n    metadata: {labels: {app: batch}}\n",
+            "    spec:\n      serviceAccountName: batch\n      automountServiceAccountToken: false\n      containers: [{name: batch, image: example/batch}]\n---\n",
+            "apiVersion: v1\nkind: Endpoints\nmetadata: {name: kubernetes, namespace: default}\n",
+            "subsets: [{addresses: [{ip: 172.18.0.2}], ports: [{name: https, port: 6443, protocol: TCP}]}]\n",
+        ),
+    )]);
+    let input = dir.path().display().to_string();
+    let (run, out) = generated(&[&input]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("cidr: 172.18.0.2/32"), "{}", run.stdout);
+    let generated = path_in(&out, "generated.yaml");
+    let can = |from: &str, to: &str, port: &str| {
+        netseg(&["can", "--from", from, "--to", to, "--port", port, &input, &generated]).code
+    };
+    assert_eq!(can("ops/operator", "172.18.0.2", "6443"), 0, "the endpoint's port, after the Service's DNAT");
+    assert_eq!(can("ops/operator", "172.18.0.2", "443"), 1);
+    assert_eq!(can("ops/batch", "172.18.0.2", "6443"), 1, "no token mounted: not an API client");
+    // Without the endpoints the report says which workloads lose the API server, and how to give it.
+    let bare = tree(&[(
+        "ops.yaml",
+        std::fs::read_to_string(dir.path().join("ops.yaml"))
+            .expect("read")
+            .split("---\napiVersion: v1\nkind: Endpoints")
+            .next()
+            .unwrap_or_default(),
+    )]);
+    let unknown = netseg(&["generate", &bare.path().display().to_string()]);
+    assert!(
+        unknown.stderr.contains("ops/operator[Deployment] (ServiceAccount operator); pass --api-server CIDR"),
+        "{}",
+        unknown.stderr
+    );
+}
