@@ -90,8 +90,8 @@ pub struct DiffArgs {
     /// The manifests after the change: a file, a directory or - for stdin.
     #[arg(value_name = "NEW")]
     pub new: String,
-    #[arg(short, long, value_enum, default_value_t = AuditFormat::Text)]
-    pub output: AuditFormat,
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
+    pub output: DiffFormat,
     /// What makes the exit status 1: `added` (a connection or port opens), `any` (any change of connectivity
     /// or findings), `none`.
     #[arg(long, value_enum, default_value_t = DiffFailOn::Added)]
@@ -100,6 +100,17 @@ pub struct DiffArgs {
     pub facts: FactArgs,
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    /// The `netseg.diff/v1` schema.
+    Json,
+    /// SARIF 2.1.0: a result for each opened connection and each finding that appears or rises.
+    Sarif,
+    #[value(alias = "md")]
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

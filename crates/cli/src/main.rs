@@ -4,8 +4,8 @@ mod args;
 
 use anyhow::{anyhow, Context, Result};
 use args::{
-    AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, DiffArgs, DiffFailOn, FactArgs, FailOn,
-    GenerateArgs, NetworkArgs, ReachFormat,
+    AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, DiffArgs, DiffFailOn, DiffFormat,
+    FactArgs, FailOn, GenerateArgs, NetworkArgs, ReachFormat,
 };
 use clap::Parser;
 use netseg_audit::blast::Origin;
@@ -396,10 +396,10 @@ fn diff(cli: &Cli, args: &DiffArgs) -> Result<u8> {
     );
     let diff = netseg_fix::diff::diff(&old_analysis, &new_analysis, &old_report, &new_report);
     let rendered = match args.output {
-        AuditFormat::Text => netseg_render::diff::text(&diff, style(cli.color)),
-        AuditFormat::Json => netseg_render::json_text(&netseg_render::diff::json(&diff)),
-        AuditFormat::Sarif => format!("{:#}\n", netseg_render::diff::sarif(&diff, &new, env!("CARGO_PKG_VERSION"))),
-        AuditFormat::Markdown => netseg_render::diff::markdown(&diff),
+        DiffFormat::Text => netseg_render::diff::text(&diff, style(cli.color)),
+        DiffFormat::Json => netseg_render::json_text(&netseg_render::diff::json(&diff)),
+        DiffFormat::Sarif => format!("{:#}\n", netseg_render::diff::sarif(&diff, &new, env!("CARGO_PKG_VERSION"))),
+        DiffFormat::Markdown => netseg_render::diff::markdown(&diff),
     };
     write_out(&rendered)?;
     let failed = match args.fail_on {

@@ -344,6 +344,8 @@ impl Rules {
 
 /// Policy names that clash with nothing in the namespace: `base`, else `netseg-base`, `netseg-base-2`, ...
 fn unique_name(taken: &mut BTreeSet<(String, String)>, namespace: &str, base: &str) -> String {
+    // Object names are DNS subdomains of at most 253 characters; keep room for the prefix and a counter.
+    let base = base.get(..230).map_or(base, |cut| cut.trim_end_matches(['-', '.']));
     let mut candidates = vec![base.to_string(), format!("netseg-{base}")];
     candidates.extend((2..).take(1000).map(|n| format!("netseg-{base}-{n}")));
     let name =
@@ -381,11 +383,7 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
     // Stand-ins for what the input lacks, so that every check below is a question to the engine.
     let mut stand_ins = Vec::new();
     if let DnsTarget::Pods { namespace, labels } = &dns {
-        let present = cluster.workloads.iter().any(|w| {
-            &w.id.namespace == namespace
-                && w.pods.iter().any(|p| labels.iter().all(|(k, v)| p.facts.labels.get(k) == Some(v)))
-        });
-        if !present {
+        if dns.servers(cluster).is_empty() {
             let ports = Protocol::ALL
                 .iter()
                 .flat_map(|&protocol| {
@@ -668,6 +666,8 @@ mod tests {
         assert_eq!(unique_name(&mut taken, "a", "allow-dns"), "netseg-allow-dns");
         assert_eq!(unique_name(&mut taken, "a", "allow-dns"), "netseg-allow-dns-2");
         assert_eq!(unique_name(&mut taken, "b", "allow-dns"), "allow-dns");
+        let long = format!("{}-egress", "w".repeat(250));
+        assert!(unique_name(&mut taken, "b", &long).len() <= 253);
     }
 
     #[test]

@@ -160,3 +160,10 @@ fn diff_sarif_validates_against_the_official_schema() {
     );
     assert_valid_sarif(&sarif);
 }
+
+#[test]
+fn a_missing_side_is_an_error() {
+    let run = netseg(&["diff", "no/such/dir", &example("wordpress-flat")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no/such/dir"), "{}", run.stderr);
+}
