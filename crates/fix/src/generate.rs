@@ -497,14 +497,17 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
     needs::observed(&options.flows, &mut wanted, &mut notes);
     let api_server = needs::ApiServer::find(cluster, &options.api_server);
     needs::api_clients(cluster, &api_server, &segmented, &mut wanted, &mut notes);
-    wanted.retain(|need| match need.dst {
-        Destination::Block(cidr) if block_without_metadata(cidr).is_none() => {
-            let addr = cidr.network;
-            notes
-                .push(format!("{}: the destination {addr} is a cloud metadata endpoint; it stays closed", need.reason));
-            false
+    // A metadata endpoint is never opened, and never opened up to: as a flow's end it cannot become a rule.
+    wanted.retain(|need| {
+        let metadata = match (&need.src, need.dst) {
+            (_, Destination::Block(cidr)) if block_without_metadata(cidr).is_none() => Some(cidr.network),
+            (Source::Address(addr), _) if host_block(*addr).is_none() => Some(*addr),
+            _ => None,
+        };
+        if let Some(addr) = metadata {
+            notes.push(format!("{}: {addr} is a cloud metadata endpoint; it stays closed", need.reason));
         }
-        _ => true,
+        metadata.is_none()
     });
 
     let analysis = Analysis::with_options(&work, &options.engine);
@@ -531,7 +534,10 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
                     Destination::Workload(dst) => Some(pods_peer(cluster, dst, &cluster.workloads[src].id.namespace)),
                     Destination::Block(cidr) => block_without_metadata(cidr).map(PeerSelector::IpBlock),
                 };
-                rules.add(src, Direction::Egress, peer, missing, &need.reason);
+                // `None` would mean every peer; only an explicit "from anywhere" below may ask for that.
+                if let Some(peer) = peer {
+                    rules.add(src, Direction::Egress, Some(peer), missing, &need.reason);
+                }
             }
         }
         if let Destination::Workload(dst) = need.dst {
@@ -547,7 +553,10 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
                     Source::AllNamespaces => {
                         Some(PeerSelector::Pods { namespaces: Some(LabelSelector::default()), pods: None })
                     }
-                    Source::Address(addr) => host_block(*addr).map(PeerSelector::IpBlock),
+                    Source::Address(addr) => match host_block(*addr) {
+                        Some(block) => Some(PeerSelector::IpBlock(block)),
+                        None => continue,
+                    },
                 };
                 rules.add(dst, Direction::Ingress, peer, missing, &need.reason);
             }

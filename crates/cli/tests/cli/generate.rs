@@ -375,3 +375,30 @@ fn api_clients_reach_the_api_server_endpoints_after_dnat() {
         unknown.stderr
     );
 }
+
+#[test]
+fn a_flow_from_a_metadata_address_never_becomes_an_open_rule() {
+    let dir =
+        tree(&[("flows.csv", ",169.254.169.254,blog,wordpress,9117,TCP\n,203.0.113.20,blog,wordpress,9117,TCP\n")]);
+    let (run, out) = generated(&[&example("wordpress-flat"), "--flows", &path_in(&dir, "flows.csv")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("169.254.169.254 is a cloud metadata endpoint; it stays closed"), "{}", run.stderr);
+    let generated = path_in(&out, "generated.yaml");
+    let can = |from: &str| {
+        netseg(&[
+            "can",
+            "--from",
+            from,
+            "--to",
+            "blog/wordpress",
+            "--port",
+            "9117",
+            &example("wordpress-flat"),
+            &generated,
+        ])
+        .code
+    };
+    assert_eq!(can("203.0.113.20"), 0);
+    assert_eq!(can("169.254.169.254"), 1);
+    assert_eq!(can("198.51.100.1"), 1, "the observed source only, not anywhere");
+}
