@@ -330,6 +330,9 @@ fn realworld_manifests_get_policies_that_read_back_and_keep_their_flows() {
         let read = netseg(&["reach", "-o", "json", &path_in(&dir, "generated.yaml")]);
         assert_eq!(read.code, 0, "{project}: {}", read.stderr);
         assert!(!read.stderr.contains("warning") && !read.stderr.contains("error"), "{project}: {}", read.stderr);
+        if let Some((valid, report)) = openapi_check(&run.stdout) {
+            assert!(valid, "{project}: {report}");
+        }
     }
 }
 
@@ -401,4 +404,49 @@ fn a_flow_from_a_metadata_address_never_becomes_an_open_rule() {
     assert_eq!(can("203.0.113.20"), 0);
     assert_eq!(can("169.254.169.254"), 1);
     assert_eq!(can("198.51.100.1"), 1, "the observed source only, not anywhere");
+}
+
+/// Checks a YAML stream against the Kubernetes OpenAPI schema of NetworkPolicy (`kubernetes-models`, which
+/// `.ci/run` installs and names in NETSEG_K8S_MODELS): `None` when it is not installed (outside CI).
+fn openapi_check(yaml: &str) -> Option<(bool, String)> {
+    let Some(models) = std::env::var_os("NETSEG_K8S_MODELS") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide NETSEG_K8S_MODELS");
+        eprintln!("NETSEG_K8S_MODELS not set: OpenAPI validation skipped (.ci/run sets it)");
+        return None;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/k8s/validate-networkpolicies.js");
+    let mut child = Command::new("node")
+        .arg(&script)
+        .env("NETSEG_K8S_MODELS", &models)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run node");
+    child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write");
+    let output = child.wait_with_output().expect("wait");
+    Some((output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned()))
+}
+
+/// The structural half of "valid for the API server": every generated document against the OpenAPI schema. The
+/// loader test above is the semantic half.
+#[test]
+fn generated_yaml_matches_the_kubernetes_openapi_schema() {
+    let run = netseg(&[
+        "generate",
+        &example("wordpress-flat"),
+        &fixture("ingress"),
+        &fixture("flows/manifests"),
+        "--flows",
+        &fixture("flows/hubble.json"),
+        "--dns",
+        "169.254.0.0/16",
+        "--api-server",
+        "172.18.0.0/28",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let Some((valid, report)) = openapi_check(&run.stdout) else { return };
+    assert!(valid, "{report}");
+    assert!(report.contains("invalid 0") && !report.contains("checked 0,"), "{report}");
+    let broken = run.stdout.replacen("policyTypes: [Ingress, Egress]", "policyTypes: Ingress", 1);
+    assert_eq!(openapi_check(&broken).map(|(valid, _)| valid), Some(false), "a policyTypes that is not a list");
 }
