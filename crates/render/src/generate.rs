@@ -106,6 +106,14 @@ pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, style: Style) -> S
             writeln!(out, "  - {} → {}  {}{what}", endpoint_id(&change.src), endpoint_id(&change.dst), change.closed());
     }
     let _ = writeln!(out, "  {removed} connection(s) lose ports");
+    let opened: Vec<_> = proof.connections.iter().filter(|c| !c.opened().is_empty()).collect();
+    if !opened.is_empty() {
+        let _ = writeln!(out, "\n{}", style.strong("OPENED (declared flows that the input denied)"));
+        for change in opened {
+            let _ =
+                writeln!(out, "  + {} → {}  {}", endpoint_id(&change.src), endpoint_id(&change.dst), change.opened());
+        }
+    }
     if !proof.appeared.is_empty() {
         let _ = writeln!(out, "\n{}", style.strong("NEW FINDINGS"));
         for finding in &proof.appeared {

@@ -450,3 +450,18 @@ fn generated_yaml_matches_the_kubernetes_openapi_schema() {
     let broken = run.stdout.replacen("policyTypes: [Ingress, Egress]", "policyTypes: Ingress", 1);
     assert_eq!(openapi_check(&broken).map(|(valid, _)| valid), Some(false), "a policyTypes that is not a list");
 }
+
+/// Seed 001's mis-indented selector cuts WordPress off from Redis; the manifests still declare the flow.
+#[test]
+fn a_declared_flow_the_input_cuts_is_restored_and_reported_as_opened() {
+    let (run, dir) = generated(&[&example("misindented-selector")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("→ Service blog/redis (restored: the input denied it)"), "{}", run.stderr);
+    assert!(run.stderr.contains("OPENED (declared flows that the input denied)\n  + blog/wordpress[Deployment] → blog/redis[Deployment]  TCP 6379\n"), "{}", run.stderr);
+    let generated = path_in(&dir, "generated.yaml");
+    let can = |from: &str, to: &str, port: &str| {
+        netseg(&["can", "--from", from, "--to", to, "--port", port, &example("misindented-selector"), &generated]).code
+    };
+    assert_eq!(can("blog/wordpress", "blog/redis", "6379"), 0);
+    assert_eq!(can("blog/mysql", "blog/redis", "6379"), 1);
+}
