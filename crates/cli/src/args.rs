@@ -62,7 +62,7 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
     /// Observed flows to allow as well: Hubble JSON (`hubble observe -o json`) or CSV
-    /// `src_namespace,src_workload,dst_namespace,dst_workload,port,protocol` (repeatable).
+    /// `src_namespace,src_workload,dst_namespace,dst_workload,port,protocol` (repeatable; - for stdin).
     #[arg(long, value_name = "FILE")]
     pub flows: Vec<std::path::PathBuf>,
     /// The cluster DNS: `NAMESPACE/KEY=VALUE[,KEY=VALUE]` (pods) or an address or CIDR (NodeLocal DNSCache);

@@ -313,9 +313,17 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<u8> {
     let mut had_errors = report(&diagnostics, cli.verbose, false);
     let network = network(&cluster, &args.network)?;
     let mut flows = Vec::new();
+    if args.flows.iter().any(|p| p.as_os_str() == "-") && args.paths.iter().any(|p| p == "-") {
+        return Err(anyhow!("--flows - and a manifest path - cannot both read stdin"));
+    }
     for path in &args.flows {
-        let text = std::fs::read_to_string(path).with_context(|| format!("--flows {}", path.display()))?;
-        let (read, problems) = netseg_fix::flows::read(&cluster, &path.display().to_string(), &text);
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin()).context("--flows -: cannot read stdin")?
+        } else {
+            std::fs::read_to_string(path).with_context(|| format!("--flows {}", path.display()))?
+        };
+        let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
+        let (read, problems) = netseg_fix::flows::read(&cluster, &name, &text);
         for problem in &problems {
             eprintln!("{}: {problem}", if problem.error { "error" } else { "warning" });
             had_errors |= problem.error;
@@ -335,7 +343,12 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<u8> {
     let setup =
         AuditSetup { cni: &network.verdict, engine: network.engine.clone(), config: &config, options: &options };
     let proof = netseg_fix::prove(&cluster, &diagnostics, &plan, &yaml, &setup).map_err(|e| anyhow!(e))?;
-    eprint!("{}", netseg_render::generate::summary(&cluster, &plan, &proof, Style { color: false }));
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    eprint!("{}", netseg_render::generate::summary(&cluster, &plan, &proof, Style { color }));
     if !proof.holds() {
         return Ok(EXIT_ERROR);
     }

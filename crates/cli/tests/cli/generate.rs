@@ -465,3 +465,15 @@ fn a_declared_flow_the_input_cuts_is_restored_and_reported_as_opened() {
     assert_eq!(can("blog/wordpress", "blog/redis", "6379"), 0);
     assert_eq!(can("blog/mysql", "blog/redis", "6379"), 1);
 }
+
+#[test]
+fn flows_can_come_from_stdin() {
+    let hubble = std::fs::read_to_string(fixture("flows/hubble.json")).expect("fixture");
+    let run =
+        netseg_stdin(&["generate", &example("wordpress-flat"), &fixture("flows/manifests"), "--flows", "-"], &hubble);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("observed flow <stdin>:3 (TCP 443)"), "{}", run.stdout);
+    let both = netseg_stdin(&["generate", "-", "--flows", "-"], "");
+    assert_eq!(both.code, 2);
+    assert!(both.stderr.contains("cannot both read stdin"), "{}", both.stderr);
+}
