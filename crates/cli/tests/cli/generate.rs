@@ -81,6 +81,36 @@ fn declared_flows_still_pass_and_undeclared_ones_are_denied() {
     assert_eq!(can("203.0.113.9", "blog/wordpress", "22", "TCP"), 1);
 }
 
+/// Least privilege, all of it: after the policies, the network is exactly the declared flows and nothing else.
+#[test]
+fn after_the_policies_the_flat_network_is_exactly_the_declared_flows() {
+    let (run, dir) = generated(&[&example("wordpress-flat")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reach = netseg(&["reach", "-o", "json", &example("wordpress-flat"), &path_in(&dir, "generated.yaml")]);
+    let reach = json(&reach.stdout);
+    let connections: Vec<String> = reach["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .map(|c| {
+            format!(
+                "{} → {} {}",
+                c["src"].as_str().unwrap_or_default(),
+                c["dst"].as_str().unwrap_or_default(),
+                c["allowed"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        connections,
+        [
+            r#"blog/wordpress[Deployment] → blog/mysql[StatefulSet] {"TCP":[[3306,3306]],"UDP":[],"SCTP":[]}"#,
+            r#"blog/wordpress[Deployment] → blog/redis[Deployment] {"TCP":[[6379,6379]],"UDP":[],"SCTP":[]}"#,
+            r#"0.0.0.0/0 → blog/wordpress[Deployment] {"TCP":[[80,80]],"UDP":[],"SCTP":[]}"#,
+        ]
+    );
+}
+
 #[test]
 fn flat_example_policies_and_proof() {
     let run = netseg(&["generate", &example("wordpress-flat")]);
