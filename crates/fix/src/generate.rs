@@ -366,6 +366,12 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
     if let Source::Namespace { name, .. } = &controller {
         skipped.insert(name.clone());
     }
+    // The DNS pods need the API server and the upstream resolvers; segmenting them would cut every name lookup.
+    let dns_namespace = match &dns {
+        DnsTarget::Pods { namespace, .. } if !dns.servers(cluster).is_empty() => Some(namespace.clone()),
+        _ => None,
+    };
+    skipped.extend(dns_namespace.clone());
     let namespaces: BTreeSet<String> =
         cluster.workloads.iter().filter(|w| governed(w)).map(|w| w.id.namespace.clone()).collect();
     for ns in namespaces.intersection(&skipped) {
@@ -373,6 +379,8 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
             "namespace {ns} is left as it is: {}",
             if SYSTEM_NAMESPACES.contains(&ns.as_str()) {
                 "its agents need the API server and the nodes, whose addresses the input does not pin down"
+            } else if dns_namespace.as_ref() == Some(ns) {
+                "the cluster DNS runs there and needs the API server and the upstream resolvers"
             } else {
                 "the ingress controller runs there and needs the API server"
             }

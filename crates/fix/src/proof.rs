@@ -37,6 +37,10 @@ pub struct Proof {
     pub cut: Vec<CutFlow>,
     /// Workloads of segmented namespaces that would lose DNS.
     pub dns_cut: Vec<String>,
+    /// Declared flows, and workloads' DNS, that the input itself denies and the policies could not open: a
+    /// warning, since nothing is cut by them.
+    pub still_denied: Vec<CutFlow>,
+    pub dns_still_denied: Vec<String>,
     /// Findings of the input that the generated policies close, and any they bring.
     pub closed: Vec<Finding>,
     pub appeared: Vec<Finding>,
@@ -98,26 +102,35 @@ pub fn prove(
     let after_analysis = Analysis::with_options(&after_work, &setup.engine);
     for need in &plan.needs {
         let missing_after = missing(&after_analysis, need, probe);
+        let missing_before = missing(&before_analysis, need, probe);
         if missing_after.is_empty() {
-            let allowed_before = missing(&before_analysis, need, probe).is_empty();
-            proof.kept.push(KeptFlow { need: need.clone(), allowed_before });
+            proof.kept.push(KeptFlow { need: need.clone(), allowed_before: missing_before.is_empty() });
+        } else if missing_after.difference(&missing_before).is_empty() {
+            // The input already denies these ports; the policies cut nothing, but the flow is still broken.
+            proof.still_denied.push(CutFlow { need: need.clone(), missing: missing_after });
         } else {
-            proof.cut.push(CutFlow { need: need.clone(), missing: missing_after });
+            proof.cut.push(CutFlow { need: need.clone(), missing: missing_after.difference(&missing_before) });
         }
     }
     let dns_servers = plan.dns.servers(&after_work);
+    let resolves = |analysis: &Analysis<'_>, workload: usize| {
+        (0..cluster.workloads[workload].pods.len()).all(|pod| {
+            dns_servers.iter().any(|&server| {
+                let allowed = analysis.allowed(Endpoint::Pod { workload, pod }, server);
+                allowed.intersection(&plan.dns_ports) == plan.dns_ports
+            })
+        })
+    };
     for (index, workload) in cluster.workloads.iter().enumerate() {
         if !plan.segmented.contains(&workload.id.namespace) || workload.pods.iter().all(|p| p.facts.host_network) {
             continue;
         }
-        let resolves = (0..workload.pods.len()).all(|pod| {
-            dns_servers.iter().any(|&server| {
-                let allowed = after_analysis.allowed(Endpoint::Pod { workload: index, pod }, server);
-                allowed.intersection(&plan.dns_ports) == plan.dns_ports
-            })
-        });
-        if !resolves {
-            proof.dns_cut.push(workload.id.to_string());
+        if !resolves(&after_analysis, index) {
+            if resolves(&before_analysis, index) {
+                proof.dns_cut.push(workload.id.to_string());
+            } else {
+                proof.dns_still_denied.push(workload.id.to_string());
+            }
         }
     }
 

@@ -76,6 +76,16 @@ pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, style: Style) -> S
         }
         return out;
     }
+    if !proof.still_denied.is_empty() || !proof.dns_still_denied.is_empty() {
+        let _ =
+            writeln!(out, "\n{}", style.bad("STILL DENIED (by the input's own policies; these could not open them)"));
+        for denied in &proof.still_denied {
+            let _ = writeln!(out, "  ! {} (denied: {})", need_line(cluster, &denied.need), denied.missing);
+        }
+        for workload in &proof.dns_still_denied {
+            let _ = writeln!(out, "  ! {workload} → the cluster DNS {}: {}", plan.dns_ports, plan.dns);
+        }
+    }
     let _ = writeln!(out, "\n{}", style.strong("CLOSED"));
     if proof.closed.is_empty() {
         let _ = writeln!(out, "  no finding of the input is closed");

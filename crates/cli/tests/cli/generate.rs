@@ -507,3 +507,27 @@ fn flows_can_come_from_stdin() {
     assert_eq!(both.code, 2);
     assert!(both.stderr.contains("cannot both read stdin"), "{}", both.stderr);
 }
+
+/// The DNS pods' own policy admits nothing on 53: the input breaks DNS, not the generated policies, so the run
+/// succeeds and says so; the DNS's namespace is left alone.
+#[test]
+fn flows_the_input_already_denies_are_warnings_not_cuts() {
+    let dir = tree(&[(
+        "cluster.yaml",
+        concat!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: coredns, namespace: dns}\n",
+            "spec:\n  selector: {matchLabels: {k8s-app: kube-dns}}\n  template:\n    metadata: {labels: {k8s-app: kube-dns}}\n",
+            "    spec:\n      containers: [{name: coredns, image: coredns/coredns:1.11.3, ports: [{containerPort: 53, protocol: UDP}]}]\n---\n",
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: only-5353, namespace: dns}\n",
+            "spec:\n  podSelector: {}\n  ingress: [{ports: [{port: 5353, protocol: UDP}]}]\n---\n",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: app}\n",
+            "spec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n",
+            "    spec:\n      containers: [{name: web, image: nginx}]\n",
+        ),
+    )]);
+    let run = netseg(&["generate", &dir.path().display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("namespace dns is left as it is: the cluster DNS runs there"), "{}", run.stderr);
+    assert!(run.stderr.contains("STILL DENIED (by the input's own policies; these could not open them)\n  ! app/web[Deployment] → the cluster DNS"), "{}", run.stderr);
+    assert!(run.stdout.contains("name: allow-dns\n  namespace: app"), "{}", run.stdout);
+}
