@@ -167,3 +167,12 @@ fn a_missing_side_is_an_error() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("no/such/dir"), "{}", run.stderr);
 }
+
+#[test]
+fn before_to_after_text_matches_snapshot() {
+    let dir = before_and_after();
+    let after = dir.path().join("after").display().to_string();
+    let run = netseg(&["diff", &example("wordpress-flat"), &after]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    insta::assert_snapshot!("diff_flat_before_after", run.stdout.replace(&after, "<after>"));
+}

@@ -242,6 +242,7 @@ fn ingress_backends_open_from_the_controller_namespace_on_their_target_ports() {
     );
     // web's env names http://api.shop.svc.cluster.local/v1: the scheme's port 80 is the Service port, 3000 the pods'.
     assert_eq!(can("shop/web", "shop/api", "3000"), 0);
+    assert_eq!(can("shop/web", "shop/api", "80"), 1, "80 is the Service's port; after DNAT the pods see 3000");
     assert_eq!(can("shop/web", "shop/api", "9464"), 1);
     assert_eq!(can("shop/api", "shop/web", "8080"), 1);
     assert!(run.stdout.contains("namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}"));
