@@ -532,3 +532,43 @@ fn flows_the_input_already_denies_are_warnings_not_cuts() {
     assert!(run.stderr.contains("STILL DENIED (by the input's own policies; these could not open them)\n  ! app/web[Deployment] → the cluster DNS"), "{}", run.stderr);
     assert!(run.stdout.contains("name: allow-dns\n  namespace: app"), "{}", run.stdout);
 }
+
+#[test]
+fn ingress_without_a_controller_in_the_input() {
+    let shop = std::fs::read_to_string(Path::new(&fixture("ingress")).join("shop.yaml")).expect("fixture");
+    let without_controller: Vec<&str> =
+        shop.split("\n---\n").filter(|doc| !doc.contains("name: ingress-nginx-controller")).collect();
+    let dir = tree(&[("shop.yaml", without_controller.join("\n---\n").as_str())]);
+    let input = dir.path().display().to_string();
+    let (run, out) = generated(&[&input]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("no ingress controller in the input and no --ingress-namespace"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("- namespaceSelector: {}\n    ports:\n    - {protocol: TCP, port: 8080}"),
+        "{}",
+        run.stdout
+    );
+    let generated = path_in(&out, "generated.yaml");
+    let stranger = tree(&[("other.yaml", "kind: Pod\nmetadata: {name: p, namespace: elsewhere}\n")]);
+    let from_elsewhere = netseg(&[
+        "can",
+        "--from",
+        "elsewhere/p",
+        "--to",
+        "shop/web",
+        "--port",
+        "8080",
+        &input,
+        &generated,
+        &stranger.path().display().to_string(),
+    ]);
+    assert_eq!(from_elsewhere.code, 0, "{}", from_elsewhere.stdout);
+    let named = netseg(&["generate", "--ingress-namespace", "traefik", &input]);
+    assert_eq!(named.code, 0, "{}", named.stderr);
+    assert!(
+        named.stdout.contains("namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: traefik}}"),
+        "{}",
+        named.stdout
+    );
+    assert!(!named.stdout.contains("namespaceSelector: {}"), "{}", named.stdout);
+}
