@@ -215,7 +215,15 @@ fn reference_need(
     // A workload naming its own Service (`SERVICE_NAME=web`) gets no rule: its pods are one template here.
     let found: Vec<_> = found.into_iter().filter(|(w, _)| *w != index).collect();
     if found.is_empty() && !referrer_is_behind {
-        return Err(format!("no workload of the input is behind Service {}/{}", service.namespace, service.name));
+        let selected = cluster
+            .workloads
+            .iter()
+            .any(|w| w.id.namespace == service.namespace && w.pods.iter().any(|p| service.selects(&p.facts.labels)));
+        return Err(if selected {
+            "the Service's target port names no container port of the pods it selects".to_string()
+        } else {
+            format!("no workload of the input is behind Service {}/{}", service.namespace, service.name)
+        });
     }
     Ok(found)
 }
