@@ -222,34 +222,21 @@ impl<'a> AuditContext<'a> {
         }
         let mut entries: Vec<EntryPoint> = Vec::new();
         for (service, via) in exposed {
-            let Some(selector) = &service.selector else { continue };
             for (index, workload) in self.cluster.workloads.iter().enumerate() {
                 if workload.id.namespace != service.namespace {
                     continue;
                 }
-                let pods: Vec<_> = workload
-                    .pods
-                    .iter()
-                    .filter(|p| selector.iter().all(|(k, v)| p.facts.labels.get(k) == Some(v)))
-                    .collect();
+                let pods: Vec<_> = workload.pods.iter().filter(|p| service.selects(&p.facts.labels)).collect();
                 if pods.is_empty() {
                     continue;
                 }
-                let mut ranges = Vec::new();
-                for port in &service.ports {
-                    let target = match &port.target_port {
-                        None => Some(port.port),
-                        Some(netseg_model::PortRef::Number(n)) => Some(*n),
-                        Some(netseg_model::PortRef::Name(name)) => pods
-                            .iter()
-                            .flat_map(|p| &p.facts.ports)
-                            .find(|c| c.name.as_deref() == Some(name.as_str()) && c.protocol == port.protocol)
-                            .map(|c| c.port),
-                    };
-                    if let Some(target) = target {
-                        ranges.push((port.protocol, target, target));
-                    }
-                }
+                let ranges: Vec<_> = service
+                    .ports
+                    .iter()
+                    .flat_map(|port| {
+                        pods.iter().filter_map(|p| port.target_on(&p.facts)).map(|t| (port.protocol, t, t))
+                    })
+                    .collect();
                 entries.push(EntryPoint { workload: index, ports: PortSet::from_ranges(&ranges), via: via.clone() });
             }
         }

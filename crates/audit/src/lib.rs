@@ -14,7 +14,9 @@ pub use context::{AuditContext, AuditOptions};
 pub use docs::rules_markdown;
 pub use facts::{AddressSource, SensitiveFacts, DATASTORE_PORTS, METADATA_ADDRESSES};
 
-use netseg_model::{Location, Protocol};
+use netseg_engine::{Analysis, EngineOptions};
+use netseg_model::cni::CniVerdict;
+use netseg_model::{Cluster, Diagnostic, Location, Protocol};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -232,3 +234,27 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
 
 #[cfg(test)]
 mod testing;
+
+/// Audits a cluster from scratch: the declared analysis, the effective one the CNI leaves (the allow-all network
+/// when it enforces nothing and `assume_enforced` is off), and every rule over them. For clients that audit
+/// clusters of their own making: the generator's proof and the differ.
+pub fn audit_cluster(
+    cluster: &Cluster,
+    diagnostics: &[Diagnostic],
+    cni: &CniVerdict,
+    engine: &EngineOptions,
+    config: &Config,
+    options: &AuditOptions,
+) -> Report {
+    let declared = Analysis::with_options(cluster, engine);
+    let open;
+    let allow_all;
+    let effective = if options.assume_enforced || cni.enforces() != Some(false) {
+        &declared
+    } else {
+        open = Cluster { policies: Vec::new(), ..cluster.clone() };
+        allow_all = Analysis::with_options(&open, engine);
+        &allow_all
+    };
+    audit(&AuditContext::new(cluster, &declared, effective, cni, config, diagnostics, options))
+}

@@ -86,6 +86,80 @@ pub enum Command {
     Can(CanArgs),
     /// Everything a compromised workload can reach, directly and in several hops, sensitive targets first.
     BlastRadius(BlastArgs),
+    /// The NetworkPolicies that close the gaps (default-deny, DNS, least-privilege allows), proven by analysing
+    /// the input with them again. YAML on stdout (or --out DIR), the proof on stderr. Exit 0, or 2 when they
+    /// would cut a declared flow (nothing is written then) or on input errors.
+    Generate(GenerateArgs),
+    /// The connectivity and findings that a change adds and removes, OLD → NEW. Exit 0 when nothing is added,
+    /// 1 when something is (see --fail-on), 2 on error.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Files, directories or - for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Write one file per namespace (`DIR/<namespace>.yaml`) instead of printing one YAML stream.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+    /// Observed flows to allow as well: Hubble JSON (`hubble observe -o json`) or CSV
+    /// `src_namespace,src_workload,dst_namespace,dst_workload,port,protocol` (repeatable; - for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub flows: Vec<std::path::PathBuf>,
+    /// The cluster DNS: `NAMESPACE/KEY=VALUE[,KEY=VALUE]` (pods) or an address or CIDR (NodeLocal DNSCache);
+    /// detected from kube-dns/CoreDNS in the input, else kube-system/k8s-app=kube-dns.
+    #[arg(long, value_name = "TARGET")]
+    pub dns: Option<String>,
+    /// The namespace of the ingress controller, where Ingress traffic comes from (repeatable); detected from the
+    /// controllers' images, else every namespace.
+    #[arg(long, value_name = "NAME")]
+    pub ingress_namespace: Vec<String>,
+    /// The cluster's DNS domain, for resolving Service names in env and args.
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
+    #[command(flatten)]
+    pub facts: FactArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The manifests before the change: a file, a directory or - for stdin.
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The manifests after the change: a file, a directory or - for stdin.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
+    pub output: DiffFormat,
+    /// What makes the exit status 1: `added` (a connection or port opens), `any` (any change of connectivity
+    /// or findings), `none`.
+    #[arg(long, value_enum, default_value_t = DiffFailOn::Added)]
+    pub fail_on: DiffFailOn,
+    #[command(flatten)]
+    pub facts: FactArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    /// The `netseg.diff/v1` schema.
+    Json,
+    /// SARIF 2.1.0: a result for each opened connection and each finding that appears or rises.
+    Sarif,
+    #[value(alias = "md")]
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFailOn {
+    Added,
+    Any,
+    None,
 }
 
 /// Whether the policies are enforced: the CNI decides.

@@ -4,13 +4,16 @@ mod args;
 
 use anyhow::{anyhow, Context, Result};
 use args::{
-    AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, FactArgs, FailOn, NetworkArgs, ReachFormat,
+    AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, DiffArgs, DiffFailOn, DiffFormat,
+    FactArgs, FailOn, GenerateArgs, NetworkArgs, ReachFormat,
 };
 use clap::Parser;
 use netseg_audit::blast::Origin;
 use netseg_audit::{AuditContext, AuditOptions, Config, Severity};
 use netseg_engine::query::{self, PortQuery};
 use netseg_engine::{Analysis, EngineOptions, ReachConnection};
+use netseg_fix::manifest::to_yaml_stream;
+use netseg_fix::{AuditSetup, DnsTarget, GenerateOptions};
 use netseg_model::cni::{self, CniVerdict};
 use netseg_model::{Cidr, Cluster, Diagnostic, Input, Severity as DiagnosticSeverity};
 use netseg_render::Style;
@@ -133,6 +136,8 @@ fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Audit(args) => audit(cli, args),
         Command::BlastRadius(args) => blast_radius(cli, args),
+        Command::Generate(args) => generate(cli, args),
+        Command::Diff(args) => diff(cli, args),
         Command::Reach(args) => {
             let (cluster, diagnostics) = load(cli, &args.paths);
             let had_errors = report(&diagnostics, cli.verbose, false);
@@ -269,30 +274,26 @@ fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
     Ok(if had_errors { EXIT_ERROR } else { 0 })
 }
 
-fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
-    let config = match &args.config {
+/// `--config FILE`, else `.netseg.yaml` from the working directory upward, else the defaults.
+fn config(explicit: Option<&std::path::Path>) -> Result<Config> {
+    Ok(match explicit {
         Some(path) => Config::load(path)?,
         None => match std::env::current_dir().ok().as_deref().and_then(Config::discover) {
             Some(path) => Config::load(&path)?,
             None => Config::default(),
         },
-    };
+    })
+}
+
+fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
+    let config = config(args.config.as_deref())?;
     let options = audit_options(&args.facts, &args.network)?;
     let (cluster, diagnostics) = load(cli, &args.paths);
     // Input problems become NS144 findings; only skipped documents are worth a line of their own.
     report(&diagnostics, cli.verbose, true);
     let network = network(&cluster, &args.network)?;
-    let declared = Analysis::with_options(&cluster, &network.engine);
-    let open = without_policies(&cluster);
-    let allow_all;
-    let effective = if network.enforced {
-        &declared
-    } else {
-        allow_all = Analysis::with_options(&open, &network.engine);
-        &allow_all
-    };
-    let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
-    let result = netseg_audit::audit(&ctx);
+    let result =
+        netseg_audit::audit_cluster(&cluster, &diagnostics, &network.verdict, &network.engine, &config, &options);
     let rendered = match args.output {
         AuditFormat::Text => netseg_render::audit::text(&result, style(cli.color)),
         AuditFormat::Json => netseg_render::json_text(&netseg_render::audit::json(&result)),
@@ -310,4 +311,126 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
     };
     let failed = matches!((threshold, result.worst()), (Some(threshold), Some(worst)) if worst >= threshold);
     Ok(u8::from(failed))
+}
+
+const GENERATED_HEADER: &str =
+    "NetworkPolicies written by `netseg generate`: default-deny, DNS and the flows the workloads need.\n\
+Each policy's netseg.io/reasons annotation says why each of its rules exists.";
+
+fn generate(cli: &Cli, args: &GenerateArgs) -> Result<u8> {
+    let options = audit_options(&args.facts, &args.network)?;
+    let dns = args.dns.as_deref().map(str::parse::<DnsTarget>).transpose().map_err(|e| anyhow!("--dns {e}"))?;
+    let config = config(None)?;
+    let (cluster, diagnostics) = load(cli, &args.paths);
+    let mut had_errors = report(&diagnostics, cli.verbose, false);
+    let network = network(&cluster, &args.network)?;
+    let mut flows = Vec::new();
+    if args.flows.iter().any(|p| p.as_os_str() == "-") && args.paths.iter().any(|p| p == "-") {
+        return Err(anyhow!("--flows - and a manifest path - cannot both read stdin"));
+    }
+    for path in &args.flows {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin()).context("--flows -: cannot read stdin")?
+        } else {
+            std::fs::read_to_string(path).with_context(|| format!("--flows {}", path.display()))?
+        };
+        let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
+        let (read, problems) = netseg_fix::flows::read(&cluster, &name, &text);
+        for problem in &problems {
+            eprintln!("{}: {problem}", if problem.error { "error" } else { "warning" });
+            had_errors |= problem.error;
+        }
+        flows.extend(read);
+    }
+    let generate_options = GenerateOptions {
+        dns,
+        ingress_namespaces: args.ingress_namespace.clone(),
+        cluster_domain: args.cluster_domain.trim_matches('.').to_string(),
+        flows,
+        api_server: options.api_server.clone(),
+        engine: network.engine.clone(),
+    };
+    let plan = netseg_fix::plan(&cluster, &generate_options).map_err(|e| anyhow!(e))?;
+    let yaml = to_yaml_stream(&plan.policies, GENERATED_HEADER);
+    let setup =
+        AuditSetup { cni: &network.verdict, engine: network.engine.clone(), config: &config, options: &options };
+    let proof = netseg_fix::prove(&cluster, &diagnostics, &plan, &yaml, &setup).map_err(|e| anyhow!(e))?;
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    eprint!("{}", netseg_render::generate::summary(&cluster, &plan, &proof, Style { color }));
+    if !proof.holds() {
+        return Ok(EXIT_ERROR);
+    }
+    match &args.out {
+        None => write_out(&yaml)?,
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
+            let mut namespaces: Vec<&str> = plan.policies.iter().map(|p| p.namespace.as_str()).collect();
+            namespaces.dedup();
+            for namespace in namespaces {
+                let policies: Vec<_> = plan.policies.iter().filter(|p| p.namespace == namespace).cloned().collect();
+                let path = dir.join(format!("{namespace}.yaml"));
+                std::fs::write(&path, to_yaml_stream(&policies, GENERATED_HEADER))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(if had_errors { EXIT_ERROR } else { 0 })
+}
+
+fn diff(cli: &Cli, args: &DiffArgs) -> Result<u8> {
+    if args.old == "-" && args.new == "-" {
+        return Err(anyhow!("OLD and NEW cannot both be - (stdin)"));
+    }
+    let options = audit_options(&args.facts, &args.network)?;
+    let config = config(None)?;
+    let (old, old_diagnostics) = load(cli, std::slice::from_ref(&args.old));
+    let (new, new_diagnostics) = load(cli, std::slice::from_ref(&args.new));
+    let had_errors = report(&old_diagnostics, cli.verbose, false) | report(&new_diagnostics, cli.verbose, false);
+    let old_network = network(&old, &args.network)?;
+    let new_network = network(&new, &args.network)?;
+    let effective = |cluster: &Cluster, network: &Network| {
+        if network.enforced {
+            cluster.clone()
+        } else {
+            without_policies(cluster)
+        }
+    };
+    let (old_effective, new_effective) = (effective(&old, &old_network), effective(&new, &new_network));
+    let old_analysis = Analysis::with_options(&old_effective, &old_network.engine);
+    let new_analysis = Analysis::with_options(&new_effective, &new_network.engine);
+    let old_report = netseg_audit::audit_cluster(
+        &old,
+        &old_diagnostics,
+        &old_network.verdict,
+        &old_network.engine,
+        &config,
+        &options,
+    );
+    let new_report = netseg_audit::audit_cluster(
+        &new,
+        &new_diagnostics,
+        &new_network.verdict,
+        &new_network.engine,
+        &config,
+        &options,
+    );
+    let diff = netseg_fix::diff::diff(&old_analysis, &new_analysis, &old_report, &new_report);
+    let rendered = match args.output {
+        DiffFormat::Text => netseg_render::diff::text(&diff, style(cli.color)),
+        DiffFormat::Json => netseg_render::json_text(&netseg_render::diff::json(&diff)),
+        DiffFormat::Sarif => format!("{:#}\n", netseg_render::diff::sarif(&diff, &new, env!("CARGO_PKG_VERSION"))),
+        DiffFormat::Markdown => netseg_render::diff::markdown(&diff),
+    };
+    write_out(&rendered)?;
+    let failed = match args.fail_on {
+        DiffFailOn::Added => diff.opens_anything(),
+        DiffFailOn::Any => !diff.is_empty(),
+        DiffFailOn::None => false,
+    };
+    Ok(if had_errors { EXIT_ERROR } else { u8::from(failed) })
 }

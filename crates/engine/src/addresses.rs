@@ -138,6 +138,27 @@ fn ranges_between(mut cuts: Vec<u128>, max: u128, v4: bool) -> Vec<IpRange> {
         .collect()
 }
 
+/// Joins adjacent atoms, so that a group reads as few ranges as possible.
+pub fn merge_ranges(mut ranges: Vec<IpRange>) -> Vec<IpRange> {
+    ranges.sort();
+    let mut merged: Vec<IpRange> = Vec::new();
+    for range in ranges {
+        if let Some(last) = merged.last_mut() {
+            let adjacent = match (last.end, range.start) {
+                (IpAddr::V4(end), IpAddr::V4(start)) => u32::from(end).checked_add(1) == Some(u32::from(start)),
+                (IpAddr::V6(end), IpAddr::V6(start)) => u128::from(end).checked_add(1) == Some(u128::from(start)),
+                _ => false,
+            };
+            if adjacent {
+                last.end = range.end;
+                continue;
+            }
+        }
+        merged.push(range);
+    }
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

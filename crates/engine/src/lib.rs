@@ -541,7 +541,7 @@ impl<'c> Analysis<'c> {
         }
         for ((to_external, from_external), ranges) in groups {
             let index = endpoints.len();
-            endpoints.push(ReachEndpoint::External { ranges: merge_ranges(ranges) });
+            endpoints.push(ReachEndpoint::External { ranges: addresses::merge_ranges(ranges) });
             for (workload, allowed) in to_external.into_iter().enumerate() {
                 if !allowed.is_empty() {
                     connections.push(ReachConnection { src: workload, dst: index, allowed });
@@ -556,27 +556,6 @@ impl<'c> Analysis<'c> {
         connections.sort_by_key(|c| (c.src, c.dst));
         Reach { endpoints, connections }
     }
-}
-
-/// Joins adjacent atoms, so that a group reads as few ranges as possible.
-fn merge_ranges(mut ranges: Vec<IpRange>) -> Vec<IpRange> {
-    ranges.sort();
-    let mut merged: Vec<IpRange> = Vec::new();
-    for range in ranges {
-        if let Some(last) = merged.last_mut() {
-            let adjacent = match (last.end, range.start) {
-                (IpAddr::V4(end), IpAddr::V4(start)) => u32::from(end).checked_add(1) == Some(u32::from(start)),
-                (IpAddr::V6(end), IpAddr::V6(start)) => u128::from(end).checked_add(1) == Some(u128::from(start)),
-                _ => false,
-            };
-            if adjacent {
-                last.end = range.end;
-                continue;
-            }
-        }
-        merged.push(range);
-    }
-    merged
 }
 
 #[cfg(test)]

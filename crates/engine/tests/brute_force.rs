@@ -42,12 +42,23 @@ fn namespace(name: &str, extra: Labels) -> Namespace {
 }
 
 fn facts(labels: Labels, host_network: bool, ports: Vec<ContainerPort>, ips: Vec<IpAddr>) -> PodFacts {
-    PodFacts { labels, host_network, ports, ips, images: Vec::new(), node_name: None }
+    PodFacts {
+        labels,
+        host_network,
+        ports,
+        ips,
+        images: Vec::new(),
+        references: Vec::new(),
+        service_account: None,
+        automount_token: None,
+        node_name: None,
+    }
 }
 
 fn workload(namespace: &str, name: &str, pods: Vec<PodFacts>) -> Workload {
     Workload {
         id: WorkloadRef { namespace: namespace.to_string(), name: name.to_string(), kind: WorkloadKind::Deployment },
+        selector: None,
         pods: pods
             .into_iter()
             .enumerate()

@@ -2,7 +2,7 @@
 
 use crate::kube::*;
 use crate::load::Inventory;
-use crate::selector::{Labels, NAMESPACE_NAME_LABEL};
+use crate::selector::{LabelSelector, Labels, NAMESPACE_NAME_LABEL};
 use std::collections::{BTreeMap, HashMap};
 
 /// A pod of a workload: a real pod from a dump, or the workload's template standing for its pods.
@@ -17,6 +17,8 @@ pub struct Pod {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
     pub id: WorkloadRef,
+    /// The controller's `spec.selector`, when the input has the controller and it has one.
+    pub selector: Option<LabelSelector>,
     pub pods: Vec<Pod>,
     pub ignore: Suppression,
     pub location: Location,
@@ -99,7 +101,8 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
         current
     };
 
-    let mut groups: BTreeMap<WorkloadRef, (Location, Option<PodFacts>, Vec<Pod>, Suppression)> = BTreeMap::new();
+    type Group = (Location, Option<PodFacts>, Vec<Pod>, Suppression, Option<LabelSelector>);
+    let mut groups: BTreeMap<WorkloadRef, Group> = BTreeMap::new();
     for (i, object) in objects.iter().enumerate() {
         let root = &objects[root_of(i)];
         let id = if object.id.kind == WorkloadKind::Pod && root_of(i) == i {
@@ -113,7 +116,9 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
         } else {
             root.id.clone()
         };
-        let entry = groups.entry(id).or_insert_with(|| (root.location.clone(), None, Vec::new(), root.ignore.clone()));
+        let entry = groups
+            .entry(id)
+            .or_insert_with(|| (root.location.clone(), None, Vec::new(), root.ignore.clone(), root.selector.clone()));
         if object.id.kind == WorkloadKind::Pod {
             entry.2.push(Pod {
                 name: Some(object.id.name.clone()),
@@ -127,13 +132,13 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
     }
     groups
         .into_iter()
-        .map(|(id, (location, template, pods, ignore))| {
+        .map(|(id, (location, template, pods, ignore, selector))| {
             let pods = if pods.is_empty() {
                 template.map(|facts| Pod { name: None, facts, location: location.clone() }).into_iter().collect()
             } else {
                 pods
             };
-            Workload { id, pods, ignore, location }
+            Workload { id, selector, pods, ignore, location }
         })
         .collect()
 }

@@ -628,27 +628,32 @@ pub(crate) fn service_endpoints(
 }
 
 pub(crate) fn ingress(ctx: &mut Ctx<'_>, root: &Node, namespace: String, name: String, location: Location) -> Ingress {
-    let mut backend_services = Vec::new();
+    let mut backends = Vec::new();
     let spec = root.get("spec");
-    let service_name = |backend: Option<&Node>| {
-        backend.and_then(|b| b.get("service")).and_then(|s| s.get("name")).and_then(Node::as_str).map(str::to_string)
+    let backend_of = |backend: Option<&Node>| {
+        let service = backend.and_then(|b| b.get("service"))?;
+        let name = service.get("name").and_then(Node::as_str)?.to_string();
+        let port = service.get("port").and_then(|p| match (p.get("number").map(|n| &n.value), p.get("name")) {
+            (Some(Value::Int(n)), _) => u16::try_from(*n).ok().map(PortRef::Number),
+            (_, Some(name)) => name.as_str().map(|n| PortRef::Name(n.to_string())),
+            _ => None,
+        });
+        Some(IngressBackend { service: name, port })
     };
-    if let Some(name) = service_name(spec.and_then(|s| s.get("defaultBackend"))) {
-        backend_services.push(name);
-    }
+    backends.extend(backend_of(spec.and_then(|s| s.get("defaultBackend"))));
     if let Some(rules) = spec.and_then(|s| s.get("rules")) {
         for rule in ctx.seq(rules, "spec.rules") {
             let Some(paths) = rule.get("http").and_then(|h| h.get("paths")) else { continue };
             for path in ctx.seq(paths, "spec.rules[].http.paths") {
-                if let Some(name) = service_name(path.get("backend")) {
-                    backend_services.push(name);
-                }
+                backends.extend(backend_of(path.get("backend")));
             }
         }
     }
-    backend_services.sort();
+    backends.sort();
+    backends.dedup();
+    let mut backend_services: Vec<String> = backends.iter().map(|b| b.service.clone()).collect();
     backend_services.dedup();
-    Ingress { namespace, name, backend_services, location }
+    Ingress { namespace, name, backend_services, backends, location }
 }
 
 pub(crate) fn cluster_node(
@@ -717,12 +722,28 @@ pub(crate) fn pod_facts(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKind, own_
     let spec_field = path_parts.join(".");
     let spec = walk(root, path_parts);
     let ips = if kind == WorkloadKind::Pod { pod_ips(ctx, root) } else { Vec::new() };
-    let mut facts =
-        PodFacts { labels, host_network: false, ports: Vec::new(), ips, images: Vec::new(), node_name: None };
+    let mut facts = PodFacts {
+        labels,
+        host_network: false,
+        ports: Vec::new(),
+        ips,
+        images: Vec::new(),
+        references: Vec::new(),
+        service_account: None,
+        automount_token: None,
+        node_name: None,
+    };
     let Some(spec) = spec.and_then(|s| ctx.map(s, &spec_field)) else { return facts };
     facts.node_name = spec.get("nodeName").and_then(|n| ctx.string(n, &join(&spec_field, "nodeName")));
     if let Some(flag) = spec.get("hostNetwork") {
         facts.host_network = ctx.boolean(flag, &join(&spec_field, "hostNetwork")).unwrap_or(false);
+    }
+    facts.service_account = ["serviceAccountName", "serviceAccount"]
+        .iter()
+        .find_map(|key| spec.get(key).and_then(Node::as_str).filter(|a| !a.is_empty()))
+        .map(str::to_string);
+    if let Some(flag) = spec.get("automountServiceAccountToken") {
+        facts.automount_token = ctx.boolean(flag, &join(&spec_field, "automountServiceAccountToken"));
     }
     for list_name in ["containers", "initContainers"] {
         let list_field = join(&spec_field, list_name);
@@ -732,6 +753,7 @@ pub(crate) fn pod_facts(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKind, own_
             if let Some(image) = container.get("image").and_then(Node::as_str) {
                 facts.images.push(image.to_string());
             }
+            facts.references.extend(container_references(container));
             let Some(ports) = container.get("ports") else { continue };
             let ports_field = join(&container_field, "ports");
             for (port_index, port) in ctx.seq(ports, &ports_field).iter().enumerate() {
@@ -743,6 +765,50 @@ pub(crate) fn pod_facts(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKind, own_
         }
     }
     facts
+}
+
+/// The literal strings where a container names what it talks to. Wrong types here are the API server's business
+/// and change no connectivity, so they are skipped rather than reported.
+fn container_references(container: &Node) -> Vec<TextReference> {
+    let name = container.get("name").and_then(Node::as_str).unwrap_or("?").to_string();
+    let mut references = Vec::new();
+    let mut push = |source: String, node: &Node| {
+        if let Some(text) = node.as_str() {
+            references.push(TextReference { container: name.clone(), source, text: text.to_string(), line: node.line });
+        }
+    };
+    if let Some(Value::Seq(env)) = container.get("env").map(|e| &e.value) {
+        for variable in env {
+            if let (Some(key), Some(value)) = (variable.get("name").and_then(Node::as_str), variable.get("value")) {
+                push(format!("env {key}"), value);
+            }
+        }
+    }
+    for list in ["command", "args"] {
+        if let Some(Value::Seq(items)) = container.get(list).map(|l| &l.value) {
+            for (index, item) in items.iter().enumerate() {
+                push(format!("{list}[{index}]"), item);
+            }
+        }
+    }
+    references
+}
+
+/// `spec.selector` of a controller: a label selector, or a plain map for a ReplicationController. Jobs and
+/// CronJobs are left out: the API server generates their selectors from a uid no manifest knows.
+pub(crate) fn workload_selector(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKind) -> Option<LabelSelector> {
+    let node = root.get("spec").and_then(|s| s.get("selector"))?;
+    match kind {
+        WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet | WorkloadKind::ReplicaSet => {
+            let selector = ctx.selector(node, "spec.selector");
+            (!selector.is_empty()).then_some(selector)
+        }
+        WorkloadKind::ReplicationController => {
+            let labels = ctx.labels(Some(node), "spec.selector");
+            (!labels.is_empty()).then(|| LabelSelector { match_labels: labels, ..LabelSelector::default() })
+        }
+        WorkloadKind::Job | WorkloadKind::CronJob | WorkloadKind::Pod => None,
+    }
 }
 
 fn container_port(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<ContainerPort> {
@@ -813,6 +879,7 @@ pub(crate) fn service(
         selector: None,
         ports: Vec::new(),
         cluster_ips: Vec::new(),
+        headless: false,
         ignore,
         location,
     };
@@ -851,6 +918,7 @@ pub(crate) fn service(
     } else if let Some(single) = spec.get("clusterIP") {
         ip_nodes.push(single);
     }
+    service.headless = ip_nodes.iter().any(|n| n.as_str() == Some("None"));
     service.cluster_ips = ip_nodes.iter().filter_map(|n| n.as_str()).filter_map(|t| IpAddr::from_str(t).ok()).collect();
     service
 }

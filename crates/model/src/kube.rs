@@ -134,6 +134,31 @@ pub struct PodFacts {
     pub images: Vec<String>,
     /// `spec.nodeName`, where a host-network pod runs (admin `nodes` peers match it there).
     pub node_name: Option<String>,
+    /// Literal strings of container `env[].value`, `args` and `command`, where an application names the
+    /// Services it talks to (`WP_REDIS_HOST: redis`). Values from ConfigMaps and Secrets are not in manifests.
+    pub references: Vec<TextReference>,
+    /// `serviceAccountName` (or the deprecated `serviceAccount`); `None` means the namespace's `default`.
+    pub service_account: Option<String>,
+    /// `automountServiceAccountToken` as written.
+    pub automount_token: Option<bool>,
+}
+
+impl PodFacts {
+    /// Runs as a ServiceAccount of its own with the token mounted: the mark of a client of the API server.
+    pub fn api_client(&self) -> Option<&str> {
+        let account = self.service_account.as_deref().filter(|a| *a != "default")?;
+        (self.automount_token != Some(false)).then_some(account)
+    }
+}
+
+/// One literal string of a container spec, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextReference {
+    pub container: String,
+    /// `env WP_REDIS_HOST`, `args[1]`, `command[0]`.
+    pub source: String,
+    pub text: String,
+    pub line: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -203,6 +228,9 @@ pub struct Owner {
 pub struct WorkloadObject {
     pub id: WorkloadRef,
     pub owner: Option<Owner>,
+    /// The controller's `spec.selector` (`None` for a bare Pod, and for Jobs and CronJobs, whose selectors the
+    /// API server generates).
+    pub selector: Option<LabelSelector>,
     /// The template for controllers; the pod itself for a Pod.
     pub pod: PodFacts,
     pub ignore: Suppression,
@@ -228,8 +256,33 @@ pub struct Service {
     pub selector: Option<Labels>,
     pub ports: Vec<ServicePort>,
     pub cluster_ips: Vec<IpAddr>,
+    /// `clusterIP: None`: the Service's name resolves to its pods' IPs, so clients use container ports directly.
+    pub headless: bool,
     pub ignore: Suppression,
     pub location: Location,
+}
+
+impl Service {
+    /// Whether the Service routes to a pod with these labels (a Service without a selector routes to none).
+    pub fn selects(&self, labels: &Labels) -> bool {
+        self.selector.as_ref().is_some_and(|selector| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+    }
+}
+
+impl ServicePort {
+    /// The container port that traffic to this Service port reaches on a pod: `targetPort` as a number, or the
+    /// pod's container port of that name and protocol; `None` when the pod declares no such port.
+    pub fn target_on(&self, pod: &PodFacts) -> Option<u16> {
+        match &self.target_port {
+            None => Some(self.port),
+            Some(PortRef::Number(n)) => Some(*n),
+            Some(PortRef::Name(name)) => pod
+                .ports
+                .iter()
+                .find(|c| c.name.as_deref() == Some(name.as_str()) && c.protocol == self.protocol)
+                .map(|c| c.port),
+        }
+    }
 }
 
 /// The addresses behind a Service, from Endpoints or EndpointSlices: where `default/kubernetes` tells the API
@@ -249,7 +302,16 @@ pub struct Ingress {
     pub namespace: String,
     pub name: String,
     pub backend_services: Vec<String>,
+    /// Every backend as written: the Service and its port (`None` when the backend names no port).
+    pub backends: Vec<IngressBackend>,
     pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IngressBackend {
+    pub service: String,
+    /// `port.number` or `port.name` of the Service.
+    pub port: Option<PortRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -576,9 +576,11 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         _ => {
             let Some(workload_kind) = workload_kind else { return };
             let pod = decode::pod_facts(&mut ctx, node, workload_kind, meta.labels);
+            let selector = decode::workload_selector(&mut ctx, node, workload_kind);
             Loaded::Workload(WorkloadObject {
                 id: WorkloadRef { namespace, name, kind: workload_kind },
                 owner: meta.owner,
+                selector,
                 pod,
                 ignore: meta.ignore,
                 location: location.clone(),

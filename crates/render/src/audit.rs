@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 pub const SCHEMA: &str = "netseg.audit/v1";
 
-fn resource_name(finding: &Finding) -> String {
+pub(crate) fn resource_name(finding: &Finding) -> String {
     match &finding.resource.namespace {
         Some(ns) => format!("{}/{}[{}]", ns, finding.resource.name, finding.resource.kind),
         None => format!("{} {}", finding.resource.kind, finding.resource.name),
@@ -109,7 +109,7 @@ pub fn text(report: &Report, style: Style) -> String {
     out
 }
 
-fn finding_json(finding: &Finding) -> Value {
+pub(crate) fn finding_json(finding: &Finding) -> Value {
     let mut value = json!({
         "rule": finding.rule.code,
         "name": finding.rule.name,
@@ -145,7 +145,7 @@ pub fn json(report: &Report) -> Value {
     })
 }
 
-fn sarif_level(severity: Severity) -> &'static str {
+pub(crate) fn sarif_level(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical | Severity::High => "error",
         Severity::Medium => "warning",
@@ -154,7 +154,7 @@ fn sarif_level(severity: Severity) -> &'static str {
 }
 
 /// GitHub code scanning ranks results by this CVSS-like score.
-fn security_severity(severity: Severity) -> &'static str {
+pub(crate) fn security_severity(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical => "9.5",
         Severity::High => "8.0",
@@ -165,7 +165,7 @@ fn security_severity(severity: Severity) -> &'static str {
 }
 
 /// A file path as a SARIF artifact URI: relative paths stay relative (to the repository root), `./` dropped.
-fn artifact_uri(path: &str) -> String {
+pub(crate) fn artifact_uri(path: &str) -> String {
     let path = path.strip_prefix("./").unwrap_or(path);
     let encoded: String = path
         .chars()
@@ -250,7 +250,7 @@ pub fn sarif(report: &Report, version: &str) -> Value {
     })
 }
 
-fn md(text: &str) -> String {
+pub(crate) fn md(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;")
 }
 

@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 mod audit;
 mod bad_input;
 mod can;
+mod diff;
+mod generate;
 mod hostile;
 mod reach;
 mod realworld;
@@ -86,4 +88,25 @@ fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(full, contents).expect("write fixture");
     }
     dir
+}
+
+/// Validates SARIF against the official 2.1.0 schema, which `.ci/run` fetches from npm
+/// (`@microsoft/jest-sarif` ships it) and names in NETSEG_SARIF_SCHEMA.
+fn assert_valid_sarif(sarif: &serde_json::Value) {
+    let Some(schema_path) = std::env::var_os("NETSEG_SARIF_SCHEMA") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide NETSEG_SARIF_SCHEMA");
+        eprintln!("NETSEG_SARIF_SCHEMA not set: SARIF schema validation skipped (.ci/run sets it)");
+        return;
+    };
+    // The official schema's `run.language` pattern has a stray `]`: a literal in ECMAScript regexes, an error in
+    // Rust's. Escaping it keeps its meaning.
+    let text =
+        std::fs::read_to_string(schema_path).expect("read schema").replace(r"[a-zA-Z]{2}]?$", r"[a-zA-Z]{2}\\]?$");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("compile schema");
+    let errors: Vec<String> = validator.iter_errors(sarif).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut broken = sarif.clone();
+    broken["runs"][0]["results"][0]["level"] = serde_json::json!("fatal");
+    assert!(!validator.is_valid(&broken), "the validator must reject an invalid level");
 }

@@ -1,0 +1,331 @@
+//! The flows the application needs, read from the manifests (and observed flows): each a source, a
+//! destination, the ports, and the reason in words.
+
+use crate::flows::{FlowEndpoint, ObservedFlow};
+use crate::references;
+use netseg_engine::PortSet;
+use netseg_model::{Cidr, Cluster, IngressBackend, PortRef, Protocol, Service, Workload};
+use std::net::IpAddr;
+
+/// Who a flow comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Workload(usize),
+    /// Any client at all: the internet through a LoadBalancer or NodePort Service.
+    Anywhere,
+    /// Any pod of a namespace (an ingress controller's); `members` are the controller workloads of the input.
+    Namespace {
+        name: String,
+        members: Vec<usize>,
+    },
+    /// Any pod of any namespace: an ingress controller the input does not have.
+    AllNamespaces,
+    Address(IpAddr),
+}
+
+/// Where a flow goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Workload(usize),
+    /// Addresses outside the cluster: one address as a host prefix, or a range given on the command line.
+    Block(Cidr),
+}
+
+/// A flow the application needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Need {
+    pub src: Source,
+    pub dst: Destination,
+    /// Container ports on the destination pods (after the Service's DNAT), or the address's ports.
+    pub ports: PortSet,
+    pub reason: String,
+}
+
+/// The pods behind a Service: each selected workload with the target ports of the chosen Service ports,
+/// resolved on its own containers (a named `targetPort` can mean different numbers on different pods).
+pub fn backends(cluster: &Cluster, service: &Service, ports: &[&netseg_model::ServicePort]) -> Vec<(usize, PortSet)> {
+    let mut found = Vec::new();
+    for (index, workload) in cluster.workloads.iter().enumerate() {
+        if workload.id.namespace != service.namespace {
+            continue;
+        }
+        let pods: Vec<_> = workload.pods.iter().filter(|p| service.selects(&p.facts.labels)).collect();
+        if pods.is_empty() {
+            continue;
+        }
+        let ranges: Vec<(Protocol, u16, u16)> = ports
+            .iter()
+            .flat_map(|port| pods.iter().filter_map(|p| port.target_on(&p.facts)).map(|t| (port.protocol, t, t)))
+            .collect();
+        if !ranges.is_empty() {
+            found.push((index, PortSet::from_ranges(&ranges)));
+        }
+    }
+    found
+}
+
+fn service_ports(service: &Service) -> String {
+    let ports: Vec<String> = service
+        .ports
+        .iter()
+        .map(|p| match &p.target_port {
+            Some(target) if target != &PortRef::Number(p.port) => format!("{} {}→{target}", p.protocol, p.port),
+            _ => format!("{} {}", p.protocol, p.port),
+        })
+        .collect();
+    ports.join(", ")
+}
+
+/// LoadBalancer and NodePort Services: from anywhere to their target ports.
+pub fn exposed_services(cluster: &Cluster, out: &mut Vec<Need>) {
+    for service in &cluster.services {
+        if !matches!(service.service_type.as_str(), "LoadBalancer" | "NodePort") {
+            continue;
+        }
+        let all: Vec<_> = service.ports.iter().collect();
+        for (workload, ports) in backends(cluster, service, &all) {
+            out.push(Need {
+                src: Source::Anywhere,
+                dst: Destination::Workload(workload),
+                ports,
+                reason: format!(
+                    "{} Service {}/{} ({}, {})",
+                    service.service_type,
+                    service.namespace,
+                    service.name,
+                    service_ports(service),
+                    service.location
+                ),
+            });
+        }
+    }
+}
+
+/// Ingress backends: from the ingress controller's namespace to the backend Service's target ports.
+pub fn ingress_backends(cluster: &Cluster, controller: &Source, out: &mut Vec<Need>, notes: &mut Vec<String>) {
+    for ingress in &cluster.ingresses {
+        for IngressBackend { service: name, port } in &ingress.backends {
+            let Some(service) = cluster.services.iter().find(|s| s.namespace == ingress.namespace && &s.name == name)
+            else {
+                notes.push(format!(
+                    "Ingress {}/{} ({}) names Service `{name}`, which the input does not have: no rule for it",
+                    ingress.namespace, ingress.name, ingress.location
+                ));
+                continue;
+            };
+            let chosen: Vec<_> = service
+                .ports
+                .iter()
+                .filter(|p| match port {
+                    None => true,
+                    Some(PortRef::Number(n)) => p.port == *n,
+                    Some(PortRef::Name(wanted)) => p.name.as_deref() == Some(wanted.as_str()),
+                })
+                .collect();
+            for (workload, ports) in backends(cluster, service, &chosen) {
+                let via = port.as_ref().map(|p| format!(" port {p}")).unwrap_or_default();
+                out.push(Need {
+                    src: controller.clone(),
+                    dst: Destination::Workload(workload),
+                    ports,
+                    reason: format!(
+                        "Ingress {}/{} ({}) → Service {}{via}",
+                        ingress.namespace, ingress.name, ingress.location, service.name
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// Service names in container env values, args and commands.
+pub fn service_references(cluster: &Cluster, cluster_domain: &str, out: &mut Vec<Need>, notes: &mut Vec<String>) {
+    for (index, workload) in cluster.workloads.iter().enumerate() {
+        let Some(pod) = workload.pods.first() else { continue };
+        for reference in &pod.facts.references {
+            for mention in references::mentions(&reference.text) {
+                let Some(service) = references::resolve(cluster, &workload.id.namespace, &mention.host, cluster_domain)
+                else {
+                    continue;
+                };
+                let named = match mention.port {
+                    Some(port) => format!("{}:{port}", mention.host),
+                    None => mention.host.clone(),
+                };
+                let reason = format!(
+                    "{} container {} {} names {named} ({}:{}) → Service {}/{}",
+                    workload.id,
+                    reference.container,
+                    reference.source,
+                    pod.location.file,
+                    reference.line,
+                    service.namespace,
+                    service.name
+                );
+                match reference_need(cluster, workload, index, service, &mention) {
+                    Ok(needs) => out.extend(needs.into_iter().map(|(dst, ports)| Need {
+                        src: Source::Workload(index),
+                        dst: Destination::Workload(dst),
+                        ports,
+                        reason: reason.clone(),
+                    })),
+                    Err(why) => notes.push(format!("{reason}: {why}; no rule for it")),
+                }
+            }
+        }
+    }
+}
+
+fn reference_need(
+    cluster: &Cluster,
+    workload: &Workload,
+    index: usize,
+    service: &Service,
+    mention: &references::HostMention,
+) -> Result<Vec<(usize, PortSet)>, String> {
+    if service.selector.is_none() {
+        return Err("the Service has no selector (its endpoints are managed by hand)".into());
+    }
+    let port = mention.port.or_else(|| {
+        let default = mention.scheme.as_deref().and_then(references::default_port)?;
+        service.ports.iter().any(|p| p.port == default).then_some(default)
+    });
+    let all: Vec<_> = service.ports.iter().collect();
+    let found = match port {
+        // A headless name resolves to the pods themselves: the port written is the container port.
+        Some(port) if service.headless => {
+            let protocols: Vec<Protocol> =
+                service.ports.iter().filter(|p| p.port == port).map(|p| p.protocol).collect();
+            let ranges: Vec<_> = if protocols.is_empty() { vec![Protocol::Tcp] } else { protocols }
+                .into_iter()
+                .map(|protocol| (protocol, port, port))
+                .collect();
+            backends(cluster, service, &all).into_iter().map(|(w, _)| (w, PortSet::from_ranges(&ranges))).collect()
+        }
+        Some(port) => {
+            let chosen: Vec<_> = service.ports.iter().filter(|p| p.port == port).collect();
+            if chosen.is_empty() {
+                return Err(format!("port {port} is not a port of the Service ({})", service_ports(service)));
+            }
+            backends(cluster, service, &chosen)
+        }
+        None => backends(cluster, service, &all),
+    };
+    let referrer_is_behind = workload.pods.iter().any(|p| service.selects(&p.facts.labels));
+    // A workload naming its own Service (`SERVICE_NAME=web`) gets no rule: its pods are one template here.
+    let found: Vec<_> = found.into_iter().filter(|(w, _)| *w != index).collect();
+    if found.is_empty() && !referrer_is_behind {
+        let selected = cluster
+            .workloads
+            .iter()
+            .any(|w| w.id.namespace == service.namespace && w.pods.iter().any(|p| service.selects(&p.facts.labels)));
+        return Err(if selected {
+            "the Service's target port names no container port of the pods it selects".to_string()
+        } else {
+            format!("no workload of the input is behind Service {}/{}", service.namespace, service.name)
+        });
+    }
+    Ok(found)
+}
+
+/// Where the API server listens, after the `kubernetes` Service's DNAT: its endpoints' addresses and ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiServer {
+    pub blocks: Vec<Cidr>,
+    pub ports: PortSet,
+    /// Where the facts came from, in words.
+    pub source: String,
+}
+
+impl ApiServer {
+    /// `--api-server` CIDRs (on TCP 443 and 6443), else the `default/kubernetes` Endpoints or EndpointSlices.
+    pub fn find(cluster: &Cluster, flag: &[Cidr]) -> Option<ApiServer> {
+        if !flag.is_empty() {
+            let ports = PortSet::from_ranges(&[(Protocol::Tcp, 443, 443), (Protocol::Tcp, 6443, 6443)]);
+            return Some(ApiServer { blocks: flag.to_vec(), ports, source: "--api-server".into() });
+        }
+        let endpoints: Vec<_> =
+            cluster.endpoints.iter().filter(|e| e.namespace == "default" && e.service == "kubernetes").collect();
+        let mut blocks: Vec<Cidr> = endpoints
+            .iter()
+            .flat_map(|e| &e.addresses)
+            .map(|&a| Cidr { network: a, prefix: Cidr::max_prefix(a) })
+            .collect();
+        blocks.sort_by_key(|c| c.network);
+        blocks.dedup();
+        let ranges: Vec<_> = endpoints.iter().flat_map(|e| &e.ports).map(|&(p, n)| (p, n, n)).collect();
+        let first = endpoints.first()?;
+        (!blocks.is_empty() && !ranges.is_empty()).then(|| ApiServer {
+            blocks,
+            ports: PortSet::from_ranges(&ranges),
+            source: format!("default/kubernetes endpoints ({})", first.location),
+        })
+    }
+}
+
+/// Workloads that run as a ServiceAccount of their own with its token mounted call the API server (controllers,
+/// operators, CI runners): egress to its real addresses and ports, when the input or `--api-server` tells them.
+pub fn api_clients(
+    cluster: &Cluster,
+    api: &Option<ApiServer>,
+    segmented: &[String],
+    out: &mut Vec<Need>,
+    notes: &mut Vec<String>,
+) {
+    let mut unknown = Vec::new();
+    for (index, workload) in cluster.workloads.iter().enumerate() {
+        if !segmented.contains(&workload.id.namespace) || workload.pods.iter().all(|p| p.facts.host_network) {
+            continue;
+        }
+        let Some(account) = workload.pods.first().and_then(|p| p.facts.api_client()) else { continue };
+        match api {
+            Some(api) => out.extend(api.blocks.iter().map(|block| Need {
+                src: Source::Workload(index),
+                dst: Destination::Block(*block),
+                ports: api.ports.clone(),
+                reason: format!(
+                    "{} runs as ServiceAccount {account} with its token mounted: the API server, from {}",
+                    workload.id, api.source
+                ),
+            })),
+            None => unknown.push(format!("{} (ServiceAccount {account})", workload.id)),
+        }
+    }
+    if !unknown.is_empty() {
+        notes.push(format!(
+            "API clients get no egress to the API server, whose address the input does not have (no \
+             default/kubernetes endpoints): {}; pass --api-server CIDR (`kubectl get endpoints kubernetes`) to allow it",
+            unknown.join(", ")
+        ));
+    }
+}
+
+/// Observed flows, as they were seen.
+pub fn observed(flows: &[ObservedFlow], out: &mut Vec<Need>, notes: &mut Vec<String>) {
+    for flow in flows {
+        let src = match flow.src {
+            FlowEndpoint::Workload(w) => Source::Workload(w),
+            FlowEndpoint::Address(a) => Source::Address(a),
+        };
+        let dst = match flow.dst {
+            FlowEndpoint::Workload(w) => Destination::Workload(w),
+            FlowEndpoint::Address(a) => Destination::Block(Cidr { network: a, prefix: Cidr::max_prefix(a) }),
+        };
+        if let (Source::Address(_), Destination::Block(_)) = (&src, &dst) {
+            notes.push(format!(
+                "flow {} is between two addresses outside the cluster: not for NetworkPolicy",
+                flow.origin
+            ));
+            continue;
+        }
+        if matches!((&src, &dst), (Source::Workload(a), Destination::Workload(b)) if a == b) {
+            continue; // within one workload: its pods are one template here, and a pod always reaches itself
+        }
+        out.push(Need {
+            src,
+            dst,
+            ports: PortSet::single(flow.protocol, flow.port),
+            reason: format!("observed flow {} ({} {})", flow.origin, flow.protocol, flow.port),
+        });
+    }
+}
