@@ -11,11 +11,15 @@ declare_rule! {
     /// Elasticsearch 9200, memcached 11211, etcd 2379, Kafka 9092, ... and `sensitivePorts` from `.netseg.yaml`)
     /// that more than its clients can reach, and names who can reach it and why.
     ///
-    /// - no ingress isolation: every pod in the cluster, and every address, may connect (high);
-    /// - workloads in other namespaces can connect (high);
-    /// - the internet can connect (high);
-    /// - an internet-facing workload (behind a LoadBalancer or NodePort Service, or an Ingress) can connect: a
-    ///   compromised front end is one hop from the data (medium).
+    /// - no ingress isolation: every pod in the cluster, and every address, may connect;
+    /// - workloads in other namespaces can connect;
+    /// - the internet can connect.
+    ///
+    /// When one of these holds and an internet-facing workload (behind a LoadBalancer or NodePort Service, or an
+    /// Ingress) is among those that can connect, the finding says so: a compromised front end is then one hop
+    /// from the data. A datastore that admits only named clients of its own namespace is segmented as far as
+    /// NetworkPolicy can segment it, even when a client faces the internet, and is not reported; `netseg
+    /// blast-radius --from internet` shows that two-hop path.
     ///
     /// ## Why it matters
     /// Datastores often trust the network: Redis and memcached ship without authentication, and the others hold
@@ -100,12 +104,11 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                 reasons.push(format!("open to the internet ({addr}, for one)"));
             }
         }
-        let high = !reasons.is_empty();
-        if !facing_sources.is_empty() {
-            reasons.push(format!("reachable from internet-facing {}", list(&facing_sources, 4)));
-        }
         if reasons.is_empty() {
             continue;
+        }
+        if !facing_sources.is_empty() {
+            reasons.push(format!("reachable from internet-facing {}", list(&facing_sources, 4)));
         }
         let witness = match (sources.first(), &from_internet) {
             (Some((src, allowed)), _) => ctx.witness_between(*src, dst, allowed),
@@ -123,7 +126,6 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         let (resource, location) = ctx.workload_resource(dst);
         out.push(
             Finding::new(&RULE, resource, location)
-                .severity(if high { Severity::High } else { Severity::Medium })
                 .message(format!(
                     "{} exposes {}: {}",
                     ctx.workload_name(dst),
@@ -135,15 +137,11 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                 } else {
                     format!("can connect: {}", list(&who, 6))
                 })
-                .remediation(if high {
-                    format!(
-                        "isolate {} for ingress and allow only its clients, on {}",
-                        ctx.workload_name(dst),
-                        port_names.join(", ")
-                    )
-                } else {
-                    "the front end is a client: keep its access to this port only, require authentication on the datastore, and harden the front end, since its compromise reaches the data".to_string()
-                })
+                .remediation(format!(
+                    "isolate {} for ingress and allow only its clients, on {}",
+                    ctx.workload_name(dst),
+                    port_names.join(", ")
+                ))
                 .witness(witness),
         );
     }
@@ -169,13 +167,20 @@ mod tests {
         assert!(names(&audit_yaml(SEGMENTED), "NS125").is_empty());
     }
 
+    const LOAD_BALANCER: &str = "---\nkind: Service\napiVersion: v1\nmetadata: {name: web, namespace: shop}\nspec: {type: LoadBalancer, selector: {app: web}, ports: [{port: 80}]}\n";
+
     #[test]
-    fn internet_facing_client_is_medium() {
-        let lb = format!("{SEGMENTED}---\nkind: Service\napiVersion: v1\nmetadata: {{name: web, namespace: shop}}\nspec: {{type: LoadBalancer, selector: {{app: web}}, ports: [{{port: 80}}]}}\n");
-        let report = audit_yaml(&lb);
+    fn an_internet_facing_client_alone_passes() {
+        // Least privilege: only the front end may connect. Nothing more to close with NetworkPolicy.
+        assert!(names(&audit_yaml(&format!("{SEGMENTED}{LOAD_BALANCER}")), "NS125").is_empty());
+    }
+
+    #[test]
+    fn an_open_datastore_names_its_internet_facing_client() {
+        let report = audit_yaml(&format!("{FLAT}{LOAD_BALANCER}"));
         let findings = of(&report, "NS125");
         assert_eq!(findings.len(), 1);
-        assert_eq!(findings[0].severity, Severity::Medium);
-        assert!(findings[0].message.contains("internet-facing shop/web[Deployment]"));
+        assert_eq!(findings[0].severity, Severity::High);
+        assert!(findings[0].message.contains("internet-facing shop/web[Deployment]"), "{}", findings[0].message);
     }
 }

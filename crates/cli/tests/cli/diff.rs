@@ -38,21 +38,10 @@ fn before_to_after_only_removes_and_passes() {
     assert_eq!(diff["findings_appeared"], serde_json::json!([]));
     let gone: Vec<&str> =
         diff["findings_disappeared"].as_array().expect("gone").iter().filter_map(|f| f["rule"].as_str()).collect();
-    assert!(gone.contains(&"NS101") && gone.contains(&"NS120"), "{gone:?}");
-    // NS125 stays for Redis and MySQL, lowered: only their declared client, the front end, reaches them.
-    let lowered: Vec<(&str, &str, &str)> = diff["findings_changed"]
-        .as_array()
-        .expect("changed")
-        .iter()
-        .map(|f| {
-            (
-                f["rule"].as_str().unwrap_or_default(),
-                f["previous_severity"].as_str().unwrap_or_default(),
-                f["severity"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
-    assert_eq!(lowered, [("NS125", "high", "medium"), ("NS125", "high", "medium")]);
+    for rule in ["NS101", "NS120", "NS125"] {
+        assert!(gone.contains(&rule), "{rule} disappears: {gone:?}");
+    }
+    assert_eq!(diff["findings_changed"], serde_json::json!([]));
     // Redis loses every client but WordPress, and WordPress keeps only the Redis port.
     let redis_from_mysql =
         changes.iter().find(|c| c["src"] == "blog/mysql[StatefulSet]" && c["dst"] == "blog/redis[Deployment]");
