@@ -177,6 +177,8 @@ pub struct Report {
     /// Defaults used where the input lacked a fact, in words.
     pub assumptions: Vec<String>,
     pub disabled_rules: Vec<&'static str>,
+    /// The live cluster (its kubeconfig context) the findings are about; `None` for files.
+    pub cluster: Option<String>,
 }
 
 impl Report {
@@ -227,6 +229,7 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
         enforced: ctx.enforced(),
         assumptions: ctx.facts.assumptions(),
         disabled_rules,
+        cluster: None,
     }
 }
 

@@ -17,7 +17,8 @@ pub struct Cli {
     /// Also list the documents that were skipped (kinds netseg does not read, documents that are not objects).
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// The namespace of objects that name none, as with `kubectl apply -n NAME` (default: `default`).
+    /// The namespace of objects that name none, as with `kubectl apply -n NAME` (default: `default`); with
+    /// --cluster, also the only namespace whose objects are read, as with `kubectl get -n NAME`.
     #[arg(short = 'n', long, global = true, value_name = "NAME")]
     pub namespace: Option<String>,
     /// Colour the text output.
@@ -46,6 +47,33 @@ pub enum Command {
     BlastRadius(BlastArgs),
 }
 
+/// Where the objects come from: files, a live cluster, or both (files then overlay the cluster, as `kubectl apply`
+/// would).
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Files, directories or - for stdin.
+    #[arg(value_name = "PATH", required_unless_present_any = ["cluster", "context", "kubeconfig"])]
+    pub paths: Vec<String>,
+    /// Read the objects from a live cluster through its API server (read-only: discovery and paginated lists).
+    /// -n NAME reads namespaced objects from that namespace only.
+    #[arg(long)]
+    pub cluster: bool,
+    /// The kubeconfig context to read (implies --cluster; default: the current context). Repeat it to audit
+    /// several clusters in one report.
+    #[arg(long, value_name = "NAME")]
+    pub context: Vec<String>,
+    /// The kubeconfig file (implies --cluster; default: KUBECONFIG, several files merged, else ~/.kube/config,
+    /// else the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+}
+
+impl InputArgs {
+    pub fn live(&self) -> bool {
+        self.cluster || !self.context.is_empty() || self.kubeconfig.is_some()
+    }
+}
+
 /// Whether the policies are enforced: the CNI decides.
 #[derive(Debug, Args)]
 pub struct NetworkArgs {
@@ -60,9 +88,8 @@ pub struct NetworkArgs {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Files, directories or - for stdin.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
     #[arg(short, long, value_enum, default_value_t = AuditFormat::Text)]
     pub output: AuditFormat,
     /// The lowest severity that makes the exit status 1.
@@ -103,9 +130,8 @@ pub struct BlastArgs {
     pub facts: FactArgs,
     #[command(flatten)]
     pub network: NetworkArgs,
-    /// Files, directories or - for stdin.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,9 +168,8 @@ pub struct PortFilter {
 
 #[derive(Debug, Args)]
 pub struct ReachArgs {
-    /// Files, directories or - for stdin.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
     #[arg(short, long, value_enum, default_value_t = ReachFormat::Text)]
     pub output: ReachFormat,
     /// Only connections from this endpoint: namespace/name[Kind], a pod name, or an IP address.
@@ -185,9 +210,8 @@ pub struct CanArgs {
     pub output: CanFormat,
     #[command(flatten)]
     pub network: NetworkArgs,
-    /// Files, directories or - for stdin.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,15 +4,17 @@ mod args;
 
 use anyhow::{anyhow, Context, Result};
 use args::{
-    AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, FactArgs, FailOn, NetworkArgs, ReachFormat,
+    AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, FactArgs, FailOn, InputArgs, NetworkArgs,
+    ReachFormat,
 };
 use clap::Parser;
 use netseg_audit::blast::Origin;
 use netseg_audit::{AuditContext, AuditOptions, Config, Severity};
 use netseg_engine::query::{self, PortQuery};
 use netseg_engine::{Analysis, EngineOptions, ReachConnection};
+use netseg_live::TargetRequest;
 use netseg_model::cni::{self, CniVerdict};
-use netseg_model::{Cidr, Cluster, Diagnostic, Input, Severity as DiagnosticSeverity};
+use netseg_model::{Cidr, Cluster, Diagnostic, Input, Inventory, Severity as DiagnosticSeverity};
 use netseg_render::Style;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -21,7 +23,7 @@ use std::process::ExitCode;
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args_os());
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
@@ -30,6 +32,21 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// The arguments, with the program named as kubectl shows it when netseg runs as the plugin `kubectl-netseg`
+/// (kubectl finds `kubectl-netseg` on PATH and runs it for `kubectl netseg ...`).
+fn args_os() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args.first().map(std::path::Path::new).and_then(|p| p.file_stem()).map(|s| s.to_os_string());
+    if let (Some(first), Some(stem)) = (args.first_mut(), invoked_as) {
+        if stem == "kubectl-netseg" {
+            *first = "kubectl netseg".into();
+        } else {
+            *first = "netseg".into();
+        }
+    }
+    args
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
@@ -47,9 +64,77 @@ fn style(choice: ColorChoice) -> Style {
     Style { color }
 }
 
-fn load(cli: &Cli, paths: &[String]) -> (Cluster, Vec<Diagnostic>) {
-    let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
-    netseg_model::load_cluster(&inputs, cli.namespace.as_deref())
+/// One cluster's objects, from files, a live cluster, or a live cluster with files laid over it.
+struct Loaded {
+    /// The kubeconfig context, for a live cluster.
+    context: Option<String>,
+    cluster: Cluster,
+    diagnostics: Vec<Diagnostic>,
+    /// What a live cluster would not let netseg read, and what the answers miss because of it.
+    unseen: Vec<String>,
+}
+
+fn load(cli: &Cli, input: &InputArgs) -> Result<Vec<Loaded>> {
+    let inputs: Vec<Input> = input.paths.iter().map(|p| Input::from_arg(p)).collect();
+    if !input.live() {
+        let (cluster, diagnostics) = netseg_model::load_cluster(&inputs, cli.namespace.as_deref());
+        return Ok(vec![Loaded { context: None, cluster, diagnostics, unseen: Vec::new() }]);
+    }
+    let request = TargetRequest { kubeconfig: input.kubeconfig.clone(), contexts: input.context.clone() };
+    let show_progress = std::io::stderr().is_terminal();
+    let mut loaded = Vec::new();
+    for target in request.resolve()? {
+        let mut inventory = Inventory::default();
+        inventory.default_namespace = cli.namespace.clone();
+        let mut progress = |p: netseg_live::Progress<'_>| {
+            if show_progress {
+                let line = if p.resource == "done" {
+                    String::new()
+                } else {
+                    format!("reading {}: {} ({} objects)", p.context, p.resource, p.objects)
+                };
+                eprint!("\r\x1b[2K{line}");
+            }
+        };
+        let read = netseg_live::read_cluster(&target, cli.namespace.as_deref(), &mut inventory, &mut progress)?;
+        netseg_model::load_inputs(&mut inventory, &inputs);
+        let mut unseen: Vec<String> = read
+            .unseen
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} of cluster {} not read ({}: forbidden: {}): the answers miss {}",
+                    u.what, read.context, u.path, u.message, u.consequence
+                )
+            })
+            .collect();
+        unseen.extend(
+            read.not_served
+                .iter()
+                .map(|what| format!("{what} of cluster {} not read: the API server does not serve it", read.context)),
+        );
+        for line in &unseen {
+            eprintln!("warning: {line}");
+        }
+        let diagnostics = std::mem::take(&mut inventory.diagnostics);
+        loaded.push(Loaded {
+            context: Some(read.context),
+            cluster: Cluster::from_inventory(inventory),
+            diagnostics,
+            unseen,
+        });
+    }
+    Ok(loaded)
+}
+
+/// `reach`, `can` and `blast-radius` answer about one network: several contexts are a usage error.
+fn load_one(cli: &Cli, input: &InputArgs, command: &str) -> Result<Loaded> {
+    if input.context.len() > 1 {
+        return Err(anyhow!(
+            "`{command}` answers about one cluster; give one --context (only `audit` reports on several clusters at once)"
+        ));
+    }
+    load(cli, input)?.pop().ok_or_else(|| anyhow!("no cluster was read"))
 }
 
 /// Prints diagnostics on stderr (notes only with `-v`); returns whether any object was left out.
@@ -126,7 +211,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Audit(args) => audit(cli, args),
         Command::BlastRadius(args) => blast_radius(cli, args),
         Command::Reach(args) => {
-            let (cluster, diagnostics) = load(cli, &args.paths);
+            let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "reach")?;
             let had_errors = report(&diagnostics, cli.verbose, false);
             let network = network(&cluster, &args.network)?;
             for note in &network.notes {
@@ -167,7 +252,7 @@ fn run(cli: &Cli) -> Result<u8> {
             Ok(if had_errors { EXIT_ERROR } else { 0 })
         }
         Command::Can(args) => {
-            let (cluster, diagnostics) = load(cli, &args.paths);
+            let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "can")?;
             let had_errors = report(&diagnostics, cli.verbose, false);
             let network = network(&cluster, &args.network)?;
             let open;
@@ -225,7 +310,7 @@ fn audit_options(facts: &FactArgs, network: &NetworkArgs) -> Result<AuditOptions
 
 fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
     let options = audit_options(&args.facts, &args.network)?;
-    let (cluster, diagnostics) = load(cli, &args.paths);
+    let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "blast-radius")?;
     let had_errors = report(&diagnostics, cli.verbose, false);
     let network = network(&cluster, &args.network)?;
     for note in &network.notes {
@@ -270,26 +355,33 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
         },
     };
     let options = audit_options(&args.facts, &args.network)?;
-    let (cluster, diagnostics) = load(cli, &args.paths);
-    // Input problems become NS144 findings; only skipped documents are worth a line of their own.
-    report(&diagnostics, cli.verbose, true);
-    let network = network(&cluster, &args.network)?;
-    let declared = Analysis::with_options(&cluster, &network.engine);
-    let open = without_policies(&cluster);
-    let allow_all;
-    let effective = if network.enforced {
-        &declared
-    } else {
-        allow_all = Analysis::with_options(&open, &network.engine);
-        &allow_all
-    };
-    let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
-    let result = netseg_audit::audit(&ctx);
+    let mut reports = Vec::new();
+    for Loaded { context, cluster, diagnostics, unseen } in load(cli, &args.input)? {
+        // Input problems become NS144 findings; only skipped documents are worth a line of their own.
+        report(&diagnostics, cli.verbose, true);
+        let network = network(&cluster, &args.network)?;
+        let declared = Analysis::with_options(&cluster, &network.engine);
+        let open = without_policies(&cluster);
+        let allow_all;
+        let effective = if network.enforced {
+            &declared
+        } else {
+            allow_all = Analysis::with_options(&open, &network.engine);
+            &allow_all
+        };
+        let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
+        let mut result = netseg_audit::audit(&ctx);
+        result.cluster = context;
+        result.assumptions.extend(unseen);
+        reports.push(result);
+    }
     let rendered = match args.output {
-        AuditFormat::Text => netseg_render::audit::text(&result, style(cli.color)),
-        AuditFormat::Json => netseg_render::json_text(&netseg_render::audit::json(&result)),
-        AuditFormat::Sarif => format!("{:#}\n", netseg_render::audit::sarif(&result, env!("CARGO_PKG_VERSION"))),
-        AuditFormat::Markdown => netseg_render::audit::markdown(&result),
+        AuditFormat::Text => netseg_render::audit::text_all(&reports, style(cli.color)),
+        AuditFormat::Json => netseg_render::json_text(&netseg_render::audit::json_all(&reports)),
+        AuditFormat::Sarif => {
+            format!("{:#}\n", netseg_render::audit::sarif_all(&reports, env!("CARGO_PKG_VERSION")))
+        }
+        AuditFormat::Markdown => netseg_render::audit::markdown_all(&reports),
     };
     write_out(&rendered)?;
     let threshold = match args.fail_on {
@@ -300,6 +392,7 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
         FailOn::Info => Some(Severity::Info),
         FailOn::None => None,
     };
-    let failed = matches!((threshold, result.worst()), (Some(threshold), Some(worst)) if worst >= threshold);
+    let worst = reports.iter().filter_map(|r| r.worst()).max();
+    let failed = matches!((threshold, worst), (Some(threshold), Some(worst)) if worst >= threshold);
     Ok(u8::from(failed))
 }

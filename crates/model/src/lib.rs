@@ -16,7 +16,7 @@ pub use cidr::Cidr;
 pub use cluster::{Cluster, Pod, Workload};
 pub use diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 pub use kube::*;
-pub use load::{load, load_bytes, Input, Inventory};
+pub use load::{load, load_api_list, load_bytes, load_inputs, Input, Inventory};
 pub use selector::{LabelSelector, Labels, Operator, Requirement, NAMESPACE_NAME_LABEL};
 
 /// Loads the inputs and assembles the cluster; the diagnostics say what was left out and why. Objects that name
