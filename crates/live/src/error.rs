@@ -59,7 +59,9 @@ pub(crate) fn failure(target: &Target, path: &str, what: Option<&'static str>, e
         kube::Error::Auth(auth) => LiveError::Credentials { context, server, message: error_chain(&auth) },
         other => {
             let message = error_chain(&other);
-            if is_tls_failure(&other) {
+            // rustls names certificate and handshake failures in these words, whichever layer wraps them.
+            let tls_words = ["invalid peer certificate", "peer is incompatible", "received fatal alert"];
+            if is_tls_failure(&other) || tls_words.iter().any(|w| message.contains(w)) {
                 LiveError::Tls { context, server, message }
             } else {
                 LiveError::Unreachable { context, server, message }

@@ -4,9 +4,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod apiserver;
 mod audit;
 mod bad_input;
 mod can;
+mod live;
 mod reach;
 mod realworld;
 
