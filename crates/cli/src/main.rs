@@ -88,7 +88,7 @@ fn load(cli: &Cli, input: &InputArgs) -> Result<Vec<Loaded>> {
         inventory.default_namespace = cli.namespace.clone();
         let mut progress = |p: netseg_live::Progress<'_>| {
             if show_progress {
-                let line = if p.resource == "done" {
+                let line = if p.finished {
                     String::new()
                 } else {
                     format!("reading {}: {} ({} objects)", p.context, p.resource, p.objects)

@@ -37,6 +37,8 @@ pub enum LiveError {
     Discovery { context: String, message: String },
     #[error("context {context}: cannot authenticate to {server}: {message}")]
     Credentials { context: String, server: String, message: String },
+    #[error("-n {0}: not a namespace name (lowercase letters, digits and `-`, at most 63)")]
+    InvalidNamespace(String),
     #[error("{0}")]
     Runtime(String),
 }

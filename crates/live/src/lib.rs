@@ -8,7 +8,7 @@ mod resources;
 mod target;
 
 pub use error::LiveError;
-pub use resources::{Resource, Tolerance, RESOURCES};
+pub use resources::{Resource, Tolerance, ADMIN_POLICY_GROUP, ADMIN_POLICY_PLURALS, RESOURCES};
 pub use target::{Target, TargetRequest};
 
 use netseg_model::{load_api_list, Inventory};
@@ -53,6 +53,8 @@ pub struct Progress<'a> {
     pub resource: &'a str,
     /// Objects read from this cluster so far.
     pub objects: usize,
+    /// Whether the read is over (the progress line can go).
+    pub finished: bool,
 }
 
 /// Reads every resource netseg analyses from `target` into `inventory`; with `namespace`, namespaced resources are
@@ -63,11 +65,17 @@ pub fn read_cluster(
     inventory: &mut Inventory,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ClusterRead, LiveError> {
+    block_on(read_async(target, namespace, inventory, progress))?
+}
+
+/// Runs a future on a single-threaded runtime that lives only as long as the read: the rest of netseg is
+/// synchronous, and one connection at a time is all a read needs.
+pub(crate) fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, LiveError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|error| LiveError::Runtime(error.to_string()))?;
-    runtime.block_on(read_async(target, namespace, inventory, progress))
+        .map_err(|error| LiveError::Runtime(format!("cannot start the I/O runtime: {error}")))?;
+    Ok(runtime.block_on(future))
 }
 
 async fn read_async(
@@ -76,6 +84,17 @@ async fn read_async(
     inventory: &mut Inventory,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ClusterRead, LiveError> {
+    // The namespace becomes part of a request path: only a valid namespace name may get there.
+    if let Some(namespace) = namespace {
+        let valid = !namespace.is_empty()
+            && namespace.len() <= 63
+            && namespace.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !namespace.starts_with('-')
+            && !namespace.ends_with('-');
+        if !valid {
+            return Err(LiveError::InvalidNamespace(namespace.to_string()));
+        }
+    }
     let client = target.client()?;
     let mut read = ClusterRead {
         context: target.context.clone(),
@@ -126,7 +145,7 @@ async fn read_async(
         let source: Arc<str> = Arc::from(format!("cluster://{}{path}", target.context));
         let mut token: Option<String> = None;
         loop {
-            progress(Progress { context: &target.context, resource: resource.plural, objects });
+            progress(Progress { context: &target.context, resource: resource.plural, objects, finished: false });
             let url = match &token {
                 None => format!("{path}?limit={PAGE_SIZE}"),
                 Some(token) => format!("{path}?limit={PAGE_SIZE}&continue={}", percent_encode(token)),
@@ -159,7 +178,7 @@ async fn read_async(
             }
         }
     }
-    progress(Progress { context: &target.context, resource: "done", objects });
+    progress(Progress { context: &target.context, resource: "", objects, finished: true });
     Ok(read)
 }
 

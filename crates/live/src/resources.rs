@@ -116,10 +116,14 @@ pub const RESOURCES: &[Resource] = &[
 
 /// The cluster-scoped admin policy kinds of `policy.networking.k8s.io`, by plural.
 const ADMIN_POLICIES: &[(&str, &str, &str)] = &[
-    ("adminnetworkpolicies", "AdminNetworkPolicy", "AdminNetworkPolicies"),
-    ("baselineadminnetworkpolicies", "BaselineAdminNetworkPolicy", "BaselineAdminNetworkPolicies"),
-    ("clusternetworkpolicies", "ClusterNetworkPolicy", "ClusterNetworkPolicies"),
+    (ADMIN_POLICY_PLURALS[0], "AdminNetworkPolicy", "AdminNetworkPolicies"),
+    (ADMIN_POLICY_PLURALS[1], "BaselineAdminNetworkPolicy", "BaselineAdminNetworkPolicies"),
+    (ADMIN_POLICY_PLURALS[2], "ClusterNetworkPolicy", "ClusterNetworkPolicies"),
 ];
+
+/// The admin policy resources netseg lists where the API serves them.
+pub const ADMIN_POLICY_PLURALS: [&str; 3] =
+    ["adminnetworkpolicies", "baselineadminnetworkpolicies", "clusternetworkpolicies"];
 
 pub const ADMIN_POLICY_GROUP: &str = "policy.networking.k8s.io";
 

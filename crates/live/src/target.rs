@@ -34,11 +34,7 @@ pub const IN_CLUSTER: &str = "in-cluster";
 impl TargetRequest {
     /// Resolves every requested context; the first that cannot be resolved is the error.
     pub fn resolve(&self) -> Result<Vec<Target>, LiveError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| LiveError::Runtime(error.to_string()))?;
-        runtime.block_on(self.resolve_async())
+        crate::block_on(self.resolve_async())?
     }
 
     async fn resolve_async(&self) -> Result<Vec<Target>, LiveError> {

@@ -393,3 +393,31 @@ fn ten_thousand_pods_load_time() {
     let pages = live.server.requests().iter().filter(|r| r.target.starts_with("/api/v1/pods")).count();
     println!("10,000 pods in {pages} pages: netseg reach --cluster took {:.2} s", elapsed.as_secs_f64());
 }
+
+/// deploy/rbac.yaml grants get and list on exactly what netseg lists, no more, no less.
+#[test]
+fn the_rbac_manifest_grants_exactly_the_lists_netseg_makes() {
+    let text = std::fs::read_to_string(crate::repo_root().join("deploy/rbac.yaml")).expect("deploy/rbac.yaml");
+    let mut granted = std::collections::BTreeSet::new();
+    let mut group = String::new();
+    for line in text.lines().map(str::trim) {
+        let list = |rest: &str| -> Vec<String> {
+            rest.trim_matches(['[', ']']).split(',').map(|s| s.trim().trim_matches('"').to_string()).collect()
+        };
+        if let Some(rest) = line.strip_prefix("- apiGroups:") {
+            group = list(rest.trim()).join("");
+        } else if let Some(rest) = line.strip_prefix("resources:") {
+            granted.extend(list(rest.trim()).into_iter().map(|plural| format!("{group}/{plural}")));
+        } else if let Some(rest) = line.strip_prefix("verbs:") {
+            assert_eq!(list(rest.trim()), ["get", "list"], "read-only verbs only");
+        }
+    }
+    let mut read: std::collections::BTreeSet<String> =
+        netseg_live::RESOURCES.iter().map(|r| format!("{}/{}", r.group, r.plural)).collect();
+    read.extend(netseg_live::ADMIN_POLICY_PLURALS.iter().map(|p| format!("{}/{p}", netseg_live::ADMIN_POLICY_GROUP)));
+    assert_eq!(granted, read);
+    // The deploy manifests are themselves valid input.
+    let run = crate::netseg(&["audit", "deploy", "-o", "json", "--fail-on", "none"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stdout.contains("NS144"), "{}", run.stdout);
+}
