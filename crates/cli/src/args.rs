@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Finds, explains, proves and fixes missing network segmentation in Kubernetes",
     long_about = "Finds, explains, proves and fixes missing network segmentation in Kubernetes.\n\n\
                   Inputs are files, directories (walked for .yaml, .yml, .json) and - for stdin, in any mix: plain \
-                  manifests, Helm or Kustomize output, and `kubectl get -A -o yaml|json` dumps."
+                  manifests, Helm or Kustomize output, and `kubectl get -A -o yaml|json` dumps; or a live cluster, \
+                  read-only, with --cluster (also as the kubectl plugin `kubectl netseg`)."
 )]
 pub struct Cli {
     #[command(subcommand)]

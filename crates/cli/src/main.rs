@@ -97,6 +97,12 @@ fn load(cli: &Cli, input: &InputArgs) -> Result<Vec<Loaded>> {
             }
         };
         let read = netseg_live::read_cluster(&target, cli.namespace.as_deref(), &mut inventory, &mut progress)?;
+        if cli.verbose {
+            eprintln!(
+                "note: read {} objects from {} ({}) in {} GET requests",
+                read.objects, read.context, read.server, read.requests
+            );
+        }
         netseg_model::load_inputs(&mut inventory, &inputs);
         let mut unseen: Vec<String> = read
             .unseen

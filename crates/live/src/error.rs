@@ -31,6 +31,11 @@ pub enum LiveError {
          soundly without them. Grant get/list on them (deploy/rbac.yaml has the ClusterRole)"
     )]
     Forbidden { context: String, what: String, message: String },
+    #[error(
+        "context {context}: GET {path}: 410 Gone ({message}): the list changed faster than netseg could page \
+         through it and its continue token expired; run again"
+    )]
+    Expired { context: String, path: String, message: String },
     #[error("context {context}: GET {path} failed: {code} {message}")]
     Api { context: String, path: String, code: u16, message: String },
     #[error("context {context}: discovery: {message}")]
@@ -56,6 +61,7 @@ pub(crate) fn failure(target: &Target, path: &str, what: Option<&'static str>, e
                 what: what.map_or_else(|| path.to_string(), str::to_string),
                 message: response.message,
             },
+            410 => LiveError::Expired { context, path: path.to_string(), message: response.message },
             code => LiveError::Api { context, path: path.to_string(), code, message: response.message },
         },
         kube::Error::Auth(auth) => LiveError::Credentials { context, server, message: error_chain(&auth) },

@@ -43,6 +43,8 @@ pub struct ClusterRead {
     pub not_served: Vec<String>,
     /// How many GET requests were made.
     pub requests: usize,
+    /// How many objects were read.
+    pub objects: usize,
 }
 
 /// Where reading has got to, for a progress line.
@@ -102,6 +104,7 @@ async fn read_async(
         unseen: Vec::new(),
         not_served: Vec::new(),
         requests: 0,
+        objects: 0,
     };
     let get = |path: String| {
         let client = client.clone();
@@ -179,6 +182,7 @@ async fn read_async(
         }
     }
     progress(Progress { context: &target.context, resource: "", objects, finished: true });
+    read.objects = objects;
     Ok(read)
 }
 

@@ -43,15 +43,9 @@ impl TargetRequest {
                 source_name: path.display().to_string(),
                 message: error_chain(&error),
             })?),
-            None => match Kubeconfig::from_env() {
-                Ok(Some(config)) => Some(config),
-                Ok(None) => default_kubeconfig()?,
-                Err(error) => {
-                    return Err(LiveError::Kubeconfig {
-                        source_name: "KUBECONFIG".into(),
-                        message: error_chain(&error),
-                    })
-                }
+            None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+                Some(list) => kubeconfig_list(&list)?,
+                None => default_kubeconfig()?,
             },
         };
         let Some(kubeconfig) = kubeconfig else {
@@ -105,6 +99,26 @@ impl TargetRequest {
             None => "~/.kube/config".into(),
         }
     }
+}
+
+/// The files `KUBECONFIG` lists, merged in order (the first to set a value wins); files that do not exist are
+/// skipped, as kubectl skips them.
+fn kubeconfig_list(list: &std::ffi::OsStr) -> Result<Option<Kubeconfig>, LiveError> {
+    let mut merged: Option<Kubeconfig> = None;
+    for path in std::env::split_paths(list).filter(|p| !p.as_os_str().is_empty() && p.exists()) {
+        let config = Kubeconfig::read_from(&path).map_err(|error| LiveError::Kubeconfig {
+            source_name: format!("{} (in KUBECONFIG)", path.display()),
+            message: error_chain(&error),
+        })?;
+        merged = Some(match merged {
+            None => config,
+            Some(earlier) => earlier.merge(config).map_err(|error| LiveError::Kubeconfig {
+                source_name: "KUBECONFIG".into(),
+                message: error_chain(&error),
+            })?,
+        });
+    }
+    Ok(merged)
 }
 
 /// `~/.kube/config` when it exists; its absence is not an error (the in-cluster configuration comes next).

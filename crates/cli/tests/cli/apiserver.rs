@@ -53,6 +53,8 @@ pub struct Contents {
     pub group_versions: Vec<String>,
     /// The most items per page, whatever `limit` asks (so that small fixtures still page).
     pub page_cap: usize,
+    /// Answer every continue token with 410 Gone, as a server does once a token has expired.
+    pub expire_tokens: bool,
 }
 
 /// A cluster's objects (with `kind` and `apiVersion`, as in a dump) sorted into the lists the API serves.
@@ -102,6 +104,7 @@ pub fn contents_from_objects(token: &str, objects: &[Value]) -> Contents {
             .map(String::from)
             .to_vec(),
         page_cap: 2,
+        expire_tokens: false,
     }
 }
 
@@ -204,6 +207,7 @@ fn serve_connection(
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        410 => "Gone",
         _ => "Method Not Allowed",
     };
     let body = body.to_string();
@@ -281,6 +285,13 @@ fn answer(request: &Recorded, contents: &Contents) -> (u16, Value) {
     let page = limit.min(contents.page_cap).max(1);
     // Tokens hold characters that must be escaped in a query string, as the real (base64) ones do.
     let offset = match parameters.get("continue") {
+        Some(_) if contents.expire_tokens => {
+            return status(
+                410,
+                "Expired",
+                "The provided continue parameter is too old to display a consistent list result.",
+            )
+        }
         Some(token) => match token.strip_prefix("offset/").and_then(|t| t.strip_suffix("==")) {
             Some(n) => n.parse::<usize>().unwrap_or(usize::MAX),
             None => return status(410, "Expired", "the continue token is not one this server issued"),

@@ -141,8 +141,23 @@ fn markdown_report_is_a_table() {
     assert!(run.stdout.contains("| severity | rule | resource | location | finding | fix |"));
 }
 
-/// Validates against the official SARIF 2.1.0 schema, which `.ci/run` fetches from the npm registry
-/// (`@microsoft/jest-sarif` ships it) and names in NETSEG_SARIF_SCHEMA.
+/// The official SARIF 2.1.0 schema, which `.ci/run` fetches from the npm registry (`@microsoft/jest-sarif` ships
+/// it) and names in NETSEG_SARIF_SCHEMA; `None`, said on stderr, where it is not set outside CI.
+pub(crate) fn sarif_validator() -> Option<jsonschema::Validator> {
+    let Some(schema_path) = std::env::var_os("NETSEG_SARIF_SCHEMA") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide NETSEG_SARIF_SCHEMA");
+        eprintln!("NETSEG_SARIF_SCHEMA not set: SARIF schema validation skipped (.ci/run sets it)");
+        return None;
+    };
+    // The official schema's `run.language` pattern has a stray `]`: a literal in ECMAScript regexes, an error in
+    // Rust's. Escaping it keeps its meaning.
+    let text =
+        std::fs::read_to_string(schema_path).expect("read schema").replace(r"[a-zA-Z]{2}]?$", r"[a-zA-Z]{2}\\]?$");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+    Some(jsonschema::validator_for(&schema).expect("compile schema"))
+}
+
+/// Validates against the official SARIF 2.1.0 schema.
 #[test]
 fn sarif_validates_against_the_official_schema() {
     let run = netseg(&["audit", "-o", "sarif", &example("wordpress-flat"), &example("misindented-selector")]);
@@ -151,17 +166,7 @@ fn sarif_validates_against_the_official_schema() {
     assert!(results.iter().all(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
         .as_str()
         .is_none_or(|uri| uri.starts_with("examples/"))));
-    let Some(schema_path) = std::env::var_os("NETSEG_SARIF_SCHEMA") else {
-        assert!(std::env::var_os("CI").is_none(), "CI must provide NETSEG_SARIF_SCHEMA");
-        eprintln!("NETSEG_SARIF_SCHEMA not set: SARIF schema validation skipped (.ci/run sets it)");
-        return;
-    };
-    // The official schema's `run.language` pattern has a stray `]`: a literal in ECMAScript regexes, an error in
-    // Rust's. Escaping it keeps its meaning.
-    let text =
-        std::fs::read_to_string(schema_path).expect("read schema").replace(r"[a-zA-Z]{2}]?$", r"[a-zA-Z]{2}\\]?$");
-    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("compile schema");
+    let Some(validator) = sarif_validator() else { return };
     let errors: Vec<String> = validator.iter_errors(&sarif).map(|e| format!("{e} at {}", e.instance_path())).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     let mut broken = sarif.clone();

@@ -221,6 +221,16 @@ fn a_forbidden_optional_kind_is_a_warning_and_a_forbidden_policy_list_is_an_erro
 }
 
 #[test]
+fn an_expired_continue_token_says_to_run_again() {
+    let mut contents = contents_from_objects(TOKEN, &live_objects());
+    contents.expire_tokens = true;
+    let live = Live::start(contents);
+    let run = live.run(&["audit", "--cluster"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("410 Gone") && run.stderr.contains("run again"), "{}", run.stderr);
+}
+
+#[test]
 fn a_certificate_not_signed_by_the_kubeconfig_s_ca_is_refused() {
     let live = Live::start(contents_from_objects(TOKEN, &live_objects()));
     let other = Authority::new("someone else's CA");
@@ -297,6 +307,17 @@ fn several_contexts_give_one_report_tagged_by_cluster() {
     assert!(text.stdout.starts_with("netseg audit of 2 clusters:"), "{}", text.stdout);
     assert!(text.stdout.contains("=== cluster a ===") && text.stdout.contains("=== cluster b ==="));
     assert!(text.stdout.contains("--context 'b'"), "witnesses name their cluster");
+
+    let sarif =
+        netseg_in(dir.path(), &["audit", "--kubeconfig", &config, "--context", "a", "--context", "b", "-o", "sarif"]);
+    let sarif: Value = serde_json::from_str(&sarif.stdout).expect("SARIF");
+    let runs: Vec<&Value> = sarif["runs"].as_array().into_iter().flatten().collect();
+    assert_eq!(runs.iter().map(|r| r["properties"]["cluster"].clone()).collect::<Vec<_>>(), [json!("a"), json!("b")]);
+    if let Some(validator) = crate::audit::sarif_validator() {
+        let errors: Vec<String> =
+            validator.iter_errors(&sarif).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
 
     let reach = netseg_in(dir.path(), &["reach", "--kubeconfig", &config, "--context", "a", "--context", "b"]);
     assert_eq!(reach.code, 2);
@@ -420,4 +441,47 @@ fn the_rbac_manifest_grants_exactly_the_lists_netseg_makes() {
     let run = crate::netseg(&["audit", "deploy", "-o", "json", "--fail-on", "none"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!run.stdout.contains("NS144"), "{}", run.stdout);
+}
+
+/// `KUBECONFIG` names several files, merged as kubectl merges them, and an exec plugin supplies the token.
+#[test]
+fn kubeconfig_files_are_merged_and_exec_credentials_are_used() {
+    let authority = Authority::new("netseg test CA");
+    let server = ApiServer::start(&authority, contents_from_objects("token-from-exec", &live_objects()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = dir.path().join("first");
+    let second = dir.path().join("second");
+    std::fs::create_dir_all(&first).expect("mkdir");
+    std::fs::create_dir_all(&second).expect("mkdir");
+    kubeconfig(&first, &[("elsewhere", "https://127.0.0.1:9", &authority.pem(), "unused")]);
+    let config = kubeconfig(&second, &[("test-a", &server.url, &authority.pem(), "unused")]);
+    let plugin = dir.path().join("credential-plugin");
+    std::fs::write(
+        &plugin,
+        "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"token-from-exec\"}}'\n",
+    )
+    .expect("plugin");
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let exec = format!(
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never\n",
+        plugin.display()
+    );
+    let text = std::fs::read_to_string(&config).expect("read").replace("    token: unused\n", &exec);
+    std::fs::write(&config, text).expect("write");
+    // A listed file that does not exist is skipped, as kubectl skips it.
+    let missing = dir.path().join("no-such-kubeconfig");
+    let paths = std::env::join_paths([first.join("kubeconfig"), missing, second.join("kubeconfig")]).expect("join");
+    let output = Command::new(env!("CARGO_BIN_EXE_netseg"))
+        .args(["reach", "--context", "test-a", "-o", "json"])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", paths)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .expect("run netseg");
+    let run = finish(output);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    assert!(requests.iter().all(|r| r.authorization.as_deref() == Some("Bearer token-from-exec")), "{requests:?}");
 }
