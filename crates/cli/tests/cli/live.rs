@@ -162,6 +162,21 @@ fn a_live_cluster_gives_the_same_findings_as_its_dump() {
     let from_file: Vec<Value> = findings(&file.stdout).iter().map(|f| substance(f, &dump_line)).collect();
     assert!(!from_cluster.is_empty());
     assert_eq!(from_cluster, from_file);
+    // The manifests alone (no pods, no ReplicaSets: the controllers' templates stand in) give the same findings:
+    // live pods add addresses, not workloads.
+    let manifests: Vec<&Value> =
+        objects.iter().filter(|o| !matches!(o["kind"].as_str(), Some("Pod" | "ReplicaSet"))).collect();
+    let manifests_file = live.dir.path().join("manifests.json");
+    std::fs::write(&manifests_file, json!({"apiVersion": "v1", "kind": "List", "items": manifests}).to_string())
+        .expect("write");
+    let manifests_run = netseg_in(
+        live.dir.path(),
+        &["audit", "-o", "json", "--fail-on", "none", &manifests_file.display().to_string()],
+    );
+    let manifests_line = format!("{}:1", manifests_file.display());
+    let from_manifests: Vec<Value> =
+        findings(&manifests_run.stdout).iter().map(|f| substance(f, &manifests_line)).collect();
+    assert_eq!(from_cluster, from_manifests);
     // Pods are folded into their owners: findings name the Deployment, never a ReplicaSet or a pod.
     let resources: Vec<String> =
         findings(&cluster.stdout).iter().map(|f| f["resource"]["name"].as_str().unwrap_or("").to_string()).collect();
