@@ -18,7 +18,12 @@ fn resource_name(finding: &Finding) -> String {
 }
 
 fn location(finding: &Finding) -> String {
-    finding.location.as_ref().map(|l| l.to_string()).unwrap_or_default()
+    match &finding.location {
+        // A list page from the API server is one line of JSON: its line number says nothing.
+        Some(location) if location.file.starts_with("cluster://") => location.file.to_string(),
+        Some(location) => location.to_string(),
+        None => String::new(),
+    }
 }
 
 fn paint(style: Style, severity: Severity, text: &str) -> String {

@@ -322,6 +322,7 @@ fn several_contexts_give_one_report_tagged_by_cluster() {
     assert!(text.stdout.starts_with("netseg audit of 2 clusters:"), "{}", text.stdout);
     assert!(text.stdout.contains("=== cluster a ===") && text.stdout.contains("=== cluster b ==="));
     assert!(text.stdout.contains("--context 'b'"), "witnesses name their cluster");
+    assert!(text.stdout.contains("  cluster://b/apis/apps/v1/deployments\n"), "{}", text.stdout);
 
     let sarif =
         netseg_in(dir.path(), &["audit", "--kubeconfig", &config, "--context", "a", "--context", "b", "-o", "sarif"]);
