@@ -179,6 +179,8 @@ pub struct Report {
     /// Defaults used where the input lacked a fact, in words.
     pub assumptions: Vec<String>,
     pub disabled_rules: Vec<&'static str>,
+    /// The live cluster (its kubeconfig context) the findings are about; `None` for files.
+    pub cluster: Option<String>,
 }
 
 impl Report {
@@ -229,6 +231,7 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
         enforced: ctx.enforced(),
         assumptions: ctx.facts.assumptions(),
         disabled_rules,
+        cluster: None,
     }
 }
 
@@ -252,7 +255,7 @@ pub fn audit_cluster(
     let effective = if options.assume_enforced || cni.enforces() != Some(false) {
         &declared
     } else {
-        open = Cluster { policies: Vec::new(), ..cluster.clone() };
+        open = cluster.without_policies();
         allow_all = Analysis::with_options(&open, engine);
         &allow_all
     };

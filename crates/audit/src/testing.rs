@@ -31,7 +31,7 @@ fn with_context_and<T>(
     let cluster = Cluster::from_inventory(inventory);
     let verdict = cni::detect(&cluster);
     let declared = Analysis::new(&cluster);
-    let open = Cluster { policies: Vec::new(), ..cluster.clone() };
+    let open = cluster.without_policies();
     let allow_all = Analysis::new(&open);
     let enforced = options.assume_enforced || verdict.enforces() != Some(false);
     let effective = if enforced { &declared } else { &allow_all };

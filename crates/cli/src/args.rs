@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Finds, explains, proves and fixes missing network segmentation in Kubernetes",
     long_about = "Finds, explains, proves and fixes missing network segmentation in Kubernetes.\n\n\
                   Inputs are files, directories (walked for .yaml, .yml, .json) and - for stdin, in any mix: plain \
-                  manifests, Helm or Kustomize output, and `kubectl get -A -o yaml|json` dumps."
+                  manifests, Helm or Kustomize output, and `kubectl get -A -o yaml|json` dumps; or a live cluster, \
+                  read-only, with --cluster (also as the kubectl plugin `kubectl netseg`)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -17,7 +18,8 @@ pub struct Cli {
     /// Also list the documents that were skipped (kinds netseg does not read, documents that are not objects).
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// The namespace of objects that name none, as with `kubectl apply -n NAME` (default: `default`).
+    /// The namespace of objects that name none, as with `kubectl apply -n NAME` (default: `default`); with
+    /// --cluster, also the only namespace whose objects are read, as with `kubectl get -n NAME`.
     #[arg(short = 'n', long, global = true, value_name = "NAME")]
     pub namespace: Option<String>,
     /// Colour the text output.
@@ -97,9 +99,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Files, directories or - for stdin.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Write one file per namespace (`DIR/<namespace>.yaml`) instead of printing one YAML stream.
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
@@ -162,6 +163,33 @@ pub enum DiffFailOn {
     None,
 }
 
+/// Where the objects come from: files, a live cluster, or both (files then overlay the cluster, as `kubectl apply`
+/// would).
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Files, directories or - for stdin.
+    #[arg(value_name = "PATH", required_unless_present_any = ["cluster", "context", "kubeconfig"])]
+    pub paths: Vec<String>,
+    /// Read the objects from a live cluster through its API server (read-only: discovery and paginated lists).
+    /// -n NAME reads namespaced objects from that namespace only.
+    #[arg(long)]
+    pub cluster: bool,
+    /// The kubeconfig context to read (implies --cluster; default: the current context). Repeat it to audit
+    /// several clusters in one report.
+    #[arg(long, value_name = "NAME")]
+    pub context: Vec<String>,
+    /// The kubeconfig file (implies --cluster; default: KUBECONFIG, several files merged, else ~/.kube/config,
+    /// else the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+}
+
+impl InputArgs {
+    pub fn live(&self) -> bool {
+        self.cluster || !self.context.is_empty() || self.kubeconfig.is_some()
+    }
+}
+
 /// Whether the policies are enforced: the CNI decides.
 #[derive(Debug, Args)]
 pub struct NetworkArgs {
@@ -176,9 +204,8 @@ pub struct NetworkArgs {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Files, directories or - for stdin.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
     #[arg(short, long, value_enum, default_value_t = AuditFormat::Text)]
     pub output: AuditFormat,
     /// The lowest severity that makes the exit status 1.
@@ -219,9 +246,8 @@ pub struct BlastArgs {
     pub facts: FactArgs,
     #[command(flatten)]
     pub network: NetworkArgs,
-    /// Files, directories or - for stdin.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -258,9 +284,8 @@ pub struct PortFilter {
 
 #[derive(Debug, Args)]
 pub struct ReachArgs {
-    /// Files, directories or - for stdin.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
     #[arg(short, long, value_enum, default_value_t = ReachFormat::Text)]
     pub output: ReachFormat,
     /// Only connections from this endpoint: namespace/name[Kind], a pod name, or an IP address.
@@ -301,9 +326,8 @@ pub struct CanArgs {
     pub output: CanFormat,
     #[command(flatten)]
     pub network: NetworkArgs,
-    /// Files, directories or - for stdin.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,7 +5,7 @@ mod args;
 use anyhow::{anyhow, Context, Result};
 use args::{
     AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, DiffArgs, DiffFailOn, DiffFormat,
-    FactArgs, FailOn, GenerateArgs, NetworkArgs, ReachFormat,
+    FactArgs, FailOn, GenerateArgs, InputArgs, NetworkArgs, ReachFormat,
 };
 use clap::Parser;
 use netseg_audit::blast::Origin;
@@ -14,8 +14,9 @@ use netseg_engine::query::{self, PortQuery};
 use netseg_engine::{Analysis, EngineOptions, ReachConnection};
 use netseg_fix::manifest::to_yaml_stream;
 use netseg_fix::{AuditSetup, DnsTarget, GenerateOptions};
+use netseg_live::TargetRequest;
 use netseg_model::cni::{self, CniVerdict};
-use netseg_model::{Cidr, Cluster, Diagnostic, Input, Severity as DiagnosticSeverity};
+use netseg_model::{Cidr, Cluster, Diagnostic, Input, Inventory, Severity as DiagnosticSeverity};
 use netseg_render::Style;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -24,7 +25,7 @@ use std::process::ExitCode;
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args_os());
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
@@ -33,6 +34,21 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// The arguments, with the program named as kubectl shows it when netseg runs as the plugin `kubectl-netseg`
+/// (kubectl finds `kubectl-netseg` on PATH and runs it for `kubectl netseg ...`).
+fn args_os() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args.first().map(std::path::Path::new).and_then(|p| p.file_stem()).map(|s| s.to_os_string());
+    if let (Some(first), Some(stem)) = (args.first_mut(), invoked_as) {
+        if stem == "kubectl-netseg" {
+            *first = "kubectl netseg".into();
+        } else {
+            *first = "netseg".into();
+        }
+    }
+    args
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
@@ -50,17 +66,100 @@ fn style(choice: ColorChoice) -> Style {
     Style { color }
 }
 
-fn load(cli: &Cli, paths: &[String]) -> (Cluster, Vec<Diagnostic>) {
-    let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
-    let limits = netseg_model::Limits {
+/// One cluster's objects, from files, a live cluster, or a live cluster with files laid over it.
+struct Loaded {
+    /// The kubeconfig context, for a live cluster.
+    context: Option<String>,
+    cluster: Cluster,
+    diagnostics: Vec<Diagnostic>,
+    /// What a live cluster would not let netseg read, and what the answers miss because of it.
+    unseen: Vec<String>,
+}
+
+/// The input limits the flags set (docs/limits.md).
+fn limits(cli: &Cli) -> netseg_model::Limits {
+    netseg_model::Limits {
         parse: netseg_model::ParseLimits {
             max_depth: cli.limits.max_depth,
             alias_expansion: cli.limits.max_alias_expansion,
         },
         max_input_bytes: cli.limits.max_input_bytes,
         max_diagnostics: cli.limits.max_diagnostics,
-    };
-    netseg_model::load_cluster_with(&inputs, cli.namespace.as_deref(), limits)
+    }
+}
+
+/// Files, directories and stdin only.
+fn load_files(cli: &Cli, paths: &[String]) -> (Cluster, Vec<Diagnostic>) {
+    let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
+    netseg_model::load_cluster_with(&inputs, cli.namespace.as_deref(), limits(cli))
+}
+
+fn load(cli: &Cli, input: &InputArgs) -> Result<Vec<Loaded>> {
+    let inputs: Vec<Input> = input.paths.iter().map(|p| Input::from_arg(p)).collect();
+    if !input.live() {
+        let (cluster, diagnostics) = load_files(cli, &input.paths);
+        return Ok(vec![Loaded { context: None, cluster, diagnostics, unseen: Vec::new() }]);
+    }
+    let request = TargetRequest { kubeconfig: input.kubeconfig.clone(), contexts: input.context.clone() };
+    let show_progress = std::io::stderr().is_terminal();
+    let mut loaded = Vec::new();
+    for target in request.resolve()? {
+        let mut inventory = Inventory::new(cli.namespace.clone(), limits(cli));
+        let mut progress = |p: netseg_live::Progress<'_>| {
+            if show_progress {
+                let line = if p.finished {
+                    String::new()
+                } else {
+                    format!("reading {}: {} ({} objects)", p.context, p.resource, p.objects)
+                };
+                eprint!("\r\x1b[2K{line}");
+            }
+        };
+        let read = netseg_live::read_cluster(&target, cli.namespace.as_deref(), &mut inventory, &mut progress)?;
+        if cli.verbose {
+            eprintln!(
+                "note: read {} objects from {} ({}) in {} GET requests",
+                read.objects, read.context, read.server, read.requests
+            );
+        }
+        netseg_model::load_inputs(&mut inventory, &inputs);
+        let mut unseen: Vec<String> = read
+            .unseen
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} of cluster {} not read ({}: forbidden: {}): the answers miss {}",
+                    u.what, read.context, u.path, u.message, u.consequence
+                )
+            })
+            .collect();
+        unseen.extend(
+            read.not_served
+                .iter()
+                .map(|what| format!("{what} of cluster {} not read: the API server does not serve it", read.context)),
+        );
+        for line in &unseen {
+            eprintln!("warning: {line}");
+        }
+        let diagnostics = std::mem::take(&mut inventory.diagnostics);
+        loaded.push(Loaded {
+            context: Some(read.context),
+            cluster: Cluster::from_inventory(inventory),
+            diagnostics,
+            unseen,
+        });
+    }
+    Ok(loaded)
+}
+
+/// `reach`, `can` and `blast-radius` answer about one network: several contexts are a usage error.
+fn load_one(cli: &Cli, input: &InputArgs, command: &str) -> Result<Loaded> {
+    if input.context.len() > 1 {
+        return Err(anyhow!(
+            "`{command}` answers about one cluster; give one --context (only `audit` reports on several clusters at once)"
+        ));
+    }
+    load(cli, input)?.pop().ok_or_else(|| anyhow!("no cluster was read"))
 }
 
 /// Prints diagnostics on stderr (notes only with `-v`); returns whether any object was left out.
@@ -128,10 +227,6 @@ fn network(cluster: &Cluster, args: &NetworkArgs) -> Result<Network> {
     Ok(Network { verdict, enforced, engine: EngineOptions { ip_blocks_match_pods: !cilium }, notes })
 }
 
-fn without_policies(cluster: &Cluster) -> Cluster {
-    Cluster { policies: Vec::new(), ..cluster.clone() }
-}
-
 fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Audit(args) => audit(cli, args),
@@ -139,7 +234,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Generate(args) => generate(cli, args),
         Command::Diff(args) => diff(cli, args),
         Command::Reach(args) => {
-            let (cluster, diagnostics) = load(cli, &args.paths);
+            let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "reach")?;
             let had_errors = report(&diagnostics, cli.verbose, false);
             let network = network(&cluster, &args.network)?;
             for note in &network.notes {
@@ -149,7 +244,7 @@ fn run(cli: &Cli) -> Result<u8> {
             let effective = if network.enforced {
                 &cluster
             } else {
-                open = without_policies(&cluster);
+                open = cluster.without_policies();
                 &open
             };
             let analysis = Analysis::with_options(effective, &network.engine);
@@ -180,14 +275,14 @@ fn run(cli: &Cli) -> Result<u8> {
             Ok(if had_errors { EXIT_ERROR } else { 0 })
         }
         Command::Can(args) => {
-            let (cluster, diagnostics) = load(cli, &args.paths);
+            let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "can")?;
             let had_errors = report(&diagnostics, cli.verbose, false);
             let network = network(&cluster, &args.network)?;
             let open;
             let effective = if network.enforced {
                 &cluster
             } else {
-                open = without_policies(&cluster);
+                open = cluster.without_policies();
                 &open
             };
             let analysis = Analysis::with_options(effective, &network.engine);
@@ -238,7 +333,7 @@ fn audit_options(facts: &FactArgs, network: &NetworkArgs) -> Result<AuditOptions
 
 fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
     let options = audit_options(&args.facts, &args.network)?;
-    let (cluster, diagnostics) = load(cli, &args.paths);
+    let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "blast-radius")?;
     let had_errors = report(&diagnostics, cli.verbose, false);
     let network = network(&cluster, &args.network)?;
     for note in &network.notes {
@@ -255,7 +350,7 @@ fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
         },
     };
     let declared = Analysis::with_options(&cluster, &network.engine);
-    let open = without_policies(&cluster);
+    let open = cluster.without_policies();
     let allow_all;
     let effective = if network.enforced {
         &declared
@@ -288,17 +383,24 @@ fn config(explicit: Option<&std::path::Path>) -> Result<Config> {
 fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
     let config = config(args.config.as_deref())?;
     let options = audit_options(&args.facts, &args.network)?;
-    let (cluster, diagnostics) = load(cli, &args.paths);
-    // Input problems become NS144 findings; only skipped documents are worth a line of their own.
-    report(&diagnostics, cli.verbose, true);
-    let network = network(&cluster, &args.network)?;
-    let result =
-        netseg_audit::audit_cluster(&cluster, &diagnostics, &network.verdict, &network.engine, &config, &options);
+    let mut reports = Vec::new();
+    for Loaded { context, cluster, diagnostics, unseen } in load(cli, &args.input)? {
+        // Input problems become NS144 findings; only skipped documents are worth a line of their own.
+        report(&diagnostics, cli.verbose, true);
+        let network = network(&cluster, &args.network)?;
+        let mut result =
+            netseg_audit::audit_cluster(&cluster, &diagnostics, &network.verdict, &network.engine, &config, &options);
+        result.cluster = context;
+        result.assumptions.extend(unseen);
+        reports.push(result);
+    }
     let rendered = match args.output {
-        AuditFormat::Text => netseg_render::audit::text(&result, style(cli.color)),
-        AuditFormat::Json => netseg_render::json_text(&netseg_render::audit::json(&result)),
-        AuditFormat::Sarif => format!("{:#}\n", netseg_render::audit::sarif(&result, env!("CARGO_PKG_VERSION"))),
-        AuditFormat::Markdown => netseg_render::audit::markdown(&result),
+        AuditFormat::Text => netseg_render::audit::text_all(&reports, style(cli.color)),
+        AuditFormat::Json => netseg_render::json_text(&netseg_render::audit::json_all(&reports)),
+        AuditFormat::Sarif => {
+            format!("{:#}\n", netseg_render::audit::sarif_all(&reports, env!("CARGO_PKG_VERSION")))
+        }
+        AuditFormat::Markdown => netseg_render::audit::markdown_all(&reports),
     };
     write_out(&rendered)?;
     let threshold = match args.fail_on {
@@ -309,7 +411,8 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
         FailOn::Info => Some(Severity::Info),
         FailOn::None => None,
     };
-    let failed = matches!((threshold, result.worst()), (Some(threshold), Some(worst)) if worst >= threshold);
+    let worst = reports.iter().filter_map(|r| r.worst()).max();
+    let failed = matches!((threshold, worst), (Some(threshold), Some(worst)) if worst >= threshold);
     Ok(u8::from(failed))
 }
 
@@ -321,11 +424,11 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<u8> {
     let options = audit_options(&args.facts, &args.network)?;
     let dns = args.dns.as_deref().map(str::parse::<DnsTarget>).transpose().map_err(|e| anyhow!("--dns {e}"))?;
     let config = config(None)?;
-    let (cluster, diagnostics) = load(cli, &args.paths);
+    let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "generate")?;
     let mut had_errors = report(&diagnostics, cli.verbose, false);
     let network = network(&cluster, &args.network)?;
     let mut flows = Vec::new();
-    if args.flows.iter().any(|p| p.as_os_str() == "-") && args.paths.iter().any(|p| p == "-") {
+    if args.flows.iter().any(|p| p.as_os_str() == "-") && args.input.paths.iter().any(|p| p == "-") {
         return Err(anyhow!("--flows - and a manifest path - cannot both read stdin"));
     }
     for path in &args.flows {
@@ -388,8 +491,8 @@ fn diff(cli: &Cli, args: &DiffArgs) -> Result<u8> {
     }
     let options = audit_options(&args.facts, &args.network)?;
     let config = config(None)?;
-    let (old, old_diagnostics) = load(cli, std::slice::from_ref(&args.old));
-    let (new, new_diagnostics) = load(cli, std::slice::from_ref(&args.new));
+    let (old, old_diagnostics) = load_files(cli, std::slice::from_ref(&args.old));
+    let (new, new_diagnostics) = load_files(cli, std::slice::from_ref(&args.new));
     let had_errors = report(&old_diagnostics, cli.verbose, false) | report(&new_diagnostics, cli.verbose, false);
     let old_network = network(&old, &args.network)?;
     let new_network = network(&new, &args.network)?;
@@ -397,7 +500,7 @@ fn diff(cli: &Cli, args: &DiffArgs) -> Result<u8> {
         if network.enforced {
             cluster.clone()
         } else {
-            without_policies(cluster)
+            cluster.without_policies()
         }
     };
     let (old_effective, new_effective) = (effective(&old, &old_network), effective(&new, &new_network));

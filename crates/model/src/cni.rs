@@ -261,7 +261,8 @@ mod tests {
         );
         let v = verdict(&text);
         assert_eq!(v.names(), "calico");
-        let names: Vec<&str> = v.components.iter().map(|c| c.name.as_str()).collect();
+        let mut names: Vec<&str> = v.components.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
         assert_eq!(names, ["calico-kube-controllers", "calico-node"]);
         assert!(verdict(&daemonset("web", &["nginx:1.27"])).components.is_empty());
     }

@@ -16,7 +16,9 @@ pub use cidr::Cidr;
 pub use cluster::{Cluster, Pod, Workload};
 pub use diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 pub use kube::*;
-pub use load::{load, load_bytes, load_embedded_object, load_with, Input, Inventory, Limits};
+pub use load::{
+    load, load_api_list, load_bytes, load_embedded_object, load_inputs, load_with, Input, Inventory, Limits,
+};
 pub use selector::{LabelSelector, Labels, Operator, Requirement, NAMESPACE_NAME_LABEL};
 pub use yaml::ParseLimits;
 

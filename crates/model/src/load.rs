@@ -86,6 +86,11 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// An empty inventory: objects that name no namespace go to `default_namespace` (`default` when `None`).
+    pub fn new(default_namespace: Option<String>, limits: Limits) -> Inventory {
+        Inventory { default_namespace, limits, ..Inventory::default() }
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
@@ -109,12 +114,12 @@ impl Inventory {
         self.cap.checked = self.diagnostics.len();
     }
 
-    /// One diagnostic per severity saying how many were not kept.
-    fn summarise_dropped(&mut self) {
+    /// One diagnostic per severity saying how many were not kept since the last summary.
+    pub fn summarise_dropped(&mut self) {
         self.cap_diagnostics();
         let max = self.limits.max_diagnostics;
         for (slot, severity) in [Severity::Error, Severity::Warning, Severity::Note].into_iter().enumerate() {
-            let dropped = self.cap.dropped[slot];
+            let dropped = std::mem::take(&mut self.cap.dropped[slot]);
             if dropped == 0 {
                 continue;
             }
@@ -148,8 +153,14 @@ pub fn load(inputs: &[Input], default_namespace: Option<&str>) -> Inventory {
 
 /// [`load`] under explicit limits.
 pub fn load_with(inputs: &[Input], default_namespace: Option<&str>, limits: Limits) -> Inventory {
-    let mut inventory =
-        Inventory { default_namespace: default_namespace.map(str::to_string), limits, ..Inventory::default() };
+    let mut inventory = Inventory::new(default_namespace.map(str::to_string), limits);
+    load_inputs(&mut inventory, inputs);
+    inventory
+}
+
+/// Loads every input into an inventory that may already hold objects (a live cluster's, say): a later object
+/// replaces an earlier one of the same kind, namespace and name, as `kubectl apply` would.
+pub fn load_inputs(inventory: &mut Inventory, inputs: &[Input]) {
     for input in inputs {
         match input {
             Input::Stdin => {
@@ -158,19 +169,18 @@ pub fn load_with(inputs: &[Input], default_namespace: Option<&str>, limits: Limi
                 let mut bytes = Vec::new();
                 match std::io::stdin().lock().take(remaining.saturating_add(1)).read_to_end(&mut bytes) {
                     Ok(_) if bytes.len() as u64 > remaining => {
-                        let message = over_input_limit(&inventory, "stdin holds more", None);
-                        file_error(&mut inventory, name, message);
+                        let message = over_input_limit(inventory, "stdin holds more", None);
+                        file_error(inventory, name, message);
                     }
-                    Ok(_) => load_bytes(&mut inventory, name, &bytes, false),
-                    Err(error) => file_error(&mut inventory, name, format!("cannot read stdin: {error}")),
+                    Ok(_) => load_bytes(inventory, name, &bytes, false),
+                    Err(error) => file_error(inventory, name, format!("cannot read stdin: {error}")),
                 }
             }
-            Input::Path(path) => load_path(&mut inventory, path),
+            Input::Path(path) => load_path(inventory, path),
         }
         inventory.cap_diagnostics();
     }
     inventory.summarise_dropped();
-    inventory
 }
 
 fn over_input_limit(inventory: &Inventory, what: &str, size: Option<u64>) -> String {
@@ -320,6 +330,57 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
     }
 }
 
+/// Loads one page of a list response from the API server (`GET /apis/apps/v1/deployments`). Its items carry
+/// neither `kind` nor `apiVersion`: the request said what they are, so the caller does too. Returns the list's
+/// `metadata.continue`, the token for the next page, when there is one.
+pub fn load_api_list(
+    inventory: &mut Inventory,
+    source: Arc<str>,
+    text: &str,
+    kind: &str,
+    api_version: &str,
+) -> Option<String> {
+    inventory.files_read += 1;
+    inventory.bytes_read = inventory.bytes_read.saturating_add(text.len() as u64);
+    let limits = inventory.limits.parse;
+    let mut next_page = None;
+    let mut sink = |parsed| match parsed {
+        Parsed::ListItem { item, .. } => {
+            if matches!(item.value, Value::Map(_)) {
+                load_object(inventory, &source, &item, Some((kind, api_version)));
+            }
+        }
+        Parsed::Document(list) => {
+            inventory.documents_read += 1;
+            // Items stream only when `kind` comes before them; otherwise they are still in the tree.
+            if let Some(Value::Seq(items)) = list.get("items").map(|i| &i.value) {
+                for item in items.iter().filter(|item| matches!(item.value, Value::Map(_))) {
+                    load_object(inventory, &source, item, Some((kind, api_version)));
+                }
+            }
+            next_page = list
+                .get("metadata")
+                .and_then(|m| m.get("continue"))
+                .and_then(Node::as_str)
+                .filter(|token| !token.is_empty())
+                .map(str::to_string);
+        }
+    };
+    if let Some(error) = parse_json(text, limits, &mut sink) {
+        inventory.diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            code: DiagnosticCode::InvalidSyntax,
+            file: source.clone(),
+            line: Some(error.line),
+            object: None,
+            field: None,
+            message: format!("{} (the rest of this page is left out)", error.message),
+            hint: None,
+        });
+    }
+    next_page
+}
+
 /// Splits a YAML stream at `---` lines, so that a syntax error in one document does not hide the others.
 ///
 /// A `---` at the start of a line always ends a document in YAML, even inside a block scalar, so this split
@@ -354,7 +415,7 @@ pub fn load_embedded_object(inventory: &mut Inventory, file: Arc<str>, node: &No
 fn load_list_item(inventory: &mut Inventory, file: &Arc<str>, item: &Node, list_kind: Option<&str>) {
     if matches!(item.value, Value::Map(_)) {
         let implied = list_kind.and_then(|k| k.strip_suffix("List")).filter(|k| !k.is_empty());
-        load_object(inventory, file, item, implied);
+        load_object(inventory, file, item, implied.map(|kind| (kind, "")));
     }
 }
 
@@ -450,11 +511,12 @@ fn admin_api_version(kind: AdminPolicyKind) -> &'static str {
     }
 }
 
-fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_kind: Option<&str>) {
+/// `implied` is the kind and apiVersion that the object's list gives it, for objects that name neither.
+fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied: Option<(&str, &str)>) {
     let kind = match node.get("kind").map(|k| &k.value) {
         Some(Value::Str(kind)) => kind.as_str(),
-        _ => match implied_kind {
-            Some(kind) => kind,
+        _ => match implied {
+            Some((kind, _)) => kind,
             None => {
                 note(
                     inventory,
@@ -478,7 +540,8 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied_
         }
         return;
     }
-    let api_version = node.get("apiVersion").and_then(Node::as_str).unwrap_or("");
+    let api_version =
+        node.get("apiVersion").and_then(Node::as_str).or(implied.map(|(_, api_version)| api_version)).unwrap_or("");
     if let Some(engine) = unmodelled_policy(kind, api_version) {
         unmodelled(inventory, file, node, kind, engine);
         return;
@@ -699,6 +762,35 @@ mod tests {
         let ignore = &inventory.workloads[0].ignore;
         assert!(ignore.covers("NS111", "host-port") && !ignore.covers("NS101", "x"));
         assert_eq!(ignore.reason.as_deref(), Some("agent"));
+    }
+
+    #[test]
+    fn api_list_pages_take_kind_and_api_version_from_the_request() {
+        let mut inventory = Inventory::default();
+        let page = r#"{"kind":"NetworkPolicyList","apiVersion":"networking.k8s.io/v1","metadata":{"resourceVersion":"7","continue":"next-page"},"items":[{"metadata":{"name":"deny","namespace":"shop"},"spec":{"podSelector":{}}}]}"#;
+        let next =
+            load_api_list(&mut inventory, Arc::from("cluster://c/np"), page, "NetworkPolicy", "networking.k8s.io/v1");
+        assert_eq!(next.as_deref(), Some("next-page"));
+        assert_eq!(inventory.policies.len(), 1, "{:?}", inventory.diagnostics);
+        // The last page has an empty token; `kind` after `items` still works.
+        let page = r#"{"items":[{"metadata":{"name":"web","namespace":"shop"}}],"metadata":{"continue":""},"apiVersion":"apps/v1","kind":"DeploymentList"}"#;
+        let next = load_api_list(&mut inventory, Arc::from("cluster://c/deploy"), page, "Deployment", "apps/v1");
+        assert_eq!(next, None);
+        assert_eq!(inventory.workloads[0].id.kind, WorkloadKind::Deployment);
+        let page = r#"{"kind":"AdminNetworkPolicyList","apiVersion":"policy.networking.k8s.io/v1alpha1","metadata":{},"items":[{"metadata":{"name":"a"},"spec":{"priority":10,"subject":{"namespaces":{}}}}]}"#;
+        load_api_list(
+            &mut inventory,
+            Arc::from("cluster://c/anp"),
+            page,
+            "AdminNetworkPolicy",
+            "policy.networking.k8s.io/v1alpha1",
+        );
+        assert_eq!(inventory.admin_policies.len(), 1, "the admin policy is read: {:?}", inventory.diagnostics);
+        load_api_list(&mut inventory, Arc::from("cluster://c/broken"), "{\"items\": [", "Pod", "v1");
+        assert!(inventory
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error && d.file.as_ref() == "cluster://c/broken"));
     }
 
     #[test]

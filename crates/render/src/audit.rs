@@ -18,7 +18,12 @@ pub(crate) fn resource_name(finding: &Finding) -> String {
 }
 
 fn location(finding: &Finding) -> String {
-    finding.location.as_ref().map(|l| l.to_string()).unwrap_or_default()
+    match &finding.location {
+        // A list page from the API server is one line of JSON: its line number says nothing.
+        Some(location) if location.file.starts_with("cluster://") => location.file.to_string(),
+        Some(location) => location.to_string(),
+        None => String::new(),
+    }
 }
 
 fn paint(style: Style, severity: Severity, text: &str) -> String {
@@ -30,12 +35,35 @@ fn paint(style: Style, severity: Severity, text: &str) -> String {
 }
 
 fn summary_line(report: &Report) -> String {
-    let counts: Vec<String> = report.counts().iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();
+    counts_line(report.counts(), report.suppressed())
+}
+
+fn counts_line(counts: [(Severity, usize); 5], suppressed: usize) -> String {
+    let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.as_str())).collect();
     let mut line = counts.join(", ");
-    if report.suppressed() > 0 {
-        line.push_str(&format!(" ({} suppressed)", report.suppressed()));
+    if suppressed > 0 {
+        line.push_str(&format!(" ({suppressed} suppressed)"));
     }
     line
+}
+
+/// Unsuppressed findings per severity over every cluster, and the suppressed ones.
+fn totals(reports: &[Report]) -> ([(Severity, usize); 5], usize) {
+    let mut counts = Severity::ALL_WORST_FIRST.map(|s| (s, 0usize));
+    for report in reports {
+        for (total, (_, n)) in counts.iter_mut().zip(report.counts()) {
+            total.1 += n;
+        }
+    }
+    (counts, reports.iter().map(Report::suppressed).sum())
+}
+
+/// The `netseg can` command that confirms a witness, on the same cluster when the report is about one.
+fn witness_command(report: &Report, witness: &netseg_audit::Witness) -> String {
+    match &report.cluster {
+        Some(context) => format!("{} --context '{context}'", witness.command()),
+        None => witness.command(),
+    }
 }
 
 fn cni_line(report: &Report) -> String {
@@ -53,6 +81,9 @@ fn cni_line(report: &Report) -> String {
 pub fn text(report: &Report, style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", style.strong(&format!("netseg audit: {}", summary_line(report))));
+    if let Some(context) = &report.cluster {
+        let _ = writeln!(out, "cluster: {context}");
+    }
     let _ = writeln!(out, "{}", cni_line(report));
     for assumption in &report.assumptions {
         let _ = writeln!(out, "{}", style.dim(&format!("assumed: {assumption}")));
@@ -90,7 +121,7 @@ pub fn text(report: &Report, style: Style) -> String {
                 }
                 let _ = writeln!(out, "      {} {}", style.dim("fix:"), finding.remediation);
                 if let Some(witness) = &finding.witness {
-                    let _ = writeln!(out, "      {} {}", style.dim("check:"), witness.command());
+                    let _ = writeln!(out, "      {} {}", style.dim("check:"), witness_command(report, witness));
                 }
             }
         }
@@ -109,7 +140,24 @@ pub fn text(report: &Report, style: Style) -> String {
     out
 }
 
-pub(crate) fn finding_json(finding: &Finding) -> Value {
+/// Several clusters in one report: the totals, then each cluster's findings under its name.
+pub fn text_all(reports: &[Report], style: Style) -> String {
+    if let [report] = reports {
+        return text(report, style);
+    }
+    let (counts, suppressed) = totals(reports);
+    let mut out = String::new();
+    let line = format!("netseg audit of {} clusters: {}", reports.len(), counts_line(counts, suppressed));
+    let _ = writeln!(out, "{}", style.strong(&line));
+    for report in reports {
+        let name = report.cluster.as_deref().unwrap_or("(files)");
+        let _ = writeln!(out, "\n{}", style.strong(&format!("=== cluster {name} ===")));
+        out.push_str(&text(report, style));
+    }
+    out
+}
+
+pub(crate) fn finding_json(finding: &Finding, cluster: Option<&str>) -> Value {
     let mut value = json!({
         "rule": finding.rule.code,
         "name": finding.rule.name,
@@ -126,22 +174,64 @@ pub(crate) fn finding_json(finding: &Finding) -> Value {
     if let Some(reason) = &finding.suppressed {
         value["suppressed"] = json!(reason);
     }
+    if let Some(cluster) = cluster {
+        value["cluster"] = json!(cluster);
+    }
     value
 }
 
-pub fn json(report: &Report) -> Value {
+fn summary_json(counts: [(Severity, usize); 5], suppressed: usize) -> Value {
     let mut summary = serde_json::Map::new();
-    for (severity, count) in report.counts() {
+    for (severity, count) in counts {
         summary.insert(severity.as_str().to_string(), json!(count));
     }
-    summary.insert("suppressed".into(), json!(report.suppressed()));
-    json!({
+    summary.insert("suppressed".into(), json!(suppressed));
+    Value::Object(summary)
+}
+
+fn findings_json(report: &Report) -> Vec<Value> {
+    report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref())).collect()
+}
+
+pub fn json(report: &Report) -> Value {
+    let mut value = json!({
         "schema": SCHEMA,
-        "findings": report.findings.iter().map(finding_json).collect::<Vec<_>>(),
-        "summary": summary,
+        "findings": findings_json(report),
+        "summary": summary_json(report.counts(), report.suppressed()),
         "cni": {"name": report.cni, "enforced": report.enforced},
         "assumptions": report.assumptions,
         "disabled_rules": report.disabled_rules,
+    });
+    if let Some(cluster) = &report.cluster {
+        value["cluster"] = json!(cluster);
+    }
+    value
+}
+
+/// One `netseg.audit/v1` document for several clusters: every finding carries its `cluster`, `summary` is the
+/// total, and each cluster's CNI, assumptions and counts are under `clusters`.
+pub fn json_all(reports: &[Report]) -> Value {
+    if let [report] = reports {
+        return json(report);
+    }
+    let (counts, suppressed) = totals(reports);
+    let clusters: Vec<Value> = reports
+        .iter()
+        .map(|report| {
+            json!({
+                "cluster": report.cluster,
+                "summary": summary_json(report.counts(), report.suppressed()),
+                "cni": {"name": report.cni, "enforced": report.enforced},
+                "assumptions": report.assumptions,
+            })
+        })
+        .collect();
+    json!({
+        "schema": SCHEMA,
+        "findings": reports.iter().flat_map(findings_json).collect::<Vec<_>>(),
+        "summary": summary_json(counts, suppressed),
+        "clusters": clusters,
+        "disabled_rules": reports.first().map(|r| r.disabled_rules.clone()).unwrap_or_default(),
     })
 }
 
@@ -187,6 +277,19 @@ pub(crate) fn artifact_uri(path: &str) -> String {
 
 /// SARIF 2.1.0: one run, every rule described, results on the file and line of the offending object.
 pub fn sarif(report: &Report, version: &str) -> Value {
+    sarif_all(std::slice::from_ref(report), version)
+}
+
+/// SARIF 2.1.0 with one run per cluster, each tagged with its cluster.
+pub fn sarif_all(reports: &[Report], version: &str) -> Value {
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": reports.iter().map(|report| sarif_run(report, version)).collect::<Vec<_>>(),
+    })
+}
+
+fn sarif_run(report: &Report, version: &str) -> Value {
     let rules: Vec<Value> = REGISTRY
         .iter()
         .map(|(rule, _)| {
@@ -216,9 +319,15 @@ pub fn sarif(report: &Report, version: &str) -> Value {
                 "ruleIndex": rule_index,
                 "level": sarif_level(finding.severity),
                 "message": {"text": text},
-                "partialFingerprints": {"netsegFinding/v1": format!("{}:{}", finding.rule.code, resource_name(finding))},
+                "partialFingerprints": {"netsegFinding/v1": match &report.cluster {
+                    Some(cluster) => format!("{}:{cluster}:{}", finding.rule.code, resource_name(finding)),
+                    None => format!("{}:{}", finding.rule.code, resource_name(finding)),
+                }},
                 "properties": {"severity": finding.severity.as_str(), "resource": resource_name(finding)},
             });
+            if let Some(cluster) = &report.cluster {
+                result["properties"]["cluster"] = json!(cluster);
+            }
             if let Some(location) = &finding.location {
                 result["locations"] = json!([{
                     "physicalLocation": {
@@ -234,20 +343,20 @@ pub fn sarif(report: &Report, version: &str) -> Value {
             result
         })
         .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "netseg",
-                "version": version,
-                "semanticVersion": version,
-                "rules": rules,
-            }},
-            "results": results,
-            "columnKind": "unicodeCodePoints",
-        }],
-    })
+    let mut run = json!({
+        "tool": {"driver": {
+            "name": "netseg",
+            "version": version,
+            "semanticVersion": version,
+            "rules": rules,
+        }},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+    });
+    if let Some(cluster) = &report.cluster {
+        run["properties"] = json!({"cluster": cluster});
+    }
+    run
 }
 
 pub(crate) fn md(text: &str) -> String {
@@ -257,11 +366,33 @@ pub(crate) fn md(text: &str) -> String {
 /// For a pull-request comment: the counts, then one table row per finding, worst first.
 pub fn markdown(report: &Report) -> String {
     let mut out = String::from("### netseg audit\n\n");
+    markdown_body(report, &mut out);
+    out
+}
+
+/// Several clusters: the totals, then one section per cluster.
+pub fn markdown_all(reports: &[Report]) -> String {
+    if let [report] = reports {
+        return markdown(report);
+    }
+    let (counts, suppressed) = totals(reports);
+    let mut out = format!("### netseg audit of {} clusters\n\n{}\n", reports.len(), counts_line(counts, suppressed));
+    for report in reports {
+        let _ = writeln!(out, "\n#### cluster `{}`\n", md(report.cluster.as_deref().unwrap_or("(files)")));
+        markdown_body(report, &mut out);
+    }
+    out
+}
+
+fn markdown_body(report: &Report, out: &mut String) {
+    if let Some(cluster) = &report.cluster {
+        let _ = writeln!(out, "cluster: `{}`  ", md(cluster));
+    }
     let _ = writeln!(out, "{}  \n{}\n", summary_line(report), md(&cni_line(report)));
     let visible: Vec<&Finding> = report.findings.iter().filter(|f| f.suppressed.is_none()).collect();
     if visible.is_empty() {
         out.push_str("No findings.\n");
-        return out;
+        return;
     }
     out.push_str("| severity | rule | resource | location | finding | fix |\n|---|---|---|---|---|---|\n");
     for finding in visible {
@@ -280,5 +411,4 @@ pub fn markdown(report: &Report) -> String {
     for assumption in &report.assumptions {
         let _ = writeln!(out, "\n> assumed: {}", md(assumption));
     }
-    out
 }

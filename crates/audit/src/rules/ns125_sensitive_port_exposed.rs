@@ -1,6 +1,6 @@
 use crate::facts::{is_public, DATASTORE_PORTS};
 use crate::rules::list;
-use crate::{declare_rule, AuditContext, Finding, Severity, Witness};
+use crate::{declare_rule, AuditContext, Finding, Witness};
 use netseg_engine::{Endpoint, PortSet};
 use netseg_model::Direction;
 use std::net::IpAddr;

@@ -4,12 +4,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod apiserver;
 mod audit;
 mod bad_input;
 mod can;
 mod diff;
 mod generate;
 mod hostile;
+mod live;
 mod reach;
 mod realworld;
 
