@@ -18,11 +18,13 @@ cargo fuzz build -O
 for target in "${targets[@]}"; do
   mkdir -p "corpus/$target" "seeds/$target"
   echo "== fuzz $target for ${seconds}s"
+  # grep hides libFuzzer's chatter but keeps the verdict, the final stats and any panic.
+  set +e
   cargo fuzz run -O "$target" "corpus/$target" "seeds/$target" -- \
     -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 2>&1 \
-    | grep -E "^(#[0-9]+ +DONE|stat::|==[0-9]+==|SUMMARY|thread .* panicked|Done [0-9]+ runs)" || true
-  # grep hides libFuzzer's chatter; the pipeline's status is cargo-fuzz's.
+    | grep -E "^(#[0-9]+ +DONE|stat::|==[0-9]+==|SUMMARY|thread .* panicked|Done [0-9]+ runs)|^(line|assert)"
   status=${PIPESTATUS[0]}
+  set -e
   if [ "$status" -ne 0 ]; then
     echo "fuzz target $target failed (exit $status); the input is in fuzz/artifacts/$target"
     exit 1

@@ -128,13 +128,14 @@ pub fn parse_documents(
     sink: &mut dyn FnMut(Parsed),
 ) -> Option<SyntaxError> {
     let mut builder = TreeBuilder::new(limits, text.len());
+    let mut lines = LineCursor::new(text);
     for event in Parser::new_from_str(text) {
         let (event, span) = match event {
             Ok(pair) => pair,
             Err(error) => {
                 // At the end of input the parser's marker can stand one line past the last one.
                 let last_line = offset_line(first_line, text.lines().count().max(1));
-                let line = offset_line(first_line, error.marker().line()).min(last_line);
+                let line = offset_line(first_line, lines.line_at(error.marker().index())).min(last_line);
                 let message = if error.info().contains("recursion limit") {
                     "flow collections (`[`, `{`) nested deeper than 255 levels, the YAML parser's fixed limit; no \
                      Kubernetes object is nested this deep"
@@ -145,7 +146,7 @@ pub fn parse_documents(
                 return Some(SyntaxError { line, message });
             }
         };
-        let line = offset_line(first_line, span.start.line());
+        let line = offset_line(first_line, lines.line_at(span.start.index()));
         let result = builder.push(event, line);
         for item in builder.streamed.drain(..) {
             sink(Parsed::ListItem { item, list_kind: builder.root_kind.clone() });
@@ -177,6 +178,38 @@ pub fn parse_all(text: &str) -> (Vec<Node>, Option<SyntaxError>) {
         }
     }
     (documents, error)
+}
+
+/// Lines as editors, GitHub and SARIF count them: one after each `\n`. The YAML parser also starts a line at a
+/// lone `\r`, so its own line numbers can run past the file's; this counts from its character offsets instead.
+struct LineCursor<'t> {
+    text: &'t str,
+    chars: std::str::Chars<'t>,
+    /// Characters consumed so far, and the line the next one is on.
+    index: usize,
+    line: usize,
+}
+
+impl<'t> LineCursor<'t> {
+    fn new(text: &'t str) -> Self {
+        LineCursor { text, chars: text.chars(), index: 0, line: 1 }
+    }
+
+    /// The 1-based line of the character at `index`. Events arrive in order, so this walks forward once overall.
+    fn line_at(&mut self, index: usize) -> usize {
+        if index < self.index {
+            *self = LineCursor::new(self.text);
+        }
+        while self.index < index {
+            match self.chars.next() {
+                Some('\n') => self.line += 1,
+                Some(_) => {}
+                None => break,
+            }
+            self.index += 1;
+        }
+        self.line
+    }
 }
 
 fn offset_line(first_line: u32, parser_line: usize) -> u32 {
@@ -515,6 +548,18 @@ mod tests {
             let error = error.expect("a syntax error");
             assert!(error.line as usize <= text.lines().count(), "{text:?}: line {}", error.line);
         }
+    }
+
+    /// Found by the `load` fuzz target: a lone carriage return ends a line for the YAML parser but not for an
+    /// editor, so diagnostics after it named lines past the end of the file.
+    #[test]
+    fn regression_fuzz_lone_carriage_return_does_not_shift_lines() {
+        let text = "kind: Pod\nmetadata:\n  name: a\r  # a stray CR\nspec:\n  x: 1\n  x: 2\n";
+        let (_, error) = parse_all(text);
+        let error = error.expect("the duplicate key");
+        assert_eq!(error.line, 6, "{}", error.message);
+        let (documents, _) = parse_all("a: 1\r\nb: 2\n");
+        assert_eq!(documents[0].get("b").map(|b| b.line), Some(2), "CRLF is one line end");
     }
 
     #[test]
