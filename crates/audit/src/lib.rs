@@ -7,6 +7,7 @@ mod config;
 mod context;
 mod docs;
 mod facts;
+pub mod map;
 pub mod rules;
 
 pub use config::{Config, ConfigError, RuleOverride};

@@ -158,6 +158,7 @@ fn run(cli: &Cli) -> Result<u8> {
                 ReachFormat::Csv => netseg_render::reach::csv(&cluster, &reach),
                 ReachFormat::Md => netseg_render::reach::markdown(&cluster, &reach),
                 ReachFormat::Dot => netseg_render::reach::dot(&cluster, &reach),
+                ReachFormat::Mermaid => netseg_render::reach::mermaid(&cluster, &reach),
             };
             write_out(&rendered)?;
             Ok(if had_errors { EXIT_ERROR } else { 0 })
@@ -286,6 +287,13 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
         AuditFormat::Json => netseg_render::json_text(&netseg_render::audit::json(&result)),
         AuditFormat::Sarif => format!("{:#}\n", netseg_render::audit::sarif(&result, env!("CARGO_PKG_VERSION"))),
         AuditFormat::Markdown => netseg_render::audit::markdown(&result),
+        AuditFormat::Html => {
+            let map = netseg_audit::map::network_map(&ctx);
+            let graph = netseg_render::graph::Graph::from_network_map(&cluster, &map);
+            let generator = format!("netseg {}", env!("CARGO_PKG_VERSION"));
+            let meta = netseg_render::html::ReportMeta { inputs: &args.paths, generator: &generator };
+            netseg_render::html::audit_report(&result, &graph, &map.namespaces, &meta)
+        }
     };
     write_out(&rendered)?;
     let threshold = match args.fail_on {

@@ -109,7 +109,7 @@ pub fn text(report: &Report, style: Style) -> String {
     out
 }
 
-fn finding_json(finding: &Finding) -> Value {
+pub(crate) fn finding_json(finding: &Finding) -> Value {
     let mut value = json!({
         "rule": finding.rule.code,
         "name": finding.rule.name,

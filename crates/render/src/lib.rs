@@ -1,9 +1,11 @@
 //! Renderers: engine answers to text for people (optionally coloured), JSON with versioned schemas, CSV,
-//! Markdown and Graphviz DOT. Nothing here computes connectivity.
+//! Markdown, Graphviz DOT, Mermaid and a self-contained HTML report. Nothing here computes connectivity.
 
 pub mod audit;
 pub mod blast;
 pub mod can;
+pub mod graph;
+pub mod html;
 pub mod reach;
 mod style;
 
