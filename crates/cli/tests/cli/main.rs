@@ -6,8 +6,10 @@ use std::process::{Command, Output, Stdio};
 
 mod audit;
 mod bad_input;
+mod browser;
 mod can;
 mod reach;
+mod synthetic;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -290,7 +290,7 @@
     function layout(width) {
       const boxes = new Map(); // unit → {x, y, w, h}
       const frames = []; // expanded namespace frames
-      let x = GAP, y = GAP, rowHeight = 0;
+      let x = GAP, y = GAP, rowHeight = 0, right = 0;
       g.namespaces.forEach((name, ns) => {
         let w, h;
         const open = expanded.has(ns);
@@ -311,10 +311,11 @@
         } else {
           boxes.set('s' + ns, { x, y, w, h });
         }
+        right = Math.max(right, x + w);
         x += w + GAP;
         rowHeight = Math.max(rowHeight, h);
       });
-      const columnX = Math.max(width, x) + GAP * 2;
+      const columnX = right + GAP * 2;
       let columnY = GAP;
       for (const node of outside) {
         boxes.set('n' + node, { x: columnX, y: columnY, w: CELL_W + 20, h: 52 });
@@ -392,7 +393,8 @@
         const a = boxes.get(e.from), b = boxes.get(e.to);
         if (!a || !b) continue;
         const highlighted = blast && reachedUnit(e.from) && reachedUnit(e.to) && e.to !== focus;
-        if (tooMany && !(highlighted || e.from === focus)) continue;
+        // Too many to draw: only the selection's own connections, which are at most one per box.
+        if (tooMany && e.from !== focus) continue;
         const start = border(a, centre(b)), end = border(b, centre(a));
         // A slight bend tells A→B from B→A.
         const mx = (start.x + end.x) / 2 + (end.y - start.y) * 0.08, my = (start.y + end.y) / 2 - (end.x - start.x) * 0.08;
@@ -416,7 +418,7 @@
           group.setAttribute('data-namespace', g.namespaces[ns]);
           group.append(svg('rect', { x: box.x, y: box.y, width: box.w, height: box.h, rx: 8 }));
           group.append(svg('text', { x: box.x + 10, y: box.y + 22, class: 'name' }, g.namespaces[ns] + '  ▸'));
-          group.append(svg('text', { x: box.x + 10, y: box.y + 42, class: 'sub' }, members[ns].length + ' workloads' + (reached ? ' · ' + reached + ' reached' : '')));
+          group.append(svg('text', { x: box.x + 10, y: box.y + 42, class: 'sub' }, plural(members[ns].length, 'workload') + (reached ? ' · ' + reached + ' reached' : '')));
           group.append(svg('title', {}, 'namespace ' + g.namespaces[ns] + ': ' + members[ns].length + ' workloads; click to expand'));
           group.addEventListener('click', () => { expanded.add(ns); draw(); });
         } else {
@@ -441,9 +443,13 @@
         unitLayer.append(group);
       }
       canvas.replaceChildren(root);
-      note.textContent = all.length + ' connections between the boxes shown' + (tooMany ? '; ' + drawn + ' drawn (those of the selection): click a workload to see its own' : '')
+      note.textContent = all.length + ' connections between the boxes shown' + (tooMany ? '; ' + drawn + ' drawn (those of the selected workload): click a workload to see its own' : '')
         + (inNamespaces > EXPAND_ALL_UP_TO ? ' · ' + inNamespaces + ' workloads, folded by namespace: click a namespace to expand it' : '');
       check.graph = { units: boxes.size, edgesVisible: all.length, edgesDrawn: drawn, expanded: expanded.size };
+    }
+
+    function plural(count, word) {
+      return count + ' ' + word + (count === 1 ? '' : 's');
     }
 
     function clip(text, length) {
