@@ -88,10 +88,13 @@ pub fn network_map<'a>(ctx: &'a AuditContext<'a>) -> NetworkMap<'a> {
     let mut addresses = Vec::new();
     let mut to_addresses = Vec::new();
     for (target, (sensitivity, candidates, ports)) in checks.iter().enumerate() {
+        let listed = candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         let words = if candidates.as_slice() == ctx.facts.outside.as_slice() {
             "any address outside the pod network".to_string()
+        } else if *sensitivity == Sensitivity::Internet {
+            format!("public addresses (tried {listed})")
         } else {
-            candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            listed
         };
         addresses.push(SensitiveAddress { sensitivity: *sensitivity, addresses: words });
         for workload in 0..workloads.len() {

@@ -160,7 +160,7 @@ fn report_renders_the_flat_wordpress_example_in_chromium() {
         &report,
         "select=blog/wordpress[Deployment]",
         &out_dir().join("wordpress-flat.png"),
-        "1400,1000",
+        "1400,1500",
     );
 }
 

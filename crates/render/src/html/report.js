@@ -295,7 +295,9 @@
         let w, h;
         const open = expanded.has(ns);
         const count = members[ns].length;
-        const cols = open ? Math.min(5, Math.max(1, Math.ceil(Math.sqrt(count)))) : 1;
+        // As square as the namespace allows, but never wider than the drawing.
+        const fit = Math.max(1, Math.floor((width - 2 * GAP - 2 * PAD) / CELL_W));
+        const cols = open ? Math.max(1, Math.min(8, fit, Math.ceil(Math.sqrt(count)))) : 1;
         if (open) {
           w = cols * CELL_W + 2 * PAD;
           h = HEAD + Math.ceil(count / cols) * CELL_H + PAD;
@@ -359,7 +361,8 @@
     }
 
     function draw() {
-      const width = Math.max(720, (canvas.clientWidth || 1200) / zoom - 260);
+      // Namespaces fill the visible width, less the column of addresses outside them.
+      const width = Math.max(560, (canvas.clientWidth || 1200) / zoom - (outside.length ? CELL_W + 20 + 3 * GAP : 0));
       const { boxes, frames, width: w, height: h } = layout(width);
       const root = svg('svg', { id: 'graph', width: Math.round(w * zoom), height: Math.round(h * zoom), viewBox: '0 0 ' + Math.ceil(w) + ' ' + Math.ceil(h), role: 'img' });
       root.append(svg('title', {}, 'who can reach whom: ' + nodes.length + ' endpoints'));
