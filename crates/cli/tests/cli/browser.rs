@@ -201,7 +201,7 @@ fn hostile_manifest_text_stays_text() {
     let dir = tree(&[(
         "evil<b>&.yaml",
         &format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n  annotations:\n    netseg.io/ignore: NS120\n    netseg.io/ignore-reason: '{script}\u{2028}{payload}'\nspec:\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, ports: [{{containerPort: 8080}}]}}]}}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: bad, namespace: shop}}\nspec:\n  podSelector: {{matchLabels: {{app: '{payload}'}}}}\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n  annotations:\n    netseg.io/ignore: NS120\n    netseg.io/ignore-reason: '{script}\u{2028}{payload}'\nspec:\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, ports: [{{containerPort: 8080}}]}}]}}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: bad, namespace: shop}}\nspec:\n  podSelector: {{matchLabels: {{app: '{payload}'}}}}\n---\nkind: Pod\nmetadata: {{name: '{payload}', namespace: shop}}\n"
         ),
     )]);
     let run = netseg(&["audit", "-o", "html", &dir.path().display().to_string()]);
@@ -222,4 +222,52 @@ fn hostile_manifest_text_stays_text() {
     assert!(!page.dom.contains("data-pwned"), "the planted script ran");
     // Shown as text (the filter lists the file, the suppression reason is in the data), never as markup.
     assert!(page.dom.contains("evil&lt;b&gt;&amp;.yaml"), "the file name is shown as text");
+    assert!(page.dom.contains("&lt;img src=x onerror"), "the workload name is shown as text");
+}
+
+/// Mermaid's own renderer (the npm bundle `.ci/run` fetches at a pinned version and checksum, named by
+/// `NETSEG_MERMAID_JS`) accepts `reach -o mermaid` for every example and for names that look like Mermaid syntax.
+#[test]
+fn mermaid_output_renders_with_mermaid_js() {
+    let Some(browser) = chromium() else { return };
+    let Some(bundle) = std::env::var_os("NETSEG_MERMAID_JS").map(PathBuf::from).filter(|p| p.is_file()) else {
+        assert!(!required(), "NETSEG_REQUIRE_BROWSER=1 but NETSEG_MERMAID_JS names no mermaid.min.js");
+        eprintln!("skipped: set NETSEG_MERMAID_JS to Mermaid's dist/mermaid.min.js");
+        return;
+    };
+    let tricky = tree(&[(
+        "tricky.yaml",
+        "kind: Pod\nmetadata: {name: end, namespace: subgraph}\nspec: {containers: [{name: c, ports: [{containerPort: 80}]}]}\n---\nkind: Pod\nmetadata: {name: 'a\"b<c>#d&e', namespace: graph}\n",
+    )]);
+    let tricky_path = tricky.path().display().to_string();
+    let mut inputs: Vec<String> =
+        ["wordpress-flat", "wordpress-segmented", "flannel-cluster", "host-network"].map(example).to_vec();
+    inputs.push(tricky_path.clone());
+    for (index, input) in inputs.iter().enumerate() {
+        let run = netseg(&["reach", "-o", "mermaid", input]);
+        if input == &tricky_path {
+            assert!(run.stdout.contains("#quot;") && run.stdout.contains("#lt;"), "{}", run.stdout);
+        }
+        let text = serde_json::to_string(&run.stdout).expect("json").replace('<', "\\u003c");
+        let page = format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body><pre id=\"result\">pending</pre>\n\
+             <script src=\"file://{}\"></script>\n<script>\nmermaid.initialize({{startOnLoad: false, securityLevel: 'strict'}});\n\
+             mermaid.render('graph', {text}).then((r) => {{ document.getElementById('result').textContent = 'rendered ' + r.svg.length; }},\n\
+             (e) => {{ document.getElementById('result').textContent = 'error ' + e; }});\n</script></body></html>\n",
+            bundle.display()
+        );
+        let file = out_dir().join(format!("mermaid-{index}.html"));
+        std::fs::write(&file, page).expect("write page");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let output = Command::new(&browser)
+            .args(FLAGS)
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(["--virtual-time-budget=20000", "--dump-dom"])
+            .arg(url(&file, ""))
+            .output()
+            .expect("run chromium");
+        let dom = String::from_utf8_lossy(&output.stdout);
+        let result = dom.split("<pre id=\"result\">").nth(1).and_then(|r| r.split("</pre>").next()).unwrap_or("");
+        assert!(result.starts_with("rendered "), "{input}: Mermaid says {result}\n{}", run.stdout);
+    }
 }
