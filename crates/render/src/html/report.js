@@ -231,6 +231,7 @@
     const expanded = new Set(inNamespaces <= EXPAND_ALL_UP_TO ? g.namespaces.map((_, i) => i) : []);
     let selected = null; // node index
     let blast = null; // Map node index → hops
+    const sensitiveHit = new Set(); // of the current blast radius
 
     // Successors for the blast radius: removed edges are gone; namespace-wide edges are followed once each.
     const fromNode = nodes.map(() => []);
@@ -240,13 +241,22 @@
       (e.kind === 0 || e.kind === 1 ? fromNode[e.from] : fromNamespace[e.from]).push(i);
     });
 
+    // As `netseg blast-radius`: workloads up to MAX_HOPS away, and the addresses outside the cluster that any of
+    // them reaches, one hop further. A target counts as sensitive when it is a sensitive address, or when the hop
+    // that first reached it is into a sensitive port (a datastore reached on its metrics port is not).
     function blastRadius(origin) {
       const hops = new Map([[origin, 0]]);
       const used = new Set();
       let frontier = [origin];
-      for (let hop = 1; hop <= MAX_HOPS && frontier.length; hop++) {
+      for (let hop = 1; hop <= MAX_HOPS + 1 && frontier.length; hop++) {
         const next = [];
-        const reach = (target) => { if (!hops.has(target)) { hops.set(target, hop); next.push(target); } };
+        let style = 'normal';
+        const reach = (target) => {
+          if (hops.has(target) || (hop > MAX_HOPS && nodes[target].ns >= 0)) return;
+          hops.set(target, hop);
+          if (style === 'sensitive' || nodes[target].kind === 'sensitive') sensitiveHit.add(target);
+          next.push(target);
+        };
         for (const w of frontier) {
           const ns = nodes[w].ns;
           const candidates = fromNode[w].concat(ns >= 0 ? fromNamespace[ns] : []);
@@ -254,6 +264,7 @@
             if (used.has(i)) continue;
             used.add(i);
             const e = edges[i];
+            style = e.style;
             if (e.kind === 0 || e.kind === 2) reach(e.to);
             else for (const t of members[e.to]) reach(t);
           }
@@ -460,6 +471,7 @@
     }
 
     function select(index) {
+      sensitiveHit.clear();
       if (selected === index) { selected = null; blast = null; }
       else { selected = index; blast = blastRadius(index); }
       drawPanel();
@@ -473,15 +485,15 @@
         return;
       }
       const origin = nodes[selected];
-      const rank = (n) => (n.kind === 'sensitive' ? 0 : n.kind === 'datastore' ? 1 : 2);
-      const targets = Array.from(blast.entries()).map(([i, hops]) => ({ n: nodes[i], hops }))
-        .sort((a, b) => rank(a.n) - rank(b.n) || a.hops - b.hops || (a.n.id < b.n.id ? -1 : 1));
-      const sensitive = targets.filter((t) => t.n.kind === 'sensitive' || t.n.kind === 'datastore').length;
+      const rank = (t) => (t.n.kind === 'sensitive' ? 0 : t.sensitive ? 1 : 2);
+      const targets = Array.from(blast.entries()).map(([i, hops]) => ({ n: nodes[i], hops, sensitive: sensitiveHit.has(i) }))
+        .sort((a, b) => rank(a) - rank(b) || a.hops - b.hops || (a.n.id < b.n.id ? -1 : 1));
+      const sensitive = targets.filter((t) => t.sensitive).length;
       const furthest = targets.reduce((m, t) => Math.max(m, t.hops), 0);
       panel.append(...[
         el('h3', {}, 'Blast radius of ', el('code', {}, origin.id)),
         el('p', { id: 'blast-count' }, targets.length + ' targets, ' + sensitive + ' sensitive, up to ' + furthest + ' hop(s)'),
-        el('ol', {}, targets.slice(0, 200).map((t) => el('li', { class: t.n.kind }, el('code', {}, t.n.id), t.n.detail ? ' ' + t.n.detail : '', ' (' + t.hops + ')'))),
+        el('ol', {}, targets.slice(0, 200).map((t) => el('li', { class: t.sensitive ? 'hit' : '' }, el('code', {}, t.n.id), t.sensitive && t.n.detail ? ' ' + t.n.detail : '', ' (' + t.hops + ')'))),
         targets.length > 200 ? el('p', {}, '… and ' + (targets.length - 200) + ' more') : null,
         el('p', { class: 'hint' }, 'Confirm with: ', el('code', {}, "netseg blast-radius --from '" + origin.id + "'")),
         el('button', { type: 'button', on: { click: () => select(selected) } }, 'clear'),
