@@ -545,7 +545,12 @@
   if (data.findings) app.append(findings());
   graph.start();
 
-  const hash = decodeURIComponent(window.location.hash.slice(1));
+  let hash = window.location.hash.slice(1);
+  try {
+    hash = decodeURIComponent(hash);
+  } catch (e) {
+    // A malformed %-sequence: take the address as written.
+  }
   if (hash.startsWith('select=')) graph.selectById(hash.slice('select='.length));
   if (hash.startsWith('netseg-selfcheck')) {
     // The browser test: drive the real controls, then report what the page shows.
