@@ -186,18 +186,9 @@ pub fn blast_radius(ctx: &AuditContext<'_>, origin: Origin, max_hops: usize) -> 
     // Sensitive addresses, from the nearest workload that reaches each.
     let mut order: Vec<usize> = (0..count).filter(|w| reached[*w].is_some()).collect();
     order.sort_by_key(|w| reached[*w].as_ref().map_or(usize::MAX, |r| r.2));
-    let api_ports =
-        PortSet::from_ranges(&ctx.facts.api_server_ports.iter().map(|p| (Protocol::Tcp, *p, *p)).collect::<Vec<_>>());
-    let public: Vec<IpAddr> =
-        ["1.1.1.1", "8.8.8.8"].iter().filter_map(|a| a.parse().ok()).filter(|a: &IpAddr| is_public(*a)).collect();
-    let node_candidates = ctx.facts.node_candidates();
-    let checks: [(Sensitivity, &[IpAddr], PortSet); 4] = [
-        (Sensitivity::CloudMetadata, &ctx.facts.metadata, tcp(80)),
-        (Sensitivity::ApiServer, ctx.facts.api_server_candidates(), api_ports),
-        (Sensitivity::Kubelet, &node_candidates, tcp(KUBELET_PORT)),
-        (Sensitivity::Internet, &public, PortSet::protocol(Protocol::Tcp)),
-    ];
+    let checks = address_checks(ctx);
     for (sensitivity, addresses, ports) in checks {
+        let addresses = addresses.as_slice();
         let found = order.iter().find_map(|&w| {
             addresses.iter().find_map(|addr| {
                 let allowed = ctx.to_address(w, *addr, &ports);
@@ -218,6 +209,21 @@ pub fn blast_radius(ctx: &AuditContext<'_>, origin: Origin, max_hops: usize) -> 
     }
     targets.sort_by(|a, b| (a.sensitivity, a.hops, &a.name).cmp(&(b.sensitivity, b.hops, &b.name)));
     BlastRadius { origin: origin_name, targets }
+}
+
+/// The sensitive addresses and the ports that matter on each: cloud metadata on TCP 80, the API server on its
+/// ports, the kubelet on 10250, the internet on any TCP port. Unknown addresses stand in as the facts say.
+pub(crate) fn address_checks(ctx: &AuditContext<'_>) -> [(Sensitivity, Vec<IpAddr>, PortSet); 4] {
+    let api_ports =
+        PortSet::from_ranges(&ctx.facts.api_server_ports.iter().map(|p| (Protocol::Tcp, *p, *p)).collect::<Vec<_>>());
+    let public: Vec<IpAddr> =
+        ["1.1.1.1", "8.8.8.8"].iter().filter_map(|a| a.parse().ok()).filter(|a: &IpAddr| is_public(*a)).collect();
+    [
+        (Sensitivity::CloudMetadata, ctx.facts.metadata.clone(), tcp(80)),
+        (Sensitivity::ApiServer, ctx.facts.api_server_candidates().to_vec(), api_ports),
+        (Sensitivity::Kubelet, ctx.facts.node_candidates(), tcp(KUBELET_PORT)),
+        (Sensitivity::Internet, public, PortSet::protocol(Protocol::Tcp)),
+    ]
 }
 
 #[cfg(test)]

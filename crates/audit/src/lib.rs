@@ -7,6 +7,7 @@ mod config;
 mod context;
 mod docs;
 mod facts;
+pub mod map;
 pub mod rules;
 
 pub use config::{Config, ConfigError, RuleOverride};
@@ -249,6 +250,20 @@ pub fn audit_cluster(
     config: &Config,
     options: &AuditOptions,
 ) -> Report {
+    with_context(cluster, diagnostics, cni, engine, config, options, audit)
+}
+
+/// Builds the declared and effective analyses of a cluster and hands the audit context to `use_it`: for clients
+/// that need more than the report (the HTML report's network map).
+pub fn with_context<R>(
+    cluster: &Cluster,
+    diagnostics: &[Diagnostic],
+    cni: &CniVerdict,
+    engine: &EngineOptions,
+    config: &Config,
+    options: &AuditOptions,
+    use_it: impl FnOnce(&AuditContext<'_>) -> R,
+) -> R {
     let declared = Analysis::with_options(cluster, engine);
     let open;
     let allow_all;
@@ -259,5 +274,5 @@ pub fn audit_cluster(
         allow_all = Analysis::with_options(&open, engine);
         &allow_all
     };
-    audit(&AuditContext::new(cluster, &declared, effective, cni, config, diagnostics, options))
+    use_it(&AuditContext::new(cluster, &declared, effective, cni, config, diagnostics, options))
 }

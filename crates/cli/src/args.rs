@@ -259,6 +259,8 @@ pub enum AuditFormat {
     Sarif,
     #[value(alias = "md")]
     Markdown,
+    /// One self-contained HTML file: summary, findings and the reachability graph (no request to any host).
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -310,6 +312,8 @@ pub enum ReachFormat {
     Md,
     /// Graphviz, one cluster per namespace.
     Dot,
+    /// Mermaid `flowchart LR`, one subgraph per namespace (GitHub renders it in Markdown).
+    Mermaid,
 }
 
 #[derive(Debug, Args)]

@@ -270,6 +270,7 @@ fn run(cli: &Cli) -> Result<u8> {
                 ReachFormat::Csv => netseg_render::reach::csv(&cluster, &reach),
                 ReachFormat::Md => netseg_render::reach::markdown(&cluster, &reach),
                 ReachFormat::Dot => netseg_render::reach::dot(&cluster, &reach),
+                ReachFormat::Mermaid => netseg_render::reach::mermaid(&cluster, &reach),
             };
             write_out(&rendered)?;
             Ok(if had_errors { EXIT_ERROR } else { 0 })
@@ -383,15 +384,30 @@ fn config(explicit: Option<&std::path::Path>) -> Result<Config> {
 fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
     let config = config(args.config.as_deref())?;
     let options = audit_options(&args.facts, &args.network)?;
+    let html = matches!(args.output, AuditFormat::Html);
+    if html && args.input.context.len() > 1 {
+        return Err(anyhow!("-o html reports on one cluster; give one --context"));
+    }
     let mut reports = Vec::new();
+    let mut page = None;
     for Loaded { context, cluster, diagnostics, unseen } in load(cli, &args.input)? {
         // Input problems become NS144 findings; only skipped documents are worth a line of their own.
         report(&diagnostics, cli.verbose, true);
         let network = network(&cluster, &args.network)?;
-        let mut result =
-            netseg_audit::audit_cluster(&cluster, &diagnostics, &network.verdict, &network.engine, &config, &options);
-        result.cluster = context;
-        result.assumptions.extend(unseen);
+        let (verdict, engine) = (&network.verdict, &network.engine);
+        let result = netseg_audit::with_context(&cluster, &diagnostics, verdict, engine, &config, &options, |ctx| {
+            let mut result = netseg_audit::audit(ctx);
+            result.cluster = context;
+            result.assumptions.extend(unseen);
+            if html {
+                let map = netseg_audit::map::network_map(ctx);
+                let graph = netseg_render::graph::Graph::from_network_map(&cluster, &map);
+                let generator = format!("netseg {}", env!("CARGO_PKG_VERSION"));
+                let meta = netseg_render::html::ReportMeta { inputs: &args.input.paths, generator: &generator };
+                page = Some(netseg_render::html::audit_report(&result, &graph, &map.namespaces, &meta));
+            }
+            result
+        });
         reports.push(result);
     }
     let rendered = match args.output {
@@ -401,6 +417,7 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
             format!("{:#}\n", netseg_render::audit::sarif_all(&reports, env!("CARGO_PKG_VERSION")))
         }
         AuditFormat::Markdown => netseg_render::audit::markdown_all(&reports),
+        AuditFormat::Html => page.unwrap_or_default(),
     };
     write_out(&rendered)?;
     let threshold = match args.fail_on {

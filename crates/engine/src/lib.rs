@@ -478,6 +478,14 @@ impl<'c> Analysis<'c> {
     pub fn workload_connections(&self) -> Vec<WorkloadConnection> {
         let workload_classes: Vec<Vec<ClassId>> =
             (0..self.cluster.workloads.len()).map(|w| self.workload_classes(w)).collect();
+        // A class pair recurs only when one of its classes belongs to several workloads; memoising every pair
+        // would hold one entry per pair of workloads (25 million at 5,000 workloads of one class each).
+        let mut owners = vec![0usize; self.classes.classes.len()];
+        for classes in &workload_classes {
+            for &class in classes {
+                owners[class] += 1;
+            }
+        }
         let mut memo: HashMap<(ClassId, ClassId), PortSet> = HashMap::new();
         let mut connections = Vec::new();
         for (src, src_classes) in workload_classes.iter().enumerate() {
@@ -488,8 +496,12 @@ impl<'c> Analysis<'c> {
                 let mut allowed = PortSet::empty();
                 for &a in src_classes {
                     for &b in dst_classes {
-                        let pair = memo.entry((a, b)).or_insert_with(|| self.class_allowed(a, b));
-                        allowed.union_with(pair);
+                        if owners[a] * owners[b] > 1 {
+                            let pair = memo.entry((a, b)).or_insert_with(|| self.class_allowed(a, b));
+                            allowed.union_with(pair);
+                        } else {
+                            allowed.union_with(&self.class_allowed(a, b));
+                        }
                     }
                 }
                 if !allowed.is_empty() {

@@ -1,11 +1,14 @@
 //! Renderers: engine answers to text for people (optionally coloured), JSON with versioned schemas, CSV,
-//! Markdown and Graphviz DOT, and the differ's and the generator's reports. Nothing here computes connectivity.
+//! Markdown, Graphviz DOT, Mermaid, a self-contained HTML report, and the differ's and the generator's reports.
+//! Nothing here computes connectivity.
 
 pub mod audit;
 pub mod blast;
 pub mod can;
 pub mod diff;
 pub mod generate;
+pub mod graph;
+pub mod html;
 pub mod reach;
 mod style;
 

@@ -1,10 +1,10 @@
 //! `netseg reach` output in every format.
 
+use crate::graph::Graph;
 use crate::{endpoint_id, Style};
 use netseg_engine::{PortSet, Reach, ReachEndpoint};
 use netseg_model::{Cluster, Protocol};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub const SCHEMA: &str = "netseg.reach/v1";
@@ -120,52 +120,12 @@ pub fn markdown(cluster: &Cluster, reach: &Reach) -> String {
     out
 }
 
-fn dot_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
-}
-
 /// Graphviz: one cluster subgraph per namespace, external addresses outside them, edges labelled with ports.
 pub fn dot(cluster: &Cluster, reach: &Reach) -> String {
-    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
-    let mut by_namespace: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    let mut external = Vec::new();
-    for (index, endpoint) in reach.endpoints.iter().enumerate() {
-        match endpoint {
-            ReachEndpoint::Workload(w) => {
-                by_namespace.entry(cluster.workloads[*w].id.namespace.as_str()).or_default().push(index)
-            }
-            ReachEndpoint::External { .. } => external.push(index),
-        }
-    }
-    let mut out = String::from("digraph netseg {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n");
-    for (namespace, members) in &by_namespace {
-        let _ = writeln!(
-            out,
-            "  subgraph {} {{\n    label={};",
-            dot_string(&format!("cluster_{namespace}")),
-            dot_string(&format!("namespace {namespace}"))
-        );
-        for &index in members {
-            if let ReachEndpoint::Workload(w) = reach.endpoints[index] {
-                let id = &cluster.workloads[w].id;
-                let label = format!("{}\n{}", id.name, id.kind.as_str());
-                let _ = writeln!(out, "    {} [label={}];", dot_string(&ids[index]), dot_string(&label));
-            }
-        }
-        out.push_str("  }\n");
-    }
-    for index in external {
-        let _ = writeln!(out, "  {} [shape=ellipse, style=dashed];", dot_string(&ids[index]));
-    }
-    for c in &reach.connections {
-        let _ = writeln!(
-            out,
-            "  {} -> {} [label={}];",
-            dot_string(&ids[c.src]),
-            dot_string(&ids[c.dst]),
-            dot_string(&c.allowed.to_string())
-        );
-    }
-    out.push_str("}\n");
-    out
+    Graph::from_reach(cluster, reach).to_dot()
+}
+
+/// Mermaid (`flowchart LR`), one subgraph per namespace, as GitHub renders it.
+pub fn mermaid(cluster: &Cluster, reach: &Reach) -> String {
+    Graph::from_reach(cluster, reach).to_mermaid()
 }

@@ -194,3 +194,27 @@ fn blast_radius_from_the_internet_on_the_flat_example_shows_the_multi_hop_path()
     );
     assert!(run.stdout.contains("[cloud metadata]"), "{}", run.stdout);
 }
+
+/// The report's embedded data is the audit's: every finding, the summary, and a graph with every workload.
+#[test]
+fn html_report_embeds_the_audit_and_the_graph() {
+    let run = netseg(&["audit", "-o", "html", &example("wordpress-flat")]);
+    assert_eq!(run.code, 1, "exit status follows --fail-on as in every format: {}", run.stderr);
+    let html = run.stdout;
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"));
+    let start = html.find("<script type=\"application/json\" id=\"netseg-data\">").expect("data block");
+    let data = &html[start..].split_once('>').expect("tag").1;
+    let data = json(data.split("</script>").next().expect("end of data"));
+    let audit = json(&netseg(&["audit", "-o", "json", &example("wordpress-flat")]).stdout);
+    assert_eq!(data["schema"], "netseg.report/v1");
+    assert_eq!(data["findings"], audit["findings"]);
+    assert_eq!(data["summary"]["counts"]["high"], audit["summary"]["high"]);
+    assert_eq!(data["namespaces"][0]["name"], "blog");
+    assert_eq!(data["namespaces"][0]["segmented"], false);
+    let ids: Vec<&str> =
+        data["graph"]["nodes"].as_array().expect("nodes").iter().filter_map(|n| n[1].as_str()).collect();
+    for id in ["blog/wordpress[Deployment]", "blog/mysql[StatefulSet]", "cloud metadata", "API server"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+}

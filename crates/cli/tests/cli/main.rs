@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 mod apiserver;
 mod audit;
 mod bad_input;
+mod browser;
 mod can;
 mod diff;
 mod generate;
@@ -14,6 +15,7 @@ mod hostile;
 mod live;
 mod reach;
 mod realworld;
+mod synthetic;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

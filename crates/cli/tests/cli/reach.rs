@@ -92,3 +92,69 @@ fn namespace_flag_places_objects_that_name_none() {
         reach["endpoints"].as_array().expect("endpoints").iter().filter_map(|e| e["id"].as_str()).collect();
     assert!(ids.contains(&"argocd/first[Pod]") && ids.contains(&"other/second[Pod]"), "{ids:?}");
 }
+
+#[test]
+fn graph_formats_match_snapshots() {
+    let dot = netseg(&["reach", "-o", "dot", &example("wordpress-segmented")]);
+    assert_eq!(dot.code, 0, "{}", dot.stderr);
+    insta::assert_snapshot!("wordpress_segmented_dot", dot.stdout);
+    let mermaid = netseg(&["reach", "-o", "mermaid", &example("wordpress-segmented")]);
+    assert_eq!(mermaid.code, 0, "{}", mermaid.stderr);
+    insta::assert_snapshot!("wordpress_segmented_mermaid", mermaid.stdout);
+}
+
+/// The shape GitHub's Mermaid needs: `flowchart LR`, every subgraph closed, every edge between declared `nN` ids.
+#[test]
+fn mermaid_is_well_formed_on_every_example() {
+    for name in ["wordpress-flat", "wordpress-segmented", "flannel-cluster", "host-network", "misindented-selector"] {
+        let run = netseg(&["reach", "-o", "mermaid", &example(name)]);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.first(), Some(&"flowchart LR"), "{name}");
+        let opened = lines.iter().filter(|l| l.trim_start().starts_with("subgraph ")).count();
+        let closed = lines.iter().filter(|l| l.trim() == "end").count();
+        assert_eq!(opened, closed, "{name}: every subgraph ends");
+        let declared: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.trim().split(['[', '(', '{']).next())
+            .filter(|id| id.starts_with('n') && id[1..].chars().all(|c| c.is_ascii_digit()) && id.len() > 1)
+            .collect();
+        for line in lines.iter().filter(|l| l.contains("-->") || l.contains("-.->") || l.contains("==>")) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let (from, to) = (words[0], words[words.len() - 1]);
+            assert!(declared.contains(&from) && declared.contains(&to), "{name}: {line}");
+        }
+        assert!(!run.stdout.contains('"') || run.stdout.matches('"').count() % 2 == 0, "{name}: quotes pair up");
+    }
+}
+
+fn graphviz() -> Option<PathBuf> {
+    let found = ["/usr/bin/dot", "/usr/local/bin/dot"].map(PathBuf::from).into_iter().find(|p| p.is_file());
+    if found.is_none() {
+        let required = std::env::var("NETSEG_REQUIRE_GRAPHVIZ").is_ok_and(|v| v == "1");
+        assert!(!required, "NETSEG_REQUIRE_GRAPHVIZ=1 but no Graphviz `dot` (apt-get install graphviz)");
+        eprintln!("skipped: no Graphviz `dot` (apt-get install graphviz)");
+    }
+    found
+}
+
+/// Graphviz itself accepts every example's DOT and draws one cluster per namespace.
+#[test]
+fn dot_renders_with_graphviz() {
+    let Some(dot) = graphviz() else { return };
+    for name in ["wordpress-flat", "wordpress-segmented", "flannel-cluster", "host-network", "misindented-selector"] {
+        let run = netseg(&["reach", "-o", "dot", &example(name)]);
+        let mut child = Command::new(&dot)
+            .arg("-Tsvg")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dot");
+        child.stdin.take().expect("stdin").write_all(run.stdout.as_bytes()).expect("write dot");
+        let output = child.wait_with_output().expect("dot");
+        let svg = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{name}: dot rejected it: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(output.stderr.is_empty(), "{name}: dot warned: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(svg.contains("<svg") && svg.contains("<title>cluster_"), "{name}: no namespace cluster in\n{svg:.400}");
+    }
+}
