@@ -154,6 +154,12 @@ pub enum DiffFormat {
     Sarif,
     #[value(alias = "md")]
     Markdown,
+    /// Mermaid for GitHub: opened connections red, closed ones dashed.
+    Mermaid,
+    /// Graphviz DOT: opened connections red, closed ones dashed.
+    Dot,
+    /// A self-contained HTML page with the graph of the change.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

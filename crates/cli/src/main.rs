@@ -545,6 +545,15 @@ fn diff(cli: &Cli, args: &DiffArgs) -> Result<u8> {
         DiffFormat::Json => netseg_render::json_text(&netseg_render::diff::json(&diff)),
         DiffFormat::Sarif => format!("{:#}\n", netseg_render::diff::sarif(&diff, &new, env!("CARGO_PKG_VERSION"))),
         DiffFormat::Markdown => netseg_render::diff::markdown(&diff),
+        DiffFormat::Mermaid => netseg_render::diff::graph(&diff).to_mermaid(),
+        DiffFormat::Dot => netseg_render::diff::graph(&diff).to_dot(),
+        DiffFormat::Html => {
+            let generator = format!("netseg {}", env!("CARGO_PKG_VERSION"));
+            let inputs = [args.old.clone(), args.new.clone()];
+            let meta = netseg_render::html::ReportMeta { inputs: &inputs, generator: &generator };
+            let title = format!("netseg diff {} {}", args.old, args.new);
+            netseg_render::html::graph_report(&title, &netseg_render::diff::graph(&diff), &meta)
+        }
     };
     write_out(&rendered)?;
     let failed = match args.fail_on {

@@ -2,6 +2,7 @@
 //! 2.1.0 with a result for every opened connection and every finding that appears.
 
 use crate::audit::{artifact_uri, finding_json, md, resource_name, sarif_level, security_severity};
+use crate::graph::{EdgeStyle, Graph, Node, NodeKind};
 use crate::{ranges_id, Style};
 use netseg_audit::{Finding, Severity};
 use netseg_fix::diff::{ChangeKind, ConnectionChange, Diff, DiffEndpoint};
@@ -269,4 +270,76 @@ pub fn sarif(diff: &Diff, new: &Cluster, version: &str) -> Value {
             "columnKind": "unicodeCodePoints",
         }],
     })
+}
+
+/// The change as a picture: every endpoint a change touches, an [`EdgeStyle::Added`] edge (red) for the ports a
+/// change opens and an [`EdgeStyle::Removed`] edge (dashed) for the ports it closes; a pair that gains some ports
+/// and loses others gets both. Connections the change leaves alone are not drawn.
+pub fn graph(diff: &Diff) -> Graph {
+    let mut graph = Graph::default();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut node = |graph: &mut Graph, endpoint: &DiffEndpoint| -> usize {
+        let id = endpoint_id(endpoint);
+        *index.entry(id.clone()).or_insert_with(|| {
+            let (namespace, label, kind) = match endpoint {
+                DiffEndpoint::Workload(w) => {
+                    (Some(w.namespace.clone()), format!("{}\n{}", w.name, w.kind.as_str()), NodeKind::Workload)
+                }
+                DiffEndpoint::External(_) => (None, id.clone(), NodeKind::External),
+            };
+            graph.add_node(Node { id, label, namespace, kind, detail: String::new() })
+        })
+    };
+    for change in &diff.connections {
+        let (src, dst) = (node(&mut graph, &change.src), node(&mut graph, &change.dst));
+        let (opened, closed) = (change.opened(), change.closed());
+        if !opened.is_empty() {
+            graph.add_edge(src, dst, format!("+ {opened}"), EdgeStyle::Added);
+        }
+        if !closed.is_empty() {
+            graph.add_edge(src, dst, format!("- {closed}"), EdgeStyle::Removed);
+        }
+    }
+    graph
+}
+
+#[cfg(test)]
+mod graph_tests {
+    use super::*;
+    use netseg_engine::PortSet;
+    use netseg_model::{Protocol, WorkloadKind, WorkloadRef};
+
+    fn workload(name: &str) -> DiffEndpoint {
+        DiffEndpoint::Workload(WorkloadRef {
+            namespace: "blog".into(),
+            name: name.into(),
+            kind: WorkloadKind::Deployment,
+        })
+    }
+
+    #[test]
+    fn opened_ports_are_red_and_closed_ones_dashed() {
+        let tcp = |port| PortSet::from_ranges(&[(Protocol::Tcp, port, port)]);
+        let diff = Diff {
+            connections: vec![
+                ConnectionChange {
+                    src: workload("web"),
+                    dst: workload("redis"),
+                    before: PortSet::empty(),
+                    after: tcp(6379),
+                },
+                ConnectionChange { src: workload("web"), dst: workload("db"), before: tcp(3306), after: tcp(5432) },
+            ],
+            ..Diff::default()
+        };
+        let graph = graph(&diff);
+        assert_eq!(graph.nodes.len(), 3, "web appears once");
+        let styles: Vec<(EdgeStyle, &str)> = graph.edges.iter().map(|e| (e.style, e.label.as_str())).collect();
+        assert_eq!(
+            styles,
+            [(EdgeStyle::Added, "+ TCP 6379"), (EdgeStyle::Added, "+ TCP 5432"), (EdgeStyle::Removed, "- TCP 3306")]
+        );
+        let mermaid = graph.to_mermaid();
+        assert!(mermaid.contains("-.->") || mermaid.contains("-.-"), "removed edges are dashed:\n{mermaid}");
+    }
 }

@@ -165,3 +165,39 @@ fn before_to_after_text_matches_snapshot() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     insta::assert_snapshot!("diff_flat_before_after", run.stdout.replace(&after, "<after>"));
 }
+
+/// The change as a picture: opened connections red, closed ones dashed, in Mermaid, DOT (which Graphviz accepts)
+/// and a self-contained HTML page.
+#[test]
+fn graphs_draw_opened_connections_red_and_closed_ones_dashed() {
+    let dir = before_and_after();
+    let after = dir.path().join("after").display().to_string();
+    let opened = netseg(&["diff", "-o", "mermaid", &after, &example("wordpress-flat")]);
+    assert_eq!(opened.code, 1, "{}", opened.stderr);
+    assert!(opened.stdout.starts_with("flowchart LR\n"), "{}", opened.stdout);
+    assert!(opened.stdout.contains("|\"+ all ports\"|"), "{}", opened.stdout);
+    assert!(opened.stdout.contains("stroke:#d62728"), "opened edges are red:\n{}", opened.stdout);
+    let closed = netseg(&["diff", "-o", "mermaid", &example("wordpress-flat"), &after]);
+    assert_eq!(closed.code, 0, "{}", closed.stderr);
+    assert!(closed.stdout.contains(" -.->|\"- all ports\"| "), "{}", closed.stdout);
+    assert!(!closed.stdout.contains("stroke:#d62728"), "nothing opens:\n{}", closed.stdout);
+    let dot = netseg(&["diff", "-o", "dot", &after, &example("wordpress-flat")]);
+    assert!(dot.stdout.contains("color=\"#d62728\""), "{}", dot.stdout);
+    if let Some(graphviz) = super::reach::graphviz() {
+        let mut child = Command::new(graphviz)
+            .arg("-Tsvg")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dot");
+        child.stdin.take().expect("stdin").write_all(dot.stdout.as_bytes()).expect("write dot");
+        let output = child.wait_with_output().expect("dot");
+        assert!(output.status.success(), "dot rejected it: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let html = netseg(&["diff", "-o", "html", &after, &example("wordpress-flat")]);
+    assert_eq!(html.code, 1, "{}", html.stderr);
+    assert!(html.stdout.starts_with("<!DOCTYPE html>"), "{:.200}", html.stdout);
+    assert!(!html.stdout.contains("src=\"http") && !html.stdout.contains("href=\"http"), "self-contained");
+    assert!(html.stdout.contains("\"added\""), "the embedded graph carries the edge styles");
+}

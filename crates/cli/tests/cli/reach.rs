@@ -127,7 +127,7 @@ fn mermaid_is_well_formed_on_every_example() {
     }
 }
 
-fn graphviz() -> Option<PathBuf> {
+pub(crate) fn graphviz() -> Option<PathBuf> {
     let found = ["/usr/bin/dot", "/usr/local/bin/dot"].map(PathBuf::from).into_iter().find(|p| p.is_file());
     if found.is_none() {
         let required = std::env::var("NETSEG_REQUIRE_GRAPHVIZ").is_ok_and(|v| v == "1");
