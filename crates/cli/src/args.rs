@@ -23,6 +23,9 @@ pub struct Cli {
     /// Colour the text output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Print how long each phase took (parse, model, engine, audit, output) on stderr.
+    #[arg(long, global = true)]
+    pub timings: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

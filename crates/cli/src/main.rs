@@ -14,15 +14,20 @@ use netseg_engine::{Analysis, EngineOptions, ReachConnection};
 use netseg_model::cni::{self, CniVerdict};
 use netseg_model::{Cidr, Cluster, Diagnostic, Input, Severity as DiagnosticSeverity};
 use netseg_render::Style;
+use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// Input or usage error, for every command.
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
+    TIMINGS.with(|t| *t.borrow_mut() = Timings { enabled: cli.timings, last: Instant::now(), phases: Vec::new() });
+    let result = run(&cli);
+    TIMINGS.with(Timings::print);
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
@@ -47,9 +52,55 @@ fn style(choice: ColorChoice) -> Style {
     Style { color }
 }
 
+/// Wall-clock time per phase, for `--timings`: each `phase` call closes the phase that was running.
+struct Timings {
+    enabled: bool,
+    last: Instant,
+    phases: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    fn new(enabled: bool) -> RefCell<Timings> {
+        RefCell::new(Timings { enabled, last: Instant::now(), phases: Vec::new() })
+    }
+
+    fn phase(cell: &RefCell<Timings>, name: &'static str) {
+        let mut timings = cell.borrow_mut();
+        let now = Instant::now();
+        let elapsed = now - timings.last;
+        timings.last = now;
+        timings.phases.push((name, elapsed));
+    }
+
+    fn print(cell: &RefCell<Timings>) {
+        let timings = cell.borrow();
+        if !timings.enabled {
+            return;
+        }
+        let total: Duration = timings.phases.iter().map(|(_, d)| *d).sum();
+        let phases: Vec<String> =
+            timings.phases.iter().map(|(name, d)| format!("{name} {:.3}s", d.as_secs_f64())).collect();
+        eprintln!("timings: {}, total {:.3}s", phases.join(", "), total.as_secs_f64());
+    }
+}
+
+thread_local! {
+    static TIMINGS: RefCell<Timings> = Timings::new(false);
+}
+
+/// Ends the running phase under `name` (a no-op cost when `--timings` is off: two clock reads).
+fn phase(name: &'static str) {
+    TIMINGS.with(|t| Timings::phase(t, name));
+}
+
 fn load(cli: &Cli, paths: &[String]) -> (Cluster, Vec<Diagnostic>) {
     let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
-    netseg_model::load_cluster(&inputs, cli.namespace.as_deref())
+    let mut inventory = netseg_model::load(&inputs, cli.namespace.as_deref());
+    phase("parse");
+    let diagnostics = std::mem::take(&mut inventory.diagnostics);
+    let cluster = Cluster::from_inventory(inventory);
+    phase("model");
+    (cluster, diagnostics)
 }
 
 /// Prints diagnostics on stderr (notes only with `-v`); returns whether any object was left out.
@@ -140,6 +191,7 @@ fn run(cli: &Cli) -> Result<u8> {
             let from = args.from.as_deref().map(|f| query::resolve(&cluster, f)).transpose()?;
             let to = args.to.as_deref().map(|t| query::resolve(&cluster, t)).transpose()?;
             let mut reach = analysis.reach();
+            phase("engine");
             let wanted = query.ports();
             let endpoints = &reach.endpoints;
             reach.connections = reach
@@ -160,6 +212,7 @@ fn run(cli: &Cli) -> Result<u8> {
                 ReachFormat::Dot => netseg_render::reach::dot(&cluster, &reach),
             };
             write_out(&rendered)?;
+            phase("output");
             Ok(if had_errors { EXIT_ERROR } else { 0 })
         }
         Command::Can(args) => {
@@ -178,6 +231,7 @@ fn run(cli: &Cli) -> Result<u8> {
             let from = query::resolve(&cluster, &args.from)?;
             let to = query::resolve(&cluster, &args.to)?;
             let verdict = query::verdict(&analysis, from, to, query);
+            phase("engine");
             let rendered = match args.output {
                 CanFormat::Text => netseg_render::can::text(effective, &verdict, &network.notes, style(cli.color)),
                 CanFormat::Json => {
@@ -185,6 +239,7 @@ fn run(cli: &Cli) -> Result<u8> {
                 }
             };
             write_out(&rendered)?;
+            phase("output");
             Ok(if had_errors {
                 EXIT_ERROR
             } else if verdict.allowed() {
@@ -248,12 +303,16 @@ fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
     };
     let config = Config::default();
     let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
+    ctx.connections();
+    phase("engine");
     let radius = netseg_audit::blast::blast_radius(&ctx, origin, args.max_hops);
+    phase("blast-radius");
     let rendered = match args.output {
         CanFormat::Text => netseg_render::blast::text(&radius, style(cli.color)),
         CanFormat::Json => netseg_render::json_text(&netseg_render::blast::json(&radius)),
     };
     write_out(&rendered)?;
+    phase("output");
     Ok(if had_errors { EXIT_ERROR } else { 0 })
 }
 
@@ -280,7 +339,11 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
         &allow_all
     };
     let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
+    // The engine's all-pairs answer, which the rules share, computed here so that the timings tell it apart.
+    ctx.connections();
+    phase("engine");
     let result = netseg_audit::audit(&ctx);
+    phase("audit");
     let rendered = match args.output {
         AuditFormat::Text => netseg_render::audit::text(&result, style(cli.color)),
         AuditFormat::Json => netseg_render::json_text(&netseg_render::audit::json(&result)),
@@ -288,6 +351,7 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
         AuditFormat::Markdown => netseg_render::audit::markdown(&result),
     };
     write_out(&rendered)?;
+    phase("output");
     let threshold = match args.fail_on {
         FailOn::Critical => Some(Severity::Critical),
         FailOn::High => Some(Severity::High),

@@ -6,15 +6,19 @@
 pub mod addresses;
 mod classes;
 pub mod portset;
+mod profiles;
 pub mod query;
 pub mod rules;
 
 use addresses::IpRange;
 use classes::{ClassId, Classes};
+use fixedbitset::FixedBitSet;
 use netseg_model::{Cluster, Direction};
+use profiles::{ProfileId, Profiles};
 use rules::{direction_slot, Action, OrderedRule, Other, PolicyTier, RuleOrigin};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 pub use portset::PortSet;
 
@@ -111,6 +115,10 @@ pub struct Analysis<'c> {
     /// Ordered by priority; empty until cluster-scoped policies are read.
     admin: Vec<OrderedRule>,
     baseline: Vec<OrderedRule>,
+    /// Built on the first all-pairs question; `can` never needs it.
+    profiles: OnceLock<Profiles>,
+    /// The pods of each class, built on first use.
+    class_pods: OnceLock<Vec<Vec<Endpoint>>>,
 }
 
 impl<'c> Analysis<'c> {
@@ -121,7 +129,15 @@ impl<'c> Analysis<'c> {
     pub fn with_options(cluster: &'c Cluster, options: &EngineOptions) -> Analysis<'c> {
         let classes = Classes::build(cluster, options.ip_blocks_match_pods);
         let policy_tier = rules::compile_policy_tier(cluster, &classes);
-        Analysis { cluster, classes, policy_tier, admin: Vec::new(), baseline: Vec::new() }
+        Analysis {
+            cluster,
+            classes,
+            policy_tier,
+            admin: Vec::new(),
+            baseline: Vec::new(),
+            profiles: OnceLock::new(),
+            class_pods: OnceLock::new(),
+        }
     }
 
     /// The policies that select a pod and isolate it in `direction`; empty when it is not isolated.
@@ -135,7 +151,7 @@ impl<'c> Analysis<'c> {
     /// The pods (as endpoints) that a policy selects.
     pub fn selected_pods(&self, policy: usize) -> Vec<Endpoint> {
         let Some(selected) = self.policy_tier.selected.get(policy) else { return Vec::new() };
-        self.pods_in(|class| selected.contains(class))
+        self.pods_in(selected.ones())
     }
 
     /// The pods that one peer of a rule matches (ipBlock peers: the pods whose IPs fall in the block).
@@ -146,18 +162,31 @@ impl<'c> Analysis<'c> {
         let Some(peer) = rule.and_then(|r| r.peers.as_ref()).and_then(|peers| peers.get(peer)) else {
             return Vec::new();
         };
-        self.pods_in(|class| peer.matches(&self.classes, Other::Class(class)))
-    }
-
-    fn pods_in(&self, wanted: impl Fn(ClassId) -> bool) -> Vec<Endpoint> {
-        let mut pods = Vec::new();
-        for (workload, classes) in self.classes.pod_class.iter().enumerate() {
-            for (pod, &class) in classes.iter().enumerate() {
-                if wanted(class) {
-                    pods.push(Endpoint::Pod { workload, pod });
-                }
+        match peer {
+            rules::PeerSet::Classes(set) => self.pods_in(set.ones()),
+            rules::PeerSet::Block(_) => {
+                self.pods_in((0..self.classes.len()).filter(|&class| peer.matches(&self.classes, Other::Class(class))))
             }
         }
+    }
+
+    /// The pods of the given classes, in workload and pod order; the cost follows the classes asked for, not the
+    /// cluster, since audit rules ask once per policy and peer.
+    fn pods_in(&self, classes: impl Iterator<Item = ClassId>) -> Vec<Endpoint> {
+        let pods_of = self.class_pods.get_or_init(|| {
+            let mut pods_of = vec![Vec::new(); self.classes.len()];
+            for (workload, classes) in self.classes.pod_class.iter().enumerate() {
+                for (pod, &class) in classes.iter().enumerate() {
+                    pods_of[class].push(Endpoint::Pod { workload, pod });
+                }
+            }
+            pods_of
+        });
+        let mut pods: Vec<Endpoint> = classes.flat_map(|class| pods_of[class].iter().copied()).collect();
+        pods.sort_unstable_by_key(|p| match p {
+            Endpoint::Pod { workload, pod } => (*workload, *pod),
+            Endpoint::Address(_) => (usize::MAX, usize::MAX),
+        });
         pods
     }
 
@@ -325,34 +354,79 @@ impl<'c> Analysis<'c> {
         passed
     }
 
-    fn workload_classes(&self, workload: usize) -> Vec<ClassId> {
-        let mut classes = self.classes.pod_class[workload].clone();
-        classes.sort_unstable();
-        classes.dedup();
-        classes
+    fn profiles(&self) -> &Profiles {
+        self.profiles.get_or_init(|| Profiles::build(&self.classes, &self.policy_tier, &self.admin, &self.baseline))
+    }
+
+    /// How many profiles (classes that every rule treats alike) the classes fall into.
+    pub fn profile_count(&self) -> usize {
+        self.profiles().len()
+    }
+
+    /// The distinct profiles of each workload's pods, sorted.
+    fn workload_profiles(&self) -> Vec<Vec<ProfileId>> {
+        let profiles = self.profiles();
+        self.classes
+            .pod_class
+            .iter()
+            .map(|classes| {
+                let mut ids: Vec<ProfileId> = classes.iter().map(|&c| profiles.of_class[c]).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            })
+            .collect()
+    }
+
+    /// For each profile, every profile it may send something to, with the ports: the source's egress AND the
+    /// destination's ingress, evaluated on representatives. An isolated source is only tried toward the profiles
+    /// its egress rules can match; everything else would be denied anyway.
+    fn profile_rows(&self) -> Vec<Vec<(ProfileId, PortSet)>> {
+        let profiles = self.profiles();
+        let ordered_tiers = !self.admin.is_empty() || !self.baseline.is_empty();
+        let egress = direction_slot(Direction::Egress);
+        let mut candidates_of: HashMap<&[usize], FixedBitSet> = HashMap::new();
+        (0..profiles.len())
+            .map(|a| {
+                let src = profiles.representative[a];
+                let isolating = self.policy_tier.isolating[egress][src].as_slice();
+                let candidates = if ordered_tiers || isolating.is_empty() {
+                    candidates_of.entry(&[]).or_insert_with(|| profiles.all())
+                } else {
+                    candidates_of.entry(isolating).or_insert_with(|| {
+                        let mut set = FixedBitSet::with_capacity(profiles.len());
+                        for &policy in isolating {
+                            for rule in self.policy_tier.rules[policy].iter() {
+                                if rule.origin.direction == Direction::Egress {
+                                    profiles.reachable_by(rule, &mut set);
+                                }
+                            }
+                        }
+                        set
+                    })
+                };
+                candidates
+                    .ones()
+                    .filter_map(|b| {
+                        let allowed = self.class_allowed(src, profiles.representative[b]);
+                        (!allowed.is_empty()).then_some((b, allowed))
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Workload pairs with something allowed, `src != dst`, sorted; each the union over the two workloads' pods.
     pub fn workload_connections(&self) -> Vec<WorkloadConnection> {
-        let workload_classes: Vec<Vec<ClassId>> =
-            (0..self.cluster.workloads.len()).map(|w| self.workload_classes(w)).collect();
-        let mut memo: HashMap<(ClassId, ClassId), PortSet> = HashMap::new();
+        let rows = self.profile_rows();
+        let workload_profiles = self.workload_profiles();
+        let workloads_of = members(&workload_profiles, self.profiles().len());
+        let mut union = Union::new(workload_profiles.len());
         let mut connections = Vec::new();
-        for (src, src_classes) in workload_classes.iter().enumerate() {
-            for (dst, dst_classes) in workload_classes.iter().enumerate() {
-                if src == dst {
-                    continue;
-                }
-                let mut allowed = PortSet::empty();
-                for &a in src_classes {
-                    for &b in dst_classes {
-                        let pair = memo.entry((a, b)).or_insert_with(|| self.class_allowed(a, b));
-                        allowed.union_with(pair);
-                    }
-                }
-                if !allowed.is_empty() {
-                    connections.push(WorkloadConnection { src, dst, allowed });
-                }
+        for (src, profiles) in workload_profiles.iter().enumerate() {
+            let entries = profiles.iter().flat_map(|&a| rows[a].iter().map(|(b, ports)| (*b, ports)));
+            for (dst, allowed) in union.collect(entries, &workloads_of, Some(src)) {
+                connections.push(WorkloadConnection { src, dst, allowed });
             }
         }
         connections
@@ -367,28 +441,87 @@ impl<'c> Analysis<'c> {
             .into_iter()
             .map(|c| ReachConnection { src: c.src, dst: c.dst, allowed: c.allowed })
             .collect();
+        for (ranges, to_external, from_external) in self.external_groups() {
+            let index = endpoints.len();
+            endpoints.push(ReachEndpoint::External { ranges });
+            connections.extend(to_external.into_iter().map(|(src, allowed)| ReachConnection {
+                src,
+                dst: index,
+                allowed,
+            }));
+            connections.extend(from_external.into_iter().map(|(dst, allowed)| ReachConnection {
+                src: index,
+                dst,
+                allowed,
+            }));
+        }
+        connections.sort_by_key(|c| (c.src, c.dst));
+        Reach { endpoints, connections }
+    }
 
-        // Atoms with the same connectivity in both directions are one endpoint.
-        let workload_classes: Vec<Vec<ClassId>> = (0..workload_count).map(|w| self.workload_classes(w)).collect();
-        // (to each workload, from each workload) of an address group.
-        type Rows = (Vec<PortSet>, Vec<PortSet>);
-        let mut groups: Vec<(Rows, Vec<IpRange>)> = Vec::new();
-        let mut group_of: HashMap<Rows, usize> = HashMap::new();
+    /// Address atoms with the same connectivity in both directions, joined into one endpoint each: its ranges, what
+    /// each workload may send to it and receive from it (sorted by workload, non-empty only).
+    #[allow(clippy::type_complexity)]
+    fn external_groups(&self) -> Vec<(Vec<IpRange>, Vec<(usize, PortSet)>, Vec<(usize, PortSet)>)> {
+        let profiles = self.profiles();
+        let workload_profiles = self.workload_profiles();
+        // Toward an address, a side depends only on the policies isolating the subject (with ordered tiers, on
+        // the whole profile): evaluate each distinct one once per atom.
+        let ordered_tiers = !self.admin.is_empty() || !self.baseline.is_empty();
+        let subjects = |direction: Direction| {
+            let slot = direction_slot(direction);
+            let mut key_of: HashMap<&[usize], usize> = HashMap::new();
+            let mut representative: Vec<ClassId> = Vec::new();
+            let of_profile: Vec<usize> = profiles
+                .representative
+                .iter()
+                .enumerate()
+                .map(|(profile, &class)| {
+                    let key: &[usize] = if ordered_tiers {
+                        std::slice::from_ref(&profiles.representative[profile])
+                    } else {
+                        &self.policy_tier.isolating[slot][class]
+                    };
+                    *key_of.entry(key).or_insert_with(|| {
+                        representative.push(class);
+                        representative.len() - 1
+                    })
+                })
+                .collect();
+            let workload_keys: Vec<Vec<usize>> = workload_profiles
+                .iter()
+                .map(|ps| {
+                    let mut keys: Vec<usize> = ps.iter().map(|&p| of_profile[p]).collect();
+                    keys.sort_unstable();
+                    keys.dedup();
+                    keys
+                })
+                .collect();
+            let workloads_of = members(&workload_keys, representative.len());
+            (representative, workloads_of)
+        };
+        let (egress_subjects, egress_workloads) = subjects(Direction::Egress);
+        let (ingress_subjects, ingress_workloads) = subjects(Direction::Ingress);
+
+        // Grouped by what each workload gets, as that is what the answer shows.
+        type Row = Vec<(usize, PortSet)>;
+        let mut union = Union::new(workload_profiles.len());
+        let mut groups: Vec<((Row, Row), Vec<IpRange>)> = Vec::new();
+        let mut group_of: HashMap<(Row, Row), usize> = HashMap::new();
         for atom in addresses::atoms(self.cluster) {
             let other = Other::Address(atom.start);
-            let row = |direction: Direction| -> Vec<PortSet> {
-                workload_classes
+            let mut row = |subjects: &[ClassId], workloads_of: &[Vec<usize>], direction: Direction| -> Row {
+                let sides: Vec<(usize, PortSet)> = subjects
                     .iter()
-                    .map(|classes| {
-                        let mut allowed = PortSet::empty();
-                        for &class in classes {
-                            allowed.union_with(&self.side(class, other, direction, None));
-                        }
-                        allowed
-                    })
-                    .collect()
+                    .enumerate()
+                    .map(|(key, &class)| (key, self.side(class, other, direction, None)))
+                    .collect();
+                union.collect(sides.iter().map(|(k, p)| (*k, p)), workloads_of, None)
             };
-            let key = (row(Direction::Egress), row(Direction::Ingress));
+            let key = (
+                row(&egress_subjects, &egress_workloads, Direction::Egress),
+                row(&ingress_subjects, &ingress_workloads, Direction::Ingress),
+            );
             match group_of.get(&key) {
                 Some(&index) => groups[index].1.push(atom),
                 None => {
@@ -397,22 +530,64 @@ impl<'c> Analysis<'c> {
                 }
             }
         }
-        for ((to_external, from_external), ranges) in groups {
-            let index = endpoints.len();
-            endpoints.push(ReachEndpoint::External { ranges: merge_ranges(ranges) });
-            for (workload, allowed) in to_external.into_iter().enumerate() {
-                if !allowed.is_empty() {
-                    connections.push(ReachConnection { src: workload, dst: index, allowed });
+        groups.into_iter().map(|((to, from), ranges)| (merge_ranges(ranges), to, from)).collect()
+    }
+}
+
+/// `members(sets, n)[i]`: the indexes of the sets that hold `i`, ascending.
+fn members(sets: &[Vec<usize>], n: usize) -> Vec<Vec<usize>> {
+    let mut members = vec![Vec::new(); n];
+    for (index, set) in sets.iter().enumerate() {
+        for &item in set {
+            members[item].push(index);
+        }
+    }
+    members
+}
+
+/// Unions port sets per target without a map: a dense slot per target and the list of slots touched.
+struct Union {
+    slots: Vec<Option<PortSet>>,
+    touched: Vec<usize>,
+}
+
+impl Union {
+    fn new(targets: usize) -> Union {
+        Union { slots: vec![None; targets], touched: Vec::new() }
+    }
+
+    /// For every `(key, ports)`, adds `ports` to each target that `targets_of[key]` lists (but `skip`); returns the
+    /// non-empty unions, sorted by target.
+    fn collect<'p>(
+        &mut self,
+        entries: impl Iterator<Item = (usize, &'p PortSet)>,
+        targets_of: &[Vec<usize>],
+        skip: Option<usize>,
+    ) -> Vec<(usize, PortSet)> {
+        for (key, ports) in entries {
+            for &target in &targets_of[key] {
+                if Some(target) == skip {
+                    continue;
                 }
-            }
-            for (workload, allowed) in from_external.into_iter().enumerate() {
-                if !allowed.is_empty() {
-                    connections.push(ReachConnection { src: index, dst: workload, allowed });
+                match &mut self.slots[target] {
+                    Some(union) => union.union_with(ports),
+                    slot @ None => {
+                        *slot = Some(ports.clone());
+                        self.touched.push(target);
+                    }
                 }
             }
         }
-        connections.sort_by_key(|c| (c.src, c.dst));
-        Reach { endpoints, connections }
+        self.touched.sort_unstable();
+        let mut result = Vec::with_capacity(self.touched.len());
+        for target in self.touched.drain(..) {
+            if let Some(union) = self.slots[target].take() {
+                if !union.is_empty() {
+                    result.push((target, union));
+                }
+            }
+        }
+        result
     }
 }
 
