@@ -158,8 +158,19 @@ pub struct ReachArgs {
     pub to: Option<String>,
     #[command(flatten)]
     pub ports: PortFilter,
+    /// Pairs or groups: `auto` lists every pair up to 10,000 of them and groups beyond (text and JSON); `always`
+    /// groups sources and destinations that get the same ports; `never` lists every pair, however many.
+    #[arg(long, value_enum, default_value_t = GroupChoice::Auto)]
+    pub group: GroupChoice,
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -95,6 +95,94 @@ pub struct Reach {
     pub connections: Vec<ReachConnection>,
 }
 
+/// Every source reaches every destination of the group on `allowed`, except itself (a workload paired with itself
+/// is never implied). Indexes are into [`GroupedReach::endpoints`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReachGroup {
+    pub srcs: Vec<usize>,
+    pub dsts: Vec<usize>,
+    pub allowed: PortSet,
+}
+
+/// Who reaches whom as groups, whose size follows the number of distinct answers rather than the pairs: a flat
+/// cluster of 50k workloads is one group. Each pair is in at most one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupedReach {
+    pub endpoints: Vec<ReachEndpoint>,
+    pub groups: Vec<ReachGroup>,
+}
+
+impl GroupedReach {
+    /// How many (source, destination) pairs the groups stand for.
+    pub fn pairs(&self) -> u64 {
+        self.groups
+            .iter()
+            .map(|g| {
+                let both = sorted_overlap(&g.srcs, &g.dsts);
+                (g.srcs.len() as u64 * g.dsts.len() as u64).saturating_sub(both)
+            })
+            .sum()
+    }
+
+    /// Only the sources and destinations that the predicates keep, and only the ports in `wanted`.
+    pub fn filter(
+        &self,
+        src: impl Fn(&ReachEndpoint) -> bool,
+        dst: impl Fn(&ReachEndpoint) -> bool,
+        wanted: &PortSet,
+    ) -> GroupedReach {
+        let groups = self
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let srcs: Vec<usize> = g.srcs.iter().copied().filter(|&e| src(&self.endpoints[e])).collect();
+                let dsts: Vec<usize> = g.dsts.iter().copied().filter(|&e| dst(&self.endpoints[e])).collect();
+                let allowed = g.allowed.intersection(wanted);
+                let only_self = srcs.len() == 1 && dsts == srcs;
+                (!srcs.is_empty() && !dsts.is_empty() && !allowed.is_empty() && !only_self).then_some(ReachGroup {
+                    srcs,
+                    dsts,
+                    allowed,
+                })
+            })
+            .collect();
+        GroupedReach { endpoints: self.endpoints.clone(), groups }
+    }
+
+    /// The pairs, one connection each, sorted: what [`Analysis::reach`] answers.
+    pub fn expand(&self) -> Reach {
+        let mut connections = Vec::new();
+        for group in &self.groups {
+            for &src in &group.srcs {
+                for &dst in &group.dsts {
+                    if src != dst {
+                        connections.push(ReachConnection { src, dst, allowed: group.allowed.clone() });
+                    }
+                }
+            }
+        }
+        connections.sort_by_key(|c| (c.src, c.dst));
+        Reach { endpoints: self.endpoints.clone(), connections }
+    }
+}
+
+/// How many items two sorted lists share.
+fn sorted_overlap(a: &[usize], b: &[usize]) -> u64 {
+    let (mut i, mut j, mut both) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    both
+}
+
 /// Where CNIs differ from the Kubernetes reference semantics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineOptions {
@@ -267,18 +355,16 @@ impl<'c> Analysis<'c> {
     }
 
     /// Decides one side by walking the tiers: admin, NetworkPolicy, baseline, default allow.
-    fn side(
-        &self,
-        subject: ClassId,
-        other: Other,
-        direction: Direction,
-        mut hits: Option<&mut Vec<RuleHit>>,
-    ) -> PortSet {
+    fn side(&self, subject: ClassId, other: Other, direction: Direction, hits: Option<&mut Vec<RuleHit>>) -> PortSet {
         let destination_ports = match (direction, other) {
             (Direction::Ingress, _) => Some(self.classes.classes[subject].ports.as_slice()),
             (Direction::Egress, Other::Class(class)) => Some(self.classes.classes[class].ports.as_slice()),
             (Direction::Egress, Other::Address(_)) => None,
         };
+        // Without ordered tiers (every cluster until admin policies are read) the NetworkPolicy tier alone decides.
+        if self.admin.is_empty() && self.baseline.is_empty() {
+            return self.policy_side(subject, other, direction, destination_ports, hits).unwrap_or_else(PortSet::all);
+        }
         let mut undecided = PortSet::all();
         let mut allowed = PortSet::empty();
 
@@ -286,21 +372,7 @@ impl<'c> Analysis<'c> {
             self.first_match(&self.admin, subject, other, direction, destination_ports, &mut undecided, &mut allowed);
         undecided.union_with(&passed);
 
-        let isolating = &self.policy_tier.isolating[direction_slot(direction)][subject];
-        if !isolating.is_empty() {
-            let mut policy_allowed = PortSet::empty();
-            for &policy in isolating {
-                for rule in self.policy_tier.rules[policy].iter().filter(|r| r.origin.direction == direction) {
-                    let Some(peer) = rule.matching_peer(&self.classes, other) else { continue };
-                    let ports = rule.ports.resolve(destination_ports);
-                    if let Some(hits) = hits.as_deref_mut() {
-                        if !ports.is_empty() {
-                            hits.push(RuleHit { origin: rule.origin, peer, ports: ports.clone() });
-                        }
-                    }
-                    policy_allowed.union_with(&ports);
-                }
-            }
+        if let Some(policy_allowed) = self.policy_side(subject, other, direction, destination_ports, hits) {
             allowed.union_with(&policy_allowed.intersection(&undecided));
             return allowed;
         }
@@ -318,6 +390,36 @@ impl<'c> Analysis<'c> {
         undecided.union_with(&passed);
         allowed.union_with(&undecided);
         allowed
+    }
+
+    /// The NetworkPolicy tier's answer: the union of the matching rules of the isolating policies, or `None` when
+    /// no policy isolates the subject in this direction.
+    fn policy_side(
+        &self,
+        subject: ClassId,
+        other: Other,
+        direction: Direction,
+        destination_ports: Option<&[netseg_model::ContainerPort]>,
+        mut hits: Option<&mut Vec<RuleHit>>,
+    ) -> Option<PortSet> {
+        let isolating = &self.policy_tier.isolating[direction_slot(direction)][subject];
+        if isolating.is_empty() {
+            return None;
+        }
+        let mut policy_allowed = PortSet::empty();
+        for &policy in isolating {
+            for rule in self.policy_tier.rules[policy].iter().filter(|r| r.origin.direction == direction) {
+                let Some(peer) = rule.matching_peer(&self.classes, other) else { continue };
+                let ports = rule.ports.resolve(destination_ports);
+                if let Some(hits) = hits.as_deref_mut() {
+                    if !ports.is_empty() {
+                        hits.push(RuleHit { origin: rule.origin, peer, ports: ports.clone() });
+                    }
+                }
+                policy_allowed.union_with(&ports);
+            }
+        }
+        Some(policy_allowed)
     }
 
     /// Applies an ordered tier: each port is decided by the first rule that matches it. Returns the passed ports.
@@ -459,6 +561,74 @@ impl<'c> Analysis<'c> {
         Reach { endpoints, connections }
     }
 
+    /// The same answer as [`Analysis::reach`], grouped: workloads whose pods fall in the same profiles answer
+    /// alike, so they are evaluated and listed once; within a source set, destinations are grouped by port set.
+    pub fn reach_groups(&self) -> GroupedReach {
+        let rows = self.profile_rows();
+        let workload_profiles = self.workload_profiles();
+        // Workloads by the set of profiles of their pods: one set per distinct answer.
+        let mut set_of: HashMap<&[ProfileId], usize> = HashMap::new();
+        let mut sets: Vec<&[ProfileId]> = Vec::new();
+        let mut set_workloads: Vec<Vec<usize>> = Vec::new();
+        for (workload, profiles) in workload_profiles.iter().enumerate() {
+            let set = *set_of.entry(profiles.as_slice()).or_insert_with(|| {
+                sets.push(profiles.as_slice());
+                set_workloads.push(Vec::new());
+                sets.len() - 1
+            });
+            set_workloads[set].push(workload);
+        }
+        let sets_of_profile = members(&sets.iter().map(|s| s.to_vec()).collect::<Vec<_>>(), self.profiles().len());
+        let mut union = Union::new(sets.len());
+        // Source sets with the same answer toward every destination set share their groups.
+        let mut by_answer: HashMap<Vec<(usize, PortSet)>, Vec<usize>> = HashMap::new();
+        let mut answers: Vec<Vec<(usize, PortSet)>> = Vec::new();
+        for (set, profiles) in sets.iter().enumerate() {
+            let entries = profiles.iter().flat_map(|&a| rows[a].iter().map(|(b, ports)| (*b, ports)));
+            let answer = union.collect(entries, &sets_of_profile, None);
+            if answer.is_empty() {
+                continue;
+            }
+            match by_answer.get_mut(&answer) {
+                Some(srcs) => srcs.push(set),
+                None => {
+                    answers.push(answer.clone());
+                    by_answer.insert(answer, vec![set]);
+                }
+            }
+        }
+        let workloads_in = |sets: &[usize]| -> Vec<usize> {
+            let mut workloads: Vec<usize> = sets.iter().flat_map(|&s| set_workloads[s].iter().copied()).collect();
+            workloads.sort_unstable();
+            workloads
+        };
+        let mut groups = Vec::new();
+        for answer in answers {
+            let srcs = workloads_in(&by_answer[&answer]);
+            for (dst_sets, allowed) in by_ports(answer) {
+                let dsts = workloads_in(&dst_sets);
+                if !(srcs.len() == 1 && dsts == srcs) {
+                    groups.push(ReachGroup { srcs: srcs.clone(), dsts, allowed });
+                }
+            }
+        }
+
+        let mut endpoints: Vec<ReachEndpoint> =
+            (0..self.cluster.workloads.len()).map(ReachEndpoint::Workload).collect();
+        for (ranges, to_external, from_external) in self.external_groups() {
+            let index = endpoints.len();
+            endpoints.push(ReachEndpoint::External { ranges });
+            for (workloads, allowed) in by_ports(to_external) {
+                groups.push(ReachGroup { srcs: workloads, dsts: vec![index], allowed });
+            }
+            for (workloads, allowed) in by_ports(from_external) {
+                groups.push(ReachGroup { srcs: vec![index], dsts: workloads, allowed });
+            }
+        }
+        groups.sort_by(|a, b| (&a.srcs, &a.dsts).cmp(&(&b.srcs, &b.dsts)));
+        GroupedReach { endpoints, groups }
+    }
+
     /// Address atoms with the same connectivity in both directions, joined into one endpoint each: its ranges, what
     /// each workload may send to it and receive from it (sorted by workload, non-empty only).
     #[allow(clippy::type_complexity)]
@@ -532,6 +702,22 @@ impl<'c> Analysis<'c> {
         }
         groups.into_iter().map(|((to, from), ranges)| (merge_ranges(ranges), to, from)).collect()
     }
+}
+
+/// Endpoints that get the same ports, together, in order of first appearance.
+fn by_ports(entries: Vec<(usize, PortSet)>) -> Vec<(Vec<usize>, PortSet)> {
+    let mut groups: Vec<(Vec<usize>, PortSet)> = Vec::new();
+    let mut index_of: HashMap<PortSet, usize> = HashMap::new();
+    for (endpoint, ports) in entries {
+        match index_of.get(&ports) {
+            Some(&i) => groups[i].0.push(endpoint),
+            None => {
+                index_of.insert(ports.clone(), groups.len());
+                groups.push((vec![endpoint], ports));
+            }
+        }
+    }
+    groups
 }
 
 /// `members(sets, n)[i]`: the indexes of the sets that hold `i`, ascending.

@@ -106,6 +106,9 @@ const DATASTORES: &[(&str, &str, u16)] =
 /// Where pods get their addresses: a /14 holds 262,144, enough for the largest tier.
 const POD_NETWORK_BASE: u32 = 0x0af4_0000; // 10.244.0.0
 
+/// Container ports: name, number, protocol.
+type Ports = Vec<(String, u16, &'static str)>;
+
 /// A workload as planned, before it is written out in either form.
 struct Planned {
     namespace: String,
@@ -113,7 +116,7 @@ struct Planned {
     kind: &'static str,
     replicas: usize,
     labels: Map<String, Value>,
-    ports: Vec<(String, u16, &'static str)>,
+    ports: Ports,
 }
 
 /// Writes objects one by one, so that a 150k-pod cluster never sits in memory as a tree.
@@ -279,7 +282,7 @@ fn policy(namespace: &str, name: &str, spec: Value) -> Value {
 
 /// The system namespaces every cluster has, whose pods the policies name: DNS, the ingress controller, monitoring.
 fn system(form: Form, rng: &mut Rng, ips: &mut Addresses, sink: &mut dyn Sink) -> io::Result<usize> {
-    let systems: [(&str, &str, Map<String, Value>, Vec<(String, u16, &'static str)>); 3] = [
+    let systems: [(&str, &str, Map<String, Value>, Ports); 3] = [
         (
             "kube-system",
             "coredns",
