@@ -162,8 +162,18 @@ pub struct ReachArgs {
     /// groups sources and destinations that get the same ports; `never` lists every pair, however many.
     #[arg(long, value_enum, default_value_t = GroupChoice::Auto)]
     pub group: GroupChoice,
+    /// `workload`: a controller's pods are one endpoint; `pod`: every pod of a dump is its own endpoint,
+    /// `ns/pod[Pod]` (a template, which names no pod, stays its workload).
+    #[arg(long, value_enum, default_value_t = Granularity::Workload)]
+    pub granularity: Granularity,
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Granularity {
+    Workload,
+    Pod,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

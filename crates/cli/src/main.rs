@@ -4,8 +4,8 @@ mod args;
 
 use anyhow::{anyhow, Context, Result};
 use args::{
-    AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, FactArgs, FailOn, GroupChoice,
-    NetworkArgs, ReachArgs, ReachFormat,
+    AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, FactArgs, FailOn, Granularity,
+    GroupChoice, NetworkArgs, ReachArgs, ReachFormat,
 };
 use clap::Parser;
 use netseg_audit::blast::Origin;
@@ -221,6 +221,10 @@ const FLAT_FORMAT_LIMIT: u64 = 1_000_000;
 
 fn reach(cli: &Cli, args: &ReachArgs) -> Result<u8> {
     let (cluster, diagnostics) = load(cli, &args.paths);
+    let cluster = match args.granularity {
+        Granularity::Workload => cluster,
+        Granularity::Pod => cluster.per_pod(),
+    };
     let had_errors = report(&diagnostics, cli.verbose, false);
     let network = network(&cluster, &args.network)?;
     for note in &network.notes {

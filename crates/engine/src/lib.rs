@@ -332,6 +332,14 @@ impl<'c> Analysis<'c> {
         trace
     }
 
+    /// What decides an endpoint's answers: its class, or the address itself.
+    pub(crate) fn class_key(&self, endpoint: Endpoint) -> Result<ClassId, IpAddr> {
+        match endpoint {
+            Endpoint::Address(addr) => Err(addr),
+            Endpoint::Pod { .. } => self.class_of(endpoint).ok_or(IpAddr::from([0, 0, 0, 0])),
+        }
+    }
+
     fn class_of(&self, endpoint: Endpoint) -> Option<ClassId> {
         match endpoint {
             Endpoint::Pod { workload, pod } => self.classes.pod_class.get(workload)?.get(pod).copied(),

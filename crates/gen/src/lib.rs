@@ -56,6 +56,9 @@ pub enum Form {
     Dump,
     /// What is applied: controllers with templates, Services, policies; no Pods.
     Manifests,
+    /// A dump without controllers (`kubectl get ns,pods,svc,netpol -A`): the pods as they are, for tools that
+    /// would otherwise make up pods from the controllers' replicas.
+    Pods,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +209,9 @@ fn write_workload(w: &Planned, form: Form, rng: &mut Rng, ips: &mut Addresses, s
     if form == Form::Dump {
         controller["status"] = json!({"replicas": w.replicas, "readyReplicas": w.replicas, "observedGeneration": 1});
     }
-    sink.object(&controller)?;
+    if form != Form::Pods {
+        sink.object(&controller)?;
+    }
     if form == Form::Manifests {
         return Ok(());
     }
@@ -222,8 +227,10 @@ fn write_workload(w: &Planned, form: Form, rng: &mut Rng, ips: &mut Addresses, s
                                                "uid": uid(&format!("{}/{}", w.namespace, w.name)), "controller": true, "blockOwnerDeletion": true}]);
         let mut spec = controller_spec(&extra);
         spec["selector"]["matchLabels"]["pod-template-hash"] = json!(hash);
-        sink.object(&json!({"apiVersion": api, "kind": "ReplicaSet", "metadata": rs_meta, "spec": spec,
-                            "status": {"replicas": w.replicas, "readyReplicas": w.replicas}}))?;
+        if form == Form::Dump {
+            sink.object(&json!({"apiVersion": api, "kind": "ReplicaSet", "metadata": rs_meta, "spec": spec,
+                                "status": {"replicas": w.replicas, "readyReplicas": w.replicas}}))?;
+        }
         ("ReplicaSet", rs_name, Some(("pod-template-hash", hash)))
     } else {
         ("StatefulSet", w.name.clone(), None)

@@ -25,7 +25,8 @@ struct Args {
     replicas: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// `dump`: Pods with IPs, as `kubectl get -A -o json`; `manifests`: controllers with templates, no Pods.
+    /// `dump`: Pods with IPs, as `kubectl get -A -o json`; `manifests`: controllers with templates, no Pods;
+    /// `pods`: a dump without controllers (for tools that make up pods from replicas).
     #[arg(long, value_enum, default_value_t = FormArg::Dump)]
     form: FormArg,
     /// Every pod's labels distinct, overlapping CIDRs (the default for the adversarial tier).
@@ -43,6 +44,7 @@ struct Args {
 enum FormArg {
     Dump,
     Manifests,
+    Pods,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -79,6 +81,7 @@ fn main() -> Result<()> {
     spec.form = match args.form {
         FormArg::Dump => Form::Dump,
         FormArg::Manifests => Form::Manifests,
+        FormArg::Pods => Form::Pods,
     };
     if args.adversarial {
         spec.shape = Shape::Adversarial;

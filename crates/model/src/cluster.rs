@@ -70,6 +70,31 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The same cluster with every named pod (from a dump) as a workload of its own, `ns/pod[Pod]`, for answers at
+    /// pod granularity; a template, which stands for pods that have no names yet, stays its workload.
+    pub fn per_pod(&self) -> Cluster {
+        let mut workloads: Vec<Workload> = Vec::new();
+        for workload in &self.workloads {
+            if workload.pods.iter().all(|p| p.name.is_none()) {
+                workloads.push(workload.clone());
+                continue;
+            }
+            for pod in &workload.pods {
+                let name = pod.name.clone().unwrap_or_else(|| workload.id.name.clone());
+                workloads.push(Workload {
+                    id: WorkloadRef { namespace: workload.id.namespace.clone(), name, kind: WorkloadKind::Pod },
+                    pods: vec![pod.clone()],
+                    ignore: workload.ignore.clone(),
+                    location: pod.location.clone(),
+                });
+            }
+        }
+        workloads.sort_by(|a, b| a.id.cmp(&b.id));
+        Cluster { workloads, ..self.clone() }
+    }
+}
+
 /// Groups pods under the controller that owns them, following ReplicaSet → Deployment and Job → CronJob where
 /// the owner is in the input, so that a `kubectl get -A` dump names workloads as their manifests do.
 fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
@@ -156,6 +181,18 @@ mod tests {
         assert_eq!(c.workloads[0].id.to_string(), "a/web[Deployment]");
         assert_eq!(c.workloads[0].pods.len(), 1);
         assert_eq!(c.workloads[0].pods[0].facts.ips.len(), 1);
+    }
+
+    #[test]
+    fn per_pod_splits_dump_pods_and_keeps_templates() {
+        let c = cluster(concat!(
+            "kind: Deployment\nmetadata: {name: web, namespace: a}\nspec: {template: {metadata: {labels: {app: web}}}}\n---\n",
+            "kind: Pod\nmetadata: {name: web-x, namespace: a, ownerReferences: [{kind: Deployment, name: web, controller: true}]}\n---\n",
+            "kind: Pod\nmetadata: {name: web-y, namespace: a, ownerReferences: [{kind: Deployment, name: web, controller: true}]}\n---\n",
+            "kind: StatefulSet\nmetadata: {name: db, namespace: a}\nspec: {template: {metadata: {labels: {app: db}}}}\n",
+        ));
+        let ids: Vec<String> = c.per_pod().workloads.iter().map(|w| w.id.to_string()).collect();
+        assert_eq!(ids, ["a/db[StatefulSet]", "a/web-x[Pod]", "a/web-y[Pod]"]);
     }
 
     #[test]
