@@ -242,19 +242,42 @@ impl<'c> Analysis<'c> {
         self.pods_in(selected.ones())
     }
 
-    /// The pods that one peer of a rule matches (ipBlock peers: the pods whose IPs fall in the block).
-    pub fn peer_pods(&self, origin: RuleOrigin, peer: usize) -> Vec<Endpoint> {
+    /// Whether a policy selects any pod: `!selected_pods(policy).is_empty()` without listing them.
+    pub fn selects_any_pod(&self, policy: usize) -> bool {
+        // Every class has at least one pod.
+        self.policy_tier.selected.get(policy).is_some_and(|selected| selected.ones().next().is_some())
+    }
+
+    fn peer_set(&self, origin: RuleOrigin, peer: usize) -> Option<&rules::PeerSet> {
         let rule = self.policy_tier.rules.get(origin.policy).and_then(|rules| {
             rules.iter().find(|r| r.origin.direction == origin.direction && r.origin.rule == origin.rule)
         });
-        let Some(peer) = rule.and_then(|r| r.peers.as_ref()).and_then(|peers| peers.get(peer)) else {
-            return Vec::new();
-        };
+        rule.and_then(|r| r.peers.as_ref()).and_then(|peers| peers.get(peer))
+    }
+
+    fn peer_classes(&self, peer: &rules::PeerSet) -> Vec<ClassId> {
         match peer {
-            rules::PeerSet::Classes(set) => self.pods_in(set.ones()),
+            rules::PeerSet::Classes(set) => set.ones().collect(),
             rules::PeerSet::Block(_) => {
-                self.pods_in((0..self.classes.len()).filter(|&class| peer.matches(&self.classes, Other::Class(class))))
+                (0..self.classes.len()).filter(|&class| peer.matches(&self.classes, Other::Class(class))).collect()
             }
+        }
+    }
+
+    /// The pods that one peer of a rule matches (ipBlock peers: the pods whose IPs fall in the block).
+    pub fn peer_pods(&self, origin: RuleOrigin, peer: usize) -> Vec<Endpoint> {
+        match self.peer_set(origin, peer) {
+            Some(peer) => self.pods_in(self.peer_classes(peer).into_iter()),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether one peer of a rule matches any pod: `!peer_pods(..).is_empty()` without listing them.
+    pub fn peer_matches_any_pod(&self, origin: RuleOrigin, peer: usize) -> bool {
+        match self.peer_set(origin, peer) {
+            Some(rules::PeerSet::Classes(set)) => set.ones().next().is_some(),
+            Some(block) => (0..self.classes.len()).any(|class| block.matches(&self.classes, Other::Class(class))),
+            None => false,
         }
     }
 
