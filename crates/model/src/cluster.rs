@@ -119,30 +119,39 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
         current
     };
 
-    let mut groups: BTreeMap<WorkloadRef, (Location, Option<PodFacts>, Vec<Pod>, Suppression)> = BTreeMap::new();
-    for (i, object) in objects.iter().enumerate() {
-        let root = &objects[root_of(i)];
-        let id = if object.id.kind == WorkloadKind::Pod && root_of(i) == i {
-            // A pod whose controller is not in the input is named after that controller, when it is a workload kind.
-            match object.owner.as_ref().and_then(|o| WorkloadKind::from_kind(&o.kind).map(|k| (k, &o.name))) {
-                Some((kind, name)) if kind != WorkloadKind::Pod => {
-                    WorkloadRef { namespace: object.id.namespace.clone(), name: name.clone(), kind }
+    // Where each object goes, decided while every object can still be looked at; then the objects are moved, not
+    // copied, into their workloads (a dump's pods are most of what a large cluster holds).
+    let placed: Vec<(WorkloadRef, usize)> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, object)| {
+            let root = root_of(i);
+            let id = if object.id.kind == WorkloadKind::Pod && root == i {
+                // A pod whose controller is not in the input is named after that controller, when it is a workload kind.
+                match object.owner.as_ref().and_then(|o| WorkloadKind::from_kind(&o.kind).map(|k| (k, &o.name))) {
+                    Some((kind, name)) if kind != WorkloadKind::Pod => {
+                        WorkloadRef { namespace: object.id.namespace.clone(), name: name.clone(), kind }
+                    }
+                    _ => object.id.clone(),
                 }
-                _ => object.id.clone(),
-            }
-        } else {
-            root.id.clone()
-        };
-        let entry = groups.entry(id).or_insert_with(|| (root.location.clone(), None, Vec::new(), root.ignore.clone()));
+            } else {
+                objects[root].id.clone()
+            };
+            (id, root)
+        })
+        .collect();
+    let roots: Vec<(Location, Suppression)> =
+        placed.iter().map(|(_, root)| (objects[*root].location.clone(), objects[*root].ignore.clone())).collect();
+    let mut groups: BTreeMap<WorkloadRef, (Location, Option<PodFacts>, Vec<Pod>, Suppression)> = BTreeMap::new();
+    for (i, ((object, (id, root)), (root_location, root_ignore))) in
+        objects.into_iter().zip(placed).zip(roots).enumerate()
+    {
+        let entry = groups.entry(id).or_insert_with(|| (root_location, None, Vec::new(), root_ignore));
         if object.id.kind == WorkloadKind::Pod {
-            entry.2.push(Pod {
-                name: Some(object.id.name.clone()),
-                facts: object.pod.clone(),
-                location: object.location.clone(),
-            });
-        } else if root_of(i) == i {
-            entry.0 = object.location.clone();
-            entry.1 = Some(object.pod.clone());
+            entry.2.push(Pod { name: Some(object.id.name), facts: object.pod, location: object.location });
+        } else if root == i {
+            entry.0 = object.location;
+            entry.1 = Some(object.pod);
         }
     }
     groups
