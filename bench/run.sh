@@ -37,7 +37,7 @@ tier_rows() {
     [ -f "$file" ] || "$bin/netseg-gen" --tier "$tier" --format "$format" -o "$file" >&2
     local audit=("$bin/netseg" audit --fail-on none -o json "$file")
     local reach=("$bin/netseg" reach -o json "$file")
-    hyperfine --runs "$runs" -N --style basic --export-json "$dir/$tier.$format.json" \
+    hyperfine --runs "$runs" -N -i --style basic --export-json "$dir/$tier.$format.json" \
       -n floor "$bin/parse-floor $file" -n reach "${reach[*]}" -n audit "${audit[*]}" >&2
     local rss engine
     rss=$(peak_rss "${audit[@]}")

@@ -214,6 +214,40 @@ fn run(cli: &Cli) -> Result<u8> {
     }
 }
 
+/// All-pairs answers beyond this many pairs would not fit in memory (about 100 bytes a pair): they are refused
+/// with a message rather than left to grow until the machine gives out. `NETSEG_MAX_PAIRS` raises it.
+const DEFAULT_MAX_PAIRS: u64 = 20_000_000;
+
+/// Which all-pairs answer a command holds: workload pairs (audit, blast-radius) or profile pairs (reach's groups).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    WorkloadPairs,
+    ProfilePairs,
+}
+
+fn check_answer_size(analysis: &Analysis<'_>, holds: Holds) -> Result<()> {
+    let limit = match std::env::var("NETSEG_MAX_PAIRS") {
+        Ok(text) => text.parse().with_context(|| format!("NETSEG_MAX_PAIRS={text} is not a number"))?,
+        Err(_) => DEFAULT_MAX_PAIRS,
+    };
+    let size = analysis.answer_size(limit);
+    let (count, what) = match holds {
+        Holds::WorkloadPairs => (size.workload_pairs, "allowed workload pairs"),
+        Holds::ProfilePairs => (size.profile_pairs, "distinct allowed pairs (pairs of pod profiles)"),
+    };
+    if count > limit {
+        let hint = match holds {
+            Holds::WorkloadPairs => "`netseg reach` answers it as groups and `netseg can` answers any one pair",
+            Holds::ProfilePairs => "`netseg can` answers any one pair",
+        };
+        return Err(anyhow!(
+            "the answer is too large to hold: more than {limit} {what} (the limit; NETSEG_MAX_PAIRS=N raises it, at \
+             about 100 bytes a pair); {hint}"
+        ));
+    }
+    Ok(())
+}
+
 /// Above this many pairs, `--group auto` shows groups in text and JSON.
 const PAIR_LISTING_LIMIT: u64 = 10_000;
 /// CSV, Markdown and DOT have no groups; above this many pairs they need `--group never` to say it is meant.
@@ -241,6 +275,7 @@ fn reach(cli: &Cli, args: &ReachArgs) -> Result<u8> {
     let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
     let from = args.from.as_deref().map(|f| query::resolve(&cluster, f)).transpose()?;
     let to = args.to.as_deref().map(|t| query::resolve(&cluster, t)).transpose()?;
+    check_answer_size(&analysis, Holds::ProfilePairs)?;
     let grouped = analysis.reach_groups().filter(
         |e| from.as_ref().is_none_or(|f| query::endpoint_matches(e, f)),
         |e| to.as_ref().is_none_or(|t| query::endpoint_matches(e, t)),
@@ -342,6 +377,7 @@ fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
     };
     let config = Config::default();
     let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
+    check_answer_size(effective, Holds::WorkloadPairs)?;
     ctx.connections();
     phase("engine");
     let radius = netseg_audit::blast::blast_radius(&ctx, origin, args.max_hops);
@@ -380,6 +416,7 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
     };
     let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
     // The engine's all-pairs answer, which the rules share, computed here so that the timings tell it apart.
+    check_answer_size(effective, Holds::WorkloadPairs)?;
     ctx.connections();
     phase("engine");
     let result = netseg_audit::audit(&ctx);

@@ -207,6 +207,24 @@ pub struct Analysis<'c> {
     profiles: OnceLock<Profiles>,
     /// The pods of each class, built on first use.
     class_pods: OnceLock<Vec<Vec<Endpoint>>>,
+    /// What each profile may send to each other one, built on the first all-pairs question.
+    rows: OnceLock<Vec<ProfileRow>>,
+}
+
+/// The profiles one profile may send something to, with the ports.
+type ProfileRow = Vec<(ProfileId, PortSet)>;
+
+/// How large the all-pairs answer is, counted up to a cap, so that a caller can refuse an answer that would not fit
+/// in memory before asking for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerSize {
+    /// Profile pairs with something allowed: what `reach_groups` holds.
+    pub profile_pairs: u64,
+    /// Workload pairs with something allowed (an upper bound where a workload's pods differ): what
+    /// `workload_connections` lists.
+    pub workload_pairs: u64,
+    /// Counting stopped at the cap; the real numbers are larger.
+    pub capped: bool,
 }
 
 impl<'c> Analysis<'c> {
@@ -225,6 +243,7 @@ impl<'c> Analysis<'c> {
             baseline: Vec::new(),
             profiles: OnceLock::new(),
             class_pods: OnceLock::new(),
+            rows: OnceLock::new(),
         }
     }
 
@@ -511,42 +530,95 @@ impl<'c> Analysis<'c> {
             .collect()
     }
 
+    fn profile_rows(&self) -> &[ProfileRow] {
+        self.rows.get_or_init(|| self.compute_rows(u64::MAX).0)
+    }
+
+    /// How large the all-pairs answer is, counting no further than `cap` pairs of either kind. When the count
+    /// stays under the cap, the answer is kept for the questions that follow.
+    pub fn answer_size(&self, cap: u64) -> AnswerSize {
+        if let Some(rows) = self.rows.get() {
+            return self.size_of(rows, u64::MAX);
+        }
+        let (rows, size) = self.compute_rows(cap);
+        if !size.capped {
+            let _ = self.rows.set(rows);
+        }
+        size
+    }
+
+    /// How many workloads hold a pod of each profile.
+    fn profile_weights(&self) -> Vec<u64> {
+        let mut weights = vec![0u64; self.profiles().len()];
+        for profiles in self.workload_profiles() {
+            for profile in profiles {
+                weights[profile] += 1;
+            }
+        }
+        weights
+    }
+
+    fn size_of(&self, rows: &[ProfileRow], cap: u64) -> AnswerSize {
+        // Counted as `compute_rows` counts, so that both paths agree.
+        let weights = self.profile_weights();
+        let mut size = AnswerSize { profile_pairs: 0, workload_pairs: 0, capped: false };
+        for (a, row) in rows.iter().enumerate() {
+            size.profile_pairs += row.len() as u64;
+            size.workload_pairs += row.iter().map(|(b, _)| weights[a] * weights[*b]).sum::<u64>();
+            if size.profile_pairs > cap || size.workload_pairs > cap {
+                size.capped = true;
+                break;
+            }
+        }
+        size
+    }
+
     /// For each profile, every profile it may send something to, with the ports: the source's egress AND the
     /// destination's ingress, evaluated on representatives. An isolated source is only tried toward the profiles
     /// its egress rules can match; everything else would be denied anyway.
-    fn profile_rows(&self) -> Vec<Vec<(ProfileId, PortSet)>> {
+    /// Stops early, with `capped`, once either count passes `cap`.
+    fn compute_rows(&self, cap: u64) -> (Vec<ProfileRow>, AnswerSize) {
         let profiles = self.profiles();
+        let weights = self.profile_weights();
+        let mut size = AnswerSize { profile_pairs: 0, workload_pairs: 0, capped: false };
         let ordered_tiers = !self.admin.is_empty() || !self.baseline.is_empty();
         let egress = direction_slot(Direction::Egress);
         let mut candidates_of: HashMap<&[usize], FixedBitSet> = HashMap::new();
-        (0..profiles.len())
-            .map(|a| {
-                let src = profiles.representative[a];
-                let isolating = self.policy_tier.isolating[egress][src].as_slice();
-                let candidates = if ordered_tiers || isolating.is_empty() {
-                    candidates_of.entry(&[]).or_insert_with(|| profiles.all())
-                } else {
-                    candidates_of.entry(isolating).or_insert_with(|| {
-                        let mut set = FixedBitSet::with_capacity(profiles.len());
-                        for &policy in isolating {
-                            for rule in self.policy_tier.rules[policy].iter() {
-                                if rule.origin.direction == Direction::Egress {
-                                    profiles.reachable_by(rule, &mut set);
-                                }
+        let mut rows = Vec::with_capacity(profiles.len());
+        for a in 0..profiles.len() {
+            let src = profiles.representative[a];
+            let isolating = self.policy_tier.isolating[egress][src].as_slice();
+            let candidates = if ordered_tiers || isolating.is_empty() {
+                candidates_of.entry(&[]).or_insert_with(|| profiles.all())
+            } else {
+                candidates_of.entry(isolating).or_insert_with(|| {
+                    let mut set = FixedBitSet::with_capacity(profiles.len());
+                    for &policy in isolating {
+                        for rule in self.policy_tier.rules[policy].iter() {
+                            if rule.origin.direction == Direction::Egress {
+                                profiles.reachable_by(rule, &mut set);
                             }
                         }
-                        set
-                    })
-                };
-                candidates
-                    .ones()
-                    .filter_map(|b| {
-                        let allowed = self.class_allowed(src, profiles.representative[b]);
-                        (!allowed.is_empty()).then_some((b, allowed))
-                    })
-                    .collect()
-            })
-            .collect()
+                    }
+                    set
+                })
+            };
+            let mut row = Vec::new();
+            for b in candidates.ones() {
+                let allowed = self.class_allowed(src, profiles.representative[b]);
+                if !allowed.is_empty() {
+                    size.profile_pairs += 1;
+                    size.workload_pairs += weights[a] * weights[b];
+                    row.push((b, allowed));
+                }
+            }
+            rows.push(row);
+            if size.profile_pairs > cap || size.workload_pairs > cap {
+                size.capped = true;
+                break;
+            }
+        }
+        (rows, size)
     }
 
     /// Workload pairs with something allowed, `src != dst`, sorted; each the union over the two workloads' pods.

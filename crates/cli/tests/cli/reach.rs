@@ -169,3 +169,30 @@ fn timings_name_every_phase_on_stderr() {
     }
     assert!(!netseg(&["audit", &example("wordpress-flat")]).stderr.contains("timings:"));
 }
+
+#[test]
+fn an_answer_beyond_the_pair_limit_is_refused_with_the_limit_named() {
+    let workloads: String = (0..4)
+        .map(|i| format!("---\nkind: Deployment\nmetadata: {{name: app-{i}}}\nspec: {{template: {{metadata: {{labels: {{app: a{i}}}}}}}}}\n"))
+        .collect();
+    let dir = tree(&[("flat.yaml", &workloads)]);
+    let path = dir.path().to_string_lossy().to_string();
+    let run = |args: &[&str]| {
+        finish(
+            Command::new(env!("CARGO_BIN_EXE_netseg"))
+                .args(args)
+                .current_dir(repo_root())
+                .env("NETSEG_MAX_PAIRS", "5")
+                .output()
+                .expect("run netseg"),
+        )
+    };
+    // Four workloads that no rule tells apart: twelve workload pairs, but one pair of profiles.
+    let audit = run(&["audit", &path]);
+    assert_eq!(audit.code, 2, "{}", audit.stderr);
+    assert!(audit.stderr.contains("more than 5 allowed workload pairs") && audit.stderr.contains("NETSEG_MAX_PAIRS"));
+    // Groups hold profile pairs: reach still answers, every pair.
+    let reach = run(&["reach", "-o", "json", &path]);
+    assert_eq!(reach.code, 0, "{}", reach.stderr);
+    assert_eq!(pairs(&json(&reach.stdout)).len(), 12 + 2 * 4);
+}

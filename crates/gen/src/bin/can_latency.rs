@@ -1,8 +1,9 @@
 //! `can-latency FILE [QUERIES]`: how long `netseg can` takes once the cluster is loaded, at the library level.
 //!
-//! Loads the file once, builds the analysis, then answers QUERIES (default 2,000) seeded random questions the way
-//! `netseg can` does: resolve both names (workload ids, pod names, pod IPs, outside addresses), then the verdict
-//! with its explanation, each three times, keeping the fastest. Prints the load time and the latency distribution.
+//! Loads the file once, builds the analysis and the name index (`query::Resolver`), then answers QUERIES (default
+//! 2,000) seeded random questions the way `netseg can` does: resolve both names (workload ids, pod names, pod IPs,
+//! outside addresses), then the verdict with its explanation, each three times, keeping the fastest. Prints the load
+//! time and the latency distribution.
 
 use anyhow::{bail, Context, Result};
 use netseg_engine::query::{self, PortQuery};
@@ -18,6 +19,7 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let (cluster, _) = load_cluster(&[Input::from_arg(&path)], None);
     let analysis = Analysis::new(&cluster);
+    let resolver = query::Resolver::new(&cluster);
     let loaded = started.elapsed();
     if cluster.workloads.is_empty() {
         bail!("{path}: no workloads");
@@ -50,8 +52,8 @@ fn main() -> Result<()> {
         let mut verdict = None;
         for _ in 0..3 {
             let start = Instant::now();
-            let from = query::resolve(&cluster, &from_name)?;
-            let to = query::resolve(&cluster, &to_name)?;
+            let from = resolver.resolve(&from_name)?;
+            let to = resolver.resolve(&to_name)?;
             verdict = Some(query::verdict(&analysis, from, to, PortQuery::new(None, port)?));
             elapsed = elapsed.min(start.elapsed());
         }
