@@ -27,7 +27,7 @@ peak_rss() { /usr/bin/time -f %M -o "$dir/rss.txt" "$@" > /dev/null 2>&1 || true
 
 # The engine phase of `--timings`, in seconds.
 engine_seconds() {
-  "$@" 2>&1 > /dev/null | sed -n 's/^timings: .*engine \([0-9.]*\)s.*/\1/p'
+  { "$@" 2>&1 > /dev/null || true; } | sed -n 's/^timings: .*engine \([0-9.]*\)s.*/\1/p'
 }
 
 tier_rows() {

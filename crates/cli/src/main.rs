@@ -214,15 +214,16 @@ fn run(cli: &Cli) -> Result<u8> {
     }
 }
 
-/// All-pairs answers beyond this many pairs would not fit in memory (about 100 bytes a pair): they are refused
-/// with a message rather than left to grow until the machine gives out. `NETSEG_MAX_PAIRS` raises it.
-const DEFAULT_MAX_PAIRS: u64 = 20_000_000;
+/// All-pairs answers beyond this many pairs (or group entries) would not fit in memory (about 100 bytes each):
+/// they are refused with a message rather than left to grow until the machine gives out. `NETSEG_MAX_PAIRS`
+/// raises it.
+const DEFAULT_MAX_PAIRS: u64 = 10_000_000;
 
-/// Which all-pairs answer a command holds: workload pairs (audit, blast-radius) or profile pairs (reach's groups).
+/// Which all-pairs answer a command holds: workload pairs (audit, blast-radius) or the entries of reach's groups.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Holds {
     WorkloadPairs,
-    ProfilePairs,
+    GroupEntries,
 }
 
 fn check_answer_size(analysis: &Analysis<'_>, holds: Holds) -> Result<()> {
@@ -233,12 +234,12 @@ fn check_answer_size(analysis: &Analysis<'_>, holds: Holds) -> Result<()> {
     let size = analysis.answer_size(limit);
     let (count, what) = match holds {
         Holds::WorkloadPairs => (size.workload_pairs, "allowed workload pairs"),
-        Holds::ProfilePairs => (size.profile_pairs, "distinct allowed pairs (pairs of pod profiles)"),
+        Holds::GroupEntries => (size.group_entries, "destinations in the grouped answer"),
     };
     if count > limit {
         let hint = match holds {
             Holds::WorkloadPairs => "`netseg reach` answers it as groups and `netseg can` answers any one pair",
-            Holds::ProfilePairs => "`netseg can` answers any one pair",
+            Holds::GroupEntries => "`netseg can` answers any one pair",
         };
         return Err(anyhow!(
             "the answer is too large to hold: more than {limit} {what} (the limit; NETSEG_MAX_PAIRS=N raises it, at \
@@ -275,7 +276,7 @@ fn reach(cli: &Cli, args: &ReachArgs) -> Result<u8> {
     let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
     let from = args.from.as_deref().map(|f| query::resolve(&cluster, f)).transpose()?;
     let to = args.to.as_deref().map(|t| query::resolve(&cluster, t)).transpose()?;
-    check_answer_size(&analysis, Holds::ProfilePairs)?;
+    check_answer_size(&analysis, Holds::GroupEntries)?;
     let grouped = analysis.reach_groups().filter(
         |e| from.as_ref().is_none_or(|f| query::endpoint_matches(e, f)),
         |e| to.as_ref().is_none_or(|t| query::endpoint_matches(e, t)),

@@ -218,8 +218,9 @@ type ProfileRow = Vec<(ProfileId, PortSet)>;
 /// in memory before asking for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnswerSize {
-    /// Profile pairs with something allowed: what `reach_groups` holds.
-    pub profile_pairs: u64,
+    /// (source profile, destination workload) pairs with something allowed: a bound on how many destinations the
+    /// groups of `reach_groups` list, which is what they hold in memory.
+    pub group_entries: u64,
     /// Workload pairs with something allowed (an upper bound where a workload's pods differ): what
     /// `workload_connections` lists.
     pub workload_pairs: u64,
@@ -537,13 +538,21 @@ impl<'c> Analysis<'c> {
     /// How large the all-pairs answer is, counting no further than `cap` pairs of either kind. When the count
     /// stays under the cap, the answer is kept for the questions that follow.
     pub fn answer_size(&self, cap: u64) -> AnswerSize {
-        if let Some(rows) = self.rows.get() {
-            return self.size_of(rows, u64::MAX);
-        }
-        let (rows, size) = self.compute_rows(cap);
-        if !size.capped {
-            let _ = self.rows.set(rows);
-        }
+        // Each group of outside addresses lists, at most, every workload in each direction.
+        let atoms = addresses::atoms(self.cluster).len() as u64;
+        let external = (2 * atoms).saturating_mul(self.cluster.workloads.len() as u64);
+        let mut size = match self.rows.get() {
+            Some(rows) => self.size_of(rows, u64::MAX),
+            None => {
+                let (rows, size) = self.compute_rows(cap);
+                if !size.capped {
+                    let _ = self.rows.set(rows);
+                }
+                size
+            }
+        };
+        size.group_entries = size.group_entries.saturating_add(external);
+        size.capped |= size.group_entries > cap;
         size
     }
 
@@ -561,11 +570,11 @@ impl<'c> Analysis<'c> {
     fn size_of(&self, rows: &[ProfileRow], cap: u64) -> AnswerSize {
         // Counted as `compute_rows` counts, so that both paths agree.
         let weights = self.profile_weights();
-        let mut size = AnswerSize { profile_pairs: 0, workload_pairs: 0, capped: false };
+        let mut size = AnswerSize { group_entries: 0, workload_pairs: 0, capped: false };
         for (a, row) in rows.iter().enumerate() {
-            size.profile_pairs += row.len() as u64;
+            size.group_entries += row.iter().map(|(b, _)| weights[*b]).sum::<u64>();
             size.workload_pairs += row.iter().map(|(b, _)| weights[a] * weights[*b]).sum::<u64>();
-            if size.profile_pairs > cap || size.workload_pairs > cap {
+            if size.group_entries > cap || size.workload_pairs > cap {
                 size.capped = true;
                 break;
             }
@@ -580,7 +589,7 @@ impl<'c> Analysis<'c> {
     fn compute_rows(&self, cap: u64) -> (Vec<ProfileRow>, AnswerSize) {
         let profiles = self.profiles();
         let weights = self.profile_weights();
-        let mut size = AnswerSize { profile_pairs: 0, workload_pairs: 0, capped: false };
+        let mut size = AnswerSize { group_entries: 0, workload_pairs: 0, capped: false };
         let ordered_tiers = !self.admin.is_empty() || !self.baseline.is_empty();
         let egress = direction_slot(Direction::Egress);
         let mut candidates_of: HashMap<&[usize], FixedBitSet> = HashMap::new();
@@ -607,13 +616,13 @@ impl<'c> Analysis<'c> {
             for b in candidates.ones() {
                 let allowed = self.class_allowed(src, profiles.representative[b]);
                 if !allowed.is_empty() {
-                    size.profile_pairs += 1;
+                    size.group_entries += weights[b];
                     size.workload_pairs += weights[a] * weights[b];
                     row.push((b, allowed));
                 }
             }
             rows.push(row);
-            if size.profile_pairs > cap || size.workload_pairs > cap {
+            if size.group_entries > cap || size.workload_pairs > cap {
                 size.capped = true;
                 break;
             }

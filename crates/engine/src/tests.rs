@@ -248,7 +248,9 @@ fn the_name_index_resolves_what_the_scan_resolves() {
         "kind: Deployment\nmetadata: {name: web, namespace: b}\nspec: {template: {metadata: {labels: {app: web}}}}\n",
     ));
     let index = query::Resolver::new(&c);
-    for name in ["a/web", "web", "web-x", "a/web-x", "b/web-x[Pod]", "10.0.0.5", "10.0.0.6", "192.0.2.1", "nope", "b/web"] {
+    for name in
+        ["a/web", "web", "web-x", "a/web-x", "b/web-x[Pod]", "10.0.0.5", "10.0.0.6", "192.0.2.1", "nope", "b/web"]
+    {
         assert_eq!(index.resolve(name), query::resolve(&c, name), "{name}");
     }
     assert!(matches!(index.resolve("web"), Err(query::QueryError::Ambiguous(..))));
