@@ -29,9 +29,11 @@ const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    TIMINGS.with(|t| *t.borrow_mut() = Timings { enabled: cli.timings, last: Instant::now(), phases: Vec::new() });
+    TIMINGS.with_borrow_mut(|t| t.last = Instant::now());
     let result = run(&cli);
-    TIMINGS.with(Timings::print);
+    if cli.timings {
+        eprintln!("{}", TIMINGS.with_borrow(Timings::line));
+    }
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
@@ -59,43 +61,32 @@ fn style(choice: ColorChoice) -> Style {
 
 /// Wall-clock time per phase, for `--timings`: each `phase` call closes the phase that was running.
 struct Timings {
-    enabled: bool,
     last: Instant,
     phases: Vec<(&'static str, Duration)>,
 }
 
 impl Timings {
-    fn new(enabled: bool) -> RefCell<Timings> {
-        RefCell::new(Timings { enabled, last: Instant::now(), phases: Vec::new() })
-    }
-
-    fn phase(cell: &RefCell<Timings>, name: &'static str) {
-        let mut timings = cell.borrow_mut();
+    fn phase(&mut self, name: &'static str) {
         let now = Instant::now();
-        let elapsed = now - timings.last;
-        timings.last = now;
-        timings.phases.push((name, elapsed));
+        self.phases.push((name, now - self.last));
+        self.last = now;
     }
 
-    fn print(cell: &RefCell<Timings>) {
-        let timings = cell.borrow();
-        if !timings.enabled {
-            return;
-        }
-        let total: Duration = timings.phases.iter().map(|(_, d)| *d).sum();
+    fn line(&self) -> String {
+        let total: Duration = self.phases.iter().map(|(_, d)| *d).sum();
         let phases: Vec<String> =
-            timings.phases.iter().map(|(name, d)| format!("{name} {:.3}s", d.as_secs_f64())).collect();
-        eprintln!("timings: {}, total {:.3}s", phases.join(", "), total.as_secs_f64());
+            self.phases.iter().map(|(name, d)| format!("{name} {:.3}s", d.as_secs_f64())).collect();
+        format!("timings: {}, total {:.3}s", phases.join(", "), total.as_secs_f64())
     }
 }
 
 thread_local! {
-    static TIMINGS: RefCell<Timings> = Timings::new(false);
+    static TIMINGS: RefCell<Timings> = RefCell::new(Timings { last: Instant::now(), phases: Vec::new() });
 }
 
-/// Ends the running phase under `name` (a no-op cost when `--timings` is off: two clock reads).
+/// Ends the running phase under `name` (two clock reads: cheap enough to do whether or not `--timings` is on).
 fn phase(name: &'static str) {
-    TIMINGS.with(|t| Timings::phase(t, name));
+    TIMINGS.with_borrow_mut(|t| t.phase(name));
 }
 
 fn load(cli: &Cli, paths: &[String]) -> (Cluster, Vec<Diagnostic>) {
@@ -173,6 +164,16 @@ fn without_policies(cluster: &Cluster) -> Cluster {
     Cluster { policies: Vec::new(), ..cluster.clone() }
 }
 
+/// The cluster the answers describe: as declared, or, where the CNI enforces nothing, without its policies (kept
+/// in `open`).
+fn effective_cluster<'a>(cluster: &'a Cluster, network: &Network, open: &'a mut Option<Cluster>) -> &'a Cluster {
+    if network.enforced {
+        cluster
+    } else {
+        open.insert(without_policies(cluster))
+    }
+}
+
 fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Audit(args) => audit(cli, args),
@@ -182,13 +183,8 @@ fn run(cli: &Cli) -> Result<u8> {
             let (cluster, diagnostics) = load(cli, &args.paths);
             let had_errors = report(&diagnostics, cli.verbose, false);
             let network = network(&cluster, &args.network)?;
-            let open;
-            let effective = if network.enforced {
-                &cluster
-            } else {
-                open = without_policies(&cluster);
-                &open
-            };
+            let mut open = None;
+            let effective = effective_cluster(&cluster, &network, &mut open);
             let analysis = Analysis::with_options(effective, &network.engine);
             let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
             let from = query::resolve(&cluster, &args.from)?;
@@ -265,13 +261,8 @@ fn reach(cli: &Cli, args: &ReachArgs) -> Result<u8> {
     for note in &network.notes {
         eprintln!("note: {note}");
     }
-    let open;
-    let effective = if network.enforced {
-        &cluster
-    } else {
-        open = without_policies(&cluster);
-        &open
-    };
+    let mut open = None;
+    let effective = effective_cluster(&cluster, &network, &mut open);
     let analysis = Analysis::with_options(effective, &network.engine);
     let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
     let from = args.from.as_deref().map(|f| query::resolve(&cluster, f)).transpose()?;

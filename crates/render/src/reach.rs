@@ -9,10 +9,15 @@ use std::fmt::Write;
 
 pub const SCHEMA: &str = "netseg.reach/v1";
 
+/// Each endpoint's id, and how many are workloads and how many groups of outside addresses.
+fn endpoint_ids(cluster: &Cluster, endpoints: &[ReachEndpoint]) -> (Vec<String>, usize, usize) {
+    let ids: Vec<String> = endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
+    let workloads = endpoints.iter().filter(|e| matches!(e, ReachEndpoint::Workload(_))).count();
+    (ids, workloads, endpoints.len() - workloads)
+}
+
 pub fn text(cluster: &Cluster, reach: &Reach, style: Style) -> String {
-    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
-    let workloads = reach.endpoints.iter().filter(|e| matches!(e, ReachEndpoint::Workload(_))).count();
-    let externals = reach.endpoints.len() - workloads;
+    let (ids, workloads, externals) = endpoint_ids(cluster, &reach.endpoints);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -40,9 +45,7 @@ pub fn text(cluster: &Cluster, reach: &Reach, style: Style) -> String {
 
 /// The grouped answer: each group's sources, destinations and ports, sources and destinations one per line.
 pub fn text_groups(cluster: &Cluster, reach: &GroupedReach, style: Style) -> String {
-    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
-    let workloads = reach.endpoints.iter().filter(|e| matches!(e, ReachEndpoint::Workload(_))).count();
-    let externals = reach.endpoints.len() - workloads;
+    let (ids, workloads, externals) = endpoint_ids(cluster, &reach.endpoints);
     let mut out = String::new();
     let _ = writeln!(
         out,
