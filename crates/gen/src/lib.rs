@@ -288,7 +288,7 @@ fn policy(namespace: &str, name: &str, spec: Value) -> Value {
 }
 
 /// The system namespaces every cluster has, whose pods the policies name: DNS, the ingress controller, monitoring.
-fn system(form: Form, rng: &mut Rng, ips: &mut Addresses, sink: &mut dyn Sink) -> io::Result<usize> {
+fn system(spec: &Spec, rng: &mut Rng, ips: &mut Addresses, sink: &mut dyn Sink) -> io::Result<usize> {
     let systems: [(&str, &str, Map<String, Value>, Ports); 3] = [
         (
             "kube-system",
@@ -310,8 +310,10 @@ fn system(form: Form, rng: &mut Rng, ips: &mut Addresses, sink: &mut dyn Sink) -
         if !labels.contains_key("app") {
             labels.insert("app".into(), json!(name));
         }
-        let w = Planned { namespace: ns.into(), name: name.into(), kind: "Deployment", replicas: 2, labels, ports };
-        write_workload(&w, form, rng, ips, sink)?;
+        // Two replicas, as these run, unless every workload is to have one pod.
+        let replicas = spec.replicas.clamp(1, 2);
+        let w = Planned { namespace: ns.into(), name: name.into(), kind: "Deployment", replicas, labels, ports };
+        write_workload(&w, spec.form, rng, ips, sink)?;
         pods += w.replicas;
     }
     Ok(pods)
@@ -324,7 +326,7 @@ fn labels(pairs: &[(&str, &str)]) -> Map<String, Value> {
 fn realistic(spec: &Spec, sink: &mut dyn Sink) -> io::Result<usize> {
     let mut rng = Rng::new(spec.seed);
     let mut ips = Addresses(0);
-    let system_pods = system(spec.form, &mut rng, &mut ips, sink)?;
+    let system_pods = system(spec, &mut rng, &mut ips, sink)?;
     let app_namespaces = spec.namespaces.saturating_sub(3).max(1);
     let app_pods = spec.pods.saturating_sub(system_pods);
     let mut pods_written = system_pods;
@@ -664,6 +666,15 @@ mod tests {
         ] {
             assert!(text.contains(construct), "no {construct}");
         }
+    }
+
+    #[test]
+    fn one_replica_makes_every_pod_its_own_workload() {
+        let objects = run(&Spec { replicas: 1, ..small(Form::Manifests, Shape::Realistic) });
+        let controllers: Vec<&Value> =
+            objects.iter().filter(|o| o["kind"] == "Deployment" || o["kind"] == "StatefulSet").collect();
+        assert_eq!(controllers.len(), 300);
+        assert!(controllers.iter().all(|o| o["spec"]["replicas"] == 1));
     }
 
     #[test]
