@@ -7,7 +7,7 @@ use crate::{Finding, Resource, Witness};
 use netseg_engine::{Analysis, Endpoint, PortSet, WorkloadConnection};
 use netseg_model::cni::CniVerdict;
 use netseg_model::{Cidr, Cluster, Diagnostic, Direction, Location, Protocol, Suppression};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -40,6 +40,10 @@ pub struct AuditContext<'a> {
     pub facts: SensitiveFacts,
     pub options: &'a AuditOptions,
     connections: OnceLock<Vec<WorkloadConnection>>,
+    /// `incoming[dst]`: indexes into `connections` of the connections to `dst`.
+    incoming: OnceLock<Vec<Vec<usize>>>,
+    /// Namespaces with workloads, and with NetworkPolicies, for rules that ask per policy or per workload.
+    populated: OnceLock<(HashSet<String>, HashSet<String>)>,
 }
 
 impl<'a> AuditContext<'a> {
@@ -64,6 +68,8 @@ impl<'a> AuditContext<'a> {
             facts,
             options,
             connections: OnceLock::new(),
+            incoming: OnceLock::new(),
+            populated: OnceLock::new(),
         }
     }
 
@@ -75,6 +81,36 @@ impl<'a> AuditContext<'a> {
     /// Workload pairs of the effective network.
     pub fn connections(&self) -> &[WorkloadConnection] {
         self.connections.get_or_init(|| self.effective.workload_connections())
+    }
+
+    /// The connections to one workload, in source order.
+    pub fn connections_to(&self, dst: usize) -> impl Iterator<Item = &WorkloadConnection> + '_ {
+        let connections = self.connections();
+        let incoming = self.incoming.get_or_init(|| {
+            let mut incoming = vec![Vec::new(); self.cluster.workloads.len()];
+            for (index, connection) in connections.iter().enumerate() {
+                incoming[connection.dst].push(index);
+            }
+            incoming
+        });
+        incoming.get(dst).into_iter().flatten().map(move |&index| &connections[index])
+    }
+
+    fn populated(&self) -> &(HashSet<String>, HashSet<String>) {
+        self.populated.get_or_init(|| {
+            (
+                self.cluster.workloads.iter().map(|w| w.id.namespace.clone()).collect(),
+                self.cluster.policies.iter().map(|p| p.namespace.clone()).collect(),
+            )
+        })
+    }
+
+    pub fn namespace_has_workloads(&self, namespace: &str) -> bool {
+        self.populated().0.contains(namespace)
+    }
+
+    pub fn namespace_has_policies(&self, namespace: &str) -> bool {
+        self.populated().1.contains(namespace)
     }
 
     pub fn pods(&self, workload: usize) -> impl Iterator<Item = Endpoint> + '_ {

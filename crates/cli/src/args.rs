@@ -25,6 +25,9 @@ pub struct Cli {
     /// Colour the text output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Print how long each phase took (parse, model, engine, audit, output) on stderr.
+    #[arg(long, global = true)]
+    pub timings: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -304,8 +307,29 @@ pub struct ReachArgs {
     pub to: Option<String>,
     #[command(flatten)]
     pub ports: PortFilter,
+    /// Pairs or groups: `auto` lists every pair up to 10,000 of them and groups beyond (text and JSON); `always`
+    /// groups sources and destinations that get the same ports; `never` lists every pair, however many.
+    #[arg(long, value_enum, default_value_t = GroupChoice::Auto)]
+    pub group: GroupChoice,
+    /// `workload`: a controller's pods are one endpoint; `pod`: every pod of a dump is its own endpoint,
+    /// `ns/pod[Pod]` (a template, which names no pod, stays its workload).
+    #[arg(long, value_enum, default_value_t = Granularity::Workload)]
+    pub granularity: Granularity,
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Granularity {
+    Workload,
+    Pod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,28 +5,39 @@ mod args;
 use anyhow::{anyhow, Context, Result};
 use args::{
     AuditArgs, AuditFormat, BlastArgs, CanFormat, Cli, ColorChoice, Command, DiffArgs, DiffFailOn, DiffFormat,
-    FactArgs, FailOn, GenerateArgs, InputArgs, NetworkArgs, ReachFormat,
+    FactArgs, FailOn, GenerateArgs, Granularity, GroupChoice, InputArgs, NetworkArgs, ReachArgs, ReachFormat,
 };
 use clap::Parser;
 use netseg_audit::blast::Origin;
 use netseg_audit::{AuditContext, AuditOptions, Config, Severity};
 use netseg_engine::query::{self, PortQuery};
-use netseg_engine::{Analysis, EngineOptions, ReachConnection};
+use netseg_engine::{Analysis, EngineOptions};
 use netseg_fix::manifest::to_yaml_stream;
 use netseg_fix::{AuditSetup, DnsTarget, GenerateOptions};
 use netseg_live::TargetRequest;
 use netseg_model::cni::{self, CniVerdict};
 use netseg_model::{Cidr, Cluster, Diagnostic, Input, Inventory, Severity as DiagnosticSeverity};
 use netseg_render::Style;
+use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// The system allocator spends a third of a large load in malloc and free; mimalloc's thread-local pages do not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Input or usage error, for every command.
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(args_os());
-    match run(&cli) {
+    TIMINGS.with_borrow_mut(|t| t.last = Instant::now());
+    let result = run(&cli);
+    if cli.timings {
+        eprintln!("{}", TIMINGS.with_borrow(Timings::line));
+    }
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
@@ -66,6 +77,36 @@ fn style(choice: ColorChoice) -> Style {
     Style { color }
 }
 
+/// Wall-clock time per phase, for `--timings`: each `phase` call closes the phase that was running.
+struct Timings {
+    last: Instant,
+    phases: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    fn phase(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.phases.push((name, now - self.last));
+        self.last = now;
+    }
+
+    fn line(&self) -> String {
+        let total: Duration = self.phases.iter().map(|(_, d)| *d).sum();
+        let phases: Vec<String> =
+            self.phases.iter().map(|(name, d)| format!("{name} {:.3}s", d.as_secs_f64())).collect();
+        format!("timings: {}, total {:.3}s", phases.join(", "), total.as_secs_f64())
+    }
+}
+
+thread_local! {
+    static TIMINGS: RefCell<Timings> = RefCell::new(Timings { last: Instant::now(), phases: Vec::new() });
+}
+
+/// Ends the running phase under `name` (two clock reads: cheap enough to do whether or not `--timings` is on).
+fn phase(name: &'static str) {
+    TIMINGS.with_borrow_mut(|t| t.phase(name));
+}
+
 /// One cluster's objects, from files, a live cluster, or a live cluster with files laid over it.
 struct Loaded {
     /// The kubeconfig context, for a live cluster.
@@ -91,7 +132,12 @@ fn limits(cli: &Cli) -> netseg_model::Limits {
 /// Files, directories and stdin only.
 fn load_files(cli: &Cli, paths: &[String]) -> (Cluster, Vec<Diagnostic>) {
     let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
-    netseg_model::load_cluster_with(&inputs, cli.namespace.as_deref(), limits(cli))
+    let mut inventory = netseg_model::load_with(&inputs, cli.namespace.as_deref(), limits(cli));
+    phase("parse");
+    let diagnostics = std::mem::take(&mut inventory.diagnostics);
+    let cluster = Cluster::from_inventory(inventory);
+    phase("model");
+    (cluster, diagnostics)
 }
 
 fn load(cli: &Cli, input: &InputArgs) -> Result<Vec<Loaded>> {
@@ -141,13 +187,11 @@ fn load(cli: &Cli, input: &InputArgs) -> Result<Vec<Loaded>> {
         for line in &unseen {
             eprintln!("warning: {line}");
         }
+        phase("parse");
         let diagnostics = std::mem::take(&mut inventory.diagnostics);
-        loaded.push(Loaded {
-            context: Some(read.context),
-            cluster: Cluster::from_inventory(inventory),
-            diagnostics,
-            unseen,
-        });
+        let cluster = Cluster::from_inventory(inventory);
+        phase("model");
+        loaded.push(Loaded { context: Some(read.context), cluster, diagnostics, unseen });
     }
     Ok(loaded)
 }
@@ -227,70 +271,35 @@ fn network(cluster: &Cluster, args: &NetworkArgs) -> Result<Network> {
     Ok(Network { verdict, enforced, engine: EngineOptions { ip_blocks_match_pods: !cilium }, notes })
 }
 
+/// The cluster the answers describe: as declared, or, where the CNI enforces nothing, without its policies (kept
+/// in `open`).
+fn effective_cluster<'a>(cluster: &'a Cluster, network: &Network, open: &'a mut Option<Cluster>) -> &'a Cluster {
+    if network.enforced {
+        cluster
+    } else {
+        open.insert(cluster.without_policies())
+    }
+}
+
 fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Audit(args) => audit(cli, args),
         Command::BlastRadius(args) => blast_radius(cli, args),
         Command::Generate(args) => generate(cli, args),
         Command::Diff(args) => diff(cli, args),
-        Command::Reach(args) => {
-            let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "reach")?;
-            let had_errors = report(&diagnostics, cli.verbose, false);
-            let network = network(&cluster, &args.network)?;
-            for note in &network.notes {
-                eprintln!("note: {note}");
-            }
-            let open;
-            let effective = if network.enforced {
-                &cluster
-            } else {
-                open = cluster.without_policies();
-                &open
-            };
-            let analysis = Analysis::with_options(effective, &network.engine);
-            let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
-            let from = args.from.as_deref().map(|f| query::resolve(&cluster, f)).transpose()?;
-            let to = args.to.as_deref().map(|t| query::resolve(&cluster, t)).transpose()?;
-            let mut reach = analysis.reach();
-            let wanted = query.ports();
-            let endpoints = &reach.endpoints;
-            reach.connections = reach
-                .connections
-                .into_iter()
-                .filter(|c| from.as_ref().is_none_or(|f| query::endpoint_matches(&endpoints[c.src], f)))
-                .filter(|c| to.as_ref().is_none_or(|t| query::endpoint_matches(&endpoints[c.dst], t)))
-                .filter_map(|c| {
-                    let allowed = c.allowed.intersection(&wanted);
-                    (!allowed.is_empty()).then_some(ReachConnection { allowed, ..c })
-                })
-                .collect();
-            let rendered = match args.output {
-                ReachFormat::Text => netseg_render::reach::text(&cluster, &reach, style(cli.color)),
-                ReachFormat::Json => netseg_render::json_text(&netseg_render::reach::json(&cluster, &reach)),
-                ReachFormat::Csv => netseg_render::reach::csv(&cluster, &reach),
-                ReachFormat::Md => netseg_render::reach::markdown(&cluster, &reach),
-                ReachFormat::Dot => netseg_render::reach::dot(&cluster, &reach),
-                ReachFormat::Mermaid => netseg_render::reach::mermaid(&cluster, &reach),
-            };
-            write_out(&rendered)?;
-            Ok(if had_errors { EXIT_ERROR } else { 0 })
-        }
+        Command::Reach(args) => reach(cli, args),
         Command::Can(args) => {
             let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "can")?;
             let had_errors = report(&diagnostics, cli.verbose, false);
             let network = network(&cluster, &args.network)?;
-            let open;
-            let effective = if network.enforced {
-                &cluster
-            } else {
-                open = cluster.without_policies();
-                &open
-            };
+            let mut open = None;
+            let effective = effective_cluster(&cluster, &network, &mut open);
             let analysis = Analysis::with_options(effective, &network.engine);
             let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
             let from = query::resolve(&cluster, &args.from)?;
             let to = query::resolve(&cluster, &args.to)?;
             let verdict = query::verdict(&analysis, from, to, query);
+            phase("engine");
             let rendered = match args.output {
                 CanFormat::Text => netseg_render::can::text(effective, &verdict, &network.notes, style(cli.color)),
                 CanFormat::Json => {
@@ -298,6 +307,7 @@ fn run(cli: &Cli) -> Result<u8> {
                 }
             };
             write_out(&rendered)?;
+            phase("output");
             Ok(if had_errors {
                 EXIT_ERROR
             } else if verdict.allowed() {
@@ -307,6 +317,113 @@ fn run(cli: &Cli) -> Result<u8> {
             })
         }
     }
+}
+
+/// All-pairs answers beyond this many pairs (or group entries) would not fit in memory (about 100 bytes each):
+/// they are refused with a message rather than left to grow until the machine gives out. `NETSEG_MAX_PAIRS`
+/// raises it.
+const DEFAULT_MAX_PAIRS: u64 = 10_000_000;
+
+/// Which all-pairs answer a command holds: workload pairs (audit, blast-radius) or the entries of reach's groups.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    WorkloadPairs,
+    GroupEntries,
+}
+
+fn check_answer_size(analysis: &Analysis<'_>, holds: Holds) -> Result<()> {
+    let limit = match std::env::var("NETSEG_MAX_PAIRS") {
+        Ok(text) => text.parse().with_context(|| format!("NETSEG_MAX_PAIRS={text} is not a number"))?,
+        Err(_) => DEFAULT_MAX_PAIRS,
+    };
+    let size = analysis.answer_size(limit);
+    let (count, what) = match holds {
+        Holds::WorkloadPairs => (size.workload_pairs, "allowed workload pairs"),
+        Holds::GroupEntries => (size.group_entries, "destinations in the grouped answer"),
+    };
+    if count > limit {
+        let hint = match holds {
+            Holds::WorkloadPairs => "`netseg reach` answers it as groups and `netseg can` answers any one pair",
+            Holds::GroupEntries => "`netseg can` answers any one pair",
+        };
+        return Err(anyhow!(
+            "the answer is too large to hold: more than {limit} {what} (the limit; NETSEG_MAX_PAIRS=N raises it, at \
+             about 100 bytes a pair); {hint}"
+        ));
+    }
+    Ok(())
+}
+
+/// Above this many pairs, `--group auto` shows groups in text and JSON.
+const PAIR_LISTING_LIMIT: u64 = 10_000;
+/// CSV, Markdown and DOT have no groups; above this many pairs they need `--group never` to say it is meant.
+const FLAT_FORMAT_LIMIT: u64 = 1_000_000;
+
+fn reach(cli: &Cli, args: &ReachArgs) -> Result<u8> {
+    let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "reach")?;
+    let cluster = match args.granularity {
+        Granularity::Workload => cluster,
+        Granularity::Pod => cluster.per_pod(),
+    };
+    let had_errors = report(&diagnostics, cli.verbose, false);
+    let network = network(&cluster, &args.network)?;
+    for note in &network.notes {
+        eprintln!("note: {note}");
+    }
+    let mut open = None;
+    let effective = effective_cluster(&cluster, &network, &mut open);
+    let analysis = Analysis::with_options(effective, &network.engine);
+    let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
+    let from = args.from.as_deref().map(|f| query::resolve(&cluster, f)).transpose()?;
+    let to = args.to.as_deref().map(|t| query::resolve(&cluster, t)).transpose()?;
+    check_answer_size(&analysis, Holds::GroupEntries)?;
+    let grouped = analysis.reach_groups().filter(
+        |e| from.as_ref().is_none_or(|f| query::endpoint_matches(e, f)),
+        |e| to.as_ref().is_none_or(|t| query::endpoint_matches(e, t)),
+        &query.ports(),
+    );
+    phase("engine");
+    let pairs = grouped.pairs();
+    let as_groups = match (args.group, args.output) {
+        (GroupChoice::Never, _) => false,
+        (_, ReachFormat::Csv | ReachFormat::Md | ReachFormat::Dot | ReachFormat::Mermaid) => {
+            if pairs > FLAT_FORMAT_LIMIT && args.group == GroupChoice::Auto {
+                return Err(anyhow!(
+                    "{pairs} allowed connections are too many for -o {:?} (one line each); narrow with --from, --to \
+                     or --port, use -o json or text (grouped), or pass --group never",
+                    args.output
+                ));
+            }
+            false
+        }
+        (GroupChoice::Always, _) => true,
+        (GroupChoice::Auto, _) => pairs > PAIR_LISTING_LIMIT,
+    };
+    let rendered = if as_groups {
+        if args.group == GroupChoice::Auto {
+            eprintln!(
+                "note: {pairs} allowed connections, shown as {} groups (--group never lists every pair)",
+                grouped.groups.len()
+            );
+        }
+        match args.output {
+            ReachFormat::Json => netseg_render::json_text(&netseg_render::reach::json_groups(&cluster, &grouped)),
+            _ => netseg_render::reach::text_groups(&cluster, &grouped, style(cli.color)),
+        }
+    } else {
+        let reach = grouped.expand();
+        match args.output {
+            ReachFormat::Text => netseg_render::reach::text(&cluster, &reach, style(cli.color)),
+            ReachFormat::Json => netseg_render::json_text(&netseg_render::reach::json(&cluster, &reach)),
+            ReachFormat::Csv => netseg_render::reach::csv(&cluster, &reach),
+            ReachFormat::Md => netseg_render::reach::markdown(&cluster, &reach),
+            ReachFormat::Dot => netseg_render::reach::dot(&cluster, &reach),
+            ReachFormat::Mermaid => netseg_render::reach::mermaid(&cluster, &reach),
+        }
+    };
+    write_out(&rendered)?;
+    phase("output");
+    Ok(if had_errors { EXIT_ERROR } else { 0 })
 }
 
 fn cidrs(texts: &[String], flag: &str) -> Result<Vec<Cidr>> {
@@ -351,22 +468,28 @@ fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
         },
     };
     let declared = Analysis::with_options(&cluster, &network.engine);
-    let open = cluster.without_policies();
-    let allow_all;
+    // Only where the CNI enforces nothing: the copy doubles what a large cluster holds in memory.
+    let (open, allow_all);
     let effective = if network.enforced {
         &declared
     } else {
+        open = cluster.without_policies();
         allow_all = Analysis::with_options(&open, &network.engine);
         &allow_all
     };
     let config = Config::default();
     let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
+    check_answer_size(effective, Holds::WorkloadPairs)?;
+    ctx.connections();
+    phase("engine");
     let radius = netseg_audit::blast::blast_radius(&ctx, origin, args.max_hops);
+    phase("blast-radius");
     let rendered = match args.output {
         CanFormat::Text => netseg_render::blast::text(&radius, style(cli.color)),
         CanFormat::Json => netseg_render::json_text(&netseg_render::blast::json(&radius)),
     };
     write_out(&rendered)?;
+    phase("output");
     Ok(if had_errors { EXIT_ERROR } else { 0 })
 }
 
@@ -396,7 +519,13 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
         let network = network(&cluster, &args.network)?;
         let (verdict, engine) = (&network.verdict, &network.engine);
         let result = netseg_audit::with_context(&cluster, &diagnostics, verdict, engine, &config, &options, |ctx| {
+            // The engine's all-pairs answer, which the rules share, computed here so that the timings tell it
+            // apart.
+            check_answer_size(ctx.effective, Holds::WorkloadPairs)?;
+            ctx.connections();
+            phase("engine");
             let mut result = netseg_audit::audit(ctx);
+            phase("audit");
             result.cluster = context;
             result.assumptions.extend(unseen);
             if html {
@@ -406,8 +535,8 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
                 let meta = netseg_render::html::ReportMeta { inputs: &args.input.paths, generator: &generator };
                 page = Some(netseg_render::html::audit_report(&result, &graph, &map.namespaces, &meta));
             }
-            result
-        });
+            Ok::<_, anyhow::Error>(result)
+        })?;
         reports.push(result);
     }
     let rendered = match args.output {
@@ -420,6 +549,7 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
         AuditFormat::Html => page.unwrap_or_default(),
     };
     write_out(&rendered)?;
+    phase("output");
     let threshold = match args.fail_on {
         FailOn::Critical => Some(Severity::Critical),
         FailOn::High => Some(Severity::High),

@@ -46,45 +46,47 @@ impl Classes {
 
         let namespace_of: HashMap<&str, usize> =
             cluster.namespaces.iter().enumerate().map(|(i, ns)| (ns.name.as_str(), i)).collect();
-        // Group pods by namespace first, so that class ids come out in namespace order.
-        let mut keyed: Vec<(PodClass, usize, usize)> = Vec::new();
+        // Pods in namespace order, so that class ids come out namespace by namespace; a class is keyed by
+        // borrowed labels and copied once per class, not once per pod.
+        let mut pods: Vec<(usize, usize, usize)> = Vec::new();
         for (w, workload) in cluster.workloads.iter().enumerate() {
             let namespace = namespace_of.get(workload.id.namespace.as_str()).copied().unwrap_or(0);
-            for (p, pod) in workload.pods.iter().enumerate() {
-                let mut ports = pod.facts.ports.clone();
-                ports.sort();
-                ports.dedup();
-                let ip_blocks = if pod.facts.ips.is_empty() || !ip_blocks_match_pods {
-                    Vec::new()
-                } else {
-                    ip_blocks
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, block)| pod.facts.ips.iter().any(|ip| block.contains(*ip)))
-                        .map(|(i, _)| i)
-                        .collect()
-                };
-                let class = PodClass {
-                    namespace,
-                    labels: pod.facts.labels.clone(),
-                    host_network: pod.facts.host_network,
-                    ports,
-                    ip_blocks,
-                    node: pod.facts.node_name.clone().filter(|_| pod.facts.host_network),
-                };
-                keyed.push((class, w, p));
-            }
+            pods.extend((0..workload.pods.len()).map(|p| (namespace, w, p)));
         }
-        keyed.sort_by_key(|(class, _, _)| class.namespace);
+        pods.sort_by_key(|&(namespace, _, _)| namespace);
 
+        type Key<'c> = (usize, &'c Labels, bool, Vec<ContainerPort>, Vec<usize>, Option<&'c str>);
         let mut classes: Vec<PodClass> = Vec::new();
-        let mut ids: HashMap<PodClass, ClassId> = HashMap::new();
+        let mut ids: HashMap<Key<'_>, ClassId> = HashMap::new();
         let mut pod_class: Vec<Vec<ClassId>> = cluster.workloads.iter().map(|w| vec![0; w.pods.len()]).collect();
-        for (class, w, p) in keyed {
-            let id = *ids.entry(class.clone()).or_insert_with(|| {
-                classes.push(class);
-                classes.len() - 1
-            });
+        for (namespace, w, p) in pods {
+            let pod = &cluster.workloads[w].pods[p];
+            let mut ports = pod.facts.ports.clone();
+            ports.sort();
+            ports.dedup();
+            let ip_blocks = if pod.facts.ips.is_empty() || !ip_blocks_match_pods {
+                Vec::new()
+            } else {
+                ip_blocks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, block)| pod.facts.ips.iter().any(|ip| block.contains(*ip)))
+                    .map(|(i, _)| i)
+                    .collect()
+            };
+            // Placement only tells host-network pods apart (admin `nodes` peers match them by node).
+            let node = pod.facts.node_name.as_deref().filter(|_| pod.facts.host_network);
+            let key = (namespace, &pod.facts.labels, pod.facts.host_network, ports, ip_blocks, node);
+            let id = match ids.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let (namespace, labels, host_network, ports, ip_blocks, node) = key.clone();
+                    let node = node.map(str::to_string);
+                    classes.push(PodClass { namespace, labels: labels.clone(), host_network, ports, ip_blocks, node });
+                    ids.insert(key, classes.len() - 1);
+                    classes.len() - 1
+                }
+            };
             pod_class[w][p] = id;
         }
 

@@ -6,15 +6,19 @@
 pub mod addresses;
 mod classes;
 pub mod portset;
+mod profiles;
 pub mod query;
 pub mod rules;
 
 use addresses::IpRange;
 use classes::{ClassId, Classes};
+use fixedbitset::FixedBitSet;
 use netseg_model::{Cluster, Direction, Tier};
+use profiles::{ProfileId, Profiles};
 use rules::{direction_slot, OrderedRule, Other, PolicyTier, RuleOrigin};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 pub use portset::PortSet;
 pub use rules::Action;
@@ -132,6 +136,94 @@ pub struct Reach {
     pub connections: Vec<ReachConnection>,
 }
 
+/// Every source reaches every destination of the group on `allowed`, except itself (a workload paired with itself
+/// is never implied). Indexes are into [`GroupedReach::endpoints`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReachGroup {
+    pub srcs: Vec<usize>,
+    pub dsts: Vec<usize>,
+    pub allowed: PortSet,
+}
+
+/// Who reaches whom as groups, whose size follows the number of distinct answers rather than the pairs: a flat
+/// cluster of 50k workloads is one group. Each pair is in at most one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupedReach {
+    pub endpoints: Vec<ReachEndpoint>,
+    pub groups: Vec<ReachGroup>,
+}
+
+impl GroupedReach {
+    /// How many (source, destination) pairs the groups stand for.
+    pub fn pairs(&self) -> u64 {
+        self.groups
+            .iter()
+            .map(|g| {
+                let both = sorted_overlap(&g.srcs, &g.dsts);
+                (g.srcs.len() as u64 * g.dsts.len() as u64).saturating_sub(both)
+            })
+            .sum()
+    }
+
+    /// Only the sources and destinations that the predicates keep, and only the ports in `wanted`.
+    pub fn filter(
+        &self,
+        src: impl Fn(&ReachEndpoint) -> bool,
+        dst: impl Fn(&ReachEndpoint) -> bool,
+        wanted: &PortSet,
+    ) -> GroupedReach {
+        let groups = self
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let srcs: Vec<usize> = g.srcs.iter().copied().filter(|&e| src(&self.endpoints[e])).collect();
+                let dsts: Vec<usize> = g.dsts.iter().copied().filter(|&e| dst(&self.endpoints[e])).collect();
+                let allowed = g.allowed.intersection(wanted);
+                let only_self = srcs.len() == 1 && dsts == srcs;
+                (!srcs.is_empty() && !dsts.is_empty() && !allowed.is_empty() && !only_self).then_some(ReachGroup {
+                    srcs,
+                    dsts,
+                    allowed,
+                })
+            })
+            .collect();
+        GroupedReach { endpoints: self.endpoints.clone(), groups }
+    }
+
+    /// The pairs, one connection each, sorted: what [`Analysis::reach`] answers.
+    pub fn expand(&self) -> Reach {
+        let mut connections = Vec::new();
+        for group in &self.groups {
+            for &src in &group.srcs {
+                for &dst in &group.dsts {
+                    if src != dst {
+                        connections.push(ReachConnection { src, dst, allowed: group.allowed.clone() });
+                    }
+                }
+            }
+        }
+        connections.sort_by_key(|c| (c.src, c.dst));
+        Reach { endpoints: self.endpoints.clone(), connections }
+    }
+}
+
+/// How many items two sorted lists share.
+fn sorted_overlap(a: &[usize], b: &[usize]) -> u64 {
+    let (mut i, mut j, mut both) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    both
+}
+
 /// Where CNIs differ from the Kubernetes reference semantics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineOptions {
@@ -160,6 +252,29 @@ pub struct Analysis<'c> {
     /// Ordered by priority, then rule order (`rules::tier_order`).
     admin: Vec<OrderedRule>,
     baseline: Vec<OrderedRule>,
+    /// Built on the first all-pairs question; `can` never needs it.
+    profiles: OnceLock<Profiles>,
+    /// The pods of each class, built on first use.
+    class_pods: OnceLock<Vec<Vec<Endpoint>>>,
+    /// What each profile may send to each other one, built on the first all-pairs question.
+    rows: OnceLock<Vec<ProfileRow>>,
+}
+
+/// The profiles one profile may send something to, with the ports.
+type ProfileRow = Vec<(ProfileId, PortSet)>;
+
+/// How large the all-pairs answer is, counted up to a cap, so that a caller can refuse an answer that would not fit
+/// in memory before asking for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerSize {
+    /// (source profile, destination workload) pairs with something allowed: a bound on how many destinations the
+    /// groups of `reach_groups` list, which is what they hold in memory.
+    pub group_entries: u64,
+    /// Workload pairs with something allowed (an upper bound where a workload's pods differ): what
+    /// `workload_connections` lists.
+    pub workload_pairs: u64,
+    /// Counting stopped at the cap; the real numbers are larger.
+    pub capped: bool,
 }
 
 impl<'c> Analysis<'c> {
@@ -171,7 +286,16 @@ impl<'c> Analysis<'c> {
         let classes = Classes::build(cluster, options.ip_blocks_match_pods);
         let policy_tier = rules::compile_policy_tier(cluster, &classes);
         let ordered = rules::compile_ordered_tiers(cluster, &classes);
-        Analysis { cluster, classes, policy_tier, admin: ordered.admin, baseline: ordered.baseline }
+        Analysis {
+            cluster,
+            classes,
+            policy_tier,
+            admin: ordered.admin,
+            baseline: ordered.baseline,
+            profiles: OnceLock::new(),
+            class_pods: OnceLock::new(),
+            rows: OnceLock::new(),
+        }
     }
 
     /// The policies that select a pod and isolate it in `direction`; empty when it is not isolated.
@@ -185,29 +309,63 @@ impl<'c> Analysis<'c> {
     /// The pods (as endpoints) that a policy selects.
     pub fn selected_pods(&self, policy: usize) -> Vec<Endpoint> {
         let Some(selected) = self.policy_tier.selected.get(policy) else { return Vec::new() };
-        self.pods_in(|class| selected.contains(class))
+        self.pods_in(selected.ones())
+    }
+
+    /// Whether a policy selects any pod: `!selected_pods(policy).is_empty()` without listing them.
+    pub fn selects_any_pod(&self, policy: usize) -> bool {
+        // Every class has at least one pod.
+        self.policy_tier.selected.get(policy).is_some_and(|selected| selected.ones().next().is_some())
+    }
+
+    fn peer_set(&self, origin: RuleOrigin, peer: usize) -> Option<&rules::PeerSet> {
+        let rule = self.policy_tier.rules.get(origin.policy).and_then(|rules| {
+            rules.iter().find(|r| r.origin.direction == origin.direction && r.origin.rule == origin.rule)
+        });
+        rule.and_then(|r| r.peers.as_ref()).and_then(|peers| peers.get(peer))
+    }
+
+    fn peer_classes(&self, peer: &rules::PeerSet) -> Vec<ClassId> {
+        match peer {
+            rules::PeerSet::Classes(set) => set.ones().collect(),
+            _ => (0..self.classes.len()).filter(|&class| peer.matches(&self.classes, Other::Class(class))).collect(),
+        }
     }
 
     /// The pods that one peer of a rule matches (ipBlock peers: the pods whose IPs fall in the block).
     pub fn peer_pods(&self, origin: RuleOrigin, peer: usize) -> Vec<Endpoint> {
-        let rule = self.policy_tier.rules.get(origin.policy).and_then(|rules| {
-            rules.iter().find(|r| r.origin.direction == origin.direction && r.origin.rule == origin.rule)
-        });
-        let Some(peer) = rule.and_then(|r| r.peers.as_ref()).and_then(|peers| peers.get(peer)) else {
-            return Vec::new();
-        };
-        self.pods_in(|class| peer.matches(&self.classes, Other::Class(class)))
+        match self.peer_set(origin, peer) {
+            Some(peer) => self.pods_in(self.peer_classes(peer).into_iter()),
+            None => Vec::new(),
+        }
     }
 
-    fn pods_in(&self, wanted: impl Fn(ClassId) -> bool) -> Vec<Endpoint> {
-        let mut pods = Vec::new();
-        for (workload, classes) in self.classes.pod_class.iter().enumerate() {
-            for (pod, &class) in classes.iter().enumerate() {
-                if wanted(class) {
-                    pods.push(Endpoint::Pod { workload, pod });
+    /// Whether one peer of a rule matches any pod: `!peer_pods(..).is_empty()` without listing them.
+    pub fn peer_matches_any_pod(&self, origin: RuleOrigin, peer: usize) -> bool {
+        match self.peer_set(origin, peer) {
+            Some(rules::PeerSet::Classes(set)) => set.ones().next().is_some(),
+            Some(block) => (0..self.classes.len()).any(|class| block.matches(&self.classes, Other::Class(class))),
+            None => false,
+        }
+    }
+
+    /// The pods of the given classes, in workload and pod order; the cost follows the classes asked for, not the
+    /// cluster, since audit rules ask once per policy and peer.
+    fn pods_in(&self, classes: impl Iterator<Item = ClassId>) -> Vec<Endpoint> {
+        let pods_of = self.class_pods.get_or_init(|| {
+            let mut pods_of = vec![Vec::new(); self.classes.len()];
+            for (workload, classes) in self.classes.pod_class.iter().enumerate() {
+                for (pod, &class) in classes.iter().enumerate() {
+                    pods_of[class].push(Endpoint::Pod { workload, pod });
                 }
             }
-        }
+            pods_of
+        });
+        let mut pods: Vec<Endpoint> = classes.flat_map(|class| pods_of[class].iter().copied()).collect();
+        pods.sort_unstable_by_key(|p| match p {
+            Endpoint::Pod { workload, pod } => (*workload, *pod),
+            Endpoint::Address(_) => (usize::MAX, usize::MAX),
+        });
         pods
     }
 
@@ -341,6 +499,14 @@ impl<'c> Analysis<'c> {
         trace
     }
 
+    /// What decides an endpoint's answers: its class, or the address itself.
+    pub(crate) fn class_key(&self, endpoint: Endpoint) -> Result<ClassId, IpAddr> {
+        match endpoint {
+            Endpoint::Address(addr) => Err(addr),
+            Endpoint::Pod { .. } => self.class_of(endpoint).ok_or(IpAddr::from([0, 0, 0, 0])),
+        }
+    }
+
     fn class_of(&self, endpoint: Endpoint) -> Option<ClassId> {
         match endpoint {
             Endpoint::Pod { workload, pod } => self.classes.pod_class.get(workload)?.get(pod).copied(),
@@ -467,46 +633,140 @@ impl<'c> Analysis<'c> {
         passed
     }
 
-    fn workload_classes(&self, workload: usize) -> Vec<ClassId> {
-        let mut classes = self.classes.pod_class[workload].clone();
-        classes.sort_unstable();
-        classes.dedup();
-        classes
+    fn profiles(&self) -> &Profiles {
+        self.profiles.get_or_init(|| Profiles::build(&self.classes, &self.policy_tier, &self.admin, &self.baseline))
+    }
+
+    /// How many profiles (classes that every rule treats alike) the classes fall into.
+    pub fn profile_count(&self) -> usize {
+        self.profiles().len()
+    }
+
+    /// The distinct profiles of each workload's pods, sorted.
+    fn workload_profiles(&self) -> Vec<Vec<ProfileId>> {
+        let profiles = self.profiles();
+        self.classes
+            .pod_class
+            .iter()
+            .map(|classes| {
+                let mut ids: Vec<ProfileId> = classes.iter().map(|&c| profiles.of_class[c]).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            })
+            .collect()
+    }
+
+    fn profile_rows(&self) -> &[ProfileRow] {
+        self.rows.get_or_init(|| self.compute_rows(u64::MAX).0)
+    }
+
+    /// How large the all-pairs answer is, counting no further than `cap` pairs of either kind. When the count
+    /// stays under the cap, the answer is kept for the questions that follow.
+    pub fn answer_size(&self, cap: u64) -> AnswerSize {
+        // Each group of outside addresses lists, at most, every workload in each direction.
+        let atoms = addresses::atoms(self.cluster).len() as u64;
+        let external = (2 * atoms).saturating_mul(self.cluster.workloads.len() as u64);
+        let mut size = match self.rows.get() {
+            Some(rows) => self.size_of(rows, u64::MAX),
+            None => {
+                let (rows, size) = self.compute_rows(cap);
+                if !size.capped {
+                    let _ = self.rows.set(rows);
+                }
+                size
+            }
+        };
+        size.group_entries = size.group_entries.saturating_add(external);
+        size.capped |= size.group_entries > cap;
+        size
+    }
+
+    /// How many workloads hold a pod of each profile.
+    fn profile_weights(&self) -> Vec<u64> {
+        let mut weights = vec![0u64; self.profiles().len()];
+        for profiles in self.workload_profiles() {
+            for profile in profiles {
+                weights[profile] += 1;
+            }
+        }
+        weights
+    }
+
+    fn size_of(&self, rows: &[ProfileRow], cap: u64) -> AnswerSize {
+        // Counted as `compute_rows` counts, so that both paths agree.
+        let weights = self.profile_weights();
+        let mut size = AnswerSize { group_entries: 0, workload_pairs: 0, capped: false };
+        for (a, row) in rows.iter().enumerate() {
+            size.group_entries += row.iter().map(|(b, _)| weights[*b]).sum::<u64>();
+            size.workload_pairs += row.iter().map(|(b, _)| weights[a] * weights[*b]).sum::<u64>();
+            if size.group_entries > cap || size.workload_pairs > cap {
+                size.capped = true;
+                break;
+            }
+        }
+        size
+    }
+
+    /// For each profile, every profile it may send something to, with the ports: the source's egress AND the
+    /// destination's ingress, evaluated on representatives. An isolated source is only tried toward the profiles
+    /// its egress rules can match; everything else would be denied anyway.
+    /// Stops early, with `capped`, once either count passes `cap`.
+    fn compute_rows(&self, cap: u64) -> (Vec<ProfileRow>, AnswerSize) {
+        let profiles = self.profiles();
+        let weights = self.profile_weights();
+        let mut size = AnswerSize { group_entries: 0, workload_pairs: 0, capped: false };
+        let ordered_tiers = !self.admin.is_empty() || !self.baseline.is_empty();
+        let egress = direction_slot(Direction::Egress);
+        let mut candidates_of: HashMap<&[usize], FixedBitSet> = HashMap::new();
+        let mut rows = Vec::with_capacity(profiles.len());
+        for a in 0..profiles.len() {
+            let src = profiles.representative[a];
+            let isolating = self.policy_tier.isolating[egress][src].as_slice();
+            let candidates = if ordered_tiers || isolating.is_empty() {
+                candidates_of.entry(&[]).or_insert_with(|| profiles.all())
+            } else {
+                candidates_of.entry(isolating).or_insert_with(|| {
+                    let mut set = FixedBitSet::with_capacity(profiles.len());
+                    for &policy in isolating {
+                        for rule in self.policy_tier.rules[policy].iter() {
+                            if rule.origin.direction == Direction::Egress {
+                                profiles.reachable_by(rule, &mut set);
+                            }
+                        }
+                    }
+                    set
+                })
+            };
+            let mut row = Vec::new();
+            for b in candidates.ones() {
+                let allowed = self.class_allowed(src, profiles.representative[b]);
+                if !allowed.is_empty() {
+                    size.group_entries += weights[b];
+                    size.workload_pairs += weights[a] * weights[b];
+                    row.push((b, allowed));
+                }
+            }
+            rows.push(row);
+            if size.group_entries > cap || size.workload_pairs > cap {
+                size.capped = true;
+                break;
+            }
+        }
+        (rows, size)
     }
 
     /// Workload pairs with something allowed, `src != dst`, sorted; each the union over the two workloads' pods.
     pub fn workload_connections(&self) -> Vec<WorkloadConnection> {
-        let workload_classes: Vec<Vec<ClassId>> =
-            (0..self.cluster.workloads.len()).map(|w| self.workload_classes(w)).collect();
-        // A class pair recurs only when one of its classes belongs to several workloads; memoising every pair
-        // would hold one entry per pair of workloads (25 million at 5,000 workloads of one class each).
-        let mut owners = vec![0usize; self.classes.classes.len()];
-        for classes in &workload_classes {
-            for &class in classes {
-                owners[class] += 1;
-            }
-        }
-        let mut memo: HashMap<(ClassId, ClassId), PortSet> = HashMap::new();
+        let rows = self.profile_rows();
+        let workload_profiles = self.workload_profiles();
+        let workloads_of = members(&workload_profiles, self.profiles().len());
+        let mut union = Union::new(workload_profiles.len());
         let mut connections = Vec::new();
-        for (src, src_classes) in workload_classes.iter().enumerate() {
-            for (dst, dst_classes) in workload_classes.iter().enumerate() {
-                if src == dst {
-                    continue;
-                }
-                let mut allowed = PortSet::empty();
-                for &a in src_classes {
-                    for &b in dst_classes {
-                        if owners[a] * owners[b] > 1 {
-                            let pair = memo.entry((a, b)).or_insert_with(|| self.class_allowed(a, b));
-                            allowed.union_with(pair);
-                        } else {
-                            allowed.union_with(&self.class_allowed(a, b));
-                        }
-                    }
-                }
-                if !allowed.is_empty() {
-                    connections.push(WorkloadConnection { src, dst, allowed });
-                }
+        for (src, profiles) in workload_profiles.iter().enumerate() {
+            let entries = profiles.iter().flat_map(|&a| rows[a].iter().map(|(b, ports)| (*b, ports)));
+            for (dst, allowed) in union.collect(entries, &workloads_of, Some(src)) {
+                connections.push(WorkloadConnection { src, dst, allowed });
             }
         }
         connections
@@ -521,28 +781,155 @@ impl<'c> Analysis<'c> {
             .into_iter()
             .map(|c| ReachConnection { src: c.src, dst: c.dst, allowed: c.allowed })
             .collect();
+        for (ranges, to_external, from_external) in self.external_groups() {
+            let index = endpoints.len();
+            endpoints.push(ReachEndpoint::External { ranges });
+            connections.extend(to_external.into_iter().map(|(src, allowed)| ReachConnection {
+                src,
+                dst: index,
+                allowed,
+            }));
+            connections.extend(from_external.into_iter().map(|(dst, allowed)| ReachConnection {
+                src: index,
+                dst,
+                allowed,
+            }));
+        }
+        connections.sort_by_key(|c| (c.src, c.dst));
+        Reach { endpoints, connections }
+    }
 
-        // Atoms with the same connectivity in both directions are one endpoint.
-        let workload_classes: Vec<Vec<ClassId>> = (0..workload_count).map(|w| self.workload_classes(w)).collect();
-        // (to each workload, from each workload) of an address group.
-        type Rows = (Vec<PortSet>, Vec<PortSet>);
-        let mut groups: Vec<(Rows, Vec<IpRange>)> = Vec::new();
-        let mut group_of: HashMap<Rows, usize> = HashMap::new();
+    /// The same answer as [`Analysis::reach`], grouped: workloads whose pods fall in the same profiles answer
+    /// alike, so they are evaluated and listed once; within a source set, destinations are grouped by port set.
+    pub fn reach_groups(&self) -> GroupedReach {
+        let rows = self.profile_rows();
+        let workload_profiles = self.workload_profiles();
+        // Workloads by the set of profiles of their pods: one set per distinct answer.
+        let mut set_of: HashMap<&[ProfileId], usize> = HashMap::new();
+        let mut sets: Vec<&[ProfileId]> = Vec::new();
+        let mut set_workloads: Vec<Vec<usize>> = Vec::new();
+        for (workload, profiles) in workload_profiles.iter().enumerate() {
+            let set = *set_of.entry(profiles.as_slice()).or_insert_with(|| {
+                sets.push(profiles.as_slice());
+                set_workloads.push(Vec::new());
+                sets.len() - 1
+            });
+            set_workloads[set].push(workload);
+        }
+        let sets_of_profile = members(&sets.iter().map(|s| s.to_vec()).collect::<Vec<_>>(), self.profiles().len());
+        let mut union = Union::new(sets.len());
+        // Source sets with the same answer toward every destination set share their groups.
+        let mut by_answer: HashMap<Vec<(usize, PortSet)>, Vec<usize>> = HashMap::new();
+        let mut answers: Vec<Vec<(usize, PortSet)>> = Vec::new();
+        for (set, profiles) in sets.iter().enumerate() {
+            let entries = profiles.iter().flat_map(|&a| rows[a].iter().map(|(b, ports)| (*b, ports)));
+            let answer = union.collect(entries, &sets_of_profile, None);
+            if answer.is_empty() {
+                continue;
+            }
+            match by_answer.get_mut(&answer) {
+                Some(srcs) => srcs.push(set),
+                None => {
+                    answers.push(answer.clone());
+                    by_answer.insert(answer, vec![set]);
+                }
+            }
+        }
+        let workloads_in = |sets: &[usize]| -> Vec<usize> {
+            let mut workloads: Vec<usize> = sets.iter().flat_map(|&s| set_workloads[s].iter().copied()).collect();
+            workloads.sort_unstable();
+            workloads
+        };
+        let mut groups = Vec::new();
+        for answer in answers {
+            let srcs = workloads_in(&by_answer[&answer]);
+            for (dst_sets, allowed) in by_ports(answer) {
+                let dsts = workloads_in(&dst_sets);
+                if !(srcs.len() == 1 && dsts == srcs) {
+                    groups.push(ReachGroup { srcs: srcs.clone(), dsts, allowed });
+                }
+            }
+        }
+
+        let mut endpoints: Vec<ReachEndpoint> =
+            (0..self.cluster.workloads.len()).map(ReachEndpoint::Workload).collect();
+        for (ranges, to_external, from_external) in self.external_groups() {
+            let index = endpoints.len();
+            endpoints.push(ReachEndpoint::External { ranges });
+            for (workloads, allowed) in by_ports(to_external) {
+                groups.push(ReachGroup { srcs: workloads, dsts: vec![index], allowed });
+            }
+            for (workloads, allowed) in by_ports(from_external) {
+                groups.push(ReachGroup { srcs: vec![index], dsts: workloads, allowed });
+            }
+        }
+        groups.sort_by(|a, b| (&a.srcs, &a.dsts).cmp(&(&b.srcs, &b.dsts)));
+        GroupedReach { endpoints, groups }
+    }
+
+    /// Address atoms with the same connectivity in both directions, joined into one endpoint each: its ranges, what
+    /// each workload may send to it and receive from it (sorted by workload, non-empty only).
+    #[allow(clippy::type_complexity)]
+    fn external_groups(&self) -> Vec<(Vec<IpRange>, Vec<(usize, PortSet)>, Vec<(usize, PortSet)>)> {
+        let profiles = self.profiles();
+        let workload_profiles = self.workload_profiles();
+        // Toward an address, a side depends only on the policies isolating the subject (with ordered tiers, on
+        // the whole profile): evaluate each distinct one once per atom.
+        let ordered_tiers = !self.admin.is_empty() || !self.baseline.is_empty();
+        let subjects = |direction: Direction| {
+            let slot = direction_slot(direction);
+            let mut key_of: HashMap<&[usize], usize> = HashMap::new();
+            let mut representative: Vec<ClassId> = Vec::new();
+            let of_profile: Vec<usize> = profiles
+                .representative
+                .iter()
+                .enumerate()
+                .map(|(profile, &class)| {
+                    let key: &[usize] = if ordered_tiers {
+                        std::slice::from_ref(&profiles.representative[profile])
+                    } else {
+                        &self.policy_tier.isolating[slot][class]
+                    };
+                    *key_of.entry(key).or_insert_with(|| {
+                        representative.push(class);
+                        representative.len() - 1
+                    })
+                })
+                .collect();
+            let workload_keys: Vec<Vec<usize>> = workload_profiles
+                .iter()
+                .map(|ps| {
+                    let mut keys: Vec<usize> = ps.iter().map(|&p| of_profile[p]).collect();
+                    keys.sort_unstable();
+                    keys.dedup();
+                    keys
+                })
+                .collect();
+            let workloads_of = members(&workload_keys, representative.len());
+            (representative, workloads_of)
+        };
+        let (egress_subjects, egress_workloads) = subjects(Direction::Egress);
+        let (ingress_subjects, ingress_workloads) = subjects(Direction::Ingress);
+
+        // Grouped by what each workload gets, as that is what the answer shows.
+        type Row = Vec<(usize, PortSet)>;
+        let mut union = Union::new(workload_profiles.len());
+        let mut groups: Vec<((Row, Row), Vec<IpRange>)> = Vec::new();
+        let mut group_of: HashMap<(Row, Row), usize> = HashMap::new();
         for atom in addresses::atoms(self.cluster) {
             let other = Other::Address(atom.start);
-            let row = |direction: Direction| -> Vec<PortSet> {
-                workload_classes
+            let mut row = |subjects: &[ClassId], workloads_of: &[Vec<usize>], direction: Direction| -> Row {
+                let sides: Vec<(usize, PortSet)> = subjects
                     .iter()
-                    .map(|classes| {
-                        let mut allowed = PortSet::empty();
-                        for &class in classes {
-                            allowed.union_with(&self.side(class, other, direction, None));
-                        }
-                        allowed
-                    })
-                    .collect()
+                    .enumerate()
+                    .map(|(key, &class)| (key, self.side(class, other, direction, None)))
+                    .collect();
+                union.collect(sides.iter().map(|(k, p)| (*k, p)), workloads_of, None)
             };
-            let key = (row(Direction::Egress), row(Direction::Ingress));
+            let key = (
+                row(&egress_subjects, &egress_workloads, Direction::Egress),
+                row(&ingress_subjects, &ingress_workloads, Direction::Ingress),
+            );
             match group_of.get(&key) {
                 Some(&index) => groups[index].1.push(atom),
                 None => {
@@ -551,22 +938,80 @@ impl<'c> Analysis<'c> {
                 }
             }
         }
-        for ((to_external, from_external), ranges) in groups {
-            let index = endpoints.len();
-            endpoints.push(ReachEndpoint::External { ranges: addresses::merge_ranges(ranges) });
-            for (workload, allowed) in to_external.into_iter().enumerate() {
-                if !allowed.is_empty() {
-                    connections.push(ReachConnection { src: workload, dst: index, allowed });
-                }
+        groups.into_iter().map(|((to, from), ranges)| (addresses::merge_ranges(ranges), to, from)).collect()
+    }
+}
+
+/// Endpoints that get the same ports, together, in order of first appearance.
+fn by_ports(entries: Vec<(usize, PortSet)>) -> Vec<(Vec<usize>, PortSet)> {
+    let mut groups: Vec<(Vec<usize>, PortSet)> = Vec::new();
+    let mut index_of: HashMap<PortSet, usize> = HashMap::new();
+    for (endpoint, ports) in entries {
+        match index_of.get(&ports) {
+            Some(&i) => groups[i].0.push(endpoint),
+            None => {
+                index_of.insert(ports.clone(), groups.len());
+                groups.push((vec![endpoint], ports));
             }
-            for (workload, allowed) in from_external.into_iter().enumerate() {
-                if !allowed.is_empty() {
-                    connections.push(ReachConnection { src: index, dst: workload, allowed });
+        }
+    }
+    groups
+}
+
+/// `members(sets, n)[i]`: the indexes of the sets that hold `i`, ascending.
+fn members(sets: &[Vec<usize>], n: usize) -> Vec<Vec<usize>> {
+    let mut members = vec![Vec::new(); n];
+    for (index, set) in sets.iter().enumerate() {
+        for &item in set {
+            members[item].push(index);
+        }
+    }
+    members
+}
+
+/// Unions port sets per target without a map: a dense slot per target and the list of slots touched.
+struct Union {
+    slots: Vec<Option<PortSet>>,
+    touched: Vec<usize>,
+}
+
+impl Union {
+    fn new(targets: usize) -> Union {
+        Union { slots: vec![None; targets], touched: Vec::new() }
+    }
+
+    /// For every `(key, ports)`, adds `ports` to each target that `targets_of[key]` lists (but `skip`); returns the
+    /// non-empty unions, sorted by target.
+    fn collect<'p>(
+        &mut self,
+        entries: impl Iterator<Item = (usize, &'p PortSet)>,
+        targets_of: &[Vec<usize>],
+        skip: Option<usize>,
+    ) -> Vec<(usize, PortSet)> {
+        for (key, ports) in entries {
+            for &target in &targets_of[key] {
+                if Some(target) == skip {
+                    continue;
+                }
+                match &mut self.slots[target] {
+                    Some(union) => union.union_with(ports),
+                    slot @ None => {
+                        *slot = Some(ports.clone());
+                        self.touched.push(target);
+                    }
                 }
             }
         }
-        connections.sort_by_key(|c| (c.src, c.dst));
-        Reach { endpoints, connections }
+        self.touched.sort_unstable();
+        let mut result = Vec::with_capacity(self.touched.len());
+        for target in self.touched.drain(..) {
+            if let Some(union) = self.slots[target].take() {
+                if !union.is_empty() {
+                    result.push((target, union));
+                }
+            }
+        }
+        result
     }
 }
 

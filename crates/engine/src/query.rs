@@ -2,6 +2,7 @@
 
 use crate::{Analysis, Endpoint, Explanation, PortSet, ReachEndpoint};
 use netseg_model::{Cluster, Protocol, WorkloadKind};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,21 +26,66 @@ pub struct Resolved {
     pub endpoints: Vec<Endpoint>,
 }
 
-/// Resolves `ns/name[Kind]`, `ns/name`, `name`, a pod name from a dump, or an IP address (a pod's IP finds the pod).
-pub fn resolve(cluster: &Cluster, text: &str) -> Result<Resolved, QueryError> {
-    let text = text.trim();
-    if let Ok(addr) = text.parse::<IpAddr>() {
+/// Names and addresses indexed once, so that many questions about one cluster each cost a few lookups instead of a
+/// scan of every pod.
+pub struct Resolver<'c> {
+    cluster: &'c Cluster,
+    /// The first pod, in workload and pod order, holding each IP.
+    by_ip: HashMap<IpAddr, (usize, usize)>,
+    workloads_by_name: HashMap<&'c str, Vec<usize>>,
+    pods_by_name: HashMap<&'c str, Vec<(usize, usize)>>,
+}
+
+impl<'c> Resolver<'c> {
+    pub fn new(cluster: &'c Cluster) -> Resolver<'c> {
+        let mut resolver = Resolver {
+            cluster,
+            by_ip: HashMap::new(),
+            workloads_by_name: HashMap::new(),
+            pods_by_name: HashMap::new(),
+        };
         for (w, workload) in cluster.workloads.iter().enumerate() {
+            resolver.workloads_by_name.entry(workload.id.name.as_str()).or_default().push(w);
             for (p, pod) in workload.pods.iter().enumerate() {
-                if pod.facts.ips.contains(&addr) {
-                    let name = pod.name.clone().unwrap_or_else(|| workload.id.name.clone());
-                    return Ok(Resolved {
-                        display: format!("{}/{name}[Pod] ({addr})", workload.id.namespace),
-                        workload: Some(w),
-                        endpoints: vec![Endpoint::Pod { workload: w, pod: p }],
-                    });
+                for ip in &pod.facts.ips {
+                    resolver.by_ip.entry(*ip).or_insert((w, p));
+                }
+                if let Some(name) = &pod.name {
+                    resolver.pods_by_name.entry(name.as_str()).or_default().push((w, p));
                 }
             }
+        }
+        resolver
+    }
+
+    /// What [`resolve`] answers.
+    pub fn resolve(&self, text: &str) -> Result<Resolved, QueryError> {
+        resolve_with(self.cluster, text, Some(self))
+    }
+}
+
+/// Resolves `ns/name[Kind]`, `ns/name`, `name`, a pod name from a dump, or an IP address (a pod's IP finds the pod).
+pub fn resolve(cluster: &Cluster, text: &str) -> Result<Resolved, QueryError> {
+    resolve_with(cluster, text, None)
+}
+
+fn resolve_with(cluster: &Cluster, text: &str, index: Option<&Resolver<'_>>) -> Result<Resolved, QueryError> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<IpAddr>() {
+        let found = match index {
+            Some(index) => index.by_ip.get(&addr).copied(),
+            None => cluster.workloads.iter().enumerate().find_map(|(w, workload)| {
+                workload.pods.iter().position(|pod| pod.facts.ips.contains(&addr)).map(|p| (w, p))
+            }),
+        };
+        if let Some((w, p)) = found {
+            let workload = &cluster.workloads[w];
+            let name = workload.pods[p].name.clone().unwrap_or_else(|| workload.id.name.clone());
+            return Ok(Resolved {
+                display: format!("{}/{name}[Pod] ({addr})", workload.id.namespace),
+                workload: Some(w),
+                endpoints: vec![Endpoint::Pod { workload: w, pod: p }],
+            });
         }
         return Ok(Resolved { display: addr.to_string(), workload: None, endpoints: vec![Endpoint::Address(addr)] });
     }
@@ -53,12 +99,16 @@ pub fn resolve(cluster: &Cluster, text: &str) -> Result<Resolved, QueryError> {
     };
     let kind_matches = |k: WorkloadKind| kind.is_none_or(|want| want.eq_ignore_ascii_case(k.as_str()));
     let ns_matches = |ns: &str| namespace.is_none_or(|want| want == ns);
-    let workloads: Vec<usize> = cluster
-        .workloads
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| w.id.name == name && ns_matches(&w.id.namespace) && kind_matches(w.id.kind))
-        .map(|(i, _)| i)
+    let candidates: Vec<usize> = match index {
+        Some(index) => index.workloads_by_name.get(name).cloned().unwrap_or_default(),
+        None => (0..cluster.workloads.len()).collect(),
+    };
+    let workloads: Vec<usize> = candidates
+        .into_iter()
+        .filter(|&i| {
+            let w = &cluster.workloads[i];
+            w.id.name == name && ns_matches(&w.id.namespace) && kind_matches(w.id.kind)
+        })
         .collect();
     match workloads.as_slice() {
         [one] => {
@@ -77,14 +127,18 @@ pub fn resolve(cluster: &Cluster, text: &str) -> Result<Resolved, QueryError> {
     }
     // A pod of a workload, by the pod's own name (dumps carry them).
     if kind.is_none_or(|k| k.eq_ignore_ascii_case("Pod")) {
-        let mut pods = Vec::new();
-        for (w, workload) in cluster.workloads.iter().enumerate() {
-            for (p, pod) in workload.pods.iter().enumerate() {
-                if pod.name.as_deref() == Some(name) && ns_matches(&workload.id.namespace) {
-                    pods.push((w, p));
-                }
-            }
-        }
+        let named: Vec<(usize, usize)> = match index {
+            Some(index) => index.pods_by_name.get(name).cloned().unwrap_or_default(),
+            None => cluster
+                .workloads
+                .iter()
+                .enumerate()
+                .flat_map(|(w, workload)| (0..workload.pods.len()).map(move |p| (w, p)))
+                .filter(|&(w, p)| cluster.workloads[w].pods[p].name.as_deref() == Some(name))
+                .collect(),
+        };
+        let pods: Vec<(usize, usize)> =
+            named.into_iter().filter(|&(w, _)| ns_matches(&cluster.workloads[w].id.namespace)).collect();
         if let [(w, p)] = pods.as_slice() {
             let workload = &cluster.workloads[*w];
             return Ok(Resolved {
@@ -170,8 +224,14 @@ pub fn verdict(analysis: &Analysis<'_>, from: Resolved, to: Resolved, query: Por
     let mut witness: Option<Explanation> = None;
     let mut first: Option<Explanation> = None;
     let mut answers = Vec::new();
+    // Pods of one class answer alike: explain each distinct pair of classes once, however many replicas.
+    let mut seen = std::collections::HashSet::new();
     for &src in &from.endpoints {
         for &dst in &to.endpoints {
+            let key = (analysis.class_key(src), analysis.class_key(dst), src == dst);
+            if !seen.insert(key) {
+                continue;
+            }
             let explanation = analysis.explain(src, dst);
             let on_query = explanation.allowed.intersection(&wanted);
             answers.push(on_query.is_empty());

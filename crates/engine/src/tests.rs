@@ -238,3 +238,20 @@ fn ordered_tiers_decide_first_match_and_pass_hands_over() {
     assert!(open.contains(Sctp, 53));
     assert!(!open.contains(Tcp, 80), "admin deny applies before everything");
 }
+
+#[test]
+fn the_name_index_resolves_what_the_scan_resolves() {
+    let c = cluster(concat!(
+        "kind: Deployment\nmetadata: {name: web, namespace: a}\nspec: {template: {metadata: {labels: {app: web}}}}\n---\n",
+        "kind: Pod\nmetadata: {name: web-x, namespace: a, ownerReferences: [{kind: Deployment, name: web, controller: true}]}\nstatus: {podIP: 10.0.0.5}\n---\n",
+        "kind: Pod\nmetadata: {name: web-x, namespace: b}\nstatus: {podIP: 10.0.0.6}\n---\n",
+        "kind: Deployment\nmetadata: {name: web, namespace: b}\nspec: {template: {metadata: {labels: {app: web}}}}\n",
+    ));
+    let index = query::Resolver::new(&c);
+    for name in
+        ["a/web", "web", "web-x", "a/web-x", "b/web-x[Pod]", "10.0.0.5", "10.0.0.6", "192.0.2.1", "nope", "b/web"]
+    {
+        assert_eq!(index.resolve(name), query::resolve(&c, name), "{name}");
+    }
+    assert!(matches!(index.resolve("web"), Err(query::QueryError::Ambiguous(..))));
+}

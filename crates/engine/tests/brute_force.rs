@@ -823,6 +823,11 @@ fn check_cluster(cluster: &Cluster) -> Result<(), TestCaseError> {
         .map(|c: &WorkloadConnection| (c.src, c.dst, engine_ranges(&c.allowed)))
         .collect();
     prop_assert_eq!(&actual, &expected, "workload_connections differ\n{}", describe(cluster));
+    // The grouped answer stands for exactly the pairs of the per-pair one, each once.
+    let grouped = analysis.reach_groups();
+    let reach = analysis.reach();
+    prop_assert_eq!(grouped.pairs(), reach.connections.len() as u64, "group pair count\n{}", describe(cluster));
+    prop_assert_eq!(grouped.expand(), reach, "reach_groups().expand() differs from reach()\n{}", describe(cluster));
     Ok(())
 }
 

@@ -83,6 +83,32 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The same cluster with every named pod (from a dump) as a workload of its own, `ns/pod[Pod]`, for answers at
+    /// pod granularity; a template, which stands for pods that have no names yet, stays its workload.
+    pub fn per_pod(&self) -> Cluster {
+        let mut workloads: Vec<Workload> = Vec::new();
+        for workload in &self.workloads {
+            if workload.pods.iter().all(|p| p.name.is_none()) {
+                workloads.push(workload.clone());
+                continue;
+            }
+            for pod in &workload.pods {
+                let name = pod.name.clone().unwrap_or_else(|| workload.id.name.clone());
+                workloads.push(Workload {
+                    id: WorkloadRef { namespace: workload.id.namespace.clone(), name, kind: WorkloadKind::Pod },
+                    selector: None,
+                    pods: vec![pod.clone()],
+                    ignore: workload.ignore.clone(),
+                    location: pod.location.clone(),
+                });
+            }
+        }
+        workloads.sort_by(|a, b| a.id.cmp(&b.id));
+        Cluster { workloads, ..self.clone() }
+    }
+}
+
 /// Groups pods under the controller that owns them, following ReplicaSet → Deployment and Job → CronJob where
 /// the owner is in the input, so that a `kubectl get -A` dump names workloads as their manifests do.
 fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
@@ -107,33 +133,45 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
         current
     };
 
+    // Where each object goes, decided while every object can still be looked at; then the objects are moved, not
+    // copied, into their workloads (a dump's pods are most of what a large cluster holds).
+    let placed: Vec<(WorkloadRef, usize)> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, object)| {
+            let root = root_of(i);
+            let id = if object.id.kind == WorkloadKind::Pod && root == i {
+                // A pod whose controller is not in the input is named after that controller, when it is a workload kind.
+                match object.owner.as_ref().and_then(|o| WorkloadKind::from_kind(&o.kind).map(|k| (k, &o.name))) {
+                    Some((kind, name)) if kind != WorkloadKind::Pod => {
+                        WorkloadRef { namespace: object.id.namespace.clone(), name: name.clone(), kind }
+                    }
+                    _ => object.id.clone(),
+                }
+            } else {
+                objects[root].id.clone()
+            };
+            (id, root)
+        })
+        .collect();
+    let roots: Vec<(Location, Suppression, Option<LabelSelector>)> = placed
+        .iter()
+        .map(|(_, root)| {
+            let root = &objects[*root];
+            (root.location.clone(), root.ignore.clone(), root.selector.clone())
+        })
+        .collect();
     type Group = (Location, Option<PodFacts>, Vec<Pod>, Suppression, Option<LabelSelector>);
     let mut groups: BTreeMap<WorkloadRef, Group> = BTreeMap::new();
-    for (i, object) in objects.iter().enumerate() {
-        let root = &objects[root_of(i)];
-        let id = if object.id.kind == WorkloadKind::Pod && root_of(i) == i {
-            // A pod whose controller is not in the input is named after that controller, when it is a workload kind.
-            match object.owner.as_ref().and_then(|o| WorkloadKind::from_kind(&o.kind).map(|k| (k, &o.name))) {
-                Some((kind, name)) if kind != WorkloadKind::Pod => {
-                    WorkloadRef { namespace: object.id.namespace.clone(), name: name.clone(), kind }
-                }
-                _ => object.id.clone(),
-            }
-        } else {
-            root.id.clone()
-        };
-        let entry = groups
-            .entry(id)
-            .or_insert_with(|| (root.location.clone(), None, Vec::new(), root.ignore.clone(), root.selector.clone()));
+    for (i, ((object, (id, root)), (root_location, root_ignore, root_selector))) in
+        objects.into_iter().zip(placed).zip(roots).enumerate()
+    {
+        let entry = groups.entry(id).or_insert_with(|| (root_location, None, Vec::new(), root_ignore, root_selector));
         if object.id.kind == WorkloadKind::Pod {
-            entry.2.push(Pod {
-                name: Some(object.id.name.clone()),
-                facts: object.pod.clone(),
-                location: object.location.clone(),
-            });
-        } else if root_of(i) == i {
-            entry.0 = object.location.clone();
-            entry.1 = Some(object.pod.clone());
+            entry.2.push(Pod { name: Some(object.id.name), facts: object.pod, location: object.location });
+        } else if root == i {
+            entry.0 = object.location;
+            entry.1 = Some(object.pod);
         }
     }
     groups
@@ -172,6 +210,18 @@ mod tests {
         assert_eq!(c.workloads[0].id.to_string(), "a/web[Deployment]");
         assert_eq!(c.workloads[0].pods.len(), 1);
         assert_eq!(c.workloads[0].pods[0].facts.ips.len(), 1);
+    }
+
+    #[test]
+    fn per_pod_splits_dump_pods_and_keeps_templates() {
+        let c = cluster(concat!(
+            "kind: Deployment\nmetadata: {name: web, namespace: a}\nspec: {template: {metadata: {labels: {app: web}}}}\n---\n",
+            "kind: Pod\nmetadata: {name: web-x, namespace: a, ownerReferences: [{kind: Deployment, name: web, controller: true}]}\n---\n",
+            "kind: Pod\nmetadata: {name: web-y, namespace: a, ownerReferences: [{kind: Deployment, name: web, controller: true}]}\n---\n",
+            "kind: StatefulSet\nmetadata: {name: db, namespace: a}\nspec: {template: {metadata: {labels: {app: db}}}}\n",
+        ));
+        let ids: Vec<String> = c.per_pod().workloads.iter().map(|w| w.id.to_string()).collect();
+        assert_eq!(ids, ["a/db[StatefulSet]", "a/web-x[Pod]", "a/web-y[Pod]"]);
     }
 
     #[test]

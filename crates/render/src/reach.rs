@@ -2,17 +2,22 @@
 
 use crate::graph::Graph;
 use crate::{endpoint_id, Style};
-use netseg_engine::{PortSet, Reach, ReachEndpoint};
+use netseg_engine::{GroupedReach, PortSet, Reach, ReachEndpoint};
 use netseg_model::{Cluster, Protocol};
 use serde_json::{json, Value};
 use std::fmt::Write;
 
 pub const SCHEMA: &str = "netseg.reach/v1";
 
+/// Each endpoint's id, and how many are workloads and how many groups of outside addresses.
+fn endpoint_ids(cluster: &Cluster, endpoints: &[ReachEndpoint]) -> (Vec<String>, usize, usize) {
+    let ids: Vec<String> = endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
+    let workloads = endpoints.iter().filter(|e| matches!(e, ReachEndpoint::Workload(_))).count();
+    (ids, workloads, endpoints.len() - workloads)
+}
+
 pub fn text(cluster: &Cluster, reach: &Reach, style: Style) -> String {
-    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
-    let workloads = reach.endpoints.iter().filter(|e| matches!(e, ReachEndpoint::Workload(_))).count();
-    let externals = reach.endpoints.len() - workloads;
+    let (ids, workloads, externals) = endpoint_ids(cluster, &reach.endpoints);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -38,12 +43,72 @@ pub fn text(cluster: &Cluster, reach: &Reach, style: Style) -> String {
     out
 }
 
+/// The grouped answer: each group's sources, destinations and ports, sources and destinations one per line.
+pub fn text_groups(cluster: &Cluster, reach: &GroupedReach, style: Style) -> String {
+    let (ids, workloads, externals) = endpoint_ids(cluster, &reach.endpoints);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} workloads, {} external address groups, {} allowed connections in {} groups \
+         (every source reaches every destination of its group, except itself)",
+        workloads,
+        externals,
+        reach.pairs(),
+        reach.groups.len()
+    );
+    for (index, group) in reach.groups.iter().enumerate() {
+        let ports = group.allowed.to_string();
+        let ports = if group.allowed.is_all() { style.bad(&ports) } else { ports };
+        let _ = writeln!(
+            out,
+            "\n{}  {} sources → {} destinations  {}",
+            style.strong(&format!("group {}", index + 1)),
+            group.srcs.len(),
+            group.dsts.len(),
+            ports
+        );
+        for &src in &group.srcs {
+            let _ = writeln!(out, "  from {}", ids[src]);
+        }
+        for &dst in &group.dsts {
+            let _ = writeln!(out, "    → {}", ids[dst]);
+        }
+    }
+    if reach.groups.is_empty() {
+        out.push_str("\nnothing can reach anything else\n");
+    }
+    out
+}
+
+/// `netseg.reach/v1` with `groups` in place of `connections`, which is left out so that a reader that only knows
+/// `connections` fails instead of reading "nothing is allowed".
+pub fn json_groups(cluster: &Cluster, reach: &GroupedReach) -> Value {
+    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
+    let groups: Vec<Value> = reach
+        .groups
+        .iter()
+        .map(|g| {
+            let srcs: Vec<&str> = g.srcs.iter().map(|&e| ids[e].as_str()).collect();
+            let dsts: Vec<&str> = g.dsts.iter().map(|&e| ids[e].as_str()).collect();
+            json!({"src": srcs, "dst": dsts, "allowed": g.allowed})
+        })
+        .collect();
+    json!({"schema": SCHEMA, "endpoints": endpoints_json(cluster, &reach.endpoints, &ids), "pairs": reach.pairs(),
+           "groups": groups})
+}
+
 pub fn json(cluster: &Cluster, reach: &Reach) -> Value {
     let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
-    let endpoints: Vec<Value> = reach
-        .endpoints
+    let endpoints = endpoints_json(cluster, &reach.endpoints, &ids);
+    let connections: Vec<Value> =
+        reach.connections.iter().map(|c| json!({"src": ids[c.src], "dst": ids[c.dst], "allowed": c.allowed})).collect();
+    json!({"schema": SCHEMA, "endpoints": endpoints, "connections": connections})
+}
+
+fn endpoints_json(cluster: &Cluster, endpoints: &[ReachEndpoint], ids: &[String]) -> Vec<Value> {
+    endpoints
         .iter()
-        .zip(&ids)
+        .zip(ids)
         .map(|(endpoint, id)| match endpoint {
             ReachEndpoint::Workload(index) => {
                 let workload = &cluster.workloads[*index];
@@ -55,10 +120,7 @@ pub fn json(cluster: &Cluster, reach: &Reach) -> Value {
                 json!({"id": id, "kind": "External", "cidrs": cidrs})
             }
         })
-        .collect();
-    let connections: Vec<Value> =
-        reach.connections.iter().map(|c| json!({"src": ids[c.src], "dst": ids[c.dst], "allowed": c.allowed})).collect();
-    json!({"schema": SCHEMA, "endpoints": endpoints, "connections": connections})
+        .collect()
 }
 
 /// Ports of one protocol as `80,443,8000-8080`.

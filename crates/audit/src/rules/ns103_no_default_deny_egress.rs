@@ -38,8 +38,7 @@ pub(super) fn open_in_direction(
     let word = direction.as_str();
     for w in ctx.governed_workloads() {
         let namespace = &ctx.cluster.workloads[w].id.namespace;
-        let namespace_has_policy = ctx.cluster.policies.iter().any(|p| &p.namespace == namespace);
-        if !namespace_has_policy || ctx.isolated(w, direction) || ctx.tier_denies(w, direction) {
+        if !ctx.namespace_has_policies(namespace) || ctx.isolated(w, direction) || ctx.tier_denies(w, direction) {
             continue;
         }
         let (resource, location) = ctx.workload_resource(w);

@@ -68,9 +68,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         }
         let ports = PortSet::from_ranges(&sensitive.iter().map(|(p, n, _)| (*p, *n, *n)).collect::<Vec<_>>());
         let sources: Vec<(usize, PortSet)> = ctx
-            .connections()
-            .iter()
-            .filter(|c| c.dst == dst)
+            .connections_to(dst)
             .map(|c| (c.src, c.allowed.intersection(&ports)))
             .filter(|(_, allowed)| !allowed.is_empty())
             .collect();

@@ -21,8 +21,7 @@ declare_rule! {
 
 pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     for (index, policy) in ctx.cluster.policies.iter().enumerate() {
-        let namespace_has_pods = ctx.cluster.workloads.iter().any(|w| w.id.namespace == policy.namespace);
-        if !namespace_has_pods || !ctx.declared.selected_pods(index).is_empty() {
+        if !ctx.namespace_has_workloads(&policy.namespace) || ctx.declared.selects_any_pod(index) {
             continue;
         }
         let (resource, location) = ctx.policy_resource(index);

@@ -1,6 +1,7 @@
 use crate::{declare_rule, AuditContext, Finding};
 use netseg_engine::rules::RuleOrigin;
-use netseg_model::{Direction, PeerSelector};
+use netseg_model::{Direction, LabelSelector, PeerSelector};
+use std::collections::HashMap;
 
 declare_rule! {
     /// ## What it does
@@ -27,24 +28,28 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     if ctx.cluster.workloads.is_empty() {
         return;
     }
+    // Policies repeat their namespace selectors; each is judged once.
+    let mut judged_selectors: HashMap<&LabelSelector, bool> = HashMap::new();
     for (index, policy) in ctx.cluster.policies.iter().enumerate() {
         for direction in [Direction::Ingress, Direction::Egress] {
             for (rule_index, rule) in policy.rules(direction).iter().enumerate() {
                 for (peer_index, peer) in rule.peers.iter().enumerate() {
                     let PeerSelector::Pods { namespaces, .. } = &peer.selector else { continue };
                     // Peers aimed at namespaces whose workloads are not in the input cannot be judged.
-                    let judged = ctx.cluster.namespaces.iter().any(|ns| {
-                        let selected = match namespaces {
-                            Some(selector) => selector.matches(&ns.labels),
-                            None => ns.name == policy.namespace,
-                        };
-                        selected && ctx.cluster.workloads.iter().any(|w| w.id.namespace == ns.name)
-                    });
+                    let judged = match namespaces {
+                        Some(selector) => *judged_selectors.entry(selector).or_insert_with(|| {
+                            ctx.cluster
+                                .namespaces
+                                .iter()
+                                .any(|ns| selector.matches(&ns.labels) && ctx.namespace_has_workloads(&ns.name))
+                        }),
+                        None => ctx.namespace_has_workloads(&policy.namespace),
+                    };
                     if !judged {
                         continue;
                     }
                     let origin = RuleOrigin { policy: index, direction, rule: rule_index };
-                    if !ctx.declared.peer_pods(origin, peer_index).is_empty() {
+                    if ctx.declared.peer_matches_any_pod(origin, peer_index) {
                         continue;
                     }
                     let (resource, location) = ctx.policy_resource(index);

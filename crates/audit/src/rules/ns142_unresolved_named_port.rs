@@ -28,6 +28,9 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     for (index, policy) in ctx.cluster.policies.iter().enumerate() {
         for direction in [Direction::Ingress, Direction::Egress] {
             for (rule_index, rule) in policy.rules(direction).iter().enumerate() {
+                if !rule.ports.iter().any(|p| matches!(p.port, Some(PortRef::Name(_)))) {
+                    continue;
+                }
                 let destinations: Vec<Endpoint> = match direction {
                     Direction::Ingress => ctx.declared.selected_pods(index),
                     Direction::Egress if rule.peers.is_empty() => ctx

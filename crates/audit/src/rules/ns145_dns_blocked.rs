@@ -39,17 +39,20 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             workload.pods.iter().any(|p| p.facts.labels.get("k8s-app").is_some_and(|v| v == "kube-dns"))
         })
         .collect();
+    // One pass over the connections, not one per workload: clusters have hundreds of thousands of them.
+    let mut reaches_dns = vec![false; ctx.cluster.workloads.len()];
+    if !dns_servers.is_empty() {
+        for c in ctx.connections() {
+            if dns_servers.contains(&c.dst) && !c.allowed.intersection(&dns).is_empty() {
+                reaches_dns[c.src] = true;
+            }
+        }
+    }
     for w in ctx.governed_workloads() {
         if !ctx.isolated(w, Direction::Egress) || dns_servers.contains(&w) {
             continue;
         }
-        let allowed = if dns_servers.is_empty() {
-            rules_mention_dns(ctx, w)
-        } else {
-            ctx.connections()
-                .iter()
-                .any(|c| c.src == w && dns_servers.contains(&c.dst) && !c.allowed.intersection(&dns).is_empty())
-        };
+        let allowed = if dns_servers.is_empty() { rules_mention_dns(ctx, w) } else { reaches_dns[w] };
         if allowed {
             continue;
         }

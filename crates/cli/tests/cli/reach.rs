@@ -158,3 +158,107 @@ fn dot_renders_with_graphviz() {
         assert!(svg.contains("<svg") && svg.contains("<title>cluster_"), "{name}: no namespace cluster in\n{svg:.400}");
     }
 }
+
+/// The expanded pairs of a grouped reach answer (`groups` of `src` and `dst` lists, a workload never with itself).
+fn group_pairs(reach: &serde_json::Value) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for group in reach["groups"].as_array().expect("groups") {
+        for src in group["src"].as_array().expect("src") {
+            for dst in group["dst"].as_array().expect("dst") {
+                if src != dst {
+                    let id = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+                    pairs.push((id(src), id(dst)));
+                }
+            }
+        }
+    }
+    pairs.sort();
+    pairs
+}
+
+#[test]
+fn grouped_reach_stands_for_exactly_the_listed_pairs() {
+    let listed = json(&netseg(&["reach", "-o", "json", "--group", "never", &example("wordpress-segmented")]).stdout);
+    let grouped = json(&netseg(&["reach", "-o", "json", "--group", "always", &example("wordpress-segmented")]).stdout);
+    let mut expected = pairs(&listed);
+    expected.sort();
+    assert_eq!(group_pairs(&grouped), expected);
+    assert_eq!(grouped["pairs"].as_u64(), Some(expected.len() as u64));
+    // A reader that only knows `connections` must not read a grouped answer as "nothing is allowed".
+    assert!(grouped.get("connections").is_none());
+}
+
+#[test]
+fn a_flat_cluster_beyond_the_pair_limit_is_shown_as_groups() {
+    let workloads: String = (0..120)
+        .map(|i| {
+            format!(
+                "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app-{i}, namespace: ns-{}}}\n\
+                 spec: {{template: {{metadata: {{labels: {{app: app-{i}}}}}}}}}\n",
+                i % 7
+            )
+        })
+        .collect();
+    let dir = tree(&[("flat.yaml", &workloads)]);
+    let path = dir.path().to_string_lossy().to_string();
+    let run = netseg(&["reach", "-o", "json", &path]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("--group never lists every pair"), "{}", run.stderr);
+    let reach = json(&run.stdout);
+    // Every workload reaches every other and the outside, and is reached from it: one group each way.
+    assert_eq!(reach["pairs"].as_u64(), Some(120 * 119 + 2 * 120));
+    assert_eq!(reach["groups"].as_array().map(Vec::len), Some(3));
+    // Filtered, the same cluster is short enough to list pair by pair.
+    let run = netseg(&["reach", "-o", "json", "--from", "ns-0/app-0", &path]);
+    assert_eq!(pairs(&json(&run.stdout)).len(), 120);
+}
+
+#[test]
+fn pod_granularity_lists_each_pod_of_a_dump() {
+    let run = netseg(&["reach", "-o", "json", "--granularity", "pod", &fixture("dump")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reach = json(&run.stdout);
+    let ids: Vec<&str> =
+        reach["endpoints"].as_array().expect("endpoints").iter().filter_map(|e| e["id"].as_str()).collect();
+    assert!(ids.contains(&"shop/api-5d8f-abcde[Pod]"), "{ids:?}");
+    assert!(!ids.contains(&"shop/api[Deployment]"), "{ids:?}");
+    assert!(pairs(&reach).contains(&("shop/batch-7[Pod]".to_string(), "shop/api-5d8f-abcde[Pod]".to_string())));
+}
+
+#[test]
+fn timings_name_every_phase_on_stderr() {
+    let run = netseg(&["--timings", "audit", &example("wordpress-flat")]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.stderr.lines().find(|l| l.starts_with("timings: ")).unwrap_or_default();
+    for phase in ["parse ", "model ", "engine ", "audit ", "output ", "total "] {
+        assert!(line.contains(phase), "no {phase}in `{line}`");
+    }
+    assert!(!netseg(&["audit", &example("wordpress-flat")]).stderr.contains("timings:"));
+}
+
+#[test]
+fn an_answer_beyond_the_pair_limit_is_refused_with_the_limit_named() {
+    let workloads: String = (0..4)
+        .map(|i| format!("---\nkind: Deployment\nmetadata: {{name: app-{i}}}\nspec: {{template: {{metadata: {{labels: {{app: a{i}}}}}}}}}\n"))
+        .collect();
+    let dir = tree(&[("flat.yaml", &workloads)]);
+    let path = dir.path().to_string_lossy().to_string();
+    let run = |args: &[&str]| {
+        finish(
+            Command::new(env!("CARGO_BIN_EXE_netseg"))
+                .args(args)
+                .current_dir(repo_root())
+                .env("NETSEG_MAX_PAIRS", "15")
+                .output()
+                .expect("run netseg"),
+        )
+    };
+    // Four workloads that no rule tells apart: sixteen workload pairs counted (with themselves) for the audit's list,
+    // but the groups list only four destinations, plus four to and four from the outside.
+    let audit = run(&["audit", &path]);
+    assert_eq!(audit.code, 2, "{}", audit.stderr);
+    assert!(audit.stderr.contains("more than 15 allowed workload pairs") && audit.stderr.contains("NETSEG_MAX_PAIRS"));
+    let reach = run(&["reach", "-o", "json", &path]);
+    assert_eq!(reach.code, 0, "{}", reach.stderr);
+    assert_eq!(pairs(&json(&reach.stdout)).len(), 12 + 2 * 4);
+}

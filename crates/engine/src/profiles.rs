@@ -1,0 +1,150 @@
+//! Profiles: pod classes that every compiled rule treats alike, as a subject and as a peer.
+//!
+//! Classes differ by labels, yet most labels are never named by a policy: two classes that the same policies
+//! isolate, that fall in the same peer sets and ipBlocks and declare the same ports get the same answer toward
+//! everything and from everything. The all-pairs questions (`workload_connections`, `reach`) evaluate one
+//! representative per profile, and only toward the profiles an isolated source's egress rules can reach at all,
+//! so that their cost follows the number of distinct answers, not the square of the pod count.
+
+use crate::classes::{ClassId, Classes};
+use crate::rules::{CompiledRule, OrderedRule, PeerSet, PolicyTier};
+use fixedbitset::FixedBitSet;
+use netseg_model::ContainerPort;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+pub type ProfileId = usize;
+
+pub struct Profiles {
+    /// `of_class[class]`.
+    pub of_class: Vec<ProfileId>,
+    /// One class of each profile; any other would give the same answers.
+    pub representative: Vec<ClassId>,
+    /// Profiles holding a class whose IPs fall in each ipBlock, by block index.
+    by_block: Vec<FixedBitSet>,
+    /// Class sets of peers and subjects, by the address of their shared `Arc`, as profile sets.
+    by_set: HashMap<*const FixedBitSet, FixedBitSet>,
+}
+
+/// What tells two classes apart for every rule.
+#[derive(PartialEq, Eq, Hash)]
+struct Signature<'a> {
+    host_network: bool,
+    node: Option<&'a str>,
+    isolating: [&'a [usize]; 2],
+    ports: &'a [ContainerPort],
+    ip_blocks: &'a [usize],
+    member_of: Vec<u32>,
+}
+
+impl Profiles {
+    pub fn build(classes: &Classes, tier: &PolicyTier, admin: &[OrderedRule], baseline: &[OrderedRule]) -> Profiles {
+        let ordered_rules = admin.iter().chain(baseline).map(|o| &o.rule);
+        let peer_sets = tier.rules.iter().flatten().chain(ordered_rules).flat_map(|rule| rule.peers.iter().flatten());
+        // Address peers tell classes apart through `ip_blocks` alone; `nodes` peers also through their host sets.
+        let peer_sets = peer_sets.filter_map(|peer| match peer {
+            PeerSet::Classes(set) | PeerSet::Nodes { hosts: set, .. } => Some(set),
+            PeerSet::Block(_) | PeerSet::Blocks(_) | PeerSet::AnyAddress => None,
+        });
+        let subject_sets = admin.iter().chain(baseline).map(|o| &o.subjects);
+        let mut sets: Vec<&Arc<FixedBitSet>> = Vec::new();
+        let mut seen: HashSet<*const FixedBitSet> = HashSet::new();
+        for set in peer_sets.chain(subject_sets) {
+            if seen.insert(Arc::as_ptr(set)) {
+                sets.push(set);
+            }
+        }
+
+        let mut member_of: Vec<Vec<u32>> = vec![Vec::new(); classes.len()];
+        for (index, set) in sets.iter().enumerate() {
+            for class in set.ones() {
+                if let Some(list) = member_of.get_mut(class) {
+                    list.push(u32::try_from(index).unwrap_or(u32::MAX));
+                }
+            }
+        }
+        let mut ids: HashMap<Signature<'_>, ProfileId> = HashMap::new();
+        let mut of_class = Vec::with_capacity(classes.len());
+        let mut representative = Vec::new();
+        for (class, member_of) in member_of.into_iter().enumerate() {
+            let pod_class = &classes.classes[class];
+            let signature = Signature {
+                host_network: pod_class.host_network,
+                node: pod_class.node.as_deref(),
+                isolating: [&tier.isolating[0][class], &tier.isolating[1][class]],
+                ports: &pod_class.ports,
+                ip_blocks: &pod_class.ip_blocks,
+                member_of,
+            };
+            let id = *ids.entry(signature).or_insert_with(|| {
+                representative.push(class);
+                representative.len() - 1
+            });
+            of_class.push(id);
+        }
+
+        let count = representative.len();
+        let mut by_block = vec![FixedBitSet::with_capacity(count); classes.ip_blocks.len()];
+        for (profile, &class) in representative.iter().enumerate() {
+            for &block in &classes.classes[class].ip_blocks {
+                if let Some(set) = by_block.get_mut(block) {
+                    set.insert(profile);
+                }
+            }
+        }
+        let by_set = sets
+            .iter()
+            .map(|set| {
+                let mut profiles = FixedBitSet::with_capacity(count);
+                for class in set.ones() {
+                    profiles.insert(of_class[class]);
+                }
+                (Arc::as_ptr(set), profiles)
+            })
+            .collect();
+        Profiles { of_class, representative, by_block, by_set }
+    }
+
+    pub fn len(&self) -> usize {
+        self.representative.len()
+    }
+
+    pub fn all(&self) -> FixedBitSet {
+        let mut all = FixedBitSet::with_capacity(self.len());
+        all.insert_range(..);
+        all
+    }
+
+    fn add_block(&self, block: usize, into: &mut FixedBitSet) {
+        if let Some(profiles) = self.by_block.get(block) {
+            into.union_with(profiles);
+        }
+    }
+
+    /// The profiles one peer can match (all of them for a rule without peers).
+    pub fn reachable_by(&self, rule: &CompiledRule, into: &mut FixedBitSet) {
+        let Some(peers) = &rule.peers else {
+            into.insert_range(..);
+            return;
+        };
+        for peer in peers {
+            match peer {
+                PeerSet::Classes(set) => match self.by_set.get(&Arc::as_ptr(set)) {
+                    Some(profiles) => into.union_with(profiles),
+                    // Not seen when building: be exact by being broad.
+                    None => into.insert_range(..),
+                },
+                PeerSet::Block(block) => self.add_block(*block, into),
+                PeerSet::Blocks(blocks) => blocks.iter().for_each(|block| self.add_block(*block, into)),
+                PeerSet::Nodes { hosts, addresses } => {
+                    match self.by_set.get(&Arc::as_ptr(hosts)) {
+                        Some(profiles) => into.union_with(profiles),
+                        None => into.insert_range(..),
+                    }
+                    addresses.iter().for_each(|block| self.add_block(*block, into));
+                }
+                PeerSet::AnyAddress => {}
+            }
+        }
+    }
+}
