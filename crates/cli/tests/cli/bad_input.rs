@@ -4,9 +4,10 @@
 use super::*;
 
 /// Good objects beside every bad one: `b/db` is isolated by a valid default-deny, `a/web` is open.
-const GOOD: &str = "\
+pub(crate) const GOOD: &str = "\
 kind: Pod
 metadata: {name: web, namespace: a, labels: {app: web}}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}
 ---
 kind: Pod
 metadata: {name: client, namespace: a, labels: {app: client}}

@@ -184,16 +184,7 @@ fn graphs_draw_opened_connections_red_and_closed_ones_dashed() {
     let dot = netseg(&["diff", "-o", "dot", &after, &example("wordpress-flat")]);
     assert!(dot.stdout.contains("color=\"#d62728\""), "{}", dot.stdout);
     if let Some(graphviz) = super::reach::graphviz() {
-        let mut child = Command::new(graphviz)
-            .arg("-Tsvg")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dot");
-        child.stdin.take().expect("stdin").write_all(dot.stdout.as_bytes()).expect("write dot");
-        let output = child.wait_with_output().expect("dot");
-        assert!(output.status.success(), "dot rejected it: {}", String::from_utf8_lossy(&output.stderr));
+        super::reach::svg_from_graphviz(&graphviz, &dot.stdout, "diff -o dot");
     }
     let html = netseg(&["diff", "-o", "html", &after, &example("wordpress-flat")]);
     assert_eq!(html.code, 1, "{}", html.stderr);

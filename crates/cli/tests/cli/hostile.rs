@@ -4,23 +4,7 @@
 use super::*;
 use serde_json::{json, Value};
 
-/// The good file: `b/db` isolated by a default-deny, `a/web` and `a/client` open.
-const GOOD: &str = "\
-kind: Pod
-metadata: {name: web, namespace: a, labels: {app: web}}
-spec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}
----
-kind: Pod
-metadata: {name: client, namespace: a, labels: {app: client}}
----
-kind: Pod
-metadata: {name: db, namespace: b, labels: {app: db}}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: deny-all, namespace: b}
-spec: {podSelector: {}}
-";
+use super::bad_input::GOOD;
 
 /// What netseg answers for the good file alone.
 fn good_answer() -> Value {

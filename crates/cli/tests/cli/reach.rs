@@ -127,6 +127,24 @@ fn mermaid_is_well_formed_on_every_example() {
     }
 }
 
+/// Graphviz's SVG of `text`, which it must accept without a warning.
+pub(crate) fn svg_from_graphviz(dot: &std::path::Path, text: &str, what: &str) -> String {
+    let mut child = Command::new(dot)
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dot");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write dot");
+    let output = child.wait_with_output().expect("dot");
+    assert!(output.status.success(), "{what}: dot rejected it: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.stderr.is_empty(), "{what}: dot warned: {}", String::from_utf8_lossy(&output.stderr));
+    let svg = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(svg.contains("<svg"), "{what}: no SVG");
+    svg
+}
+
 pub(crate) fn graphviz() -> Option<PathBuf> {
     let found = ["/usr/bin/dot", "/usr/local/bin/dot"].map(PathBuf::from).into_iter().find(|p| p.is_file());
     if found.is_none() {
@@ -143,19 +161,8 @@ fn dot_renders_with_graphviz() {
     let Some(dot) = graphviz() else { return };
     for name in ["wordpress-flat", "wordpress-segmented", "flannel-cluster", "host-network", "misindented-selector"] {
         let run = netseg(&["reach", "-o", "dot", &example(name)]);
-        let mut child = Command::new(&dot)
-            .arg("-Tsvg")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dot");
-        child.stdin.take().expect("stdin").write_all(run.stdout.as_bytes()).expect("write dot");
-        let output = child.wait_with_output().expect("dot");
-        let svg = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{name}: dot rejected it: {}", String::from_utf8_lossy(&output.stderr));
-        assert!(output.stderr.is_empty(), "{name}: dot warned: {}", String::from_utf8_lossy(&output.stderr));
-        assert!(svg.contains("<svg") && svg.contains("<title>cluster_"), "{name}: no namespace cluster in\n{svg:.400}");
+        let svg = svg_from_graphviz(&dot, &run.stdout, name);
+        assert!(svg.contains("<title>cluster_"), "{name}: no namespace cluster in\n{svg:.400}");
     }
 }
 
