@@ -1,7 +1,7 @@
 //! Helpers for the rules' own passing and failing cases.
 
 use crate::{audit, AuditContext, AuditOptions, Config, Finding, Report};
-use netseg_engine::Analysis;
+use netseg_engine::EngineOptions;
 use netseg_model::{cni, load_bytes, Cluster, Inventory};
 use std::sync::Arc;
 
@@ -30,13 +30,7 @@ fn with_context_and<T>(
     let diagnostics = std::mem::take(&mut inventory.diagnostics);
     let cluster = Cluster::from_inventory(inventory);
     let verdict = cni::detect(&cluster);
-    let declared = Analysis::new(&cluster);
-    let open = cluster.without_policies();
-    let allow_all = Analysis::new(&open);
-    let enforced = options.assume_enforced || verdict.enforces() != Some(false);
-    let effective = if enforced { &declared } else { &allow_all };
-    let ctx = AuditContext::new(&cluster, &declared, effective, &verdict, config, &diagnostics, options);
-    f(&ctx)
+    crate::with_context(&cluster, &diagnostics, &verdict, &EngineOptions::default(), config, options, f)
 }
 
 /// The findings of one rule.

@@ -9,9 +9,10 @@ use args::{
 };
 use clap::Parser;
 use netseg_audit::blast::Origin;
-use netseg_audit::{AuditContext, AuditOptions, Config, Severity};
+use netseg_audit::{AuditContext, AuditOptions, Config, Report, Severity};
 use netseg_engine::query::{self, PortQuery};
 use netseg_engine::{Analysis, EngineOptions};
+use netseg_fix::diff::Diff;
 use netseg_fix::manifest::to_yaml_stream;
 use netseg_fix::{AuditSetup, DnsTarget, GenerateOptions};
 use netseg_live::TargetRequest;
@@ -467,23 +468,16 @@ fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
             },
         },
     };
-    let declared = Analysis::with_options(&cluster, &network.engine);
-    // Only where the CNI enforces nothing: the copy doubles what a large cluster holds in memory.
-    let (open, allow_all);
-    let effective = if network.enforced {
-        &declared
-    } else {
-        open = cluster.without_policies();
-        allow_all = Analysis::with_options(&open, &network.engine);
-        &allow_all
-    };
     let config = Config::default();
-    let ctx = AuditContext::new(&cluster, &declared, effective, &network.verdict, &config, &diagnostics, &options);
-    check_answer_size(effective, Holds::WorkloadPairs)?;
-    ctx.connections();
-    phase("engine");
-    let radius = netseg_audit::blast::blast_radius(&ctx, origin, args.max_hops);
-    phase("blast-radius");
+    let (verdict, engine) = (&network.verdict, &network.engine);
+    let radius = netseg_audit::with_context(&cluster, &diagnostics, verdict, engine, &config, &options, |ctx| {
+        check_answer_size(ctx.effective, Holds::WorkloadPairs)?;
+        ctx.connections();
+        phase("engine");
+        let radius = netseg_audit::blast::blast_radius(ctx, origin, args.max_hops);
+        phase("blast-radius");
+        Ok::<_, anyhow::Error>(radius)
+    })?;
     let rendered = match args.output {
         CanFormat::Text => netseg_render::blast::text(&radius, style(cli.color)),
         CanFormat::Json => netseg_render::json_text(&netseg_render::blast::json(&radius)),
@@ -643,33 +637,17 @@ fn diff(cli: &Cli, args: &DiffArgs) -> Result<u8> {
     let had_errors = report(&old_diagnostics, cli.verbose, false) | report(&new_diagnostics, cli.verbose, false);
     let old_network = network(&old, &args.network)?;
     let new_network = network(&new, &args.network)?;
-    let effective = |cluster: &Cluster, network: &Network| {
-        if network.enforced {
-            cluster.clone()
-        } else {
-            cluster.without_policies()
-        }
+    // Each side's effective network is the one its audit analyses: built once, used for both.
+    let audited = |cluster, diagnostics, network: &Network, then: &dyn Fn(&AuditContext<'_>, Report) -> Diff| {
+        netseg_audit::with_context(cluster, diagnostics, &network.verdict, &network.engine, &config, &options, |ctx| {
+            then(ctx, netseg_audit::audit(ctx))
+        })
     };
-    let (old_effective, new_effective) = (effective(&old, &old_network), effective(&new, &new_network));
-    let old_analysis = Analysis::with_options(&old_effective, &old_network.engine);
-    let new_analysis = Analysis::with_options(&new_effective, &new_network.engine);
-    let old_report = netseg_audit::audit_cluster(
-        &old,
-        &old_diagnostics,
-        &old_network.verdict,
-        &old_network.engine,
-        &config,
-        &options,
-    );
-    let new_report = netseg_audit::audit_cluster(
-        &new,
-        &new_diagnostics,
-        &new_network.verdict,
-        &new_network.engine,
-        &config,
-        &options,
-    );
-    let diff = netseg_fix::diff::diff(&old_analysis, &new_analysis, &old_report, &new_report);
+    let diff = audited(&old, &old_diagnostics, &old_network, &|old_ctx, old_report| {
+        audited(&new, &new_diagnostics, &new_network, &|new_ctx, new_report| {
+            netseg_fix::diff::diff(old_ctx.effective, new_ctx.effective, &old_report, &new_report)
+        })
+    });
     let rendered = match args.output {
         DiffFormat::Text => netseg_render::diff::text(&diff, style(cli.color)),
         DiffFormat::Json => netseg_render::json_text(&netseg_render::diff::json(&diff)),
