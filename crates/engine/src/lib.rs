@@ -8,6 +8,7 @@ mod classes;
 pub mod portset;
 mod profiles;
 pub mod query;
+pub mod request;
 pub mod rules;
 
 use addresses::IpRange;
