@@ -13,7 +13,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 mod admin;
+mod calico;
 pub(crate) use admin::admin_policy;
+pub(crate) use calico::{calico_policy, calico_tier, host_endpoint, network_set, staged_kubernetes_policy};
 
 /// Collects the diagnostics of one object and remembers whether it must be left out.
 pub(crate) struct Ctx<'a> {
