@@ -9,14 +9,12 @@ use args::{
 };
 use clap::Parser;
 use netseg_audit::blast::Origin;
-use netseg_audit::{AuditContext, AuditOptions, Config, Report, Severity};
+use netseg_audit::{AuditContext, AuditOptions, Config, Severity};
 use netseg_engine::query::{self, PortQuery};
-use netseg_engine::{Analysis, EngineOptions};
-use netseg_fix::diff::Diff;
+use netseg_engine::{Analysis, Network};
 use netseg_fix::manifest::to_yaml_stream;
-use netseg_fix::{AuditSetup, DnsTarget, GenerateOptions};
+use netseg_fix::{DnsTarget, GenerateOptions};
 use netseg_live::TargetRequest;
-use netseg_model::cni::{self, CniVerdict};
 use netseg_model::{Cidr, Cluster, Diagnostic, Input, Inventory, Severity as DiagnosticSeverity};
 use netseg_render::Style;
 use std::cell::RefCell;
@@ -229,57 +227,10 @@ fn write_out(text: &str) -> Result<()> {
     Ok(())
 }
 
-/// What the CNI makes of the policies.
-struct Network {
-    verdict: CniVerdict,
-    enforced: bool,
-    engine: EngineOptions,
-    /// Caveats for the answer, in words.
-    notes: Vec<String>,
-}
-
-fn network(cluster: &Cluster, args: &NetworkArgs) -> Result<Network> {
-    let verdict = match &args.cni {
-        Some(name) => {
-            let mut verdict = CniVerdict::from_name(name).ok_or_else(|| {
-                let known: Vec<&str> = cni::PLUGINS.iter().map(|p| p.name).collect();
-                anyhow!("unknown CNI `{name}`; known: {}", known.join(", "))
-            })?;
-            verdict.components = cni::components(cluster);
-            verdict
-        }
-        None => cni::detect(cluster),
-    };
-    let enforced = args.assume_enforced || verdict.enforces() != Some(false);
-    let mut notes = Vec::new();
-    match verdict.enforces() {
-        Some(false) if !args.assume_enforced => notes.push(format!(
-            "the CNI ({}) does not enforce NetworkPolicy: this describes the effective, allow-all network \
-             (--assume-enforced shows what the policies declare)",
-            verdict.names()
-        )),
-        Some(false) => notes.push(format!(
-            "the CNI ({}) does not enforce NetworkPolicy; --assume-enforced shows what the policies declare, not what the network does",
-            verdict.names()
-        )),
-        None => notes.push("no CNI in the input: the policies are taken as enforced (--cni NAME to say which)".into()),
-        Some(true) => {}
-    }
-    let cilium = verdict.detected.iter().any(|d| d.plugin.name == "cilium");
-    if cilium {
-        notes.push("Cilium: ipBlocks do not match in-cluster pods, only addresses outside the cluster".into());
-    }
-    Ok(Network { verdict, enforced, engine: EngineOptions { ip_blocks_match_pods: !cilium }, notes })
-}
-
-/// The cluster the answers describe: as declared, or, where the CNI enforces nothing, without its policies (kept
-/// in `open`).
-fn effective_cluster<'a>(cluster: &'a Cluster, network: &Network, open: &'a mut Option<Cluster>) -> &'a Cluster {
-    if network.enforced {
-        cluster
-    } else {
-        open.insert(cluster.without_policies())
-    }
+/// The network the answers describe: the CNI (detected or `--cni`), whether it enforces the policies, and the
+/// analyses.
+fn network<'c>(cluster: &'c Cluster, args: &NetworkArgs) -> Result<Network<'c>> {
+    Ok(Network::new(cluster, &args.choice())?)
 }
 
 fn run(cli: &Cli) -> Result<u8> {
@@ -293,18 +244,15 @@ fn run(cli: &Cli) -> Result<u8> {
             let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "can")?;
             let had_errors = report(&diagnostics, cli.verbose, false);
             let network = network(&cluster, &args.network)?;
-            let mut open = None;
-            let effective = effective_cluster(&cluster, &network, &mut open);
-            let analysis = Analysis::with_options(effective, &network.engine);
             let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
             let from = query::resolve(&cluster, &args.from)?;
             let to = query::resolve(&cluster, &args.to)?;
-            let verdict = query::verdict(&analysis, from, to, query);
+            let verdict = query::verdict(network.effective(), from, to, query);
             phase("engine");
             let rendered = match args.output {
-                CanFormat::Text => netseg_render::can::text(effective, &verdict, &network.notes, style(cli.color)),
+                CanFormat::Text => netseg_render::can::text(&cluster, &verdict, network.notes(), style(cli.color)),
                 CanFormat::Json => {
-                    netseg_render::json_text(&netseg_render::can::json(effective, &verdict, &network.notes))
+                    netseg_render::json_text(&netseg_render::can::json(&cluster, &verdict, network.notes()))
                 }
             };
             write_out(&rendered)?;
@@ -368,16 +316,14 @@ fn reach(cli: &Cli, args: &ReachArgs) -> Result<u8> {
     };
     let had_errors = report(&diagnostics, cli.verbose, false);
     let network = network(&cluster, &args.network)?;
-    for note in &network.notes {
+    for note in network.notes() {
         eprintln!("note: {note}");
     }
-    let mut open = None;
-    let effective = effective_cluster(&cluster, &network, &mut open);
-    let analysis = Analysis::with_options(effective, &network.engine);
+    let analysis = network.effective();
     let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
     let from = args.from.as_deref().map(|f| query::resolve(&cluster, f)).transpose()?;
     let to = args.to.as_deref().map(|t| query::resolve(&cluster, t)).transpose()?;
-    check_answer_size(&analysis, Holds::GroupEntries)?;
+    check_answer_size(analysis, Holds::GroupEntries)?;
     let grouped = analysis.reach_groups().filter(
         |e| from.as_ref().is_none_or(|f| query::endpoint_matches(e, f)),
         |e| to.as_ref().is_none_or(|t| query::endpoint_matches(e, t)),
@@ -442,20 +388,19 @@ fn cidrs(texts: &[String], flag: &str) -> Result<Vec<Cidr>> {
         .collect()
 }
 
-fn audit_options(facts: &FactArgs, network: &NetworkArgs) -> Result<AuditOptions> {
+fn audit_options(facts: &FactArgs) -> Result<AuditOptions> {
     Ok(AuditOptions {
         api_server: cidrs(&facts.api_server, "api-server")?,
         node_cidrs: cidrs(&facts.node_cidr, "node-cidr")?,
-        assume_enforced: network.assume_enforced,
     })
 }
 
 fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
-    let options = audit_options(&args.facts, &args.network)?;
+    let options = audit_options(&args.facts)?;
     let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "blast-radius")?;
     let had_errors = report(&diagnostics, cli.verbose, false);
     let network = network(&cluster, &args.network)?;
-    for note in &network.notes {
+    for note in network.notes() {
         eprintln!("note: {note}");
     }
     let origin = match query::resolve(&cluster, &args.from) {
@@ -469,15 +414,12 @@ fn blast_radius(cli: &Cli, args: &BlastArgs) -> Result<u8> {
         },
     };
     let config = Config::default();
-    let (verdict, engine) = (&network.verdict, &network.engine);
-    let radius = netseg_audit::with_context(&cluster, &diagnostics, verdict, engine, &config, &options, |ctx| {
-        check_answer_size(ctx.effective, Holds::WorkloadPairs)?;
-        ctx.connections();
-        phase("engine");
-        let radius = netseg_audit::blast::blast_radius(ctx, origin, args.max_hops);
-        phase("blast-radius");
-        Ok::<_, anyhow::Error>(radius)
-    })?;
+    let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
+    check_answer_size(ctx.effective, Holds::WorkloadPairs)?;
+    ctx.connections();
+    phase("engine");
+    let radius = netseg_audit::blast::blast_radius(&ctx, origin, args.max_hops);
+    phase("blast-radius");
     let rendered = match args.output {
         CanFormat::Text => netseg_render::blast::text(&radius, style(cli.color)),
         CanFormat::Json => netseg_render::json_text(&netseg_render::blast::json(&radius)),
@@ -500,7 +442,7 @@ fn config(explicit: Option<&std::path::Path>) -> Result<Config> {
 
 fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
     let config = config(args.config.as_deref())?;
-    let options = audit_options(&args.facts, &args.network)?;
+    let options = audit_options(&args.facts)?;
     let html = matches!(args.output, AuditFormat::Html);
     if html && args.input.context.len() > 1 {
         return Err(anyhow!("-o html reports on one cluster; give one --context"));
@@ -511,26 +453,22 @@ fn audit(cli: &Cli, args: &AuditArgs) -> Result<u8> {
         // Input problems become NS144 findings; only skipped documents are worth a line of their own.
         report(&diagnostics, cli.verbose, true);
         let network = network(&cluster, &args.network)?;
-        let (verdict, engine) = (&network.verdict, &network.engine);
-        let result = netseg_audit::with_context(&cluster, &diagnostics, verdict, engine, &config, &options, |ctx| {
-            // The engine's all-pairs answer, which the rules share, computed here so that the timings tell it
-            // apart.
-            check_answer_size(ctx.effective, Holds::WorkloadPairs)?;
-            ctx.connections();
-            phase("engine");
-            let mut result = netseg_audit::audit(ctx);
-            phase("audit");
-            result.cluster = context;
-            result.assumptions.extend(unseen);
-            if html {
-                let map = netseg_audit::map::network_map(ctx);
-                let graph = netseg_render::graph::Graph::from_network_map(&cluster, &map);
-                let generator = format!("netseg {}", env!("CARGO_PKG_VERSION"));
-                let meta = netseg_render::html::ReportMeta { inputs: &args.input.paths, generator: &generator };
-                page = Some(netseg_render::html::audit_report(&result, &graph, &map.namespaces, &meta));
-            }
-            Ok::<_, anyhow::Error>(result)
-        })?;
+        let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
+        // The engine's all-pairs answer, which the rules share, computed here so that the timings tell it apart.
+        check_answer_size(ctx.effective, Holds::WorkloadPairs)?;
+        ctx.connections();
+        phase("engine");
+        let mut result = netseg_audit::audit(&ctx);
+        phase("audit");
+        result.cluster = context;
+        result.assumptions.extend(unseen);
+        if html {
+            let map = netseg_audit::map::network_map(&ctx);
+            let graph = netseg_render::graph::Graph::from_network_map(&cluster, &map);
+            let generator = format!("netseg {}", env!("CARGO_PKG_VERSION"));
+            let meta = netseg_render::html::ReportMeta { inputs: &args.input.paths, generator: &generator };
+            page = Some(netseg_render::html::audit_report(&result, &graph, &map.namespaces, &meta));
+        }
         reports.push(result);
     }
     let rendered = match args.output {
@@ -562,7 +500,7 @@ const GENERATED_HEADER: &str =
 Each policy's netseg.io/reasons annotation says why each of its rules exists.";
 
 fn generate(cli: &Cli, args: &GenerateArgs) -> Result<u8> {
-    let options = audit_options(&args.facts, &args.network)?;
+    let options = audit_options(&args.facts)?;
     let dns = args.dns.as_deref().map(str::parse::<DnsTarget>).transpose().map_err(|e| anyhow!("--dns {e}"))?;
     let config = config(None)?;
     let Loaded { cluster, diagnostics, .. } = load_one(cli, &args.input, "generate")?;
@@ -592,13 +530,10 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<u8> {
         cluster_domain: args.cluster_domain.trim_matches('.').to_string(),
         flows,
         api_server: options.api_server.clone(),
-        engine: network.engine.clone(),
     };
-    let plan = netseg_fix::plan(&cluster, &generate_options).map_err(|e| anyhow!(e))?;
+    let plan = netseg_fix::plan(&network, &generate_options).map_err(|e| anyhow!(e))?;
     let yaml = to_yaml_stream(&plan.policies, GENERATED_HEADER);
-    let setup =
-        AuditSetup { cni: &network.verdict, engine: network.engine.clone(), config: &config, options: &options };
-    let proof = netseg_fix::prove(&cluster, &diagnostics, &plan, &yaml, &setup).map_err(|e| anyhow!(e))?;
+    let proof = netseg_fix::prove(&network, &diagnostics, &plan, &yaml, &config, &options).map_err(|e| anyhow!(e))?;
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -630,7 +565,7 @@ fn diff(cli: &Cli, args: &DiffArgs) -> Result<u8> {
     if args.old == "-" && args.new == "-" {
         return Err(anyhow!("OLD and NEW cannot both be - (stdin)"));
     }
-    let options = audit_options(&args.facts, &args.network)?;
+    let options = audit_options(&args.facts)?;
     let config = config(None)?;
     let (old, old_diagnostics) = load_files(cli, std::slice::from_ref(&args.old));
     let (new, new_diagnostics) = load_files(cli, std::slice::from_ref(&args.new));
@@ -638,16 +573,9 @@ fn diff(cli: &Cli, args: &DiffArgs) -> Result<u8> {
     let old_network = network(&old, &args.network)?;
     let new_network = network(&new, &args.network)?;
     // Each side's effective network is the one its audit analyses: built once, used for both.
-    let audited = |cluster, diagnostics, network: &Network, then: &dyn Fn(&AuditContext<'_>, Report) -> Diff| {
-        netseg_audit::with_context(cluster, diagnostics, &network.verdict, &network.engine, &config, &options, |ctx| {
-            then(ctx, netseg_audit::audit(ctx))
-        })
-    };
-    let diff = audited(&old, &old_diagnostics, &old_network, &|old_ctx, old_report| {
-        audited(&new, &new_diagnostics, &new_network, &|new_ctx, new_report| {
-            netseg_fix::diff::diff(old_ctx.effective, new_ctx.effective, &old_report, &new_report)
-        })
-    });
+    let old_report = netseg_audit::audit_network(&old_network, &old_diagnostics, &config, &options);
+    let new_report = netseg_audit::audit_network(&new_network, &new_diagnostics, &config, &options);
+    let diff = netseg_fix::diff::diff(old_network.effective(), new_network.effective(), &old_report, &new_report);
     let rendered = match args.output {
         DiffFormat::Text => netseg_render::diff::text(&diff, style(cli.color)),
         DiffFormat::Json => netseg_render::json_text(&netseg_render::diff::json(&diff)),
