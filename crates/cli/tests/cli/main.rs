@@ -10,6 +10,7 @@ mod bad_input;
 mod browser;
 mod can;
 mod diff;
+mod docs;
 mod generate;
 mod hostile;
 mod live;
@@ -19,6 +20,27 @@ mod synthetic;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where the third-party test data is: `relative` under the folder named by `NETSEG_SHARED_DIR` (holding
+/// `corpus/` and `realworld/`), else under a folder `shared` beside the checkout, when `marker` (a file in it) is
+/// there. Otherwise a note and `None`, or a failure when `NETSEG_REQUIRE_CORPUS=1` (CI) requires the data. The
+/// engine's conformance tests find it the same way (`crates/engine/tests/shared_data`).
+fn shared_set(relative: &str, marker: &str) -> Option<PathBuf> {
+    let shared = std::env::var_os("NETSEG_SHARED_DIR").map_or_else(|| repo_root().join("../shared"), PathBuf::from);
+    let dir = shared.join(relative);
+    let dir = dir.canonicalize().unwrap_or(dir);
+    if dir.join(marker).is_file() {
+        return Some(dir);
+    }
+    let missing =
+        format!("{} not found (NETSEG_SHARED_DIR names the folder holding corpus/ and realworld/)", dir.display());
+    assert!(
+        std::env::var("NETSEG_REQUIRE_CORPUS").map_or(true, |v| v != "1"),
+        "{missing}, and NETSEG_REQUIRE_CORPUS=1 requires it"
+    );
+    println!("{missing}: skipped");
+    None
 }
 
 fn fixture(name: &str) -> String {
