@@ -16,6 +16,7 @@ mod hostile;
 mod live;
 mod reach;
 mod realworld;
+mod schemas;
 mod synthetic;
 
 fn repo_root() -> PathBuf {
@@ -73,7 +74,9 @@ fn netseg(args: &[&str]) -> Run {
         .env("NO_COLOR", "1")
         .output()
         .expect("run netseg");
-    finish(output)
+    let run = finish(output);
+    schemas::check_json_output(args, &run);
+    run
 }
 
 fn netseg_stdin(args: &[&str], input: &str) -> Run {
@@ -86,7 +89,9 @@ fn netseg_stdin(args: &[&str], input: &str) -> Run {
         .spawn()
         .expect("spawn netseg");
     child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    finish(child.wait_with_output().expect("wait"))
+    let run = finish(child.wait_with_output().expect("wait"));
+    schemas::check_json_output(args, &run);
+    run
 }
 
 fn json(text: &str) -> serde_json::Value {
