@@ -335,7 +335,7 @@ fn dns_flag_and_detection() {
 /// Every public project in `../shared/realworld` gets policies that read back cleanly and keep what it declares.
 #[test]
 fn realworld_manifests_get_policies_that_read_back_and_keep_their_flows() {
-    let root = repo_root().join("../shared/realworld");
+    let root = super::realworld_dir();
     let Ok(entries) = std::fs::read_dir(&root) else {
         assert!(std::env::var_os("CI").is_none(), "CI must provide ../shared/realworld");
         eprintln!("../shared/realworld is absent: skipped");

@@ -21,6 +21,15 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The public projects' manifests (`../shared/realworld`, or `NETSEG_REALWORLD_DIR` where the checkout has no
+/// `../shared` beside it, as in a git worktree).
+fn realworld_dir() -> PathBuf {
+    match std::env::var_os("NETSEG_REALWORLD_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => repo_root().join("../shared/realworld"),
+    }
+}
+
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).display().to_string()
 }
