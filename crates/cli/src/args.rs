@@ -193,12 +193,6 @@ pub struct InputArgs {
     pub kubeconfig: Option<std::path::PathBuf>,
 }
 
-impl NetworkArgs {
-    pub fn choice(&self) -> netseg_engine::NetworkChoice {
-        netseg_engine::NetworkChoice { cni: self.cni.clone(), assume_enforced: self.assume_enforced }
-    }
-}
-
 impl InputArgs {
     pub fn live(&self) -> bool {
         self.cluster || !self.context.is_empty() || self.kubeconfig.is_some()

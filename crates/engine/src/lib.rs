@@ -4,6 +4,7 @@
 //! [`Analysis::explain`] for why, [`Analysis::workload_connections`] or [`Analysis::reach`] for everything.
 
 pub mod addresses;
+pub mod answer_limit;
 mod classes;
 pub mod network;
 pub mod portset;
