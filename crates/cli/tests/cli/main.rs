@@ -15,6 +15,7 @@ mod hostile;
 mod live;
 mod reach;
 mod realworld;
+mod sarif;
 mod synthetic;
 
 fn repo_root() -> PathBuf {
