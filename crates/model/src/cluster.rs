@@ -43,21 +43,11 @@ pub struct Cluster {
     pub calico: CalicoObjects,
     /// ServiceAccounts, for their labels (Calico selects pods by them).
     pub service_accounts: Vec<ServiceAccount>,
+    /// The files (and API lists) the objects were read from, in the order they were read.
+    pub sources: Vec<std::sync::Arc<str>>,
 }
 
 impl Cluster {
-    /// The same cluster with no policy of any tier: the network a CNI that enforces nothing leaves, since such a
-    /// CNI enforces admin policies no more than NetworkPolicies.
-    pub fn without_policies(&self) -> Cluster {
-        let calico = CalicoObjects {
-            policies: Vec::new(),
-            staged_kubernetes: Vec::new(),
-            tiers: Vec::new(),
-            ..self.calico.clone()
-        };
-        Cluster { policies: Vec::new(), admin_policies: Vec::new(), calico, ..self.clone() }
-    }
-
     /// The same cluster without Calico's policies and tiers: what a CNI other than Calico enforces.
     pub fn without_calico_policies(&self) -> Cluster {
         let calico = CalicoObjects {
@@ -90,6 +80,7 @@ impl Cluster {
             ingresses,
             calico,
             service_accounts,
+            sources,
             ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
@@ -120,6 +111,7 @@ impl Cluster {
             ingresses,
             calico,
             service_accounts,
+            sources,
         }
     }
 }
