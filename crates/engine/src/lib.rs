@@ -453,7 +453,7 @@ impl<'c> Analysis<'c> {
             let model_tier = match tier.id {
                 TierId::Admin => Tier::Admin,
                 TierId::Baseline => Tier::Baseline,
-                TierId::NetworkPolicy => continue,
+                TierId::NetworkPolicy | TierId::Calico(_) => continue,
             };
             let rules: Vec<(&std::sync::Arc<FixedBitSet>, &TierRule)> = tier.rules().collect();
             for (k, (_, rule)) in rules.iter().enumerate() {
