@@ -1,5 +1,6 @@
 //! Assembles what was loaded into a cluster: workloads with their pods, every namespace that anything refers to.
 
+use crate::cilium::{CiliumConfig, CiliumPolicy};
 use crate::kube::*;
 use crate::load::Inventory;
 use crate::selector::{LabelSelector, Labels, NAMESPACE_NAME_LABEL};
@@ -36,6 +37,10 @@ pub struct Cluster {
     pub policies: Vec<NetworkPolicy>,
     /// AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies, in input order.
     pub admin_policies: Vec<AdminPolicy>,
+    /// CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies, in input order.
+    pub cilium_policies: Vec<CiliumPolicy>,
+    /// The `cilium-config` ConfigMap, when the input has one.
+    pub cilium_config: Option<CiliumConfig>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
 }
@@ -44,7 +49,7 @@ impl Cluster {
     /// The same cluster with no policy of any tier: the network a CNI that enforces nothing leaves, since such a
     /// CNI enforces admin policies no more than NetworkPolicies.
     pub fn without_policies(&self) -> Cluster {
-        Cluster { policies: Vec::new(), admin_policies: Vec::new(), ..self.clone() }
+        Cluster { policies: Vec::new(), admin_policies: Vec::new(), cilium_policies: Vec::new(), ..self.clone() }
     }
 
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
@@ -53,7 +58,17 @@ impl Cluster {
 
     pub fn from_inventory(inventory: Inventory) -> Cluster {
         let Inventory {
-            namespaces, nodes, workloads, services, policies, admin_policies, endpoints, ingresses, ..
+            namespaces,
+            nodes,
+            workloads,
+            services,
+            policies,
+            admin_policies,
+            cilium_policies,
+            cilium_config,
+            endpoints,
+            ingresses,
+            ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
         let mut by_name: BTreeMap<String, Namespace> = namespaces.into_iter().map(|ns| (ns.name.clone(), ns)).collect();
@@ -61,6 +76,7 @@ impl Cluster {
             .iter()
             .map(|w| &w.id.namespace)
             .chain(policies.iter().map(|p| &p.namespace))
+            .chain(cilium_policies.iter().filter_map(|p| p.namespace.as_ref()))
             .chain(services.iter().map(|s| &s.namespace));
         for name in referenced {
             by_name.entry(name.clone()).or_insert_with(|| Namespace {
@@ -77,6 +93,8 @@ impl Cluster {
             services,
             policies,
             admin_policies,
+            cilium_policies,
+            cilium_config,
             endpoints,
             ingresses,
         }

@@ -152,7 +152,8 @@ pub fn detect(cluster: &Cluster) -> CniVerdict {
         } else if flannel {
             found("flannel", id);
         }
-        if has("cilium/cilium") || has("cilium/cilium-agent") || name == "cilium" {
+        // The agent, or the operator that runs beside it (`operator-generic`, `operator-aws`, ...).
+        if has("cilium/cilium") || has("cilium/cilium-agent") || has("cilium/operator") || name == "cilium" {
             found("cilium", id);
         }
         if has("weave-kube") || name == "weave-net" {
@@ -187,6 +188,12 @@ pub fn detect(cluster: &Cluster) -> CniVerdict {
         }
         if has("kindnetd") || name == "kindnet" {
             found("kindnet", id);
+        }
+    }
+    // The agent's ConfigMap tells Cilium is installed even where its DaemonSet is not in the input.
+    if cluster.cilium_config.is_some() && !detected.iter().any(|d| d.plugin.name == "cilium") {
+        if let Some(plugin) = plugin("cilium") {
+            detected.push(Detected { plugin, evidence: None });
         }
     }
     CniVerdict { detected, overridden: false, components: components(cluster) }
@@ -265,6 +272,17 @@ mod tests {
         names.sort_unstable();
         assert_eq!(names, ["calico-kube-controllers", "calico-node"]);
         assert!(verdict(&daemonset("web", &["nginx:1.27"])).components.is_empty());
+    }
+
+    #[test]
+    fn cilium_is_recognised_by_its_operator_and_its_config_map() {
+        let operator = daemonset("cilium-operator", &["quay.io/cilium/operator-generic:v1.16.1@sha256:abc"]);
+        assert_eq!(verdict(&operator).names(), "cilium");
+        let config = verdict(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cilium-config, namespace: kube-system}\ndata: {enable-policy: default}\n",
+        );
+        assert_eq!((config.names(), config.enforces()), ("cilium".to_string(), Some(true)));
+        assert_eq!(config.detected[0].evidence, None);
     }
 
     #[test]
