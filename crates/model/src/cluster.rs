@@ -1,5 +1,6 @@
 //! Assembles what was loaded into a cluster: workloads with their pods, every namespace that anything refers to.
 
+use crate::cilium::{CiliumConfig, CiliumPolicy};
 use crate::kube::*;
 use crate::load::Inventory;
 use crate::selector::{LabelSelector, Labels, NAMESPACE_NAME_LABEL};
@@ -36,6 +37,10 @@ pub struct Cluster {
     pub policies: Vec<NetworkPolicy>,
     /// AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies, in input order.
     pub admin_policies: Vec<AdminPolicy>,
+    /// CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies, in input order.
+    pub cilium_policies: Vec<CiliumPolicy>,
+    /// The `cilium-config` ConfigMap, when the input has one.
+    pub cilium_config: Option<CiliumConfig>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
     /// The files (and API lists) the objects were read from, in the order they were read.
@@ -55,6 +60,8 @@ impl Cluster {
             services,
             policies,
             admin_policies,
+            cilium_policies,
+            cilium_config,
             endpoints,
             ingresses,
             sources,
@@ -66,6 +73,7 @@ impl Cluster {
             .iter()
             .map(|w| &w.id.namespace)
             .chain(policies.iter().map(|p| &p.namespace))
+            .chain(cilium_policies.iter().filter_map(|p| p.namespace.as_ref()))
             .chain(services.iter().map(|s| &s.namespace));
         for name in referenced {
             by_name.entry(name.clone()).or_insert_with(|| Namespace {
@@ -82,6 +90,8 @@ impl Cluster {
             services,
             policies,
             admin_policies,
+            cilium_policies,
+            cilium_config,
             endpoints,
             ingresses,
             sources,

@@ -2,6 +2,7 @@
 //! validated, narrow structs that remember their file and line. Nothing here knows about connectivity.
 
 pub mod cidr;
+pub mod cilium;
 pub mod cluster;
 pub mod cni;
 mod decode;
@@ -13,6 +14,7 @@ pub mod selector;
 pub mod yaml;
 
 pub use cidr::Cidr;
+pub use cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind, PolicyEnforcement};
 pub use cluster::{Cluster, Pod, Workload};
 pub use diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 pub use kube::*;

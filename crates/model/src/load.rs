@@ -1,5 +1,6 @@
 //! Inputs to objects: files, directories and stdin; multi-document YAML, JSON, `List`s and `kubectl get -o` dumps.
 
+use crate::cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind};
 use crate::decode::{self, Ctx};
 use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 use crate::json::parse_json;
@@ -71,6 +72,9 @@ pub struct Inventory {
     pub services: Vec<Service>,
     pub policies: Vec<NetworkPolicy>,
     pub admin_policies: Vec<AdminPolicy>,
+    pub cilium_policies: Vec<CiliumPolicy>,
+    /// The `cilium-config` ConfigMap, when the input has one.
+    pub cilium_config: Option<CiliumConfig>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
     pub diagnostics: Vec<Diagnostic>,
@@ -449,7 +453,6 @@ fn note(inventory: &mut Inventory, file: &Arc<str>, line: u32, message: String) 
 
 /// Policy kinds that restrict traffic but that netseg does not analyse yet, by API group, with who enforces them.
 const UNMODELLED_POLICIES: &[(&str, &[&str], &str)] = &[
-    ("cilium.io/", &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"], "Cilium"),
     (
         "projectcalico.org/",
         &["NetworkPolicy", "GlobalNetworkPolicy", "StagedNetworkPolicy", "StagedGlobalNetworkPolicy"],
@@ -498,6 +501,11 @@ fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &st
         hint: None,
     });
 }
+
+/// The one version Cilium serves its policies in.
+const CILIUM_API_VERSION: &str = "cilium.io/v2";
+/// The ConfigMap that holds the Cilium agent's configuration.
+const CILIUM_CONFIG: &str = "cilium-config";
 
 fn admin_policy_kind(kind: &str) -> Option<AdminPolicyKind> {
     match kind {
@@ -554,10 +562,15 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     }
     let workload_kind = WorkloadKind::from_kind(kind);
     let admin_kind = admin_policy_kind(kind);
+    let cilium_kind = CiliumPolicyKind::from_kind(kind).filter(|_| api_version.starts_with("cilium.io/"));
+    let cilium_config = kind == "ConfigMap"
+        && node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str) == Some(CILIUM_CONFIG);
     let read =
         matches!(kind, "Namespace" | "Node" | "Service" | "NetworkPolicy" | "Endpoints" | "EndpointSlice" | "Ingress")
             || workload_kind.is_some()
-            || admin_kind.is_some();
+            || admin_kind.is_some()
+            || cilium_kind.is_some()
+            || cilium_config;
     if !read {
         note(inventory, file, node.line, format!("skipped: kind `{kind}` is not read by netseg"));
         return;
@@ -594,7 +607,26 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
             return;
         }
     }
-    let cluster_scoped = matches!(kind, "Namespace" | "Node") || admin_kind.is_some();
+    if cilium_kind.is_some() && api_version != CILIUM_API_VERSION {
+        // Cilium serves its policies in v2 only; another version is not an object any cluster holds.
+        let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+        inventory.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            code: DiagnosticCode::SkippedDocument,
+            file: file.clone(),
+            line: Some(node.line),
+            object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
+            field: Some("apiVersion".into()),
+            message: format!(
+                "not analysed: Cilium serves {kind} as `{CILIUM_API_VERSION}`, not `{api_version}`; the answers \
+                 ignore what it restricts"
+            ),
+            hint: None,
+        });
+        return;
+    }
+    let clusterwide = cilium_kind == Some(CiliumPolicyKind::CiliumClusterwideNetworkPolicy);
+    let cluster_scoped = matches!(kind, "Namespace" | "Node") || admin_kind.is_some() || clusterwide;
     let name_guess = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
     let default_namespace = inventory.default_namespace.clone().unwrap_or_else(|| "default".to_string());
     let namespace_guess =
@@ -620,6 +652,8 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Service(Service),
         Policy(NetworkPolicy),
         Admin(AdminPolicy),
+        Cilium(CiliumPolicy),
+        CiliumConfig(CiliumConfig),
         Endpoints(ServiceEndpoints),
         Ingress(Ingress),
     }
@@ -638,6 +672,20 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
             Loaded::Endpoints(decode::service_endpoints(&mut ctx, node, kind, &meta, namespace, location.clone()))
         }
         "Ingress" => Loaded::Ingress(decode::ingress(&mut ctx, node, namespace, name, location.clone())),
+        _ if cilium_config => Loaded::CiliumConfig(decode::cilium_config(&mut ctx, node, namespace, location.clone())),
+        _ if cilium_kind.is_some() => {
+            let Some(cilium_kind) = cilium_kind else { return };
+            let namespace = (!clusterwide).then_some(namespace);
+            Loaded::Cilium(decode::cilium_policy(
+                &mut ctx,
+                node,
+                cilium_kind,
+                namespace,
+                name,
+                meta.ignore,
+                location.clone(),
+            ))
+        }
         _ if admin_kind.is_some() => {
             let Some(admin_kind) = admin_kind else { return };
             Loaded::Admin(decode::admin_policy(&mut ctx, node, admin_kind, name, meta.ignore, location.clone()))
@@ -698,6 +746,12 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Loaded::Service(v) => store!(inventory.services, v),
         Loaded::Policy(v) => store!(inventory.policies, v),
         Loaded::Admin(v) => store!(inventory.admin_policies, v),
+        Loaded::Cilium(v) => {
+            // Read and validated; until the engine applies them, the answers still ignore what they restrict.
+            unmodelled(inventory, file, node, kind, "Cilium");
+            store!(inventory.cilium_policies, v)
+        }
+        Loaded::CiliumConfig(v) => inventory.cilium_config = Some(v),
         Loaded::Endpoints(v) => store!(inventory.endpoints, v),
         Loaded::Ingress(v) => store!(inventory.ingresses, v),
     }

@@ -53,7 +53,7 @@ mod tests {
     #[test]
     fn calico_and_cilium_policies_are_reported() {
         let text = format!(
-            "{FLAT}---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: db}}\nspec: {{selector: app == 'redis'}}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: rule1, namespace: shop}}\nspec: {{endpointSelector: {{}}}}\n"
+            "{FLAT}---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: db}}\nspec: {{selector: app == 'redis'}}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: rule1, namespace: shop}}\nspec: {{endpointSelector: {{}}, ingress: [{{}}]}}\n"
         );
         let report = audit_yaml(&text);
         let mut found = names(&report, "NS132");
