@@ -4,7 +4,9 @@
 //! [`Analysis::explain`] for why, [`Analysis::workload_connections`] or [`Analysis::reach`] for everything.
 
 pub mod addresses;
+pub mod answer_limit;
 mod classes;
+pub mod network;
 pub mod portset;
 mod profiles;
 pub mod query;
@@ -21,6 +23,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+pub use network::{Network, NetworkChoice, NetworkSetup};
 pub use portset::PortSet;
 pub use rules::Action;
 
@@ -225,16 +228,27 @@ fn sorted_overlap(a: &[usize], b: &[usize]) -> u64 {
     both
 }
 
-/// Where CNIs differ from the Kubernetes reference semantics.
+/// How the network treats the policies: where CNIs differ from the Kubernetes reference semantics, and whether
+/// they are enforced at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineOptions {
     /// Kubernetes matches pods by their IPs in ipBlocks; Cilium's CIDR rules never match in-cluster endpoints.
     pub ip_blocks_match_pods: bool,
+    /// `false`: the CNI enforces no policy of any tier (it enforces admin policies no more than NetworkPolicies),
+    /// so the analysis answers for the allow-all network, whatever the cluster declares.
+    pub policies_enforced: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { ip_blocks_match_pods: true }
+        EngineOptions { ip_blocks_match_pods: true, policies_enforced: true }
+    }
+}
+
+impl EngineOptions {
+    /// The semantics of the CNI of `verdict`, its policies enforced.
+    pub fn for_cni(verdict: &netseg_model::cni::CniVerdict) -> EngineOptions {
+        EngineOptions { ip_blocks_match_pods: verdict.ip_blocks_match_pods(), policies_enforced: true }
     }
 }
 
@@ -259,6 +273,7 @@ pub struct Analysis<'c> {
     class_pods: OnceLock<Vec<Vec<Endpoint>>>,
     /// What each profile may send to each other one, built on the first all-pairs question.
     rows: OnceLock<Vec<ProfileRow>>,
+    policies_enforced: bool,
 }
 
 /// The profiles one profile may send something to, with the ports.
@@ -284,9 +299,14 @@ impl<'c> Analysis<'c> {
     }
 
     pub fn with_options(cluster: &'c Cluster, options: &EngineOptions) -> Analysis<'c> {
-        let classes = Classes::build(cluster, options.ip_blocks_match_pods);
-        let policy_tier = rules::compile_policy_tier(cluster, &classes);
-        let ordered = rules::compile_ordered_tiers(cluster, &classes);
+        // Policies that are not enforced are not read at all: not even their ipBlocks tell pods or addresses apart.
+        let blocks = if options.policies_enforced { addresses::policy_blocks(cluster) } else { Vec::new() };
+        let classes = Classes::build(cluster, blocks, options.ip_blocks_match_pods);
+        let (policy_tier, ordered) = if options.policies_enforced {
+            (rules::compile_policy_tier(cluster, &classes), rules::compile_ordered_tiers(cluster, &classes))
+        } else {
+            (PolicyTier::none(classes.len()), rules::OrderedTiers { admin: Vec::new(), baseline: Vec::new() })
+        };
         Analysis {
             cluster,
             classes,
@@ -296,6 +316,7 @@ impl<'c> Analysis<'c> {
             profiles: OnceLock::new(),
             class_pods: OnceLock::new(),
             rows: OnceLock::new(),
+            policies_enforced: options.policies_enforced,
         }
     }
 
@@ -382,7 +403,7 @@ impl<'c> Analysis<'c> {
     /// earlier rules of their tier (the same policy's, or a higher-priority policy's) have decided all their ports.
     /// Rules that match nothing at all are not listed (nothing shadows them; they select nothing).
     pub fn shadowed_rules(&self) -> Vec<Shadowed> {
-        let atoms: Vec<Other> = addresses::atoms(self.cluster).iter().map(|a| Other::Address(a.start)).collect();
+        let atoms: Vec<Other> = self.atoms().iter().map(|a| Other::Address(a.start)).collect();
         let others: Vec<Other> = (0..self.classes.len()).map(Other::Class).chain(atoms).collect();
         let mut shadowed = Vec::new();
         for (tier, rules) in [(Tier::Admin, &self.admin), (Tier::Baseline, &self.baseline)] {
@@ -436,6 +457,17 @@ impl<'c> Analysis<'c> {
             }
         }
         matched_any.then_some(by)
+    }
+
+    /// The atoms of the address space, cut at the address blocks of the policies this analysis evaluates.
+    pub fn atoms(&self) -> Vec<IpRange> {
+        addresses::atoms_at(self.cluster, &self.classes.ip_blocks)
+    }
+
+    /// Whether the analysis evaluates the cluster's policies (`false`: the allow-all network of a CNI that
+    /// enforces none).
+    pub fn policies_enforced(&self) -> bool {
+        self.policies_enforced
     }
 
     /// How many pod classes the cluster's pods fall into.
@@ -666,7 +698,7 @@ impl<'c> Analysis<'c> {
     /// stays under the cap, the answer is kept for the questions that follow.
     pub fn answer_size(&self, cap: u64) -> AnswerSize {
         // Each group of outside addresses lists, at most, every workload in each direction.
-        let atoms = addresses::atoms(self.cluster).len() as u64;
+        let atoms = self.atoms().len() as u64;
         let external = (2 * atoms).saturating_mul(self.cluster.workloads.len() as u64);
         let mut size = match self.rows.get() {
             Some(rows) => self.size_of(rows, u64::MAX),
@@ -917,7 +949,7 @@ impl<'c> Analysis<'c> {
         let mut union = Union::new(workload_profiles.len());
         let mut groups: Vec<((Row, Row), Vec<IpRange>)> = Vec::new();
         let mut group_of: HashMap<(Row, Row), usize> = HashMap::new();
-        for atom in addresses::atoms(self.cluster) {
+        for atom in self.atoms() {
             let other = Other::Address(atom.start);
             let mut row = |subjects: &[ClassId], workloads_of: &[Vec<usize>], direction: Direction| -> Row {
                 let sides: Vec<(usize, PortSet)> = subjects

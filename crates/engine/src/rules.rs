@@ -176,6 +176,17 @@ pub struct PolicyTier {
     pub selected: Vec<Arc<FixedBitSet>>,
 }
 
+impl PolicyTier {
+    /// No NetworkPolicy: what a CNI that enforces none leaves.
+    pub fn none(classes: usize) -> PolicyTier {
+        PolicyTier {
+            isolating: [vec![Vec::new(); classes], vec![Vec::new(); classes]],
+            rules: Vec::new(),
+            selected: Vec::new(),
+        }
+    }
+}
+
 pub fn direction_slot(direction: Direction) -> usize {
     match direction {
         Direction::Ingress => 0,

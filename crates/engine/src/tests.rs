@@ -165,7 +165,7 @@ fn cilium_semantics_do_not_match_pods_with_ip_blocks() {
          apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\n\
          spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from: [{ipBlock: {cidr: 10.0.0.0/16}}]\n",
     );
-    let a = Analysis::with_options(&c, &EngineOptions { ip_blocks_match_pods: false });
+    let a = Analysis::with_options(&c, &EngineOptions { ip_blocks_match_pods: false, ..EngineOptions::default() });
     assert!(a.allowed(pod(&c, "client"), pod(&c, "web")).is_empty());
     assert!(a.allowed(ip("10.0.1.7"), pod(&c, "web")).is_all(), "addresses still match");
 }

@@ -38,22 +38,27 @@ pub struct Cluster {
     pub admin_policies: Vec<AdminPolicy>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
+    /// The files (and API lists) the objects were read from, in the order they were read.
+    pub sources: Vec<std::sync::Arc<str>>,
 }
 
 impl Cluster {
-    /// The same cluster with no policy of any tier: the network a CNI that enforces nothing leaves, since such a
-    /// CNI enforces admin policies no more than NetworkPolicies.
-    pub fn without_policies(&self) -> Cluster {
-        Cluster { policies: Vec::new(), admin_policies: Vec::new(), ..self.clone() }
-    }
-
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
         self.namespaces.binary_search_by(|ns| ns.name.as_str().cmp(name)).ok().map(|i| &self.namespaces[i])
     }
 
     pub fn from_inventory(inventory: Inventory) -> Cluster {
         let Inventory {
-            namespaces, nodes, workloads, services, policies, admin_policies, endpoints, ingresses, ..
+            namespaces,
+            nodes,
+            workloads,
+            services,
+            policies,
+            admin_policies,
+            endpoints,
+            ingresses,
+            sources,
+            ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
         let mut by_name: BTreeMap<String, Namespace> = namespaces.into_iter().map(|ns| (ns.name.clone(), ns)).collect();
@@ -79,6 +84,7 @@ impl Cluster {
             admin_policies,
             endpoints,
             ingresses,
+            sources,
         }
     }
 }

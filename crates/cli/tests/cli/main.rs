@@ -17,6 +17,7 @@ mod hostile;
 mod live;
 mod reach;
 mod realworld;
+mod sarif;
 mod schemas;
 mod synthetic;
 
