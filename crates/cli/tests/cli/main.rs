@@ -9,6 +9,7 @@ mod audit;
 mod bad_input;
 mod browser;
 mod can;
+mod ci;
 mod cilium;
 mod diff;
 mod docs;
