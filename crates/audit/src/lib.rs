@@ -194,6 +194,9 @@ pub struct Report {
     pub cluster: Option<String>,
     /// Workloads some rules leave alone, with the reason.
     pub exempt: Vec<Exemption>,
+    /// The first input read, line 1: where a finding about the whole input (NS131) points when a format needs a
+    /// place for every finding (SARIF).
+    pub first_input: Option<Location>,
 }
 
 impl Report {
@@ -246,6 +249,7 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
         disabled_rules,
         cluster: None,
         exempt: ctx.exemptions(),
+        first_input: ctx.cluster.sources.first().map(|file| Location { file: file.clone(), line: 1 }),
     }
 }
 

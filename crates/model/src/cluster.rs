@@ -38,6 +38,8 @@ pub struct Cluster {
     pub admin_policies: Vec<AdminPolicy>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
+    /// The files (and API lists) the objects were read from, in the order they were read.
+    pub sources: Vec<std::sync::Arc<str>>,
 }
 
 impl Cluster {
@@ -47,7 +49,16 @@ impl Cluster {
 
     pub fn from_inventory(inventory: Inventory) -> Cluster {
         let Inventory {
-            namespaces, nodes, workloads, services, policies, admin_policies, endpoints, ingresses, ..
+            namespaces,
+            nodes,
+            workloads,
+            services,
+            policies,
+            admin_policies,
+            endpoints,
+            ingresses,
+            sources,
+            ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
         let mut by_name: BTreeMap<String, Namespace> = namespaces.into_iter().map(|ns| (ns.name.clone(), ns)).collect();
@@ -73,6 +84,7 @@ impl Cluster {
             admin_policies,
             endpoints,
             ingresses,
+            sources,
         }
     }
 }

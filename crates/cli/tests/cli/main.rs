@@ -16,6 +16,7 @@ mod hostile;
 mod live;
 mod reach;
 mod realworld;
+mod sarif;
 mod schemas;
 mod synthetic;
 
