@@ -106,6 +106,26 @@ pub enum Command {
     /// The connectivity and findings that a change adds and removes, OLD → NEW. Exit 0 when nothing is added,
     /// 1 when something is (see --fail-on), 2 on error.
     Diff(DiffArgs),
+    /// The shell completion script for bash, zsh, fish, PowerShell or elvish, on stdout (docs/commands/completions.md
+    /// says where each shell reads it).
+    Completions(CompletionsArgs),
+    /// The manual page netseg(1) in roff, on stdout; with --out DIR, netseg.1 and one page per command
+    /// (netseg-audit.1, ...) in DIR.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write netseg.1 and a page per command into this directory instead of printing netseg(1).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

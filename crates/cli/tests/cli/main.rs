@@ -9,6 +9,7 @@ mod audit;
 mod bad_input;
 mod browser;
 mod can;
+mod completions;
 mod diff;
 mod docs;
 mod generate;
