@@ -248,7 +248,7 @@ impl<'a> AuditContext<'a> {
             self.declared
                 .tier_rules_of(pod)
                 .iter()
-                .any(|(_, rule)| rule.direction == direction && action.is_none_or(|a| rule.action == a))
+                .any(|(_, rule)| rule.direction() == direction && action.is_none_or(|a| rule.action == a))
         })
     }
 

@@ -854,7 +854,7 @@ fn check_unenforced(cluster: &Cluster) -> Result<(), TestCaseError> {
                     describe(cluster)
                 );
             }
-            prop_assert!(unenforced.explain(src.to_engine(), dst.to_engine()).ingress.isolating.is_empty());
+            prop_assert!(unenforced.explain(src.to_engine(), dst.to_engine()).ingress.isolating().is_empty());
         }
     }
     prop_assert_eq!(unenforced.reach(), reference.reach(), "reach\n{}", describe(cluster));

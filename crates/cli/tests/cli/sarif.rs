@@ -4,7 +4,7 @@
 //! rules as its documentation lists them ("SARIF support for code scanning": required properties, the upload
 //! limits) on every example and every real-world set.
 
-use super::{example, json, netseg};
+use super::{example, json, netseg, shared_set};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -198,8 +198,7 @@ fn regression_github_ingests_the_sarif_of_every_example_and_real_world_set() {
             inputs.push((name.clone(), vec![example(&name)]));
         }
     }
-    // shared_set fails the run under NETSEG_REQUIRE_CORPUS=1 (CI) when the sets are missing.
-    if let Some(root) = super::shared_set("realworld", "README.md") {
+    if let Some(root) = shared_set("realworld", "README.md") {
         for scenario in super::realworld::scenarios(&root) {
             let path = scenario.display().to_string();
             let mut args = Vec::new();
