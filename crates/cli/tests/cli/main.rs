@@ -11,6 +11,7 @@ mod browser;
 mod can;
 mod ci;
 mod cilium;
+mod completions;
 mod diff;
 mod docs;
 mod generate;
