@@ -13,8 +13,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 mod admin;
+mod calico;
 mod cilium;
 pub(crate) use admin::admin_policy;
+pub(crate) use calico::{calico_policy, calico_tier, host_endpoint, network_set, staged_kubernetes_policy};
 pub(crate) use cilium::{cilium_config, cilium_policy};
 
 /// Collects the diagnostics of one object and remembers whether it must be left out.

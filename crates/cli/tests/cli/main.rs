@@ -8,6 +8,7 @@ mod apiserver;
 mod audit;
 mod bad_input;
 mod browser;
+mod calico;
 mod can;
 mod ci;
 mod cilium;
