@@ -38,6 +38,9 @@ pub struct Cluster {
     pub admin_policies: Vec<AdminPolicy>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
+    /// Istio, Linkerd and Consul authorization. A CNI that enforces nothing leaves it in force: the meshes'
+    /// proxies enforce it, not the CNI.
+    pub mesh: crate::mesh::Meshes,
 }
 
 impl Cluster {
@@ -53,7 +56,16 @@ impl Cluster {
 
     pub fn from_inventory(inventory: Inventory) -> Cluster {
         let Inventory {
-            namespaces, nodes, workloads, services, policies, admin_policies, endpoints, ingresses, ..
+            namespaces,
+            nodes,
+            workloads,
+            services,
+            policies,
+            admin_policies,
+            endpoints,
+            ingresses,
+            mesh,
+            ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
         let mut by_name: BTreeMap<String, Namespace> = namespaces.into_iter().map(|ns| (ns.name.clone(), ns)).collect();
@@ -66,6 +78,7 @@ impl Cluster {
             by_name.entry(name.clone()).or_insert_with(|| Namespace {
                 name: name.clone(),
                 labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.clone())]),
+                annotations: Labels::new(),
                 ignore: Suppression::default(),
                 location: None,
             });
@@ -79,6 +92,7 @@ impl Cluster {
             admin_policies,
             endpoints,
             ingresses,
+            mesh,
         }
     }
 }

@@ -3,8 +3,8 @@ use netseg_model::{DiagnosticCode, Location};
 
 declare_rule! {
     /// ## What it does
-    /// Reports policies of kinds netseg does not analyse yet: Cilium and Calico policy CRDs, Antrea policies,
-    /// service-mesh authorization (Istio, Linkerd, Consul) and multi-network policies.
+    /// Reports policies of kinds netseg does not analyse yet: Cilium and Calico policy CRDs, Antrea policies and
+    /// multi-network policies. (Istio, Linkerd and Consul authorization is analysed: see docs/mesh.md.)
     ///
     /// ## Why it matters
     /// These policies do restrict traffic in the cluster, but netseg's answers leave them out. Every reachability
