@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::facts::SensitiveFacts;
-use crate::{Finding, Resource, Witness};
+use crate::{Exemption, Finding, Resource, Witness};
 use netseg_engine::{Analysis, Endpoint, PortSet, WorkloadConnection};
 use netseg_model::cni::CniVerdict;
 use netseg_model::{Cidr, Cluster, Diagnostic, Direction, Location, Protocol, Suppression};
@@ -126,8 +126,38 @@ impl<'a> AuditContext<'a> {
     /// Whether the workload is part of a CNI (agent, controller, operator): platform infrastructure, which needs
     /// the host network by design.
     pub fn is_cni_component(&self, workload: usize) -> bool {
-        let id = &self.cluster.workloads[workload].id;
-        self.cni.components.contains(id)
+        self.cni.component(&self.cluster.workloads[workload].id).is_some()
+    }
+
+    /// Every workload some rules leave alone, and why: the CNI's own parts (found by what they are, see
+    /// [`netseg_model::cni::components`]) and host-network workloads that `.netseg.yaml` allows.
+    pub fn exemptions(&self) -> Vec<Exemption> {
+        let mut exempt = Vec::new();
+        for (w, workload) in self.cluster.workloads.iter().enumerate() {
+            let (resource, location) = self.workload_resource(w);
+            if let Some(component) = self.cni.component(&workload.id) {
+                exempt.push(Exemption {
+                    resource,
+                    location,
+                    rules: "the workload rules: segmentation (NS101-NS103), reachability (NS120-NS125), NS145, host network (NS110, NS111)".into(),
+                    reason: format!("part of the CNI ({}): {}", component.plugin, component.reason),
+                });
+            } else if workload.pods.iter().any(|p| p.facts.host_network)
+                && self.config.host_network_allowed(&workload.id.namespace, &workload.id.name)
+            {
+                let source = match &self.config.path {
+                    Some(path) => format!("hostNetworkAllowed in {}", path.display()),
+                    None => "hostNetworkAllowed, whose default allows kube-system/* (node agents live there)".into(),
+                };
+                exempt.push(Exemption {
+                    resource,
+                    location,
+                    rules: "NS110 host-network, NS111 host-port".into(),
+                    reason: format!("on the host network, allowed by {source}"),
+                });
+            }
+        }
+        exempt
     }
 
     /// Workloads the audit holds to segmentation, in order: those NetworkPolicies can govern (not on the host

@@ -170,6 +170,17 @@ impl Finding {
     }
 }
 
+/// A workload that some rules leave alone by design, shown so that nothing is left out silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exemption {
+    pub resource: Resource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Which rules leave it alone, in words.
+    pub rules: String,
+    pub reason: String,
+}
+
 /// The audit's answer: findings worst first, and the facts the answer rests on.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -182,6 +193,8 @@ pub struct Report {
     pub disabled_rules: Vec<&'static str>,
     /// The live cluster (its kubeconfig context) the findings are about; `None` for files.
     pub cluster: Option<String>,
+    /// Workloads some rules leave alone, with the reason.
+    pub exempt: Vec<Exemption>,
 }
 
 impl Report {
@@ -233,6 +246,7 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
         assumptions: ctx.facts.assumptions(),
         disabled_rules,
         cluster: None,
+        exempt: ctx.exemptions(),
     }
 }
 

@@ -77,8 +77,51 @@ fn cni_line(report: &Report) -> String {
     }
 }
 
+/// What the text report shows beyond the findings.
+#[derive(Debug, Clone, Copy)]
+pub struct TextOptions {
+    pub style: Style,
+    /// `-v`: every exempt workload with its reason, not only their number.
+    pub verbose: bool,
+}
+
+/// The workloads some rules leave alone: their number, or (verbose) each with its reason.
+fn exemption_lines(report: &Report, verbose: bool, out: &mut String, style: Style) {
+    if report.exempt.is_empty() {
+        return;
+    }
+    let count = report.exempt.len();
+    let plural = if count == 1 { "" } else { "s" };
+    if !verbose {
+        let line = format!(
+            "exempt: {count} workload{plural} that some rules leave alone by design (-v lists them with the reason)"
+        );
+        let _ = writeln!(out, "{}", style.dim(&line));
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        style.dim(&format!("exempt: {count} workload{plural} that some rules leave alone by design:"))
+    );
+    for exemption in &report.exempt {
+        let name = match &exemption.resource.namespace {
+            Some(ns) => format!("{ns}/{}[{}]", exemption.resource.name, exemption.resource.kind),
+            None => format!("{} {}", exemption.resource.kind, exemption.resource.name),
+        };
+        let line = format!("  {name} from {}: {}", exemption.rules, exemption.reason);
+        let _ = writeln!(out, "{}", style.dim(&line));
+    }
+}
+
 /// Grouped by severity, then namespace; each finding with its evidence, fix and witness.
 pub fn text(report: &Report, style: Style) -> String {
+    text_with(report, TextOptions { style, verbose: false })
+}
+
+/// [`text`] with the exemptions listed when `verbose`.
+pub fn text_with(report: &Report, options: TextOptions) -> String {
+    let style = options.style;
     let mut out = String::new();
     let _ = writeln!(out, "{}", style.strong(&format!("netseg audit: {}", summary_line(report))));
     if let Some(context) = &report.cluster {
@@ -88,6 +131,7 @@ pub fn text(report: &Report, style: Style) -> String {
     for assumption in &report.assumptions {
         let _ = writeln!(out, "{}", style.dim(&format!("assumed: {assumption}")));
     }
+    exemption_lines(report, options.verbose, &mut out, style);
     for severity in Severity::ALL_WORST_FIRST {
         let findings: Vec<&Finding> =
             report.findings.iter().filter(|f| f.severity == severity && f.suppressed.is_none()).collect();
@@ -142,8 +186,14 @@ pub fn text(report: &Report, style: Style) -> String {
 
 /// Several clusters in one report: the totals, then each cluster's findings under its name.
 pub fn text_all(reports: &[Report], style: Style) -> String {
+    text_all_with(reports, TextOptions { style, verbose: false })
+}
+
+/// [`text_all`] with the exemptions listed when `verbose`.
+pub fn text_all_with(reports: &[Report], options: TextOptions) -> String {
+    let style = options.style;
     if let [report] = reports {
-        return text(report, style);
+        return text_with(report, options);
     }
     let (counts, suppressed) = totals(reports);
     let mut out = String::new();
@@ -152,7 +202,7 @@ pub fn text_all(reports: &[Report], style: Style) -> String {
     for report in reports {
         let name = report.cluster.as_deref().unwrap_or("(files)");
         let _ = writeln!(out, "\n{}", style.strong(&format!("=== cluster {name} ===")));
-        out.push_str(&text(report, style));
+        out.push_str(&text_with(report, options));
     }
     out
 }
@@ -200,6 +250,7 @@ pub fn json(report: &Report) -> Value {
         "summary": summary_json(report.counts(), report.suppressed()),
         "cni": {"name": report.cni, "enforced": report.enforced},
         "assumptions": report.assumptions,
+        "exempt": report.exempt,
         "disabled_rules": report.disabled_rules,
     });
     if let Some(cluster) = &report.cluster {
@@ -223,6 +274,7 @@ pub fn json_all(reports: &[Report]) -> Value {
                 "summary": summary_json(report.counts(), report.suppressed()),
                 "cni": {"name": report.cni, "enforced": report.enforced},
                 "assumptions": report.assumptions,
+                "exempt": report.exempt,
             })
         })
         .collect();
