@@ -50,6 +50,9 @@ pub struct Cluster {
     pub service_accounts: Vec<ServiceAccount>,
     /// The files (and API lists) the objects were read from, in the order they were read.
     pub sources: Vec<std::sync::Arc<str>>,
+    /// Istio, Linkerd and Consul authorization. A CNI that enforces nothing leaves it in force: the meshes'
+    /// proxies enforce it, not the CNI.
+    pub mesh: crate::mesh::Meshes,
 }
 
 impl Cluster {
@@ -88,6 +91,7 @@ impl Cluster {
             calico,
             service_accounts,
             sources,
+            mesh,
             ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
@@ -104,6 +108,7 @@ impl Cluster {
             by_name.entry(name.clone()).or_insert_with(|| Namespace {
                 name: name.clone(),
                 labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.clone())]),
+                annotations: Labels::new(),
                 ignore: Suppression::default(),
                 location: None,
             });
@@ -122,6 +127,7 @@ impl Cluster {
             calico,
             service_accounts,
             sources,
+            mesh,
         }
     }
 }

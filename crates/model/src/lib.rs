@@ -12,6 +12,7 @@ pub mod diag;
 pub mod json;
 pub mod kube;
 pub mod load;
+pub mod mesh;
 pub mod selector;
 pub mod yaml;
 

@@ -80,6 +80,8 @@ pub struct Inventory {
     pub ingresses: Vec<Ingress>,
     pub calico: crate::calico::CalicoObjects,
     pub service_accounts: Vec<ServiceAccount>,
+    /// Istio, Linkerd and Consul objects and settings.
+    pub mesh: crate::mesh::Meshes,
     pub diagnostics: Vec<Diagnostic>,
     pub files_read: usize,
     /// The files (and API lists) read, in the order they were read: where a finding about the whole input points.
@@ -189,6 +191,8 @@ pub fn load_inputs(inventory: &mut Inventory, inputs: &[Input]) {
         }
         inventory.cap_diagnostics();
     }
+    let references = decode::mesh::references::check(&inventory.mesh.linkerd);
+    inventory.diagnostics.extend(references);
     inventory.summarise_dropped();
 }
 
@@ -457,9 +461,6 @@ fn note(inventory: &mut Inventory, file: &Arc<str>, line: u32, message: String) 
 /// Policy kinds that restrict traffic but that netseg does not analyse yet, by API group, with who enforces them.
 const UNMODELLED_POLICIES: &[(&str, &[&str], &str)] = &[
     ("crd.antrea.io/", &["NetworkPolicy", "ClusterNetworkPolicy"], "Antrea"),
-    ("security.istio.io/", &["AuthorizationPolicy"], "the Istio mesh"),
-    ("policy.linkerd.io/", &["AuthorizationPolicy", "ServerAuthorization", "Server"], "the Linkerd mesh"),
-    ("consul.hashicorp.com/", &["ServiceIntentions"], "the Consul mesh"),
     ("k8s.cni.cncf.io/", &["MultiNetworkPolicy"], "a multi-network plugin"),
 ];
 
@@ -606,6 +607,30 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     let calico = calico_kind(kind, api_version);
     let workload_kind = WorkloadKind::from_kind(kind).filter(|_| calico.is_none());
     let admin_kind = admin_policy_kind(kind);
+    let mesh_kind = match decode::mesh::MeshKind::of(kind, api_version) {
+        Some(Ok(mesh_kind)) => Some(mesh_kind),
+        Some(Err(served)) => {
+            // A mesh policy of a version netseg does not read still restricts traffic: a warning, not a note.
+            let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+            inventory.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                code: DiagnosticCode::SkippedDocument,
+                file: file.clone(),
+                line: Some(node.line),
+                object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
+                field: Some("apiVersion".into()),
+                message: format!(
+                    "not analysed: netseg reads {kind} of versions {served}, not `{api_version}`; the answers ignore \
+                     what it restricts"
+                ),
+                hint: None,
+            });
+            return;
+        }
+        None => None,
+    };
+    let config_map_name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("");
+    let mesh_config = kind == "ConfigMap" && decode::mesh::config::is_mesh_config(config_map_name);
     let cilium_kind = CiliumPolicyKind::from_kind(kind).filter(|_| api_version.starts_with("cilium.io/"));
     let cilium_config = kind == "ConfigMap"
         && node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str) == Some(CILIUM_CONFIG);
@@ -623,7 +648,9 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         || admin_kind.is_some()
         || cilium_kind.is_some()
         || cilium_config
-        || calico.is_some();
+        || calico.is_some()
+        || mesh_kind.is_some()
+        || mesh_config;
     if !read {
         note(inventory, file, node.line, format!("skipped: kind `{kind}` is not read by netseg"));
         return;
@@ -703,6 +730,7 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     let name = meta.name.clone();
     let key = (object_kind, if cluster_scoped { String::new() } else { namespace.clone() }, name.clone());
     enum Loaded {
+        Mesh(decode::mesh::MeshObject),
         Namespace(Namespace),
         Node(ClusterNode),
         Workload(WorkloadObject),
@@ -757,7 +785,13 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         "Namespace" => {
             let mut labels = meta.labels;
             labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
-            Loaded::Namespace(Namespace { name, labels, ignore: meta.ignore, location: Some(location.clone()) })
+            Loaded::Namespace(Namespace {
+                name,
+                labels,
+                annotations: meta.annotations,
+                ignore: meta.ignore,
+                location: Some(location.clone()),
+            })
         }
         "Node" => Loaded::Node(decode::cluster_node(&mut ctx, node, name, meta.labels, location.clone())),
         "Service" => Loaded::Service(decode::service(&mut ctx, node, namespace, name, meta.ignore, location.clone())),
@@ -782,13 +816,47 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
                 location.clone(),
             ))
         }
+        "ConfigMap" => {
+            decode::mesh::config::config_map(&mut ctx, node, &name, &location, &mut inventory.mesh);
+            inventory.diagnostics.append(&mut ctx.diagnostics);
+            return;
+        }
+        _ if mesh_kind.is_some() => {
+            let Some(mesh_kind) = mesh_kind else { return };
+            let created = node
+                .get("metadata")
+                .and_then(|m| m.get("creationTimestamp"))
+                .and_then(Node::as_str)
+                .map(str::to_string);
+            let object = decode::mesh::Object {
+                namespace,
+                name,
+                labels: &meta.labels,
+                created,
+                ignore: meta.ignore.clone(),
+                location: location.clone(),
+            };
+            match decode::mesh::decode(&mut ctx, mesh_kind, node, object) {
+                Some(object) => Loaded::Mesh(object),
+                None => {
+                    inventory.diagnostics.append(&mut ctx.diagnostics);
+                    note(
+                        inventory,
+                        file,
+                        node.line,
+                        format!("skipped: {kind} `{name_guess}` attaches to no Linkerd Server"),
+                    );
+                    return;
+                }
+            }
+        }
         _ if admin_kind.is_some() => {
             let Some(admin_kind) = admin_kind else { return };
             Loaded::Admin(decode::admin_policy(&mut ctx, node, admin_kind, name, meta.ignore, location.clone()))
         }
         _ => {
             let Some(workload_kind) = workload_kind else { return };
-            let pod = decode::pod_facts(&mut ctx, node, workload_kind, meta.labels);
+            let pod = decode::pod_facts(&mut ctx, node, workload_kind, meta.labels, meta.annotations);
             let selector = decode::workload_selector(&mut ctx, node, workload_kind);
             Loaded::Workload(WorkloadObject {
                 id: WorkloadRef { namespace, name, kind: workload_kind },
@@ -809,6 +877,21 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     if let Loaded::CalicoPolicy(policy) = &loaded {
         if policy.enforced() {
             unmodelled(inventory, file, node, kind, "Calico");
+        }
+    }
+    // Likewise the meshes' authorization, until the engine evaluates the mesh layer.
+    if let Loaded::Mesh(object) = &loaded {
+        use decode::mesh::MeshObject;
+        let mesh = match object {
+            MeshObject::IstioAuthorization(_) => Some("the Istio mesh"),
+            MeshObject::LinkerdServer(_)
+            | MeshObject::LinkerdServerAuthorization(_)
+            | MeshObject::LinkerdAuthorization(_) => Some("the Linkerd mesh"),
+            MeshObject::ConsulIntentions(_) => Some("the Consul mesh"),
+            _ => None,
+        };
+        if let Some(mesh) = mesh {
+            unmodelled(inventory, file, node, kind, mesh);
         }
     }
     if let Some((_, earlier)) = inventory.seen.get(&key) {
@@ -862,6 +945,26 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Loaded::StagedKubernetes(v) => store!(inventory.calico.staged_kubernetes, v),
         Loaded::NetworkSet(v) => store!(inventory.calico.network_sets, v),
         Loaded::HostEndpoint(v) => store!(inventory.calico.host_endpoints, v),
+        Loaded::Mesh(object) => {
+            use decode::mesh::MeshObject;
+            match object {
+                MeshObject::IstioAuthorization(v) => store!(inventory.mesh.istio.authorization_policies, v),
+                MeshObject::IstioPeerAuthentication(v) => store!(inventory.mesh.istio.peer_authentications, v),
+                MeshObject::LinkerdServer(v) => store!(inventory.mesh.linkerd.servers, v),
+                MeshObject::LinkerdServerAuthorization(v) => store!(inventory.mesh.linkerd.server_authorizations, v),
+                MeshObject::LinkerdAuthorization(v) => store!(inventory.mesh.linkerd.authorization_policies, v),
+                MeshObject::LinkerdMeshTls(v) => store!(inventory.mesh.linkerd.mesh_tls_authentications, v),
+                MeshObject::LinkerdNetwork(v) => store!(inventory.mesh.linkerd.network_authentications, v),
+                MeshObject::LinkerdRoute(v) => store!(inventory.mesh.linkerd.http_routes, v),
+                MeshObject::ConsulIntentions(v) => store!(inventory.mesh.consul.intentions, v),
+                MeshObject::ConsulServiceDefaults(v) => store!(inventory.mesh.consul.service_defaults, v),
+                MeshObject::ConsulProxyDefaults(v) => {
+                    // There is one, `global`: a later one replaces it.
+                    inventory.seen.entry(key).or_insert((0, location));
+                    inventory.mesh.consul.proxy_defaults = Some(v);
+                }
+            }
+        }
     }
 }
 
