@@ -323,7 +323,7 @@ impl<'c> Analysis<'c> {
         let tiers = if options.policies_enforced {
             rules::compile_tiers(cluster, &classes)
         } else {
-            rules::no_tiers(classes.len())
+            rules::empty_tiers(classes.len())
         };
         let policy_tier = tiers.iter().position(|t| t.id == TierId::NetworkPolicy).unwrap_or(0);
         Analysis {

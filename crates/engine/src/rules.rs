@@ -500,10 +500,24 @@ pub fn compile_tiers(cluster: &Cluster, classes: &Classes) -> Vec<CompiledTier> 
     let admin = compile_ordered_tier(&mut cache, cluster, Tier::Admin);
     let policies = compile_network_policies(&mut cache, cluster);
     let baseline = compile_ordered_tier(&mut cache, cluster, Tier::Baseline);
+    assemble_tiers(admin, policies, baseline, classes.len())
+}
+
+/// The tiers of a network whose policies are not enforced: every side falls through to the default allow.
+pub fn empty_tiers(classes: usize) -> Vec<CompiledTier> {
+    assemble_tiers(Vec::new(), Vec::new(), Vec::new(), classes)
+}
+
+fn assemble_tiers(
+    admin: Vec<TierPolicy>,
+    policies: Vec<TierPolicy>,
+    baseline: Vec<TierPolicy>,
+    classes: usize,
+) -> Vec<CompiledTier> {
     vec![
-        CompiledTier::new(TierId::Admin, admin, classes.len(), Action::Pass, false),
-        CompiledTier::new(TierId::NetworkPolicy, policies, classes.len(), Action::Deny, true),
-        CompiledTier::new(TierId::Baseline, baseline, classes.len(), Action::Pass, false),
+        CompiledTier::new(TierId::Admin, admin, classes, Action::Pass, false),
+        CompiledTier::new(TierId::NetworkPolicy, policies, classes, Action::Deny, true),
+        CompiledTier::new(TierId::Baseline, baseline, classes, Action::Pass, false),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Assembles what was loaded into a cluster: workloads with their pods, every namespace that anything refers to.
 
 use crate::calico::{CalicoObjects, ServiceAccount};
+use crate::cilium::{CiliumConfig, CiliumPolicy};
 use crate::kube::*;
 use crate::load::Inventory;
 use crate::selector::{LabelSelector, Labels, NAMESPACE_NAME_LABEL};
@@ -37,6 +38,10 @@ pub struct Cluster {
     pub policies: Vec<NetworkPolicy>,
     /// AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies, in input order.
     pub admin_policies: Vec<AdminPolicy>,
+    /// CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies, in input order.
+    pub cilium_policies: Vec<CiliumPolicy>,
+    /// The `cilium-config` ConfigMap, when the input has one.
+    pub cilium_config: Option<CiliumConfig>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
     /// Calico's tiers, policies, network sets and host endpoints.
@@ -45,6 +50,9 @@ pub struct Cluster {
     pub service_accounts: Vec<ServiceAccount>,
     /// The files (and API lists) the objects were read from, in the order they were read.
     pub sources: Vec<std::sync::Arc<str>>,
+    /// Istio, Linkerd and Consul authorization. A CNI that enforces nothing leaves it in force: the meshes'
+    /// proxies enforce it, not the CNI.
+    pub mesh: crate::mesh::Meshes,
 }
 
 impl Cluster {
@@ -76,11 +84,14 @@ impl Cluster {
             services,
             policies,
             admin_policies,
+            cilium_policies,
+            cilium_config,
             endpoints,
             ingresses,
             calico,
             service_accounts,
             sources,
+            mesh,
             ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
@@ -89,6 +100,7 @@ impl Cluster {
             .iter()
             .map(|w| &w.id.namespace)
             .chain(policies.iter().map(|p| &p.namespace))
+            .chain(cilium_policies.iter().filter_map(|p| p.namespace.as_ref()))
             .chain(services.iter().map(|s| &s.namespace))
             .chain(calico.policies.iter().filter_map(|p| p.namespace.as_ref()))
             .chain(calico.network_sets.iter().filter_map(|s| s.namespace.as_ref()));
@@ -96,6 +108,7 @@ impl Cluster {
             by_name.entry(name.clone()).or_insert_with(|| Namespace {
                 name: name.clone(),
                 labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.clone())]),
+                annotations: Labels::new(),
                 ignore: Suppression::default(),
                 location: None,
             });
@@ -107,11 +120,14 @@ impl Cluster {
             services,
             policies,
             admin_policies,
+            cilium_policies,
+            cilium_config,
             endpoints,
             ingresses,
             calico,
             service_accounts,
             sources,
+            mesh,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod calico;
 pub mod calico_selector;
 pub mod cidr;
+pub mod cilium;
 pub mod cluster;
 pub mod cni;
 mod decode;
@@ -11,12 +12,14 @@ pub mod diag;
 pub mod json;
 pub mod kube;
 pub mod load;
+pub mod mesh;
 pub mod selector;
 pub mod yaml;
 
 pub use calico::{CalicoObjects, CalicoPolicy, CalicoPolicyKind, ServiceAccount};
 pub use calico_selector::CalicoSelector;
 pub use cidr::Cidr;
+pub use cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind, PolicyEnforcement};
 pub use cluster::{Cluster, Pod, Workload};
 pub use diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 pub use kube::*;

@@ -1,6 +1,7 @@
 //! Inputs to objects: files, directories and stdin; multi-document YAML, JSON, `List`s and `kubectl get -o` dumps.
 
 use crate::calico::{CalicoPolicyKind, ServiceAccount};
+use crate::cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind};
 use crate::decode::{self, Ctx};
 use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 use crate::json::parse_json;
@@ -72,10 +73,15 @@ pub struct Inventory {
     pub services: Vec<Service>,
     pub policies: Vec<NetworkPolicy>,
     pub admin_policies: Vec<AdminPolicy>,
+    pub cilium_policies: Vec<CiliumPolicy>,
+    /// The `cilium-config` ConfigMap, when the input has one.
+    pub cilium_config: Option<CiliumConfig>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
     pub calico: crate::calico::CalicoObjects,
     pub service_accounts: Vec<ServiceAccount>,
+    /// Istio, Linkerd and Consul objects and settings.
+    pub mesh: crate::mesh::Meshes,
     pub diagnostics: Vec<Diagnostic>,
     pub files_read: usize,
     /// The files (and API lists) read, in the order they were read: where a finding about the whole input points.
@@ -185,6 +191,8 @@ pub fn load_inputs(inventory: &mut Inventory, inputs: &[Input]) {
         }
         inventory.cap_diagnostics();
     }
+    let references = decode::mesh::references::check(&inventory.mesh.linkerd);
+    inventory.diagnostics.extend(references);
     inventory.summarise_dropped();
 }
 
@@ -452,11 +460,7 @@ fn note(inventory: &mut Inventory, file: &Arc<str>, line: u32, message: String) 
 
 /// Policy kinds that restrict traffic but that netseg does not analyse yet, by API group, with who enforces them.
 const UNMODELLED_POLICIES: &[(&str, &[&str], &str)] = &[
-    ("cilium.io/", &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"], "Cilium"),
     ("crd.antrea.io/", &["NetworkPolicy", "ClusterNetworkPolicy"], "Antrea"),
-    ("security.istio.io/", &["AuthorizationPolicy"], "the Istio mesh"),
-    ("policy.linkerd.io/", &["AuthorizationPolicy", "ServerAuthorization", "Server"], "the Linkerd mesh"),
-    ("consul.hashicorp.com/", &["ServiceIntentions"], "the Consul mesh"),
     ("k8s.cni.cncf.io/", &["MultiNetworkPolicy"], "a multi-network plugin"),
 ];
 
@@ -492,6 +496,10 @@ fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &st
     });
 }
 
+/// The one version Cilium serves its policies in.
+const CILIUM_API_VERSION: &str = "cilium.io/v2";
+/// The ConfigMap that holds the Cilium agent's configuration.
+const CILIUM_CONFIG: &str = "cilium-config";
 /// The API versions Calico serves its objects at: the aggregated API server, and the CRDs it stores them in.
 const CALICO_API_VERSIONS: &[&str] = &["projectcalico.org/v3", "crd.projectcalico.org/v1"];
 
@@ -599,6 +607,33 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     let calico = calico_kind(kind, api_version);
     let workload_kind = WorkloadKind::from_kind(kind).filter(|_| calico.is_none());
     let admin_kind = admin_policy_kind(kind);
+    let mesh_kind = match decode::mesh::MeshKind::of(kind, api_version) {
+        Some(Ok(mesh_kind)) => Some(mesh_kind),
+        Some(Err(served)) => {
+            // A mesh policy of a version netseg does not read still restricts traffic: a warning, not a note.
+            let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+            inventory.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                code: DiagnosticCode::SkippedDocument,
+                file: file.clone(),
+                line: Some(node.line),
+                object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
+                field: Some("apiVersion".into()),
+                message: format!(
+                    "not analysed: netseg reads {kind} of versions {served}, not `{api_version}`; the answers ignore \
+                     what it restricts"
+                ),
+                hint: None,
+            });
+            return;
+        }
+        None => None,
+    };
+    let config_map_name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("");
+    let mesh_config = kind == "ConfigMap" && decode::mesh::config::is_mesh_config(config_map_name);
+    let cilium_kind = CiliumPolicyKind::from_kind(kind).filter(|_| api_version.starts_with("cilium.io/"));
+    let cilium_config = kind == "ConfigMap"
+        && node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str) == Some(CILIUM_CONFIG);
     let read = matches!(
         kind,
         "Namespace"
@@ -611,7 +646,11 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
             | "ServiceAccount"
     ) || workload_kind.is_some()
         || admin_kind.is_some()
-        || calico.is_some();
+        || cilium_kind.is_some()
+        || cilium_config
+        || calico.is_some()
+        || mesh_kind.is_some()
+        || mesh_config;
     if !read {
         note(inventory, file, node.line, format!("skipped: kind `{kind}` is not read by netseg"));
         return;
@@ -648,8 +687,29 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
             return;
         }
     }
-    let cluster_scoped =
-        matches!(kind, "Namespace" | "Node") || admin_kind.is_some() || calico.is_some_and(CalicoKind::cluster_scoped);
+    if cilium_kind.is_some() && api_version != CILIUM_API_VERSION {
+        // Cilium serves its policies in v2 only; another version is not an object any cluster holds.
+        let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+        inventory.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            code: DiagnosticCode::SkippedDocument,
+            file: file.clone(),
+            line: Some(node.line),
+            object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
+            field: Some("apiVersion".into()),
+            message: format!(
+                "not analysed: Cilium serves {kind} as `{CILIUM_API_VERSION}`, not `{api_version}`; the answers \
+                 ignore what it restricts"
+            ),
+            hint: None,
+        });
+        return;
+    }
+    let clusterwide = cilium_kind == Some(CiliumPolicyKind::CiliumClusterwideNetworkPolicy);
+    let cluster_scoped = matches!(kind, "Namespace" | "Node")
+        || admin_kind.is_some()
+        || clusterwide
+        || calico.is_some_and(CalicoKind::cluster_scoped);
     let name_guess = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
     let default_namespace = inventory.default_namespace.clone().unwrap_or_else(|| "default".to_string());
     let namespace_guess =
@@ -670,12 +730,15 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     let name = meta.name.clone();
     let key = (object_kind, if cluster_scoped { String::new() } else { namespace.clone() }, name.clone());
     enum Loaded {
+        Mesh(decode::mesh::MeshObject),
         Namespace(Namespace),
         Node(ClusterNode),
         Workload(WorkloadObject),
         Service(Service),
         Policy(NetworkPolicy),
         Admin(AdminPolicy),
+        Cilium(CiliumPolicy),
+        CiliumConfig(CiliumConfig),
         Endpoints(ServiceEndpoints),
         Ingress(Ingress),
         ServiceAccount(ServiceAccount),
@@ -722,7 +785,13 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         "Namespace" => {
             let mut labels = meta.labels;
             labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
-            Loaded::Namespace(Namespace { name, labels, ignore: meta.ignore, location: Some(location.clone()) })
+            Loaded::Namespace(Namespace {
+                name,
+                labels,
+                annotations: meta.annotations,
+                ignore: meta.ignore,
+                location: Some(location.clone()),
+            })
         }
         "Node" => Loaded::Node(decode::cluster_node(&mut ctx, node, name, meta.labels, location.clone())),
         "Service" => Loaded::Service(decode::service(&mut ctx, node, namespace, name, meta.ignore, location.clone())),
@@ -733,13 +802,61 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
             Loaded::Endpoints(decode::service_endpoints(&mut ctx, node, kind, &meta, namespace, location.clone()))
         }
         "Ingress" => Loaded::Ingress(decode::ingress(&mut ctx, node, namespace, name, location.clone())),
+        _ if cilium_config => Loaded::CiliumConfig(decode::cilium_config(&mut ctx, node, namespace, location.clone())),
+        _ if cilium_kind.is_some() => {
+            let Some(cilium_kind) = cilium_kind else { return };
+            let namespace = (!clusterwide).then_some(namespace);
+            Loaded::Cilium(decode::cilium_policy(
+                &mut ctx,
+                node,
+                cilium_kind,
+                namespace,
+                name,
+                meta.ignore,
+                location.clone(),
+            ))
+        }
+        "ConfigMap" => {
+            decode::mesh::config::config_map(&mut ctx, node, &name, &location, &mut inventory.mesh);
+            inventory.diagnostics.append(&mut ctx.diagnostics);
+            return;
+        }
+        _ if mesh_kind.is_some() => {
+            let Some(mesh_kind) = mesh_kind else { return };
+            let created = node
+                .get("metadata")
+                .and_then(|m| m.get("creationTimestamp"))
+                .and_then(Node::as_str)
+                .map(str::to_string);
+            let object = decode::mesh::Object {
+                namespace,
+                name,
+                labels: &meta.labels,
+                created,
+                ignore: meta.ignore.clone(),
+                location: location.clone(),
+            };
+            match decode::mesh::decode(&mut ctx, mesh_kind, node, object) {
+                Some(object) => Loaded::Mesh(object),
+                None => {
+                    inventory.diagnostics.append(&mut ctx.diagnostics);
+                    note(
+                        inventory,
+                        file,
+                        node.line,
+                        format!("skipped: {kind} `{name_guess}` attaches to no Linkerd Server"),
+                    );
+                    return;
+                }
+            }
+        }
         _ if admin_kind.is_some() => {
             let Some(admin_kind) = admin_kind else { return };
             Loaded::Admin(decode::admin_policy(&mut ctx, node, admin_kind, name, meta.ignore, location.clone()))
         }
         _ => {
             let Some(workload_kind) = workload_kind else { return };
-            let pod = decode::pod_facts(&mut ctx, node, workload_kind, meta.labels);
+            let pod = decode::pod_facts(&mut ctx, node, workload_kind, meta.labels, meta.annotations);
             let selector = decode::workload_selector(&mut ctx, node, workload_kind);
             Loaded::Workload(WorkloadObject {
                 id: WorkloadRef { namespace, name, kind: workload_kind },
@@ -760,6 +877,21 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     if let Loaded::CalicoPolicy(policy) = &loaded {
         if policy.enforced() {
             unmodelled(inventory, file, node, kind, "Calico");
+        }
+    }
+    // Likewise the meshes' authorization, until the engine evaluates the mesh layer.
+    if let Loaded::Mesh(object) = &loaded {
+        use decode::mesh::MeshObject;
+        let mesh = match object {
+            MeshObject::IstioAuthorization(_) => Some("the Istio mesh"),
+            MeshObject::LinkerdServer(_)
+            | MeshObject::LinkerdServerAuthorization(_)
+            | MeshObject::LinkerdAuthorization(_) => Some("the Linkerd mesh"),
+            MeshObject::ConsulIntentions(_) => Some("the Consul mesh"),
+            _ => None,
+        };
+        if let Some(mesh) = mesh {
+            unmodelled(inventory, file, node, kind, mesh);
         }
     }
     if let Some((_, earlier)) = inventory.seen.get(&key) {
@@ -799,6 +931,12 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Loaded::Service(v) => store!(inventory.services, v),
         Loaded::Policy(v) => store!(inventory.policies, v),
         Loaded::Admin(v) => store!(inventory.admin_policies, v),
+        Loaded::Cilium(v) => {
+            // Read and validated; until the engine applies them, the answers still ignore what they restrict.
+            unmodelled(inventory, file, node, kind, "Cilium");
+            store!(inventory.cilium_policies, v)
+        }
+        Loaded::CiliumConfig(v) => inventory.cilium_config = Some(v),
         Loaded::Endpoints(v) => store!(inventory.endpoints, v),
         Loaded::Ingress(v) => store!(inventory.ingresses, v),
         Loaded::ServiceAccount(v) => store!(inventory.service_accounts, v),
@@ -807,6 +945,26 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Loaded::StagedKubernetes(v) => store!(inventory.calico.staged_kubernetes, v),
         Loaded::NetworkSet(v) => store!(inventory.calico.network_sets, v),
         Loaded::HostEndpoint(v) => store!(inventory.calico.host_endpoints, v),
+        Loaded::Mesh(object) => {
+            use decode::mesh::MeshObject;
+            match object {
+                MeshObject::IstioAuthorization(v) => store!(inventory.mesh.istio.authorization_policies, v),
+                MeshObject::IstioPeerAuthentication(v) => store!(inventory.mesh.istio.peer_authentications, v),
+                MeshObject::LinkerdServer(v) => store!(inventory.mesh.linkerd.servers, v),
+                MeshObject::LinkerdServerAuthorization(v) => store!(inventory.mesh.linkerd.server_authorizations, v),
+                MeshObject::LinkerdAuthorization(v) => store!(inventory.mesh.linkerd.authorization_policies, v),
+                MeshObject::LinkerdMeshTls(v) => store!(inventory.mesh.linkerd.mesh_tls_authentications, v),
+                MeshObject::LinkerdNetwork(v) => store!(inventory.mesh.linkerd.network_authentications, v),
+                MeshObject::LinkerdRoute(v) => store!(inventory.mesh.linkerd.http_routes, v),
+                MeshObject::ConsulIntentions(v) => store!(inventory.mesh.consul.intentions, v),
+                MeshObject::ConsulServiceDefaults(v) => store!(inventory.mesh.consul.service_defaults, v),
+                MeshObject::ConsulProxyDefaults(v) => {
+                    // There is one, `global`: a later one replaces it.
+                    inventory.seen.entry(key).or_insert((0, location));
+                    inventory.mesh.consul.proxy_defaults = Some(v);
+                }
+            }
+        }
     }
 }
 
