@@ -96,8 +96,7 @@ impl Classes {
             let node = pod.facts.node_name.as_deref().filter(|_| pod.facts.host_network);
             let account = Cluster::service_account(&pod.facts);
             let families = pod.facts.ips.iter().fold(0u8, |f, ip| f | if ip.is_ipv4() { 1 } else { 2 });
-            let key =
-                (namespace, &pod.facts.labels, pod.facts.host_network, ports, ip_blocks, node, account, families);
+            let key = (namespace, &pod.facts.labels, pod.facts.host_network, ports, ip_blocks, node, account, families);
             let id = match ids.get(&key) {
                 Some(&id) => id,
                 None => {

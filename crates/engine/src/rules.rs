@@ -84,7 +84,9 @@ impl Selection {
             Other::Class(class) => {
                 self.classes.contains(class) || classes.classes[class].ip_blocks.iter().any(|b| self.blocks.contains(b))
             }
-            Other::Address(addr) => self.blocks.iter().any(|b| classes.ip_blocks.get(*b).is_some_and(|block| block.contains(addr))),
+            Other::Address(addr) => {
+                self.blocks.iter().any(|b| classes.ip_blocks.get(*b).is_some_and(|block| block.contains(addr)))
+            }
         }
     }
 }
@@ -542,8 +544,10 @@ pub(crate) fn compile_network_policy(cache: &mut SelectorCache<'_>, index: usize
     let own = cache.namespace_index(&policy.namespace);
     let subjects = cache.pods(None, own, Some(&policy.pod_selector));
     let applies = [policy.applies_to(Direction::Ingress), policy.applies_to(Direction::Egress)];
-    let rules =
-        compile_rules(cache, policy, index, own).into_iter().map(|rule| TierRule { action: Action::Allow, rule }).collect();
+    let rules = compile_rules(cache, policy, index, own)
+        .into_iter()
+        .map(|rule| TierRule { action: Action::Allow, rule })
+        .collect();
     TierPolicy { kind: PolicyKind::NetworkPolicy, index, subjects, applies, rules }
 }
 
