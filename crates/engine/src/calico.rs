@@ -275,7 +275,8 @@ fn rule_ports(rule: &CalicoRule) -> PortMatch {
     let (numeric, named) =
         if destination.ports.is_empty() { (PortSet::all(), Vec::new()) } else { split(&destination.ports) };
     let (except, except_named) = split(&destination.not_ports);
-    let mut ports = PortMatch::new(numeric.difference(&except), named);
+    let mut ports = PortMatch::new(numeric, named);
+    ports.except = except;
     ports.except_named = except_named;
     ports.protocols = protocols;
     ports

@@ -164,7 +164,9 @@ pub struct PortMatch {
     /// A name with the protocol it must have (NetworkPolicy), or with whatever protocol the container port has
     /// (admin policies, which name no protocol).
     pub named: Vec<(String, Option<Protocol>)>,
-    /// Named ports taken out again (Calico's `notPorts`), resolved like `named`.
+    /// Ports taken out again (Calico's `notPorts`), after the names are resolved: numbers, and names resolved like
+    /// `named`.
+    pub except: PortSet,
     pub except_named: Vec<(String, Option<Protocol>)>,
     /// The protocols the rule matches at all (Calico's `protocol` and `notProtocol`): the answer is cut to them.
     pub protocols: PortSet,
@@ -188,7 +190,7 @@ impl PortMatch {
 
     /// Numbers and names, of any protocol.
     pub fn new(numeric: PortSet, named: Vec<(String, Option<Protocol>)>) -> PortMatch {
-        PortMatch { numeric, named, except_named: Vec::new(), protocols: PortSet::all() }
+        PortMatch { numeric, named, except: PortSet::empty(), except_named: Vec::new(), protocols: PortSet::all() }
     }
 
     fn compile(ports: &[PolicyPort]) -> PortMatch {
@@ -210,7 +212,7 @@ impl PortMatch {
     /// The ports this rule opens toward a destination with these container ports (`None`: an address, where
     /// names mean nothing).
     pub fn resolve(&self, destination_ports: Option<&[ContainerPort]>) -> PortSet {
-        if self.named.is_empty() && self.except_named.is_empty() && self.protocols.is_all() {
+        if self.named.is_empty() && self.except.is_empty() && self.except_named.is_empty() && self.protocols.is_all() {
             return self.numeric.clone();
         }
         let names = |named: &[(String, Option<Protocol>)]| {
@@ -224,7 +226,7 @@ impl PortMatch {
             }
             PortSet::from_ranges(&ranges)
         };
-        let mut ports = self.numeric.union(&names(&self.named));
+        let mut ports = self.numeric.union(&names(&self.named)).difference(&self.except);
         if !self.except_named.is_empty() {
             ports = ports.difference(&names(&self.except_named));
         }
