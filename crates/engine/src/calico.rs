@@ -489,6 +489,43 @@ fn assemble(id: TierId, build: TierBuild, classes: usize) -> CompiledTier {
     tier
 }
 
+/// A Calico Pass rule whose passed traffic no later tier takes up for some endpoint it applies to: it falls
+/// through to the endpoint's profile, which allows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassToProfile {
+    /// The rule (`origin.policy` indexes `Cluster::calico.policies`).
+    pub origin: RuleOrigin,
+    /// The endpoints it happens to.
+    pub endpoints: Vec<crate::Endpoint>,
+}
+
+impl crate::Analysis<'_> {
+    /// Calico Pass rules after which no tier applies to some of the policy's endpoints (in the rule's direction):
+    /// what they pass is allowed by the profile. Empty where Calico's tiers are not evaluated.
+    pub fn calico_passes_to_profile(&self) -> Vec<PassToProfile> {
+        let mut found = Vec::new();
+        for (position, tier) in self.tiers.iter().enumerate() {
+            for policy in tier.policies.iter().filter(|p| p.kind == PolicyKind::Calico) {
+                for rule in policy.rules.iter().filter(|r| r.action == Action::Pass) {
+                    let slot = crate::rules::direction_slot(rule.direction());
+                    let open: Vec<ClassId> = policy
+                        .subjects
+                        .ones()
+                        .filter(|&class| self.tiers[position + 1..].iter().all(|t| t.applying[slot][class].is_empty()))
+                        .collect();
+                    if !open.is_empty() {
+                        found.push(PassToProfile {
+                            origin: rule.rule.origin,
+                            endpoints: self.pods_in(open.into_iter()),
+                        });
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{Endpoint, Network, NetworkChoice, PortSet};

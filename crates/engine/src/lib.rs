@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+pub use calico::PassToProfile;
 pub use network::{Network, NetworkChoice, NetworkSetup};
 pub use portset::PortSet;
 pub use rules::{Action, PolicyKind, TierId};
@@ -470,7 +471,7 @@ impl<'c> Analysis<'c> {
 
     /// The pods of the given classes, in workload and pod order; the cost follows the classes asked for, not the
     /// cluster, since audit rules ask once per policy and peer.
-    fn pods_in(&self, classes: impl Iterator<Item = ClassId>) -> Vec<Endpoint> {
+    pub(crate) fn pods_in(&self, classes: impl Iterator<Item = ClassId>) -> Vec<Endpoint> {
         let pods_of = self.class_pods.get_or_init(|| {
             let mut pods_of = vec![Vec::new(); self.classes.len()];
             for (workload, classes) in self.classes.pod_class.iter().enumerate() {
