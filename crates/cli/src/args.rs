@@ -150,6 +150,10 @@ pub struct GenerateArgs {
     /// The cluster's DNS domain, for resolving Service names in env and args.
     #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// Write the policies even when they deny what the input allows and the application needs (a declared flow,
+    /// DNS, every client of a Service): the cuts are intended. Without it such a run writes nothing and exits 2.
+    #[arg(long)]
+    pub allow_cuts: bool,
     #[command(flatten)]
     pub facts: FactArgs,
     #[command(flatten)]

@@ -4,7 +4,10 @@
 use crate::flows::{FlowEndpoint, ObservedFlow};
 use crate::references;
 use netseg_engine::PortSet;
-use netseg_model::{Cidr, Cluster, IngressBackend, PortRef, Protocol, Service, Workload};
+use netseg_model::{
+    Cidr, Cluster, Direction, IngressBackend, LabelSelector, Labels, PeerSelector, PolicyRule, PortRef, Protocol,
+    Service, Workload, NAMESPACE_NAME_LABEL,
+};
 use std::net::IpAddr;
 
 /// Who a flow comes from.
@@ -300,6 +303,126 @@ pub fn api_clients(
     }
 }
 
+/// Whether a peer names specific pods: a non-empty `podSelector` or `namespaceSelector`. A peer open to every pod
+/// of the policy's namespace (`podSelector: {}` alone) or of every namespace (`namespaceSelector: {}` alone) names
+/// nobody in particular and declares no flow.
+fn names_peers(namespaces: &Option<LabelSelector>, pods: &Option<LabelSelector>) -> bool {
+    pods.as_ref().is_some_and(|p| !p.is_empty()) || namespaces.as_ref().is_some_and(|n| !n.is_empty())
+}
+
+fn namespace_labels(cluster: &Cluster, name: &str) -> Labels {
+    cluster
+        .namespace(name)
+        .map(|ns| ns.labels.clone())
+        .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.to_string())]))
+}
+
+/// The workloads (not on the host network, which no policy selects) that a peer of a policy in `own` chooses.
+fn peer_workloads(
+    cluster: &Cluster,
+    own: &str,
+    namespaces: &Option<LabelSelector>,
+    pods: &Option<LabelSelector>,
+) -> Vec<usize> {
+    (0..cluster.workloads.len())
+        .filter(|&w| {
+            let workload = &cluster.workloads[w];
+            let ns = &workload.id.namespace;
+            let in_namespace = match namespaces {
+                None => ns == own,
+                Some(selector) => selector.matches(&namespace_labels(cluster, ns)),
+            };
+            in_namespace
+                && workload.pods.iter().any(|p| {
+                    !p.facts.host_network && pods.as_ref().is_none_or(|selector| selector.matches(&p.facts.labels))
+                })
+        })
+        .collect()
+}
+
+/// A rule's ports on the destination pods: named ports resolve on their containers; none written means all.
+fn rule_ports(rule: &PolicyRule, destination: &Workload) -> PortSet {
+    if rule.ports.is_empty() {
+        return PortSet::all();
+    }
+    let mut ranges = Vec::new();
+    for port in &rule.ports {
+        match &port.port {
+            None => ranges.push((port.protocol, 1, 65535)),
+            Some(PortRef::Number(n)) => ranges.push((port.protocol, *n, port.end_port.unwrap_or(*n).max(*n))),
+            Some(PortRef::Name(name)) => ranges.extend(
+                destination
+                    .pods
+                    .iter()
+                    .flat_map(|p| &p.facts.ports)
+                    .filter(|c| c.protocol == port.protocol && c.name.as_deref() == Some(name.as_str()))
+                    .map(|c| (c.protocol, c.port, c.port)),
+            ),
+        }
+    }
+    PortSet::from_ranges(&ranges)
+}
+
+/// The flows the input's own NetworkPolicies admit by naming their peers: an ingress rule that lets chosen pods
+/// in, an egress rule that lets its pods out to chosen pods. Whoever wrote `from: [{podSelector: {name: front-end}}]`
+/// on catalogue declared that front-end calls catalogue, as surely as an env value naming the Service. A rule
+/// open to every peer names nobody and declares nothing.
+pub fn policy_allowances(cluster: &Cluster, out: &mut Vec<Need>) {
+    for policy in &cluster.policies {
+        let selected = peer_workloads(cluster, &policy.namespace, &None, &Some(policy.pod_selector.clone()));
+        for direction in [Direction::Ingress, Direction::Egress] {
+            let key = if direction == Direction::Ingress { "ingress" } else { "egress" };
+            for (index, rule) in policy.rules(direction).iter().enumerate() {
+                for peer in &rule.peers {
+                    let PeerSelector::Pods { namespaces, pods } = &peer.selector else { continue };
+                    if !names_peers(namespaces, pods) {
+                        continue;
+                    }
+                    let mut chosen = Vec::new();
+                    if let Some(pods) = pods.as_ref().filter(|p| !p.is_empty()) {
+                        chosen.push(format!("pods {pods}"));
+                    }
+                    match namespaces {
+                        Some(ns) if ns.is_empty() => chosen.push("in every namespace".into()),
+                        Some(ns) => chosen.push(format!("in namespaces {ns}")),
+                        None => {}
+                    }
+                    if pods.as_ref().is_none_or(LabelSelector::is_empty) {
+                        chosen.insert(0, "every pod".into());
+                    }
+                    let verb = if direction == Direction::Ingress { "admits" } else { "lets out to" };
+                    let reason = format!(
+                        "NetworkPolicy {}/{} {key}[{index}] {verb} {} ({}:{})",
+                        policy.namespace,
+                        policy.name,
+                        chosen.join(" "),
+                        policy.location.file,
+                        peer.line
+                    );
+                    for &own in &selected {
+                        for other in peer_workloads(cluster, &policy.namespace, namespaces, pods) {
+                            if other == own {
+                                continue; // one template: its pods reach each other as the input says
+                            }
+                            let (src, dst) = if direction == Direction::Ingress { (other, own) } else { (own, other) };
+                            let ports = rule_ports(rule, &cluster.workloads[dst]);
+                            if ports.is_empty() {
+                                continue;
+                            }
+                            out.push(Need {
+                                src: Source::Workload(src),
+                                dst: Destination::Workload(dst),
+                                ports,
+                                reason: reason.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Observed flows, as they were seen.
 pub fn observed(flows: &[ObservedFlow], out: &mut Vec<Need>, notes: &mut Vec<String>) {
     for flow in flows {
@@ -327,5 +450,76 @@ pub fn observed(flows: &[ObservedFlow], out: &mut Vec<Need>, notes: &mut Vec<Str
             ports: PortSet::single(flow.protocol, flow.port),
             reason: format!("observed flow {} ({} {})", flow.origin, flow.protocol, flow.port),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netseg_model::{load_bytes, Inventory};
+    use std::sync::Arc;
+
+    fn cluster(text: &str) -> Cluster {
+        let mut inventory = Inventory::default();
+        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
+        Cluster::from_inventory(inventory)
+    }
+
+    fn pod(name: &str, ns: &str, port: u16) -> String {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {{app: {name}}}}}\n\
+             spec: {{containers: [{{name: c, image: i, ports: [{{name: web, containerPort: {port}}}]}}]}}\n---\n"
+        )
+    }
+
+    fn flows(c: &Cluster) -> Vec<String> {
+        let mut out = Vec::new();
+        policy_allowances(c, &mut out);
+        let name = |w: usize| c.workloads[w].id.name.clone();
+        out.iter()
+            .map(|n| match (&n.src, n.dst) {
+                (Source::Workload(s), Destination::Workload(d)) => format!("{} → {} {}", name(*s), name(d), n.ports),
+                _ => "other".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn policies_naming_peers_declare_flows_on_both_sides() {
+        let text = [
+            pod("web", "a", 8080),
+            pod("db", "a", 5432),
+            pod("job", "b", 9000),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: b, labels: {team: jobs}}\n---\n".to_string(),
+            // Ingress naming a pod, with a named port resolved on the destination.
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: db, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 5432}]}]\n---\n".into(),
+            // Egress naming a namespace, all ports.
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n  egress: [{to: [{namespaceSelector: {matchLabels: {team: jobs}}}]}]\n---\n".into(),
+            // Open to every peer: declares nothing.
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: open, namespace: a}\nspec:\n  podSelector: {}\n  ingress: [{}, {from: [{namespaceSelector: {}}]}, {from: [{podSelector: {}}]}]\n".into(),
+        ]
+        .concat();
+        let c = cluster(&text);
+        assert_eq!(flows(&c), ["web → db TCP 5432", "web → job all ports"]);
+        let mut out = Vec::new();
+        policy_allowances(&c, &mut out);
+        assert!(
+            out[0].reason.starts_with("NetworkPolicy a/db ingress[0] admits pods app=web (t.yaml:"),
+            "{}",
+            out[0].reason
+        );
+        assert!(out[1].reason.contains("egress[0] lets out to every pod in namespaces team=jobs"), "{}", out[1].reason);
+    }
+
+    #[test]
+    fn named_ports_resolve_on_the_destination_and_host_network_pods_are_left_out() {
+        let text = [
+            pod("web", "a", 8080),
+            pod("lb", "a", 1),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: agent, namespace: a, labels: {app: agent}}\nspec: {hostNetwork: true, containers: [{name: c, image: i}]}\n---\n".into(),
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress: [{from: [{podSelector: {matchExpressions: [{key: app, operator: In, values: [lb, agent]}]}}], ports: [{port: web}]}]\n".into(),
+        ]
+        .concat();
+        assert_eq!(flows(&cluster(&text)), ["lb → web TCP 8080"]);
     }
 }

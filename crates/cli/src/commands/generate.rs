@@ -53,8 +53,8 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
     let yaml = to_yaml_stream(&plan.policies, GENERATED_HEADER);
     let proof =
         netseg_fix::prove(&network, &loaded.diagnostics, &plan, &yaml, &config, &options).map_err(|e| anyhow!(e))?;
-    eprint!("{}", netseg_render::generate::summary(cluster, &plan, &proof, settings.stderr));
-    if !proof.holds() {
+    eprint!("{}", netseg_render::generate::summary(cluster, &plan, &proof, args.allow_cuts, settings.stderr));
+    if !proof.holds() && !args.allow_cuts {
         return Ok(exit::ERROR);
     }
     match &args.out {

@@ -16,6 +16,7 @@ mod completions;
 mod diff;
 mod docs;
 mod generate;
+mod generate_cuts;
 mod hostile;
 mod live;
 mod reach;
