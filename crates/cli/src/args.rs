@@ -257,6 +257,13 @@ pub struct AuditArgs {
     /// The configuration file; by default `.netseg.yaml` in the working directory or the nearest parent.
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
+    /// Observed flows to check against the policies (NS147): Hubble JSON (`hubble observe -o json`) or CSV
+    /// `src_namespace,src_workload,dst_namespace,dst_workload,port,protocol` (repeatable; - for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub flows: Vec<std::path::PathBuf>,
+    /// The cluster's DNS domain, for resolving Service names in env and args (declared flows, NS147).
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
     #[command(flatten)]
     pub network: NetworkArgs,
 }

@@ -3,6 +3,7 @@
 
 use crate::flows::{FlowEndpoint, ObservedFlow};
 use crate::references;
+use netseg_audit::{FlowEnd, IntendedFlow};
 use netseg_engine::PortSet;
 use netseg_model::{
     Cidr, Cluster, Direction, IngressBackend, LabelSelector, Labels, PeerSelector, PolicyRule, PortRef, Protocol,
@@ -340,15 +341,23 @@ fn peer_workloads(
         .collect()
 }
 
-/// A rule's ports on the destination pods: named ports resolve on their containers; none written means all.
+/// A rule's ports on the destination pods, as a flow: named ports resolve on their containers; a rule open to
+/// every port of a protocol (or to every port) declares the ports the destination's containers listen on, since
+/// "any port" names no flow (with none declared, nothing); numbered ports are kept where the destination's
+/// containers listen, when they declare their ports.
 fn rule_ports(rule: &PolicyRule, destination: &Workload) -> PortSet {
+    let listening: Vec<(Protocol, u16, u16)> =
+        destination.pods.iter().flat_map(|p| &p.facts.ports).map(|c| (c.protocol, c.port, c.port)).collect();
+    let on = |protocol: Protocol| -> Vec<(Protocol, u16, u16)> {
+        listening.iter().copied().filter(|(p, _, _)| *p == protocol).collect()
+    };
     if rule.ports.is_empty() {
-        return PortSet::all();
+        return PortSet::from_ranges(&listening);
     }
     let mut ranges = Vec::new();
     for port in &rule.ports {
         match &port.port {
-            None => ranges.push((port.protocol, 1, 65535)),
+            None => ranges.extend(on(port.protocol)),
             Some(PortRef::Number(n)) => ranges.push((port.protocol, *n, port.end_port.unwrap_or(*n).max(*n))),
             Some(PortRef::Name(name)) => ranges.extend(
                 destination
@@ -360,7 +369,13 @@ fn rule_ports(rule: &PolicyRule, destination: &Workload) -> PortSet {
             ),
         }
     }
-    PortSet::from_ranges(&ranges)
+    let written = PortSet::from_ranges(&ranges);
+    // `ports: [6379, 5432]` toward cache and db declares 6379 to the cache and 5432 to the db, when they say so.
+    if listening.is_empty() {
+        written
+    } else {
+        written.intersection(&PortSet::from_ranges(&listening))
+    }
 }
 
 /// The flows the input's own NetworkPolicies admit by naming their peers: an ingress rule that lets chosen pods
@@ -453,6 +468,36 @@ pub fn observed(flows: &[ObservedFlow], out: &mut Vec<Need>, notes: &mut Vec<Str
     }
 }
 
+/// The flows the application declares and was seen making, as the audit checks them (NS147): Service names in
+/// env, args and command, the peers the input's own policies name, LoadBalancer and NodePort Services (from an
+/// address outside the cluster) and observed flows. The same inference `generate` writes its rules from.
+pub fn intent(cluster: &Cluster, cluster_domain: &str, flows: &[ObservedFlow]) -> Vec<IntendedFlow> {
+    let mut needs = Vec::new();
+    let mut notes = Vec::new();
+    exposed_services(cluster, &mut needs);
+    service_references(cluster, cluster_domain, &mut needs, &mut notes);
+    policy_allowances(cluster, &mut needs);
+    observed(flows, &mut needs, &mut notes);
+    let mut out: Vec<IntendedFlow> = Vec::new();
+    for need in needs {
+        let src = match need.src {
+            Source::Workload(w) => FlowEnd::Workload(w),
+            Source::Anywhere => FlowEnd::Address(crate::generate::OUTSIDE_CLIENT),
+            Source::Address(a) => FlowEnd::Address(a),
+            Source::Namespace { .. } | Source::AllNamespaces => continue,
+        };
+        let dst = match need.dst {
+            Destination::Workload(w) => FlowEnd::Workload(w),
+            Destination::Block(cidr) => FlowEnd::Address(cidr.network),
+        };
+        let flow = IntendedFlow { src, dst, ports: need.ports, origin: need.reason };
+        if !out.contains(&flow) {
+            out.push(flow);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,7 +545,11 @@ mod tests {
         ]
         .concat();
         let c = cluster(&text);
-        assert_eq!(flows(&c), ["web → db TCP 5432", "web → job all ports"]);
+        assert_eq!(
+            flows(&c),
+            ["web → db TCP 5432", "web → job TCP 9000"],
+            "no ports: the ports the destination listens on"
+        );
         let mut out = Vec::new();
         policy_allowances(&c, &mut out);
         assert!(

@@ -18,6 +18,7 @@ mod docs;
 mod generate;
 mod generate_cuts;
 mod hostile;
+mod intent;
 mod live;
 mod reach;
 mod realworld;
