@@ -170,10 +170,17 @@ pub struct DiffArgs {
     pub new: String,
     #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
     pub output: DiffFormat,
-    /// What makes the exit status 1: `added` (a connection or port opens), `any` (any change of connectivity
+    /// What makes the exit status 1: `added` (a connection or port opens, or a declared or observed flow breaks), `any` (any change of connectivity
     /// or findings), `none`.
     #[arg(long, value_enum, default_value_t = DiffFailOn::Added)]
     pub fail_on: DiffFailOn,
+    /// Observed flows that NEW must not break (NS147; a broken flow fails the gate): Hubble JSON or CSV
+    /// `src_namespace,src_workload,dst_namespace,dst_workload,port,protocol` (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub flows: Vec<std::path::PathBuf>,
+    /// The cluster's DNS domain, for resolving Service names in env and args (declared flows).
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
     #[command(flatten)]
     pub facts: FactArgs,
     #[command(flatten)]

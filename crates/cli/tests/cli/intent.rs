@@ -118,3 +118,23 @@ fn observed_flows_the_policies_deny_are_findings() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains(&format!("error: {bad}:1:")), "{}", run.stderr);
 }
+
+/// `diff --flows`: segmenting the flat example only removes connectivity, but it breaks an observed flow
+/// (mysql → redis, which nothing declares): the flow is named under BROKEN FLOWS and the gate fails.
+#[test]
+fn diff_fails_a_change_that_breaks_an_observed_flow() {
+    let flows = tree(&[("flows.csv", "blog,mysql,blog,redis,6379,TCP\n")]);
+    let csv = flows.path().join("flows.csv").display().to_string();
+    let (old, new) = (example("wordpress-flat"), example("wordpress-segmented"));
+    let run = netseg(&["diff", "--flows", &csv, &old, &new]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("BROKEN FLOWS (declared or observed, denied after the change)\n  ✗ blog/mysql[StatefulSet] → blog/redis[Deployment] TCP 6379 is declared but the policies deny it\n"), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("observed flow {csv}:1")), "{}", run.stdout);
+    let json_run = netseg(&["diff", "-o", "json", "--flows", &csv, &old, &new]);
+    assert_eq!(json_run.code, 1);
+    assert!(json_run.stdout.contains("\"NS147\""), "{}", json_run.stdout);
+    // Without the flow, the same change keeps every declared flow and passes.
+    let plain = netseg(&["diff", &old, &new]);
+    assert_eq!(plain.code, 0, "{}", plain.stdout);
+    assert!(!plain.stdout.contains("BROKEN"), "{}", plain.stdout);
+}
