@@ -138,3 +138,41 @@ fn diff_fails_a_change_that_breaks_an_observed_flow() {
     assert_eq!(plain.code, 0, "{}", plain.stdout);
     assert!(!plain.stdout.contains("BROKEN"), "{}", plain.stdout);
 }
+
+/// Secrets' values never appear in any output: a distinctive value planted in a Secret (`data` and `stringData`)
+/// and as the password of a connection string in env is in no format of audit, generate, diff or reach.
+#[test]
+fn secret_values_never_appear_in_any_output() {
+    const PLANTED: &str = "Zq7planted-secret-9Xw";
+    let encoded = "WnE3cGxhbnRlZC1zZWNyZXQtOVh3"; // base64 of PLANTED
+    let app = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: db, namespace: shop}}\ndata: {{password: {encoded}}}\nstringData: {{url: \"postgres://app:{PLANTED}@pg:5432/shop\"}}\n---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n      - name: web\n        image: example/web\n        env:\n        - {{name: DB_URL, value: \"postgres://app:{PLANTED}@pg:5432/shop\"}}\n        - name: DB_PASSWORD\n          valueFrom: {{secretKeyRef: {{name: db, key: password}}}}\n---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: pg, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: pg}}}}\n  template:\n    metadata: {{labels: {{app: pg}}}}\n    spec: {{containers: [{{name: pg, image: postgres, ports: [{{containerPort: 5432}}]}}]}}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {{name: pg, namespace: shop}}\nspec: {{selector: {{app: pg}}, ports: [{{port: 5432}}]}}\n"
+    );
+    let dir = tree(&[("app.yaml", app.as_str())]);
+    let input = dir.path().display().to_string();
+    let (generate, out) = {
+        let run = netseg(&["generate", &input]);
+        let out = tree(&[("generated.yaml", run.stdout.as_str())]);
+        (run, out)
+    };
+    assert_eq!(generate.code, 0, "{}", generate.stderr);
+    assert!(generate.stderr.contains("env DB_URL names pg:5432"), "the reference is used: {}", generate.stderr);
+    let generated = out.path().join("generated.yaml").display().to_string();
+    let mut runs = vec![generate];
+    for format in ["text", "json", "sarif", "markdown", "html"] {
+        runs.push(netseg(&["audit", "-o", format, "--fail-on", "none", "-v", &input]));
+    }
+    for format in ["text", "json", "sarif", "markdown", "mermaid", "dot", "html"] {
+        runs.push(netseg(&["diff", "-o", format, &input, &generated]));
+    }
+    runs.push(netseg(&["reach", "-o", "json", &input]));
+    runs.push(netseg(&["reach", &input]));
+    for run in &runs {
+        for text in [&run.stdout, &run.stderr] {
+            assert!(!text.contains(PLANTED) && !text.contains(encoded), "a Secret value leaked:\n{text}");
+        }
+    }
+}
