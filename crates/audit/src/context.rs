@@ -144,11 +144,7 @@ impl<'a> AuditContext<'a> {
 
     /// What the workload may send to an address in the effective network, restricted to `ports`.
     pub fn to_address(&self, workload: usize, addr: IpAddr, ports: &PortSet) -> PortSet {
-        let mut allowed = PortSet::empty();
-        for pod in self.pods(workload) {
-            allowed.union_with(&self.effective.allowed(pod, Endpoint::Address(addr)).intersection(ports));
-        }
-        allowed
+        self.effective.answer().to_address(workload, addr).intersection(ports)
     }
 
     /// The first address of `candidates` the workload reaches on `ports`, as a witness.
