@@ -30,7 +30,7 @@
 
 use crate::classes::ClassId;
 use crate::profiles::ProfileId;
-use crate::rules::{direction_slot, CompiledRule, OrderedRule, Other, PeerSet};
+use crate::rules::{direction_slot, CompiledRule, Other, PeerSet};
 use crate::{Analysis, PortSet};
 use fixedbitset::FixedBitSet;
 use netseg_model::{ContainerPort, Direction, Protocol};
@@ -44,13 +44,8 @@ pub mod difference;
 /// end. Built from the subject's class by [`Analysis::subject_key`].
 #[derive(PartialEq, Eq, Hash, Clone, Debug)]
 pub(crate) struct SubjectKey {
-    /// Indexes into the admin tier of the rules in this direction whose subjects hold the class.
-    admin: Vec<u32>,
-    /// The NetworkPolicies that isolate the class in this direction.
-    isolating: Vec<usize>,
-    /// Indexes into the baseline tier of the rules in this direction whose subjects hold the class (only read when
-    /// no NetworkPolicy isolates it).
-    baseline: Vec<u32>,
+    /// Per tier, in evaluation order: the tier's policies that apply to the class in this direction.
+    applying: Vec<Vec<usize>>,
     /// Ingress only: the subject's container ports, on which named ports resolve.
     ports: Option<Vec<ContainerPort>>,
 }
@@ -147,31 +142,21 @@ impl Side {
 impl Analysis<'_> {
     /// What `side` reads about `subject` in `direction`; see [`SubjectKey`]. Keep in step with `side`.
     pub(crate) fn subject_key(&self, subject: ClassId, direction: Direction) -> SubjectKey {
-        let applies = |rules: &[OrderedRule]| -> Vec<u32> {
-            rules
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.direction == direction && r.subjects.contains(subject))
-                .map(|(i, _)| u32::try_from(i).unwrap_or(u32::MAX))
-                .collect()
-        };
-        let isolating = self.policy_tier.isolating[direction_slot(direction)][subject].clone();
+        let slot = direction_slot(direction);
         SubjectKey {
-            admin: applies(&self.admin),
-            baseline: if isolating.is_empty() { applies(&self.baseline) } else { Vec::new() },
-            isolating,
+            applying: self.tiers.iter().map(|tier| tier.applying[slot][subject].clone()).collect(),
             ports: (direction == Direction::Ingress).then(|| self.classes.classes[subject].ports.clone()),
         }
     }
 
-    /// The rules `side` walks for a subject with this key. Keep in step with `side`.
+    /// The rules `side` may walk for a subject with this key (a superset: a tier a Pass never reaches is listed
+    /// too). Keep in step with `side`.
     fn rules_of<'a>(&'a self, key: &'a SubjectKey, direction: Direction) -> impl Iterator<Item = &'a CompiledRule> {
-        let admin = key.admin.iter().map(|&i| &self.admin[i as usize].rule);
-        let policies = key.isolating.iter().flat_map(move |&policy| {
-            self.policy_tier.rules[policy].iter().filter(move |r| r.origin.direction == direction)
-        });
-        let baseline = key.baseline.iter().map(|&i| &self.baseline[i as usize].rule);
-        admin.chain(policies).chain(baseline)
+        self.tiers.iter().zip(&key.applying).flat_map(move |(tier, applying)| {
+            applying.iter().flat_map(move |&policy| {
+                tier.policies[policy].rules.iter().filter(move |r| r.direction() == direction).map(|r| &r.rule)
+            })
+        })
     }
 
     /// The factored answer, built on first use.
@@ -708,18 +693,6 @@ impl<'a, 'c> Answer<'a, 'c> {
             group.dsts.sort_unstable();
         }
         groups
-    }
-
-    /// A bound on how many workloads the groups of [`Answer::workload_groups`] list, counted without building them.
-    pub(crate) fn group_entries(&self) -> u64 {
-        let f = self.factored;
-        let sum = |set: &FixedBitSet| -> u64 { set.ones().map(|p| f.single[p]).sum() };
-        let mut entries: u64 = self.blocks().map(|b| sum(&b.sources) + sum(&b.destinations)).sum();
-        let all = PortSet::all();
-        for &w in &f.spanning {
-            entries += self.targets(w, &all).workload_count() + self.sources(w, &all).workload_count() + 2;
-        }
-        entries
     }
 
     /// Breadth-first over workloads: from `start` (each at depth 0, or 1 with the ports it was entered on), what

@@ -64,6 +64,9 @@ impl ToJoint<'_> {
     }
 }
 
+/// The profile of a simple joint workload before and after (`None` where it is absent).
+type JointKey = (Option<ProfileId>, Option<ProfileId>);
+
 /// What changes from `before` to `after`.
 pub fn difference(before: &Analysis<'_>, after: &Analysis<'_>) -> Difference {
     let (old, new) = (before.answer(), after.answer());
@@ -90,8 +93,8 @@ pub fn difference(before: &Analysis<'_>, after: &Analysis<'_>) -> Difference {
             },
         }
     };
-    let mut class_of_key: HashMap<(Option<ProfileId>, Option<ProfileId>), usize> = HashMap::new();
-    let mut classes: Vec<((Option<ProfileId>, Option<ProfileId>), Vec<usize>)> = Vec::new();
+    let mut class_of_key: HashMap<JointKey, usize> = HashMap::new();
+    let mut classes: Vec<(JointKey, Vec<usize>)> = Vec::new();
     let mut class_of: Vec<Option<usize>> = vec![None; workloads.len()];
     let mut spanning: Vec<usize> = Vec::new();
     for (j, w) in workloads.iter().enumerate() {
@@ -226,7 +229,11 @@ pub fn difference(before: &Analysis<'_>, after: &Analysis<'_>) -> Difference {
 }
 
 /// For each workload of one cluster, its joint index.
-fn joint_index(workloads: &[JointWorkload], side: impl Fn(&JointWorkload) -> Option<usize>, count: usize) -> Vec<usize> {
+fn joint_index(
+    workloads: &[JointWorkload],
+    side: impl Fn(&JointWorkload) -> Option<usize>,
+    count: usize,
+) -> Vec<usize> {
     let mut index = vec![0; count];
     for (j, w) in workloads.iter().enumerate() {
         if let Some(i) = side(w) {
