@@ -61,6 +61,9 @@ pub(crate) struct Factored {
     profile_workloads: Vec<Vec<usize>>,
     /// Pods per profile.
     profile_pods: Vec<u64>,
+    /// The namespace of each workload, as an index into the cluster's distinct namespaces, and how many there are.
+    workload_namespace: Vec<u32>,
+    namespace_count: usize,
     /// Workloads whose pods all fall in this one profile, per profile.
     single: Vec<u64>,
     /// Workloads whose pods fall in several profiles (rare: a policy telling pods of one workload apart).
@@ -181,6 +184,17 @@ impl Analysis<'_> {
                 _ => spanning.push(workload),
             }
         }
+        let mut namespace_of: HashMap<&str, u32> = HashMap::new();
+        let workload_namespace: Vec<u32> = self
+            .cluster
+            .workloads
+            .iter()
+            .map(|w| {
+                let next = u32::try_from(namespace_of.len()).unwrap_or(u32::MAX);
+                *namespace_of.entry(w.id.namespace.as_str()).or_insert(next)
+            })
+            .collect();
+        let namespace_count = namespace_of.len();
         let mut profile_pods = vec![0u64; count];
         for classes in &self.classes.pod_class {
             for &class in classes {
@@ -205,6 +219,8 @@ impl Analysis<'_> {
             workload_profiles,
             profile_workloads,
             profile_pods,
+            workload_namespace,
+            namespace_count,
             single,
             spanning,
             address_memo: Mutex::new(HashMap::new()),
@@ -755,7 +771,50 @@ impl<'a, 'c> Answer<'a, 'c> {
     }
 }
 
+/// The peers of one workload in numbers, with one of them as a witness: what a finding says at any scale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSummary {
+    pub workloads: u64,
+    pub pods: u64,
+    /// The distinct namespaces of the peer workloads.
+    pub namespaces: u64,
+    /// The first peer workload (lowest index), with what it may send or receive (restricted to the ports asked).
+    pub first: Option<(usize, PortSet)>,
+}
+
 impl Peers<'_, '_> {
+    /// Counts of the peers (workloads, pods, namespaces) and the first of them, in one pass over the peer
+    /// profiles' workloads, none listed.
+    pub fn summary(&self) -> PeerSummary {
+        let f = self.answer.factored;
+        let union = self.union();
+        let mut namespaces = FixedBitSet::with_capacity(f.namespace_count);
+        let mut first: Option<usize> = None;
+        for profile in union.ones() {
+            for &workload in &f.profile_workloads[profile] {
+                if Some(workload) != self.exclude {
+                    namespaces.insert(f.workload_namespace[workload] as usize);
+                    first = Some(first.map_or(workload, |w| w.min(workload)));
+                }
+            }
+        }
+        let first = first.map(|w| {
+            let mut ports = PortSet::empty();
+            for (profiles, allowed) in &self.groups {
+                if f.workload_profiles[w].iter().any(|&p| profiles.contains(p)) {
+                    ports.union_with(allowed);
+                }
+            }
+            (w, ports)
+        });
+        PeerSummary {
+            workloads: self.workload_count(),
+            pods: self.pod_count(),
+            namespaces: namespaces.count_ones(..) as u64,
+            first,
+        }
+    }
+
     /// Each peer workload with the ports, in workload order.
     pub fn workloads(&self) -> Vec<(usize, PortSet)> {
         let f = self.answer.factored;

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 pub use answer::difference::{difference, ChangeGroup, Difference, JointWorkload};
-pub use answer::{Answer, Block, Hop, PairCount, Peers};
+pub use answer::{Answer, Block, Hop, PairCount, PeerSummary, Peers};
 pub use network::{Network, NetworkChoice, NetworkSetup};
 pub use portset::PortSet;
 pub use rules::{Action, PolicyKind, TierId};

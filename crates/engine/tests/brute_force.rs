@@ -1070,3 +1070,67 @@ proptest! {
         check_unenforced(&cluster)?;
     }
 }
+
+/// The difference of two factored answers against the pairs of each, compared one by one: the cluster, and the
+/// cluster with its first NetworkPolicy dropped and its last workload renamed (so that one workload is only
+/// before and one only after).
+fn check_difference(cluster: &Cluster) -> Result<(), TestCaseError> {
+    let mut changed = cluster.clone();
+    if !changed.policies.is_empty() {
+        changed.policies.remove(0);
+    }
+    if let Some(last) = changed.workloads.last_mut() {
+        last.id.name.push_str("-renamed");
+    }
+    let (before, after) = (Analysis::new(cluster), Analysis::new(&changed));
+    let pairs = |analysis: &Analysis<'_>| -> std::collections::BTreeMap<(String, String), String> {
+        let workloads = &analysis.cluster.workloads;
+        analysis
+            .workload_connections()
+            .into_iter()
+            .map(|c| ((workloads[c.src].id.to_string(), workloads[c.dst].id.to_string()), engine_ranges(&c.allowed)))
+            .collect()
+    };
+    let (old, new) = (pairs(&before), pairs(&after));
+    let mut expected: Vec<((String, String), String, String)> = Vec::new();
+    for key in old.keys().chain(new.keys()).collect::<std::collections::BTreeSet<_>>() {
+        let none = engine_ranges(&PortSet::empty());
+        let (was, is) = (old.get(key).unwrap_or(&none), new.get(key).unwrap_or(&none));
+        if was != is {
+            expected.push((key.clone(), was.clone(), is.clone()));
+        }
+    }
+    let difference = netseg_engine::difference(&before, &after);
+    let name = |j: usize| -> String {
+        let joint = difference.workloads[j];
+        match (joint.before, joint.after) {
+            (Some(i), _) => cluster.workloads[i].id.to_string(),
+            (None, Some(i)) => changed.workloads[i].id.to_string(),
+            (None, None) => String::from("?"),
+        }
+    };
+    let mut actual: Vec<((String, String), String, String)> = Vec::new();
+    for group in &difference.groups {
+        prop_assert_ne!(&group.before, &group.after, "a change group that changes nothing");
+        for &src in &group.srcs {
+            for &dst in group.dsts.iter().filter(|&&d| d != src) {
+                actual.push(((name(src), name(dst)), engine_ranges(&group.before), engine_ranges(&group.after)));
+            }
+        }
+    }
+    actual.sort();
+    let before_len = actual.len();
+    actual.dedup();
+    prop_assert_eq!(before_len, actual.len(), "a changed pair lies in two groups\n{}", describe(cluster));
+    prop_assert_eq!(actual, expected, "difference\n{}", describe(cluster));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_difference_of_two_answers_is_the_changed_pairs(cluster in cluster_strategy()) {
+        check_difference(&cluster)?;
+    }
+}
