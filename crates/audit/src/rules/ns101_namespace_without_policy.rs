@@ -8,6 +8,8 @@ declare_rule! {
     /// Reports a namespace with workloads that no NetworkPolicy selects at all, and that no admin-tier or
     /// baseline-tier policy (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy) segments with
     /// a Deny rule either.
+    /// The finding says, once per namespace at any cluster size, how many pods of how many workloads in how many
+    /// namespaces reach its first workload, with one such pair as a witness that `netseg can` confirms.
     ///
     /// ## Why it matters
     /// Kubernetes networking is flat by default. Without a policy, every pod in the namespace accepts connections
