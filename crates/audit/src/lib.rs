@@ -11,7 +11,7 @@ pub mod map;
 pub mod rules;
 
 pub use config::{Config, ConfigError, RuleOverride};
-pub use context::{AuditContext, AuditOptions};
+pub use context::{AuditContext, AuditOptions, EgressCause};
 pub use docs::rules_markdown;
 pub use facts::{AddressSource, SensitiveFacts, DATASTORE_PORTS, METADATA_ADDRESSES};
 
@@ -234,6 +234,13 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
     }
     for finding in &mut findings {
         finding.suppressed = ctx.suppression(finding);
+        if let Some(note) = ctx.unmodelled_note(finding) {
+            finding.evidence = if finding.evidence.is_empty() {
+                note
+            } else {
+                format!("{}; {note}", finding.evidence.trim_end_matches('.'))
+            };
+        }
     }
     findings.sort_by(|a, b| {
         b.severity

@@ -40,13 +40,16 @@ pub struct Cluster {
     pub ingresses: Vec<Ingress>,
     /// The files (and API lists) the objects were read from, in the order they were read.
     pub sources: Vec<std::sync::Arc<str>>,
+    /// Policies of kinds netseg does not analyse, with what they select: findings on the workloads they govern
+    /// say that the answer leaves them out.
+    pub unmodelled: Vec<crate::unmodelled::UnmodelledPolicy>,
 }
 
 impl Cluster {
     /// The same cluster with no policy of any tier: the network a CNI that enforces nothing leaves, since such a
     /// CNI enforces admin policies no more than NetworkPolicies.
     pub fn without_policies(&self) -> Cluster {
-        Cluster { policies: Vec::new(), admin_policies: Vec::new(), ..self.clone() }
+        Cluster { policies: Vec::new(), admin_policies: Vec::new(), unmodelled: Vec::new(), ..self.clone() }
     }
 
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
@@ -64,6 +67,7 @@ impl Cluster {
             endpoints,
             ingresses,
             sources,
+            unmodelled,
             ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
@@ -91,6 +95,7 @@ impl Cluster {
             endpoints,
             ingresses,
             sources,
+            unmodelled,
         }
     }
 }

@@ -77,6 +77,8 @@ pub struct Inventory {
     pub files_read: usize,
     /// The files (and API lists) read, in the order they were read: where a finding about the whole input points.
     pub sources: Vec<Arc<str>>,
+    /// Policies of kinds netseg does not analyse, with what they select (see [`crate::unmodelled`]).
+    pub unmodelled: Vec<crate::unmodelled::UnmodelledPolicy>,
     pub documents_read: usize,
     /// Where objects that name no namespace go, as with `kubectl apply -n`; `default` when unset.
     pub default_namespace: Option<String>,
@@ -475,7 +477,7 @@ fn unmodelled_policy(kind: &str, api_version: &str) -> Option<&'static str> {
         .map(|(_, _, engine)| *engine)
 }
 
-fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &str, engine: &str) {
+fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &str, engine: &'static str) {
     let metadata = node.get("metadata");
     let name = metadata.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
     let cluster_scoped =
@@ -484,6 +486,20 @@ fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &st
         let given = metadata.and_then(|m| m.get("namespace")).and_then(Node::as_str);
         given.map(str::to_string).or_else(|| inventory.default_namespace.clone()).unwrap_or_else(|| "default".into())
     });
+    // Staged policies are never enforced: they restrict nothing a finding could leave out.
+    if !kind.starts_with("Staged") {
+        let api_version = node.get("apiVersion").and_then(Node::as_str).unwrap_or_default();
+        // A later definition replaces an earlier one, as `kubectl apply` would.
+        inventory.unmodelled.retain(|p| !(p.kind == kind && p.name == name && p.namespace == namespace));
+        inventory.unmodelled.push(crate::unmodelled::UnmodelledPolicy {
+            kind: kind.to_string(),
+            namespace: namespace.clone(),
+            name: name.to_string(),
+            engine,
+            location: Location { file: file.clone(), line: node.line },
+            selection: crate::unmodelled::selection(kind, api_version, node.get("spec")),
+        });
+    }
     inventory.diagnostics.push(Diagnostic {
         severity: Severity::Warning,
         code: DiagnosticCode::UnmodelledPolicy,
