@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::facts::SensitiveFacts;
 use crate::{Exemption, Finding, Resource, Witness};
-use netseg_engine::{Analysis, Endpoint, PortSet, WorkloadConnection};
+use netseg_engine::{Analysis, Endpoint, Network, NetworkSetup, PortSet, WorkloadConnection};
 use netseg_model::cni::CniVerdict;
 use netseg_model::{Cidr, Cluster, Diagnostic, Direction, Location, Protocol, Suppression};
 use std::collections::{BTreeSet, HashSet};
@@ -33,15 +33,16 @@ pub struct EntryPoint {
     pub via: String,
 }
 
+/// Facts the input may lack (`--api-server`, `--node-cidr`).
 #[derive(Debug, Clone, Default)]
 pub struct AuditOptions {
     pub api_server: Vec<Cidr>,
     pub node_cidrs: Vec<Cidr>,
-    /// Analyse the policies as declared even where the CNI does not enforce them.
-    pub assume_enforced: bool,
 }
 
 pub struct AuditContext<'a> {
+    /// How the network treats the policies (CNI verdict, enforcement, semantics, caveats).
+    pub setup: &'a NetworkSetup,
     pub cluster: &'a Cluster,
     /// The policies as written.
     pub declared: &'a Analysis<'a>,
@@ -60,22 +61,22 @@ pub struct AuditContext<'a> {
 }
 
 impl<'a> AuditContext<'a> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cluster: &'a Cluster,
-        declared: &'a Analysis<'a>,
-        effective: &'a Analysis<'a>,
-        cni: &'a CniVerdict,
+    /// The context of one audit: the network (its cluster, CNI verdict and analyses), the configuration, the
+    /// loader's diagnostics and the facts the user gave.
+    pub fn new<'c: 'a>(
+        network: &'a Network<'c>,
         config: &'a Config,
         diagnostics: &'a [Diagnostic],
         options: &'a AuditOptions,
     ) -> Self {
+        let cluster = network.cluster;
         let facts = SensitiveFacts::gather(cluster, &options.api_server, &options.node_cidrs);
         AuditContext {
+            setup: &network.setup,
             cluster,
-            declared,
-            effective,
-            cni,
+            declared: network.declared(),
+            effective: network.effective(),
+            cni: network.cni(),
             config,
             diagnostics,
             facts,
@@ -88,7 +89,7 @@ impl<'a> AuditContext<'a> {
 
     /// Whether the policies take effect in the effective network.
     pub fn enforced(&self) -> bool {
-        self.options.assume_enforced || self.cni.enforces() != Some(false)
+        self.setup.enforced
     }
 
     /// Workload pairs of the effective network.
@@ -220,72 +221,84 @@ impl<'a> AuditContext<'a> {
         };
         let trace = self.effective.explain(pod, Endpoint::Address(addr)).egress;
         let mut reasons: Vec<String> = Vec::new();
-        let tier_rule = |hit: &netseg_engine::TierHit| {
-            let policy = &self.cluster.admin_policies[hit.origin.policy];
-            let rule = policy.rules(hit.origin.direction).get(hit.origin.rule);
-            let name = rule.and_then(|r| r.name.as_deref()).map(|n| format!(" `{n}`")).unwrap_or_default();
-            let line = rule.map_or(policy.location.line, |r| r.line);
-            format!(
-                "egress rule {}{name} of {} ({}:{line}) allows it",
-                hit.origin.rule,
-                policy.display_name(),
-                policy.location.file
-            )
-        };
-        for hit in trace.admin.iter().chain(&trace.baseline) {
-            if hit.action == netseg_engine::Action::Allow && !hit.ports.intersection(ports).is_empty() {
-                reasons.push(tier_rule(hit));
+        for tier in &trace.tiers {
+            for hit in &tier.hits {
+                if hit.action != netseg_engine::Action::Allow || hit.ports.intersection(ports).is_empty() {
+                    continue;
+                }
+                match hit.origin.kind {
+                    netseg_engine::PolicyKind::Admin => {
+                        let Some(policy) = self.cluster.admin_policies.get(hit.origin.policy) else { continue };
+                        let rule = policy.rules(hit.origin.direction).get(hit.origin.rule);
+                        let name = rule.and_then(|r| r.name.as_deref()).map(|n| format!(" `{n}`")).unwrap_or_default();
+                        let line = rule.map_or(policy.location.line, |r| r.line);
+                        reasons.push(format!(
+                            "egress rule {}{name} of {} ({}:{line}) allows it",
+                            hit.origin.rule,
+                            policy.display_name(),
+                            policy.location.file
+                        ));
+                    }
+                    netseg_engine::PolicyKind::NetworkPolicy => {
+                        let Some(policy) = self.cluster.policies.get(hit.origin.policy) else { continue };
+                        let Some(rule) = policy.egress.get(hit.origin.rule) else { continue };
+                        reasons.push(self.network_policy_egress(policy, rule, hit, addr, &mut cause));
+                    }
+                }
             }
         }
-        for hit in &trace.hits {
-            if hit.ports.intersection(ports).is_empty() {
-                continue;
-            }
-            let policy = &self.cluster.policies[hit.origin.policy];
-            let Some(rule) = policy.egress.get(hit.origin.rule) else { continue };
-            let at = format!("{}:{}", policy.location.file, rule.line);
-            let name = format!("NetworkPolicy {}/{}", policy.namespace, policy.name);
-            let on = if rule.ports.is_empty() { "on every port".to_string() } else { format!("on {}", hit.ports) };
-            if hit.peer.is_none() {
-                cause.allow_all.push(format!("egress rule {} of {name} ({at})", hit.origin.rule));
-            }
-            reasons.push(match hit.peer.and_then(|p| rule.peers.get(p)) {
-                None => format!(
-                    "egress rule {} of {name} ({at}) names no destination, so it allows every address {on} \
-                     (an allow-all rule such as `egress: [{{}}]`)",
-                    hit.origin.rule
-                ),
-                Some(peer) => match &peer.selector {
-                    netseg_model::PeerSelector::IpBlock(block) => {
-                        let except = if block.except.is_empty() {
-                            String::new()
-                        } else {
-                            let except: Vec<String> = block.except.iter().map(ToString::to_string).collect();
-                            format!(" except {}", except.join(", "))
-                        };
-                        format!(
-                            "egress rule {} of {name} ({}:{}) allows ipBlock {}{except}, which includes {addr}, {on}",
-                            hit.origin.rule, policy.location.file, peer.line, block.cidr
-                        )
-                    }
-                    netseg_model::PeerSelector::Pods { .. } => {
-                        format!("egress rule {} of {name} ({at}) allows it {on}", hit.origin.rule)
-                    }
-                },
-            });
-        }
-        if trace.isolating.is_empty() && !trace.by_default.intersection(ports).is_empty() {
-            reasons.push(if trace.admin.is_empty() && trace.baseline.is_empty() {
-                "no NetworkPolicy isolates it for egress, so every address is allowed".to_string()
-            } else {
+        if trace.isolating().is_empty() && !trace.by_default.intersection(ports).is_empty() {
+            let tiers_decided =
+                trace.tiers.iter().any(|t| t.tier != netseg_engine::TierId::NetworkPolicy && !t.hits.is_empty());
+            reasons.push(if tiers_decided {
                 "admin or baseline rules apply to it but leave these ports to the default, and no NetworkPolicy \
                  isolates its egress"
                     .to_string()
+            } else {
+                "no NetworkPolicy isolates it for egress, so every address is allowed".to_string()
             });
         }
         cause.words =
             if reasons.is_empty() { "its egress policies allow it".into() } else { crate::rules::list(&reasons, 3) };
         cause
+    }
+
+    /// One NetworkPolicy egress rule that allows traffic to `addr`, in words; an allow-all rule is also recorded
+    /// in `cause`.
+    fn network_policy_egress(
+        &self,
+        policy: &netseg_model::NetworkPolicy,
+        rule: &netseg_model::PolicyRule,
+        hit: &netseg_engine::TierHit,
+        addr: IpAddr,
+        cause: &mut EgressCause,
+    ) -> String {
+        let at = format!("{}:{}", policy.location.file, rule.line);
+        let name = format!("NetworkPolicy {}/{}", policy.namespace, policy.name);
+        let on = if rule.ports.is_empty() { "on every port".to_string() } else { format!("on {}", hit.ports) };
+        let index = hit.origin.rule;
+        let Some(peer) = hit.peer.and_then(|p| rule.peers.get(p)) else {
+            cause.allow_all.push(format!("egress rule {index} of {name} ({at})"));
+            return format!(
+                "egress rule {index} of {name} ({at}) names no destination, so it allows every address {on} \
+                 (an allow-all rule such as `egress: [{{}}]`)"
+            );
+        };
+        match &peer.selector {
+            netseg_model::PeerSelector::IpBlock(block) => {
+                let except = if block.except.is_empty() {
+                    String::new()
+                } else {
+                    let except: Vec<String> = block.except.iter().map(ToString::to_string).collect();
+                    format!(" except {}", except.join(", "))
+                };
+                format!(
+                    "egress rule {index} of {name} ({}:{}) allows ipBlock {}{except}, which includes {addr}, {on}",
+                    policy.location.file, peer.line, block.cidr
+                )
+            }
+            netseg_model::PeerSelector::Pods { .. } => format!("egress rule {index} of {name} ({at}) allows it {on}"),
+        }
     }
 
     /// The first address of `candidates` the workload reaches on `ports`, as a witness.
@@ -354,7 +367,7 @@ impl<'a> AuditContext<'a> {
             self.declared
                 .tier_rules_of(pod)
                 .iter()
-                .any(|(_, rule)| rule.direction == direction && action.is_none_or(|a| rule.action == a))
+                .any(|(_, rule)| rule.direction() == direction && action.is_none_or(|a| rule.action == a))
         })
     }
 

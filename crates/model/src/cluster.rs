@@ -46,12 +46,6 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// The same cluster with no policy of any tier: the network a CNI that enforces nothing leaves, since such a
-    /// CNI enforces admin policies no more than NetworkPolicies.
-    pub fn without_policies(&self) -> Cluster {
-        Cluster { policies: Vec::new(), admin_policies: Vec::new(), unmodelled: Vec::new(), ..self.clone() }
-    }
-
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
         self.namespaces.binary_search_by(|ns| ns.name.as_str().cmp(name)).ok().map(|i| &self.namespaces[i])
     }

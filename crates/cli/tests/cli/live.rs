@@ -24,7 +24,9 @@ fn netseg_as(binary: &Path, home: &Path, args: &[&str]) -> Run {
         .env_remove("KUBERNETES_SERVICE_PORT")
         .output()
         .expect("run netseg");
-    finish(output)
+    let run = finish(output);
+    crate::schemas::check_json_output(args, &run);
+    run
 }
 
 fn owner(kind: &str, name: &str) -> Value {

@@ -1,22 +1,13 @@
-//! netseg on the manifests of public projects, as their users apply them (`../shared/realworld`, third-party data
-//! read in place). Each set must load without an error of netseg's own, and the findings must be the ones its
+//! netseg on the manifests of public projects, as their users apply them (`realworld/` of the folder
+//! `NETSEG_SHARED_DIR` names, third-party data read in place). Each set must load without an error of netseg's own, and the findings must be the ones its
 //! README says a careful reader finds. Skipped with a message when the sets are absent, unless
 //! `NETSEG_REQUIRE_CORPUS=1` (CI).
 
-use super::{json, netseg, realworld_dir};
+use super::{json, netseg, shared_set};
 use std::path::PathBuf;
 
 fn realworld() -> Option<PathBuf> {
-    let dir = realworld_dir();
-    if dir.join("README.md").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("NETSEG_REQUIRE_CORPUS").map_or(true, |v| v != "1"),
-        "../shared/realworld is absent and NETSEG_REQUIRE_CORPUS=1 requires it"
-    );
-    println!("../shared/realworld not found: real-world tests skipped");
-    None
+    shared_set("realworld", "README.md")
 }
 
 fn set(root: &std::path::Path, name: &str) -> String {
