@@ -199,7 +199,8 @@ fn agent_of(workload: &Workload) -> Vec<&'static str> {
     } else if flannel {
         plugins.push("flannel");
     }
-    if has("cilium/cilium") || has("cilium/cilium-agent") || name == "cilium" {
+    // The agent, or the operator that runs beside it (`operator-generic`, `operator-aws`, ...).
+    if has("cilium/cilium") || has("cilium/cilium-agent") || has("cilium/operator") || name == "cilium" {
         plugins.push("cilium");
     }
     if has("weave-kube") || name == "weave-net" {
@@ -314,6 +315,12 @@ pub fn detect(cluster: &Cluster) -> CniVerdict {
             }
         }
     }
+    // The agent's ConfigMap tells Cilium is installed even where its DaemonSet is not in the input.
+    if cluster.cilium_config.is_some() && !detected.iter().any(|d| d.plugin.name == "cilium") {
+        if let Some(plugin) = plugin("cilium") {
+            detected.push(Detected { plugin, evidence: None });
+        }
+    }
     CniVerdict { detected, overridden: false, components: components(cluster) }
 }
 
@@ -420,6 +427,17 @@ mod tests {
         let names: Vec<String> = v.components.iter().map(|c| c.workload.to_string()).collect();
         assert_eq!(names, ["kube-system/cilium[DaemonSet]", "kube-system/cilium-operator[Deployment]"]);
         assert_eq!(v.namespaces(), ["kube-system"]);
+    }
+
+    #[test]
+    fn cilium_is_recognised_by_its_operator_and_its_config_map() {
+        let operator = daemonset("cilium-operator", &["quay.io/cilium/operator-generic:v1.16.1@sha256:abc"]);
+        assert_eq!(verdict(&operator).names(), "cilium");
+        let config = verdict(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cilium-config, namespace: kube-system}\ndata: {enable-policy: default}\n",
+        );
+        assert_eq!((config.names(), config.enforces()), ("cilium".to_string(), Some(true)));
+        assert_eq!(config.detected[0].evidence, None);
     }
 
     #[test]

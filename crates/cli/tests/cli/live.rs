@@ -380,6 +380,42 @@ fn admin_policies_are_read_where_the_api_serves_them() {
 }
 
 #[test]
+fn cilium_policies_are_read_where_the_cluster_serves_cilium_io() {
+    let mut objects = live_objects();
+    objects.push(json!({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+                        "metadata": {"name": "redis-ingress", "namespace": "blog"},
+                        "spec": {"endpointSelector": {"matchLabels": {"app": "redis"}}, "ingress": [{}]}}));
+    objects.push(json!({"apiVersion": "cilium.io/v2", "kind": "CiliumClusterwideNetworkPolicy",
+                        "metadata": {"name": "lockdown"},
+                        "spec": {"endpointSelector": {}, "ingressDeny": [{"fromEntities": ["world"]}]}}));
+    // Without cilium.io in discovery nothing of it is requested, and nothing is missing.
+    let live = Live::start(contents_from_objects(TOKEN, &objects));
+    let run = live.run(&["reach", "--cluster", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!live.server.requests().iter().any(|r| r.target.contains("cilium.io")));
+    // Served: both lists are read, the namespaced one within the namespace asked for.
+    let mut contents = contents_from_objects(TOKEN, &objects);
+    contents.group_versions.push("cilium.io/v2".into());
+    let live = Live::start(contents);
+    let run = live.run(&["reach", "--cluster", "-n", "blog", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let targets: Vec<String> = live.server.requests().into_iter().map(|r| r.target).collect();
+    assert!(targets.iter().any(|t| t.starts_with("/apis/cilium.io/v2/namespaces/blog/ciliumnetworkpolicies?")));
+    assert!(targets.iter().any(|t| t.starts_with("/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies?")));
+    // The items carry no kind or apiVersion; the request's are theirs, and both policies reach the loader.
+    assert!(run.stderr.contains("CiliumNetworkPolicy blog/redis-ingress"), "{}", run.stderr);
+    assert!(run.stderr.contains("CiliumClusterwideNetworkPolicy lockdown"), "{}", run.stderr);
+    // A 403 on a served policy list stops the read: the answers would miss what it restricts.
+    let mut contents = contents_from_objects(TOKEN, &objects);
+    contents.group_versions.push("cilium.io/v2".into());
+    contents.forbidden.insert("/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies".into());
+    let live = Live::start(contents);
+    let run = live.run(&["reach", "--cluster"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("CiliumClusterwideNetworkPolicies"), "{}", run.stderr);
+}
+
+#[test]
 fn the_binary_runs_as_the_kubectl_plugin() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plugin = dir.path().join("kubectl-netseg");
