@@ -189,6 +189,8 @@ pub struct Report {
     pub enforced: bool,
     /// Defaults used where the input lacked a fact, in words.
     pub assumptions: Vec<String>,
+    /// What the reader should know about the input as a whole (no workload in it, many objects put in `default`).
+    pub notes: Vec<String>,
     pub disabled_rules: Vec<&'static str>,
     /// The live cluster (its kubeconfig context) the findings are about; `None` for files.
     pub cluster: Option<String>,
@@ -253,11 +255,35 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
         cni: ctx.cni.names(),
         enforced: ctx.enforced(),
         assumptions: ctx.facts.assumptions(),
+        notes: input_notes(ctx.cluster),
         disabled_rules,
         cluster: None,
         exempt: ctx.exemptions(),
         first_input: ctx.cluster.sources.first().map(|file| Location { file: file.clone(), line: 1 }),
     }
+}
+
+/// Above this many, objects put in `default` for want of a namespace are worth a note.
+const MANY_DEFAULTED: usize = 5;
+
+/// Notes on the input as a whole, for the summary.
+fn input_notes(cluster: &netseg_model::Cluster) -> Vec<String> {
+    let mut notes = Vec::new();
+    if cluster.workloads.is_empty() {
+        notes.push(
+            "the input holds no workload (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob, ...): no connection \
+             to analyse, so the reachability rules have nothing to report"
+                .to_string(),
+        );
+    }
+    if cluster.namespace_defaulted >= MANY_DEFAULTED {
+        notes.push(format!(
+            "{} objects name no namespace and were put in `default`, as `kubectl apply` without -n would; pass \
+             -n NAMESPACE if they are applied elsewhere",
+            cluster.namespace_defaulted
+        ));
+    }
+    notes
 }
 
 #[cfg(test)]
@@ -272,4 +298,11 @@ pub fn audit_network(
     options: &AuditOptions,
 ) -> Report {
     audit(&AuditContext::new(network, config, diagnostics, options))
+}
+
+/// Whether an audit finding carries this loader diagnostic (NS144 for a malformed object, NS132 for a policy netseg
+/// does not analyse), so that `audit` shows the rest on stderr as every other command does.
+pub fn reported_as_finding(diagnostic: &Diagnostic) -> bool {
+    diagnostic.code == netseg_model::DiagnosticCode::UnmodelledPolicy
+        || rules::ns144_malformed_policy::classify(diagnostic).is_some()
 }

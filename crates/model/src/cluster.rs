@@ -56,6 +56,8 @@ pub struct Cluster {
     /// Istio, Linkerd and Consul authorization. A CNI that enforces nothing leaves it in force: the meshes'
     /// proxies enforce it, not the CNI.
     pub mesh: crate::mesh::Meshes,
+    /// Namespaced objects that named no namespace and were put in `default` (no `-n` given).
+    pub namespace_defaulted: usize,
 }
 
 impl Cluster {
@@ -96,6 +98,7 @@ impl Cluster {
             sources,
             unmodelled,
             mesh,
+            namespace_defaulted,
             ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
@@ -133,6 +136,7 @@ impl Cluster {
             sources,
             unmodelled,
             mesh,
+            namespace_defaulted,
         }
     }
 }

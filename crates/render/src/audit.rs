@@ -129,6 +129,9 @@ pub fn text_with(report: &Report, options: TextOptions) -> String {
         let _ = writeln!(out, "cluster: {context}");
     }
     let _ = writeln!(out, "{}", cni_line(report));
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     for assumption in &report.assumptions {
         let _ = writeln!(out, "{}", style.dim(&format!("assumed: {assumption}")));
     }
@@ -251,6 +254,7 @@ pub fn json(report: &Report) -> Value {
         "summary": summary_json(report.counts(), report.suppressed()),
         "cni": {"name": report.cni, "enforced": report.enforced},
         "assumptions": report.assumptions,
+        "notes": report.notes,
         "exempt": report.exempt,
         "disabled_rules": report.disabled_rules,
     });
@@ -275,6 +279,7 @@ pub fn json_all(reports: &[Report]) -> Value {
                 "summary": summary_json(report.counts(), report.suppressed()),
                 "cni": {"name": report.cni, "enforced": report.enforced},
                 "assumptions": report.assumptions,
+                "notes": report.notes,
                 "exempt": report.exempt,
             })
         })
@@ -538,6 +543,9 @@ fn markdown_body(report: &Report, out: &mut String) {
             md(&finding.message),
             md(&finding.remediation)
         );
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "\n> note: {}", md(note));
     }
     for assumption in &report.assumptions {
         let _ = writeln!(out, "\n> assumed: {}", md(assumption));

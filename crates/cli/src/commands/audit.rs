@@ -21,9 +21,12 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     }
     let mut reports = Vec::new();
     let mut page = None;
+    let mut input_errors = false;
     for Loaded { context, cluster, diagnostics, unseen } in input::load(settings, &args.input)? {
-        // Input problems become NS144 findings; only skipped documents are worth a line of their own.
-        diagnostics::report(&diagnostics, settings.verbose, true);
+        // Malformed objects become NS144 findings and unanalysed policies NS132; the rest (errors about the input
+        // itself, duplicate objects, deprecated fields) are shown on stderr as every command shows them.
+        diagnostics::report_unless(&diagnostics, settings.verbose, netseg_audit::reported_as_finding);
+        input_errors |= diagnostics::input_errors(&diagnostics);
         let network = Network::new(&cluster, &super::network_choice(&args.network))?;
         let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
         // The engine's all-pairs answer, which the rules share, computed here so that the timings tell it apart.
@@ -64,5 +67,5 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     };
     let worst = reports.iter().filter_map(|r| r.worst()).max();
     let failed = matches!((threshold, worst), (Some(threshold), Some(worst)) if worst >= threshold);
-    Ok(if failed { exit::GATE } else { exit::PASS })
+    Ok(exit::unless_input_errors(input_errors, if failed { exit::GATE } else { exit::PASS }))
 }

@@ -17,6 +17,7 @@ mod diff;
 mod docs;
 mod generate;
 mod hostile;
+mod input_errors;
 mod live;
 mod reach;
 mod realworld;
