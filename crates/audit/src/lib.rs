@@ -102,11 +102,40 @@ pub struct Witness {
 }
 
 impl Witness {
+    /// The `netseg can` command without the input: [`Witness::command_on`] adds it.
     pub fn command(&self) -> String {
         format!(
-            "netseg can --from '{}' --to '{}' --protocol {} --port {}",
-            self.from, self.to, self.protocol, self.port
+            "netseg can --from {} --to {} --protocol {} --port {}",
+            shell_quote(&self.from),
+            shell_quote(&self.to),
+            self.protocol,
+            self.port
         )
+    }
+
+    /// The command that confirms the finding when pasted into a shell: `input` is the input as the user gave it
+    /// (flags such as `-n NAME`, then the paths), each word quoted for the shell.
+    pub fn command_on(&self, input: &[String]) -> String {
+        let mut command = self.command();
+        for word in input {
+            command.push(' ');
+            command.push_str(&shell_quote(word));
+        }
+        command
+    }
+}
+
+/// `word` as one word for a POSIX shell: as it is when it holds only characters no shell treats specially, else in
+/// single quotes (a `'` inside becomes `'\''`).
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | '=' | '@' | '%' | '+' | ',')
+        });
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -191,6 +220,9 @@ pub struct Report {
     pub assumptions: Vec<String>,
     /// What the reader should know about the input as a whole (no workload in it, many objects put in `default`).
     pub notes: Vec<String>,
+    /// The input as the user gave it (flags such as `-n NAME`, then the paths, unquoted), which every `check:`
+    /// command repeats so that it runs on the same input.
+    pub input: Vec<String>,
     pub disabled_rules: Vec<&'static str>,
     /// The live cluster (its kubeconfig context) the findings are about; `None` for files.
     pub cluster: Option<String>,
@@ -256,6 +288,7 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
         enforced: ctx.enforced(),
         assumptions: ctx.facts.assumptions(),
         notes: input_notes(ctx.cluster),
+        input: Vec::new(),
         disabled_rules,
         cluster: None,
         exempt: ctx.exemptions(),

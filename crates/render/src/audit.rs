@@ -61,10 +61,14 @@ fn totals(reports: &[Report]) -> ([(Severity, usize); 5], usize) {
 
 /// The `netseg can` command that confirms a witness, on the same cluster when the report is about one.
 fn witness_command(report: &Report, witness: &netseg_audit::Witness) -> String {
-    match &report.cluster {
-        Some(context) => format!("{} --context '{context}'", witness.command()),
-        None => witness.command(),
-    }
+    check_command(witness, report.cluster.as_deref(), &report.input)
+}
+
+/// The `netseg can` command that confirms a witness on `input` (as the user gave it), on the cluster `context`.
+fn check_command(witness: &netseg_audit::Witness, context: Option<&str>, input: &[String]) -> String {
+    let mut words: Vec<String> = context.map(|c| vec!["--context".to_string(), c.to_string()]).unwrap_or_default();
+    words.extend(input.iter().cloned());
+    witness.command_on(&words)
 }
 
 fn cni_line(report: &Report) -> String {
@@ -211,7 +215,9 @@ pub fn text_all_with(reports: &[Report], options: TextOptions) -> String {
     out
 }
 
-pub(crate) fn finding_json(finding: &Finding, cluster: Option<&str>) -> Value {
+/// One finding as JSON; its witness carries the `command` that confirms it on `input` (the input as the user gave
+/// it, empty when unknown).
+pub(crate) fn finding_json(finding: &Finding, cluster: Option<&str>, input: &[String]) -> Value {
     let mut value = json!({
         "rule": finding.rule.code,
         "name": finding.rule.name,
@@ -224,6 +230,9 @@ pub(crate) fn finding_json(finding: &Finding, cluster: Option<&str>) -> Value {
     });
     if let Some(witness) = &finding.witness {
         value["witness"] = json!(witness);
+        if !input.is_empty() {
+            value["witness"]["command"] = json!(check_command(witness, cluster, input));
+        }
     }
     if let Some(reason) = &finding.suppressed {
         value["suppressed"] = json!(reason);
@@ -244,7 +253,7 @@ fn summary_json(counts: [(Severity, usize); 5], suppressed: usize) -> Value {
 }
 
 fn findings_json(report: &Report) -> Vec<Value> {
-    report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref())).collect()
+    report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref(), &report.input)).collect()
 }
 
 pub fn json(report: &Report) -> Value {

@@ -24,6 +24,7 @@ mod realworld;
 mod sarif;
 mod schemas;
 mod synthetic;
+mod witness;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
