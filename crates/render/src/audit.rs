@@ -140,6 +140,11 @@ pub fn text_with(report: &Report, options: TextOptions) -> String {
         let _ = writeln!(out, "{}", style.dim(&format!("assumed: {assumption}")));
     }
     exemption_lines(report, options.verbose, &mut out, style);
+    // Per workload, the sensitive destinations its egress reaches (NS120, NS121, NS123, NS124) in one block.
+    let mut egress: BTreeMap<&netseg_audit::Resource, Vec<&Finding>> = BTreeMap::new();
+    for finding in report.findings.iter().filter(|f| f.suppressed.is_none() && EGRESS_RULES.contains(&f.rule.code)) {
+        egress.entry(&finding.resource).or_default().push(finding);
+    }
     for severity in Severity::ALL_WORST_FIRST {
         let findings: Vec<&Finding> =
             report.findings.iter().filter(|f| f.severity == severity && f.suppressed.is_none()).collect();
@@ -159,6 +164,14 @@ pub fn text_with(report: &Report, options: TextOptions) -> String {
         for (namespace, findings) in by_namespace {
             let _ = writeln!(out, "  {}", style.strong(&namespace));
             for finding in findings {
+                if let Some(group) = egress.get(&finding.resource).filter(|g| g.len() > 1) {
+                    if EGRESS_RULES.contains(&finding.rule.code) {
+                        if std::ptr::eq(group[0], finding) {
+                            egress_block(&mut out, report, group, style);
+                        }
+                        continue;
+                    }
+                }
                 let _ = writeln!(
                     out,
                     "    {} {}  {}  {}",
@@ -190,6 +203,53 @@ pub fn text_with(report: &Report, options: TextOptions) -> String {
         out.push_str("\nno findings\n");
     }
     out
+}
+
+/// The rules about what a workload's egress reaches, which text output shows as one block per workload.
+const EGRESS_RULES: &[&str] = &["NS120", "NS121", "NS123", "NS124"];
+
+/// One workload's reachable sensitive destinations: one line each (its severity, rule and what it reaches, with
+/// the command that confirms it), then each distinct evidence and fix once. Shown under the worst severity.
+fn egress_block(out: &mut String, report: &Report, group: &[&Finding], style: Style) {
+    let first = group[0];
+    let codes: Vec<&str> = group.iter().map(|f| f.rule.code).collect();
+    let _ = writeln!(
+        out,
+        "    {}  sensitive-egress  {}  {}",
+        paint(style, first.severity, &codes.join(" ")),
+        resource_name(first),
+        style.dim(&location(first))
+    );
+    let _ = writeln!(out, "      {} reaches {} sensitive destinations:", resource_name(first), group.len());
+    for finding in group {
+        let _ = writeln!(
+            out,
+            "      - {} {} {}: {}",
+            paint(style, finding.severity, finding.severity.as_str()),
+            finding.rule.code,
+            finding.rule.name,
+            finding.message
+        );
+        if let Some(witness) = &finding.witness {
+            let _ = writeln!(out, "        {} {}", style.dim("check:"), witness_command(report, witness));
+        }
+    }
+    let mut shown: Vec<&str> = Vec::new();
+    for finding in group {
+        for part in finding.evidence.split("; ").filter(|p| !p.is_empty()) {
+            if !shown.contains(&part) {
+                shown.push(part);
+                let _ = writeln!(out, "      {} {part}", style.dim("evidence:"));
+            }
+        }
+    }
+    let mut fixes: Vec<&str> = Vec::new();
+    for finding in group {
+        if !fixes.contains(&finding.remediation.as_str()) {
+            fixes.push(&finding.remediation);
+            let _ = writeln!(out, "      {} {}", style.dim("fix:"), finding.remediation);
+        }
+    }
 }
 
 /// Several clusters in one report: the totals, then each cluster's findings under its name.
