@@ -262,6 +262,7 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
         let start = findings.len();
         check(ctx, &mut findings);
         for finding in &mut findings[start..] {
+            platform_finding(ctx, finding);
             finding.severity = ctx.config.severity(rule, finding.severity);
         }
     }
@@ -282,18 +283,66 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
             .then_with(|| a.resource.cmp(&b.resource))
             .then_with(|| a.message.cmp(&b.message))
     });
+    let mut notes = input_notes(ctx.cluster);
+    let platform = findings.iter().filter(|f| f.remediation.contains(PLATFORM_REMEDY_MARK)).count();
+    if platform > 0 {
+        notes.push(format!(
+            "{platform} findings on platform namespaces ({}) are reported as low: `netseg generate` leaves \
+             them alone by design; see each finding's fix",
+            platform_namespaces(ctx).into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     Report {
         findings,
         cni: ctx.cni.names(),
         enforced: ctx.enforced(),
         assumptions: ctx.facts.assumptions(),
-        notes: input_notes(ctx.cluster),
+        notes,
         input: Vec::new(),
         disabled_rules,
         cluster: None,
         exempt: ctx.exemptions(),
         first_input: ctx.cluster.sources.first().map(|file| Location { file: file.clone(), line: 1 }),
     }
+}
+
+/// The connectivity rules that a platform namespace's findings are lowered for.
+const PLATFORM_RULES: &[&str] =
+    &["NS101", "NS102", "NS103", "NS120", "NS121", "NS122", "NS123", "NS124", "NS125", "NS126", "NS145"];
+const PLATFORM_REMEDY_MARK: &str = "is a platform namespace";
+
+/// Kubernetes' own namespaces and the CNI's.
+fn platform_namespaces(ctx: &AuditContext<'_>) -> std::collections::BTreeSet<String> {
+    let mut namespaces: std::collections::BTreeSet<String> =
+        ["kube-system", "kube-public", "kube-node-lease"].iter().map(|n| n.to_string()).collect();
+    namespaces.extend(ctx.cni.namespaces().into_iter().map(str::to_string));
+    namespaces
+}
+
+/// A connectivity finding in a platform namespace is low, with a remedy a user can act on: `generate` does not
+/// cover these namespaces by design (their components need the API server, the nodes and every namespace's DNS
+/// queries), so a high finding there could never be closed by netseg's own fix. The configuration may still set
+/// the rule's severity.
+fn platform_finding(ctx: &AuditContext<'_>, finding: &mut Finding) {
+    if !PLATFORM_RULES.contains(&finding.rule.code) {
+        return;
+    }
+    let namespace = match (&finding.resource.namespace, finding.resource.kind.as_str()) {
+        (Some(namespace), _) => namespace.clone(),
+        (None, "Namespace") => finding.resource.name.clone(),
+        _ => return,
+    };
+    if !platform_namespaces(ctx).contains(&namespace) {
+        return;
+    }
+    finding.severity = finding.severity.min(Severity::Low);
+    finding.remediation = format!(
+        "{}; `{namespace}` {PLATFORM_REMEDY_MARK}, which `netseg generate` leaves alone by design: isolate it by \
+         hand with the allowances its components need (CoreDNS: ingress on UDP and TCP 53 from every namespace, \
+         egress to the API server and the upstream resolvers), or accept it with `netseg.io/ignore` on the \
+         namespace",
+        finding.remediation.trim_end_matches('.')
+    );
 }
 
 /// Above this many, objects put in `default` for want of a namespace are worth a note.

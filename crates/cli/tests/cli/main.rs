@@ -19,6 +19,7 @@ mod generate;
 mod hostile;
 mod input_errors;
 mod live;
+mod platform;
 mod reach;
 mod realworld;
 mod sarif;
