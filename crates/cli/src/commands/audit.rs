@@ -22,12 +22,20 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     let mut reports = Vec::new();
     let mut page = None;
     let mut input_errors = false;
+    let mut flow_errors = false;
     for Loaded { context, cluster, diagnostics, unseen } in input::load(settings, &args.input)? {
         // Malformed objects become NS144 findings and unanalysed policies NS132; the rest (errors about the input
         // itself, duplicate objects, deprecated fields) are shown on stderr as every command shows them.
         diagnostics::report_unless(&diagnostics, settings.verbose, netseg_audit::reported_as_finding);
         input_errors |= diagnostics::input_errors(&diagnostics);
         let network = Network::new(&cluster, &super::network_choice(&args.network))?;
+        // The flows the application declares and was seen making, for NS147.
+        let (flows, bad_rows) = super::read_flows(&cluster, &args.flows, &args.input.paths)?;
+        flow_errors |= bad_rows;
+        let options = netseg_audit::AuditOptions {
+            intent: netseg_fix::needs::intent(&cluster, args.cluster_domain.trim_matches('.'), &flows),
+            ..options.clone()
+        };
         let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
         // The engine's all-pairs answer, which the rules share, computed here so that the timings tell it apart.
         settings.refuse_too_large(ctx.effective, Holds::WorkloadPairs)?;
@@ -68,7 +76,7 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     };
     let worst = reports.iter().filter_map(|r| r.worst()).max();
     let failed = matches!((threshold, worst), (Some(threshold), Some(worst)) if worst >= threshold);
-    Ok(exit::unless_input_errors(input_errors, if failed { exit::GATE } else { exit::PASS }))
+    Ok(exit::unless_input_errors(input_errors || flow_errors, if failed { exit::GATE } else { exit::PASS }))
 }
 
 /// The input as the user gave it, for the `check:` commands: the flags that change what is read or how it is
