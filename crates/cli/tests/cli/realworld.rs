@@ -254,3 +254,21 @@ fn regression_findings_name_the_deciding_rule_and_the_policies_netseg_does_not_a
     let remediation = frontend["remediation"].as_str().unwrap_or_default();
     assert!(remediation.starts_with("replace egress rule"), "{remediation}");
 }
+
+/// Issue 12, failure 8: `audit` dropped the duplicate-object warnings the other commands print. The recipes folder
+/// read as one cluster defines `foo-deny-egress` twice (recipe 11 and its variant): a NetworkPolicy silently
+/// replaced by a second definition matters.
+#[test]
+fn regression_audit_shows_the_duplicate_policy_of_the_recipes_folder() {
+    let Some(root) = realworld() else { return };
+    let recipes = set(&root, "np-recipes");
+    let audit = netseg(&["audit", "--fail-on", "none", &recipes]);
+    let reach = netseg(&["reach", &recipes]);
+    let duplicate = |stderr: &str| {
+        stderr
+            .lines()
+            .any(|l| l.starts_with("warning[duplicate-object]") && l.contains("NetworkPolicy default/foo-deny-egress"))
+    };
+    assert!(duplicate(&reach.stderr), "{}", reach.stderr);
+    assert!(duplicate(&audit.stderr), "audit shows it like reach:\n{}", audit.stderr);
+}
