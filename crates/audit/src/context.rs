@@ -263,6 +263,17 @@ impl<'a> AuditContext<'a> {
                             policy.location.file
                         ));
                     }
+                    netseg_engine::PolicyKind::Calico => {
+                        let Some(policy) = self.cluster.calico.policies.get(hit.origin.policy) else { continue };
+                        let rule = policy.rules(hit.origin.direction).get(hit.origin.rule);
+                        let line = rule.map_or(policy.location.line, |r| r.line);
+                        reasons.push(format!(
+                            "egress rule {} of {} ({}:{line}) allows it",
+                            hit.origin.rule,
+                            policy.display_name(),
+                            policy.location.file
+                        ));
+                    }
                     netseg_engine::PolicyKind::NetworkPolicy => {
                         let Some(policy) = self.cluster.policies.get(hit.origin.policy) else { continue };
                         let Some(rule) = policy.egress.get(hit.origin.rule) else { continue };

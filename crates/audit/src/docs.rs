@@ -88,6 +88,7 @@ mod tests {
             "NS151 shadowed-admin-rule medium",
             "NS152 baseline-not-default high",
             "NS160 cross-tenant-reachable high",
+            "NS170 calico-pass-to-profile medium",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

@@ -29,6 +29,7 @@ mod ns150_admin_same_priority;
 mod ns151_shadowed_admin_rule;
 mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
+mod ns170_calico_pass_to_profile;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
@@ -60,6 +61,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns151_shadowed_admin_rule::RULE, ns151_shadowed_admin_rule::check),
     (&ns152_baseline_not_default::RULE, ns152_baseline_not_default::check),
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
+    (&ns170_calico_pass_to_profile::RULE, ns170_calico_pass_to_profile::check),
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.

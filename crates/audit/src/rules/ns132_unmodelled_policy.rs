@@ -3,8 +3,9 @@ use netseg_model::{DiagnosticCode, Location};
 
 declare_rule! {
     /// ## What it does
-    /// Reports policies of kinds netseg does not analyse yet: Cilium and Calico policy CRDs, Antrea policies and
-    /// multi-network policies. (Istio, Linkerd and Consul authorization is analysed: see docs/mesh.md.)
+    /// Reports policies of kinds netseg does not analyse yet: Cilium policy CRDs, Antrea policies and
+    /// multi-network policies. (Istio, Linkerd and Consul authorization is analysed: see docs/mesh.md; Calico's
+    /// policies where Calico runs: see docs/calico.md.)
     ///
     /// ## Why it matters
     /// These policies do restrict traffic in the cluster, but netseg's answers leave them out. Every reachability
@@ -14,12 +15,12 @@ declare_rule! {
     ///
     /// ## Example
     /// ```yaml
-    /// apiVersion: projectcalico.org/v3
-    /// kind: GlobalNetworkPolicy
-    /// metadata: {name: database}
+    /// apiVersion: cilium.io/v2
+    /// kind: CiliumNetworkPolicy
+    /// metadata: {name: database, namespace: shop}
     /// spec:
-    ///   selector: app == 'database'
-    ///   ingress: [{action: Allow, source: {serviceAccounts: {names: [summary]}}}]
+    ///   endpointSelector: {matchLabels: {app: database}}
+    ///   ingress: [{fromEndpoints: [{matchLabels: {app: summary}}]}]
     /// ```
     ///
     /// ## How to fix
@@ -51,14 +52,14 @@ mod tests {
     use crate::testing::*;
 
     #[test]
-    fn calico_and_cilium_policies_are_reported() {
+    fn cilium_policies_are_reported_and_calico_policies_are_analysed() {
         let text = format!(
             "{FLAT}---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: db}}\nspec: {{selector: app == 'redis'}}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: rule1, namespace: shop}}\nspec: {{endpointSelector: {{}}, ingress: [{{}}]}}\n"
         );
         let report = audit_yaml(&text);
         let mut found = names(&report, "NS132");
         found.sort();
-        assert_eq!(found, ["db", "shop/rule1"]);
+        assert_eq!(found, ["shop/rule1"]);
         let cilium = of(&report, "NS132").into_iter().find(|f| f.resource.name == "rule1").expect("rule1");
         let cilium_line = FLAT.lines().count() + 7;
         assert_eq!(cilium.location.as_ref().map(|l| l.line as usize), Some(cilium_line));
