@@ -60,7 +60,7 @@ pub fn audit_report(
             "exempt": report.exempt,
         },
         "namespaces": namespaces,
-        "findings": report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref())).collect::<Vec<_>>(),
+        "findings": report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref(), &report.input)).collect::<Vec<_>>(),
         "graph": graph_data(graph),
     });
     page(&format!("netseg audit: {}", meta.inputs.join(" ")), &data)

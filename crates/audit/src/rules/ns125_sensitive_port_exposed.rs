@@ -88,7 +88,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
 
         let mut reasons = Vec::new();
         if not_isolated {
-            reasons.push("no ingress isolation: every pod and address may connect".to_string());
+            reasons.push("no NetworkPolicy isolates it for ingress: every pod and address may connect".to_string());
         }
         if !other_namespaces.is_empty() {
             reasons.push(format!("open to other namespaces: {}", list(&other_namespaces, 4)));

@@ -120,6 +120,7 @@
   }
 
   function witnessCommand(w) {
+    if (w.command) return w.command;
     return "netseg can --from '" + w.from + "' --to '" + w.to + "' --protocol " + w.protocol + ' --port ' + w.port;
   }
 
