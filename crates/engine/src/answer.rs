@@ -406,14 +406,15 @@ fn split_by_port_names(
     port_groups: &[(&[ContainerPort], FixedBitSet)],
     count: usize,
 ) -> Vec<FixedBitSet> {
-    // Port groups that resolve the names alike, joined.
-    let mut by_resolution: HashMap<Vec<(Protocol, u16)>, FixedBitSet> = HashMap::new();
+    // Port groups that resolve every name alike, joined. The resolution is kept per name: two names that resolve
+    // to the same number on different pods are still told apart, since different rules may name them.
+    let mut by_resolution: HashMap<Vec<(usize, Protocol, u16)>, FixedBitSet> = HashMap::new();
     for (ports, profiles) in port_groups {
-        let mut resolution: Vec<(Protocol, u16)> = Vec::new();
-        for (name, protocol) in named {
+        let mut resolution: Vec<(usize, Protocol, u16)> = Vec::new();
+        for (index, (name, protocol)) in named.iter().enumerate() {
             for port in ports.iter() {
                 if port.name.as_deref() == Some(*name) && protocol.is_none_or(|p| p == port.protocol) {
-                    resolution.push((port.protocol, port.port));
+                    resolution.push((index, port.protocol, port.port));
                 }
             }
         }
