@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::facts::SensitiveFacts;
-use crate::{Finding, Resource, Witness};
-use netseg_engine::{Analysis, Endpoint, PortSet, WorkloadConnection};
+use crate::{Exemption, Finding, Resource, Witness};
+use netseg_engine::{Analysis, Endpoint, Network, NetworkSetup, PortSet, WorkloadConnection};
 use netseg_model::cni::CniVerdict;
 use netseg_model::{Cidr, Cluster, Diagnostic, Direction, Location, Protocol, Suppression};
 use std::collections::{BTreeSet, HashSet};
@@ -20,15 +20,16 @@ pub struct EntryPoint {
     pub via: String,
 }
 
+/// Facts the input may lack (`--api-server`, `--node-cidr`).
 #[derive(Debug, Clone, Default)]
 pub struct AuditOptions {
     pub api_server: Vec<Cidr>,
     pub node_cidrs: Vec<Cidr>,
-    /// Analyse the policies as declared even where the CNI does not enforce them.
-    pub assume_enforced: bool,
 }
 
 pub struct AuditContext<'a> {
+    /// How the network treats the policies (CNI verdict, enforcement, semantics, caveats).
+    pub setup: &'a NetworkSetup,
     pub cluster: &'a Cluster,
     /// The policies as written.
     pub declared: &'a Analysis<'a>,
@@ -47,22 +48,22 @@ pub struct AuditContext<'a> {
 }
 
 impl<'a> AuditContext<'a> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cluster: &'a Cluster,
-        declared: &'a Analysis<'a>,
-        effective: &'a Analysis<'a>,
-        cni: &'a CniVerdict,
+    /// The context of one audit: the network (its cluster, CNI verdict and analyses), the configuration, the
+    /// loader's diagnostics and the facts the user gave.
+    pub fn new<'c: 'a>(
+        network: &'a Network<'c>,
         config: &'a Config,
         diagnostics: &'a [Diagnostic],
         options: &'a AuditOptions,
     ) -> Self {
+        let cluster = network.cluster;
         let facts = SensitiveFacts::gather(cluster, &options.api_server, &options.node_cidrs);
         AuditContext {
+            setup: &network.setup,
             cluster,
-            declared,
-            effective,
-            cni,
+            declared: network.declared(),
+            effective: network.effective(),
+            cni: network.cni(),
             config,
             diagnostics,
             facts,
@@ -75,7 +76,7 @@ impl<'a> AuditContext<'a> {
 
     /// Whether the policies take effect in the effective network.
     pub fn enforced(&self) -> bool {
-        self.options.assume_enforced || self.cni.enforces() != Some(false)
+        self.setup.enforced
     }
 
     /// Workload pairs of the effective network.
@@ -126,8 +127,38 @@ impl<'a> AuditContext<'a> {
     /// Whether the workload is part of a CNI (agent, controller, operator): platform infrastructure, which needs
     /// the host network by design.
     pub fn is_cni_component(&self, workload: usize) -> bool {
-        let id = &self.cluster.workloads[workload].id;
-        self.cni.components.contains(id)
+        self.cni.component(&self.cluster.workloads[workload].id).is_some()
+    }
+
+    /// Every workload some rules leave alone, and why: the CNI's own parts (found by what they are, see
+    /// [`netseg_model::cni::components`]) and host-network workloads that `.netseg.yaml` allows.
+    pub fn exemptions(&self) -> Vec<Exemption> {
+        let mut exempt = Vec::new();
+        for (w, workload) in self.cluster.workloads.iter().enumerate() {
+            let (resource, location) = self.workload_resource(w);
+            if let Some(component) = self.cni.component(&workload.id) {
+                exempt.push(Exemption {
+                    resource,
+                    location,
+                    rules: "the workload rules: segmentation (NS101-NS103), reachability (NS120-NS125), NS145, host network (NS110, NS111)".into(),
+                    reason: format!("part of the CNI ({}): {}", component.plugin, component.reason),
+                });
+            } else if workload.pods.iter().any(|p| p.facts.host_network)
+                && self.config.host_network_allowed(&workload.id.namespace, &workload.id.name)
+            {
+                let source = match &self.config.path {
+                    Some(path) => format!("hostNetworkAllowed in {}", path.display()),
+                    None => "hostNetworkAllowed, whose default allows kube-system/* (node agents live there)".into(),
+                };
+                exempt.push(Exemption {
+                    resource,
+                    location,
+                    rules: "NS110 host-network, NS111 host-port".into(),
+                    reason: format!("on the host network, allowed by {source}"),
+                });
+            }
+        }
+        exempt
     }
 
     /// Workloads the audit holds to segmentation, in order: those NetworkPolicies can govern (not on the host
@@ -217,7 +248,7 @@ impl<'a> AuditContext<'a> {
             self.declared
                 .tier_rules_of(pod)
                 .iter()
-                .any(|(_, rule)| rule.direction == direction && action.is_none_or(|a| rule.action == a))
+                .any(|(_, rule)| rule.direction() == direction && action.is_none_or(|a| rule.action == a))
         })
     }
 

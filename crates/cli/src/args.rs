@@ -151,7 +151,7 @@ pub struct DiffArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiffFormat {
     Text,
-    /// The `netseg.diff/v1` schema.
+    /// The `netseg.diff/v1` schema (schemas/netseg.diff.v1.json).
     Json,
     /// SARIF 2.1.0: a result for each opened connection and each finding that appears or rises.
     Sarif,
@@ -249,6 +249,7 @@ pub struct BlastArgs {
     /// How many hops to follow.
     #[arg(long, default_value_t = 5)]
     pub max_hops: usize,
+    /// `json` is the `netseg.blast-radius/v1` schema (schemas/netseg.blast-radius.v1.json).
     #[arg(short, long, value_enum, default_value_t = CanFormat::Text)]
     pub output: CanFormat,
     #[command(flatten)]
@@ -262,7 +263,7 @@ pub struct BlastArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditFormat {
     Text,
-    /// The `netseg.audit/v1` schema.
+    /// The `netseg.audit/v1` schema (schemas/netseg.audit.v1.json).
     Json,
     /// SARIF 2.1.0, for GitHub code scanning.
     Sarif,
@@ -335,7 +336,7 @@ pub enum GroupChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReachFormat {
     Text,
-    /// The `netseg.reach/v1` schema.
+    /// The `netseg.reach/v1` schema (schemas/netseg.reach.v1.json).
     Json,
     Csv,
     #[value(alias = "markdown")]
@@ -356,6 +357,7 @@ pub struct CanArgs {
     pub to: String,
     #[command(flatten)]
     pub ports: PortFilter,
+    /// `json` is the `netseg.can/v1` schema (schemas/netseg.can.v1.json).
     #[arg(short, long, value_enum, default_value_t = CanFormat::Text)]
     pub output: CanFormat,
     #[command(flatten)]
@@ -367,7 +369,7 @@ pub struct CanArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CanFormat {
     Text,
-    /// The `netseg.can/v1` schema.
+    /// JSON, in the schema named above.
     Json,
 }
 

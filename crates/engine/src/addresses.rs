@@ -95,6 +95,12 @@ pub fn host_block(addr: IpAddr) -> IpBlock {
 
 /// The atoms of the address space: IPv4 always, IPv6 when the input mentions an IPv6 address anywhere.
 pub fn atoms(cluster: &Cluster) -> Vec<IpRange> {
+    atoms_at(cluster, &policy_blocks(cluster))
+}
+
+/// The atoms of the address space cut at the boundaries of `blocks` (IPv6 when a block or a pod has an IPv6
+/// address).
+pub fn atoms_at(cluster: &Cluster, blocks: &[IpBlock]) -> Vec<IpRange> {
     let mut cuts_v4: Vec<u128> = vec![0];
     let mut cuts_v6: Vec<u128> = vec![0];
     let mut ipv6_seen = false;
@@ -111,7 +117,7 @@ pub fn atoms(cluster: &Cluster) -> Vec<IpRange> {
             cuts.push(next);
         }
     };
-    for block in policy_blocks(cluster) {
+    for block in blocks {
         add(&block.cidr, &mut ipv6_seen);
         for except in &block.except {
             add(except, &mut ipv6_seen);

@@ -1,5 +1,6 @@
-//! Conformance against the AdminNetworkPolicy / BaselineAdminNetworkPolicy answer sets in `../shared/corpus/anp`
-//! (Apache-2.0 third-party data, read in place, never copied; see its README.md):
+//! Conformance against the AdminNetworkPolicy / BaselineAdminNetworkPolicy answer sets in `corpus/anp` of
+//! the folder `NETSEG_SHARED_DIR` names (Apache-2.0 third-party data, read in place, never copied; see its
+//! README.md):
 //!
 //! - `conformance-v1alpha1/`: the network-policy-api conformance suite's 289 pokes. Each subtest lists the
 //!   policies in effect at the time of its pokes; with `model.yaml` (namespaces, nodes, pods with IPs, host-network
@@ -7,10 +8,11 @@
 //! - `netpol-analyzer-parsed-resources/`: netpol-analyzer's 38 ANP/BANP cases, each a manifest and the full
 //!   connectivity list, compared on every ordered pair of pods and between each pod and the outside.
 //!
-//! Without the corpus the tests pass with a note, unless `NETSEG_REQUIRE_CORPUS=1`. `NETSEG_CORPUS_DIR` names the
-//! `corpus` folder when it is elsewhere. Run with `-- --nocapture` for the numbers.
+//! Without the corpus the tests pass with a note, unless `NETSEG_REQUIRE_CORPUS=1`. Run with `-- --nocapture` for
+//! the numbers.
 
 mod connlist;
+mod shared_data;
 
 use netseg_engine::query::resolve;
 use netseg_engine::{Analysis, Endpoint, PortSet};
@@ -18,24 +20,11 @@ use netseg_model::yaml::{parse_all, Node, Value};
 use netseg_model::{load_bytes, load_embedded_object, Cluster, Inventory, Protocol, Severity};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 fn anp_corpus() -> Option<PathBuf> {
-    let root = match std::env::var_os("NETSEG_CORPUS_DIR") {
-        Some(dir) => PathBuf::from(dir).join("anp"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/anp"),
-    };
-    let root = root.canonicalize().unwrap_or(root);
-    if root.join("README.md").is_file() {
-        return Some(root);
-    }
-    let found = format!("admin-policy corpus not found at {}", root.display());
-    if std::env::var("NETSEG_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
-        panic!("{found}, and NETSEG_REQUIRE_CORPUS=1 requires it (set NETSEG_CORPUS_DIR to the `corpus` folder)");
-    }
-    println!("{found}: conformance test skipped");
-    None
+    shared_data::shared_set("corpus/anp", "README.md")
 }
 
 fn text<'n>(node: &'n Node, key: &str) -> &'n str {

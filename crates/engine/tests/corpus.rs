@@ -1,9 +1,9 @@
 //! Conformance against netpol-analyzer's expected connectivity lists.
 //!
 //! The corpus is third-party data (np-guard/netpol-analyzer `tests/` inputs and `test_outputs/connlist/` answers,
-//! Apache-2.0) kept outside the repository, at `../shared/corpus/netpol-analyzer` from the workspace root, or
-//! under the `corpus` folder named by `NETSEG_CORPUS_DIR`. It is read in place, never copied. Without it the test
-//! passes with a note, unless `NETSEG_REQUIRE_CORPUS=1`.
+//! Apache-2.0) kept outside the repository, at `corpus/netpol-analyzer` in the folder `NETSEG_SHARED_DIR` names
+//! (`shared_data`). It is read in place, never copied. Without it the test passes with a note, unless
+//! `NETSEG_REQUIRE_CORPUS=1`.
 //!
 //! For every scenario whose default connectivity list (`options: {}`) has a `.txt` answer, netseg loads the
 //! scenario's directory and computes:
@@ -22,6 +22,7 @@
 //! printed. Run with `-- --nocapture` to see the summary.
 
 mod connlist;
+mod shared_data;
 
 use connlist::{parse_line, parse_ports, ports_text};
 use netseg_engine::{Analysis, Endpoint, PortSet};
@@ -254,26 +255,10 @@ impl Outcome {
     }
 }
 
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("NETSEG_CORPUS_DIR") {
-        Some(dir) => PathBuf::from(dir).join("netpol-analyzer"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/netpol-analyzer"),
-    }
-}
-
 #[test]
 fn netpol_analyzer_connlist_conformance() {
-    let root = corpus_dir();
-    let root = root.canonicalize().unwrap_or(root);
+    let Some(root) = shared_data::shared_set("corpus/netpol-analyzer", "index.json") else { return };
     let index_path = root.join("index.json");
-    if !index_path.is_file() {
-        let found = format!("netpol-analyzer corpus not found at {}", root.display());
-        if std::env::var("NETSEG_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
-            panic!("{found}, and NETSEG_REQUIRE_CORPUS=1 requires it (set NETSEG_CORPUS_DIR to the `corpus` folder)");
-        }
-        println!("{found}: conformance test skipped");
-        return;
-    }
     let index_text = std::fs::read_to_string(&index_path).expect("read index.json");
     let index: Value = serde_json::from_str(&index_text).expect("index.json is JSON");
     let scenarios = index["scenarios"].as_object().expect("index.json has scenarios");

@@ -43,15 +43,11 @@ pub struct Cluster {
     pub cilium_config: Option<CiliumConfig>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
+    /// The files (and API lists) the objects were read from, in the order they were read.
+    pub sources: Vec<std::sync::Arc<str>>,
 }
 
 impl Cluster {
-    /// The same cluster with no policy of any tier: the network a CNI that enforces nothing leaves, since such a
-    /// CNI enforces admin policies no more than NetworkPolicies.
-    pub fn without_policies(&self) -> Cluster {
-        Cluster { policies: Vec::new(), admin_policies: Vec::new(), cilium_policies: Vec::new(), ..self.clone() }
-    }
-
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
         self.namespaces.binary_search_by(|ns| ns.name.as_str().cmp(name)).ok().map(|i| &self.namespaces[i])
     }
@@ -68,6 +64,7 @@ impl Cluster {
             cilium_config,
             endpoints,
             ingresses,
+            sources,
             ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
@@ -97,6 +94,7 @@ impl Cluster {
             cilium_config,
             endpoints,
             ingresses,
+            sources,
         }
     }
 }

@@ -3,8 +3,8 @@
 //! Policies are only as real as the plugin that enforces them: flannel alone, the AWS VPC CNI without its network
 //! policy agent, or kindnet without kube-network-policies accept NetworkPolicies and enforce none of them.
 
-use crate::cluster::Cluster;
-use crate::kube::WorkloadRef;
+use crate::cluster::{Cluster, Workload};
+use crate::kube::{WorkloadKind, WorkloadRef};
 
 /// One plugin that netseg recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,15 +52,26 @@ pub struct Detected {
     pub evidence: Option<WorkloadRef>,
 }
 
+/// A workload that is part of the CNI itself, and why netseg says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    pub workload: WorkloadRef,
+    /// The plugin it belongs to.
+    pub plugin: &'static str,
+    /// In words, for the audit's list of exemptions: what the workload is and what showed it.
+    pub reason: String,
+}
+
 /// What the input says about enforcement.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CniVerdict {
     pub detected: Vec<Detected>,
     /// The user named the plugin with `--cni`.
     pub overridden: bool,
-    /// Every workload that is part of a CNI (agents, controllers, operators), found by image whatever the
-    /// verdict: platform infrastructure that needs the API server and the nodes by design.
-    pub components: Vec<WorkloadRef>,
+    /// The CNI's own workloads: its agents (the workloads the detection rests on) and, in the agents' namespaces,
+    /// the controllers and operators that run the same plugin's images. Platform infrastructure that needs the API
+    /// server and the nodes by design; empty when no CNI agent is in the input.
+    pub components: Vec<Component>,
 }
 
 impl CniVerdict {
@@ -83,6 +94,41 @@ impl CniVerdict {
         }
     }
 
+    /// Whether ipBlocks select in-cluster pods by their IPs, as the Kubernetes reference semantics say. Cilium
+    /// matches pods by identity and its CIDR rules only addresses outside the cluster, so with Cilium they never do.
+    pub fn ip_blocks_match_pods(&self) -> bool {
+        !self.runs("cilium")
+    }
+
+    /// Caveats about how the detected plugins read the policies, for answers that rest on them.
+    pub fn semantics_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.ip_blocks_match_pods() {
+            notes.push("Cilium: ipBlocks do not match in-cluster pods, only addresses outside the cluster".into());
+        }
+        notes
+    }
+
+    fn runs(&self, plugin: &str) -> bool {
+        self.detected.iter().any(|d| d.plugin.name == plugin)
+    }
+
+    /// The verdict for `--cni NAME` when the user names the plugin (its components still found in the cluster),
+    /// else detected from the cluster.
+    pub fn decide(cluster: &Cluster, named: Option<&str>) -> Result<CniVerdict, UnknownCni> {
+        match named {
+            Some(name) => {
+                let mut verdict = CniVerdict::from_name(name).ok_or_else(|| UnknownCni {
+                    name: name.to_string(),
+                    known: PLUGINS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
+                })?;
+                verdict.components = components(cluster);
+                Ok(verdict)
+            }
+            None => Ok(detect(cluster)),
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<CniVerdict> {
         plugin(name).map(|plugin| CniVerdict {
             detected: vec![Detected { plugin, evidence: None }],
@@ -90,110 +136,192 @@ impl CniVerdict {
             components: Vec::new(),
         })
     }
+
+    /// The component record of a workload, when it is part of the CNI.
+    pub fn component(&self, workload: &WorkloadRef) -> Option<&Component> {
+        self.components.iter().find(|c| &c.workload == workload)
+    }
+
+    /// The namespaces the CNI's agents run in (`kube-system`, `kube-flannel`, `calico-system`, ...), sorted.
+    pub fn namespaces(&self) -> Vec<&str> {
+        let mut namespaces: Vec<&str> = self.components.iter().map(|c| c.workload.namespace.as_str()).collect();
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        namespaces
+    }
 }
 
-/// Image repositories of CNI parts that are not the agent the verdict rests on: controllers, operators, relays.
-const COMPONENT_IMAGES: &[&str] = &[
-    "calico/",
-    "tigera/",
-    "cilium/",
-    "flannel",
-    "weaveworks/",
-    "kube-router",
-    "antrea",
-    "ovn-kubernetes",
-    "kube-ovn",
-    "azure-npm",
-    "azure-cns",
-    "azure-vnet",
-    "amazon-k8s-cni",
-    "aws-network-policy-agent",
-    "kube-network-policies",
-    "kindnetd",
+/// `--cni` named a plugin netseg does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown CNI `{name}`; known: {known}")]
+pub struct UnknownCni {
+    pub name: String,
+    /// The names netseg knows, comma-separated.
+    pub known: String,
+}
+
+/// Image repositories of each plugin's parts (agents, controllers, operators, relays), by plugin name.
+const FAMILY_IMAGES: &[(&str, &[&str])] = &[
+    ("canal", &["calico/", "tigera/", "flannel"]),
+    ("calico", &["calico/", "tigera/"]),
+    ("cilium", &["cilium/"]),
+    ("weave", &["weaveworks/weave"]),
+    ("weave-without-npc", &["weaveworks/weave"]),
+    ("kube-router", &["kube-router"]),
+    ("antrea", &["antrea"]),
+    ("ovn-kubernetes", &["ovn-kubernetes", "ovnkube"]),
+    ("kube-ovn", &["kube-ovn"]),
+    ("azure-npm", &["azure-npm"]),
+    ("azure-cni", &["azure-cns", "azure-vnet"]),
+    ("aws-network-policy-agent", &["amazon-k8s-cni", "aws-network-policy-agent"]),
+    ("aws-vpc-cni", &["amazon-k8s-cni", "aws-network-policy-agent"]),
+    ("kube-network-policies", &["kube-network-policies"]),
+    ("kindnet", &["kindnetd"]),
+    ("flannel", &["flannel"]),
 ];
 
-/// Whether any container of the workload runs an image of a CNI.
-pub fn is_component_image(image: &str) -> bool {
-    let name = image_name(image);
-    COMPONENT_IMAGES.iter().any(|family| name.contains(family))
+fn family(plugin: &str) -> &'static [&'static str] {
+    FAMILY_IMAGES.iter().find(|(name, _)| *name == plugin).map_or(&[], |(_, images)| images)
 }
 
-/// Every workload of the cluster that runs a CNI image (see [`CniVerdict::components`]).
-pub fn components(cluster: &Cluster) -> Vec<WorkloadRef> {
-    cluster
-        .workloads
-        .iter()
-        .filter(|w| w.pods.iter().flat_map(|p| &p.facts.images).any(|image| is_component_image(image)))
-        .map(|w| w.id.clone())
-        .collect()
+/// The plugins whose agent this workload is, by its images and name (the most stable signals).
+fn agent_of(workload: &Workload) -> Vec<&'static str> {
+    let images: Vec<&str> = workload.pods.iter().flat_map(|p| &p.facts.images).map(String::as_str).collect();
+    let has = |needle: &str| images.iter().any(|image| image_name(image).contains(needle));
+    let name = workload.id.name.as_str();
+    let mut plugins = Vec::new();
+    let calico = has("calico/node") || has("calico-node") || has("tigera/operator");
+    let flannel = has("flannel") && !has("flannel-cni-plugin") || name.contains("flannel");
+    if name == "canal" || (calico && flannel) {
+        plugins.push("canal");
+    } else if calico {
+        plugins.push("calico");
+    } else if flannel {
+        plugins.push("flannel");
+    }
+    if has("cilium/cilium") || has("cilium/cilium-agent") || name == "cilium" {
+        plugins.push("cilium");
+    }
+    if has("weave-kube") || name == "weave-net" {
+        plugins.push(if has("weave-npc") { "weave" } else { "weave-without-npc" });
+    }
+    if has("kube-router") {
+        plugins.push("kube-router");
+    }
+    if has("antrea-agent") || has("antrea/antrea") {
+        plugins.push("antrea");
+    }
+    if has("ovn-kubernetes") || name.starts_with("ovnkube-node") {
+        plugins.push("ovn-kubernetes");
+    }
+    if has("kube-ovn") {
+        plugins.push("kube-ovn");
+    }
+    if has("azure-npm") {
+        plugins.push("azure-npm");
+    }
+    if has("azure-cns") || has("azure-vnet") || name == "azure-cns" {
+        plugins.push("azure-cni");
+    }
+    if has("aws-network-policy-agent") {
+        plugins.push("aws-network-policy-agent");
+    }
+    if has("amazon-k8s-cni") || name == "aws-node" {
+        plugins.push("aws-vpc-cni");
+    }
+    if has("kube-network-policies") {
+        plugins.push("kube-network-policies");
+    }
+    if has("kindnetd") || name == "kindnet" {
+        plugins.push("kindnet");
+    }
+    plugins
+}
+
+/// The CNI's own workloads, found by what they are: every agent the detection recognises, then, in each agent's
+/// namespace, the controllers and operators (not bare pods or jobs) that run an image of the same plugin. An image
+/// name alone never makes a component: a demo application whose images happen to come from a CNI vendor's
+/// registry (Calico's `stars`, Cilium's `starwars`) is an application like any other, and with no agent in the
+/// input nothing is a component.
+pub fn components(cluster: &Cluster) -> Vec<Component> {
+    let mut agents: Vec<(usize, &'static str)> = Vec::new();
+    for (index, workload) in cluster.workloads.iter().enumerate() {
+        for plugin in agent_of(workload) {
+            agents.push((index, plugin));
+        }
+    }
+    let mut components: Vec<Component> = Vec::new();
+    for &(index, plugin) in &agents {
+        let workload = &cluster.workloads[index];
+        if components.iter().any(|c| c.workload == workload.id) {
+            continue;
+        }
+        components.push(Component {
+            workload: workload.id.clone(),
+            plugin,
+            reason: format!(
+                "the {} the {plugin} CNI was detected by (it runs {})",
+                workload.id.kind.as_str(),
+                images_of(workload)
+            ),
+        });
+    }
+    for &(agent, plugin) in &agents {
+        let agent = &cluster.workloads[agent];
+        for workload in cluster.workloads.iter().filter(|w| w.id.namespace == agent.id.namespace) {
+            if components.iter().any(|c| c.workload == workload.id)
+                || matches!(workload.id.kind, WorkloadKind::Pod | WorkloadKind::Job | WorkloadKind::CronJob)
+            {
+                continue;
+            }
+            let image = workload
+                .pods
+                .iter()
+                .flat_map(|p| &p.facts.images)
+                .find(|image| family(plugin).iter().any(|f| image_name(image).contains(f)));
+            if let Some(image) = image {
+                components.push(Component {
+                    workload: workload.id.clone(),
+                    plugin,
+                    reason: format!(
+                        "runs {plugin}'s image {image} in {}, the namespace of its agent {}",
+                        agent.id.namespace, agent.id
+                    ),
+                });
+            }
+        }
+    }
+    components.sort_by(|a, b| a.workload.cmp(&b.workload));
+    components
+}
+
+fn images_of(workload: &Workload) -> String {
+    let mut images: Vec<&str> = workload.pods.iter().flat_map(|p| &p.facts.images).map(String::as_str).collect();
+    images.sort_unstable();
+    images.dedup();
+    images.join(", ")
 }
 
 /// Recognises plugins by their agents' images (the most stable signal) and workload names.
 pub fn detect(cluster: &Cluster) -> CniVerdict {
     let mut detected: Vec<Detected> = Vec::new();
-    let mut found = |name: &str, evidence: &WorkloadRef| {
-        if let Some(plugin) = plugin(name) {
-            if !detected.iter().any(|d| d.plugin.name == plugin.name) {
-                detected.push(Detected { plugin, evidence: Some(evidence.clone()) });
+    for workload in &cluster.workloads {
+        for name in agent_of(workload) {
+            if let Some(plugin) = plugin(name) {
+                if !detected.iter().any(|d| d.plugin.name == plugin.name) {
+                    detected.push(Detected { plugin, evidence: Some(workload.id.clone()) });
+                }
             }
         }
-    };
-    for workload in &cluster.workloads {
-        let images: Vec<&str> = workload.pods.iter().flat_map(|p| &p.facts.images).map(String::as_str).collect();
-        let has = |needle: &str| images.iter().any(|image| image_name(image).contains(needle));
-        let name = workload.id.name.as_str();
-        let id = &workload.id;
-        let calico = has("calico/node") || has("calico-node") || has("tigera/operator");
-        let flannel = has("flannel") && !has("flannel-cni-plugin") || name.contains("flannel");
-        if name == "canal" || (calico && flannel) {
-            found("canal", id);
-        } else if calico {
-            found("calico", id);
-        } else if flannel {
-            found("flannel", id);
-        }
-        // The agent, or the operator that runs beside it (`operator-generic`, `operator-aws`, ...).
-        if has("cilium/cilium") || has("cilium/cilium-agent") || has("cilium/operator") || name == "cilium" {
-            found("cilium", id);
-        }
-        if has("weave-kube") || name == "weave-net" {
-            found(if has("weave-npc") { "weave" } else { "weave-without-npc" }, id);
-        }
-        if has("kube-router") {
-            found("kube-router", id);
-        }
-        if has("antrea-agent") || has("antrea/antrea") {
-            found("antrea", id);
-        }
-        if has("ovn-kubernetes") || name.starts_with("ovnkube-node") {
-            found("ovn-kubernetes", id);
-        }
-        if has("kube-ovn") {
-            found("kube-ovn", id);
-        }
-        if has("azure-npm") {
-            found("azure-npm", id);
-        }
-        if has("azure-cns") || has("azure-vnet") || name == "azure-cns" {
-            found("azure-cni", id);
-        }
-        if has("aws-network-policy-agent") {
-            found("aws-network-policy-agent", id);
-        }
-        if has("amazon-k8s-cni") || name == "aws-node" {
-            found("aws-vpc-cni", id);
-        }
-        if has("kube-network-policies") {
-            found("kube-network-policies", id);
-        }
-        if has("kindnetd") || name == "kindnet" {
-            found("kindnet", id);
-        }
     }
-    // The agent's ConfigMap tells Cilium is installed even where its DaemonSet is not in the input.
-    if cluster.cilium_config.is_some() && !detected.iter().any(|d| d.plugin.name == "cilium") {
-        if let Some(plugin) = plugin("cilium") {
-            detected.push(Detected { plugin, evidence: None });
+    // Cilium's operator runs beside its agent; with the agent's DaemonSet missing from the input, the operator
+    // (`operator-generic`, `operator-aws`, ...) or the agent's ConfigMap still tells Cilium is installed.
+    if !detected.iter().any(|d| d.plugin.name == "cilium") {
+        let operator = cluster.workloads.iter().find(|w| {
+            w.pods.iter().flat_map(|p| &p.facts.images).any(|image| image_name(image).contains("cilium/operator"))
+        });
+        if let Some(plugin) = plugin("cilium").filter(|_| operator.is_some() || cluster.cilium_config.is_some()) {
+            detected.push(Detected { plugin, evidence: operator.map(|w| w.id.clone()) });
         }
     }
     CniVerdict { detected, overridden: false, components: components(cluster) }
@@ -268,15 +396,46 @@ mod tests {
         );
         let v = verdict(&text);
         assert_eq!(v.names(), "calico");
-        let mut names: Vec<&str> = v.components.iter().map(|c| c.name.as_str()).collect();
-        names.sort_unstable();
+        let names: Vec<&str> = v.components.iter().map(|c| c.workload.name.as_str()).collect();
         assert_eq!(names, ["calico-kube-controllers", "calico-node"]);
+        assert!(v.components[0].reason.contains("the namespace of its agent kube-system/calico-node"), "{v:?}");
         assert!(verdict(&daemonset("web", &["nginx:1.27"])).components.is_empty());
+    }
+
+    fn deployment(namespace: &str, name: &str, image: &str) -> String {
+        format!(
+            "kind: Deployment\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec: {{template: {{spec: {{containers: [{{name: c, image: \"{image}\"}}]}}}}}}\n"
+        )
+    }
+
+    /// calico-stars and Cilium's starwars demo run images from the vendors' registries; they are applications.
+    #[test]
+    fn regression_demo_apps_with_cni_vendor_images_are_not_components() {
+        let demo = format!(
+            "{}---\n{}",
+            deployment("stars", "backend", "calico/star-probe:v0.1.0"),
+            deployment("default", "deathstar", "quay.io/cilium/starwars:v2.1")
+        );
+        let v = verdict(&demo);
+        assert_eq!(v.enforces(), None, "no agent: the CNI is unknown");
+        assert!(v.components.is_empty(), "{:?}", v.components);
+        // With the agents present, only their own namespace's controllers join them.
+        let with_agents = format!(
+            "{demo}---\n{}---\n{}---\n{}",
+            daemonset("cilium", &["quay.io/cilium/cilium:v1.16.1"]),
+            deployment("kube-system", "cilium-operator", "quay.io/cilium/operator-generic:v1.16.1"),
+            deployment("kube-system", "web", "nginx:1.27"),
+        );
+        let v = verdict(&with_agents);
+        let names: Vec<String> = v.components.iter().map(|c| c.workload.to_string()).collect();
+        assert_eq!(names, ["kube-system/cilium[DaemonSet]", "kube-system/cilium-operator[Deployment]"]);
+        assert_eq!(v.namespaces(), ["kube-system"]);
     }
 
     #[test]
     fn cilium_is_recognised_by_its_operator_and_its_config_map() {
-        let operator = daemonset("cilium-operator", &["quay.io/cilium/operator-generic:v1.16.1@sha256:abc"]);
+        let operator =
+            deployment("kube-system", "cilium-operator", "quay.io/cilium/operator-generic:v1.16.1@sha256:abc");
         assert_eq!(verdict(&operator).names(), "cilium");
         let config = verdict(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cilium-config, namespace: kube-system}\ndata: {enable-policy: default}\n",
@@ -295,5 +454,20 @@ mod tests {
         assert_eq!(image_name("quay.io/cilium/cilium:v1.16.1@sha256:abc"), "cilium/cilium");
         assert_eq!(image_name("calico/node:v3"), "calico/node");
         assert_eq!(image_name("localhost:5000/kindest/kindnetd"), "kindest/kindnetd");
+    }
+
+    #[test]
+    fn a_named_cni_keeps_the_clusters_components_and_an_unknown_one_is_an_error() {
+        let mut inventory = Inventory::default();
+        let text = daemonset("calico-node", &["quay.io/calico/node:v3.28.1"]);
+        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
+        let cluster = Cluster::from_inventory(inventory);
+        let named = CniVerdict::decide(&cluster, Some("Cilium")).expect("cilium is known");
+        assert!(named.overridden && named.names() == "cilium" && named.components.len() == 1);
+        assert!(!named.ip_blocks_match_pods() && named.semantics_notes().len() == 1);
+        let detected = CniVerdict::decide(&cluster, None).expect("detection cannot fail");
+        assert!(!detected.overridden && detected.ip_blocks_match_pods() && detected.semantics_notes().is_empty());
+        let error = CniVerdict::decide(&cluster, Some("calcio")).expect_err("a typo is no CNI");
+        assert!(error.to_string().starts_with("unknown CNI `calcio`; known: canal, calico,"), "{error}");
     }
 }

@@ -337,7 +337,8 @@ fn truncate(text: &str) -> String {
     }
 }
 
-/// Known misplacements first (the mis-indented selector of seed 001), then close spellings.
+/// Known misplacements first (the mis-indented selector of the OWASP Kubernetes Top Ten K07:2022 example), then
+/// close spellings.
 fn did_you_mean(path: &str, key: &str, known: &[&str]) -> Option<String> {
     let parent = path.rsplit('.').next().unwrap_or(path);
     let misplaced = match (parent, key) {

@@ -79,6 +79,8 @@ pub struct Inventory {
     pub ingresses: Vec<Ingress>,
     pub diagnostics: Vec<Diagnostic>,
     pub files_read: usize,
+    /// The files (and API lists) read, in the order they were read: where a finding about the whole input points.
+    pub sources: Vec<Arc<str>>,
     pub documents_read: usize,
     /// Where objects that name no namespace go, as with `kubectl apply -n`; `default` when unset.
     pub default_namespace: Option<String>,
@@ -268,6 +270,7 @@ fn file_error(inventory: &mut Inventory, file: Arc<str>, message: String) {
 /// Loads one file's bytes. Public so that tests and fuzzers can feed bytes directly.
 pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json: bool) {
     inventory.files_read += 1;
+    inventory.sources.push(file.clone());
     inventory.bytes_read = inventory.bytes_read.saturating_add(bytes.len() as u64);
     let limits = inventory.limits.parse;
     let text = match std::str::from_utf8(bytes) {
@@ -345,6 +348,9 @@ pub fn load_api_list(
     api_version: &str,
 ) -> Option<String> {
     inventory.files_read += 1;
+    if inventory.sources.last() != Some(&source) {
+        inventory.sources.push(source.clone());
+    }
     inventory.bytes_read = inventory.bytes_read.saturating_add(text.len() as u64);
     let limits = inventory.limits.parse;
     let mut next_page = None;

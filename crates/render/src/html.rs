@@ -57,6 +57,7 @@ pub fn audit_report(
             "suppressed": report.suppressed(),
             "cni": {"name": report.cni, "enforced": report.enforced},
             "assumptions": report.assumptions,
+            "exempt": report.exempt,
         },
         "namespaces": namespaces,
         "findings": report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref())).collect::<Vec<_>>(),

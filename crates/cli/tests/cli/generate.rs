@@ -332,15 +332,11 @@ fn dns_flag_and_detection() {
     assert_eq!(resolves.code, 0, "{}", resolves.stdout);
 }
 
-/// Every public project in `../shared/realworld` gets policies that read back cleanly and keep what it declares.
+/// Every public project of the real-world sets gets policies that read back cleanly and keep what it declares.
 #[test]
 fn realworld_manifests_get_policies_that_read_back_and_keep_their_flows() {
-    let root = repo_root().join("../shared/realworld");
-    let Ok(entries) = std::fs::read_dir(&root) else {
-        assert!(std::env::var_os("CI").is_none(), "CI must provide ../shared/realworld");
-        eprintln!("../shared/realworld is absent: skipped");
-        return;
-    };
+    let Some(root) = super::shared_set("realworld", "README.md") else { return };
+    let entries = std::fs::read_dir(&root).expect("read the real-world sets");
     let mut projects: Vec<std::path::PathBuf> =
         entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     projects.sort();
@@ -473,7 +469,8 @@ fn generated_yaml_matches_the_kubernetes_openapi_schema() {
     assert_eq!(openapi_check(&broken).map(|(valid, _)| valid), Some(false), "a policyTypes that is not a list");
 }
 
-/// Seed 001's mis-indented selector cuts WordPress off from Redis; the manifests still declare the flow.
+/// The OWASP K07:2022 example's mis-indented selector cuts WordPress off from Redis; the manifests still declare
+/// the flow.
 #[test]
 fn a_declared_flow_the_input_cuts_is_restored_and_reported_as_opened() {
     let (run, dir) = generated(&[&example("misindented-selector")]);

@@ -24,7 +24,9 @@ fn netseg_as(binary: &Path, home: &Path, args: &[&str]) -> Run {
         .env_remove("KUBERNETES_SERVICE_PORT")
         .output()
         .expect("run netseg");
-    finish(output)
+    let run = finish(output);
+    crate::schemas::check_json_output(args, &run);
+    run
 }
 
 fn owner(kind: &str, name: &str) -> Value {
@@ -330,6 +332,7 @@ fn several_contexts_give_one_report_tagged_by_cluster() {
     let runs: Vec<&Value> = sarif["runs"].as_array().into_iter().flatten().collect();
     assert_eq!(runs.iter().map(|r| r["properties"]["cluster"].clone()).collect::<Vec<_>>(), [json!("a"), json!("b")]);
     crate::assert_valid_sarif(&sarif);
+    crate::sarif::assert_github_ingests(&sarif, "a live cluster's audit");
 
     let reach = netseg_in(dir.path(), &["reach", "--kubeconfig", &config, "--context", "a", "--context", "b"]);
     assert_eq!(reach.code, 2);

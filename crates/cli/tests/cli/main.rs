@@ -11,15 +11,39 @@ mod browser;
 mod can;
 mod cilium;
 mod diff;
+mod docs;
 mod generate;
 mod hostile;
 mod live;
 mod reach;
 mod realworld;
+mod sarif;
+mod schemas;
 mod synthetic;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where the third-party test data is: `relative` under the folder named by `NETSEG_SHARED_DIR` (holding
+/// `corpus/` and `realworld/`), else under a folder `shared` beside the checkout, when `marker` (a file in it) is
+/// there. Otherwise a note and `None`, or a failure when `NETSEG_REQUIRE_CORPUS=1` (CI) requires the data. The
+/// engine's conformance tests find it the same way (`crates/engine/tests/shared_data`).
+fn shared_set(relative: &str, marker: &str) -> Option<PathBuf> {
+    let shared = std::env::var_os("NETSEG_SHARED_DIR").map_or_else(|| repo_root().join("../shared"), PathBuf::from);
+    let dir = shared.join(relative);
+    let dir = dir.canonicalize().unwrap_or(dir);
+    if dir.join(marker).is_file() {
+        return Some(dir);
+    }
+    let missing =
+        format!("{} not found (NETSEG_SHARED_DIR names the folder holding corpus/ and realworld/)", dir.display());
+    assert!(
+        std::env::var("NETSEG_REQUIRE_CORPUS").map_or(true, |v| v != "1"),
+        "{missing}, and NETSEG_REQUIRE_CORPUS=1 requires it"
+    );
+    println!("{missing}: skipped");
+    None
 }
 
 fn fixture(name: &str) -> String {
@@ -52,7 +76,9 @@ fn netseg(args: &[&str]) -> Run {
         .env("NO_COLOR", "1")
         .output()
         .expect("run netseg");
-    finish(output)
+    let run = finish(output);
+    schemas::check_json_output(args, &run);
+    run
 }
 
 fn netseg_stdin(args: &[&str], input: &str) -> Run {
@@ -65,7 +91,9 @@ fn netseg_stdin(args: &[&str], input: &str) -> Run {
         .spawn()
         .expect("spawn netseg");
     child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    finish(child.wait_with_output().expect("wait"))
+    let run = finish(child.wait_with_output().expect("wait"));
+    schemas::check_json_output(args, &run);
+    run
 }
 
 fn json(text: &str) -> serde_json::Value {

@@ -1,22 +1,13 @@
-//! netseg on the manifests of public projects, as their users apply them (`../shared/realworld`, third-party data
-//! read in place). Each set must load without an error of netseg's own, and the findings must be the ones its
+//! netseg on the manifests of public projects, as their users apply them (`realworld/` of the folder
+//! `NETSEG_SHARED_DIR` names, third-party data read in place). Each set must load without an error of netseg's own, and the findings must be the ones its
 //! README says a careful reader finds. Skipped with a message when the sets are absent, unless
 //! `NETSEG_REQUIRE_CORPUS=1` (CI).
 
-use super::{json, netseg, repo_root};
+use super::{json, netseg, shared_set};
 use std::path::PathBuf;
 
 fn realworld() -> Option<PathBuf> {
-    let dir = repo_root().join("../shared/realworld");
-    if dir.join("README.md").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("NETSEG_REQUIRE_CORPUS").map_or(true, |v| v != "1"),
-        "../shared/realworld is absent and NETSEG_REQUIRE_CORPUS=1 requires it"
-    );
-    println!("../shared/realworld not found: real-world tests skipped");
-    None
+    shared_set("realworld", "README.md")
 }
 
 fn set(root: &std::path::Path, name: &str) -> String {
@@ -46,7 +37,7 @@ fn rules_of(audit: &serde_json::Value, rule: &str) -> Vec<String> {
 
 /// The scenarios as the sets' README defines them: one per folder, one per subfolder for cilium and cni-calico,
 /// one per file for the recipes.
-fn scenarios(root: &std::path::Path) -> Vec<PathBuf> {
+pub fn scenarios(root: &std::path::Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(root).expect("read realworld").flatten() {
         let path = entry.path();
@@ -178,4 +169,52 @@ fn calico_and_cilium_policies_are_reported_as_not_analysed() {
     let starwars = netseg(&["reach", &set(&root, "cilium/minikube-starwars")]);
     assert!(starwars.stderr.contains("warning[unmodelled-policy]"), "{}", starwars.stderr);
     assert!(starwars.stderr.contains("CiliumNetworkPolicy default/rule1"), "{}", starwars.stderr);
+}
+
+/// Issue 12, failure 1: the "CNI infrastructure" exemption matched image names (`calico/`, `cilium/`), so the
+/// Calico stars demo and Cilium's starwars app vanished from the audit, with the CNI unknown and nothing said.
+#[test]
+fn regression_cni_vendor_images_do_not_hide_calico_stars_or_cilium_starwars() {
+    let Some(root) = realworld() else { return };
+    let stars = netseg(&["audit", "-o", "json", &set(&root, "calico-stars")]);
+    assert_eq!(stars.code, 1, "high findings fail the gate:\n{}", stars.stdout);
+    let report = json(&stars.stdout);
+    assert_eq!(report["exempt"], serde_json::json!([]), "the CNI is unknown: nothing is exempt");
+    let namespaces: std::collections::BTreeSet<String> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "high")
+        .filter_map(|f| f["resource"]["namespace"].as_str().or(f["resource"]["name"].as_str()).map(str::to_string))
+        .collect();
+    // The README: default-deny.yaml names no namespace, so `stars` and `client` are left open; management-ui has
+    // no policy at all.
+    for namespace in ["stars", "client", "management-ui"] {
+        assert!(namespaces.contains(namespace), "{namespace} has high findings: {namespaces:?}");
+    }
+    assert_eq!(rules_of(&report, "NS125"), ["backend"], "backend's Redis port is open to management-ui's namespace");
+    let starwars = json(&netseg(&["audit", "-o", "json", &set(&root, "cilium/minikube-starwars")]).stdout);
+    assert_eq!(rules_of(&starwars, "NS120"), ["deathstar", "tiefighter", "xwing"]);
+    assert_eq!(rules_of(&starwars, "NS101"), ["default"]);
+}
+
+/// The CNI's own parts are exempt by what they are, and the report says which and why.
+#[test]
+fn cni_components_are_exempt_by_identity_and_listed_with_the_reason() {
+    let Some(root) = realworld() else { return };
+    let report = json(&netseg(&["audit", "-o", "json", &set(&root, "cni-calico/calico")]).stdout);
+    let exempt: Vec<(String, String)> = report["exempt"]
+        .as_array()
+        .expect("exempt")
+        .iter()
+        .map(|e| {
+            (e["resource"]["name"].as_str().unwrap_or_default().into(), e["reason"].as_str().unwrap_or_default().into())
+        })
+        .collect();
+    let names: Vec<&str> = exempt.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["calico-kube-controllers", "calico-node"]);
+    assert!(exempt[0].1.contains("the namespace of its agent kube-system/calico-node[DaemonSet]"), "{exempt:?}");
+    assert!(exempt[1].1.contains("the DaemonSet the calico CNI was detected by"), "{exempt:?}");
+    let text = netseg(&["audit", &set(&root, "cni-calico/calico")]);
+    assert!(text.stdout.contains("exempt: 2 workloads"), "{}", text.stdout);
 }

@@ -87,7 +87,19 @@
       el('div', { class: 'chips' }, chips),
       el('p', { class: s.cni.enforced ? 'cni' : 'cni bad' }, cni),
       (s.assumptions || []).length ? el('ul', { class: 'assumptions' }, s.assumptions.map((a) => el('li', {}, 'assumed: ' + a))) : null,
+      exemptions(s.exempt || []),
       details);
+  }
+
+  // Workloads that some rules leave alone by design, each with the reason: nothing is left out silently.
+  function exemptions(exempt) {
+    if (!exempt.length) return null;
+    const items = exempt.map((x) => el('li', {},
+      el('b', {}, x.resource.namespace + '/' + x.resource.name + '[' + x.resource.kind + ']'),
+      ' (' + x.rules + '): ' + x.reason));
+    return el('details', { id: 'exempt', open: exempt.length <= 10 ? 'open' : null },
+      el('summary', {}, exempt.length + ' workload' + (exempt.length === 1 ? '' : 's') + ' exempt from some rules'),
+      el('ul', { class: 'exempt' }, items));
   }
 
   // ---- findings --------------------------------------------------------------------------------------------------
