@@ -359,6 +359,15 @@ fn assemble_tiers(
     ]
 }
 
+/// The three tiers with no policy: what a CNI that enforces none leaves.
+pub fn no_tiers(classes: usize) -> Vec<CompiledTier> {
+    vec![
+        CompiledTier::new(TierId::Admin, Vec::new(), classes, Action::Pass, false),
+        CompiledTier::new(TierId::NetworkPolicy, Vec::new(), classes, Action::Deny, true),
+        CompiledTier::new(TierId::Baseline, Vec::new(), classes, Action::Pass, false),
+    ]
+}
+
 /// NetworkPolicies in cluster order (the tier's union makes order irrelevant, and keeps its policy indexes the
 /// cluster's): every rule allows, and a policy applies in the directions its `policyTypes` give.
 fn compile_network_policies(cache: &mut SelectorCache<'_>, cluster: &Cluster) -> Vec<TierPolicy> {

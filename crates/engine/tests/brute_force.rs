@@ -38,21 +38,17 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 fn namespace(name: &str, extra: Labels) -> Namespace {
     let mut labels = extra;
     labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.to_string());
-    Namespace { name: name.to_string(), ignore: Suppression::default(), labels, location: None }
+    Namespace {
+        name: name.to_string(),
+        ignore: Suppression::default(),
+        labels,
+        annotations: Labels::new(),
+        location: None,
+    }
 }
 
 fn facts(labels: Labels, host_network: bool, ports: Vec<ContainerPort>, ips: Vec<IpAddr>) -> PodFacts {
-    PodFacts {
-        labels,
-        host_network,
-        ports,
-        ips,
-        images: Vec::new(),
-        references: Vec::new(),
-        service_account: None,
-        automount_token: None,
-        node_name: None,
-    }
+    PodFacts { labels, host_network, ports, ips, ..PodFacts::default() }
 }
 
 fn workload(namespace: &str, name: &str, pods: Vec<PodFacts>) -> Workload {

@@ -164,17 +164,7 @@ fn stand_in(namespace: &str, name: &str, labels: Labels, ports: Vec<ContainerPor
         selector: None,
         pods: vec![Pod {
             name: None,
-            facts: PodFacts {
-                labels,
-                host_network: false,
-                ports,
-                ips: Vec::new(),
-                images: Vec::new(),
-                references: Vec::new(),
-                service_account: None,
-                automount_token: None,
-                node_name: None,
-            },
+            facts: PodFacts { labels, ports, ..PodFacts::default() },
             location: location.clone(),
         }],
         ignore: Suppression::default(),
@@ -191,6 +181,7 @@ pub fn with_stand_ins(cluster: &Cluster, stand_ins: &[Workload]) -> Cluster {
             extended.namespaces.push(Namespace {
                 name: ns.clone(),
                 labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), ns.clone())]),
+                annotations: Labels::new(),
                 ignore: Suppression::default(),
                 location: None,
             });

@@ -1,5 +1,6 @@
 //! Assembles what was loaded into a cluster: workloads with their pods, every namespace that anything refers to.
 
+use crate::calico::{CalicoObjects, ServiceAccount};
 use crate::cilium::{CiliumConfig, CiliumPolicy};
 use crate::kube::*;
 use crate::load::Inventory;
@@ -43,11 +44,34 @@ pub struct Cluster {
     pub cilium_config: Option<CiliumConfig>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
+    /// Calico's tiers, policies, network sets and host endpoints.
+    pub calico: CalicoObjects,
+    /// ServiceAccounts, for their labels (Calico selects pods by them).
+    pub service_accounts: Vec<ServiceAccount>,
     /// The files (and API lists) the objects were read from, in the order they were read.
     pub sources: Vec<std::sync::Arc<str>>,
+    /// Istio, Linkerd and Consul authorization. A CNI that enforces nothing leaves it in force: the meshes'
+    /// proxies enforce it, not the CNI.
+    pub mesh: crate::mesh::Meshes,
 }
 
 impl Cluster {
+    /// The same cluster without Calico's policies and tiers: what a CNI other than Calico enforces.
+    pub fn without_calico_policies(&self) -> Cluster {
+        let calico = CalicoObjects {
+            policies: Vec::new(),
+            staged_kubernetes: Vec::new(),
+            tiers: Vec::new(),
+            ..self.calico.clone()
+        };
+        Cluster { calico, ..self.clone() }
+    }
+
+    /// The service account a pod runs as: the one it names, or its namespace's `default` (the API server sets it).
+    pub fn service_account(facts: &PodFacts) -> &str {
+        facts.service_account.as_deref().filter(|name| !name.is_empty()).unwrap_or("default")
+    }
+
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
         self.namespaces.binary_search_by(|ns| ns.name.as_str().cmp(name)).ok().map(|i| &self.namespaces[i])
     }
@@ -64,7 +88,10 @@ impl Cluster {
             cilium_config,
             endpoints,
             ingresses,
+            calico,
+            service_accounts,
             sources,
+            mesh,
             ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
@@ -74,11 +101,14 @@ impl Cluster {
             .map(|w| &w.id.namespace)
             .chain(policies.iter().map(|p| &p.namespace))
             .chain(cilium_policies.iter().filter_map(|p| p.namespace.as_ref()))
-            .chain(services.iter().map(|s| &s.namespace));
+            .chain(services.iter().map(|s| &s.namespace))
+            .chain(calico.policies.iter().filter_map(|p| p.namespace.as_ref()))
+            .chain(calico.network_sets.iter().filter_map(|s| s.namespace.as_ref()));
         for name in referenced {
             by_name.entry(name.clone()).or_insert_with(|| Namespace {
                 name: name.clone(),
                 labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.clone())]),
+                annotations: Labels::new(),
                 ignore: Suppression::default(),
                 location: None,
             });
@@ -94,7 +124,10 @@ impl Cluster {
             cilium_config,
             endpoints,
             ingresses,
+            calico,
+            service_accounts,
             sources,
+            mesh,
         }
     }
 }

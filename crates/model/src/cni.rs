@@ -199,7 +199,8 @@ fn agent_of(workload: &Workload) -> Vec<&'static str> {
     } else if flannel {
         plugins.push("flannel");
     }
-    if has("cilium/cilium") || has("cilium/cilium-agent") || name == "cilium" {
+    // The agent, or the operator that runs beside it (`operator-generic`, `operator-aws`, ...).
+    if has("cilium/cilium") || has("cilium/cilium-agent") || has("cilium/operator") || name == "cilium" {
         plugins.push("cilium");
     }
     if has("weave-kube") || name == "weave-net" {

@@ -13,8 +13,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 mod admin;
+mod calico;
 mod cilium;
+pub(crate) mod mesh;
 pub(crate) use admin::admin_policy;
+pub(crate) use calico::{calico_policy, calico_tier, host_endpoint, network_set, staged_kubernetes_policy};
 pub(crate) use cilium::{cilium_config, cilium_policy};
 
 /// Collects the diagnostics of one object and remembers whether it must be left out.
@@ -30,7 +33,7 @@ impl<'a> Ctx<'a> {
         Ctx { file, object, diagnostics: Vec::new(), rejected: false }
     }
 
-    fn push(&mut self, severity: Severity, code: DiagnosticCode, line: u32, field: &str, message: String) {
+    pub(crate) fn push(&mut self, severity: Severity, code: DiagnosticCode, line: u32, field: &str, message: String) {
         if severity == Severity::Error {
             self.rejected = true;
         }
@@ -511,6 +514,8 @@ pub(crate) struct Metadata {
     pub name: String,
     pub namespace: Option<String>,
     pub labels: Labels,
+    /// The annotations the meshes read; see [`crate::mesh::is_mesh_annotation`].
+    pub annotations: Labels,
     pub owner: Option<Owner>,
     pub ignore: Suppression,
 }
@@ -562,6 +567,8 @@ pub(crate) fn metadata(ctx: &mut Ctx<'_>, root: &Node) -> Option<Metadata> {
             }
         }
     }
+    let annotations =
+        meta.get("annotations").map(|a| mesh_annotations(ctx, a, "metadata.annotations")).unwrap_or_default();
     let mut ignore = Suppression::default();
     if let Some(annotations) = meta.get("annotations") {
         let annotation = |key: &str| annotations.get(key).and_then(Node::as_str);
@@ -570,8 +577,41 @@ pub(crate) fn metadata(ctx: &mut Ctx<'_>, root: &Node) -> Option<Metadata> {
         }
         ignore.reason = annotation(Suppression::REASON_ANNOTATION).map(str::to_string);
     }
-    Some(Metadata { name, namespace, labels, owner, ignore })
+    Some(Metadata { name, namespace, labels, annotations, owner, ignore })
 }
+
+/// The annotations the meshes read, with a warning for a port list their injectors would not understand.
+fn mesh_annotations(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Labels {
+    let mut kept = Labels::new();
+    let Value::Map(entries) = &node.value else { return kept };
+    for (key, value) in entries {
+        if !crate::mesh::is_mesh_annotation(key) {
+            continue;
+        }
+        let Some(text) = value.as_str() else { continue };
+        if PORT_LIST_ANNOTATIONS.contains(&key.as_str()) && !(key.ends_with("includeInboundPorts") && text == "*") {
+            if let Err(why) = crate::mesh::parse_port_list(text) {
+                ctx.push(
+                    Severity::Warning,
+                    DiagnosticCode::InvalidValue,
+                    value.line,
+                    &join(field, key),
+                    format!("{why}: the mesh's injector refuses this value; netseg reads it as no port"),
+                );
+            }
+        }
+        kept.insert(key.clone(), text.to_string());
+    }
+    kept
+}
+
+/// Annotations holding port lists that decide which inbound ports bypass a mesh proxy.
+const PORT_LIST_ANNOTATIONS: &[&str] = &[
+    "traffic.sidecar.istio.io/excludeInboundPorts",
+    "traffic.sidecar.istio.io/includeInboundPorts",
+    "config.linkerd.io/skip-inbound-ports",
+    "consul.hashicorp.com/transparent-proxy-exclude-inbound-ports",
+];
 
 pub(crate) fn service_endpoints(
     ctx: &mut Ctx<'_>,
@@ -717,21 +757,34 @@ pub(crate) fn pod_spec_path(kind: WorkloadKind) -> &'static [&'static str] {
     }
 }
 
-pub(crate) fn pod_facts(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKind, own_labels: Labels) -> PodFacts {
+pub(crate) fn pod_facts(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    kind: WorkloadKind,
+    own_labels: Labels,
+    own_annotations: Labels,
+) -> PodFacts {
     let path_parts = pod_spec_path(kind);
-    let labels = if kind == WorkloadKind::Pod {
-        own_labels
+    let (labels, annotations) = if kind == WorkloadKind::Pod {
+        (own_labels, own_annotations)
     } else {
         let template_path = &path_parts[..path_parts.len() - 1];
         let template_meta = walk(root, template_path).and_then(|t| t.get("metadata"));
         let field = format!("{}.metadata.labels", template_path.join("."));
-        ctx.labels(template_meta.and_then(|m| m.get("labels")), &field)
+        let labels = ctx.labels(template_meta.and_then(|m| m.get("labels")), &field);
+        let field = format!("{}.metadata.annotations", template_path.join("."));
+        let annotations = template_meta
+            .and_then(|m| m.get("annotations"))
+            .map(|a| mesh_annotations(ctx, a, &field))
+            .unwrap_or_default();
+        (labels, annotations)
     };
     let spec_field = path_parts.join(".");
     let spec = walk(root, path_parts);
     let ips = if kind == WorkloadKind::Pod { pod_ips(ctx, root) } else { Vec::new() };
     let mut facts = PodFacts {
         labels,
+        annotations,
         host_network: false,
         ports: Vec::new(),
         ips,

@@ -100,6 +100,9 @@ pub struct Namespace {
     pub ignore: Suppression,
     /// Labels as stored, including `kubernetes.io/metadata.name`.
     pub labels: Labels,
+    /// The annotations the meshes read (`linkerd.io/inject`, `config.linkerd.io/default-inbound-policy`, ...);
+    /// no others are kept.
+    pub annotations: Labels,
     /// `None` for a namespace that objects refer to but the input does not define.
     pub location: Option<Location>,
 }
@@ -123,9 +126,11 @@ pub struct ContainerPort {
 }
 
 /// What a pod (or a workload's pod template) contributes to the analysis.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodFacts {
     pub labels: Labels,
+    /// The annotations the meshes read (injection, excluded ports, default policies); no others are kept.
+    pub annotations: Labels,
     pub host_network: bool,
     pub ports: Vec<ContainerPort>,
     /// `status.podIPs` (or `status.podIP`); empty for templates and for pods not yet scheduled.

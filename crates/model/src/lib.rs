@@ -1,6 +1,8 @@
 //! netseg's model: reads Kubernetes manifests (files, directories, stdin; YAML, JSON, Lists, dumps) into
 //! validated, narrow structs that remember their file and line. Nothing here knows about connectivity.
 
+pub mod calico;
+pub mod calico_selector;
 pub mod cidr;
 pub mod cilium;
 pub mod cluster;
@@ -10,9 +12,12 @@ pub mod diag;
 pub mod json;
 pub mod kube;
 pub mod load;
+pub mod mesh;
 pub mod selector;
 pub mod yaml;
 
+pub use calico::{CalicoObjects, CalicoPolicy, CalicoPolicyKind, ServiceAccount};
+pub use calico_selector::CalicoSelector;
 pub use cidr::Cidr;
 pub use cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind, PolicyEnforcement};
 pub use cluster::{Cluster, Pod, Workload};

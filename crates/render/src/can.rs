@@ -2,6 +2,7 @@
 
 use crate::Style;
 use netseg_engine::query::Verdict;
+use netseg_engine::request::Request;
 use netseg_engine::{Action, Endpoint, PortSet, SideTrace, TierHit, TierId};
 use netseg_model::{
     AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, Cluster, Direction, LabelSelector, Peer,
@@ -296,6 +297,14 @@ pub fn notes(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> 
             }
         }
     }
+    if !verdict.request.is_unspecified() && verdict.request_verdicts.is_empty() {
+        notes.push(format!(
+            "nothing in the input decides on requests (Cilium L7 rules, service-mesh authorization): the request ({}) \
+             gets the network's verdict, the same as any request on {}",
+            verdict.request.describe(),
+            verdict.query
+        ));
+    }
     if verdict.differing_pods {
         notes
             .push("the pods behind these names do not all answer alike; the explanation shows one allowed pair".into());
@@ -309,6 +318,9 @@ pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], styl
     let _ = writeln!(out, "{head}  {} → {} on {}", verdict.from.display, verdict.to.display, verdict.query);
     if verdict.allowed() && !verdict.query.ports().eq(&verdict.allowed_ports) {
         let _ = writeln!(out, "  allowed: {}", verdict.allowed_ports);
+    }
+    if !verdict.request.is_unspecified() {
+        let _ = writeln!(out, "  request: {}", verdict.request.describe());
     }
     side_lines(cluster, verdict, &verdict.explanation.egress, style, &mut out);
     side_lines(cluster, verdict, &verdict.explanation.ingress, style, &mut out);
@@ -377,9 +389,26 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
     step
 }
 
+/// The request as the question named it, field by field (only the fields given).
+fn request_json(request: &Request) -> Value {
+    let mut value = json!({});
+    for (key, field) in
+        [("method", &request.method), ("path", &request.path), ("query", &request.query), ("host", &request.host)]
+    {
+        if let Some(text) = field {
+            value[key] = json!(text);
+        }
+    }
+    if !request.headers.is_empty() {
+        value["headers"] =
+            request.headers.iter().map(|(name, value)| json!({"name": name, "value": value})).collect::<Value>();
+    }
+    value
+}
+
 pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> Value {
     let explanation = &verdict.explanation;
-    json!({
+    let mut value = json!({
         "schema": SCHEMA,
         "from": verdict.from.display,
         "to": verdict.to.display,
@@ -389,5 +418,9 @@ pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> V
         "allowed_ports": verdict.allowed_ports,
         "steps": [side_json(cluster, verdict, &explanation.egress), side_json(cluster, verdict, &explanation.ingress)],
         "notes": notes(cluster, verdict, network_notes),
-    })
+    });
+    if !verdict.request.is_unspecified() {
+        value["request"] = request_json(&verdict.request);
+    }
+    value
 }

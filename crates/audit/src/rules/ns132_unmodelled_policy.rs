@@ -3,8 +3,8 @@ use netseg_model::{DiagnosticCode, Location};
 
 declare_rule! {
     /// ## What it does
-    /// Reports policies of kinds netseg does not analyse yet: Cilium and Calico policy CRDs, Antrea policies,
-    /// service-mesh authorization (Istio, Linkerd, Consul) and multi-network policies.
+    /// Reports policies of kinds netseg does not analyse yet: Cilium and Calico policy CRDs, Antrea policies and
+    /// multi-network policies. (Istio, Linkerd and Consul authorization is analysed: see docs/mesh.md.)
     ///
     /// ## Why it matters
     /// These policies do restrict traffic in the cluster, but netseg's answers leave them out. Every reachability
@@ -63,6 +63,16 @@ mod tests {
         let cilium_line = FLAT.lines().count() + 7;
         assert_eq!(cilium.location.as_ref().map(|l| l.line as usize), Some(cilium_line));
         assert!(cilium.evidence.contains("Cilium"), "{}", cilium.evidence);
+    }
+
+    #[test]
+    fn mesh_authorization_is_reported_until_the_mesh_layer_is_analysed() {
+        let text = format!(
+            "{FLAT}---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: deny-all, namespace: shop}}\nspec: {{}}\n"
+        );
+        let report = audit_yaml(&text);
+        assert_eq!(names(&report, "NS132"), ["shop/deny-all"]);
+        assert!(of(&report, "NS132")[0].evidence.contains("Istio"));
     }
 
     #[test]

@@ -4,8 +4,10 @@
 mod audit;
 mod blast_radius;
 mod can;
+mod completions;
 mod diff;
 mod generate;
+mod man;
 mod reach;
 
 use crate::args::{Cli, Command, FactArgs, NetworkArgs};
@@ -23,6 +25,8 @@ pub fn run(cli: &Cli, settings: &Settings) -> Result<u8> {
         Command::BlastRadius(args) => blast_radius::run(settings, args),
         Command::Generate(args) => generate::run(settings, args),
         Command::Diff(args) => diff::run(settings, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 

@@ -1,0 +1,434 @@
+//! Istio's security objects (`security.istio.io/v1` and `v1beta1`) and the mesh settings they depend on.
+
+use super::StringMatch;
+use crate::cidr::Cidr;
+use crate::kube::{Location, Suppression};
+use crate::selector::Labels;
+
+/// Everything Istio-specific the input holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Istio {
+    pub authorization_policies: Vec<AuthorizationPolicy>,
+    pub peer_authentications: Vec<PeerAuthentication>,
+    /// From the `istio` ConfigMap's `mesh` key (or `--mesh-trust-domain`); the defaults when absent.
+    pub config: MeshConfig,
+}
+
+/// The parts of Istio's MeshConfig that change what a policy means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshConfig {
+    /// Policies in this namespace apply mesh-wide. Istio's default is the control plane's namespace.
+    pub root_namespace: String,
+    /// The first segment of every principal.
+    pub trust_domain: String,
+    /// Other trust domains whose principals Istio treats as this one's.
+    pub trust_domain_aliases: Vec<String>,
+    /// Where these settings were read; `None` for the defaults.
+    pub location: Option<Location>,
+}
+
+impl MeshConfig {
+    pub const DEFAULT_ROOT_NAMESPACE: &'static str = "istio-system";
+    pub const DEFAULT_TRUST_DOMAIN: &'static str = "cluster.local";
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        MeshConfig {
+            root_namespace: Self::DEFAULT_ROOT_NAMESPACE.into(),
+            trust_domain: Self::DEFAULT_TRUST_DOMAIN.into(),
+            trust_domain_aliases: Vec::new(),
+            location: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizationAction {
+    Allow,
+    Deny,
+    /// Marks requests for auditing; never changes a verdict.
+    Audit,
+    /// Delegates to the named external authorizer, whose answer the input cannot tell.
+    Custom {
+        provider: String,
+    },
+}
+
+impl AuthorizationAction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AuthorizationAction::Allow => "ALLOW",
+            AuthorizationAction::Deny => "DENY",
+            AuthorizationAction::Audit => "AUDIT",
+            AuthorizationAction::Custom { .. } => "CUSTOM",
+        }
+    }
+}
+
+/// Which workloads a policy applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyTarget {
+    /// No `selector` and no `targetRefs`: every workload of the namespace (of the mesh, in the root namespace).
+    Namespace,
+    /// `selector.matchLabels`: the workloads of the namespace (of the mesh, in the root namespace) with these
+    /// labels. An empty map selects like [`PolicyTarget::Namespace`].
+    Selector(Labels),
+    /// `targetRef` or `targetRefs`: gateways, waypoints and the Services behind waypoints.
+    TargetRefs(Vec<TargetRef>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetRef {
+    /// `""` for the core group.
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationPolicy {
+    pub namespace: String,
+    pub name: String,
+    pub action: AuthorizationAction,
+    pub target: PolicyTarget,
+    /// Empty: the policy matches nothing (an ALLOW policy with no rules allows nothing).
+    pub rules: Vec<Rule>,
+    /// `istio.io/dry-run: "true"`: evaluated for logs only, never enforced.
+    pub dry_run: bool,
+    pub ignore: Suppression,
+    pub location: Location,
+}
+
+/// A match occurs when one source, one operation and every condition match; an empty list matches anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub from: Vec<Source>,
+    pub to: Vec<Operation>,
+    pub when: Vec<Condition>,
+    pub line: u32,
+}
+
+impl Rule {
+    /// The fields of this rule that only an HTTP request has, as `field` names: what makes an ALLOW rule never
+    /// match TCP traffic and a DENY rule deny it whole.
+    pub fn http_fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        for source in &self.from {
+            fields.extend(source.http_fields());
+        }
+        for operation in &self.to {
+            fields.extend(operation.http_fields());
+        }
+        for condition in &self.when {
+            if condition.key.http_only() {
+                fields.push(condition.key.field_name());
+            }
+        }
+        fields.sort_unstable();
+        fields.dedup();
+        fields
+    }
+}
+
+/// Where a request comes from. The fields are ANDed; the values of one field are ORed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    pub principals: Vec<StringMatch>,
+    pub not_principals: Vec<StringMatch>,
+    pub request_principals: Vec<StringMatch>,
+    pub not_request_principals: Vec<StringMatch>,
+    /// Globs: `*` anywhere stands for any run of characters.
+    pub namespaces: Vec<String>,
+    pub not_namespaces: Vec<String>,
+    /// `namespace/name`, or `name` for the policy's own namespace (already qualified here).
+    pub service_accounts: Vec<(String, String)>,
+    pub not_service_accounts: Vec<(String, String)>,
+    pub ip_blocks: Vec<Cidr>,
+    pub not_ip_blocks: Vec<Cidr>,
+    pub remote_ip_blocks: Vec<Cidr>,
+    pub not_remote_ip_blocks: Vec<Cidr>,
+    pub trust_domains: Vec<StringMatch>,
+    pub not_trust_domains: Vec<StringMatch>,
+    pub line: u32,
+}
+
+impl Source {
+    pub fn http_fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if !self.request_principals.is_empty() {
+            fields.push("requestPrincipals");
+        }
+        if !self.not_request_principals.is_empty() {
+            fields.push("notRequestPrincipals");
+        }
+        if !self.remote_ip_blocks.is_empty() {
+            fields.push("remoteIpBlocks");
+        }
+        if !self.not_remote_ip_blocks.is_empty() {
+            fields.push("notRemoteIpBlocks");
+        }
+        fields
+    }
+
+    /// Whether the source names who the client is (what only mTLS tells).
+    pub fn names_identities(&self) -> bool {
+        !self.principals.is_empty()
+            || !self.namespaces.is_empty()
+            || !self.service_accounts.is_empty()
+            || !self.trust_domains.is_empty()
+    }
+
+    /// Whether the source excludes identities, which a plaintext client (with none) always passes.
+    pub fn negates_identities(&self) -> bool {
+        !self.not_principals.is_empty()
+            || !self.not_namespaces.is_empty()
+            || !self.not_service_accounts.is_empty()
+            || !self.not_trust_domains.is_empty()
+    }
+}
+
+/// What a request does. The fields are ANDed; the values of one field are ORed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Operation {
+    pub hosts: Vec<StringMatch>,
+    pub not_hosts: Vec<StringMatch>,
+    pub ports: Vec<u16>,
+    pub not_ports: Vec<u16>,
+    pub methods: Vec<StringMatch>,
+    pub not_methods: Vec<StringMatch>,
+    pub paths: Vec<PathPattern>,
+    pub not_paths: Vec<PathPattern>,
+    pub line: u32,
+}
+
+impl Operation {
+    pub fn http_fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        for (set, name) in [
+            (!self.hosts.is_empty(), "hosts"),
+            (!self.not_hosts.is_empty(), "notHosts"),
+            (!self.methods.is_empty(), "methods"),
+            (!self.not_methods.is_empty(), "notMethods"),
+            (!self.paths.is_empty(), "paths"),
+            (!self.not_paths.is_empty(), "notPaths"),
+        ] {
+            if set {
+                fields.push(name);
+            }
+        }
+        fields
+    }
+}
+
+/// An operation's path: Istio's string forms, or an Envoy URI template (`/foo/{*}/bar/{**}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPattern {
+    String(StringMatch),
+    Template(Vec<TemplateToken>),
+}
+
+/// A URI template cut at its operators: literal text (slashes included), `{*}` and `{**}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateToken {
+    Literal(String),
+    /// `{*}`: one non-empty path segment.
+    One,
+    /// `{**}`: any run of characters, slashes included, possibly empty.
+    Rest,
+}
+
+impl PathPattern {
+    /// Cuts a template at its operators; whether it is a valid template is the decoder's business.
+    pub fn template(text: &str) -> PathPattern {
+        let mut tokens = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let next = [("{**}", TemplateToken::Rest), ("{*}", TemplateToken::One)]
+                .into_iter()
+                .filter_map(|(operator, token)| rest.find(operator).map(|at| (at, operator.len(), token)))
+                .min_by_key(|(at, _, _)| *at);
+            match next {
+                Some((at, len, token)) => {
+                    if at > 0 {
+                        tokens.push(TemplateToken::Literal(rest[..at].to_string()));
+                    }
+                    tokens.push(token);
+                    rest = &rest[at + len..];
+                }
+                None => {
+                    tokens.push(TemplateToken::Literal(rest.to_string()));
+                    rest = "";
+                }
+            }
+        }
+        PathPattern::Template(tokens)
+    }
+
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::String(string) => string.matches(path),
+            PathPattern::Template(tokens) => template_matches(tokens, path),
+        }
+    }
+}
+
+fn template_matches(tokens: &[TemplateToken], path: &str) -> bool {
+    let Some((first, rest)) = tokens.split_first() else { return path.is_empty() };
+    match first {
+        TemplateToken::Literal(text) => path.strip_prefix(text.as_str()).is_some_and(|p| template_matches(rest, p)),
+        TemplateToken::One => {
+            let segment = path.find('/').unwrap_or(path.len());
+            (1..=segment).any(|end| template_matches(rest, &path[end..]))
+        }
+        TemplateToken::Rest => {
+            (0..=path.len()).filter(|end| path.is_char_boundary(*end)).any(|end| template_matches(rest, &path[end..]))
+        }
+    }
+}
+
+impl std::fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathPattern::String(string) => write!(f, "{string}"),
+            PathPattern::Template(tokens) => {
+                for token in tokens {
+                    match token {
+                        TemplateToken::Literal(text) => f.write_str(text)?,
+                        TemplateToken::One => f.write_str("{*}")?,
+                        TemplateToken::Rest => f.write_str("{**}")?,
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A `when` condition's attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ConditionKey {
+    /// `request.headers[NAME]`, the name lower-cased.
+    RequestHeader(String),
+    SourceIp,
+    RemoteIp,
+    SourceNamespace,
+    SourceServiceAccount,
+    SourcePrincipal,
+    SourceTrustDomain,
+    RequestAuthPrincipal,
+    RequestAuthAudiences,
+    RequestAuthPresenter,
+    /// `request.auth.claims[NAME]`.
+    RequestAuthClaim(String),
+    DestinationIp,
+    DestinationPort,
+    ConnectionSni,
+    /// `experimental.envoy.filters.*`: Envoy metadata netseg cannot see.
+    Experimental(String),
+}
+
+impl ConditionKey {
+    /// Attributes only an HTTP request has.
+    pub fn http_only(&self) -> bool {
+        matches!(
+            self,
+            ConditionKey::RequestHeader(_)
+                | ConditionKey::RemoteIp
+                | ConditionKey::RequestAuthPrincipal
+                | ConditionKey::RequestAuthAudiences
+                | ConditionKey::RequestAuthPresenter
+                | ConditionKey::RequestAuthClaim(_)
+        )
+    }
+
+    pub fn field_name(&self) -> &'static str {
+        match self {
+            ConditionKey::RequestHeader(_) => "when request.headers",
+            ConditionKey::SourceIp => "when source.ip",
+            ConditionKey::RemoteIp => "when remote.ip",
+            ConditionKey::SourceNamespace => "when source.namespace",
+            ConditionKey::SourceServiceAccount => "when source.serviceAccount",
+            ConditionKey::SourcePrincipal => "when source.principal",
+            ConditionKey::SourceTrustDomain => "when source.trustDomain",
+            ConditionKey::RequestAuthPrincipal => "when request.auth.principal",
+            ConditionKey::RequestAuthAudiences => "when request.auth.audiences",
+            ConditionKey::RequestAuthPresenter => "when request.auth.presenter",
+            ConditionKey::RequestAuthClaim(_) => "when request.auth.claims",
+            ConditionKey::DestinationIp => "when destination.ip",
+            ConditionKey::DestinationPort => "when destination.port",
+            ConditionKey::ConnectionSni => "when connection.sni",
+            ConditionKey::Experimental(_) => "when experimental.envoy.filters",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub key: ConditionKey,
+    /// The key as written, for explanations.
+    pub key_text: String,
+    pub values: Vec<String>,
+    pub not_values: Vec<String>,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MtlsMode {
+    /// Only mTLS: plaintext connections are refused.
+    Strict,
+    /// mTLS and plaintext both accepted (Istio's default).
+    Permissive,
+    /// No mTLS: clients send plaintext, and carry no identity.
+    Disable,
+}
+
+impl MtlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MtlsMode::Strict => "STRICT",
+            MtlsMode::Permissive => "PERMISSIVE",
+            MtlsMode::Disable => "DISABLE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAuthentication {
+    pub namespace: String,
+    pub name: String,
+    /// `selector.matchLabels`; `None` (or empty) for a namespace- or mesh-wide policy.
+    pub selector: Option<Labels>,
+    /// `None`: UNSET, inherit from the parent (workload → namespace → mesh → PERMISSIVE).
+    pub mode: Option<MtlsMode>,
+    /// `portLevelMtls`, by workload (container) port; `None` is UNSET.
+    pub port_level: Vec<(u16, Option<MtlsMode>)>,
+    /// `metadata.creationTimestamp` as written: among several workload policies the oldest wins.
+    pub created: Option<String>,
+    pub ignore: Suppression,
+    pub location: Location,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(text: &str) -> PathPattern {
+        PathPattern::template(text)
+    }
+
+    #[test]
+    fn uri_templates_match_as_the_istio_reference_says() {
+        assert!(template("/foo/{*}").matches("/foo/bar"));
+        assert!(!template("/foo/{*}").matches("/foo/bar/baz"));
+        assert!(template("/foo/{*}/bar/{**}").matches("/foo/buzz/bar/"));
+        assert!(template("/foo/{*}/bar/{**}").matches("/foo/buzz/bar/baz"));
+        assert!(template("/foo/{**}").matches("/foo/bar/baz.txt"));
+        assert!(!template("/foo/{*}").matches("/foo/"));
+        assert!(template("/foo/{**}/").matches("/foo/bar/"));
+        assert!(template("/foo/{**}/").matches("/foo//"));
+        assert!(!template("/foo/{**}/").matches("/foo/bar"));
+        assert_eq!(template("/foo/{*}/bar/{**}").to_string(), "/foo/{*}/bar/{**}");
+    }
+}
