@@ -168,9 +168,10 @@ impl<'a> AuditContext<'a> {
         (0..self.cluster.workloads.len()).filter(|w| !self.host_network(*w) && !self.is_cni_component(*w))
     }
 
-    /// Whether any pod of the workload is isolated in `direction` by the declared policies.
+    /// Whether every pod of the workload is default-deny in `direction` under the declared policies (isolated by
+    /// a NetworkPolicy, or on Cilium by a Cilium policy or the enforcement mode).
     pub fn isolated(&self, workload: usize, direction: Direction) -> bool {
-        self.pods(workload).all(|pod| !self.declared.isolating(pod, direction).is_empty())
+        self.pods(workload).all(|pod| self.declared.default_deny(pod, direction))
     }
 
     /// What the workload may send to an address in the effective network, restricted to `ports`.

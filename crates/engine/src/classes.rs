@@ -21,6 +21,9 @@ pub struct PodClass {
     /// The node a host-network pod runs on (`spec.nodeName`), which admin `nodes` peers match; `None` for pods
     /// on the pod network, so that placement never splits their classes.
     pub node: Option<String>,
+    /// The pod's ServiceAccount, which Cilium's selectors see as a label; only kept (and so only splitting
+    /// classes) when the cluster has Cilium policies.
+    pub service_account: Option<String>,
 }
 
 /// The classes of a cluster and the indexes that let a selector find its classes without scanning them.
@@ -56,7 +59,9 @@ impl Classes {
         }
         pods.sort_by_key(|&(namespace, _, _)| namespace);
 
-        type Key<'c> = (usize, &'c Labels, bool, Vec<ContainerPort>, Vec<usize>, Option<&'c str>);
+        // Cilium's selectors see the ServiceAccount as a label; nothing else does.
+        let by_service_account = !cluster.cilium_policies.is_empty();
+        type Key<'c> = (usize, &'c Labels, bool, Vec<ContainerPort>, Vec<usize>, Option<&'c str>, Option<&'c str>);
         let mut classes: Vec<PodClass> = Vec::new();
         let mut ids: HashMap<Key<'_>, ClassId> = HashMap::new();
         let mut pod_class: Vec<Vec<ClassId>> = cluster.workloads.iter().map(|w| vec![0; w.pods.len()]).collect();
@@ -77,13 +82,24 @@ impl Classes {
             };
             // Placement only tells host-network pods apart (admin `nodes` peers match them by node).
             let node = pod.facts.node_name.as_deref().filter(|_| pod.facts.host_network);
-            let key = (namespace, &pod.facts.labels, pod.facts.host_network, ports, ip_blocks, node);
+            let account =
+                by_service_account.then(|| Cluster::service_account(&pod.facts)).filter(|_| !pod.facts.host_network);
+            let key = (namespace, &pod.facts.labels, pod.facts.host_network, ports, ip_blocks, node, account);
             let id = match ids.get(&key) {
                 Some(&id) => id,
                 None => {
-                    let (namespace, labels, host_network, ports, ip_blocks, node) = key.clone();
+                    let (namespace, labels, host_network, ports, ip_blocks, node, account) = key.clone();
                     let node = node.map(str::to_string);
-                    classes.push(PodClass { namespace, labels: labels.clone(), host_network, ports, ip_blocks, node });
+                    let service_account = account.map(str::to_string);
+                    classes.push(PodClass {
+                        namespace,
+                        labels: labels.clone(),
+                        host_network,
+                        ports,
+                        ip_blocks,
+                        node,
+                        service_account,
+                    });
                     ids.insert(key, classes.len() - 1);
                     classes.len() - 1
                 }

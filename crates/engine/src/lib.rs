@@ -5,6 +5,7 @@
 
 pub mod addresses;
 pub mod answer_limit;
+pub mod cilium;
 mod classes;
 pub mod network;
 pub mod portset;
@@ -100,6 +101,22 @@ impl SideTrace {
         self.tier(TierId::NetworkPolicy)
             .map(|t| t.applying.iter().filter(|(k, _)| *k == PolicyKind::NetworkPolicy).map(|(_, i)| *i).collect())
             .unwrap_or_default()
+    }
+
+    /// Whether the subject is default-deny in this direction: a NetworkPolicy isolates it, or (on Cilium) a Cilium
+    /// policy or the enforcement mode `always` makes it so.
+    pub fn default_deny(&self) -> bool {
+        self.tier(TierId::NetworkPolicy).is_some_and(|t| !t.applying.is_empty())
+    }
+
+    /// The Cilium policies (indexes into `Cluster::cilium_policies`) that make the subject default-deny in this
+    /// direction, each once; and whether the enforcement mode `always` does.
+    pub fn cilium_default_deny(&self) -> (Vec<usize>, bool) {
+        let Some(tier) = self.tier(TierId::NetworkPolicy) else { return (Vec::new(), false) };
+        let mut policies: Vec<usize> =
+            tier.applying.iter().filter(|(k, _)| *k == PolicyKind::Cilium).map(|(_, i)| *i).collect();
+        policies.dedup();
+        (policies, tier.applying.iter().any(|(k, _)| *k == PolicyKind::CiliumEnforcement))
     }
 
     /// The rules of one tier that decided ports (none when the side never reached the tier).
@@ -249,18 +266,21 @@ pub struct EngineOptions {
     /// `false`: the CNI enforces no policy of any tier (it enforces admin policies no more than NetworkPolicies),
     /// so the analysis answers for the allow-all network, whatever the cluster declares.
     pub policies_enforced: bool,
+    /// `Some`: Cilium enforces its own policies (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy) beside the
+    /// NetworkPolicies, under this policy enforcement mode. `None`: they are inert.
+    pub cilium: Option<netseg_model::PolicyEnforcement>,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { ip_blocks_match_pods: true, policies_enforced: true }
+        EngineOptions { ip_blocks_match_pods: true, policies_enforced: true, cilium: None }
     }
 }
 
 impl EngineOptions {
     /// The semantics of the CNI of `verdict`, its policies enforced.
     pub fn for_cni(verdict: &netseg_model::cni::CniVerdict) -> EngineOptions {
-        EngineOptions { ip_blocks_match_pods: verdict.ip_blocks_match_pods(), policies_enforced: true }
+        EngineOptions { ip_blocks_match_pods: verdict.ip_blocks_match_pods(), policies_enforced: true, cilium: None }
     }
 }
 
@@ -318,13 +338,24 @@ impl<'c> Analysis<'c> {
 
     pub fn with_options(cluster: &'c Cluster, options: &EngineOptions) -> Analysis<'c> {
         // Policies that are not enforced are not read at all: not even their ipBlocks tell pods or addresses apart.
-        let blocks = if options.policies_enforced { addresses::policy_blocks(cluster) } else { Vec::new() };
+        let mut blocks = if options.policies_enforced { addresses::policy_blocks(cluster) } else { Vec::new() };
+        let cilium = options.cilium.filter(|_| options.policies_enforced);
+        if cilium.is_some() {
+            for block in cilium::policy_blocks(cluster) {
+                if !blocks.contains(&block) {
+                    blocks.push(block);
+                }
+            }
+        }
         let classes = Classes::build(cluster, blocks, options.ip_blocks_match_pods);
-        let tiers = if options.policies_enforced {
+        let mut tiers = if options.policies_enforced {
             rules::compile_tiers(cluster, &classes)
         } else {
             rules::empty_tiers(classes.len())
         };
+        if let Some(enforcement) = cilium {
+            cilium::extend_tiers(&mut tiers, cluster, &classes, enforcement);
+        }
         let policy_tier = tiers.iter().position(|t| t.id == TierId::NetworkPolicy).unwrap_or(0);
         Analysis {
             cluster,
@@ -357,9 +388,21 @@ impl<'c> Analysis<'c> {
     /// The policies that select a pod and isolate it in `direction`; empty when it is not isolated.
     pub fn isolating(&self, endpoint: Endpoint, direction: Direction) -> &[usize] {
         match self.class_of(endpoint) {
-            Some(class) => &self.network_policy_tier().applying[direction_slot(direction)][class],
+            Some(class) => {
+                // The tier holds the NetworkPolicies first, at their own indexes; Cilium's policies follow.
+                let applying = &self.network_policy_tier().applying[direction_slot(direction)][class];
+                let policies = self.cluster.policies.len();
+                &applying[..applying.partition_point(|&p| p < policies)]
+            }
             None => &[],
         }
+    }
+
+    /// Whether a pod is default-deny in `direction`: isolated by a NetworkPolicy or, on Cilium, made default-deny
+    /// by a Cilium policy or the enforcement mode.
+    pub fn default_deny(&self, endpoint: Endpoint, direction: Direction) -> bool {
+        self.class_of(endpoint)
+            .is_some_and(|class| !self.network_policy_tier().applying[direction_slot(direction)][class].is_empty())
     }
 
     /// The pods (as endpoints) that a policy selects.
@@ -453,7 +496,7 @@ impl<'c> Analysis<'c> {
             let model_tier = match tier.id {
                 TierId::Admin => Tier::Admin,
                 TierId::Baseline => Tier::Baseline,
-                TierId::NetworkPolicy => continue,
+                TierId::NetworkPolicy | TierId::CiliumDeny => continue,
             };
             let rules: Vec<(&std::sync::Arc<FixedBitSet>, &TierRule)> = tier.rules().collect();
             for (k, (_, rule)) in rules.iter().enumerate() {

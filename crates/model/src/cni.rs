@@ -109,7 +109,8 @@ impl CniVerdict {
         notes
     }
 
-    fn runs(&self, plugin: &str) -> bool {
+    /// Whether `plugin` (`cilium`, `calico`, ...) is among the detected or named plugins.
+    pub fn runs(&self, plugin: &str) -> bool {
         self.detected.iter().any(|d| d.plugin.name == plugin)
     }
 
