@@ -87,6 +87,10 @@ mod tests {
             "NS151 shadowed-admin-rule medium",
             "NS152 baseline-not-default high",
             "NS160 cross-tenant-reachable high",
+            "NS180 cilium-policy-inert high",
+            "NS181 cilium-enforcement-never critical",
+            "NS182 fqdn-without-dns-rule medium",
+            "NS183 cilium-world-egress medium",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

@@ -33,6 +33,9 @@ pub struct NetworkSetup {
     pub engine: EngineOptions,
     /// Caveats for every answer, in words.
     pub notes: Vec<String>,
+    /// Cilium's policy enforcement mode where Cilium enforces its policies (`None`: it does not, or is not the
+    /// CNI), as configured or given: `never` here, while `engine.cilium` holds what the declared analysis uses.
+    pub cilium_mode: Option<PolicyEnforcement>,
 }
 
 impl NetworkSetup {
@@ -66,7 +69,7 @@ impl NetworkSetup {
         // mode would enforce them.
         engine.cilium =
             cilium.map(|mode| if mode == PolicyEnforcement::Never { PolicyEnforcement::Default } else { mode });
-        Ok(NetworkSetup { cni, enforced, engine, notes })
+        Ok(NetworkSetup { cni, enforced, engine, notes, cilium_mode: cilium })
     }
 
     /// The same CNI with its policies taken as enforced, whatever it does: what the generator proves its

@@ -28,6 +28,10 @@ mod ns150_admin_same_priority;
 mod ns151_shadowed_admin_rule;
 mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
+mod ns180_cilium_policy_inert;
+mod ns181_cilium_enforcement_never;
+mod ns182_fqdn_without_dns_rule;
+mod ns183_cilium_world_egress;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
@@ -58,6 +62,10 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns151_shadowed_admin_rule::RULE, ns151_shadowed_admin_rule::check),
     (&ns152_baseline_not_default::RULE, ns152_baseline_not_default::check),
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
+    (&ns180_cilium_policy_inert::RULE, ns180_cilium_policy_inert::check),
+    (&ns181_cilium_enforcement_never::RULE, ns181_cilium_enforcement_never::check),
+    (&ns182_fqdn_without_dns_rule::RULE, ns182_fqdn_without_dns_rule::check),
+    (&ns183_cilium_world_egress::RULE, ns183_cilium_world_egress::check),
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.
