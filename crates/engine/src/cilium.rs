@@ -11,11 +11,13 @@
 
 use crate::classes::{ClassId, Classes};
 use crate::portset::PortSet;
+use crate::request::{PolicyRef, Request, RequestVerdict};
 use crate::rules::{
     direction_slot, Action, CompiledRule, CompiledTier, PeerSet, PolicyKind, PortMatch, RuleOrigin, TierId, TierPolicy,
     TierRule,
 };
 use fixedbitset::FixedBitSet;
+use netseg_model::cilium::L7Rules;
 use netseg_model::cilium::{
     pod_identity_labels, CiliumEntity, CiliumIdentity, CiliumPeerRule, CiliumPeerSelection, CiliumPolicy,
     CiliumPortNumber, CiliumProtocol, CiliumRule, CiliumSelector, CiliumServiceRef, CiliumSubject,
@@ -417,6 +419,186 @@ pub fn extend_tiers(
     policies.extend(allows);
     tiers[position] = CompiledTier::new(TierId::NetworkPolicy, policies, count, Action::Deny, true);
     tiers.insert(0, CompiledTier::new(TierId::CiliumDeny, denies, count, Action::Pass, false));
+}
+
+/// The L7 rules of a rule's `toPorts` entries that cover some of `ports` (named ports always count: they resolve
+/// only on the destination).
+fn l7_on<'r>(rule: &'r CiliumPeerRule, ports: &PortSet) -> Vec<&'r netseg_model::cilium::CiliumPortRule> {
+    rule.ports
+        .iter()
+        .flatten()
+        .filter(|port_rule| {
+            let single = CiliumPeerRule { ports: Some(vec![(*port_rule).clone()]), ..rule.clone() };
+            let named = port_rule.ports.iter().any(|p| matches!(p.port, CiliumPortNumber::Named(_)));
+            named || !rule_ports(&single).numeric.intersection(ports).is_empty()
+        })
+        .collect()
+}
+
+fn policy_ref(rule: &CiliumRuleRef<'_>, direction: Direction) -> PolicyRef {
+    PolicyRef {
+        kind: rule.policy.kind.as_str().to_string(),
+        namespace: rule.policy.namespace.clone(),
+        name: rule.policy.name.clone(),
+        rule: None,
+        location: Some(netseg_model::Location { file: rule.policy.location.file.clone(), line: rule.rule.line }),
+    }
+    .with_field(rule.field(direction))
+}
+
+trait WithField {
+    fn with_field(self, field: String) -> Self;
+}
+
+impl WithField for PolicyRef {
+    /// The rule's field goes into the name, as `PolicyRef` numbers rules only.
+    fn with_field(mut self, field: String) -> Self {
+        self.name = format!("{} {field}", self.name);
+        self
+    }
+}
+
+/// Whether one HTTP rule admits the request: `Some(true)`/`Some(false)`, or `None` when the request does not
+/// give a field the rule tests.
+fn http_admits(rule: &netseg_model::cilium::HttpRule, request: &Request) -> Option<bool> {
+    let mut unknown = false;
+    let mut test = |pattern: &Option<netseg_model::cilium::HttpPattern>, value: Option<String>| match (pattern, value) {
+        (None, _) => true,
+        (Some(pattern), Some(value)) => pattern.matches(&value),
+        (Some(_), None) => {
+            unknown = true;
+            true
+        }
+    };
+    // Cilium matches the path regex against the path with its query string.
+    let path = request.path.as_ref().map(|path| match &request.query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.clone(),
+    });
+    let mut admits =
+        test(&rule.method, request.method.clone()) && test(&rule.path, path) && test(&rule.host, request.host.clone());
+    for header in &rule.headers {
+        if header.mismatch.is_some() {
+            continue;
+        }
+        let sent = request.headers.iter().find(|(name, _)| *name == header.name).map(|(_, value)| value);
+        match (&header.value, sent) {
+            _ if header.secret => unknown = true,
+            (_, None) => admits = false,
+            (Some(want), Some(value)) => admits &= want == value,
+            (None, Some(_)) => {}
+        }
+    }
+    if !admits {
+        Some(false)
+    } else if unknown {
+        None
+    } else {
+        Some(true)
+    }
+}
+
+/// What Cilium's L7 rules make of `request` on `ports` for one explained pair: `None` when no L7 rule restricts
+/// those ports on either side (an allow without L7 rules, Cilium's or a NetworkPolicy's, lets every request
+/// through), or when no request is named (then `can` lists the conditions).
+pub fn request_verdict(
+    cluster: &Cluster,
+    explanation: &crate::Explanation,
+    ports: &PortSet,
+    request: &Request,
+) -> Option<RequestVerdict> {
+    if request.is_unspecified() {
+        return None;
+    }
+    let mut verdicts = Vec::new();
+    for side in [&explanation.egress, &explanation.ingress] {
+        let hits: Vec<_> =
+            side.hits(TierId::NetworkPolicy).iter().filter(|hit| !hit.ports.intersection(ports).is_empty()).collect();
+        let mut restricting = Vec::new();
+        let mut open = hits.is_empty();
+        for hit in hits {
+            let Some(rule) = rule_at(cluster, hit.origin) else {
+                open = true;
+                continue;
+            };
+            // A `toPorts` entry without L7 rules on these ports lets every request through.
+            let l7 = l7_on(rule.rule, &hit.ports.intersection(ports));
+            if l7.is_empty() || l7.iter().any(|p| p.l7.is_none()) {
+                open = true;
+            } else {
+                restricting.push((rule, l7));
+            }
+        }
+        if open || restricting.is_empty() {
+            continue;
+        }
+        let mut admitted = Vec::new();
+        let mut denied_by = Vec::new();
+        let mut unknown = None;
+        for (rule, port_rules) in restricting {
+            let reference = policy_ref(&rule, side.direction);
+            for port_rule in port_rules {
+                match &port_rule.l7 {
+                    Some(L7Rules::Http(rules)) => {
+                        let answers: Vec<Option<bool>> = rules.iter().map(|r| http_admits(r, request)).collect();
+                        if answers.contains(&Some(true)) {
+                            admitted.push(reference.clone());
+                        } else if answers.contains(&None) {
+                            unknown = Some(format!(
+                                "{reference} tests a request field the question does not give (--method, --path, \
+                                 --host, --header), or a header value held in a Secret"
+                            ));
+                        } else {
+                            denied_by.push(reference.clone());
+                        }
+                    }
+                    Some(other) => {
+                        unknown = Some(format!(
+                            "{reference} restricts {} requests, which a question cannot name",
+                            other.protocol()
+                        ))
+                    }
+                    None => admitted.push(reference.clone()),
+                }
+            }
+        }
+        verdicts.push(if !admitted.is_empty() {
+            RequestVerdict::Allowed { by: admitted }
+        } else if let Some(reason) = unknown {
+            RequestVerdict::Unknown { reason }
+        } else {
+            RequestVerdict::Denied { by: denied_by }
+        });
+    }
+    // Both sides must admit the request.
+    let denied: Vec<PolicyRef> = verdicts
+        .iter()
+        .filter_map(|v| match v {
+            RequestVerdict::Denied { by } => Some(by.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if verdicts.is_empty() {
+        return None;
+    }
+    if !denied.is_empty() || verdicts.iter().any(|v| matches!(v, RequestVerdict::Denied { .. })) {
+        return Some(RequestVerdict::Denied { by: denied });
+    }
+    if let Some(RequestVerdict::Unknown { reason }) =
+        verdicts.iter().find(|v| matches!(v, RequestVerdict::Unknown { .. }))
+    {
+        return Some(RequestVerdict::Unknown { reason: reason.clone() });
+    }
+    let by: Vec<PolicyRef> = verdicts
+        .into_iter()
+        .filter_map(|v| match v {
+            RequestVerdict::Allowed { by } => Some(by),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    Some(RequestVerdict::Allowed { by })
 }
 
 #[cfg(test)]

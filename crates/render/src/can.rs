@@ -4,7 +4,7 @@ use crate::can_cilium as cilium;
 use crate::Style;
 use netseg_engine::cilium::rule_at;
 use netseg_engine::query::Verdict;
-use netseg_engine::request::Request;
+use netseg_engine::request::{Request, RequestVerdict};
 use netseg_engine::{Action, Endpoint, PolicyKind, PortSet, SideTrace, TierHit, TierId};
 use netseg_model::{
     AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, Cluster, Direction, LabelSelector, Peer,
@@ -353,6 +353,22 @@ pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], styl
     if !verdict.request.is_unspecified() {
         let _ = writeln!(out, "  request: {}", verdict.request.describe());
     }
+    for (layer, request_verdict) in &verdict.request_verdicts {
+        let refs = |by: &[netseg_engine::request::PolicyRef]| {
+            by.iter().map(ToString::to_string).collect::<Vec<String>>().join("; ")
+        };
+        let _ = match request_verdict {
+            RequestVerdict::Allowed { by } => {
+                writeln!(out, "  {}: the request is admitted by {}", layer.as_str(), refs(by))
+            }
+            RequestVerdict::Denied { by } => {
+                writeln!(out, "  {}: the request is refused: no L7 rule of {} admits it", layer.as_str(), refs(by))
+            }
+            RequestVerdict::Unknown { reason } => {
+                writeln!(out, "  {}: the request cannot be decided: {reason}", layer.as_str())
+            }
+        };
+    }
     side_lines(cluster, verdict, &verdict.explanation.egress, style, &mut out);
     side_lines(cluster, verdict, &verdict.explanation.ingress, style, &mut out);
     let notes = notes(cluster, verdict, network_notes);
@@ -457,6 +473,28 @@ pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> V
     });
     if !verdict.request.is_unspecified() {
         value["request"] = request_json(&verdict.request);
+    }
+    if !verdict.request_verdicts.is_empty() {
+        value["request_verdicts"] = verdict
+            .request_verdicts
+            .iter()
+            .map(|(layer, request_verdict)| {
+                let refs = |by: &[netseg_engine::request::PolicyRef]| {
+                    by.iter().map(ToString::to_string).collect::<Vec<String>>()
+                };
+                match request_verdict {
+                    RequestVerdict::Allowed { by } => {
+                        json!({"layer": layer.as_str(), "verdict": "allowed", "by": refs(by)})
+                    }
+                    RequestVerdict::Denied { by } => {
+                        json!({"layer": layer.as_str(), "verdict": "denied", "by": refs(by)})
+                    }
+                    RequestVerdict::Unknown { reason } => {
+                        json!({"layer": layer.as_str(), "verdict": "unknown", "reason": reason})
+                    }
+                }
+            })
+            .collect::<Value>();
     }
     value
 }
