@@ -17,7 +17,7 @@ pub mod rules;
 use addresses::IpRange;
 use classes::{ClassId, Classes};
 use fixedbitset::FixedBitSet;
-use netseg_model::{Cluster, Direction, Tier};
+use netseg_model::{Cluster, Direction, IpBlock, Tier};
 use profiles::{ProfileId, Profiles};
 use rules::{direction_slot, CompiledTier, Other, RuleOrigin, TierRule};
 use std::collections::HashMap;
@@ -341,8 +341,9 @@ impl<'c> Analysis<'c> {
         let mut blocks = if options.policies_enforced { addresses::policy_blocks(cluster) } else { Vec::new() };
         let cilium = options.cilium.filter(|_| options.policies_enforced);
         if cilium.is_some() {
+            let mut known: std::collections::HashSet<IpBlock> = blocks.iter().cloned().collect();
             for block in cilium::policy_blocks(cluster) {
-                if !blocks.contains(&block) {
+                if known.insert(block.clone()) {
                     blocks.push(block);
                 }
             }
