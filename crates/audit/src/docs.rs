@@ -91,6 +91,7 @@ mod tests {
             "NS181 cilium-enforcement-never critical",
             "NS182 fqdn-without-dns-rule medium",
             "NS183 cilium-world-egress medium",
+            "NS184 l4-allow-cancels-l7 high",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

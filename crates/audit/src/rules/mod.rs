@@ -32,6 +32,7 @@ mod ns180_cilium_policy_inert;
 mod ns181_cilium_enforcement_never;
 mod ns182_fqdn_without_dns_rule;
 mod ns183_cilium_world_egress;
+mod ns184_l4_allow_cancels_l7;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
@@ -66,6 +67,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns181_cilium_enforcement_never::RULE, ns181_cilium_enforcement_never::check),
     (&ns182_fqdn_without_dns_rule::RULE, ns182_fqdn_without_dns_rule::check),
     (&ns183_cilium_world_egress::RULE, ns183_cilium_world_egress::check),
+    (&ns184_l4_allow_cancels_l7::RULE, ns184_l4_allow_cancels_l7::check),
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.
