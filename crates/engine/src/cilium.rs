@@ -137,7 +137,7 @@ impl<'a> Compiler<'a> {
                     &class.labels,
                     &namespace.name,
                     &namespace.labels,
-                    class.service_account.as_deref(),
+                    Some(class.service_account.as_str()),
                     &cluster_name,
                 ),
                 _ => Labels::new(),
@@ -282,9 +282,9 @@ impl<'a> Compiler<'a> {
 pub fn rule_ports(rule: &CiliumPeerRule) -> PortMatch {
     let Some(port_rules) = &rule.ports else {
         if rule.icmps {
-            return PortMatch { numeric: PortSet::empty(), named: Vec::new() };
+            return PortMatch::new(PortSet::empty(), Vec::new());
         }
-        return PortMatch { numeric: PortSet::all(), named: Vec::new() };
+        return PortMatch::new(PortSet::all(), Vec::new());
     };
     let mut ranges = Vec::new();
     let mut named = Vec::new();
@@ -306,7 +306,7 @@ pub fn rule_ports(rule: &CiliumPeerRule) -> PortMatch {
             )),
         }
     }
-    PortMatch { numeric: PortSet::from_ranges(&ranges), named }
+    PortMatch::new(PortSet::from_ranges(&ranges), named)
 }
 
 /// Adds Cilium's policies to the tiers `rules::compile_tiers` made: the deny tier in front, the allow rules into
@@ -370,6 +370,7 @@ pub fn extend_tiers(
                         origin: RuleOrigin { kind: PolicyKind::Cilium, policy: index, direction, rule: flat },
                         peers: compiler.rule_peers(rule, if deny { &[] } else { &requires }),
                         ports: rule_ports(rule),
+                        condition: None,
                     };
                     if deny {
                         deny_rules.push(TierRule { action: Action::Deny, rule: compiled });

@@ -21,9 +21,23 @@ pub struct PodClass {
     /// The node a host-network pod runs on (`spec.nodeName`), which admin `nodes` peers match; `None` for pods
     /// on the pod network, so that placement never splits their classes.
     pub node: Option<String>,
-    /// The pod's ServiceAccount, which Cilium's selectors see as a label; only kept (and so only splitting
-    /// classes) when the cluster has Cilium policies.
-    pub service_account: Option<String>,
+    /// The service account the pods run as (Calico's `serviceAccountSelector` and `serviceAccounts` tell them apart).
+    pub service_account: String,
+    /// The IP families of the pods' addresses (bit 0: IPv4, bit 1: IPv6); 0 when the input has no pod IPs.
+    pub families: u8,
+}
+
+impl PodClass {
+    /// Whether the pods can use this IP family (4 or 6): one of theirs, or IPv4 when their addresses are unknown
+    /// (Kubernetes' default single-stack IPv4).
+    pub fn has_family(&self, version: u8) -> bool {
+        match (self.families, version) {
+            (0, 4) => true,
+            (0, _) => false,
+            (families, 4) => families & 1 != 0,
+            (families, _) => families & 2 != 0,
+        }
+    }
 }
 
 /// The classes of a cluster and the indexes that let a selector find its classes without scanning them.
@@ -59,9 +73,7 @@ impl Classes {
         }
         pods.sort_by_key(|&(namespace, _, _)| namespace);
 
-        // Cilium's selectors see the ServiceAccount as a label; nothing else does.
-        let by_service_account = !cluster.cilium_policies.is_empty();
-        type Key<'c> = (usize, &'c Labels, bool, Vec<ContainerPort>, Vec<usize>, Option<&'c str>, Option<&'c str>);
+        type Key<'c> = (usize, &'c Labels, bool, Vec<ContainerPort>, Vec<usize>, Option<&'c str>, &'c str, u8);
         let mut classes: Vec<PodClass> = Vec::new();
         let mut ids: HashMap<Key<'_>, ClassId> = HashMap::new();
         let mut pod_class: Vec<Vec<ClassId>> = cluster.workloads.iter().map(|w| vec![0; w.pods.len()]).collect();
@@ -82,15 +94,14 @@ impl Classes {
             };
             // Placement only tells host-network pods apart (admin `nodes` peers match them by node).
             let node = pod.facts.node_name.as_deref().filter(|_| pod.facts.host_network);
-            let account =
-                by_service_account.then(|| Cluster::service_account(&pod.facts)).filter(|_| !pod.facts.host_network);
-            let key = (namespace, &pod.facts.labels, pod.facts.host_network, ports, ip_blocks, node, account);
+            let account = Cluster::service_account(&pod.facts);
+            let families = pod.facts.ips.iter().fold(0u8, |f, ip| f | if ip.is_ipv4() { 1 } else { 2 });
+            let key = (namespace, &pod.facts.labels, pod.facts.host_network, ports, ip_blocks, node, account, families);
             let id = match ids.get(&key) {
                 Some(&id) => id,
                 None => {
-                    let (namespace, labels, host_network, ports, ip_blocks, node, account) = key.clone();
+                    let (namespace, labels, host_network, ports, ip_blocks, node, account, families) = key.clone();
                     let node = node.map(str::to_string);
-                    let service_account = account.map(str::to_string);
                     classes.push(PodClass {
                         namespace,
                         labels: labels.clone(),
@@ -98,7 +109,8 @@ impl Classes {
                         ports,
                         ip_blocks,
                         node,
-                        service_account,
+                        service_account: account.to_string(),
+                        families,
                     });
                     ids.insert(key, classes.len() - 1);
                     classes.len() - 1

@@ -5,6 +5,7 @@
 
 pub mod addresses;
 pub mod answer_limit;
+mod calico;
 pub mod cilium;
 mod classes;
 pub mod network;
@@ -24,6 +25,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+pub use calico::PassToProfile;
 pub use network::{Network, NetworkChoice, NetworkSetup};
 pub use portset::PortSet;
 pub use rules::{Action, PolicyKind, TierId};
@@ -63,6 +65,10 @@ pub struct Shadowed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierTrace {
     pub tier: TierId,
+    /// How explanations name it (Calico's tier names where Calico's tiers are evaluated).
+    pub name: std::sync::Arc<str>,
+    /// Calico's `order` of the tier; `None` in the Kubernetes model (and for a Calico tier without one).
+    pub order: Option<OrderedOrder>,
     /// The ports no earlier tier decided.
     pub reached: PortSet,
     /// The tier's policies that apply to the subject in this direction, in evaluation order; empty when the tier
@@ -75,10 +81,19 @@ pub struct TierTrace {
     pub at_end: PortSet,
 }
 
+/// A Calico `order`, comparable (it is never NaN).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderedOrder(pub f64);
+
+impl Eq for OrderedOrder {}
+
 /// How one side (the source's egress or the destination's ingress) decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SideTrace {
     pub direction: Direction,
+    /// Calico's tiers decided it: the tiers are Calico's, and what none decides is allowed by the endpoint's
+    /// profile.
+    pub calico: bool,
     /// The side's endpoint is an address outside the cluster: nothing here governs it.
     pub external: bool,
     /// The pod is on the host network: no NetworkPolicy selects it.
@@ -269,18 +284,26 @@ pub struct EngineOptions {
     /// `Some`: Cilium enforces its own policies (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy) beside the
     /// NetworkPolicies, under this policy enforcement mode. `None`: they are inert.
     pub cilium: Option<netseg_model::PolicyEnforcement>,
+    /// Calico enforces the policies: its tiers, policies and network sets take part (`calico` module), and the
+    /// Kubernetes policies sit where Calico places them.
+    pub calico: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { ip_blocks_match_pods: true, policies_enforced: true, cilium: None }
+        EngineOptions { ip_blocks_match_pods: true, policies_enforced: true, cilium: None, calico: false }
     }
 }
 
 impl EngineOptions {
     /// The semantics of the CNI of `verdict`, its policies enforced.
     pub fn for_cni(verdict: &netseg_model::cni::CniVerdict) -> EngineOptions {
-        EngineOptions { ip_blocks_match_pods: verdict.ip_blocks_match_pods(), policies_enforced: true, cilium: None }
+        EngineOptions {
+            ip_blocks_match_pods: verdict.ip_blocks_match_pods(),
+            policies_enforced: true,
+            cilium: None,
+            calico: verdict.runs_calico(),
+        }
     }
 }
 
@@ -293,6 +316,7 @@ struct Trail {
 
 /// One side being decided, as the tiers see it.
 struct TierSide<'a> {
+    subject: ClassId,
     other: Other,
     direction: Direction,
     destination_ports: Option<&'a [netseg_model::ContainerPort]>,
@@ -312,6 +336,8 @@ pub struct Analysis<'c> {
     /// What each profile may send to each other one, built on the first all-pairs question.
     rows: OnceLock<Vec<ProfileRow>>,
     policies_enforced: bool,
+    /// Calico's tiers are evaluated (`EngineOptions::calico`, policies enforced).
+    calico: bool,
 }
 
 /// The profiles one profile may send something to, with the ports.
@@ -338,18 +364,23 @@ impl<'c> Analysis<'c> {
 
     pub fn with_options(cluster: &'c Cluster, options: &EngineOptions) -> Analysis<'c> {
         // Policies that are not enforced are not read at all: not even their ipBlocks tell pods or addresses apart.
+        let calico = options.policies_enforced && options.calico;
+        // Cilium's policies extend the Kubernetes tiers; Calico's tiers replace them (one CNI enforces either).
+        let cilium = options.cilium.filter(|_| options.policies_enforced && !calico);
         let mut blocks = if options.policies_enforced { addresses::policy_blocks(cluster) } else { Vec::new() };
-        let cilium = options.cilium.filter(|_| options.policies_enforced);
-        if cilium.is_some() {
-            let mut known: std::collections::HashSet<IpBlock> = blocks.iter().cloned().collect();
-            for block in cilium::policy_blocks(cluster) {
-                if known.insert(block.clone()) {
-                    blocks.push(block);
-                }
-            }
+        let extra = match (calico, cilium.is_some()) {
+            (true, _) => calico::blocks(cluster),
+            (false, true) => cilium::policy_blocks(cluster),
+            (false, false) => Vec::new(),
+        };
+        if !extra.is_empty() {
+            let mut seen: std::collections::HashSet<IpBlock> = blocks.iter().cloned().collect();
+            blocks.extend(extra.into_iter().filter(|b| seen.insert(b.clone())));
         }
         let classes = Classes::build(cluster, blocks, options.ip_blocks_match_pods);
-        let mut tiers = if options.policies_enforced {
+        let mut tiers = if calico {
+            calico::compile_tiers(cluster, &classes)
+        } else if options.policies_enforced {
             rules::compile_tiers(cluster, &classes)
         } else {
             rules::empty_tiers(classes.len())
@@ -367,6 +398,7 @@ impl<'c> Analysis<'c> {
             class_pods: OnceLock::new(),
             rows: OnceLock::new(),
             policies_enforced: options.policies_enforced,
+            calico,
         }
     }
 
@@ -377,33 +409,57 @@ impl<'c> Analysis<'c> {
     /// Whether anything but the NetworkPolicy tier's allow rules takes part: then a side's answer depends on more
     /// than the NetworkPolicies that isolate it, and the shortcuts that rest on that are off.
     fn ordered_rules(&self) -> bool {
-        self.tiers.iter().enumerate().any(|(position, tier)| {
-            if position == self.policy_tier {
-                tier.rules().any(|(_, rule)| rule.action != Action::Allow)
-            } else {
-                tier.has_rules()
-            }
-        })
+        self.calico
+            || self.tiers.iter().enumerate().any(|(position, tier)| {
+                if position == self.policy_tier {
+                    tier.rules().any(|(_, rule)| rule.action != Action::Allow)
+                } else {
+                    tier.has_rules()
+                }
+            })
     }
 
-    /// The policies that select a pod and isolate it in `direction`; empty when it is not isolated.
-    pub fn isolating(&self, endpoint: Endpoint, direction: Direction) -> &[usize] {
-        match self.class_of(endpoint) {
-            Some(class) => {
-                // The tier holds the NetworkPolicies first, at their own indexes; Cilium's policies follow.
-                let applying = &self.network_policy_tier().applying[direction_slot(direction)][class];
-                let policies = self.cluster.policies.len();
-                &applying[..applying.partition_point(|&p| p < policies)]
-            }
-            None => &[],
+    /// The NetworkPolicies (indexes into `Cluster::policies`) that select a pod and isolate it in `direction`;
+    /// empty when it is not isolated.
+    pub fn isolating(&self, endpoint: Endpoint, direction: Direction) -> Vec<usize> {
+        let Some(class) = self.class_of(endpoint) else { return Vec::new() };
+        let tier = self.network_policy_tier();
+        tier.applying[direction_slot(direction)][class]
+            .iter()
+            .map(|&p| &tier.policies[p])
+            .filter(|p| p.kind == PolicyKind::NetworkPolicy)
+            .map(|p| p.index)
+            .collect()
+    }
+
+    /// Whether Calico's tiers are evaluated (the CNI is Calico and the policies are enforced).
+    pub fn calico(&self) -> bool {
+        self.calico
+    }
+
+    /// The tiers in evaluation order, with their names and default actions (Calico's, or the Kubernetes three).
+    pub fn tiers(&self) -> impl Iterator<Item = (TierId, &str, Action)> + '_ {
+        self.tiers.iter().map(|t| (t.id, &*t.name, t.default_action))
+    }
+
+    /// The endpoints a Calico policy selects (`index` into `Cluster::calico.policies`; empty where Calico's
+    /// tiers are not evaluated).
+    pub fn calico_selected_pods(&self, index: usize) -> Vec<Endpoint> {
+        let policy =
+            self.tiers.iter().flat_map(|t| &t.policies).find(|p| p.kind == PolicyKind::Calico && p.index == index);
+        match policy {
+            Some(policy) => self.pods_in(policy.subjects.ones()),
+            None => Vec::new(),
         }
     }
 
     /// Whether a pod is default-deny in `direction`: isolated by a NetworkPolicy or, on Cilium, made default-deny
-    /// by a Cilium policy or the enforcement mode.
+    /// by a Cilium policy or the enforcement mode. (Calico's policies in the same tier do not count: Calico's tiers
+    /// decide by their own order, so `isolating` and this read the Kubernetes and Cilium kinds only.)
     pub fn default_deny(&self, endpoint: Endpoint, direction: Direction) -> bool {
-        self.class_of(endpoint)
-            .is_some_and(|class| !self.network_policy_tier().applying[direction_slot(direction)][class].is_empty())
+        let Some(class) = self.class_of(endpoint) else { return false };
+        let tier = self.network_policy_tier();
+        tier.applying[direction_slot(direction)][class].iter().any(|&p| tier.policies[p].kind != PolicyKind::Calico)
     }
 
     /// The pods (as endpoints) that a policy selects.
@@ -455,7 +511,7 @@ impl<'c> Analysis<'c> {
 
     /// The pods of the given classes, in workload and pod order; the cost follows the classes asked for, not the
     /// cluster, since audit rules ask once per policy and peer.
-    fn pods_in(&self, classes: impl Iterator<Item = ClassId>) -> Vec<Endpoint> {
+    pub(crate) fn pods_in(&self, classes: impl Iterator<Item = ClassId>) -> Vec<Endpoint> {
         let pods_of = self.class_pods.get_or_init(|| {
             let mut pods_of = vec![Vec::new(); self.classes.len()];
             for (workload, classes) in self.classes.pod_class.iter().enumerate() {
@@ -497,9 +553,10 @@ impl<'c> Analysis<'c> {
             let model_tier = match tier.id {
                 TierId::Admin => Tier::Admin,
                 TierId::Baseline => Tier::Baseline,
-                TierId::NetworkPolicy | TierId::CiliumDeny => continue,
+                TierId::NetworkPolicy | TierId::CiliumDeny | TierId::Calico(_) => continue,
             };
-            let rules: Vec<(&std::sync::Arc<FixedBitSet>, &TierRule)> = tier.rules().collect();
+            let rules: Vec<(&std::sync::Arc<FixedBitSet>, &TierRule)> =
+                tier.rules().filter(|(_, rule)| rule.rule.origin.kind == PolicyKind::Admin).collect();
             for (k, (_, rule)) in rules.iter().enumerate() {
                 if let Some(by) = self.shadowers(&rules, k, &others) {
                     shadowed.push(Shadowed { tier: model_tier, origin: rule.rule.origin, by });
@@ -604,6 +661,7 @@ impl<'c> Analysis<'c> {
     fn trace(&self, subject: Endpoint, other: Endpoint, direction: Direction) -> SideTrace {
         let mut trace = SideTrace {
             direction,
+            calico: self.calico,
             external: false,
             host_network: false,
             tiers: Vec::new(),
@@ -669,7 +727,7 @@ impl<'c> Analysis<'c> {
     /// Decides one side by walking the tiers in order; what none decides is allowed.
     fn side(&self, subject: ClassId, other: Other, direction: Direction, mut trail: Option<&mut Trail>) -> PortSet {
         let destination_ports = self.destination_ports(subject, other, direction);
-        let tier_side = TierSide { other, direction, destination_ports };
+        let tier_side = TierSide { subject, other, direction, destination_ports };
         let slot = direction_slot(direction);
         let mut undecided = PortSet::all();
         let mut allowed = PortSet::empty();
@@ -677,6 +735,8 @@ impl<'c> Analysis<'c> {
             let applying = &tier.applying[slot][subject];
             let mut trace = trail.as_ref().map(|_| TierTrace {
                 tier: tier.id,
+                name: tier.name.clone(),
+                order: tier.order.map(OrderedOrder),
                 reached: undecided.clone(),
                 applying: applying.iter().map(|&p| (tier.policies[p].kind, tier.policies[p].index)).collect(),
                 hits: Vec::new(),
@@ -724,6 +784,9 @@ impl<'c> Analysis<'c> {
                     return passed;
                 }
                 let Some(peer) = ordered.rule.matching_peer(&self.classes, side.other) else { continue };
+                if !ordered.rule.condition_holds(&self.classes, side.subject, side.other) {
+                    continue;
+                }
                 let ports = ordered.rule.ports.resolve(side.destination_ports);
                 let matched = ports.intersection(undecided);
                 if let Some(trace) = trace.as_deref_mut() {

@@ -69,6 +69,24 @@ impl NetworkSetup {
         // mode would enforce them.
         engine.cilium =
             cilium.map(|mode| if mode == PolicyEnforcement::Never { PolicyEnforcement::Default } else { mode });
+        let calico_policies = cluster.calico.enforced().count();
+        if cni.detected.is_empty() && calico_policies > 0 {
+            // Calico's policies only exist where Calico runs.
+            engine.calico = true;
+            notes.push(
+                "Calico policies in the input: evaluated as Calico enforces them (--cni NAME to say otherwise)".into(),
+            );
+        } else if calico_policies > 0 && !engine.calico {
+            notes.push(format!(
+                "the CNI ({}) does not enforce Calico's policies: {calico_policies} Calico policies are left out (--cni calico \
+                 to evaluate them)",
+                cni.names()
+            ));
+        }
+        let staged = cluster.calico.policies.len() - calico_policies + cluster.calico.staged_kubernetes.len();
+        if engine.calico && staged > 0 {
+            notes.push(format!("{staged} staged Calico policies are previews, never enforced: left out"));
+        }
         Ok(NetworkSetup { cni, enforced, engine, notes, cilium_mode: cilium })
     }
 

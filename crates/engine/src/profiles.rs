@@ -35,23 +35,24 @@ struct Signature<'a> {
     applying: Vec<&'a [usize]>,
     ports: &'a [ContainerPort],
     ip_blocks: &'a [usize],
+    /// Only where a rule asks for an IP family.
+    families: u8,
     member_of: Vec<u32>,
 }
 
 impl Profiles {
     pub fn build(classes: &Classes, tiers: &[CompiledTier]) -> Profiles {
-        let peer_sets = tiers.iter().flat_map(|t| t.rules()).flat_map(|(_, rule)| rule.rule.peers.iter().flatten());
-        // Address peers tell classes apart through `ip_blocks` alone; `nodes` peers also through their host sets.
-        // Subjects tell classes apart through the tiers' `applying` lists.
-        let peer_sets = peer_sets.filter_map(|peer| match peer {
-            PeerSet::Classes(set) | PeerSet::Nodes { hosts: set, .. } => Some(set),
-            PeerSet::Block(_) | PeerSet::Blocks(_) | PeerSet::AnyAddress => None,
-        });
+        // Peers (and Calico's conditions on the side's own endpoint) tell classes apart through the class sets they
+        // read; address peers through `ip_blocks` alone. Subjects tell classes apart through the tiers' `applying`.
         let mut sets: Vec<&Arc<FixedBitSet>> = Vec::new();
         let mut seen: HashSet<*const FixedBitSet> = HashSet::new();
-        for set in peer_sets {
-            if seen.insert(Arc::as_ptr(set)) {
-                sets.push(set);
+        let mut families_matter = false;
+        for (_, rule) in tiers.iter().flat_map(|t| t.rules()) {
+            families_matter |= rule.rule.condition.as_ref().is_some_and(|c| c.ip_version.is_some());
+            for set in rule.rule.class_sets() {
+                if seen.insert(Arc::as_ptr(set)) {
+                    sets.push(set);
+                }
             }
         }
 
@@ -77,6 +78,7 @@ impl Profiles {
                     .collect(),
                 ports: &pod_class.ports,
                 ip_blocks: &pod_class.ip_blocks,
+                families: if families_matter { pod_class.families } else { 0 },
                 member_of,
             };
             let id = *ids.entry(signature).or_insert_with(|| {
@@ -147,6 +149,8 @@ impl Profiles {
                     addresses.iter().for_each(|block| self.add_block(*block, into));
                 }
                 PeerSet::AnyAddress => {}
+                // Negations and services can match almost anything: be exact by being broad.
+                PeerSet::Calico(_) => into.insert_range(..),
             }
         }
     }

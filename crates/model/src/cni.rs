@@ -109,6 +109,11 @@ impl CniVerdict {
         notes
     }
 
+    /// Whether Calico's policy engine enforces the policies (Calico itself, or canal's flannel with Calico).
+    pub fn runs_calico(&self) -> bool {
+        self.runs("calico") || self.runs("canal")
+    }
+
     /// Whether `plugin` (`cilium`, `calico`, ...) is among the detected or named plugins.
     pub fn runs(&self, plugin: &str) -> bool {
         self.detected.iter().any(|d| d.plugin.name == plugin)

@@ -873,12 +873,6 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     if rejected {
         return;
     }
-    // Read and validated, but not yet part of the answers: say so until the engine evaluates Calico's tiers.
-    if let Loaded::CalicoPolicy(policy) = &loaded {
-        if policy.enforced() {
-            unmodelled(inventory, file, node, kind, "Calico");
-        }
-    }
     // Likewise the meshes' authorization, until the engine evaluates the mesh layer.
     if let Loaded::Mesh(object) = &loaded {
         use decode::mesh::MeshObject;

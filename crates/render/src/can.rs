@@ -136,6 +136,9 @@ fn tier_lines(cluster: &Cluster, side: &SideTrace, tier: TierId, wanted: &PortSe
 /// `None` when no admin or baseline rule took part, where the NetworkPolicy lines say it all.
 pub fn chain(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Option<String> {
     let wanted = verdict.query.ports();
+    if side.calico {
+        return crate::can_calico::chain(cluster, side, &wanted);
+    }
     let decided = |hits: &[TierHit]| -> Vec<String> {
         hits.iter()
             .filter(|hit| !hit.ports.intersection(&wanted).is_empty())
@@ -198,6 +201,10 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         let _ = writeln!(out, "  {chain}");
     }
     let wanted = verdict.query.ports();
+    if side.calico {
+        crate::can_calico::side_lines(cluster, side, &wanted, word, out);
+        return;
+    }
     cilium::deny_lines(cluster, side, &wanted, out);
     tier_lines(cluster, side, TierId::Admin, &wanted, out);
     if side.reached(TierId::NetworkPolicy).intersection(&wanted).is_empty() {
@@ -399,6 +406,18 @@ fn tier_json(cluster: &Cluster, side: &SideTrace, tier: TierId, wanted: &PortSet
 fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
     let allowed = side_verdict(verdict, side);
     let wanted = verdict.query.ports();
+    if side.calico {
+        let mut step = json!({
+            "side": side.direction.as_str(),
+            "verdict": if allowed { "allowed" } else { "denied" },
+            "isolated": side.tiers.iter().any(|t| !t.applying.is_empty()),
+            "by": crate::can_calico::side_json(cluster, side, &wanted),
+        });
+        if let Some(chain) = chain(cluster, verdict, side) {
+            step["chain"] = Value::String(chain);
+        }
+        return step;
+    }
     // The chain in evaluation order: admin rules, then the NetworkPolicy tier, then baseline rules.
     let mut by = cilium::deny_json(cluster, side, &wanted);
     by.extend(tier_json(cluster, side, TierId::Admin, &wanted));

@@ -24,10 +24,12 @@ mod ns143_ignored_rules;
 mod ns144_malformed_policy;
 mod ns145_dns_blocked;
 mod ns146_allow_all_policy;
+mod ns147_declared_flow_blocked;
 mod ns150_admin_same_priority;
 mod ns151_shadowed_admin_rule;
 mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
+mod ns170_calico_pass_to_profile;
 mod ns180_cilium_policy_inert;
 mod ns181_cilium_enforcement_never;
 mod ns182_fqdn_without_dns_rule;
@@ -59,10 +61,12 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns144_malformed_policy::RULE, ns144_malformed_policy::check),
     (&ns145_dns_blocked::RULE, ns145_dns_blocked::check),
     (&ns146_allow_all_policy::RULE, ns146_allow_all_policy::check),
+    (&ns147_declared_flow_blocked::RULE, ns147_declared_flow_blocked::check),
     (&ns150_admin_same_priority::RULE, ns150_admin_same_priority::check),
     (&ns151_shadowed_admin_rule::RULE, ns151_shadowed_admin_rule::check),
     (&ns152_baseline_not_default::RULE, ns152_baseline_not_default::check),
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
+    (&ns170_calico_pass_to_profile::RULE, ns170_calico_pass_to_profile::check),
     (&ns180_cilium_policy_inert::RULE, ns180_cilium_policy_inert::check),
     (&ns181_cilium_enforcement_never::RULE, ns181_cilium_enforcement_never::check),
     (&ns182_fqdn_without_dns_rule::RULE, ns182_fqdn_without_dns_rule::check),
