@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::facts::SensitiveFacts;
 use crate::{Exemption, Finding, Resource, Witness};
-use netseg_engine::{Analysis, Endpoint, Network, NetworkSetup, PortSet, WorkloadConnection};
+use netseg_engine::{Analysis, Endpoint, Network, NetworkSetup, PortSet};
 use netseg_model::cni::CniVerdict;
 use netseg_model::{Cidr, Cluster, Diagnostic, Direction, Location, Protocol, Suppression};
 use std::collections::{BTreeSet, HashSet};
@@ -64,9 +64,6 @@ pub struct AuditContext<'a> {
     pub diagnostics: &'a [Diagnostic],
     pub facts: SensitiveFacts,
     pub options: &'a AuditOptions,
-    connections: OnceLock<Vec<WorkloadConnection>>,
-    /// `incoming[dst]`: indexes into `connections` of the connections to `dst`.
-    incoming: OnceLock<Vec<Vec<usize>>>,
     /// Namespaces with workloads, and with NetworkPolicies, for rules that ask per policy or per workload.
     populated: OnceLock<(HashSet<String>, HashSet<String>)>,
 }
@@ -92,8 +89,6 @@ impl<'a> AuditContext<'a> {
             diagnostics,
             facts,
             options,
-            connections: OnceLock::new(),
-            incoming: OnceLock::new(),
             populated: OnceLock::new(),
         }
     }
@@ -103,22 +98,11 @@ impl<'a> AuditContext<'a> {
         self.setup.enforced
     }
 
-    /// Workload pairs of the effective network.
-    pub fn connections(&self) -> &[WorkloadConnection] {
-        self.connections.get_or_init(|| self.effective.workload_connections())
-    }
-
-    /// The connections to one workload, in source order.
-    pub fn connections_to(&self, dst: usize) -> impl Iterator<Item = &WorkloadConnection> + '_ {
-        let connections = self.connections();
-        let incoming = self.incoming.get_or_init(|| {
-            let mut incoming = vec![Vec::new(); self.cluster.workloads.len()];
-            for (index, connection) in connections.iter().enumerate() {
-                incoming[connection.dst].push(index);
-            }
-            incoming
-        });
-        incoming.get(dst).into_iter().flatten().map(move |&index| &connections[index])
+    /// The workloads that may send something in `ports` to `dst` in the effective network (never `dst` itself),
+    /// in workload order, each with what it may send of `ports`: a question to the engine's factored answer, which
+    /// lists no other pair.
+    pub fn sources_of(&self, dst: usize, ports: &PortSet) -> Vec<(usize, PortSet)> {
+        self.effective.answer().sources(dst, ports).workloads()
     }
 
     fn populated(&self) -> &(HashSet<String>, HashSet<String>) {
@@ -200,11 +184,7 @@ impl<'a> AuditContext<'a> {
 
     /// What the workload may send to an address in the effective network, restricted to `ports`.
     pub fn to_address(&self, workload: usize, addr: IpAddr, ports: &PortSet) -> PortSet {
-        let mut allowed = PortSet::empty();
-        for pod in self.pods(workload) {
-            allowed.union_with(&self.effective.allowed(pod, Endpoint::Address(addr)).intersection(ports));
-        }
-        allowed
+        self.effective.answer().to_address(workload, addr).intersection(ports)
     }
 
     /// The first address of `candidates` the workload reaches on `ports`, as a witness.

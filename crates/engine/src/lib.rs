@@ -4,6 +4,7 @@
 //! [`Analysis::explain`] for why, [`Analysis::workload_connections`] or [`Analysis::reach`] for everything.
 
 pub mod addresses;
+mod answer;
 pub mod answer_limit;
 mod calico;
 pub mod cilium;
@@ -25,6 +26,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+pub use answer::difference::{difference, ChangeGroup, Difference, JointWorkload};
+pub use answer::{Answer, Block, Hop, PairCount, PeerSummary, Peers};
 pub use calico::PassToProfile;
 pub use network::{Network, NetworkChoice, NetworkSetup};
 pub use portset::PortSet;
@@ -333,28 +336,11 @@ pub struct Analysis<'c> {
     profiles: OnceLock<Profiles>,
     /// The pods of each class, built on first use.
     class_pods: OnceLock<Vec<Vec<Endpoint>>>,
-    /// What each profile may send to each other one, built on the first all-pairs question.
-    rows: OnceLock<Vec<ProfileRow>>,
+    /// The factored answer (`answer.rs`), built on the first question that needs it.
+    factored: OnceLock<answer::Factored>,
     policies_enforced: bool,
     /// Calico's tiers are evaluated (`EngineOptions::calico`, policies enforced).
     calico: bool,
-}
-
-/// The profiles one profile may send something to, with the ports.
-type ProfileRow = Vec<(ProfileId, PortSet)>;
-
-/// How large the all-pairs answer is, counted up to a cap, so that a caller can refuse an answer that would not fit
-/// in memory before asking for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnswerSize {
-    /// (source profile, destination workload) pairs with something allowed: a bound on how many destinations the
-    /// groups of `reach_groups` list, which is what they hold in memory.
-    pub group_entries: u64,
-    /// Workload pairs with something allowed (an upper bound where a workload's pods differ): what
-    /// `workload_connections` lists.
-    pub workload_pairs: u64,
-    /// Counting stopped at the cap; the real numbers are larger.
-    pub capped: bool,
 }
 
 impl<'c> Analysis<'c> {
@@ -396,7 +382,7 @@ impl<'c> Analysis<'c> {
             policy_tier,
             profiles: OnceLock::new(),
             class_pods: OnceLock::new(),
-            rows: OnceLock::new(),
+            factored: OnceLock::new(),
             policies_enforced: options.policies_enforced,
             calico,
         }
@@ -839,201 +825,28 @@ impl<'c> Analysis<'c> {
             .collect()
     }
 
-    fn profile_rows(&self) -> &[ProfileRow] {
-        self.rows.get_or_init(|| self.compute_rows(u64::MAX).0)
-    }
-
-    /// How large the all-pairs answer is, counting no further than `cap` pairs of either kind. When the count
-    /// stays under the cap, the answer is kept for the questions that follow.
-    pub fn answer_size(&self, cap: u64) -> AnswerSize {
-        // Each group of outside addresses lists, at most, every workload in each direction.
-        let atoms = self.atoms().len() as u64;
-        let external = (2 * atoms).saturating_mul(self.cluster.workloads.len() as u64);
-        let mut size = match self.rows.get() {
-            Some(rows) => self.size_of(rows, u64::MAX),
-            None => {
-                let (rows, size) = self.compute_rows(cap);
-                if !size.capped {
-                    let _ = self.rows.set(rows);
-                }
-                size
-            }
-        };
-        size.group_entries = size.group_entries.saturating_add(external);
-        size.capped |= size.group_entries > cap;
-        size
-    }
-
-    /// How many workloads hold a pod of each profile.
-    fn profile_weights(&self) -> Vec<u64> {
-        let mut weights = vec![0u64; self.profiles().len()];
-        for profiles in self.workload_profiles() {
-            for profile in profiles {
-                weights[profile] += 1;
-            }
-        }
-        weights
-    }
-
-    fn size_of(&self, rows: &[ProfileRow], cap: u64) -> AnswerSize {
-        // Counted as `compute_rows` counts, so that both paths agree.
-        let weights = self.profile_weights();
-        let mut size = AnswerSize { group_entries: 0, workload_pairs: 0, capped: false };
-        for (a, row) in rows.iter().enumerate() {
-            size.group_entries += row.iter().map(|(b, _)| weights[*b]).sum::<u64>();
-            size.workload_pairs += row.iter().map(|(b, _)| weights[a] * weights[*b]).sum::<u64>();
-            if size.group_entries > cap || size.workload_pairs > cap {
-                size.capped = true;
-                break;
-            }
-        }
-        size
-    }
-
-    /// For each profile, every profile it may send something to, with the ports: the source's egress AND the
-    /// destination's ingress, evaluated on representatives. An isolated source is only tried toward the profiles
-    /// its egress rules can match; everything else would be denied anyway.
-    /// Stops early, with `capped`, once either count passes `cap`.
-    fn compute_rows(&self, cap: u64) -> (Vec<ProfileRow>, AnswerSize) {
-        let profiles = self.profiles();
-        let weights = self.profile_weights();
-        let mut size = AnswerSize { group_entries: 0, workload_pairs: 0, capped: false };
-        let ordered_tiers = self.ordered_rules();
-        let egress = direction_slot(Direction::Egress);
-        let mut candidates_of: HashMap<&[usize], FixedBitSet> = HashMap::new();
-        let mut rows = Vec::with_capacity(profiles.len());
-        for a in 0..profiles.len() {
-            let src = profiles.representative[a];
-            let tier = self.network_policy_tier();
-            let isolating = tier.applying[egress][src].as_slice();
-            let candidates = if ordered_tiers || isolating.is_empty() {
-                candidates_of.entry(&[]).or_insert_with(|| profiles.all())
-            } else {
-                candidates_of.entry(isolating).or_insert_with(|| {
-                    let mut set = FixedBitSet::with_capacity(profiles.len());
-                    for &policy in isolating {
-                        for rule in &tier.policies[policy].rules {
-                            if rule.direction() == Direction::Egress {
-                                profiles.reachable_by(&rule.rule, &mut set);
-                            }
-                        }
-                    }
-                    set
-                })
-            };
-            let mut row = Vec::new();
-            for b in candidates.ones() {
-                let allowed = self.class_allowed(src, profiles.representative[b]);
-                if !allowed.is_empty() {
-                    size.group_entries += weights[b];
-                    size.workload_pairs += weights[a] * weights[b];
-                    row.push((b, allowed));
-                }
-            }
-            rows.push(row);
-            if size.group_entries > cap || size.workload_pairs > cap {
-                size.capped = true;
-                break;
-            }
-        }
-        (rows, size)
-    }
-
     /// Workload pairs with something allowed, `src != dst`, sorted; each the union over the two workloads' pods.
     pub fn workload_connections(&self) -> Vec<WorkloadConnection> {
-        let rows = self.profile_rows();
-        let workload_profiles = self.workload_profiles();
-        let workloads_of = members(&workload_profiles, self.profiles().len());
-        let mut union = Union::new(workload_profiles.len());
-        let mut connections = Vec::new();
-        for (src, profiles) in workload_profiles.iter().enumerate() {
-            let entries = profiles.iter().flat_map(|&a| rows[a].iter().map(|(b, ports)| (*b, ports)));
-            for (dst, allowed) in union.collect(entries, &workloads_of, Some(src)) {
-                connections.push(WorkloadConnection { src, dst, allowed });
-            }
-        }
-        connections
+        let workloads = self.cluster.workloads.len();
+        self.reach_groups()
+            .expand()
+            .connections
+            .into_iter()
+            .filter(|c| c.src < workloads && c.dst < workloads)
+            .map(|c| WorkloadConnection { src: c.src, dst: c.dst, allowed: c.allowed })
+            .collect()
     }
 
     /// Workloads and external address groups, and every non-empty connection between them.
     pub fn reach(&self) -> Reach {
-        let workload_count = self.cluster.workloads.len();
-        let mut endpoints: Vec<ReachEndpoint> = (0..workload_count).map(ReachEndpoint::Workload).collect();
-        let mut connections: Vec<ReachConnection> = self
-            .workload_connections()
-            .into_iter()
-            .map(|c| ReachConnection { src: c.src, dst: c.dst, allowed: c.allowed })
-            .collect();
-        for (ranges, to_external, from_external) in self.external_groups() {
-            let index = endpoints.len();
-            endpoints.push(ReachEndpoint::External { ranges });
-            connections.extend(to_external.into_iter().map(|(src, allowed)| ReachConnection {
-                src,
-                dst: index,
-                allowed,
-            }));
-            connections.extend(from_external.into_iter().map(|(dst, allowed)| ReachConnection {
-                src: index,
-                dst,
-                allowed,
-            }));
-        }
-        connections.sort_by_key(|c| (c.src, c.dst));
-        Reach { endpoints, connections }
+        self.reach_groups().expand()
     }
 
-    /// The same answer as [`Analysis::reach`], grouped: workloads whose pods fall in the same profiles answer
-    /// alike, so they are evaluated and listed once; within a source set, destinations are grouped by port set.
+    /// The same answer as [`Analysis::reach`], grouped: built from the factored answer's blocks (profiles that
+    /// reach profiles on one port set), so that its size follows the distinct answers, not the pairs; sources
+    /// with the same ports toward several destination sets share one group.
     pub fn reach_groups(&self) -> GroupedReach {
-        let rows = self.profile_rows();
-        let workload_profiles = self.workload_profiles();
-        // Workloads by the set of profiles of their pods: one set per distinct answer.
-        let mut set_of: HashMap<&[ProfileId], usize> = HashMap::new();
-        let mut sets: Vec<&[ProfileId]> = Vec::new();
-        let mut set_workloads: Vec<Vec<usize>> = Vec::new();
-        for (workload, profiles) in workload_profiles.iter().enumerate() {
-            let set = *set_of.entry(profiles.as_slice()).or_insert_with(|| {
-                sets.push(profiles.as_slice());
-                set_workloads.push(Vec::new());
-                sets.len() - 1
-            });
-            set_workloads[set].push(workload);
-        }
-        let sets_of_profile = members(&sets.iter().map(|s| s.to_vec()).collect::<Vec<_>>(), self.profiles().len());
-        let mut union = Union::new(sets.len());
-        // Source sets with the same answer toward every destination set share their groups.
-        let mut by_answer: HashMap<Vec<(usize, PortSet)>, Vec<usize>> = HashMap::new();
-        let mut answers: Vec<Vec<(usize, PortSet)>> = Vec::new();
-        for (set, profiles) in sets.iter().enumerate() {
-            let entries = profiles.iter().flat_map(|&a| rows[a].iter().map(|(b, ports)| (*b, ports)));
-            let answer = union.collect(entries, &sets_of_profile, None);
-            if answer.is_empty() {
-                continue;
-            }
-            match by_answer.get_mut(&answer) {
-                Some(srcs) => srcs.push(set),
-                None => {
-                    answers.push(answer.clone());
-                    by_answer.insert(answer, vec![set]);
-                }
-            }
-        }
-        let workloads_in = |sets: &[usize]| -> Vec<usize> {
-            let mut workloads: Vec<usize> = sets.iter().flat_map(|&s| set_workloads[s].iter().copied()).collect();
-            workloads.sort_unstable();
-            workloads
-        };
-        let mut groups = Vec::new();
-        for answer in answers {
-            let srcs = workloads_in(&by_answer[&answer]);
-            for (dst_sets, allowed) in by_ports(answer) {
-                let dsts = workloads_in(&dst_sets);
-                if !(srcs.len() == 1 && dsts == srcs) {
-                    groups.push(ReachGroup { srcs: srcs.clone(), dsts, allowed });
-                }
-            }
-        }
-
+        let mut groups = self.answer().workload_groups();
         let mut endpoints: Vec<ReachEndpoint> =
             (0..self.cluster.workloads.len()).map(ReachEndpoint::Workload).collect();
         for (ranges, to_external, from_external) in self.external_groups() {
@@ -1126,7 +939,7 @@ impl<'c> Analysis<'c> {
 }
 
 /// Endpoints that get the same ports, together, in order of first appearance.
-fn by_ports(entries: Vec<(usize, PortSet)>) -> Vec<(Vec<usize>, PortSet)> {
+pub(crate) fn by_ports(entries: Vec<(usize, PortSet)>) -> Vec<(Vec<usize>, PortSet)> {
     let mut groups: Vec<(Vec<usize>, PortSet)> = Vec::new();
     let mut index_of: HashMap<PortSet, usize> = HashMap::new();
     for (endpoint, ports) in entries {

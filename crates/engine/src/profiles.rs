@@ -2,12 +2,11 @@
 //!
 //! Classes differ by labels, yet most labels are never named by a policy: two classes that the same policies
 //! isolate, that fall in the same peer sets and ipBlocks and declare the same ports get the same answer toward
-//! everything and from everything. The all-pairs questions (`workload_connections`, `reach`) evaluate one
-//! representative per profile, and only toward the profiles an isolated source's egress rules can reach at all,
-//! so that their cost follows the number of distinct answers, not the square of the pod count.
+//! everything and from everything. The factored answer (`answer.rs`) is built over profiles, one representative
+//! each, so that its cost follows the number of distinct answers, not the square of the pod count.
 
 use crate::classes::{ClassId, Classes};
-use crate::rules::{CompiledRule, CompiledTier, PeerSet};
+use crate::rules::{CompiledTier, PeerSet};
 use fixedbitset::FixedBitSet;
 use netseg_model::ContainerPort;
 use std::collections::{HashMap, HashSet};
@@ -126,32 +125,30 @@ impl Profiles {
         }
     }
 
-    /// The profiles one peer can match (all of them for a rule without peers).
-    pub fn reachable_by(&self, rule: &CompiledRule, into: &mut FixedBitSet) {
-        let Some(peers) = &rule.peers else {
-            into.insert_range(..);
-            return;
-        };
-        for peer in peers {
-            match peer {
-                PeerSet::Classes(set) => match self.by_set.get(&Arc::as_ptr(set)) {
-                    Some(profiles) => into.union_with(profiles),
-                    // Not seen when building: be exact by being broad.
-                    None => into.insert_range(..),
-                },
-                PeerSet::Block(block) => self.add_block(*block, into),
-                PeerSet::Blocks(blocks) => blocks.iter().for_each(|block| self.add_block(*block, into)),
-                PeerSet::Nodes { hosts, addresses } => {
-                    match self.by_set.get(&Arc::as_ptr(hosts)) {
-                        Some(profiles) => into.union_with(profiles),
-                        None => into.insert_range(..),
-                    }
-                    addresses.iter().for_each(|block| self.add_block(*block, into));
-                }
-                PeerSet::AnyAddress => {}
-                // Negations and services can match almost anything: be exact by being broad.
-                PeerSet::Calico(_) => into.insert_range(..),
-            }
+    /// The profiles one peer of a rule matches as the other end of a connection.
+    pub fn matched_by(&self, peer: &PeerSet) -> FixedBitSet {
+        let mut into = FixedBitSet::with_capacity(self.len());
+        match peer {
+            PeerSet::Classes(set) => self.add_classes(set, &mut into),
+            PeerSet::Block(block) => self.add_block(*block, &mut into),
+            PeerSet::Blocks(blocks) => blocks.iter().for_each(|block| self.add_block(*block, &mut into)),
+            // As `PeerSet::matches` has it: a `nodes` peer matches pods only as host-network pods on the nodes;
+            // its addresses are for addresses outside the cluster.
+            PeerSet::Nodes { hosts, .. } => self.add_classes(hosts, &mut into),
+            PeerSet::AnyAddress => {}
+            // Not one set: a Calico peer is a function of several. `answer.rs` evaluates rules with Calico peers
+            // profile by profile and never asks for this set; were it asked, all profiles is the safe answer.
+            PeerSet::Calico(_) => into.insert_range(..),
+        }
+        into
+    }
+
+    /// The profiles of a class set: looked up when the set was seen while building (every compiled rule's are),
+    /// else mapped class by class.
+    fn add_classes(&self, set: &Arc<FixedBitSet>, into: &mut FixedBitSet) {
+        match self.by_set.get(&Arc::as_ptr(set)) {
+            Some(profiles) => into.union_with(profiles),
+            None => set.ones().for_each(|class| into.insert(self.of_class[class])),
         }
     }
 }

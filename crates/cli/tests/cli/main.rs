@@ -23,6 +23,7 @@ mod live;
 mod reach;
 mod realworld;
 mod sarif;
+mod scale;
 mod schemas;
 mod synthetic;
 
