@@ -189,9 +189,10 @@ impl<'a> AuditContext<'a> {
         (0..self.cluster.workloads.len()).filter(|w| !self.host_network(*w) && !self.is_cni_component(*w))
     }
 
-    /// Whether any pod of the workload is isolated in `direction` by the declared policies.
+    /// Whether every pod of the workload is default-deny in `direction` under the declared policies (isolated by
+    /// a NetworkPolicy, or on Cilium by a Cilium policy or the enforcement mode).
     pub fn isolated(&self, workload: usize, direction: Direction) -> bool {
-        self.pods(workload).all(|pod| !self.declared.isolating(pod, direction).is_empty())
+        self.pods(workload).all(|pod| self.declared.default_deny(pod, direction))
     }
 
     /// What the workload may send to an address in the effective network, restricted to `ports`.
@@ -254,6 +255,18 @@ impl<'a> AuditContext<'a> {
                             policy.location.file
                         ));
                     }
+                    netseg_engine::PolicyKind::Cilium => {
+                        let Some(rule) = netseg_engine::cilium::rule_at(self.cluster, hit.origin) else { continue };
+                        reasons.push(format!(
+                            "{} of {} ({}:{}) allows it",
+                            rule.field(hit.origin.direction),
+                            rule.policy.display_name(),
+                            rule.policy.location.file,
+                            rule.rule.line
+                        ));
+                    }
+                    // The enforcement mode makes endpoints default-deny; it allows nothing itself.
+                    netseg_engine::PolicyKind::CiliumEnforcement => {}
                     netseg_engine::PolicyKind::NetworkPolicy => {
                         let Some(policy) = self.cluster.policies.get(hit.origin.policy) else { continue };
                         let Some(rule) = policy.egress.get(hit.origin.rule) else { continue };

@@ -89,6 +89,11 @@ mod tests {
             "NS152 baseline-not-default high",
             "NS160 cross-tenant-reachable high",
             "NS170 calico-pass-to-profile medium",
+            "NS180 cilium-policy-inert high",
+            "NS181 cilium-enforcement-never critical",
+            "NS182 fqdn-without-dns-rule medium",
+            "NS183 cilium-world-egress medium",
+            "NS184 l4-allow-cancels-l7 high",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

@@ -547,7 +547,7 @@ mod tests {
     }
 
     fn calico() -> NetworkChoice {
-        NetworkChoice { cni: Some("calico".into()), assume_enforced: false }
+        NetworkChoice { cni: Some("calico".into()), ..NetworkChoice::default() }
     }
 
     fn pod(c: &Cluster, name: &str) -> Endpoint {
@@ -704,7 +704,7 @@ mod tests {
 
         let deny = format!("{GNP}metadata: {{name: deny}}\nspec: {{selector: all(), types: [Ingress]}}\n");
         let c = cluster(&format!("{PODS}{deny}"));
-        let cilium = NetworkChoice { cni: Some("cilium".into()), assume_enforced: false };
+        let cilium = NetworkChoice { cni: Some("cilium".into()), ..NetworkChoice::default() };
         let network = Network::new(&c, &cilium).expect("cilium");
         assert!(network.effective().allowed(pod(&c, "client"), pod(&c, "web")).is_all());
         assert!(network.notes().iter().any(|n| n.contains("does not enforce Calico")), "{:?}", network.notes());

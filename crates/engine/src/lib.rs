@@ -7,6 +7,7 @@ pub mod addresses;
 mod answer;
 pub mod answer_limit;
 mod calico;
+pub mod cilium;
 mod classes;
 pub mod network;
 pub mod portset;
@@ -18,7 +19,7 @@ pub mod rules;
 use addresses::IpRange;
 use classes::{ClassId, Classes};
 use fixedbitset::FixedBitSet;
-use netseg_model::{Cluster, Direction, Tier};
+use netseg_model::{Cluster, Direction, IpBlock, Tier};
 use profiles::{ProfileId, Profiles};
 use rules::{direction_slot, CompiledTier, Other, RuleOrigin, TierRule};
 use std::collections::HashMap;
@@ -118,6 +119,22 @@ impl SideTrace {
         self.tier(TierId::NetworkPolicy)
             .map(|t| t.applying.iter().filter(|(k, _)| *k == PolicyKind::NetworkPolicy).map(|(_, i)| *i).collect())
             .unwrap_or_default()
+    }
+
+    /// Whether the subject is default-deny in this direction: a NetworkPolicy isolates it, or (on Cilium) a Cilium
+    /// policy or the enforcement mode `always` makes it so.
+    pub fn default_deny(&self) -> bool {
+        self.tier(TierId::NetworkPolicy).is_some_and(|t| !t.applying.is_empty())
+    }
+
+    /// The Cilium policies (indexes into `Cluster::cilium_policies`) that make the subject default-deny in this
+    /// direction, each once; and whether the enforcement mode `always` does.
+    pub fn cilium_default_deny(&self) -> (Vec<usize>, bool) {
+        let Some(tier) = self.tier(TierId::NetworkPolicy) else { return (Vec::new(), false) };
+        let mut policies: Vec<usize> =
+            tier.applying.iter().filter(|(k, _)| *k == PolicyKind::Cilium).map(|(_, i)| *i).collect();
+        policies.dedup();
+        (policies, tier.applying.iter().any(|(k, _)| *k == PolicyKind::CiliumEnforcement))
     }
 
     /// The rules of one tier that decided ports (none when the side never reached the tier).
@@ -267,6 +284,9 @@ pub struct EngineOptions {
     /// `false`: the CNI enforces no policy of any tier (it enforces admin policies no more than NetworkPolicies),
     /// so the analysis answers for the allow-all network, whatever the cluster declares.
     pub policies_enforced: bool,
+    /// `Some`: Cilium enforces its own policies (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy) beside the
+    /// NetworkPolicies, under this policy enforcement mode. `None`: they are inert.
+    pub cilium: Option<netseg_model::PolicyEnforcement>,
     /// Calico enforces the policies: its tiers, policies and network sets take part (`calico` module), and the
     /// Kubernetes policies sit where Calico places them.
     pub calico: bool,
@@ -274,7 +294,7 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { ip_blocks_match_pods: true, policies_enforced: true, calico: false }
+        EngineOptions { ip_blocks_match_pods: true, policies_enforced: true, cilium: None, calico: false }
     }
 }
 
@@ -284,6 +304,7 @@ impl EngineOptions {
         EngineOptions {
             ip_blocks_match_pods: verdict.ip_blocks_match_pods(),
             policies_enforced: true,
+            cilium: None,
             calico: verdict.runs_calico(),
         }
     }
@@ -330,19 +351,29 @@ impl<'c> Analysis<'c> {
     pub fn with_options(cluster: &'c Cluster, options: &EngineOptions) -> Analysis<'c> {
         // Policies that are not enforced are not read at all: not even their ipBlocks tell pods or addresses apart.
         let calico = options.policies_enforced && options.calico;
+        // Cilium's policies extend the Kubernetes tiers; Calico's tiers replace them (one CNI enforces either).
+        let cilium = options.cilium.filter(|_| options.policies_enforced && !calico);
         let mut blocks = if options.policies_enforced { addresses::policy_blocks(cluster) } else { Vec::new() };
-        if calico {
-            let mut seen: std::collections::HashSet<netseg_model::IpBlock> = blocks.iter().cloned().collect();
-            blocks.extend(calico::blocks(cluster).into_iter().filter(|b| seen.insert(b.clone())));
+        let extra = match (calico, cilium.is_some()) {
+            (true, _) => calico::blocks(cluster),
+            (false, true) => cilium::policy_blocks(cluster),
+            (false, false) => Vec::new(),
+        };
+        if !extra.is_empty() {
+            let mut seen: std::collections::HashSet<IpBlock> = blocks.iter().cloned().collect();
+            blocks.extend(extra.into_iter().filter(|b| seen.insert(b.clone())));
         }
         let classes = Classes::build(cluster, blocks, options.ip_blocks_match_pods);
-        let tiers = if calico {
+        let mut tiers = if calico {
             calico::compile_tiers(cluster, &classes)
         } else if options.policies_enforced {
             rules::compile_tiers(cluster, &classes)
         } else {
             rules::empty_tiers(classes.len())
         };
+        if let Some(enforcement) = cilium {
+            cilium::extend_tiers(&mut tiers, cluster, &classes, enforcement);
+        }
         let policy_tier = tiers.iter().position(|t| t.id == TierId::NetworkPolicy).unwrap_or(0);
         Analysis {
             cluster,
@@ -406,6 +437,15 @@ impl<'c> Analysis<'c> {
             Some(policy) => self.pods_in(policy.subjects.ones()),
             None => Vec::new(),
         }
+    }
+
+    /// Whether a pod is default-deny in `direction`: isolated by a NetworkPolicy or, on Cilium, made default-deny
+    /// by a Cilium policy or the enforcement mode. (Calico's policies in the same tier do not count: Calico's tiers
+    /// decide by their own order, so `isolating` and this read the Kubernetes and Cilium kinds only.)
+    pub fn default_deny(&self, endpoint: Endpoint, direction: Direction) -> bool {
+        let Some(class) = self.class_of(endpoint) else { return false };
+        let tier = self.network_policy_tier();
+        tier.applying[direction_slot(direction)][class].iter().any(|&p| tier.policies[p].kind != PolicyKind::Calico)
     }
 
     /// The pods (as endpoints) that a policy selects.
@@ -499,7 +539,7 @@ impl<'c> Analysis<'c> {
             let model_tier = match tier.id {
                 TierId::Admin => Tier::Admin,
                 TierId::Baseline => Tier::Baseline,
-                TierId::NetworkPolicy | TierId::Calico(_) => continue,
+                TierId::NetworkPolicy | TierId::CiliumDeny | TierId::Calico(_) => continue,
             };
             let rules: Vec<(&std::sync::Arc<FixedBitSet>, &TierRule)> =
                 tier.rules().filter(|(_, rule)| rule.rule.origin.kind == PolicyKind::Admin).collect();

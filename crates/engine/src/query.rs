@@ -219,8 +219,10 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Some queried port is allowed, and no layer that decides on requests denies the named request.
     pub fn allowed(&self) -> bool {
         !self.allowed_ports.is_empty()
+            && !self.request_verdicts.iter().any(|(_, verdict)| matches!(verdict, RequestVerdict::Denied { .. }))
     }
 }
 
@@ -256,7 +258,11 @@ pub fn verdict(analysis: &Analysis<'_>, from: Resolved, to: Resolved, query: Por
     let explanation = witness.or(first).unwrap_or_else(|| {
         analysis.explain(Endpoint::Address(IpAddr::from([0, 0, 0, 0])), Endpoint::Address(IpAddr::from([0, 0, 0, 0])))
     });
-    Verdict { from, to, query, allowed_ports, explanation, differing_pods, request, request_verdicts: Vec::new() }
+    let mut request_verdicts = Vec::new();
+    if let Some(cilium) = crate::cilium::request_verdict(analysis.cluster, &explanation, &allowed_ports, &request) {
+        request_verdicts.push((Layer::CiliumL7, cilium));
+    }
+    Verdict { from, to, query, allowed_ports, explanation, differing_pods, request, request_verdicts }
 }
 
 /// Whether a reach endpoint is the one a filter names.

@@ -241,6 +241,11 @@ pub enum PolicyKind {
     NetworkPolicy,
     /// `Cluster::admin_policies`.
     Admin,
+    /// `Cluster::cilium_policies`; a rule's index is its place among the policy's rules of that direction, spec by
+    /// spec, allow rules before deny rules (`crate::cilium::rule_at`).
+    Cilium,
+    /// The Cilium agent's policy enforcement mode `always`, which makes every endpoint default-deny; index 0.
+    CiliumEnforcement,
     /// `Cluster::calico.policies`.
     Calico,
 }
@@ -345,9 +350,12 @@ pub struct TierPolicy {
 /// Which tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TierId {
+    /// The `ingressDeny`/`egressDeny` rules of CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies: they
+    /// win over every allow, of every kind.
+    CiliumDeny,
     /// AdminNetworkPolicies and ClusterNetworkPolicies of the Admin tier.
     Admin,
-    /// Kubernetes NetworkPolicies.
+    /// Kubernetes NetworkPolicies, and on Cilium the allow rules of Cilium's policies (one union).
     NetworkPolicy,
     /// The BaselineAdminNetworkPolicy and ClusterNetworkPolicies of the Baseline tier.
     Baseline,
@@ -389,6 +397,7 @@ impl CompiledTier {
             TierId::NetworkPolicy => "NetworkPolicy",
             TierId::Baseline => "baseline",
             TierId::Calico(_) => "calico",
+            TierId::CiliumDeny => "Cilium deny",
         });
         Self::named(id, name, None, policies, classes, default_action, union)
     }

@@ -1135,11 +1135,7 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Loaded::Service(v) => store!(inventory.services, v),
         Loaded::Policy(v) => store!(inventory.policies, v),
         Loaded::Admin(v) => store!(inventory.admin_policies, v),
-        Loaded::Cilium(v) => {
-            // Read and validated; until the engine applies them, the answers still ignore what they restrict.
-            unmodelled(inventory, file, node, kind, "Cilium");
-            store!(inventory.cilium_policies, v)
-        }
+        Loaded::Cilium(v) => store!(inventory.cilium_policies, v),
         Loaded::CiliumConfig(v) => inventory.cilium_config = Some(v),
         Loaded::Endpoints(v) => store!(inventory.endpoints, v),
         Loaded::Ingress(v) => store!(inventory.ingresses, v),

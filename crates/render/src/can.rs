@@ -1,9 +1,11 @@
 //! `netseg can`: one verdict and why, in plain words or as `netseg.can/v1` JSON.
 
+use crate::can_cilium as cilium;
 use crate::Style;
+use netseg_engine::cilium::rule_at;
 use netseg_engine::query::Verdict;
-use netseg_engine::request::Request;
-use netseg_engine::{Action, Endpoint, PortSet, SideTrace, TierHit, TierId};
+use netseg_engine::request::{Request, RequestVerdict};
+use netseg_engine::{Action, Endpoint, PolicyKind, PortSet, SideTrace, TierHit, TierId};
 use netseg_model::{
     AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, Cluster, Direction, LabelSelector, Peer,
     PeerSelector, Tier,
@@ -203,12 +205,13 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         crate::can_calico::side_lines(cluster, side, &wanted, word, out);
         return;
     }
+    cilium::deny_lines(cluster, side, &wanted, out);
     tier_lines(cluster, side, TierId::Admin, &wanted, out);
     if side.reached(TierId::NetworkPolicy).intersection(&wanted).is_empty() {
         // The admin tier decided every queried port.
         return;
     }
-    if side.isolating().is_empty() {
+    if !side.default_deny() {
         let types = if side.direction == Direction::Egress { "Egress" } else { "Ingress" };
         let baseline = side.hits(TierId::Baseline).iter().any(|hit| !hit.ports.intersection(&wanted).is_empty());
         if !baseline && side.hits(TierId::Admin).is_empty() {
@@ -234,6 +237,14 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
             policy.namespace, policy.name, policy.location
         );
     }
+    let (cilium_policies, always) = side.cilium_default_deny();
+    for &index in &cilium_policies {
+        let policy = &cluster.cilium_policies[index];
+        let _ = writeln!(out, "  default-deny for {word} by {} ({})", policy.display_name(), policy.location);
+    }
+    if always {
+        let _ = writeln!(out, "  default-deny for {word}: Cilium's policy enforcement mode is `always`");
+    }
     let mut any = false;
     for hit in side.hits(TierId::NetworkPolicy) {
         let ports = hit.ports.intersection(&wanted);
@@ -241,6 +252,21 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
             continue;
         }
         any = true;
+        let direction_word = if side.direction == Direction::Egress { "to" } else { "from" };
+        if hit.origin.kind == PolicyKind::Cilium {
+            if let Some(rule) = rule_at(cluster, hit.origin) {
+                let _ = writeln!(
+                    out,
+                    "  allowed by {word} rule {} of {} (line {}): {direction_word} {}, on {ports}",
+                    rule.field(side.direction),
+                    rule.policy.display_name(),
+                    rule.rule.line,
+                    cilium::describe_peers(rule.rule)
+                );
+                cilium::condition_lines(rule.rule, &ports, out);
+            }
+            continue;
+        }
         let policy = &cluster.policies[hit.origin.policy];
         let rules = policy.rules(side.direction);
         let rule = &rules[hit.origin.rule];
@@ -248,7 +274,6 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
             Some(peer) => describe_peer(&rule.peers[peer], &policy.namespace),
             None => "anyone (the rule names no peers)".to_string(),
         };
-        let direction_word = if side.direction == Direction::Egress { "to" } else { "from" };
         let _ = writeln!(
             out,
             "  allowed by {word} rule {} of {}/{} (line {}): {direction_word} {peer}, on {ports}",
@@ -256,7 +281,13 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         );
     }
     if !any {
-        let count: usize = side.isolating().iter().map(|&i| cluster.policies[i].rules(side.direction).len()).sum();
+        let count: usize =
+            side.isolating().iter().map(|&i| cluster.policies[i].rules(side.direction).len()).sum::<usize>()
+                + cilium_policies
+                    .iter()
+                    .flat_map(|&i| &cluster.cilium_policies[i].rules)
+                    .map(|spec| spec.rules(side.direction, false).len())
+                    .sum::<usize>();
         let _ =
             writeln!(out, "  no {word} rule of these policies ({count} in all) allows {other} on {}", verdict.query);
     }
@@ -329,6 +360,22 @@ pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], styl
     if !verdict.request.is_unspecified() {
         let _ = writeln!(out, "  request: {}", verdict.request.describe());
     }
+    for (layer, request_verdict) in &verdict.request_verdicts {
+        let refs = |by: &[netseg_engine::request::PolicyRef]| {
+            by.iter().map(ToString::to_string).collect::<Vec<String>>().join("; ")
+        };
+        let _ = match request_verdict {
+            RequestVerdict::Allowed { by } => {
+                writeln!(out, "  {}: the request is admitted by {}", layer.as_str(), refs(by))
+            }
+            RequestVerdict::Denied { by } => {
+                writeln!(out, "  {}: the request is refused: no L7 rule of {} admits it", layer.as_str(), refs(by))
+            }
+            RequestVerdict::Unknown { reason } => {
+                writeln!(out, "  {}: the request cannot be decided: {reason}", layer.as_str())
+            }
+        };
+    }
     side_lines(cluster, verdict, &verdict.explanation.egress, style, &mut out);
     side_lines(cluster, verdict, &verdict.explanation.ingress, style, &mut out);
     let notes = notes(cluster, verdict, network_notes);
@@ -372,18 +419,22 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
         return step;
     }
     // The chain in evaluation order: admin rules, then the NetworkPolicy tier, then baseline rules.
-    let mut by = tier_json(cluster, side, TierId::Admin, &wanted);
+    let mut by = cilium::deny_json(cluster, side, &wanted);
+    by.extend(tier_json(cluster, side, TierId::Admin, &wanted));
     let reached_policies = !side.reached(TierId::NetworkPolicy).intersection(&wanted).is_empty();
     if reached_policies && allowed {
+        by.extend(cilium::allow_json(cluster, side, &wanted));
         by.extend(
-            side.hits(TierId::NetworkPolicy).iter().filter(|hit| !hit.ports.intersection(&wanted).is_empty()).map(
-                |hit| {
+            side.hits(TierId::NetworkPolicy)
+                .iter()
+                .filter(|hit| hit.origin.kind == PolicyKind::NetworkPolicy)
+                .filter(|hit| !hit.ports.intersection(&wanted).is_empty())
+                .map(|hit| {
                     let policy = &cluster.policies[hit.origin.policy];
                     json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name,
                    "rule": hit.origin.rule, "peer": hit.peer, "ports": hit.ports.intersection(&wanted),
                    "file": policy.location.file, "line": policy.rules(side.direction)[hit.origin.rule].line})
-                },
-            ),
+                }),
         );
     } else if reached_policies {
         // Denied: the policies that isolate the endpoint, none of whose rules matched.
@@ -392,14 +443,15 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
             json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name, "rule": null,
                    "file": policy.location.file, "line": policy.location.line})
         }));
+        by.extend(cilium::default_deny_json(cluster, side));
     }
-    if reached_policies && side.isolating().is_empty() {
+    if reached_policies && !side.default_deny() {
         by.extend(tier_json(cluster, side, TierId::Baseline, &wanted));
     }
     let mut step = json!({
         "side": side.direction.as_str(),
         "verdict": if allowed { "allowed" } else { "denied" },
-        "isolated": !side.isolating().is_empty(),
+        "isolated": side.default_deny(),
         "by": by,
     });
     if let Some(chain) = chain(cluster, verdict, side) {
@@ -440,6 +492,28 @@ pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> V
     });
     if !verdict.request.is_unspecified() {
         value["request"] = request_json(&verdict.request);
+    }
+    if !verdict.request_verdicts.is_empty() {
+        value["request_verdicts"] = verdict
+            .request_verdicts
+            .iter()
+            .map(|(layer, request_verdict)| {
+                let refs = |by: &[netseg_engine::request::PolicyRef]| {
+                    by.iter().map(ToString::to_string).collect::<Vec<String>>()
+                };
+                match request_verdict {
+                    RequestVerdict::Allowed { by } => {
+                        json!({"layer": layer.as_str(), "verdict": "allowed", "by": refs(by)})
+                    }
+                    RequestVerdict::Denied { by } => {
+                        json!({"layer": layer.as_str(), "verdict": "denied", "by": refs(by)})
+                    }
+                    RequestVerdict::Unknown { reason } => {
+                        json!({"layer": layer.as_str(), "verdict": "unknown", "reason": reason})
+                    }
+                }
+            })
+            .collect::<Value>();
     }
     value
 }

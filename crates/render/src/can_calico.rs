@@ -95,6 +95,8 @@ pub fn side_lines(cluster: &Cluster, side: &SideTrace, wanted: &PortSet, word: &
                 continue;
             }
             let what = match hit.origin.kind {
+                // Cilium's policies never sit in Calico's tiers (one CNI enforces either).
+                PolicyKind::Cilium | PolicyKind::CiliumEnforcement => None,
                 PolicyKind::Calico => calico_rule(cluster, hit).map(|(policy, rule)| {
                     let peer = match side.direction {
                         Direction::Ingress => &rule.source,
@@ -163,6 +165,8 @@ pub fn chain(cluster: &Cluster, side: &SideTrace, wanted: &PortSet) -> Option<St
     for tier in walked(side, wanted) {
         for hit in tier.hits.iter().filter(|h| !h.ports.intersection(wanted).is_empty()) {
             let name = match hit.origin.kind {
+                // Cilium's policies never sit in Calico's tiers (one CNI enforces either).
+                PolicyKind::Cilium | PolicyKind::CiliumEnforcement => None,
                 PolicyKind::Calico => cluster.calico.policies.get(hit.origin.policy).map(CalicoPolicy::display_name),
                 PolicyKind::NetworkPolicy => {
                     cluster.policies.get(hit.origin.policy).map(|p| format!("NetworkPolicy {}/{}", p.namespace, p.name))
@@ -198,6 +202,8 @@ pub fn side_json(cluster: &Cluster, side: &SideTrace, wanted: &PortSet) -> Vec<V
                 continue;
             }
             let entry = match hit.origin.kind {
+                // Cilium's policies never sit in Calico's tiers (one CNI enforces either).
+                PolicyKind::Cilium | PolicyKind::CiliumEnforcement => None,
                 PolicyKind::Calico => calico_rule(cluster, hit).map(|(policy, rule)| {
                     json!({"kind": netseg_model::load::calico_kind_name(policy.kind.as_str()), "tier": &*tier.name,
                            "namespace": policy.namespace, "name": policy.name, "order": policy.order,

@@ -30,6 +30,11 @@ mod ns151_shadowed_admin_rule;
 mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
 mod ns170_calico_pass_to_profile;
+mod ns180_cilium_policy_inert;
+mod ns181_cilium_enforcement_never;
+mod ns182_fqdn_without_dns_rule;
+mod ns183_cilium_world_egress;
+mod ns184_l4_allow_cancels_l7;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
@@ -62,6 +67,11 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns152_baseline_not_default::RULE, ns152_baseline_not_default::check),
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
     (&ns170_calico_pass_to_profile::RULE, ns170_calico_pass_to_profile::check),
+    (&ns180_cilium_policy_inert::RULE, ns180_cilium_policy_inert::check),
+    (&ns181_cilium_enforcement_never::RULE, ns181_cilium_enforcement_never::check),
+    (&ns182_fqdn_without_dns_rule::RULE, ns182_fqdn_without_dns_rule::check),
+    (&ns183_cilium_world_egress::RULE, ns183_cilium_world_egress::check),
+    (&ns184_l4_allow_cancels_l7::RULE, ns184_l4_allow_cancels_l7::check),
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.

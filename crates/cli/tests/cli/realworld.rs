@@ -162,7 +162,7 @@ fn calico_installs_are_recognised_and_their_own_parts_are_not_findings() {
 }
 
 #[test]
-fn calico_policies_are_evaluated_and_cilium_policies_reported_as_not_analysed() {
+fn calico_and_cilium_policies_are_evaluated() {
     let Some(root) = realworld() else { return };
     let yaobank = json(&netseg(&["audit", "-o", "json", &set(&root, "calico-yaobank")]).stdout);
     assert_eq!(rules_of(&yaobank, "NS132"), Vec::<String>::new());
@@ -178,9 +178,19 @@ fn calico_policies_are_evaluated_and_cilium_policies_reported_as_not_analysed() 
     assert!(!can("default/attack", "default/database"));
     assert!(!can("default/customer", "default/database"));
     assert!(can("default/attack", "default/customer"));
-    let starwars = netseg(&["reach", &set(&root, "cilium/minikube-starwars")]);
-    assert!(starwars.stderr.contains("warning[unmodelled-policy]"), "{}", starwars.stderr);
-    assert!(starwars.stderr.contains("CiliumNetworkPolicy default/rule1"), "{}", starwars.stderr);
+    let starwars = set(&root, "cilium/minikube-starwars");
+    let reach = netseg(&["reach", &starwars]);
+    assert!(!reach.stderr.contains("warning[unmodelled-policy]"), "{}", reach.stderr);
+    // Cilium's demo: the later `rule1` (L3/L4) lets the empire land on port 80 and drops the alliance.
+    let can = |from: &str, port: &str| {
+        netseg(&["can", "--cni", "cilium", "--from", from, "--to", "default/deathstar", "--port", port, &starwars])
+    };
+    let tiefighter = can("default/tiefighter", "80");
+    assert_eq!(tiefighter.code, 0, "{}{}", tiefighter.stdout, tiefighter.stderr);
+    assert!(tiefighter.stdout.contains("of CiliumNetworkPolicy default/rule1"), "{}", tiefighter.stdout);
+    let xwing = can("default/xwing", "80");
+    assert_eq!(xwing.code, 1, "{}{}", xwing.stdout, xwing.stderr);
+    assert!(xwing.stdout.contains("default-deny for ingress by CiliumNetworkPolicy default/rule1"), "{}", xwing.stdout);
 }
 
 /// Issue 12, failure 1: the "CNI infrastructure" exemption matched image names (`calico/`, `cilium/`), so the
@@ -207,7 +217,8 @@ fn regression_cni_vendor_images_do_not_hide_calico_stars_or_cilium_starwars() {
     assert_eq!(rules_of(&report, "NS125"), ["backend"], "backend's Redis port is open to management-ui's namespace");
     let starwars = json(&netseg(&["audit", "-o", "json", &set(&root, "cilium/minikube-starwars")]).stdout);
     assert_eq!(rules_of(&starwars, "NS120"), ["deathstar", "tiefighter", "xwing"]);
-    assert_eq!(rules_of(&starwars, "NS101"), ["default"]);
+    // Cilium's policies isolate the deathstar and the empire: the namespace has policies.
+    assert_eq!(rules_of(&starwars, "NS101"), Vec::<String>::new());
 }
 
 /// The CNI's own parts are exempt by what they are, and the report says which and why.
