@@ -178,6 +178,10 @@ pub fn load_with(inputs: &[Input], default_namespace: Option<&str>, limits: Limi
 /// Loads every input into an inventory that may already hold objects (a live cluster's, say): a later object
 /// replaces an earlier one of the same kind, namespace and name, as `kubectl apply` would.
 pub fn load_inputs(inventory: &mut Inventory, inputs: &[Input]) {
+    // Inputs that held no object, by their diagnostic's index: an error when nothing given holds an object, but a
+    // warning beside inputs that do (a pre-commit hook hands over every changed YAML file, a repository's CI
+    // configuration among them).
+    let mut empty_inputs = Vec::new();
     for input in inputs {
         let objects_before = inventory.objects_read;
         let diagnostics_before = inventory.diagnostics.len();
@@ -206,6 +210,7 @@ pub fn load_inputs(inventory: &mut Inventory, inputs: &[Input]) {
                 Input::Path(path) if path.is_dir() => (path.display().to_string(), "the directory"),
                 Input::Path(path) => (path.display().to_string(), "the file"),
             };
+            empty_inputs.push(inventory.diagnostics.len());
             inventory.diagnostics.push(Diagnostic {
                 severity: Severity::Error,
                 code: DiagnosticCode::NoObjects,
@@ -228,6 +233,16 @@ pub fn load_inputs(inventory: &mut Inventory, inputs: &[Input]) {
             });
         }
         inventory.cap_diagnostics();
+    }
+    if inventory.objects_read > 0 {
+        for index in empty_inputs {
+            if let Some(diagnostic) = inventory.diagnostics.get_mut(index) {
+                if diagnostic.code == DiagnosticCode::NoObjects {
+                    diagnostic.severity = Severity::Warning;
+                    diagnostic.message.push_str("; the other inputs are analysed");
+                }
+            }
+        }
     }
     let references = decode::mesh::references::check(&inventory.mesh.linkerd);
     inventory.diagnostics.extend(references);

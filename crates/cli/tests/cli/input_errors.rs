@@ -70,6 +70,18 @@ fn input_with_no_kubernetes_object_is_an_error() {
 }
 
 #[test]
+fn regression_a_non_manifest_yaml_beside_manifests_is_a_warning_not_an_error() {
+    // The pre-commit hook hands over every changed YAML file: `.pre-commit-config.yaml` beside the manifests must
+    // not fail the run, though on its own it is still an error (above).
+    let dir = tree(&[("notes.yaml", "title: not a manifest\n"), ("good.yaml", GOOD)]);
+    let notes = dir.path().join("notes.yaml").display().to_string();
+    let good = dir.path().join("good.yaml").display().to_string();
+    let run = netseg(&["reach", "-o", "json", &notes, &good]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("warning[no-objects]") && run.stderr.contains("notes.yaml"), "{}", run.stderr);
+}
+
+#[test]
 fn objects_but_no_workload_is_said_in_the_summary() {
     let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: a}\nspec: {podSelector: {}}\n";
     let audit = netseg_stdin(&["audit", "-"], text);
