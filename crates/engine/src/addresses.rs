@@ -53,8 +53,8 @@ fn to_addr(value: u128, v4: bool) -> IpAddr {
     }
 }
 
-/// Every address block some policy tests: NetworkPolicy ipBlocks, admin `networks`, and (when an admin policy
-/// has a `nodes` peer) each node address as a one-address block. Classes record which of them hold a pod's IP.
+/// Every address block some policy tests: NetworkPolicy ipBlocks, admin `networks`, (when an admin policy has a
+/// `nodes` peer) each node address as a one-address block, and the blocks the meshes' rules test. Classes record which of them hold a pod's IP.
 pub fn policy_blocks(cluster: &Cluster) -> Vec<IpBlock> {
     let mut blocks: Vec<IpBlock> = Vec::new();
     for policy in &cluster.policies {
@@ -83,6 +83,7 @@ pub fn policy_blocks(cluster: &Cluster) -> Vec<IpBlock> {
     if nodes_peer {
         blocks.extend(cluster.nodes.iter().flat_map(|n| &n.addresses).map(|addr| host_block(*addr)));
     }
+    blocks.extend(crate::mesh::address_blocks(cluster));
     let mut seen = std::collections::HashSet::new();
     blocks.retain(|block| seen.insert(block.clone()));
     blocks

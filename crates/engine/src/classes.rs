@@ -1,10 +1,13 @@
 //! Pod classes: pods that no policy can tell apart share one class and one answer.
 //!
 //! Two pods are in the same class when they share the namespace, the labels, the host-network flag, the container
-//! ports (named ports resolve on them), the set of address blocks their IPs fall in, and for host-network pods the
-//! node. Every question the engine answers depends on nothing else, so it evaluates classes, never pod pairs.
+//! ports (named ports resolve on them), the set of address blocks their IPs fall in, for host-network pods the
+//! node, and what the meshes tell apart: the service account (the mesh identity), the annotations the meshes
+//! read and the dataplane (which proxy receives the pod's traffic, which ports bypass it). Every question the
+//! engine answers depends on nothing else, so it evaluates classes, never pod pairs.
 
 use fixedbitset::FixedBitSet;
+use netseg_model::mesh::Dataplane;
 use netseg_model::{Cluster, ContainerPort, IpBlock, LabelSelector, Labels, Operator};
 use std::collections::HashMap;
 
@@ -21,6 +24,11 @@ pub struct PodClass {
     /// The node a host-network pod runs on (`spec.nodeName`), which admin `nodes` peers match; `None` for pods
     /// on the pod network, so that placement never splits their classes.
     pub node: Option<String>,
+    /// `serviceAccountName`, `default` when unset: the identity the meshes authenticate.
+    pub service_account: String,
+    /// The annotations the meshes read (a pod's own default inbound policy, for one).
+    pub annotations: Labels,
+    pub dataplane: Dataplane,
 }
 
 /// The classes of a cluster and the indexes that let a selector find its classes without scanning them.
@@ -55,7 +63,8 @@ impl Classes {
         }
         pods.sort_by_key(|&(namespace, _, _)| namespace);
 
-        type Key<'c> = (usize, &'c Labels, bool, Vec<ContainerPort>, Vec<usize>, Option<&'c str>);
+        type Key<'c> =
+            (usize, &'c Labels, bool, Vec<ContainerPort>, Vec<usize>, Option<&'c str>, &'c str, &'c Labels, Dataplane);
         let mut classes: Vec<PodClass> = Vec::new();
         let mut ids: HashMap<Key<'_>, ClassId> = HashMap::new();
         let mut pod_class: Vec<Vec<ClassId>> = cluster.workloads.iter().map(|w| vec![0; w.pods.len()]).collect();
@@ -76,13 +85,36 @@ impl Classes {
             };
             // Placement only tells host-network pods apart (admin `nodes` peers match them by node).
             let node = pod.facts.node_name.as_deref().filter(|_| pod.facts.host_network);
-            let key = (namespace, &pod.facts.labels, pod.facts.host_network, ports, ip_blocks, node);
+            let account = pod.facts.service_account.as_deref().unwrap_or("default");
+            let dataplane = netseg_model::mesh::dataplane(&pod.facts, cluster.namespaces.get(namespace));
+            let key = (
+                namespace,
+                &pod.facts.labels,
+                pod.facts.host_network,
+                ports,
+                ip_blocks,
+                node,
+                account,
+                &pod.facts.annotations,
+                dataplane,
+            );
             let id = match ids.get(&key) {
                 Some(&id) => id,
                 None => {
-                    let (namespace, labels, host_network, ports, ip_blocks, node) = key.clone();
+                    let (namespace, labels, host_network, ports, ip_blocks, node, account, annotations, dataplane) =
+                        key.clone();
                     let node = node.map(str::to_string);
-                    classes.push(PodClass { namespace, labels: labels.clone(), host_network, ports, ip_blocks, node });
+                    classes.push(PodClass {
+                        namespace,
+                        labels: labels.clone(),
+                        host_network,
+                        ports,
+                        ip_blocks,
+                        node,
+                        service_account: account.to_string(),
+                        annotations: annotations.clone(),
+                        dataplane,
+                    });
                     ids.insert(key, classes.len() - 1);
                     classes.len() - 1
                 }

@@ -5,6 +5,7 @@
 
 pub mod addresses;
 mod classes;
+pub mod mesh;
 pub mod portset;
 mod profiles;
 pub mod query;
@@ -98,12 +99,15 @@ struct Trail {
     by_default: PortSet,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Explanation {
     pub egress: SideTrace,
     pub ingress: SideTrace,
+    /// What the destination's mesh makes of the connection; `None` when the destination is not a pod.
+    pub mesh: Option<std::sync::Arc<mesh::MeshAnswer>>,
     /// A pod talking to itself, which no policy can block.
     pub same_pod: bool,
+    /// What the network (both sides) and the mesh together allow.
     pub allowed: PortSet,
 }
 
@@ -257,6 +261,8 @@ pub struct Analysis<'c> {
     profiles: OnceLock<Profiles>,
     /// The pods of each class, built on first use.
     class_pods: OnceLock<Vec<Vec<Endpoint>>>,
+    /// Istio, Linkerd and Consul: what the destination's proxy authorizes.
+    mesh: mesh::MeshLayer,
     /// What each profile may send to each other one, built on the first all-pairs question.
     rows: OnceLock<Vec<ProfileRow>>,
 }
@@ -287,8 +293,10 @@ impl<'c> Analysis<'c> {
         let classes = Classes::build(cluster, options.ip_blocks_match_pods);
         let policy_tier = rules::compile_policy_tier(cluster, &classes);
         let ordered = rules::compile_ordered_tiers(cluster, &classes);
+        let mesh = mesh::MeshLayer::build(cluster, &classes);
         Analysis {
             cluster,
+            mesh,
             classes,
             policy_tier,
             admin: ordered.admin,
@@ -467,8 +475,41 @@ impl<'c> Analysis<'c> {
         let egress = self.trace(src, dst, Direction::Egress);
         let ingress = self.trace(dst, src, Direction::Ingress);
         let same_pod = src == dst && matches!(src, Endpoint::Pod { .. });
-        let allowed = if same_pod { PortSet::all() } else { egress.allowed.intersection(&ingress.allowed) };
-        Explanation { egress, ingress, same_pod, allowed }
+        let mesh = if same_pod { None } else { self.mesh_answer(src, dst) };
+        let mut allowed = if same_pod { PortSet::all() } else { egress.allowed.intersection(&ingress.allowed) };
+        if let Some(answer) = &mesh {
+            allowed = allowed.intersection(&answer.passable);
+        }
+        Explanation { egress, ingress, mesh, same_pod, allowed }
+    }
+
+    /// What the destination's mesh makes of the source's connections; `None` when the destination is not a pod
+    /// (the meshes authorize at the destination's proxy, never at an address).
+    pub fn mesh_answer(&self, src: Endpoint, dst: Endpoint) -> Option<std::sync::Arc<mesh::MeshAnswer>> {
+        let destination = self.class_of(dst)?;
+        let client = match src {
+            Endpoint::Pod { .. } => mesh::Client::Class(self.class_of(src)?),
+            Endpoint::Address(addr) => mesh::Client::Address(addr),
+        };
+        Some(self.mesh.answer(self.cluster, &self.classes, client, destination))
+    }
+
+    /// The network-allowed ports between two endpoints on which only some requests pass, with what they must
+    /// be: every layer that decides on more than addresses and ports contributes (today the meshes).
+    pub fn restrictions(&self, src: Endpoint, dst: Endpoint) -> Vec<request::Restriction> {
+        if src == dst {
+            return Vec::new();
+        }
+        let explanation = self.explain(src, dst);
+        match &explanation.mesh {
+            Some(answer) => answer.restrictions(&explanation.allowed),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether any pod is in a mesh, so that request-level restrictions can exist.
+    pub fn mesh_active(&self) -> bool {
+        self.mesh.active()
     }
 
     fn trace(&self, subject: Endpoint, other: Endpoint, direction: Direction) -> SideTrace {
@@ -491,7 +532,7 @@ impl<'c> Analysis<'c> {
         trace.host_network = self.classes.classes[class].host_network;
         trace.isolating = self.policy_tier.isolating[direction_slot(direction)][class].clone();
         let mut trail = Trail::default();
-        trace.allowed = self.side(class, other, direction, Some(&mut trail));
+        trace.allowed = self.network_side(class, other, direction, Some(&mut trail));
         trace.hits = trail.hits;
         trace.admin = trail.admin;
         trace.to_policies = trail.to_policies;
@@ -544,8 +585,28 @@ impl<'c> Analysis<'c> {
         }
     }
 
+    /// Decides one side: the network's tiers, and on the destination's side its mesh too (the proxy authorizes
+    /// at the destination). Explanations trace the network alone and show the mesh beside it.
+    fn side(&self, subject: ClassId, other: Other, direction: Direction, trail: Option<&mut Trail>) -> PortSet {
+        let network = self.network_side(subject, other, direction, trail);
+        if direction == Direction::Egress || !self.mesh.active() || network.is_empty() {
+            return network;
+        }
+        let client = match other {
+            Other::Class(class) => mesh::Client::Class(class),
+            Other::Address(addr) => mesh::Client::Address(addr),
+        };
+        network.intersection(&self.mesh.passable(self.cluster, &self.classes, client, subject))
+    }
+
     /// Decides one side by walking the tiers: admin, NetworkPolicy, baseline, default allow.
-    fn side(&self, subject: ClassId, other: Other, direction: Direction, mut trail: Option<&mut Trail>) -> PortSet {
+    fn network_side(
+        &self,
+        subject: ClassId,
+        other: Other,
+        direction: Direction,
+        mut trail: Option<&mut Trail>,
+    ) -> PortSet {
         let destination_ports = self.destination_ports(subject, other, direction);
         let mut undecided = PortSet::all();
         let mut allowed = PortSet::empty();
@@ -635,7 +696,9 @@ impl<'c> Analysis<'c> {
     }
 
     fn profiles(&self) -> &Profiles {
-        self.profiles.get_or_init(|| Profiles::build(&self.classes, &self.policy_tier, &self.admin, &self.baseline))
+        self.profiles.get_or_init(|| {
+            Profiles::build(&self.classes, &self.policy_tier, &self.admin, &self.baseline, self.mesh.keys())
+        })
     }
 
     /// How many profiles (classes that every rule treats alike) the classes fall into.
@@ -874,9 +937,9 @@ impl<'c> Analysis<'c> {
     fn external_groups(&self) -> Vec<(Vec<IpRange>, Vec<(usize, PortSet)>, Vec<(usize, PortSet)>)> {
         let profiles = self.profiles();
         let workload_profiles = self.workload_profiles();
-        // Toward an address, a side depends only on the policies isolating the subject (with ordered tiers, on
-        // the whole profile): evaluate each distinct one once per atom.
-        let ordered_tiers = !self.admin.is_empty() || !self.baseline.is_empty();
+        // Toward an address, a side depends only on the policies isolating the subject (with ordered tiers or a
+        // mesh, on the whole profile): evaluate each distinct one once per atom.
+        let ordered_tiers = !self.admin.is_empty() || !self.baseline.is_empty() || self.mesh.active();
         let subjects = |direction: Direction| {
             let slot = direction_slot(direction);
             let mut key_of: HashMap<&[usize], usize> = HashMap::new();

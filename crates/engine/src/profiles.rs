@@ -35,10 +35,18 @@ struct Signature<'a> {
     ports: &'a [ContainerPort],
     ip_blocks: &'a [usize],
     member_of: Vec<u32>,
+    /// What the meshes tell apart (as destination and as client).
+    mesh: u32,
 }
 
 impl Profiles {
-    pub fn build(classes: &Classes, tier: &PolicyTier, admin: &[OrderedRule], baseline: &[OrderedRule]) -> Profiles {
+    pub fn build(
+        classes: &Classes,
+        tier: &PolicyTier,
+        admin: &[OrderedRule],
+        baseline: &[OrderedRule],
+        mesh_keys: &[u32],
+    ) -> Profiles {
         let ordered_rules = admin.iter().chain(baseline).map(|o| &o.rule);
         let peer_sets = tier.rules.iter().flatten().chain(ordered_rules).flat_map(|rule| rule.peers.iter().flatten());
         // Address peers tell classes apart through `ip_blocks` alone; `nodes` peers also through their host sets.
@@ -75,6 +83,7 @@ impl Profiles {
                 ports: &pod_class.ports,
                 ip_blocks: &pod_class.ip_blocks,
                 member_of,
+                mesh: mesh_keys.get(class).copied().unwrap_or(0),
             };
             let id = *ids.entry(signature).or_insert_with(|| {
                 representative.push(class);

@@ -14,6 +14,7 @@ mod docs;
 mod generate;
 mod hostile;
 mod live;
+mod mesh;
 mod reach;
 mod realworld;
 mod schemas;

@@ -1,0 +1,96 @@
+//! The service meshes on the real binary: `can` with the mesh's word, bad mesh objects, every command seeing it.
+
+use super::*;
+
+fn shoes() -> String {
+    fixture("mesh/shoes-writer")
+}
+
+#[test]
+fn shoes_writer_denies_storefront_and_names_the_policy() {
+    let run = netseg(&["can", "--from", "default/storefront", "--to", "default/shoes", "--port", "8080", &shoes()]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("DENIED"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "mesh at default/shoes[Deployment] (Istio sidecar: namespace label istio-injection=enabled): denied"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("default/shoes-writer"), "{}", run.stdout);
+    assert!(run.stdout.contains("cluster.local/ns/default/sa/default"), "the client's principal: {}", run.stdout);
+    assert!(!run.stderr.contains("unmodelled-policy"), "the mesh is analysed now: {}", run.stderr);
+}
+
+#[test]
+fn shoes_writer_lets_inventory_post_and_lists_the_condition() {
+    let run = netseg(&["can", "--from", "default/inventory", "--to", "default/shoes", "--port", "8080", &shoes()]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("ALLOWED"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("POST only, from principal cluster.local/ns/default/sa/inventory-sa — AuthorizationPolicy default/shoes-writer rule 0"),
+        "{}",
+        run.stdout
+    );
+    let value = json(
+        &netseg(&[
+            "can",
+            "-o",
+            "json",
+            "--from",
+            "default/inventory",
+            "--to",
+            "default/shoes",
+            "--port",
+            "8080",
+            &shoes(),
+        ])
+        .stdout,
+    );
+    assert_eq!(value["allowed"], true);
+    assert_eq!(value["mesh"]["restricted"], true);
+    let condition = &value["mesh"]["segments"][0]["conditions"][0];
+    assert_eq!(condition["by"]["name"], "shoes-writer");
+    assert_eq!(condition["by"]["line"], 60);
+    assert_eq!(condition["admits"], "POST only, from principal cluster.local/ns/default/sa/inventory-sa");
+}
+
+#[test]
+fn reach_and_audit_see_the_mesh() {
+    let run = netseg(&["reach", "-o", "json", &shoes()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let value = json(&run.stdout);
+    let tcp_to_shoes = |from: &str| {
+        value["connections"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["src"] == from && c["dst"] == "default/shoes[Deployment]"))
+            .map(|c| c["allowed"]["TCP"].clone())
+    };
+    assert_eq!(tcp_to_shoes("default/storefront[Deployment]"), Some(serde_json::json!([])), "only UDP and SCTP");
+    assert_eq!(tcp_to_shoes("default/inventory[Deployment]"), Some(serde_json::json!([[1, 65535]])));
+}
+
+#[test]
+fn a_bad_mesh_object_is_left_out_with_file_line_and_field_and_the_rest_is_analysed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: broken, namespace: default}\nspec:\n  selector: {matchLabels: {app: shoes}}\n  targetRefs: [{kind: Service, name: shoes}]\n  rules:\n  - from:\n    - source: {ipBlocks: [10.0.0.0/33]}\n";
+    std::fs::write(dir.path().join("bad.yaml"), bad).expect("write");
+    let path = dir.path().join("bad.yaml").display().to_string();
+    let run =
+        netseg(&["can", "--from", "default/storefront", "--to", "default/shoes", "--port", "8080", &shoes(), &path]);
+    assert_eq!(run.code, 2, "an object Istio refuses is an input error: {}", run.stderr);
+    assert!(
+        run.stderr.contains("bad.yaml:4: AuthorizationPolicy default/broken field `spec.targetRefs`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "bad.yaml:9: AuthorizationPolicy default/broken field `spec.rules[0].from[0].source.ipBlocks[0]`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.starts_with("DENIED"), "the rest is still analysed: {}", run.stdout);
+}
