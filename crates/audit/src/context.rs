@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::facts::SensitiveFacts;
 use crate::{Exemption, Finding, Resource, Witness};
-use netseg_engine::{Analysis, Endpoint, PortSet, WorkloadConnection};
+use netseg_engine::{Analysis, Endpoint, Network, NetworkSetup, PortSet, WorkloadConnection};
 use netseg_model::cni::CniVerdict;
 use netseg_model::{Cidr, Cluster, Diagnostic, Direction, Location, Protocol, Suppression};
 use std::collections::{BTreeSet, HashSet};
@@ -20,15 +20,16 @@ pub struct EntryPoint {
     pub via: String,
 }
 
+/// Facts the input may lack (`--api-server`, `--node-cidr`).
 #[derive(Debug, Clone, Default)]
 pub struct AuditOptions {
     pub api_server: Vec<Cidr>,
     pub node_cidrs: Vec<Cidr>,
-    /// Analyse the policies as declared even where the CNI does not enforce them.
-    pub assume_enforced: bool,
 }
 
 pub struct AuditContext<'a> {
+    /// How the network treats the policies (CNI verdict, enforcement, semantics, caveats).
+    pub setup: &'a NetworkSetup,
     pub cluster: &'a Cluster,
     /// The policies as written.
     pub declared: &'a Analysis<'a>,
@@ -47,22 +48,22 @@ pub struct AuditContext<'a> {
 }
 
 impl<'a> AuditContext<'a> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cluster: &'a Cluster,
-        declared: &'a Analysis<'a>,
-        effective: &'a Analysis<'a>,
-        cni: &'a CniVerdict,
+    /// The context of one audit: the network (its cluster, CNI verdict and analyses), the configuration, the
+    /// loader's diagnostics and the facts the user gave.
+    pub fn new<'c: 'a>(
+        network: &'a Network<'c>,
         config: &'a Config,
         diagnostics: &'a [Diagnostic],
         options: &'a AuditOptions,
     ) -> Self {
+        let cluster = network.cluster;
         let facts = SensitiveFacts::gather(cluster, &options.api_server, &options.node_cidrs);
         AuditContext {
+            setup: &network.setup,
             cluster,
-            declared,
-            effective,
-            cni,
+            declared: network.declared(),
+            effective: network.effective(),
+            cni: network.cni(),
             config,
             diagnostics,
             facts,
@@ -75,7 +76,7 @@ impl<'a> AuditContext<'a> {
 
     /// Whether the policies take effect in the effective network.
     pub fn enforced(&self) -> bool {
-        self.options.assume_enforced || self.cni.enforces() != Some(false)
+        self.setup.enforced
     }
 
     /// Workload pairs of the effective network.
@@ -247,7 +248,7 @@ impl<'a> AuditContext<'a> {
             self.declared
                 .tier_rules_of(pod)
                 .iter()
-                .any(|(_, rule)| rule.direction == direction && action.is_none_or(|a| rule.action == a))
+                .any(|(_, rule)| rule.direction() == direction && action.is_none_or(|a| rule.action == a))
         })
     }
 

@@ -15,9 +15,8 @@ pub use context::{AuditContext, AuditOptions};
 pub use docs::rules_markdown;
 pub use facts::{AddressSource, SensitiveFacts, DATASTORE_PORTS, METADATA_ADDRESSES};
 
-use netseg_engine::{Analysis, EngineOptions};
-use netseg_model::cni::CniVerdict;
-use netseg_model::{Cluster, Diagnostic, Location, Protocol};
+use netseg_engine::Network;
+use netseg_model::{Diagnostic, Location, Protocol};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -195,6 +194,9 @@ pub struct Report {
     pub cluster: Option<String>,
     /// Workloads some rules leave alone, with the reason.
     pub exempt: Vec<Exemption>,
+    /// The first input read, line 1: where a finding about the whole input (NS131) points when a format needs a
+    /// place for every finding (SARIF).
+    pub first_input: Option<Location>,
 }
 
 impl Report {
@@ -247,46 +249,20 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
         disabled_rules,
         cluster: None,
         exempt: ctx.exemptions(),
+        first_input: ctx.cluster.sources.first().map(|file| Location { file: file.clone(), line: 1 }),
     }
 }
 
 #[cfg(test)]
 mod testing;
 
-/// Audits a cluster from scratch: the declared analysis, the effective one the CNI leaves (the allow-all network
-/// when it enforces nothing and `assume_enforced` is off), and every rule over them. For clients that audit
-/// clusters of their own making: the generator's proof and the differ.
-pub fn audit_cluster(
-    cluster: &Cluster,
+/// Audits a network: every rule over its declared and effective analyses. For clients that need the report only
+/// (the generator's proof); those that need more (the HTML report's network map) build the [`AuditContext`].
+pub fn audit_network(
+    network: &Network<'_>,
     diagnostics: &[Diagnostic],
-    cni: &CniVerdict,
-    engine: &EngineOptions,
     config: &Config,
     options: &AuditOptions,
 ) -> Report {
-    with_context(cluster, diagnostics, cni, engine, config, options, audit)
-}
-
-/// Builds the declared and effective analyses of a cluster and hands the audit context to `use_it`: for clients
-/// that need more than the report (the HTML report's network map).
-pub fn with_context<R>(
-    cluster: &Cluster,
-    diagnostics: &[Diagnostic],
-    cni: &CniVerdict,
-    engine: &EngineOptions,
-    config: &Config,
-    options: &AuditOptions,
-    use_it: impl FnOnce(&AuditContext<'_>) -> R,
-) -> R {
-    let declared = Analysis::with_options(cluster, engine);
-    let open;
-    let allow_all;
-    let effective = if options.assume_enforced || cni.enforces() != Some(false) {
-        &declared
-    } else {
-        open = cluster.without_policies();
-        allow_all = Analysis::with_options(&open, engine);
-        &allow_all
-    };
-    use_it(&AuditContext::new(cluster, &declared, effective, cni, config, diagnostics, options))
+    audit(&AuditContext::new(network, config, diagnostics, options))
 }

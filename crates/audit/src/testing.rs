@@ -1,8 +1,8 @@
 //! Helpers for the rules' own passing and failing cases.
 
 use crate::{audit, AuditContext, AuditOptions, Config, Finding, Report};
-use netseg_engine::EngineOptions;
-use netseg_model::{cni, load_bytes, Cluster, Inventory};
+use netseg_engine::{Network, NetworkChoice};
+use netseg_model::{load_bytes, Cluster, Inventory};
 use std::sync::Arc;
 
 /// Audits manifests given as YAML text, with the default configuration.
@@ -11,26 +11,32 @@ pub fn audit_yaml(text: &str) -> Report {
 }
 
 pub fn audit_yaml_with(text: &str, config: &Config, options: &AuditOptions) -> Report {
-    with_context_and(text, config, options, audit)
+    with_context_and(text, config, options, &NetworkChoice::default(), audit)
+}
+
+/// Audits manifests given as YAML text under the user's choice of CNI and enforcement.
+pub fn audit_yaml_choosing(text: &str, choice: &NetworkChoice) -> Report {
+    with_context_and(text, &Config::default(), &AuditOptions::default(), choice, audit)
 }
 
 /// Runs `f` on the audit context of manifests given as YAML text.
 pub fn with_context<T>(text: &str, f: impl FnOnce(&AuditContext<'_>) -> T) -> T {
-    with_context_and(text, &Config::default(), &AuditOptions::default(), f)
+    with_context_and(text, &Config::default(), &AuditOptions::default(), &NetworkChoice::default(), f)
 }
 
 fn with_context_and<T>(
     text: &str,
     config: &Config,
     options: &AuditOptions,
+    choice: &NetworkChoice,
     f: impl FnOnce(&AuditContext<'_>) -> T,
 ) -> T {
     let mut inventory = Inventory::default();
     load_bytes(&mut inventory, Arc::from("test.yaml"), text.as_bytes(), false);
     let diagnostics = std::mem::take(&mut inventory.diagnostics);
     let cluster = Cluster::from_inventory(inventory);
-    let verdict = cni::detect(&cluster);
-    crate::with_context(&cluster, &diagnostics, &verdict, &EngineOptions::default(), config, options, f)
+    let network = Network::new(&cluster, choice).expect("the tests name known CNIs");
+    f(&AuditContext::new(&network, config, &diagnostics, options))
 }
 
 /// The findings of one rule.

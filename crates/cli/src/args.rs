@@ -72,6 +72,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     number.checked_mul(factor).ok_or_else(|| format!("`{text}` is too large"))
 }
 
+/// A TCP, UDP or SCTP port: 1 to 65535 (0 names no port a connection can use).
+pub fn parse_port(text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(format!("`{text}` is not a port: ports are 1 to 65535")),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
     /// When stdout is a terminal and NO_COLOR is not set.
@@ -98,6 +106,26 @@ pub enum Command {
     /// The connectivity and findings that a change adds and removes, OLD → NEW. Exit 0 when nothing is added,
     /// 1 when something is (see --fail-on), 2 on error.
     Diff(DiffArgs),
+    /// The shell completion script for bash, zsh, fish, PowerShell or elvish, on stdout (docs/commands/completions.md
+    /// says where each shell reads it).
+    Completions(CompletionsArgs),
+    /// The manual page netseg(1) in roff, on stdout; with --out DIR, netseg.1 and one page per command
+    /// (netseg-audit.1, ...) in DIR.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write netseg.1 and a page per command into this directory instead of printing netseg(1).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -286,8 +314,8 @@ pub enum FailOn {
 
 #[derive(Debug, Args)]
 pub struct PortFilter {
-    /// Only this port (with --protocol, default TCP).
-    #[arg(long)]
+    /// Only this port, 1 to 65535 (with --protocol, default TCP).
+    #[arg(long, value_parser = parse_port)]
     pub port: Option<u16>,
     /// Only this protocol: TCP, UDP or SCTP.
     #[arg(long)]
@@ -364,6 +392,27 @@ pub struct CanArgs {
     pub network: NetworkArgs,
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
+
+/// The request, for the policies that decide on more than addresses and ports (Cilium's L7 rules, a service
+/// mesh's authorization). Each is checked as HTTP would carry it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Request")]
+pub struct RequestArgs {
+    /// The HTTP method as sent: GET, POST, ... (case-sensitive).
+    #[arg(long, value_name = "METHOD", value_parser = netseg_engine::request::parse_method)]
+    pub method: Option<String>,
+    /// The request path, starting with `/`; a query after `?` is kept apart.
+    #[arg(long, value_name = "PATH", value_parser = netseg_engine::request::parse_target)]
+    pub path: Option<(String, Option<String>)>,
+    /// The host the request names (the Host header, or :authority), without a port.
+    #[arg(long, value_name = "HOST", value_parser = netseg_engine::request::parse_host)]
+    pub host: Option<String>,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = netseg_engine::request::parse_header)]
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -376,6 +425,16 @@ pub enum CanFormat {
 #[cfg(test)]
 mod tests {
     use super::parse_size;
+
+    #[test]
+    fn ports_are_1_to_65535() {
+        assert_eq!(super::parse_port("443"), Ok(443));
+        assert_eq!(super::parse_port("65535"), Ok(65535));
+        for bad in ["0", "65536", "-1", "http", ""] {
+            let error = super::parse_port(bad).expect_err(bad);
+            assert!(error.ends_with("is not a port: ports are 1 to 65535"), "{error}");
+        }
+    }
 
     #[test]
     fn sizes_take_si_and_binary_units() {

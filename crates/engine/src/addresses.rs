@@ -53,8 +53,8 @@ fn to_addr(value: u128, v4: bool) -> IpAddr {
     }
 }
 
-/// Every address block some policy tests: NetworkPolicy ipBlocks, admin `networks`, (when an admin policy has a
-/// `nodes` peer) each node address as a one-address block, and the blocks the meshes' rules test. Classes record which of them hold a pod's IP.
+/// Every address block some policy tests: NetworkPolicy ipBlocks, admin `networks`, and (when an admin policy
+/// has a `nodes` peer) each node address as a one-address block. Classes record which of them hold a pod's IP.
 pub fn policy_blocks(cluster: &Cluster) -> Vec<IpBlock> {
     let mut blocks: Vec<IpBlock> = Vec::new();
     for policy in &cluster.policies {
@@ -83,10 +83,18 @@ pub fn policy_blocks(cluster: &Cluster) -> Vec<IpBlock> {
     if nodes_peer {
         blocks.extend(cluster.nodes.iter().flat_map(|n| &n.addresses).map(|addr| host_block(*addr)));
     }
-    blocks.extend(crate::mesh::address_blocks(cluster));
     let mut seen = std::collections::HashSet::new();
     blocks.retain(|block| seen.insert(block.clone()));
     blocks
+}
+
+/// Adds the blocks `blocks` does not hold yet, in order.
+pub fn add_blocks(blocks: &mut Vec<IpBlock>, more: Vec<IpBlock>) {
+    for block in more {
+        if !blocks.contains(&block) {
+            blocks.push(block);
+        }
+    }
 }
 
 /// A block holding exactly one address.
@@ -96,6 +104,12 @@ pub fn host_block(addr: IpAddr) -> IpBlock {
 
 /// The atoms of the address space: IPv4 always, IPv6 when the input mentions an IPv6 address anywhere.
 pub fn atoms(cluster: &Cluster) -> Vec<IpRange> {
+    atoms_at(cluster, &policy_blocks(cluster))
+}
+
+/// The atoms of the address space cut at the boundaries of `blocks` (IPv6 when a block or a pod has an IPv6
+/// address).
+pub fn atoms_at(cluster: &Cluster, blocks: &[IpBlock]) -> Vec<IpRange> {
     let mut cuts_v4: Vec<u128> = vec![0];
     let mut cuts_v6: Vec<u128> = vec![0];
     let mut ipv6_seen = false;
@@ -112,7 +126,7 @@ pub fn atoms(cluster: &Cluster) -> Vec<IpRange> {
             cuts.push(next);
         }
     };
-    for block in policy_blocks(cluster) {
+    for block in blocks {
         add(&block.cidr, &mut ipv6_seen);
         for except in &block.except {
             add(except, &mut ipv6_seen);

@@ -47,8 +47,9 @@ pub struct Classes {
 }
 
 impl Classes {
-    pub fn build(cluster: &Cluster, ip_blocks_match_pods: bool) -> Classes {
-        let ip_blocks = crate::addresses::policy_blocks(cluster);
+    /// Classes of the cluster's pods, told apart by the address blocks `ip_blocks` (the policies' ipBlocks, which
+    /// hold pod IPs only where `ip_blocks_match_pods`).
+    pub fn build(cluster: &Cluster, ip_blocks: Vec<IpBlock>, ip_blocks_match_pods: bool) -> Classes {
         let block_index: HashMap<IpBlock, usize> =
             ip_blocks.iter().enumerate().map(|(i, block)| (block.clone(), i)).collect();
 

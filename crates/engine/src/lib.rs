@@ -4,8 +4,10 @@
 //! [`Analysis::explain`] for why, [`Analysis::workload_connections`] or [`Analysis::reach`] for everything.
 
 pub mod addresses;
+pub mod answer_limit;
 mod classes;
 pub mod mesh;
+pub mod network;
 pub mod portset;
 mod profiles;
 pub mod query;
@@ -17,13 +19,14 @@ use classes::{ClassId, Classes};
 use fixedbitset::FixedBitSet;
 use netseg_model::{Cluster, Direction, Tier};
 use profiles::{ProfileId, Profiles};
-use rules::{direction_slot, OrderedRule, Other, PolicyTier, RuleOrigin};
+use rules::{direction_slot, CompiledTier, Other, RuleOrigin, TierRule};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+pub use network::{Network, NetworkChoice, NetworkSetup};
 pub use portset::PortSet;
-pub use rules::Action;
+pub use rules::{Action, PolicyKind, TierId};
 
 /// One end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,26 +37,16 @@ pub enum Endpoint {
     Address(IpAddr),
 }
 
-/// A rule that allowed some ports on one side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleHit {
-    pub origin: RuleOrigin,
-    /// The index of the peer that matched; `None` when the rule has no peers and so matches everyone.
-    pub peer: Option<usize>,
-    /// The ports this rule allows toward this destination (named ports resolved).
-    pub ports: PortSet,
-}
-
-/// A rule of an ordered tier (admin or baseline) that decided some ports on one side.
+/// A rule that decided some ports on one side: the first rule that matched them, or in a union tier
+/// (NetworkPolicy), every rule that matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierHit {
-    pub tier: Tier,
-    /// `origin.policy` indexes `Cluster::admin_policies`.
     pub origin: RuleOrigin,
     pub action: Action,
-    /// The index of the peer that matched.
+    /// The index of the peer that matched; `None` when the rule has no peers and so matches everyone.
     pub peer: Option<usize>,
-    /// The ports this rule decided (those that no earlier rule had).
+    /// The ports the rule decided (in a union tier: all the ports it allows toward this destination, named ports
+    /// resolved).
     pub ports: PortSet,
 }
 
@@ -66,6 +59,22 @@ pub struct Shadowed {
     pub by: Vec<RuleOrigin>,
 }
 
+/// What one tier did on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierTrace {
+    pub tier: TierId,
+    /// The ports no earlier tier decided.
+    pub reached: PortSet,
+    /// The tier's policies that apply to the subject in this direction, in evaluation order; empty when the tier
+    /// was skipped.
+    pub applying: Vec<(PolicyKind, usize)>,
+    /// The rules that decided ports, in evaluation order (Pass and Log included).
+    pub hits: Vec<TierHit>,
+    pub default_action: Action,
+    /// The ports no rule of the tier decided, given the tier's default action (empty when the tier was skipped).
+    pub at_end: PortSet,
+}
+
 /// How one side (the source's egress or the destination's ingress) decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SideTrace {
@@ -74,29 +83,35 @@ pub struct SideTrace {
     pub external: bool,
     /// The pod is on the host network: no NetworkPolicy selects it.
     pub host_network: bool,
-    /// Indexes of the policies that select the pod and isolate it in this direction; empty means not isolated.
-    pub isolating: Vec<usize>,
-    /// The rules of those policies that match the other end, with their ports.
-    pub hits: Vec<RuleHit>,
-    /// Admin-tier rules that decided ports, in evaluation order (Pass included: it hands ports on).
-    pub admin: Vec<TierHit>,
-    /// The ports that reached the NetworkPolicy tier (not decided by an admin Allow or Deny).
-    pub to_policies: PortSet,
-    /// Baseline rules that decided ports, for a side that no NetworkPolicy isolates.
-    pub baseline: Vec<TierHit>,
+    /// Every tier in evaluation order, with what it did (empty for an external or host-network side).
+    pub tiers: Vec<TierTrace>,
     /// The ports that no tier decided, allowed by the Kubernetes default.
     pub by_default: PortSet,
     pub allowed: PortSet,
 }
 
-/// What `side` records when asked why.
-#[derive(Default)]
-struct Trail {
-    hits: Vec<RuleHit>,
-    admin: Vec<TierHit>,
-    to_policies: PortSet,
-    baseline: Vec<TierHit>,
-    by_default: PortSet,
+impl SideTrace {
+    pub fn tier(&self, id: TierId) -> Option<&TierTrace> {
+        self.tiers.iter().find(|t| t.tier == id)
+    }
+
+    /// The NetworkPolicies (indexes into `Cluster::policies`) that select the subject and isolate it in this
+    /// direction; empty means not isolated.
+    pub fn isolating(&self) -> Vec<usize> {
+        self.tier(TierId::NetworkPolicy)
+            .map(|t| t.applying.iter().filter(|(k, _)| *k == PolicyKind::NetworkPolicy).map(|(_, i)| *i).collect())
+            .unwrap_or_default()
+    }
+
+    /// The rules of one tier that decided ports (none when the side never reached the tier).
+    pub fn hits(&self, id: TierId) -> &[TierHit] {
+        self.tier(id).map_or(&[], |t| t.hits.as_slice())
+    }
+
+    /// The ports that reached one tier.
+    pub fn reached(&self, id: TierId) -> PortSet {
+        self.tier(id).map_or_else(PortSet::all, |t| t.reached.clone())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -229,22 +244,39 @@ fn sorted_overlap(a: &[usize], b: &[usize]) -> u64 {
     both
 }
 
-/// Where CNIs differ from the Kubernetes reference semantics.
+/// How the network treats the policies: where CNIs differ from the Kubernetes reference semantics, and whether
+/// they are enforced at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineOptions {
     /// Kubernetes matches pods by their IPs in ipBlocks; Cilium's CIDR rules never match in-cluster endpoints.
     pub ip_blocks_match_pods: bool,
+    /// `false`: the CNI enforces no policy of any tier (it enforces admin policies no more than NetworkPolicies),
+    /// so the analysis answers for the allow-all network, whatever the cluster declares.
+    pub policies_enforced: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { ip_blocks_match_pods: true }
+        EngineOptions { ip_blocks_match_pods: true, policies_enforced: true }
     }
 }
 
-/// One side being decided, as the ordered tiers see it.
+impl EngineOptions {
+    /// The semantics of the CNI of `verdict`, its policies enforced.
+    pub fn for_cni(verdict: &netseg_model::cni::CniVerdict) -> EngineOptions {
+        EngineOptions { ip_blocks_match_pods: verdict.ip_blocks_match_pods(), policies_enforced: true }
+    }
+}
+
+/// What `side` records when asked why.
+#[derive(Default)]
+struct Trail {
+    tiers: Vec<TierTrace>,
+    by_default: PortSet,
+}
+
+/// One side being decided, as the tiers see it.
 struct TierSide<'a> {
-    subject: ClassId,
     other: Other,
     direction: Direction,
     destination_ports: Option<&'a [netseg_model::ContainerPort]>,
@@ -253,10 +285,10 @@ struct TierSide<'a> {
 pub struct Analysis<'c> {
     pub cluster: &'c Cluster,
     classes: Classes,
-    policy_tier: PolicyTier,
-    /// Ordered by priority, then rule order (`rules::tier_order`).
-    admin: Vec<OrderedRule>,
-    baseline: Vec<OrderedRule>,
+    /// In evaluation order (`rules::compile_tiers`).
+    tiers: Vec<CompiledTier>,
+    /// The position of the NetworkPolicy tier in `tiers`.
+    policy_tier: usize,
     /// Built on the first all-pairs question; `can` never needs it.
     profiles: OnceLock<Profiles>,
     /// The pods of each class, built on first use.
@@ -265,6 +297,7 @@ pub struct Analysis<'c> {
     mesh: mesh::MeshLayer,
     /// What each profile may send to each other one, built on the first all-pairs question.
     rows: OnceLock<Vec<ProfileRow>>,
+    policies_enforced: bool,
 }
 
 /// The profiles one profile may send something to, with the ports.
@@ -290,48 +323,76 @@ impl<'c> Analysis<'c> {
     }
 
     pub fn with_options(cluster: &'c Cluster, options: &EngineOptions) -> Analysis<'c> {
-        let classes = Classes::build(cluster, options.ip_blocks_match_pods);
-        let policy_tier = rules::compile_policy_tier(cluster, &classes);
-        let ordered = rules::compile_ordered_tiers(cluster, &classes);
+        // Policies that are not enforced are not read at all: not even their ipBlocks tell pods or addresses apart.
+        // The meshes' blocks count either way: a mesh enforces its own policies whatever the CNI does.
+        let mut blocks = if options.policies_enforced { addresses::policy_blocks(cluster) } else { Vec::new() };
+        addresses::add_blocks(&mut blocks, mesh::address_blocks(cluster));
+        let classes = Classes::build(cluster, blocks, options.ip_blocks_match_pods);
+        let tiers = if options.policies_enforced {
+            rules::compile_tiers(cluster, &classes)
+        } else {
+            rules::empty_tiers(classes.len())
+        };
+        let policy_tier = tiers.iter().position(|t| t.id == TierId::NetworkPolicy).unwrap_or(0);
         let mesh = mesh::MeshLayer::build(cluster, &classes);
         Analysis {
             cluster,
             mesh,
             classes,
+            tiers,
             policy_tier,
-            admin: ordered.admin,
-            baseline: ordered.baseline,
             profiles: OnceLock::new(),
             class_pods: OnceLock::new(),
             rows: OnceLock::new(),
+            policies_enforced: options.policies_enforced,
         }
+    }
+
+    fn network_policy_tier(&self) -> &CompiledTier {
+        &self.tiers[self.policy_tier]
+    }
+
+    /// Whether anything but the NetworkPolicy tier's allow rules takes part: then a side's answer depends on more
+    /// than the NetworkPolicies that isolate it, and the shortcuts that rest on that are off.
+    fn ordered_rules(&self) -> bool {
+        self.tiers.iter().enumerate().any(|(position, tier)| {
+            if position == self.policy_tier {
+                tier.rules().any(|(_, rule)| rule.action != Action::Allow)
+            } else {
+                tier.has_rules()
+            }
+        })
     }
 
     /// The policies that select a pod and isolate it in `direction`; empty when it is not isolated.
     pub fn isolating(&self, endpoint: Endpoint, direction: Direction) -> &[usize] {
         match self.class_of(endpoint) {
-            Some(class) => &self.policy_tier.isolating[direction_slot(direction)][class],
+            Some(class) => &self.network_policy_tier().applying[direction_slot(direction)][class],
             None => &[],
         }
     }
 
     /// The pods (as endpoints) that a policy selects.
     pub fn selected_pods(&self, policy: usize) -> Vec<Endpoint> {
-        let Some(selected) = self.policy_tier.selected.get(policy) else { return Vec::new() };
-        self.pods_in(selected.ones())
+        let Some(selected) = self.network_policy_tier().policies.get(policy) else { return Vec::new() };
+        self.pods_in(selected.subjects.ones())
     }
 
     /// Whether a policy selects any pod: `!selected_pods(policy).is_empty()` without listing them.
     pub fn selects_any_pod(&self, policy: usize) -> bool {
         // Every class has at least one pod.
-        self.policy_tier.selected.get(policy).is_some_and(|selected| selected.ones().next().is_some())
+        self.network_policy_tier().policies.get(policy).is_some_and(|p| p.subjects.ones().next().is_some())
     }
 
     fn peer_set(&self, origin: RuleOrigin, peer: usize) -> Option<&rules::PeerSet> {
-        let rule = self.policy_tier.rules.get(origin.policy).and_then(|rules| {
-            rules.iter().find(|r| r.origin.direction == origin.direction && r.origin.rule == origin.rule)
-        });
-        rule.and_then(|r| r.peers.as_ref()).and_then(|peers| peers.get(peer))
+        let rule = self
+            .tiers
+            .iter()
+            .flat_map(|t| &t.policies)
+            .filter(|p| p.kind == origin.kind && p.index == origin.policy)
+            .flat_map(|p| &p.rules)
+            .find(|r| r.rule.origin == origin);
+        rule.and_then(|r| r.rule.peers.as_ref()).and_then(|peers| peers.get(peer))
     }
 
     fn peer_classes(&self, peer: &rules::PeerSet) -> Vec<ClassId> {
@@ -378,25 +439,36 @@ impl<'c> Analysis<'c> {
         pods
     }
 
-    /// The admin and baseline rules whose subject is this pod, in evaluation order, with their tier.
-    pub fn tier_rules_of(&self, endpoint: Endpoint) -> Vec<(Tier, &OrderedRule)> {
+    /// The rules of the ordered tiers (every tier but the NetworkPolicy one) whose policy selects this pod, in
+    /// evaluation order, with their tier.
+    pub fn tier_rules_of(&self, endpoint: Endpoint) -> Vec<(TierId, &TierRule)> {
         let Some(class) = self.class_of(endpoint) else { return Vec::new() };
-        let admin = self.admin.iter().map(|r| (Tier::Admin, r));
-        let baseline = self.baseline.iter().map(|r| (Tier::Baseline, r));
-        admin.chain(baseline).filter(|(_, rule)| rule.subjects.contains(class)).collect()
+        self.tiers
+            .iter()
+            .filter(|t| !t.union)
+            .flat_map(|t| t.rules().map(move |(subjects, rule)| (t.id, subjects, rule)))
+            .filter(|(_, subjects, _)| subjects.contains(class))
+            .map(|(id, _, rule)| (id, rule))
+            .collect()
     }
 
     /// Rules of the admin and baseline tiers that never decide anything: for every subject and peer they match,
     /// earlier rules of their tier (the same policy's, or a higher-priority policy's) have decided all their ports.
     /// Rules that match nothing at all are not listed (nothing shadows them; they select nothing).
     pub fn shadowed_rules(&self) -> Vec<Shadowed> {
-        let atoms: Vec<Other> = addresses::atoms(self.cluster).iter().map(|a| Other::Address(a.start)).collect();
+        let atoms: Vec<Other> = self.atoms().iter().map(|a| Other::Address(a.start)).collect();
         let others: Vec<Other> = (0..self.classes.len()).map(Other::Class).chain(atoms).collect();
         let mut shadowed = Vec::new();
-        for (tier, rules) in [(Tier::Admin, &self.admin), (Tier::Baseline, &self.baseline)] {
-            for (k, rule) in rules.iter().enumerate() {
-                if let Some(by) = self.shadowers(rules, k, &others) {
-                    shadowed.push(Shadowed { tier, origin: rule.rule.origin, by });
+        for tier in &self.tiers {
+            let model_tier = match tier.id {
+                TierId::Admin => Tier::Admin,
+                TierId::Baseline => Tier::Baseline,
+                TierId::NetworkPolicy => continue,
+            };
+            let rules: Vec<(&std::sync::Arc<FixedBitSet>, &TierRule)> = tier.rules().collect();
+            for (k, (_, rule)) in rules.iter().enumerate() {
+                if let Some(by) = self.shadowers(&rules, k, &others) {
+                    shadowed.push(Shadowed { tier: model_tier, origin: rule.rule.origin, by });
                 }
             }
         }
@@ -405,27 +477,32 @@ impl<'c> Analysis<'c> {
 
     /// The earlier rules that together decide every port rule `k` matches, or `None` when some port is left to it
     /// (or it matches nothing).
-    fn shadowers(&self, rules: &[OrderedRule], k: usize, others: &[Other]) -> Option<Vec<RuleOrigin>> {
-        let rule = &rules[k];
+    fn shadowers(
+        &self,
+        rules: &[(&std::sync::Arc<FixedBitSet>, &TierRule)],
+        k: usize,
+        others: &[Other],
+    ) -> Option<Vec<RuleOrigin>> {
+        let (subjects, rule) = rules[k];
         let mut by: Vec<RuleOrigin> = Vec::new();
         let mut matched_any = false;
-        for subject in rule.subjects.ones() {
+        for subject in subjects.ones() {
             for &other in others {
                 if rule.rule.matching_peer(&self.classes, other).is_none() {
                     continue;
                 }
-                let destination_ports = self.destination_ports(subject, other, rule.direction);
+                let destination_ports = self.destination_ports(subject, other, rule.direction());
                 let mut left = rule.rule.ports.resolve(destination_ports);
                 if left.is_empty() {
                     continue;
                 }
                 matched_any = true;
-                for earlier in &rules[..k] {
+                for (earlier_subjects, earlier) in &rules[..k] {
                     if left.is_empty() {
                         break;
                     }
-                    if earlier.direction != rule.direction
-                        || !earlier.subjects.contains(subject)
+                    if earlier.direction() != rule.direction()
+                        || !earlier_subjects.contains(subject)
                         || earlier.rule.matching_peer(&self.classes, other).is_none()
                     {
                         continue;
@@ -444,6 +521,17 @@ impl<'c> Analysis<'c> {
             }
         }
         matched_any.then_some(by)
+    }
+
+    /// The atoms of the address space, cut at the address blocks of the policies this analysis evaluates.
+    pub fn atoms(&self) -> Vec<IpRange> {
+        addresses::atoms_at(self.cluster, &self.classes.ip_blocks)
+    }
+
+    /// Whether the analysis evaluates the cluster's policies (`false`: the allow-all network of a CNI that
+    /// enforces none).
+    pub fn policies_enforced(&self) -> bool {
+        self.policies_enforced
     }
 
     /// How many pod classes the cluster's pods fall into.
@@ -517,11 +605,7 @@ impl<'c> Analysis<'c> {
             direction,
             external: false,
             host_network: false,
-            isolating: Vec::new(),
-            hits: Vec::new(),
-            admin: Vec::new(),
-            to_policies: PortSet::all(),
-            baseline: Vec::new(),
+            tiers: Vec::new(),
             by_default: PortSet::all(),
             allowed: PortSet::all(),
         };
@@ -530,13 +614,9 @@ impl<'c> Analysis<'c> {
             return trace;
         };
         trace.host_network = self.classes.classes[class].host_network;
-        trace.isolating = self.policy_tier.isolating[direction_slot(direction)][class].clone();
         let mut trail = Trail::default();
         trace.allowed = self.network_side(class, other, direction, Some(&mut trail));
-        trace.hits = trail.hits;
-        trace.admin = trail.admin;
-        trace.to_policies = trail.to_policies;
-        trace.baseline = trail.baseline;
+        trace.tiers = trail.tiers;
         trace.by_default = trail.by_default;
         trace
     }
@@ -599,7 +679,7 @@ impl<'c> Analysis<'c> {
         network.intersection(&self.mesh.passable(self.cluster, &self.classes, client, subject))
     }
 
-    /// Decides one side by walking the tiers: admin, NetworkPolicy, baseline, default allow.
+    /// Decides one side by walking the tiers in order; what none decides is allowed.
     fn network_side(
         &self,
         subject: ClassId,
@@ -608,50 +688,36 @@ impl<'c> Analysis<'c> {
         mut trail: Option<&mut Trail>,
     ) -> PortSet {
         let destination_ports = self.destination_ports(subject, other, direction);
+        let tier_side = TierSide { other, direction, destination_ports };
+        let slot = direction_slot(direction);
         let mut undecided = PortSet::all();
         let mut allowed = PortSet::empty();
-
-        let tier_side = TierSide { subject, other, direction, destination_ports };
-        let passed = self.first_match(
-            &self.admin,
-            &tier_side,
-            &mut undecided,
-            &mut allowed,
-            trail.as_deref_mut().map(|t| &mut t.admin),
-        );
-        undecided.union_with(&passed);
-
-        let isolating = &self.policy_tier.isolating[direction_slot(direction)][subject];
-        if let Some(trail) = trail.as_deref_mut() {
-            trail.to_policies = undecided.clone();
-        }
-        if !isolating.is_empty() {
-            let mut policy_allowed = PortSet::empty();
-            for &policy in isolating {
-                for rule in self.policy_tier.rules[policy].iter().filter(|r| r.origin.direction == direction) {
-                    let Some(peer) = rule.matching_peer(&self.classes, other) else { continue };
-                    let ports = rule.ports.resolve(destination_ports);
-                    if let Some(trail) = trail.as_deref_mut() {
-                        if !ports.is_empty() {
-                            trail.hits.push(RuleHit { origin: rule.origin, peer, ports: ports.clone() });
-                        }
-                    }
-                    policy_allowed.union_with(&ports);
+        for tier in &self.tiers {
+            let applying = &tier.applying[slot][subject];
+            let mut trace = trail.as_ref().map(|_| TierTrace {
+                tier: tier.id,
+                reached: undecided.clone(),
+                applying: applying.iter().map(|&p| (tier.policies[p].kind, tier.policies[p].index)).collect(),
+                hits: Vec::new(),
+                default_action: tier.default_action,
+                at_end: PortSet::empty(),
+            });
+            if !applying.is_empty() {
+                let mut passed =
+                    self.first_match(tier, applying, &tier_side, &mut undecided, &mut allowed, trace.as_mut());
+                if let Some(trace) = trace.as_mut() {
+                    trace.at_end = undecided.clone();
                 }
+                // The end of a tier that applies: its default action takes what no rule decided.
+                if tier.default_action == Action::Pass {
+                    passed.union_with(&undecided);
+                }
+                undecided = passed;
             }
-            allowed.union_with(&policy_allowed.intersection(&undecided));
-            return allowed;
+            if let (Some(trail), Some(trace)) = (trail.as_deref_mut(), trace) {
+                trail.tiers.push(trace);
+            }
         }
-
-        // A baseline Pass has nowhere further to hand over to but the default.
-        let passed = self.first_match(
-            &self.baseline,
-            &tier_side,
-            &mut undecided,
-            &mut allowed,
-            trail.as_deref_mut().map(|t| &mut t.baseline),
-        );
-        undecided.union_with(&passed);
         if let Some(trail) = trail {
             trail.by_default = undecided.clone();
         }
@@ -659,46 +725,54 @@ impl<'c> Analysis<'c> {
         allowed
     }
 
-    /// Applies an ordered tier: each port is decided by the first rule that matches it. Returns the passed ports.
+    /// Applies one tier's policies that apply to the subject: each port is decided by the first rule that matches
+    /// it (in a union tier, explanations record every matching rule). Returns the passed ports.
     fn first_match(
         &self,
-        tier: &[OrderedRule],
+        tier: &CompiledTier,
+        applying: &[usize],
         side: &TierSide<'_>,
         undecided: &mut PortSet,
         allowed: &mut PortSet,
-        mut hits: Option<&mut Vec<TierHit>>,
+        mut trace: Option<&mut TierTrace>,
     ) -> PortSet {
         let mut passed = PortSet::empty();
-        for ordered in tier {
-            if undecided.is_empty() {
-                break;
-            }
-            if ordered.direction != side.direction || !ordered.subjects.contains(side.subject) {
-                continue;
-            }
-            let Some(peer) = ordered.rule.matching_peer(&self.classes, side.other) else { continue };
-            let matched = ordered.rule.ports.resolve(side.destination_ports).intersection(undecided);
-            if matched.is_empty() {
-                continue;
-            }
-            match ordered.action {
-                Action::Allow => allowed.union_with(&matched),
-                Action::Deny => {}
-                Action::Pass => passed.union_with(&matched),
-            }
-            *undecided = undecided.difference(&matched);
-            if let Some(hits) = hits.as_deref_mut() {
-                let tier = self.cluster.admin_policies.get(ordered.rule.origin.policy).map_or(Tier::Admin, |p| p.tier);
-                hits.push(TierHit { tier, origin: ordered.rule.origin, action: ordered.action, peer, ports: matched });
+        for &policy in applying {
+            for ordered in tier.policies[policy].rules.iter().filter(|r| r.direction() == side.direction) {
+                if undecided.is_empty() && (!tier.union || trace.is_none()) {
+                    return passed;
+                }
+                let Some(peer) = ordered.rule.matching_peer(&self.classes, side.other) else { continue };
+                let ports = ordered.rule.ports.resolve(side.destination_ports);
+                let matched = ports.intersection(undecided);
+                if let Some(trace) = trace.as_deref_mut() {
+                    let recorded = if tier.union { ports } else { matched.clone() };
+                    if !recorded.is_empty() {
+                        trace.hits.push(TierHit {
+                            origin: ordered.rule.origin,
+                            action: ordered.action,
+                            peer,
+                            ports: recorded,
+                        });
+                    }
+                }
+                if matched.is_empty() {
+                    continue;
+                }
+                match ordered.action {
+                    Action::Allow => allowed.union_with(&matched),
+                    Action::Deny => {}
+                    Action::Pass => passed.union_with(&matched),
+                    Action::Log => continue,
+                }
+                *undecided = undecided.difference(&matched);
             }
         }
         passed
     }
 
     fn profiles(&self) -> &Profiles {
-        self.profiles.get_or_init(|| {
-            Profiles::build(&self.classes, &self.policy_tier, &self.admin, &self.baseline, self.mesh.keys())
-        })
+        self.profiles.get_or_init(|| Profiles::build(&self.classes, &self.tiers, self.mesh.keys()))
     }
 
     /// How many profiles (classes that every rule treats alike) the classes fall into.
@@ -729,7 +803,7 @@ impl<'c> Analysis<'c> {
     /// stays under the cap, the answer is kept for the questions that follow.
     pub fn answer_size(&self, cap: u64) -> AnswerSize {
         // Each group of outside addresses lists, at most, every workload in each direction.
-        let atoms = addresses::atoms(self.cluster).len() as u64;
+        let atoms = self.atoms().len() as u64;
         let external = (2 * atoms).saturating_mul(self.cluster.workloads.len() as u64);
         let mut size = match self.rows.get() {
             Some(rows) => self.size_of(rows, u64::MAX),
@@ -780,22 +854,23 @@ impl<'c> Analysis<'c> {
         let profiles = self.profiles();
         let weights = self.profile_weights();
         let mut size = AnswerSize { group_entries: 0, workload_pairs: 0, capped: false };
-        let ordered_tiers = !self.admin.is_empty() || !self.baseline.is_empty();
+        let ordered_tiers = self.ordered_rules();
         let egress = direction_slot(Direction::Egress);
         let mut candidates_of: HashMap<&[usize], FixedBitSet> = HashMap::new();
         let mut rows = Vec::with_capacity(profiles.len());
         for a in 0..profiles.len() {
             let src = profiles.representative[a];
-            let isolating = self.policy_tier.isolating[egress][src].as_slice();
+            let tier = self.network_policy_tier();
+            let isolating = tier.applying[egress][src].as_slice();
             let candidates = if ordered_tiers || isolating.is_empty() {
                 candidates_of.entry(&[]).or_insert_with(|| profiles.all())
             } else {
                 candidates_of.entry(isolating).or_insert_with(|| {
                     let mut set = FixedBitSet::with_capacity(profiles.len());
                     for &policy in isolating {
-                        for rule in self.policy_tier.rules[policy].iter() {
-                            if rule.origin.direction == Direction::Egress {
-                                profiles.reachable_by(rule, &mut set);
+                        for rule in &tier.policies[policy].rules {
+                            if rule.direction() == Direction::Egress {
+                                profiles.reachable_by(&rule.rule, &mut set);
                             }
                         }
                     }
@@ -939,7 +1014,7 @@ impl<'c> Analysis<'c> {
         let workload_profiles = self.workload_profiles();
         // Toward an address, a side depends only on the policies isolating the subject (with ordered tiers or a
         // mesh, on the whole profile): evaluate each distinct one once per atom.
-        let ordered_tiers = !self.admin.is_empty() || !self.baseline.is_empty() || self.mesh.active();
+        let ordered_tiers = self.ordered_rules() || self.mesh.active();
         let subjects = |direction: Direction| {
             let slot = direction_slot(direction);
             let mut key_of: HashMap<&[usize], usize> = HashMap::new();
@@ -952,7 +1027,7 @@ impl<'c> Analysis<'c> {
                     let key: &[usize] = if ordered_tiers {
                         std::slice::from_ref(&profiles.representative[profile])
                     } else {
-                        &self.policy_tier.isolating[slot][class]
+                        &self.network_policy_tier().applying[slot][class]
                     };
                     *key_of.entry(key).or_insert_with(|| {
                         representative.push(class);
@@ -980,7 +1055,7 @@ impl<'c> Analysis<'c> {
         let mut union = Union::new(workload_profiles.len());
         let mut groups: Vec<((Row, Row), Vec<IpRange>)> = Vec::new();
         let mut group_of: HashMap<(Row, Row), usize> = HashMap::new();
-        for atom in addresses::atoms(self.cluster) {
+        for atom in self.atoms() {
             let other = Other::Address(atom.start);
             let mut row = |subjects: &[ClassId], workloads_of: &[Vec<usize>], direction: Direction| -> Row {
                 let sides: Vec<(usize, PortSet)> = subjects

@@ -7,7 +7,7 @@
 //! so that their cost follows the number of distinct answers, not the square of the pod count.
 
 use crate::classes::{ClassId, Classes};
-use crate::rules::{CompiledRule, OrderedRule, PeerSet, PolicyTier};
+use crate::rules::{CompiledRule, CompiledTier, PeerSet};
 use fixedbitset::FixedBitSet;
 use netseg_model::ContainerPort;
 use std::collections::{HashMap, HashSet};
@@ -31,7 +31,8 @@ pub struct Profiles {
 struct Signature<'a> {
     host_network: bool,
     node: Option<&'a str>,
-    isolating: [&'a [usize]; 2],
+    /// Per tier and direction, the tier's policies that apply to the class.
+    applying: Vec<&'a [usize]>,
     ports: &'a [ContainerPort],
     ip_blocks: &'a [usize],
     member_of: Vec<u32>,
@@ -40,24 +41,17 @@ struct Signature<'a> {
 }
 
 impl Profiles {
-    pub fn build(
-        classes: &Classes,
-        tier: &PolicyTier,
-        admin: &[OrderedRule],
-        baseline: &[OrderedRule],
-        mesh_keys: &[u32],
-    ) -> Profiles {
-        let ordered_rules = admin.iter().chain(baseline).map(|o| &o.rule);
-        let peer_sets = tier.rules.iter().flatten().chain(ordered_rules).flat_map(|rule| rule.peers.iter().flatten());
+    pub fn build(classes: &Classes, tiers: &[CompiledTier], mesh_keys: &[u32]) -> Profiles {
+        let peer_sets = tiers.iter().flat_map(|t| t.rules()).flat_map(|(_, rule)| rule.rule.peers.iter().flatten());
         // Address peers tell classes apart through `ip_blocks` alone; `nodes` peers also through their host sets.
+        // Subjects tell classes apart through the tiers' `applying` lists.
         let peer_sets = peer_sets.filter_map(|peer| match peer {
             PeerSet::Classes(set) | PeerSet::Nodes { hosts: set, .. } => Some(set),
             PeerSet::Block(_) | PeerSet::Blocks(_) | PeerSet::AnyAddress => None,
         });
-        let subject_sets = admin.iter().chain(baseline).map(|o| &o.subjects);
         let mut sets: Vec<&Arc<FixedBitSet>> = Vec::new();
         let mut seen: HashSet<*const FixedBitSet> = HashSet::new();
-        for set in peer_sets.chain(subject_sets) {
+        for set in peer_sets {
             if seen.insert(Arc::as_ptr(set)) {
                 sets.push(set);
             }
@@ -79,7 +73,10 @@ impl Profiles {
             let signature = Signature {
                 host_network: pod_class.host_network,
                 node: pod_class.node.as_deref(),
-                isolating: [&tier.isolating[0][class], &tier.isolating[1][class]],
+                applying: tiers
+                    .iter()
+                    .flat_map(|t| [t.applying[0][class].as_slice(), t.applying[1][class].as_slice()])
+                    .collect(),
                 ports: &pod_class.ports,
                 ip_blocks: &pod_class.ip_blocks,
                 member_of,

@@ -1,5 +1,6 @@
 //! Questions users ask by name: endpoints as `ns/name[Kind]`, pod names or IP addresses, and port filters.
 
+use crate::request::{Layer, Request, RequestVerdict};
 use crate::{Analysis, Endpoint, Explanation, PortSet, ReachEndpoint};
 use netseg_model::{Cluster, Protocol, WorkloadKind};
 use std::collections::HashMap;
@@ -210,6 +211,11 @@ pub struct Verdict {
     pub explanation: Explanation,
     /// Pairs of pods that answered differently, when a workload's pods differ.
     pub differing_pods: bool,
+    /// The request the question names (`--method`, `--path`, `--host`, `--header`); unspecified when none.
+    pub request: Request,
+    /// What each layer that decides on requests (Cilium's L7 rules, a mesh) made of `request`. Empty when nothing
+    /// in the input decides on requests: the verdict is then the network's, the same for any request on the port.
+    pub request_verdicts: Vec<(Layer, RequestVerdict)>,
 }
 
 impl Verdict {
@@ -218,7 +224,9 @@ impl Verdict {
     }
 }
 
-pub fn verdict(analysis: &Analysis<'_>, from: Resolved, to: Resolved, query: PortQuery) -> Verdict {
+/// The verdict on `query` between `from` and `to`, for `request` (no layer that decides on requests is modelled
+/// yet, so the request is carried, not decided).
+pub fn verdict(analysis: &Analysis<'_>, from: Resolved, to: Resolved, query: PortQuery, request: Request) -> Verdict {
     let wanted = query.ports();
     let mut allowed_ports = PortSet::empty();
     let mut witness: Option<Explanation> = None;
@@ -248,7 +256,7 @@ pub fn verdict(analysis: &Analysis<'_>, from: Resolved, to: Resolved, query: Por
     let explanation = witness.or(first).unwrap_or_else(|| {
         analysis.explain(Endpoint::Address(IpAddr::from([0, 0, 0, 0])), Endpoint::Address(IpAddr::from([0, 0, 0, 0])))
     });
-    Verdict { from, to, query, allowed_ports, explanation, differing_pods }
+    Verdict { from, to, query, allowed_ports, explanation, differing_pods, request, request_verdicts: Vec::new() }
 }
 
 /// Whether a reach endpoint is the one a filter names.

@@ -1,11 +1,16 @@
 //! The tiered rule model every policy kind compiles into.
 //!
-//! A connection is decided on each side (the source's egress, the destination's ingress) by walking the tiers in
-//! order: the admin tier (ordered rules, first match wins, with Allow, Deny and Pass), the NetworkPolicy tier
-//! (isolation: an isolated pod gets the union of the rules that select it, a pod that nothing isolates falls
-//! through), the baseline tier (ordered rules again), then the default: allow. Each tier decides some ports and
-//! hands the rest on. AdminNetworkPolicy, BaselineAdminNetworkPolicy and ClusterNetworkPolicy compile into the
-//! [`OrderedRule`] lists of the admin and baseline tiers.
+//! A connection is decided on each side (the source's egress, the destination's ingress) by walking an ordered list
+//! of tiers. Each tier holds policies in evaluation order; a policy applies to some classes in some directions and
+//! has ordered rules, each with an action: Allow and Deny decide the ports they match, Pass hands them to the next
+//! tier, Log decides nothing. A tier that no policy of which applies to the subject is skipped; one that applies
+//! decides its rules' ports by first match and gives the ports no rule decided its default action (Deny, or Pass to
+//! the next tier). Ports that no tier decides are allowed: the Kubernetes default, and Calico's namespace profile.
+//!
+//! Every policy language is an instance of this model. The Kubernetes model is three tiers: admin (ordered rules,
+//! default Pass), NetworkPolicy (Allow rules only, so that first match is the union of the rules that select the
+//! pod; default Deny, which is isolation) and baseline (ordered rules, default Pass). AdminNetworkPolicy,
+//! BaselineAdminNetworkPolicy and ClusterNetworkPolicy compile into the admin and baseline tiers.
 
 use crate::classes::{ClassId, Classes};
 use crate::portset::PortSet;
@@ -120,14 +125,31 @@ impl PortMatch {
     }
 }
 
+/// Which list of the cluster a policy index points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PolicyKind {
+    /// `Cluster::policies`.
+    NetworkPolicy,
+    /// `Cluster::admin_policies`.
+    Admin,
+}
+
 /// Where a compiled rule came from, for explanations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RuleOrigin {
-    /// Index into `Cluster::policies`; for the rules of the ordered tiers, into `Cluster::admin_policies`.
+    pub kind: PolicyKind,
+    /// Index into the cluster's list of policies of that kind.
     pub policy: usize,
     pub direction: Direction,
     /// Index of the rule within the policy's `ingress` or `egress`.
     pub rule: usize,
+}
+
+impl RuleOrigin {
+    /// A rule of `Cluster::policies[policy]`.
+    pub fn network_policy(policy: usize, direction: Direction, rule: usize) -> RuleOrigin {
+        RuleOrigin { kind: PolicyKind::NetworkPolicy, policy, direction, rule }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -148,32 +170,101 @@ impl CompiledRule {
     }
 }
 
-/// An action of an ordered (admin or baseline) rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a rule does with the traffic it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Allow,
     Deny,
     /// Hand the decision to the next tier.
     Pass,
+    /// Decide nothing: evaluation goes on with the next rule (Calico's `Log`).
+    Log,
 }
 
-/// A rule of an ordered tier: the first rule that matches a port decides it.
+/// A rule of a tier, with what it does.
 #[derive(Debug, Clone)]
-pub struct OrderedRule {
-    pub subjects: Arc<FixedBitSet>,
-    pub direction: Direction,
+pub struct TierRule {
     pub action: Action,
     pub rule: CompiledRule,
 }
 
-/// The NetworkPolicy tier, compiled.
-pub struct PolicyTier {
-    /// `isolating[direction][class]`: the policies that select the class and apply in that direction.
-    pub isolating: [Vec<Vec<usize>>; 2],
-    /// `rules[policy]`: the policy's effective rules of both directions.
-    pub rules: Vec<Vec<CompiledRule>>,
-    /// The classes each policy selects.
-    pub selected: Vec<Arc<FixedBitSet>>,
+impl TierRule {
+    pub fn direction(&self) -> Direction {
+        self.rule.origin.direction
+    }
+}
+
+/// One policy of a tier: whom it applies to, in which directions, and its rules in order.
+#[derive(Debug, Clone)]
+pub struct TierPolicy {
+    pub kind: PolicyKind,
+    /// Index into the cluster's list of policies of `kind`.
+    pub index: usize,
+    /// The classes the policy selects.
+    pub subjects: Arc<FixedBitSet>,
+    /// `applies[direction_slot(d)]`: whether the policy governs direction `d` of its subjects.
+    pub applies: [bool; 2],
+    /// Ingress rules in order, then egress rules in order.
+    pub rules: Vec<TierRule>,
+}
+
+/// Which tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TierId {
+    /// AdminNetworkPolicies and ClusterNetworkPolicies of the Admin tier.
+    Admin,
+    /// Kubernetes NetworkPolicies.
+    NetworkPolicy,
+    /// The BaselineAdminNetworkPolicy and ClusterNetworkPolicies of the Baseline tier.
+    Baseline,
+}
+
+/// A tier, compiled.
+pub struct CompiledTier {
+    pub id: TierId,
+    /// In evaluation order.
+    pub policies: Vec<TierPolicy>,
+    /// `applying[direction_slot(d)][class]`: indexes into `policies` of those that apply to the class in `d`,
+    /// ascending (evaluation order). A class with none skips the tier.
+    pub applying: [Vec<Vec<usize>>; 2],
+    /// What the tier does with the ports no rule decided, for a subject some policy of the tier applies to: Deny
+    /// (isolation, Calico's implicit end-of-tier deny) or Pass (hand them on).
+    pub default_action: Action,
+    /// Every rule allows and their order does not matter (NetworkPolicy): explanations name every rule that
+    /// matches, not only the first.
+    pub union: bool,
+}
+
+impl CompiledTier {
+    pub(crate) fn new(
+        id: TierId,
+        policies: Vec<TierPolicy>,
+        classes: usize,
+        default_action: Action,
+        union: bool,
+    ) -> Self {
+        let mut applying = [vec![Vec::new(); classes], vec![Vec::new(); classes]];
+        for (index, policy) in policies.iter().enumerate() {
+            for (lists, applies) in applying.iter_mut().zip(policy.applies) {
+                if applies {
+                    for class in policy.subjects.ones() {
+                        lists[class].push(index);
+                    }
+                }
+            }
+        }
+        CompiledTier { id, policies, applying, default_action, union }
+    }
+
+    /// Whether any policy of the tier has a rule.
+    pub fn has_rules(&self) -> bool {
+        self.policies.iter().any(|p| !p.rules.is_empty())
+    }
+
+    /// Every rule of the tier, with its policy's subjects, in evaluation order.
+    pub fn rules(&self) -> impl Iterator<Item = (&Arc<FixedBitSet>, &TierRule)> + '_ {
+        self.policies.iter().flat_map(|p| p.rules.iter().map(move |r| (&p.subjects, r)))
+    }
 }
 
 pub fn direction_slot(direction: Direction) -> usize {
@@ -240,27 +331,60 @@ impl<'a> SelectorCache<'a> {
     }
 }
 
-pub fn compile_policy_tier(cluster: &Cluster, classes: &Classes) -> PolicyTier {
+/// The tiers of a cluster in evaluation order: admin, NetworkPolicy, baseline. Each is there even when empty, so
+/// that every explanation walks the same tiers.
+pub fn compile_tiers(cluster: &Cluster, classes: &Classes) -> Vec<CompiledTier> {
     let mut cache = SelectorCache::new(cluster, classes);
+    let admin = compile_ordered_tier(&mut cache, cluster, Tier::Admin);
+    let policies = compile_network_policies(&mut cache, cluster);
+    let baseline = compile_ordered_tier(&mut cache, cluster, Tier::Baseline);
+    assemble_tiers(admin, policies, baseline, classes.len())
+}
+
+/// The tiers of a network whose policies are not enforced: every side falls through to the default allow.
+pub fn empty_tiers(classes: usize) -> Vec<CompiledTier> {
+    assemble_tiers(Vec::new(), Vec::new(), Vec::new(), classes)
+}
+
+fn assemble_tiers(
+    admin: Vec<TierPolicy>,
+    policies: Vec<TierPolicy>,
+    baseline: Vec<TierPolicy>,
+    classes: usize,
+) -> Vec<CompiledTier> {
+    vec![
+        CompiledTier::new(TierId::Admin, admin, classes, Action::Pass, false),
+        CompiledTier::new(TierId::NetworkPolicy, policies, classes, Action::Deny, true),
+        CompiledTier::new(TierId::Baseline, baseline, classes, Action::Pass, false),
+    ]
+}
+
+/// The three tiers with no policy: what a CNI that enforces none leaves.
+pub fn no_tiers(classes: usize) -> Vec<CompiledTier> {
+    vec![
+        CompiledTier::new(TierId::Admin, Vec::new(), classes, Action::Pass, false),
+        CompiledTier::new(TierId::NetworkPolicy, Vec::new(), classes, Action::Deny, true),
+        CompiledTier::new(TierId::Baseline, Vec::new(), classes, Action::Pass, false),
+    ]
+}
+
+/// NetworkPolicies in cluster order (the tier's union makes order irrelevant, and keeps its policy indexes the
+/// cluster's): every rule allows, and a policy applies in the directions its `policyTypes` give.
+fn compile_network_policies(cache: &mut SelectorCache<'_>, cluster: &Cluster) -> Vec<TierPolicy> {
     let namespace_of: HashMap<&str, usize> =
         cluster.namespaces.iter().enumerate().map(|(i, ns)| (ns.name.as_str(), i)).collect();
-    let mut isolating = [vec![Vec::new(); classes.len()], vec![Vec::new(); classes.len()]];
-    let mut rules = Vec::with_capacity(cluster.policies.len());
-    let mut selected = Vec::with_capacity(cluster.policies.len());
+    let mut compiled = Vec::with_capacity(cluster.policies.len());
     for (index, policy) in cluster.policies.iter().enumerate() {
         let own = namespace_of.get(policy.namespace.as_str()).copied().unwrap_or(0);
         let subjects = cache.pods(None, own, Some(&policy.pod_selector));
-        for direction in [Direction::Ingress, Direction::Egress] {
-            if policy.applies_to(direction) {
-                for class in subjects.ones() {
-                    isolating[direction_slot(direction)][class].push(index);
-                }
-            }
-        }
-        rules.push(compile_rules(&mut cache, policy, index, own));
-        selected.push(subjects);
+        let applies = [policy.applies_to(Direction::Ingress), policy.applies_to(Direction::Egress)];
+        let rules = compile_rules(cache, policy, index, own)
+            .into_iter()
+            .map(|rule| TierRule { action: Action::Allow, rule })
+            .collect();
+        compiled.push(TierPolicy { kind: PolicyKind::NetworkPolicy, index, subjects, applies, rules });
     }
-    PolicyTier { isolating, rules, selected }
+    compiled
 }
 
 fn compile_rules(cache: &mut SelectorCache<'_>, policy: &NetworkPolicy, index: usize, own: usize) -> Vec<CompiledRule> {
@@ -268,7 +392,7 @@ fn compile_rules(cache: &mut SelectorCache<'_>, policy: &NetworkPolicy, index: u
     for direction in [Direction::Ingress, Direction::Egress] {
         for (rule_index, rule) in policy.rules(direction).iter().enumerate() {
             compiled.push(CompiledRule {
-                origin: RuleOrigin { policy: index, direction, rule: rule_index },
+                origin: RuleOrigin::network_policy(index, direction, rule_index),
                 peers: compile_peers(cache, rule, own),
                 ports: PortMatch::compile(&rule.ports),
             });
@@ -294,12 +418,6 @@ fn compile_peers(cache: &mut SelectorCache<'_>, rule: &PolicyRule, own: usize) -
     Some(peers)
 }
 
-/// The admin and baseline tiers, compiled: each an [`OrderedRule`] list in evaluation order.
-pub struct OrderedTiers {
-    pub admin: Vec<OrderedRule>,
-    pub baseline: Vec<OrderedRule>,
-}
-
 /// The order in which a tier's policies are evaluated: ascending priority. Policies of equal priority have no
 /// defined order upstream; netseg breaks the tie by kind, then name, so that its answer is at least stable (and
 /// the audit reports the tie, NS150).
@@ -318,38 +436,34 @@ pub fn tier_order(cluster: &Cluster, tier: Tier) -> Vec<usize> {
     order
 }
 
-pub fn compile_ordered_tiers(cluster: &Cluster, classes: &Classes) -> OrderedTiers {
-    let mut cache = SelectorCache::new(cluster, classes);
-    let mut compile = |tier: Tier| -> Vec<OrderedRule> {
+/// The admin or baseline policies in evaluation order. They apply to their subjects in both directions: what
+/// no rule decides passes on either way.
+fn compile_ordered_tier(cache: &mut SelectorCache<'_>, cluster: &Cluster, tier: Tier) -> Vec<TierPolicy> {
+    let mut compiled = Vec::new();
+    for index in tier_order(cluster, tier) {
+        let policy = &cluster.admin_policies[index];
+        let subjects = admin_pods(cache, &policy.subject);
         let mut rules = Vec::new();
-        for index in tier_order(cluster, tier) {
-            let policy = &cluster.admin_policies[index];
-            let subjects = admin_pods(&mut cache, &policy.subject);
-            for direction in [Direction::Ingress, Direction::Egress] {
-                for (rule_index, rule) in policy.rules(direction).iter().enumerate() {
-                    let peers = rule.peers.iter().map(|peer| admin_peer(&mut cache, cluster, &peer.selector)).collect();
-                    rules.push(OrderedRule {
-                        subjects: subjects.clone(),
-                        direction,
-                        action: match rule.action {
-                            AdminAction::Allow => Action::Allow,
-                            AdminAction::Deny => Action::Deny,
-                            AdminAction::Pass => Action::Pass,
-                        },
-                        rule: CompiledRule {
-                            origin: RuleOrigin { policy: index, direction, rule: rule_index },
-                            peers: Some(peers),
-                            ports: PortMatch::compile_admin(rule.ports.as_deref()),
-                        },
-                    });
-                }
+        for direction in [Direction::Ingress, Direction::Egress] {
+            for (rule_index, rule) in policy.rules(direction).iter().enumerate() {
+                let peers = rule.peers.iter().map(|peer| admin_peer(cache, cluster, &peer.selector)).collect();
+                rules.push(TierRule {
+                    action: match rule.action {
+                        AdminAction::Allow => Action::Allow,
+                        AdminAction::Deny => Action::Deny,
+                        AdminAction::Pass => Action::Pass,
+                    },
+                    rule: CompiledRule {
+                        origin: RuleOrigin { kind: PolicyKind::Admin, policy: index, direction, rule: rule_index },
+                        peers: Some(peers),
+                        ports: PortMatch::compile_admin(rule.ports.as_deref()),
+                    },
+                });
             }
         }
-        rules
-    };
-    let admin = compile(Tier::Admin);
-    let baseline = compile(Tier::Baseline);
-    OrderedTiers { admin, baseline }
+        compiled.push(TierPolicy { kind: PolicyKind::Admin, index, subjects, applies: [true, true], rules });
+    }
+    compiled
 }
 
 fn admin_pods(cache: &mut SelectorCache<'_>, pods: &AdminPods) -> Arc<FixedBitSet> {

@@ -165,7 +165,7 @@ fn cilium_semantics_do_not_match_pods_with_ip_blocks() {
          apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\n\
          spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from: [{ipBlock: {cidr: 10.0.0.0/16}}]\n",
     );
-    let a = Analysis::with_options(&c, &EngineOptions { ip_blocks_match_pods: false });
+    let a = Analysis::with_options(&c, &EngineOptions { ip_blocks_match_pods: false, ..EngineOptions::default() });
     assert!(a.allowed(pod(&c, "client"), pod(&c, "web")).is_empty());
     assert!(a.allowed(ip("10.0.1.7"), pod(&c, "web")).is_all(), "addresses still match");
 }
@@ -186,7 +186,7 @@ fn host_network_pods_are_outside_every_policy() {
     assert!(a.allowed(pod(&c, "node-agent"), pod(&c, "client")).is_empty());
     let explanation = a.explain(pod(&c, "node-agent"), pod(&c, "client"));
     assert!(explanation.egress.host_network);
-    assert!(explanation.egress.isolating.is_empty());
+    assert!(explanation.egress.isolating().is_empty());
 }
 
 #[test]
@@ -194,18 +194,18 @@ fn explain_names_the_rule_and_peer() {
     let c = with("metadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: nope}}}]\n  - from: [{ipBlock: {cidr: 1.0.0.0/8}}, {podSelector: {matchLabels: {app: client}}}]\n    ports: [{port: http}]\n");
     let a = Analysis::new(&c);
     let explanation = a.explain(pod(&c, "client"), pod(&c, "web"));
-    assert_eq!(explanation.ingress.isolating, vec![0]);
-    assert_eq!(explanation.ingress.hits.len(), 1);
-    let hit = &explanation.ingress.hits[0];
+    assert_eq!(explanation.ingress.isolating(), vec![0]);
+    assert_eq!(explanation.ingress.hits(TierId::NetworkPolicy).len(), 1);
+    let hit = &explanation.ingress.hits(TierId::NetworkPolicy)[0];
     assert_eq!((hit.origin.rule, hit.peer), (1, Some(1)));
     assert_eq!(hit.ports, PortSet::single(Tcp, 8080));
-    assert!(explanation.egress.isolating.is_empty());
+    assert!(explanation.egress.isolating().is_empty());
     assert_eq!(explanation.allowed, PortSet::single(Tcp, 8080));
 }
 
 #[test]
 fn ordered_tiers_decide_first_match_and_pass_hands_over() {
-    use rules::{CompiledRule, OrderedRule, PortMatch};
+    use rules::{CompiledRule, CompiledTier, PolicyKind, PortMatch, TierPolicy, TierRule};
     let c = with("metadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - ports: [{port: 80}, {port: 81}]\n");
     let mut a = Analysis::new(&c);
     let everyone = Arc::new({
@@ -213,22 +213,30 @@ fn ordered_tiers_decide_first_match_and_pass_hands_over() {
         set.insert_range(..);
         set
     });
-    let rule = |ports: PortSet, action: Action| OrderedRule {
-        subjects: everyone.clone(),
-        direction: Direction::Ingress,
+    let rule = |ports: PortSet, action: Action| TierRule {
         action,
         rule: CompiledRule {
-            origin: RuleOrigin { policy: 0, direction: Direction::Ingress, rule: 0 },
+            origin: RuleOrigin { kind: PolicyKind::Admin, policy: 0, direction: Direction::Ingress, rule: 0 },
             peers: None,
             ports: PortMatch { numeric: ports, named: Vec::new() },
         },
     };
-    a.admin = vec![
+    let policy = |rules: Vec<TierRule>| TierPolicy {
+        kind: PolicyKind::Admin,
+        index: 0,
+        subjects: everyone.clone(),
+        applies: [true, true],
+        rules,
+    };
+    let admin = policy(vec![
         rule(PortSet::single(Tcp, 22), Action::Allow),
         rule(PortSet::from_ranges(&[(Tcp, 22, 80)]), Action::Deny),
         rule(PortSet::single(Tcp, 81), Action::Pass),
-    ];
-    a.baseline = vec![rule(PortSet::protocol(Udp), Action::Deny)];
+    ]);
+    let classes = a.classes.len();
+    a.tiers[0] = CompiledTier::new(TierId::Admin, vec![admin], classes, Action::Pass, false);
+    let baseline = policy(vec![rule(PortSet::protocol(Udp), Action::Deny)]);
+    a.tiers[2] = CompiledTier::new(TierId::Baseline, vec![baseline], classes, Action::Pass, false);
     // 22 allowed by admin despite the later deny; 80 denied by admin despite the NetworkPolicy; 81 passed to the
     // NetworkPolicy, which allows it; everything else the NetworkPolicy does not allow.
     assert_eq!(a.allowed(pod(&c, "client"), pod(&c, "web")), PortSet::from_ranges(&[(Tcp, 22, 22), (Tcp, 81, 81)]));

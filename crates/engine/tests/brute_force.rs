@@ -6,7 +6,7 @@
 //! nodes with its own code and keeping ports as a plain bitmap per protocol. It shares nothing with the engine but
 //! the model types.
 
-use netseg_engine::{Analysis, WorkloadConnection};
+use netseg_engine::{Analysis, EngineOptions, WorkloadConnection};
 use netseg_model::cidr::Cidr;
 use netseg_model::{
     AdminAction, AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, AdminPolicyPort, AdminPort,
@@ -827,11 +827,53 @@ fn check_cluster(cluster: &Cluster) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// A CNI that enforces nothing: the analysis that leaves the policies out must answer exactly as the brute force
+/// does on the cluster with no policy of any tier, per pair and in every all-pairs answer.
+fn check_unenforced(cluster: &Cluster) -> Result<(), TestCaseError> {
+    let open = Cluster { policies: Vec::new(), admin_policies: Vec::new(), ..cluster.clone() };
+    let options = EngineOptions { policies_enforced: false, ..EngineOptions::default() };
+    let unenforced = Analysis::with_options(cluster, &options);
+    let reference = Analysis::new(&open);
+    let ends = endpoints(cluster);
+    for &src in &ends {
+        for &dst in &ends {
+            let expected = brute_allowed(&open, src, dst);
+            let actual = unenforced.allowed(src.to_engine(), dst.to_engine());
+            for protocol in Protocol::ALL {
+                prop_assert_eq!(
+                    expected.ranges(protocol),
+                    actual.ranges(protocol),
+                    "unenforced allowed({:?} -> {:?}) on {}\n{}",
+                    src,
+                    dst,
+                    protocol,
+                    describe(cluster)
+                );
+            }
+            prop_assert!(unenforced.explain(src.to_engine(), dst.to_engine()).ingress.isolating().is_empty());
+        }
+    }
+    prop_assert_eq!(unenforced.reach(), reference.reach(), "reach\n{}", describe(cluster));
+    prop_assert_eq!(unenforced.reach_groups(), reference.reach_groups(), "reach_groups\n{}", describe(cluster));
+    prop_assert_eq!(unenforced.atoms(), reference.atoms(), "atoms\n{}", describe(cluster));
+    prop_assert!(unenforced.shadowed_rules().is_empty());
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn engine_matches_brute_force(cluster in cluster_strategy()) {
         check_cluster(&cluster)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn unenforced_policies_answer_as_no_policies(cluster in cluster_strategy()) {
+        check_unenforced(&cluster)?;
     }
 }

@@ -3,7 +3,7 @@
 //! `protocols` with numbers, ranges and `destinationNamedPort`, `nodes` and `networks` peers.
 
 use netseg_engine::query::resolve;
-use netseg_engine::{Analysis, Endpoint, PortSet};
+use netseg_engine::{Analysis, Endpoint, PortSet, TierId};
 use netseg_model::{load_cluster, Cluster, Input, Protocol::*, Severity};
 use std::path::Path;
 
@@ -80,10 +80,14 @@ fn explanation_names_the_deciding_rules_in_order() {
     let analysis = Analysis::new(&cluster);
     let explanation = analysis.explain(pod(&cluster, "gryffindor/harry"), pod(&cluster, "ravenclaw/luna"));
     // Egress: accepted by the admin tier's first rule. Ingress: the baseline's DNS accept, then its deny.
-    let egress: Vec<usize> = explanation.egress.admin.iter().map(|h| h.origin.rule).collect();
+    let egress: Vec<usize> = explanation.egress.hits(TierId::Admin).iter().map(|h| h.origin.rule).collect();
     assert_eq!(egress, [0]);
-    let ingress: Vec<&str> =
-        explanation.ingress.baseline.iter().map(|h| cluster.admin_policies[h.origin.policy].name.as_str()).collect();
+    let ingress: Vec<&str> = explanation
+        .ingress
+        .hits(TierId::Baseline)
+        .iter()
+        .map(|h| cluster.admin_policies[h.origin.policy].name.as_str())
+        .collect();
     assert_eq!(ingress, ["ravenclaw-dns", "ravenclaw-closed"]);
     assert_eq!(explanation.allowed, PortSet::single(Udp, 53));
 }

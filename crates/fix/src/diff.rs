@@ -118,8 +118,16 @@ pub fn connections(before: &Analysis<'_>, after: &Analysis<'_>) -> Vec<Connectio
 
 /// Per workload and direction, what it may send to / receive from each piece of the address space.
 fn external_changes(before: &Analysis<'_>, after: &Analysis<'_>) -> Vec<ConnectionChange> {
+    // Only the policies each analysis evaluates cut the address space (none where the CNI enforces none).
+    fn evaluated<'c>(analysis: &Analysis<'c>) -> &'c [netseg_model::NetworkPolicy] {
+        if analysis.policies_enforced() {
+            &analysis.cluster.policies
+        } else {
+            &[]
+        }
+    }
     let both = Cluster {
-        policies: before.cluster.policies.iter().chain(&after.cluster.policies).cloned().collect(),
+        policies: evaluated(before).iter().chain(evaluated(after)).cloned().collect(),
         workloads: before.cluster.workloads.iter().chain(&after.cluster.workloads).cloned().collect(),
         ..Cluster::default()
     };

@@ -5,7 +5,7 @@ use crate::flows::ObservedFlow;
 use crate::manifest::{namespace_selector, GeneratedPolicy, GeneratedRule};
 use crate::needs::{self, Destination, Need, Source};
 use netseg_audit::METADATA_ADDRESSES;
-use netseg_engine::{Analysis, Endpoint, EngineOptions, PortSet};
+use netseg_engine::{Analysis, Endpoint, Network, PortSet};
 use netseg_model::{
     load_bytes, Cidr, Cluster, ContainerPort, Direction, Inventory, IpBlock, LabelSelector, Labels, Namespace,
     NetworkPolicy, PeerSelector, Pod, PodFacts, Protocol, Suppression, Workload, WorkloadKind, WorkloadRef,
@@ -114,7 +114,6 @@ pub struct GenerateOptions {
     pub flows: Vec<ObservedFlow>,
     /// `--api-server`: where API clients may go; read from `default/kubernetes` endpoints when empty.
     pub api_server: Vec<Cidr>,
-    pub engine: EngineOptions,
 }
 
 /// What the generator decided, before the proof.
@@ -346,7 +345,11 @@ fn unique_name(taken: &mut BTreeSet<(String, String)>, namespace: &str, base: &s
     name
 }
 
-pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String> {
+/// Plans the policies for the network's cluster. Every check asks the engine with the CNI's semantics and the
+/// policies enforced: the plan describes what they do once a CNI enforces them.
+pub fn plan(network: &Network<'_>, options: &GenerateOptions) -> Result<Plan, String> {
+    let cluster = network.cluster;
+    let engine = &network.setup.engine;
     let mut notes = Vec::new();
     let (dns, dns_ports) = dns_target(cluster, options, &mut notes);
     let controller = ingress_source(cluster, options, &mut notes);
@@ -454,7 +457,7 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
         ),
     };
     {
-        let analysis = Analysis::with_options(&work, &options.engine);
+        let analysis = Analysis::with_options(&work, engine);
         let servers = dns.servers(&work);
         let mut dns_policies = Vec::new();
         for ns in &segmented {
@@ -510,7 +513,7 @@ pub fn plan(cluster: &Cluster, options: &GenerateOptions) -> Result<Plan, String
         metadata.is_none()
     });
 
-    let analysis = Analysis::with_options(&work, &options.engine);
+    let analysis = Analysis::with_options(&work, engine);
     let mut rules = Rules::default();
     for need in &wanted {
         let sources = source_endpoints(&work, &need.src, probe_index);

@@ -12,4 +12,4 @@ pub mod references;
 
 pub use generate::{plan, DnsTarget, GenerateOptions, Plan};
 pub use manifest::{GeneratedPolicy, GeneratedRule};
-pub use proof::{prove, AuditSetup, Proof};
+pub use proof::{prove, Proof};

@@ -5,18 +5,9 @@
 use crate::diff::{self, ConnectionChange};
 use crate::generate::{read_back, source_endpoints, with_stand_ins, Plan};
 use crate::needs::{Destination, Need};
-use netseg_audit::{audit_cluster, AuditOptions, Config, Finding};
-use netseg_engine::{Analysis, Endpoint, EngineOptions, PortSet};
-use netseg_model::cni::CniVerdict;
+use netseg_audit::{audit_network, AuditOptions, Config, Finding};
+use netseg_engine::{Analysis, Endpoint, Network, PortSet};
 use netseg_model::{Cluster, Diagnostic};
-
-/// How to audit: the same settings as `netseg audit`.
-pub struct AuditSetup<'a> {
-    pub cni: &'a CniVerdict,
-    pub engine: EngineOptions,
-    pub config: &'a Config,
-    pub options: &'a AuditOptions,
-}
 
 #[derive(Debug, Clone)]
 pub struct KeptFlow {
@@ -79,27 +70,32 @@ fn missing(analysis: &Analysis<'_>, need: &Need, probe: Option<usize>) -> PortSe
     need.ports.difference(&allowed)
 }
 
+/// Proves the plan on the network's cluster: under the same CNI, its policies taken as enforced.
 pub fn prove(
-    cluster: &Cluster,
+    network: &Network<'_>,
     diagnostics: &[Diagnostic],
     plan: &Plan,
     yaml: &str,
-    setup: &AuditSetup<'_>,
+    config: &Config,
+    options: &AuditOptions,
 ) -> Result<Proof, String> {
+    let cluster = network.cluster;
     let generated = read_back(yaml)?;
     let after = Cluster { policies: cluster.policies.iter().cloned().chain(generated).collect(), ..cluster.clone() };
     let mut proof = Proof::default();
-    if setup.cni.enforces() == Some(false) && !setup.options.assume_enforced {
+    if !network.enforced() {
         proof.notes.push(format!(
             "the CNI ({}) enforces no NetworkPolicy: this proof describes the policies as they would be enforced",
-            setup.cni.names()
+            network.cni().names()
         ));
     }
+    let enforced = network.setup.assuming_enforced();
+    let engine = &enforced.engine;
     let probe = plan.stand_ins.iter().position(|w| w.id.name == "any-pod").map(|i| cluster.workloads.len() + i);
     let before_work = with_stand_ins(cluster, &plan.stand_ins);
     let after_work = with_stand_ins(&after, &plan.stand_ins);
-    let before_analysis = Analysis::with_options(&before_work, &setup.engine);
-    let after_analysis = Analysis::with_options(&after_work, &setup.engine);
+    let before_analysis = Analysis::with_options(&before_work, engine);
+    let after_analysis = Analysis::with_options(&after_work, engine);
     for need in &plan.needs {
         let missing_after = missing(&after_analysis, need, probe);
         let missing_before = missing(&before_analysis, need, probe);
@@ -135,13 +131,12 @@ pub fn prove(
     }
 
     // What the policies close, as `audit` and `diff` would report it on the input and on the input with them.
-    let options = AuditOptions { assume_enforced: true, ..setup.options.clone() };
-    let before_report = audit_cluster(cluster, diagnostics, setup.cni, &setup.engine, setup.config, &options);
-    let after_report = audit_cluster(&after, diagnostics, setup.cni, &setup.engine, setup.config, &options);
+    let before_network = Network::with_setup(cluster, enforced.clone());
+    let after_network = Network::with_setup(&after, enforced);
+    let before_report = audit_network(&before_network, diagnostics, config, options);
+    let after_report = audit_network(&after_network, diagnostics, config, options);
     let findings = diff::findings(&before_report, &after_report);
     (proof.appeared, proof.closed, proof.changed) = (findings.appeared, findings.disappeared, findings.changed);
-    let before_plain = Analysis::with_options(cluster, &setup.engine);
-    let after_plain = Analysis::with_options(&after, &setup.engine);
-    proof.connections = diff::connections(&before_plain, &after_plain);
+    proof.connections = diff::connections(before_network.effective(), after_network.effective());
     Ok(proof)
 }

@@ -8,7 +8,7 @@ mod resources;
 mod target;
 
 pub use error::LiveError;
-pub use resources::{Resource, Tolerance, ADMIN_POLICY_GROUP, ADMIN_POLICY_PLURALS, RESOURCES};
+pub use resources::{Resource, Tolerance, ADMIN_POLICY_GROUP, ADMIN_POLICY_PLURALS, CILIUM_GROUP, RESOURCES};
 pub use target::{Target, TargetRequest};
 
 use netseg_model::{load_api_list, Inventory};
@@ -192,6 +192,8 @@ fn object_count(inventory: &Inventory) -> usize {
         + inventory.workloads.len()
         + inventory.services.len()
         + inventory.policies.len()
+        + inventory.admin_policies.len()
+        + inventory.cilium_policies.len()
         + inventory.endpoints.len()
         + inventory.ingresses.len()
 }

@@ -112,7 +112,32 @@ pub const RESOURCES: &[Resource] = &[
         Tolerance::Forbiddable("exposure through Ingresses (blast-radius --from internet, NS125's internet exposure)"),
     ),
     grouped("networking.k8s.io", "networkpolicies", "NetworkPolicy", "NetworkPolicies", Tolerance::Required),
+    // Cilium's own policies, where the cluster serves its CRDs: once served, they restrict traffic, so a 403 stops
+    // the read like one on NetworkPolicies.
+    Resource {
+        group: CILIUM_GROUP,
+        versions: &["v2"],
+        plural: "ciliumnetworkpolicies",
+        kind: "CiliumNetworkPolicy",
+        namespaced: true,
+        what: "CiliumNetworkPolicies",
+        tolerance: Tolerance::IfServed,
+        unless_served: None,
+    },
+    Resource {
+        group: CILIUM_GROUP,
+        versions: &["v2"],
+        plural: "ciliumclusterwidenetworkpolicies",
+        kind: "CiliumClusterwideNetworkPolicy",
+        namespaced: false,
+        what: "CiliumClusterwideNetworkPolicies",
+        tolerance: Tolerance::IfServed,
+        unless_served: None,
+    },
 ];
+
+/// The API group of Cilium's CRDs.
+pub const CILIUM_GROUP: &str = "cilium.io";
 
 /// The cluster-scoped admin policy kinds of `policy.networking.k8s.io`, by plural.
 const ADMIN_POLICIES: &[(&str, &str, &str)] = &[
@@ -278,6 +303,32 @@ mod tests {
         assert_eq!(
             found[0].list_path("policy.networking.k8s.io/v1alpha1", Some("shop")),
             "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies"
+        );
+    }
+
+    #[test]
+    fn cilium_policies_are_listed_only_where_cilium_io_v2_is_served() {
+        let cilium = |served: &Served| -> Vec<&str> {
+            RESOURCES
+                .iter()
+                .filter(|r| r.group == CILIUM_GROUP && served.version_of(r).is_some())
+                .map(|r| r.plural)
+                .collect()
+        };
+        let without = Served::from_discovery(CORE, &groups(&["apps/v1"])).expect("discovery");
+        assert!(cilium(&without).is_empty());
+        let with = Served::from_discovery(CORE, &groups(&["apps/v1", "cilium.io/v2", "cilium.io/v2alpha1"]))
+            .expect("discovery");
+        assert_eq!(cilium(&with), ["ciliumnetworkpolicies", "ciliumclusterwidenetworkpolicies"]);
+        let clusterwide = RESOURCES.iter().find(|r| r.plural == "ciliumclusterwidenetworkpolicies").expect("ccnp");
+        assert_eq!(
+            clusterwide.list_path("cilium.io/v2", Some("shop")),
+            "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies"
+        );
+        let namespaced = RESOURCES.iter().find(|r| r.plural == "ciliumnetworkpolicies").expect("cnp");
+        assert_eq!(
+            namespaced.list_path("cilium.io/v2", Some("shop")),
+            "/apis/cilium.io/v2/namespaces/shop/ciliumnetworkpolicies"
         );
     }
 

@@ -30,6 +30,17 @@ impl Cidr {
         }
     }
 
+    /// A CIDR, or a bare address as the block of that address alone (`10.0.0.1` is `10.0.0.1/32`, `fd00::1` is
+    /// `fd00::1/128`): how people name an address or a range on the command line.
+    pub fn parse_address_or_block(text: &str) -> Result<Cidr, CidrError> {
+        if text.contains('/') {
+            text.parse()
+        } else {
+            let bits = if text.contains(':') { 128 } else { 32 };
+            format!("{text}/{bits}").parse()
+        }
+    }
+
     /// The first and last address as 128-bit numbers within their family (IPv4 uses the low 32 bits).
     pub fn bounds(&self) -> (u128, u128) {
         let bits = u32::from(Self::max_prefix(self.network));
@@ -98,6 +109,16 @@ impl fmt::Display for Cidr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_address_is_the_block_of_that_address_alone() {
+        let v4 = Cidr::parse_address_or_block("10.0.0.7").expect("address");
+        assert_eq!(v4.to_string(), "10.0.0.7/32");
+        assert_eq!(Cidr::parse_address_or_block("fd00::1").expect("address").to_string(), "fd00::1/128");
+        assert_eq!(Cidr::parse_address_or_block("10.1.2.3/16").expect("block").to_string(), "10.1.0.0/16");
+        let error = Cidr::parse_address_or_block("api.example").expect_err("a name is no address");
+        assert_eq!(error.to_string(), "`api.example/32` is not a CIDR: `api.example` is not an IP address");
+    }
 
     #[test]
     fn host_bits_mean_the_masked_network() {

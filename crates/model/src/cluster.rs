@@ -1,5 +1,7 @@
 //! Assembles what was loaded into a cluster: workloads with their pods, every namespace that anything refers to.
 
+use crate::calico::{CalicoObjects, ServiceAccount};
+use crate::cilium::{CiliumConfig, CiliumPolicy};
 use crate::kube::*;
 use crate::load::Inventory;
 use crate::selector::{LabelSelector, Labels, NAMESPACE_NAME_LABEL};
@@ -36,18 +38,38 @@ pub struct Cluster {
     pub policies: Vec<NetworkPolicy>,
     /// AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies, in input order.
     pub admin_policies: Vec<AdminPolicy>,
+    /// CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies, in input order.
+    pub cilium_policies: Vec<CiliumPolicy>,
+    /// The `cilium-config` ConfigMap, when the input has one.
+    pub cilium_config: Option<CiliumConfig>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
+    /// Calico's tiers, policies, network sets and host endpoints.
+    pub calico: CalicoObjects,
+    /// ServiceAccounts, for their labels (Calico selects pods by them).
+    pub service_accounts: Vec<ServiceAccount>,
+    /// The files (and API lists) the objects were read from, in the order they were read.
+    pub sources: Vec<std::sync::Arc<str>>,
     /// Istio, Linkerd and Consul authorization. A CNI that enforces nothing leaves it in force: the meshes'
     /// proxies enforce it, not the CNI.
     pub mesh: crate::mesh::Meshes,
 }
 
 impl Cluster {
-    /// The same cluster with no policy of any tier: the network a CNI that enforces nothing leaves, since such a
-    /// CNI enforces admin policies no more than NetworkPolicies.
-    pub fn without_policies(&self) -> Cluster {
-        Cluster { policies: Vec::new(), admin_policies: Vec::new(), ..self.clone() }
+    /// The same cluster without Calico's policies and tiers: what a CNI other than Calico enforces.
+    pub fn without_calico_policies(&self) -> Cluster {
+        let calico = CalicoObjects {
+            policies: Vec::new(),
+            staged_kubernetes: Vec::new(),
+            tiers: Vec::new(),
+            ..self.calico.clone()
+        };
+        Cluster { calico, ..self.clone() }
+    }
+
+    /// The service account a pod runs as: the one it names, or its namespace's `default` (the API server sets it).
+    pub fn service_account(facts: &PodFacts) -> &str {
+        facts.service_account.as_deref().filter(|name| !name.is_empty()).unwrap_or("default")
     }
 
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
@@ -62,8 +84,13 @@ impl Cluster {
             services,
             policies,
             admin_policies,
+            cilium_policies,
+            cilium_config,
             endpoints,
             ingresses,
+            calico,
+            service_accounts,
+            sources,
             mesh,
             ..
         } = inventory;
@@ -73,7 +100,10 @@ impl Cluster {
             .iter()
             .map(|w| &w.id.namespace)
             .chain(policies.iter().map(|p| &p.namespace))
-            .chain(services.iter().map(|s| &s.namespace));
+            .chain(cilium_policies.iter().filter_map(|p| p.namespace.as_ref()))
+            .chain(services.iter().map(|s| &s.namespace))
+            .chain(calico.policies.iter().filter_map(|p| p.namespace.as_ref()))
+            .chain(calico.network_sets.iter().filter_map(|s| s.namespace.as_ref()));
         for name in referenced {
             by_name.entry(name.clone()).or_insert_with(|| Namespace {
                 name: name.clone(),
@@ -90,8 +120,13 @@ impl Cluster {
             services,
             policies,
             admin_policies,
+            cilium_policies,
+            cilium_config,
             endpoints,
             ingresses,
+            calico,
+            service_accounts,
+            sources,
             mesh,
         }
     }

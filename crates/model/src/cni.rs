@@ -94,6 +94,41 @@ impl CniVerdict {
         }
     }
 
+    /// Whether ipBlocks select in-cluster pods by their IPs, as the Kubernetes reference semantics say. Cilium
+    /// matches pods by identity and its CIDR rules only addresses outside the cluster, so with Cilium they never do.
+    pub fn ip_blocks_match_pods(&self) -> bool {
+        !self.runs("cilium")
+    }
+
+    /// Caveats about how the detected plugins read the policies, for answers that rest on them.
+    pub fn semantics_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.ip_blocks_match_pods() {
+            notes.push("Cilium: ipBlocks do not match in-cluster pods, only addresses outside the cluster".into());
+        }
+        notes
+    }
+
+    fn runs(&self, plugin: &str) -> bool {
+        self.detected.iter().any(|d| d.plugin.name == plugin)
+    }
+
+    /// The verdict for `--cni NAME` when the user names the plugin (its components still found in the cluster),
+    /// else detected from the cluster.
+    pub fn decide(cluster: &Cluster, named: Option<&str>) -> Result<CniVerdict, UnknownCni> {
+        match named {
+            Some(name) => {
+                let mut verdict = CniVerdict::from_name(name).ok_or_else(|| UnknownCni {
+                    name: name.to_string(),
+                    known: PLUGINS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
+                })?;
+                verdict.components = components(cluster);
+                Ok(verdict)
+            }
+            None => Ok(detect(cluster)),
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<CniVerdict> {
         plugin(name).map(|plugin| CniVerdict {
             detected: vec![Detected { plugin, evidence: None }],
@@ -114,6 +149,15 @@ impl CniVerdict {
         namespaces.dedup();
         namespaces
     }
+}
+
+/// `--cni` named a plugin netseg does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown CNI `{name}`; known: {known}")]
+pub struct UnknownCni {
+    pub name: String,
+    /// The names netseg knows, comma-separated.
+    pub known: String,
 }
 
 /// Image repositories of each plugin's parts (agents, controllers, operators, relays), by plugin name.
@@ -155,7 +199,8 @@ fn agent_of(workload: &Workload) -> Vec<&'static str> {
     } else if flannel {
         plugins.push("flannel");
     }
-    if has("cilium/cilium") || has("cilium/cilium-agent") || name == "cilium" {
+    // The agent, or the operator that runs beside it (`operator-generic`, `operator-aws`, ...).
+    if has("cilium/cilium") || has("cilium/cilium-agent") || has("cilium/operator") || name == "cilium" {
         plugins.push("cilium");
     }
     if has("weave-kube") || name == "weave-net" {
@@ -270,6 +315,12 @@ pub fn detect(cluster: &Cluster) -> CniVerdict {
             }
         }
     }
+    // The agent's ConfigMap tells Cilium is installed even where its DaemonSet is not in the input.
+    if cluster.cilium_config.is_some() && !detected.iter().any(|d| d.plugin.name == "cilium") {
+        if let Some(plugin) = plugin("cilium") {
+            detected.push(Detected { plugin, evidence: None });
+        }
+    }
     CniVerdict { detected, overridden: false, components: components(cluster) }
 }
 
@@ -379,6 +430,17 @@ mod tests {
     }
 
     #[test]
+    fn cilium_is_recognised_by_its_operator_and_its_config_map() {
+        let operator = daemonset("cilium-operator", &["quay.io/cilium/operator-generic:v1.16.1@sha256:abc"]);
+        assert_eq!(verdict(&operator).names(), "cilium");
+        let config = verdict(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cilium-config, namespace: kube-system}\ndata: {enable-policy: default}\n",
+        );
+        assert_eq!((config.names(), config.enforces()), ("cilium".to_string(), Some(true)));
+        assert_eq!(config.detected[0].evidence, None);
+    }
+
+    #[test]
     fn nothing_found_is_unknown() {
         assert_eq!(verdict("kind: Pod\nmetadata: {name: p}\n").enforces(), None);
     }
@@ -388,5 +450,20 @@ mod tests {
         assert_eq!(image_name("quay.io/cilium/cilium:v1.16.1@sha256:abc"), "cilium/cilium");
         assert_eq!(image_name("calico/node:v3"), "calico/node");
         assert_eq!(image_name("localhost:5000/kindest/kindnetd"), "kindest/kindnetd");
+    }
+
+    #[test]
+    fn a_named_cni_keeps_the_clusters_components_and_an_unknown_one_is_an_error() {
+        let mut inventory = Inventory::default();
+        let text = daemonset("calico-node", &["quay.io/calico/node:v3.28.1"]);
+        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
+        let cluster = Cluster::from_inventory(inventory);
+        let named = CniVerdict::decide(&cluster, Some("Cilium")).expect("cilium is known");
+        assert!(named.overridden && named.names() == "cilium" && named.components.len() == 1);
+        assert!(!named.ip_blocks_match_pods() && named.semantics_notes().len() == 1);
+        let detected = CniVerdict::decide(&cluster, None).expect("detection cannot fail");
+        assert!(!detected.overridden && detected.ip_blocks_match_pods() && detected.semantics_notes().is_empty());
+        let error = CniVerdict::decide(&cluster, Some("calcio")).expect_err("a typo is no CNI");
+        assert!(error.to_string().starts_with("unknown CNI `calcio`; known: canal, calico,"), "{error}");
     }
 }

@@ -13,8 +13,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 mod admin;
+mod calico;
+mod cilium;
 pub(crate) mod mesh;
 pub(crate) use admin::admin_policy;
+pub(crate) use calico::{calico_policy, calico_tier, host_endpoint, network_set, staged_kubernetes_policy};
+pub(crate) use cilium::{cilium_config, cilium_policy};
 
 /// Collects the diagnostics of one object and remembers whether it must be left out.
 pub(crate) struct Ctx<'a> {
@@ -47,6 +51,11 @@ impl<'a> Ctx<'a> {
 
     pub fn error(&mut self, code: DiagnosticCode, line: u32, field: &str, message: impl Into<String>) {
         self.push(Severity::Error, code, line, field, message.into());
+    }
+
+    /// How many errors so far: a part whose decoding added none was read whole.
+    fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
     }
 
     fn wrong_type(&mut self, node: &Node, field: &str, expected: &str) {

@@ -40,6 +40,8 @@ pub enum DiagnosticCode {
     UnmodelledPolicy,
     /// More diagnostics than `--max-diagnostics` keeps: the summary of those not shown.
     TooManyDiagnostics,
+    /// A field its project has deprecated: read and analysed as the last release that honours it does.
+    DeprecatedField,
 }
 
 impl DiagnosticCode {
@@ -55,6 +57,7 @@ impl DiagnosticCode {
             DiagnosticCode::SkippedDocument => "skipped-document",
             DiagnosticCode::UnmodelledPolicy => "unmodelled-policy",
             DiagnosticCode::TooManyDiagnostics => "too-many-diagnostics",
+            DiagnosticCode::DeprecatedField => "deprecated-field",
         }
     }
 }

@@ -1,7 +1,10 @@
 //! netseg's model: reads Kubernetes manifests (files, directories, stdin; YAML, JSON, Lists, dumps) into
 //! validated, narrow structs that remember their file and line. Nothing here knows about connectivity.
 
+pub mod calico;
+pub mod calico_selector;
 pub mod cidr;
+pub mod cilium;
 pub mod cluster;
 pub mod cni;
 mod decode;
@@ -13,7 +16,10 @@ pub mod mesh;
 pub mod selector;
 pub mod yaml;
 
+pub use calico::{CalicoObjects, CalicoPolicy, CalicoPolicyKind, ServiceAccount};
+pub use calico_selector::CalicoSelector;
 pub use cidr::Cidr;
+pub use cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind, PolicyEnforcement};
 pub use cluster::{Cluster, Pod, Workload};
 pub use diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 pub use kube::*;

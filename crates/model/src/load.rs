@@ -1,5 +1,7 @@
 //! Inputs to objects: files, directories and stdin; multi-document YAML, JSON, `List`s and `kubectl get -o` dumps.
 
+use crate::calico::{CalicoPolicyKind, ServiceAccount};
+use crate::cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind};
 use crate::decode::{self, Ctx};
 use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 use crate::json::parse_json;
@@ -71,12 +73,19 @@ pub struct Inventory {
     pub services: Vec<Service>,
     pub policies: Vec<NetworkPolicy>,
     pub admin_policies: Vec<AdminPolicy>,
+    pub cilium_policies: Vec<CiliumPolicy>,
+    /// The `cilium-config` ConfigMap, when the input has one.
+    pub cilium_config: Option<CiliumConfig>,
     pub endpoints: Vec<ServiceEndpoints>,
     pub ingresses: Vec<Ingress>,
+    pub calico: crate::calico::CalicoObjects,
+    pub service_accounts: Vec<ServiceAccount>,
     /// Istio, Linkerd and Consul objects and settings.
     pub mesh: crate::mesh::Meshes,
     pub diagnostics: Vec<Diagnostic>,
     pub files_read: usize,
+    /// The files (and API lists) read, in the order they were read: where a finding about the whole input points.
+    pub sources: Vec<Arc<str>>,
     pub documents_read: usize,
     /// Where objects that name no namespace go, as with `kubectl apply -n`; `default` when unset.
     pub default_namespace: Option<String>,
@@ -268,6 +277,7 @@ fn file_error(inventory: &mut Inventory, file: Arc<str>, message: String) {
 /// Loads one file's bytes. Public so that tests and fuzzers can feed bytes directly.
 pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json: bool) {
     inventory.files_read += 1;
+    inventory.sources.push(file.clone());
     inventory.bytes_read = inventory.bytes_read.saturating_add(bytes.len() as u64);
     let limits = inventory.limits.parse;
     let text = match std::str::from_utf8(bytes) {
@@ -345,6 +355,9 @@ pub fn load_api_list(
     api_version: &str,
 ) -> Option<String> {
     inventory.files_read += 1;
+    if inventory.sources.last() != Some(&source) {
+        inventory.sources.push(source.clone());
+    }
     inventory.bytes_read = inventory.bytes_read.saturating_add(text.len() as u64);
     let limits = inventory.limits.parse;
     let mut next_page = None;
@@ -447,17 +460,6 @@ fn note(inventory: &mut Inventory, file: &Arc<str>, line: u32, message: String) 
 
 /// Policy kinds that restrict traffic but that netseg does not analyse yet, by API group, with who enforces them.
 const UNMODELLED_POLICIES: &[(&str, &[&str], &str)] = &[
-    ("cilium.io/", &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"], "Cilium"),
-    (
-        "projectcalico.org/",
-        &["NetworkPolicy", "GlobalNetworkPolicy", "StagedNetworkPolicy", "StagedGlobalNetworkPolicy"],
-        "Calico",
-    ),
-    (
-        "crd.projectcalico.org/",
-        &["NetworkPolicy", "GlobalNetworkPolicy", "StagedNetworkPolicy", "StagedGlobalNetworkPolicy"],
-        "Calico",
-    ),
     ("crd.antrea.io/", &["NetworkPolicy", "ClusterNetworkPolicy"], "Antrea"),
     ("k8s.cni.cncf.io/", &["MultiNetworkPolicy"], "a multi-network plugin"),
 ];
@@ -492,6 +494,61 @@ fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &st
         ),
         hint: None,
     });
+}
+
+/// The one version Cilium serves its policies in.
+const CILIUM_API_VERSION: &str = "cilium.io/v2";
+/// The ConfigMap that holds the Cilium agent's configuration.
+const CILIUM_CONFIG: &str = "cilium-config";
+/// The API versions Calico serves its objects at: the aggregated API server, and the CRDs it stores them in.
+const CALICO_API_VERSIONS: &[&str] = &["projectcalico.org/v3", "crd.projectcalico.org/v1"];
+
+/// A Calico kind netseg reads, when `api_version` is Calico's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CalicoKind {
+    Tier,
+    Policy(CalicoPolicyKind),
+    StagedKubernetesNetworkPolicy,
+    NetworkSet,
+    GlobalNetworkSet,
+    HostEndpoint,
+}
+
+fn calico_kind(kind: &str, api_version: &str) -> Option<CalicoKind> {
+    if !CALICO_API_VERSIONS.contains(&api_version) {
+        return None;
+    }
+    Some(match kind {
+        "Tier" => CalicoKind::Tier,
+        "NetworkPolicy" => CalicoKind::Policy(CalicoPolicyKind::NetworkPolicy),
+        "GlobalNetworkPolicy" => CalicoKind::Policy(CalicoPolicyKind::GlobalNetworkPolicy),
+        "StagedNetworkPolicy" => CalicoKind::Policy(CalicoPolicyKind::StagedNetworkPolicy),
+        "StagedGlobalNetworkPolicy" => CalicoKind::Policy(CalicoPolicyKind::StagedGlobalNetworkPolicy),
+        "StagedKubernetesNetworkPolicy" => CalicoKind::StagedKubernetesNetworkPolicy,
+        "NetworkSet" => CalicoKind::NetworkSet,
+        "GlobalNetworkSet" => CalicoKind::GlobalNetworkSet,
+        "HostEndpoint" => CalicoKind::HostEndpoint,
+        _ => return None,
+    })
+}
+
+impl CalicoKind {
+    fn cluster_scoped(self) -> bool {
+        match self {
+            CalicoKind::Tier | CalicoKind::GlobalNetworkSet | CalicoKind::HostEndpoint => true,
+            CalicoKind::Policy(kind) => kind.is_global(),
+            CalicoKind::StagedKubernetesNetworkPolicy | CalicoKind::NetworkSet => false,
+        }
+    }
+}
+
+/// The kind as diagnostics and findings name it: Calico's NetworkPolicy is told apart from Kubernetes' by its group.
+pub fn calico_kind_name(kind: &str) -> String {
+    if kind == "NetworkPolicy" {
+        "projectcalico.org/NetworkPolicy".to_string()
+    } else {
+        kind.to_string()
+    }
 }
 
 fn admin_policy_kind(kind: &str) -> Option<AdminPolicyKind> {
@@ -547,7 +604,8 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         unmodelled(inventory, file, node, kind, engine);
         return;
     }
-    let workload_kind = WorkloadKind::from_kind(kind);
+    let calico = calico_kind(kind, api_version);
+    let workload_kind = WorkloadKind::from_kind(kind).filter(|_| calico.is_none());
     let admin_kind = admin_policy_kind(kind);
     let mesh_kind = match decode::mesh::MeshKind::of(kind, api_version) {
         Some(Ok(mesh_kind)) => Some(mesh_kind),
@@ -573,17 +631,31 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     };
     let config_map_name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("");
     let mesh_config = kind == "ConfigMap" && decode::mesh::config::is_mesh_config(config_map_name);
-    let read =
-        matches!(kind, "Namespace" | "Node" | "Service" | "NetworkPolicy" | "Endpoints" | "EndpointSlice" | "Ingress")
-            || workload_kind.is_some()
-            || admin_kind.is_some()
-            || mesh_kind.is_some()
-            || mesh_config;
+    let cilium_kind = CiliumPolicyKind::from_kind(kind).filter(|_| api_version.starts_with("cilium.io/"));
+    let cilium_config = kind == "ConfigMap"
+        && node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str) == Some(CILIUM_CONFIG);
+    let read = matches!(
+        kind,
+        "Namespace"
+            | "Node"
+            | "Service"
+            | "NetworkPolicy"
+            | "Endpoints"
+            | "EndpointSlice"
+            | "Ingress"
+            | "ServiceAccount"
+    ) || workload_kind.is_some()
+        || admin_kind.is_some()
+        || cilium_kind.is_some()
+        || cilium_config
+        || calico.is_some()
+        || mesh_kind.is_some()
+        || mesh_config;
     if !read {
         note(inventory, file, node.line, format!("skipped: kind `{kind}` is not read by netseg"));
         return;
     }
-    if kind == "NetworkPolicy" && api_version != "networking.k8s.io/v1" {
+    if kind == "NetworkPolicy" && calico.is_none() && api_version != "networking.k8s.io/v1" {
         note(
             inventory,
             file,
@@ -615,13 +687,36 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
             return;
         }
     }
-    let cluster_scoped = matches!(kind, "Namespace" | "Node") || admin_kind.is_some();
+    if cilium_kind.is_some() && api_version != CILIUM_API_VERSION {
+        // Cilium serves its policies in v2 only; another version is not an object any cluster holds.
+        let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+        inventory.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            code: DiagnosticCode::SkippedDocument,
+            file: file.clone(),
+            line: Some(node.line),
+            object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
+            field: Some("apiVersion".into()),
+            message: format!(
+                "not analysed: Cilium serves {kind} as `{CILIUM_API_VERSION}`, not `{api_version}`; the answers \
+                 ignore what it restricts"
+            ),
+            hint: None,
+        });
+        return;
+    }
+    let clusterwide = cilium_kind == Some(CiliumPolicyKind::CiliumClusterwideNetworkPolicy);
+    let cluster_scoped = matches!(kind, "Namespace" | "Node")
+        || admin_kind.is_some()
+        || clusterwide
+        || calico.is_some_and(CalicoKind::cluster_scoped);
     let name_guess = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
     let default_namespace = inventory.default_namespace.clone().unwrap_or_else(|| "default".to_string());
     let namespace_guess =
         node.get("metadata").and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or(&default_namespace);
+    let object_kind = if calico.is_some() { calico_kind_name(kind) } else { kind.to_string() };
     let object_ref = ObjectRef {
-        kind: kind.to_string(),
+        kind: object_kind.clone(),
         namespace: (!cluster_scoped).then(|| namespace_guess.to_string()),
         name: name_guess.to_string(),
     };
@@ -633,7 +728,7 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     };
     let namespace = meta.namespace.clone().unwrap_or_else(|| default_namespace.clone());
     let name = meta.name.clone();
-    let key = (kind.to_string(), if cluster_scoped { String::new() } else { namespace.clone() }, name.clone());
+    let key = (object_kind, if cluster_scoped { String::new() } else { namespace.clone() }, name.clone());
     enum Loaded {
         Mesh(decode::mesh::MeshObject),
         Namespace(Namespace),
@@ -642,10 +737,51 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Service(Service),
         Policy(NetworkPolicy),
         Admin(AdminPolicy),
+        Cilium(CiliumPolicy),
+        CiliumConfig(CiliumConfig),
         Endpoints(ServiceEndpoints),
         Ingress(Ingress),
+        ServiceAccount(ServiceAccount),
+        CalicoTier(crate::calico::CalicoTier),
+        CalicoPolicy(crate::calico::CalicoPolicy),
+        StagedKubernetes(crate::calico::StagedKubernetesPolicy),
+        NetworkSet(crate::calico::NetworkSet),
+        HostEndpoint(crate::calico::HostEndpoint),
     }
     let loaded = match kind {
+        _ if calico.is_some() => {
+            let Some(calico) = calico else { return };
+            let namespaced = (!cluster_scoped).then(|| namespace.clone());
+            match calico {
+                CalicoKind::Tier => Loaded::CalicoTier(decode::calico_tier(&mut ctx, node, name, location.clone())),
+                CalicoKind::Policy(policy_kind) => Loaded::CalicoPolicy(decode::calico_policy(
+                    &mut ctx,
+                    node,
+                    policy_kind,
+                    namespaced,
+                    name,
+                    meta.ignore,
+                    location.clone(),
+                )),
+                CalicoKind::StagedKubernetesNetworkPolicy => Loaded::StagedKubernetes(
+                    decode::staged_kubernetes_policy(&mut ctx, node, namespace, name, meta.ignore, location.clone()),
+                ),
+                CalicoKind::NetworkSet | CalicoKind::GlobalNetworkSet => Loaded::NetworkSet(decode::network_set(
+                    &mut ctx,
+                    node,
+                    namespaced,
+                    name,
+                    meta.labels,
+                    location.clone(),
+                )),
+                CalicoKind::HostEndpoint => {
+                    Loaded::HostEndpoint(decode::host_endpoint(&mut ctx, node, name, meta.labels, location.clone()))
+                }
+            }
+        }
+        "ServiceAccount" => {
+            Loaded::ServiceAccount(ServiceAccount { namespace, name, labels: meta.labels, location: location.clone() })
+        }
         "Namespace" => {
             let mut labels = meta.labels;
             labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
@@ -666,6 +802,20 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
             Loaded::Endpoints(decode::service_endpoints(&mut ctx, node, kind, &meta, namespace, location.clone()))
         }
         "Ingress" => Loaded::Ingress(decode::ingress(&mut ctx, node, namespace, name, location.clone())),
+        _ if cilium_config => Loaded::CiliumConfig(decode::cilium_config(&mut ctx, node, namespace, location.clone())),
+        _ if cilium_kind.is_some() => {
+            let Some(cilium_kind) = cilium_kind else { return };
+            let namespace = (!clusterwide).then_some(namespace);
+            Loaded::Cilium(decode::cilium_policy(
+                &mut ctx,
+                node,
+                cilium_kind,
+                namespace,
+                name,
+                meta.ignore,
+                location.clone(),
+            ))
+        }
         "ConfigMap" => {
             decode::mesh::config::config_map(&mut ctx, node, &name, &location, &mut inventory.mesh);
             inventory.diagnostics.append(&mut ctx.diagnostics);
@@ -723,6 +873,12 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     if rejected {
         return;
     }
+    // Read and validated, but not yet part of the answers: say so until the engine evaluates Calico's tiers.
+    if let Loaded::CalicoPolicy(policy) = &loaded {
+        if policy.enforced() {
+            unmodelled(inventory, file, node, kind, "Calico");
+        }
+    }
     if let Some((_, earlier)) = inventory.seen.get(&key) {
         inventory.diagnostics.push(Diagnostic {
             severity: Severity::Warning,
@@ -760,8 +916,20 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Loaded::Service(v) => store!(inventory.services, v),
         Loaded::Policy(v) => store!(inventory.policies, v),
         Loaded::Admin(v) => store!(inventory.admin_policies, v),
+        Loaded::Cilium(v) => {
+            // Read and validated; until the engine applies them, the answers still ignore what they restrict.
+            unmodelled(inventory, file, node, kind, "Cilium");
+            store!(inventory.cilium_policies, v)
+        }
+        Loaded::CiliumConfig(v) => inventory.cilium_config = Some(v),
         Loaded::Endpoints(v) => store!(inventory.endpoints, v),
         Loaded::Ingress(v) => store!(inventory.ingresses, v),
+        Loaded::ServiceAccount(v) => store!(inventory.service_accounts, v),
+        Loaded::CalicoTier(v) => store!(inventory.calico.tiers, v),
+        Loaded::CalicoPolicy(v) => store!(inventory.calico.policies, v),
+        Loaded::StagedKubernetes(v) => store!(inventory.calico.staged_kubernetes, v),
+        Loaded::NetworkSet(v) => store!(inventory.calico.network_sets, v),
+        Loaded::HostEndpoint(v) => store!(inventory.calico.host_endpoints, v),
         Loaded::Mesh(object) => {
             use decode::mesh::MeshObject;
             match object {
@@ -904,6 +1072,49 @@ mod tests {
         let mut inventory = Inventory::default();
         load_bytes(&mut inventory, Arc::from("g.yaml"), &[0xff, 0xfe, 0x00, 0x41], false);
         assert!(inventory.has_errors());
+    }
+
+    #[test]
+    fn calico_objects_are_read_in_both_api_groups() {
+        let inventory = load_str(concat!(
+            "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security}\nspec: {order: 100, defaultAction: Pass}\n---\n",
+            "apiVersion: crd.projectcalico.org/v1\nkind: GlobalNetworkPolicy\nmetadata: {name: deny}\nspec: {selector: all()}\n---\n",
+            "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: api, namespace: shop}\nspec: {tier: security}\n---\n",
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: api, namespace: shop}\nspec: {podSelector: {}}\n---\n",
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: internet, labels: {role: world}}\nspec: {nets: [0.0.0.0/0, 10.0.0.1]}\n---\n",
+            "apiVersion: projectcalico.org/v3\nkind: NetworkSet\nmetadata: {name: partners, namespace: shop}\nspec: {nets: [192.0.2.0/24]}\n---\n",
+            "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata: {name: node1-eth0, labels: {role: node}}\nspec: {node: node1, interfaceName: eth0, expectedIPs: [10.0.0.5]}\n---\n",
+            "apiVersion: projectcalico.org/v3\nkind: StagedKubernetesNetworkPolicy\nmetadata: {name: try, namespace: shop}\nspec: {stagedAction: Set, podSelector: {}}\n---\n",
+            "apiVersion: projectcalico.org/v3\nkind: StagedGlobalNetworkPolicy\nmetadata: {name: next}\nspec: {stagedAction: Delete, tier: default}\n---\n",
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: api, namespace: shop, labels: {team: a}}\n",
+        ));
+        assert!(!inventory.has_errors(), "{:?}", inventory.diagnostics);
+        let calico = &inventory.calico;
+        assert_eq!(calico.tiers[0].order, Some(100.0));
+        assert_eq!(calico.policies.len(), 3);
+        assert_eq!(calico.policies[1].tier, "security");
+        assert_eq!(inventory.policies.len(), 1, "the Kubernetes NetworkPolicy of the same name is its own object");
+        assert!(!inventory.diagnostics.iter().any(|d| d.code == DiagnosticCode::DuplicateObject));
+        assert_eq!(calico.network_sets[0].nets[1].to_string(), "10.0.0.1/32");
+        assert_eq!(calico.network_sets[1].namespace.as_deref(), Some("shop"));
+        assert_eq!(calico.host_endpoints[0].expected_ips.len(), 1);
+        assert_eq!(calico.staged_kubernetes[0].policy.name, "try");
+        assert!(calico.policies[2].kind.is_staged());
+        assert_eq!(inventory.service_accounts[0].labels.get("team").map(String::as_str), Some("a"));
+    }
+
+    #[test]
+    fn a_bad_calico_policy_is_left_out_and_the_rest_is_read() {
+        let inventory = load_str(concat!(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: bad}\nspec:\n  selector: app == db\n---\n",
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: good}\nspec: {selector: app == 'db'}\n",
+        ));
+        let error = inventory.diagnostics.iter().find(|d| d.severity == Severity::Error).expect("an error");
+        assert_eq!((error.line, error.field.as_deref()), (Some(5), Some("spec.selector")));
+        assert!(error.message.contains("column 8"), "{}", error.message);
+        assert_eq!(error.object.as_ref().map(|o| o.name.as_str()), Some("bad"));
+        let names: Vec<&str> = inventory.calico.policies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["good"]);
     }
 
     #[test]

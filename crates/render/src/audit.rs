@@ -4,6 +4,7 @@
 use crate::Style;
 use netseg_audit::rules::REGISTRY;
 use netseg_audit::{Finding, Report, Severity};
+use netseg_model::Location;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -306,25 +307,127 @@ pub(crate) fn security_severity(severity: Severity) -> &'static str {
     }
 }
 
-/// A file path as a SARIF artifact URI: relative paths stay relative (to the repository root), `./` dropped.
+/// A file path as a SARIF artifact URI that GitHub code scanning accepts: relative paths stay relative (to the
+/// repository root), `./` dropped, absolute paths become `file://` URIs, and every character a URI reference
+/// cannot hold is percent-encoded. A page read from a live cluster (`cluster://CONTEXT/api/v1/pods`) becomes the
+/// relative `cluster/CONTEXT/api/v1/pods`: code scanning rejects an upload whose absolute URIs use another scheme
+/// than the checkout's `file://`.
 pub(crate) fn artifact_uri(path: &str) -> String {
-    let path = path.strip_prefix("./").unwrap_or(path);
-    let encoded: String = path
-        .chars()
-        .map(|c| match c {
-            ' ' => "%20".to_string(),
-            '#' => "%23".to_string(),
-            '?' => "%3F".to_string(),
-            '%' => "%25".to_string(),
-            '\\' => "/".to_string(),
-            other => other.to_string(),
-        })
-        .collect();
-    if path.starts_with('/') {
-        format!("file://{encoded}")
-    } else {
-        encoded
+    if let Some(live) = path.strip_prefix("cluster://") {
+        return format!("cluster/{}", encode_uri_path(live));
     }
+    let path = path.replace('\\', "/");
+    let path = path.strip_prefix("./").unwrap_or(&path);
+    if path.starts_with('/') {
+        format!("file://{}", encode_uri_path(path))
+    } else {
+        encode_uri_path(path)
+    }
+}
+
+/// Percent-encodes what RFC 3986 does not allow in a path (and `:`, which in a relative path's first segment would
+/// read as a scheme), byte by byte of the UTF-8.
+fn encode_uri_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b'~'
+            | b'/'
+            | b'@'
+            | b'!'
+            | b'$'
+            | b'&'
+            | b'\''
+            | b'('
+            | b')'
+            | b'*'
+            | b'+'
+            | b','
+            | b';'
+            | b'=' => out.push(char::from(byte)),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// A finding's words as full sentences for code scanning, which shows the first sentence as the alert's title:
+/// the message, then the evidence and the fix, each ending with a period.
+pub(crate) fn sarif_message(message: &str, evidence: &str, remediation: &str) -> String {
+    let mut text = sentence(message);
+    if !evidence.trim().is_empty() {
+        text.push_str(&format!(" Evidence: {}", sentence(evidence)));
+    }
+    if !remediation.trim().is_empty() {
+        text.push_str(&format!(" Fix: {}", sentence(remediation)));
+    }
+    text
+}
+
+/// Capitalised (unless it starts with a name such as `default/web[Deployment]` or `` `blog` ``) and ending with a
+/// period.
+fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let first_word = text.split_whitespace().next().unwrap_or_default();
+    let plain_word = first_word.chars().all(|c| c.is_ascii_alphabetic() || c == '-' || c == ',');
+    let mut out = String::with_capacity(text.len() + 1);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if plain_word => {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+        _ => out.push_str(text),
+    }
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// A result's locations: the finding's own file and line, else `fallback` (the first input, for findings about the
+/// whole input) with a message saying so. Code scanning rejects a whole upload in which any result has no location
+/// or a location without a physical one (`locationFromSarifResult: expected at least one location`).
+pub(crate) fn sarif_locations(location: Option<&Location>, fallback: Option<&Location>, name: &str) -> Value {
+    let (location, note) = match (location, fallback) {
+        (Some(location), _) => (location, None),
+        (None, Some(fallback)) => {
+            (fallback, Some("The finding is about the whole input; its first file stands for it.".to_string()))
+        }
+        (None, None) => return json!([]),
+    };
+    let mut value = json!({
+        "physicalLocation": {
+            "artifactLocation": {"uri": artifact_uri(&location.file)},
+            "region": {"startLine": location.line.max(1)},
+        },
+        "logicalLocations": [{"name": name, "kind": "resource"}],
+    });
+    if let Some(note) = note {
+        value["message"] = json!({"text": note});
+    }
+    json!([value])
+}
+
+/// A rule as code scanning describes it: both descriptions (at most 1024 characters), the help in text and
+/// Markdown, the default level, and the security severity and tags it ranks and filters by.
+pub(crate) fn sarif_rule(rule: &netseg_audit::RuleMeta) -> Value {
+    let summary: String = rule.summary().chars().take(1024).collect();
+    json!({
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": summary},
+        "fullDescription": {"text": summary},
+        "help": {"text": rule.docs, "markdown": rule.docs},
+        "defaultConfiguration": {"level": sarif_level(rule.severity)},
+        "properties": {"security-severity": security_severity(rule.severity), "tags": ["security", "kubernetes", "network-segmentation"]},
+    })
 }
 
 /// SARIF 2.1.0: one run, every rule described, results on the file and line of the offending object.
@@ -342,30 +445,13 @@ pub fn sarif_all(reports: &[Report], version: &str) -> Value {
 }
 
 fn sarif_run(report: &Report, version: &str) -> Value {
-    let rules: Vec<Value> = REGISTRY
-        .iter()
-        .map(|(rule, _)| {
-            json!({
-                "id": rule.code,
-                "name": rule.name,
-                "shortDescription": {"text": rule.summary()},
-                "fullDescription": {"text": rule.summary()},
-                "help": {"text": rule.docs, "markdown": rule.docs},
-                "defaultConfiguration": {"level": sarif_level(rule.severity)},
-                "properties": {"security-severity": security_severity(rule.severity), "tags": ["security", "kubernetes", "network-segmentation"]},
-            })
-        })
-        .collect();
+    let rules: Vec<Value> = REGISTRY.iter().map(|(rule, _)| sarif_rule(rule)).collect();
     let results: Vec<Value> = report
         .findings
         .iter()
         .map(|finding| {
             let rule_index = REGISTRY.iter().position(|(r, _)| r.code == finding.rule.code).unwrap_or(0);
-            let mut text = finding.message.clone();
-            if !finding.evidence.is_empty() {
-                text.push_str(&format!(" Evidence: {}.", finding.evidence.trim_end_matches('.')));
-            }
-            text.push_str(&format!(" Fix: {}.", finding.remediation.trim_end_matches('.')));
+            let text = sarif_message(&finding.message, &finding.evidence, &finding.remediation);
             let mut result = json!({
                 "ruleId": finding.rule.code,
                 "ruleIndex": rule_index,
@@ -380,15 +466,8 @@ fn sarif_run(report: &Report, version: &str) -> Value {
             if let Some(cluster) = &report.cluster {
                 result["properties"]["cluster"] = json!(cluster);
             }
-            if let Some(location) = &finding.location {
-                result["locations"] = json!([{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": artifact_uri(&location.file)},
-                        "region": {"startLine": location.line.max(1)},
-                    },
-                    "logicalLocations": [{"name": resource_name(finding), "kind": "resource"}],
-                }]);
-            }
+            result["locations"] =
+                sarif_locations(finding.location.as_ref(), report.first_input.as_ref(), &resource_name(finding));
             if let Some(reason) = &finding.suppressed {
                 result["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);
             }
@@ -462,5 +541,42 @@ fn markdown_body(report: &Report, out: &mut String) {
     }
     for assumption in &report.assumptions {
         let _ = writeln!(out, "\n> assumed: {}", md(assumption));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_uris_are_uri_references_code_scanning_accepts() {
+        assert_eq!(artifact_uri("./deploy/web app.yaml"), "deploy/web%20app.yaml");
+        assert_eq!(artifact_uri("/work/a#b.yaml"), "file:///work/a%23b.yaml");
+        assert_eq!(artifact_uri("k8s\\prod\\x.yaml"), "k8s/prod/x.yaml");
+        assert_eq!(artifact_uri("c:x.yaml"), "c%3Ax.yaml", "a colon in the first segment would read as a scheme");
+        assert_eq!(artifact_uri("ü.yaml"), "%C3%BC.yaml");
+        assert_eq!(artifact_uri("cluster://prod/api/v1/pods"), "cluster/prod/api/v1/pods");
+    }
+
+    #[test]
+    fn sarif_messages_are_full_sentences() {
+        assert_eq!(
+            sarif_message("no CNI in the input", "nothing found", "pass --cni NAME"),
+            "No CNI in the input. Evidence: Nothing found. Fix: Pass --cni NAME."
+        );
+        assert_eq!(
+            sarif_message("default/web[Deployment] can reach 169.254.169.254", "", "isolate egress."),
+            "default/web[Deployment] can reach 169.254.169.254. Fix: Isolate egress."
+        );
+    }
+
+    #[test]
+    fn a_finding_without_a_place_points_at_the_first_input() {
+        let first = Location { file: "deploy/app.yaml".into(), line: 1 };
+        let located = sarif_locations(None, Some(&first), "Cluster cluster");
+        assert_eq!(located[0]["physicalLocation"]["artifactLocation"]["uri"], "deploy/app.yaml");
+        assert!(located[0]["message"]["text"].as_str().is_some_and(|t| t.contains("whole input")));
+        let own = Location { file: "x.yaml".into(), line: 7 };
+        assert_eq!(sarif_locations(Some(&own), Some(&first), "x")[0]["physicalLocation"]["region"]["startLine"], 7);
     }
 }

@@ -4,7 +4,7 @@ use crate::Style;
 use netseg_engine::mesh::{MeshAnswer, Outcome, Passability, Verdict as MeshVerdict};
 use netseg_engine::query::Verdict;
 use netseg_engine::request::{PolicyRef, Request};
-use netseg_engine::{Action, Endpoint, PortSet, SideTrace, TierHit};
+use netseg_engine::{Action, Endpoint, PortSet, SideTrace, TierHit, TierId};
 use netseg_model::{
     AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, Cluster, Direction, LabelSelector, Peer,
     PeerSelector, Tier,
@@ -93,24 +93,26 @@ fn action_word(policy: &AdminPolicy, action: Action) -> &'static str {
         (Action::Allow, _) => "Allow",
         (Action::Deny, _) => "Deny",
         (Action::Pass, _) => "Pass",
+        (Action::Log, _) => "Log",
     }
 }
 
 /// One line per ordered-tier rule that decided some of the queried ports.
-fn tier_lines(cluster: &Cluster, side: &SideTrace, hits: &[TierHit], wanted: &PortSet, out: &mut String) {
+fn tier_lines(cluster: &Cluster, side: &SideTrace, tier: TierId, wanted: &PortSet, out: &mut String) {
     let direction_word = if side.direction == Direction::Egress { "to" } else { "from" };
-    for hit in hits {
+    for hit in side.hits(tier) {
         let ports = hit.ports.intersection(wanted);
         let Some(policy) = cluster.admin_policies.get(hit.origin.policy) else { continue };
         let Some(rule) = policy.rules(side.direction).get(hit.origin.rule) else { continue };
         if ports.is_empty() {
             continue;
         }
-        let verb = match (hit.action, hit.tier) {
+        let verb = match (hit.action, policy.tier) {
             (Action::Allow, _) => "allows",
             (Action::Deny, _) => "denies",
             (Action::Pass, Tier::Admin) => "passes to the NetworkPolicy tier",
             (Action::Pass, Tier::Baseline) => "passes to the default",
+            (Action::Log, _) => "logs",
         };
         let name = rule.name.as_deref().map(|n| format!(" `{n}`")).unwrap_or_default();
         let peer = hit.peer.and_then(|p| rule.peers.get(p)).map(describe_admin_peer).unwrap_or_default();
@@ -142,14 +144,14 @@ pub fn chain(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Option<S
             })
             .collect()
     };
-    let admin = decided(&side.admin);
-    let baseline = decided(&side.baseline);
+    let admin = decided(side.hits(TierId::Admin));
+    let baseline = decided(side.hits(TierId::Baseline));
     if admin.is_empty() && baseline.is_empty() {
         return None;
     }
     let mut steps = admin;
-    if !side.to_policies.intersection(&wanted).is_empty() {
-        if side.isolating.is_empty() {
+    if !side.reached(TierId::NetworkPolicy).intersection(&wanted).is_empty() {
+        if side.isolating().is_empty() {
             steps.push("no NetworkPolicy".to_string());
             steps.extend(baseline);
             if !side.by_default.intersection(&wanted).is_empty() {
@@ -157,7 +159,7 @@ pub fn chain(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Option<S
             }
         } else {
             let names: Vec<String> = side
-                .isolating
+                .isolating()
                 .iter()
                 .map(|&i| format!("`{}/{}`", cluster.policies[i].namespace, cluster.policies[i].name))
                 .collect();
@@ -195,15 +197,15 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         let _ = writeln!(out, "  {chain}");
     }
     let wanted = verdict.query.ports();
-    tier_lines(cluster, side, &side.admin, &wanted, out);
-    if side.to_policies.intersection(&wanted).is_empty() {
+    tier_lines(cluster, side, TierId::Admin, &wanted, out);
+    if side.reached(TierId::NetworkPolicy).intersection(&wanted).is_empty() {
         // The admin tier decided every queried port.
         return;
     }
-    if side.isolating.is_empty() {
+    if side.isolating().is_empty() {
         let types = if side.direction == Direction::Egress { "Egress" } else { "Ingress" };
-        let baseline = side.baseline.iter().any(|hit| !hit.ports.intersection(&wanted).is_empty());
-        if !baseline && side.admin.is_empty() {
+        let baseline = side.hits(TierId::Baseline).iter().any(|hit| !hit.ports.intersection(&wanted).is_empty());
+        if !baseline && side.hits(TierId::Admin).is_empty() {
             let _ = writeln!(
                 out,
                 "  not isolated for {word}: no NetworkPolicy selects it with policyTypes {types}, so all {word} is allowed"
@@ -211,14 +213,14 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
             return;
         }
         let _ = writeln!(out, "  not isolated for {word}: no NetworkPolicy selects it with policyTypes {types}");
-        tier_lines(cluster, side, &side.baseline, &wanted, out);
+        tier_lines(cluster, side, TierId::Baseline, &wanted, out);
         let open = side.by_default.intersection(&wanted);
         if !open.is_empty() {
             let _ = writeln!(out, "  no tier decides {open}: allowed by default");
         }
         return;
     }
-    for &index in &side.isolating {
+    for &index in &side.isolating() {
         let policy = &cluster.policies[index];
         let _ = writeln!(
             out,
@@ -227,7 +229,7 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         );
     }
     let mut any = false;
-    for hit in &side.hits {
+    for hit in side.hits(TierId::NetworkPolicy) {
         let ports = hit.ports.intersection(&wanted);
         if ports.is_empty() {
             continue;
@@ -248,7 +250,7 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         );
     }
     if !any {
-        let count: usize = side.isolating.iter().map(|&i| cluster.policies[i].rules(side.direction).len()).sum();
+        let count: usize = side.isolating().iter().map(|&i| cluster.policies[i].rules(side.direction).len()).sum();
         let _ =
             writeln!(out, "  no {word} rule of these policies ({count} in all) allows {other} on {}", verdict.query);
     }
@@ -417,7 +419,7 @@ pub fn notes(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> 
         }
     }
     let policies_have_ip_blocks = [&explanation.egress, &explanation.ingress].iter().any(|side| {
-        side.isolating.iter().any(|&i| {
+        side.isolating().iter().any(|&i| {
             let policy = &cluster.policies[i];
             policy
                 .ingress
@@ -442,6 +444,14 @@ pub fn notes(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> 
             }
         }
     }
+    if !verdict.request.is_unspecified() && verdict.request_verdicts.is_empty() {
+        notes.push(format!(
+            "nothing in the input decides on requests (Cilium L7 rules, service-mesh authorization): the request ({}) \
+             gets the network's verdict, the same as any request on {}",
+            verdict.request.describe(),
+            verdict.query
+        ));
+    }
     if verdict.differing_pods {
         notes
             .push("the pods behind these names do not all answer alike; the explanation shows one allowed pair".into());
@@ -458,6 +468,9 @@ pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], styl
     if verdict.allowed() && !verdict.query.ports().eq(&verdict.allowed_ports) {
         let _ = writeln!(out, "  allowed: {}", verdict.allowed_ports);
     }
+    if !verdict.request.is_unspecified() {
+        let _ = writeln!(out, "  request: {}", verdict.request.describe());
+    }
     side_lines(cluster, verdict, &verdict.explanation.egress, style, &mut out);
     side_lines(cluster, verdict, &verdict.explanation.ingress, style, &mut out);
     mesh_lines(verdict, style, &mut out);
@@ -471,8 +484,9 @@ pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], styl
     out
 }
 
-fn tier_json(cluster: &Cluster, side: &SideTrace, hits: &[TierHit], wanted: &PortSet) -> Vec<Value> {
-    hits.iter()
+fn tier_json(cluster: &Cluster, side: &SideTrace, tier: TierId, wanted: &PortSet) -> Vec<Value> {
+    side.hits(tier)
+        .iter()
         .filter(|hit| !hit.ports.intersection(wanted).is_empty())
         .filter_map(|hit| {
             let policy = cluster.admin_policies.get(hit.origin.policy)?;
@@ -489,36 +503,57 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
     let allowed = side_verdict(verdict, side);
     let wanted = verdict.query.ports();
     // The chain in evaluation order: admin rules, then the NetworkPolicy tier, then baseline rules.
-    let mut by = tier_json(cluster, side, &side.admin, &wanted);
-    let reached_policies = !side.to_policies.intersection(&wanted).is_empty();
+    let mut by = tier_json(cluster, side, TierId::Admin, &wanted);
+    let reached_policies = !side.reached(TierId::NetworkPolicy).intersection(&wanted).is_empty();
     if reached_policies && allowed {
-        by.extend(side.hits.iter().filter(|hit| !hit.ports.intersection(&wanted).is_empty()).map(|hit| {
-            let policy = &cluster.policies[hit.origin.policy];
-            json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name,
+        by.extend(
+            side.hits(TierId::NetworkPolicy).iter().filter(|hit| !hit.ports.intersection(&wanted).is_empty()).map(
+                |hit| {
+                    let policy = &cluster.policies[hit.origin.policy];
+                    json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name,
                    "rule": hit.origin.rule, "peer": hit.peer, "ports": hit.ports.intersection(&wanted),
                    "file": policy.location.file, "line": policy.rules(side.direction)[hit.origin.rule].line})
-        }));
+                },
+            ),
+        );
     } else if reached_policies {
         // Denied: the policies that isolate the endpoint, none of whose rules matched.
-        by.extend(side.isolating.iter().map(|&i| {
+        by.extend(side.isolating().iter().map(|&i| {
             let policy = &cluster.policies[i];
             json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name, "rule": null,
                    "file": policy.location.file, "line": policy.location.line})
         }));
     }
-    if reached_policies && side.isolating.is_empty() {
-        by.extend(tier_json(cluster, side, &side.baseline, &wanted));
+    if reached_policies && side.isolating().is_empty() {
+        by.extend(tier_json(cluster, side, TierId::Baseline, &wanted));
     }
     let mut step = json!({
         "side": side.direction.as_str(),
         "verdict": if allowed { "allowed" } else { "denied" },
-        "isolated": !side.isolating.is_empty(),
+        "isolated": !side.isolating().is_empty(),
         "by": by,
     });
     if let Some(chain) = chain(cluster, verdict, side) {
         step["chain"] = Value::String(chain);
     }
     step
+}
+
+/// The request as the question named it, field by field (only the fields given).
+fn request_json(request: &Request) -> Value {
+    let mut value = json!({});
+    for (key, field) in
+        [("method", &request.method), ("path", &request.path), ("query", &request.query), ("host", &request.host)]
+    {
+        if let Some(text) = field {
+            value[key] = json!(text);
+        }
+    }
+    if !request.headers.is_empty() {
+        value["headers"] =
+            request.headers.iter().map(|(name, value)| json!({"name": name, "value": value})).collect::<Value>();
+    }
+    value
 }
 
 pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> Value {
@@ -536,6 +571,9 @@ pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> V
     });
     if let Some(mesh) = mesh_json(verdict) {
         value["mesh"] = mesh;
+    }
+    if !verdict.request.is_unspecified() {
+        value["request"] = request_json(&verdict.request);
     }
     value
 }

@@ -1,7 +1,9 @@
 //! `netseg diff` output: text, the `netseg.diff/v1` JSON schema, Markdown for pull-request comments, and SARIF
 //! 2.1.0 with a result for every opened connection and every finding that appears.
 
-use crate::audit::{artifact_uri, finding_json, md, resource_name, sarif_level, security_severity};
+use crate::audit::{
+    finding_json, md, resource_name, sarif_level, sarif_locations, sarif_message, sarif_rule, security_severity,
+};
 use crate::graph::{EdgeStyle, Graph, Node, NodeKind};
 use crate::{ranges_id, Style};
 use netseg_audit::{Finding, Severity};
@@ -198,26 +200,22 @@ fn change_location(cluster: &Cluster, change: &ConnectionChange) -> Option<Locat
     find(&change.dst).or_else(|| find(&change.src))
 }
 
-fn sarif_location(location: &Location, name: &str) -> Value {
-    json!([{
-        "physicalLocation": {
-            "artifactLocation": {"uri": artifact_uri(&location.file)},
-            "region": {"startLine": location.line.max(1)},
-        },
-        "logicalLocations": [{"name": name, "kind": "resource"}],
-    }])
-}
-
 /// SARIF 2.1.0 for code scanning: what the change opens, as results on the NEW manifests.
 pub fn sarif(diff: &Diff, new: &Cluster, version: &str) -> Value {
+    let opened_help =
+        "A connection (a workload pair or an address range), or ports on one, that the change allows and \
+        the base did not. Review that each is intended: a new rule, a wider selector or a removed policy can open more \
+        than it meant to. `netseg diff OLD NEW` lists them; `netseg can` explains any one.";
     let mut rules = vec![json!({
         "id": OPENED_RULE,
         "name": "connection-opened",
-        "shortDescription": {"text": "the change allows a connection (or ports) that the base did not"},
+        "shortDescription": {"text": "The change allows a connection (or ports) that the base did not."},
         "fullDescription": {"text": "Connectivity that the change adds: a new workload pair or address range, or new ports on one. Review that it is intended."},
+        "help": {"text": opened_help, "markdown": opened_help},
         "defaultConfiguration": {"level": "warning"},
         "properties": {"security-severity": security_severity(Severity::Medium), "tags": ["security", "kubernetes", "network-segmentation"]},
     })];
+    let first_input = new.sources.first().map(|file| Location { file: file.clone(), line: 1 });
     let mut results = Vec::new();
     for change in diff.connections.iter().filter(|c| !c.opened().is_empty()) {
         let (src, dst) = (endpoint_id(&change.src), endpoint_id(&change.dst));
@@ -225,12 +223,10 @@ pub fn sarif(diff: &Diff, new: &Cluster, version: &str) -> Value {
             "ruleId": OPENED_RULE,
             "ruleIndex": 0,
             "level": "warning",
-            "message": {"text": format!("{src} → {dst}: the change opens {}", change.opened())},
+            "message": {"text": format!("The change opens {} from {src} to {dst}.", change.opened())},
             "partialFingerprints": {"netsegDiff/v1": format!("{src}→{dst}")},
         });
-        if let Some(location) = change_location(new, change) {
-            result["locations"] = sarif_location(&location, &dst);
-        }
+        result["locations"] = sarif_locations(change_location(new, change).as_ref(), first_input.as_ref(), &dst);
         results.push(result);
     }
     let raised = diff.findings_changed.iter().filter(|(was, is)| is.severity > was.severity).map(|(_, is)| is);
@@ -238,14 +234,7 @@ pub fn sarif(diff: &Diff, new: &Cluster, version: &str) -> Value {
         let index = match rules.iter().position(|r| r["id"] == finding.rule.code) {
             Some(index) => index,
             None => {
-                rules.push(json!({
-                    "id": finding.rule.code,
-                    "name": finding.rule.name,
-                    "shortDescription": {"text": finding.rule.summary()},
-                    "help": {"text": finding.rule.docs, "markdown": finding.rule.docs},
-                    "defaultConfiguration": {"level": sarif_level(finding.rule.severity)},
-                    "properties": {"security-severity": security_severity(finding.rule.severity)},
-                }));
+                rules.push(sarif_rule(finding.rule));
                 rules.len() - 1
             }
         };
@@ -253,12 +242,10 @@ pub fn sarif(diff: &Diff, new: &Cluster, version: &str) -> Value {
             "ruleId": finding.rule.code,
             "ruleIndex": index,
             "level": sarif_level(finding.severity),
-            "message": {"text": format!("{} Fix: {}", finding.message, finding.remediation)},
+            "message": {"text": sarif_message(&finding.message, &finding.evidence, &finding.remediation)},
             "partialFingerprints": {"netsegFinding/v1": format!("{}:{}", finding.rule.code, resource_name(finding))},
         });
-        if let Some(location) = &finding.location {
-            result["locations"] = sarif_location(location, &resource_name(finding));
-        }
+        result["locations"] = sarif_locations(finding.location.as_ref(), first_input.as_ref(), &resource_name(finding));
         results.push(result);
     }
     json!({

@@ -59,7 +59,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use crate::testing::*;
-    use crate::AuditOptions;
+    use netseg_engine::NetworkChoice;
 
     const FLANNEL: &str = "---\nkind: DaemonSet\nmetadata: {name: kube-flannel-ds, namespace: kube-flannel}\nspec: {template: {spec: {hostNetwork: true, containers: [{name: f, image: docker.io/flannel/flannel:v0.25.6}]}}}\n";
 
@@ -73,8 +73,8 @@ mod tests {
 
     #[test]
     fn assume_enforced_analyses_the_declared_policies() {
-        let options = AuditOptions { assume_enforced: true, ..Default::default() };
-        let report = audit_yaml_with(&format!("{SEGMENTED}{FLANNEL}"), &Default::default(), &options);
+        let choice = NetworkChoice { assume_enforced: true, ..Default::default() };
+        let report = audit_yaml_choosing(&format!("{SEGMENTED}{FLANNEL}"), &choice);
         assert_eq!(names(&report, "NS130"), ["kube-flannel/kube-flannel-ds"]);
         assert!(names(&report, "NS125").is_empty());
     }

@@ -53,7 +53,7 @@ mod tests {
     #[test]
     fn calico_and_cilium_policies_are_reported() {
         let text = format!(
-            "{FLAT}---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: db}}\nspec: {{selector: app == 'redis'}}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: rule1, namespace: shop}}\nspec: {{endpointSelector: {{}}}}\n"
+            "{FLAT}---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: db}}\nspec: {{selector: app == 'redis'}}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: rule1, namespace: shop}}\nspec: {{endpointSelector: {{}}, ingress: [{{}}]}}\n"
         );
         let report = audit_yaml(&text);
         let mut found = names(&report, "NS132");
@@ -63,6 +63,14 @@ mod tests {
         let cilium_line = FLAT.lines().count() + 7;
         assert_eq!(cilium.location.as_ref().map(|l| l.line as usize), Some(cilium_line));
         assert!(cilium.evidence.contains("Cilium"), "{}", cilium.evidence);
+    }
+
+    #[test]
+    fn mesh_authorization_is_analysed_and_not_reported() {
+        let text = format!(
+            "{FLAT}---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: deny-all, namespace: shop}}\nspec: {{}}\n---\napiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {{name: web, namespace: shop}}\nspec: {{podSelector: {{}}, port: 80}}\n---\napiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceIntentions\nmetadata: {{name: web, namespace: shop}}\nspec: {{destination: {{name: web}}, sources: [{{name: api, action: allow}}]}}\n"
+        );
+        assert!(names(&audit_yaml(&text), "NS132").is_empty());
     }
 
     #[test]

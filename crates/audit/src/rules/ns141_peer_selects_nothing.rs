@@ -48,7 +48,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                     if !judged {
                         continue;
                     }
-                    let origin = RuleOrigin { policy: index, direction, rule: rule_index };
+                    let origin = RuleOrigin::network_policy(index, direction, rule_index);
                     if ctx.declared.peer_matches_any_pod(origin, peer_index) {
                         continue;
                     }

@@ -42,7 +42,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                         .collect(),
                     Direction::Egress => (0..rule.peers.len())
                         .flat_map(|peer| {
-                            ctx.declared.peer_pods(RuleOrigin { policy: index, direction, rule: rule_index }, peer)
+                            ctx.declared.peer_pods(RuleOrigin::network_policy(index, direction, rule_index), peer)
                         })
                         .collect(),
                 };

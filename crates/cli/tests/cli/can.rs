@@ -149,3 +149,89 @@ fn tiered_json_by_entries_name_kind_rule_and_action() {
     assert_eq!(by["name"], "tenant-isolation");
     assert_eq!((by["rule"].as_u64(), by["action"].as_str()), (Some(1), Some("Deny")));
 }
+
+#[test]
+fn a_request_is_echoed_and_said_to_be_undecided_when_nothing_decides_on_requests() {
+    let args = [
+        "can",
+        "-o",
+        "json",
+        "--from",
+        "blog/wordpress",
+        "--to",
+        "blog/mysql",
+        "--port",
+        "3306",
+        "--method",
+        "POST",
+        "--path",
+        "/orders?id=7",
+        "--host",
+        "Shop.Example",
+        "--header",
+        "X-User:  alice ",
+        "--header",
+        "x-trace: 1",
+        &example("misindented-selector"),
+    ];
+    let run = netseg(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let answer = json(&run.stdout);
+    assert_eq!(
+        answer["request"],
+        serde_json::json!({"method": "POST", "path": "/orders", "query": "id=7", "host": "shop.example",
+                           "headers": [{"name": "x-user", "value": "alice"}, {"name": "x-trace", "value": "1"}]})
+    );
+    let notes: Vec<&str> = answer["notes"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).collect();
+    assert!(
+        notes.iter().any(|n| n.starts_with("nothing in the input decides on requests")
+            && n.contains("POST /orders?id=7 host shop.example x-user: alice x-trace: 1")),
+        "{notes:?}"
+    );
+    // The same verdict as without a request: the request decides nothing yet.
+    let plain =
+        netseg(&args[..9].iter().copied().chain([example("misindented-selector").as_str()]).collect::<Vec<_>>());
+    assert_eq!(json(&plain.stdout)["allowed"], answer["allowed"]);
+    assert!(json(&plain.stdout).get("request").is_none(), "no request, no echo");
+
+    let text = netseg(&[
+        "can",
+        "--from",
+        "blog/wordpress",
+        "--to",
+        "blog/mysql",
+        "--method",
+        "GET",
+        &example("misindented-selector"),
+    ]);
+    assert!(text.stdout.contains("\n  request: GET\n"), "{}", text.stdout);
+    assert!(text.stdout.contains("nothing in the input decides on requests"), "{}", text.stdout);
+}
+
+#[test]
+fn bad_request_fields_and_port_zero_are_usage_errors() {
+    let cases: [(&[&str], &str); 9] = [
+        (&["--method", "GE T"], "`GE T` is not an HTTP method"),
+        (&["--method", ""], "is not an HTTP method"),
+        (&["--path", "orders"], "`orders` is not a request path: it must start with `/`"),
+        (&["--path", "/a b"], "percent-encode it as %20"),
+        (&["--path", "/a#frag"], "a fragment (#...) is never sent"),
+        (&["--host", "shop.example:8443"], "the port is --port"),
+        (&["--header", "X-User alice"], "write it as `Name: value`"),
+        (&["--header", "Host: shop"], "the host is --host"),
+        (&["--port", "0"], "`0` is not a port: ports are 1 to 65535"),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["can", "--from", "blog/wordpress", "--to", "blog/mysql"];
+        args.extend_from_slice(flags);
+        let input = example("misindented-selector");
+        args.push(&input);
+        let run = netseg(&args);
+        assert_eq!(run.code, 2, "{flags:?}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{flags:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{flags:?}");
+    }
+    let reach = netseg(&["reach", "--port", "0", &example("misindented-selector")]);
+    assert_eq!(reach.code, 2);
+    assert!(reach.stderr.contains("`0` is not a port: ports are 1 to 65535"), "{}", reach.stderr);
+}

@@ -148,6 +148,7 @@ fn diff_sarif_validates_against_the_official_schema() {
         "{results:#?}"
     );
     assert_valid_sarif(&sarif);
+    crate::sarif::assert_github_ingests(&sarif, "diff");
 }
 
 #[test]

@@ -332,6 +332,7 @@ fn several_contexts_give_one_report_tagged_by_cluster() {
     let runs: Vec<&Value> = sarif["runs"].as_array().into_iter().flatten().collect();
     assert_eq!(runs.iter().map(|r| r["properties"]["cluster"].clone()).collect::<Vec<_>>(), [json!("a"), json!("b")]);
     crate::assert_valid_sarif(&sarif);
+    crate::sarif::assert_github_ingests(&sarif, "a live cluster's audit");
 
     let reach = netseg_in(dir.path(), &["reach", "--kubeconfig", &config, "--context", "a", "--context", "b"]);
     assert_eq!(reach.code, 2);
@@ -376,6 +377,42 @@ fn admin_policies_are_read_where_the_api_serves_them() {
     // either enforced (denied) or named as not modelled: never silently missed.
     let unmodelled = run.stderr.contains("AdminNetworkPolicy guard") && run.stderr.contains("unmodelled-policy");
     assert!(run.code == 1 || (run.code == 0 && unmodelled), "exit {}\n{}\n{}", run.code, run.stdout, run.stderr);
+}
+
+#[test]
+fn cilium_policies_are_read_where_the_cluster_serves_cilium_io() {
+    let mut objects = live_objects();
+    objects.push(json!({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+                        "metadata": {"name": "redis-ingress", "namespace": "blog"},
+                        "spec": {"endpointSelector": {"matchLabels": {"app": "redis"}}, "ingress": [{}]}}));
+    objects.push(json!({"apiVersion": "cilium.io/v2", "kind": "CiliumClusterwideNetworkPolicy",
+                        "metadata": {"name": "lockdown"},
+                        "spec": {"endpointSelector": {}, "ingressDeny": [{"fromEntities": ["world"]}]}}));
+    // Without cilium.io in discovery nothing of it is requested, and nothing is missing.
+    let live = Live::start(contents_from_objects(TOKEN, &objects));
+    let run = live.run(&["reach", "--cluster", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!live.server.requests().iter().any(|r| r.target.contains("cilium.io")));
+    // Served: both lists are read, the namespaced one within the namespace asked for.
+    let mut contents = contents_from_objects(TOKEN, &objects);
+    contents.group_versions.push("cilium.io/v2".into());
+    let live = Live::start(contents);
+    let run = live.run(&["reach", "--cluster", "-n", "blog", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let targets: Vec<String> = live.server.requests().into_iter().map(|r| r.target).collect();
+    assert!(targets.iter().any(|t| t.starts_with("/apis/cilium.io/v2/namespaces/blog/ciliumnetworkpolicies?")));
+    assert!(targets.iter().any(|t| t.starts_with("/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies?")));
+    // The items carry no kind or apiVersion; the request's are theirs, and both policies reach the loader.
+    assert!(run.stderr.contains("CiliumNetworkPolicy blog/redis-ingress"), "{}", run.stderr);
+    assert!(run.stderr.contains("CiliumClusterwideNetworkPolicy lockdown"), "{}", run.stderr);
+    // A 403 on a served policy list stops the read: the answers would miss what it restricts.
+    let mut contents = contents_from_objects(TOKEN, &objects);
+    contents.group_versions.push("cilium.io/v2".into());
+    contents.forbidden.insert("/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies".into());
+    let live = Live::start(contents);
+    let run = live.run(&["reach", "--cluster"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("CiliumClusterwideNetworkPolicies"), "{}", run.stderr);
 }
 
 #[test]

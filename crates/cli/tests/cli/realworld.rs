@@ -37,7 +37,7 @@ fn rules_of(audit: &serde_json::Value, rule: &str) -> Vec<String> {
 
 /// The scenarios as the sets' README defines them: one per folder, one per subfolder for cilium and cni-calico,
 /// one per file for the recipes.
-fn scenarios(root: &std::path::Path) -> Vec<PathBuf> {
+pub fn scenarios(root: &std::path::Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(root).expect("read realworld").flatten() {
         let path = entry.path();

@@ -368,3 +368,56 @@ fn each_command_s_help_names_its_own_schema() {
         }
     }
 }
+
+/// The schemas hold in a second, independent validator too (Python's `jsonschema`, through check-jsonschema), so
+/// that what teams validate with works as the Rust validator here says: one real output per schema and form.
+#[test]
+fn the_schemas_work_in_check_jsonschema() {
+    let Some(dir) =
+        std::env::var_os("NETSEG_CI_TOOLS").map(PathBuf::from).filter(|d| d.join("check-jsonschema").is_file())
+    else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide NETSEG_CI_TOOLS with check-jsonschema");
+        eprintln!("skipped: check-jsonschema is not installed (.ci/run installs it and sets NETSEG_CI_TOOLS)");
+        return;
+    };
+    let flat = example("wordpress-flat");
+    let tenants = example("tenant-isolation");
+    let outputs: Vec<Value> = [
+        vec!["audit", "-o", "json", &flat],
+        vec!["reach", "-o", "json", &flat],
+        vec!["reach", "-o", "json", "--group", "always", &flat],
+        vec!["can", "-o", "json", "--from", "blog/web", "--to", "blog/api", "--port", "8080", &tenants],
+        vec!["blast-radius", "-o", "json", "--from", "internet", &flat],
+        vec!["diff", "-o", "json", &flat, &example("wordpress-segmented")],
+    ]
+    .iter()
+    .map(|args| json(&netseg(args).stdout))
+    .chain(std::iter::once(embedded_data(&netseg(&["audit", "-o", "html", &flat]).stdout)))
+    .collect();
+    let files = tempfile::tempdir().expect("tempdir");
+    let check = |name: &str, instances: &[PathBuf]| {
+        std::process::Command::new(dir.join("check-jsonschema"))
+            .arg("--schemafile")
+            .arg(schema_path(name))
+            .args(instances)
+            .output()
+            .expect("check-jsonschema")
+    };
+    let mut by_schema: BTreeMap<&str, Vec<PathBuf>> = BTreeMap::new();
+    for (n, output) in outputs.iter().enumerate() {
+        let instance = files.path().join(format!("{n}.json"));
+        std::fs::write(&instance, output.to_string()).expect("write");
+        by_schema.entry(output["schema"].as_str().expect("schema")).or_default().push(instance);
+    }
+    assert_eq!(by_schema.len(), SCHEMAS.len(), "one output of every schema");
+    for (name, instances) in &by_schema {
+        let valid = check(name, instances);
+        assert!(valid.status.success(), "{name}: {}", String::from_utf8_lossy(&valid.stdout));
+    }
+    let mut broken = outputs[0].clone();
+    broken["findings"][0]["severity"] = json!("severe");
+    let broken_instance = files.path().join("broken.json");
+    std::fs::write(&broken_instance, broken.to_string()).expect("write");
+    let rejected = check("netseg.audit/v1", &[broken_instance]);
+    assert!(!rejected.status.success(), "check-jsonschema accepts a severity outside the five");
+}

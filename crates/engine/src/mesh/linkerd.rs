@@ -24,8 +24,19 @@ use std::sync::Arc;
 
 pub(crate) fn address_blocks(cluster: &Cluster) -> Vec<IpBlock> {
     let linkerd = &cluster.mesh.linkerd;
-    let mut blocks: Vec<IpBlock> =
-        linkerd.config.cluster_networks.iter().map(|cidr| IpBlock { cidr: *cidr, except: Vec::new() }).collect();
+    // The cluster networks matter only to the default policies of meshed pods; without them they would cut the
+    // address space (and bring IPv6 in) for nothing.
+    let meshed = cluster.workloads.iter().any(|workload| {
+        let namespace = cluster.namespace(&workload.id.namespace);
+        workload
+            .pods
+            .iter()
+            .any(|pod| netseg_model::mesh::dataplane(&pod.facts, namespace).mesh == Some(MeshKind::Linkerd))
+    });
+    let mut blocks: Vec<IpBlock> = Vec::new();
+    if meshed {
+        blocks.extend(linkerd.config.cluster_networks.iter().map(|cidr| IpBlock { cidr: *cidr, except: Vec::new() }));
+    }
     let networks = linkerd
         .server_authorizations
         .iter()

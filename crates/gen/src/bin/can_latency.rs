@@ -7,6 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 use netseg_engine::query::{self, PortQuery};
+use netseg_engine::request::Request;
 use netseg_engine::Analysis;
 use netseg_gen::Rng;
 use netseg_model::{load_cluster, Input};
@@ -54,7 +55,7 @@ fn main() -> Result<()> {
             let start = Instant::now();
             let from = resolver.resolve(&from_name)?;
             let to = resolver.resolve(&to_name)?;
-            verdict = Some(query::verdict(&analysis, from, to, PortQuery::new(None, port)?));
+            verdict = Some(query::verdict(&analysis, from, to, PortQuery::new(None, port)?, Request::default()));
             elapsed = elapsed.min(start.elapsed());
         }
         latencies.push(elapsed);

@@ -96,7 +96,11 @@ spec:
     let when = &policy.rules[0].when;
     assert_eq!(when[0].key, ConditionKey::RequestHeader("x-version".into()));
     assert_eq!(when[1].not_values, ["10.1.0.0/16"]);
-    assert_eq!(policy.rules[0].http_fields(), ["hosts", "notPaths", "remoteIpBlocks", "when request.headers"]);
+    assert_eq!(
+        policy.rules[0].http_fields(),
+        ["hosts", "notPaths", "when request.headers"],
+        "Envoy reads remoteIpBlocks on TCP too"
+    );
 }
 
 #[test]

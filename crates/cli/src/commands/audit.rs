@@ -1,0 +1,68 @@
+//! `netseg audit`: the findings, worst first, of one input or of several live clusters in one report.
+
+use crate::args::{AuditArgs, AuditFormat, FailOn};
+use crate::diagnostics;
+use crate::exit;
+use crate::input::{self, Loaded};
+use crate::output::{generator, write_out};
+use crate::settings::Settings;
+use crate::timings::phase;
+use anyhow::{anyhow, Result};
+use netseg_audit::{AuditContext, Severity};
+use netseg_engine::answer_limit::Holds;
+use netseg_engine::Network;
+
+pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
+    let config = input::config(args.config.as_deref())?;
+    let options = super::audit_options(&args.facts)?;
+    let html = matches!(args.output, AuditFormat::Html);
+    if html && args.input.context.len() > 1 {
+        return Err(anyhow!("-o html reports on one cluster; give one --context"));
+    }
+    let mut reports = Vec::new();
+    let mut page = None;
+    for Loaded { context, cluster, diagnostics, unseen } in input::load(settings, &args.input)? {
+        // Input problems become NS144 findings; only skipped documents are worth a line of their own.
+        diagnostics::report(&diagnostics, settings.verbose, true);
+        let network = Network::new(&cluster, &super::network_choice(&args.network))?;
+        let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
+        // The engine's all-pairs answer, which the rules share, computed here so that the timings tell it apart.
+        settings.refuse_too_large(ctx.effective, Holds::WorkloadPairs)?;
+        ctx.connections();
+        phase("engine");
+        let mut result = netseg_audit::audit(&ctx);
+        phase("audit");
+        result.cluster = context;
+        result.assumptions.extend(unseen);
+        if html {
+            let map = netseg_audit::map::network_map(&ctx);
+            let graph = netseg_render::graph::Graph::from_network_map(&cluster, &map);
+            let generator = generator();
+            let meta = netseg_render::html::ReportMeta { inputs: &args.input.paths, generator: &generator };
+            page = Some(netseg_render::html::audit_report(&result, &graph, &map.namespaces, &meta));
+        }
+        reports.push(result);
+    }
+    let rendered = match args.output {
+        AuditFormat::Text => netseg_render::audit::text_all(&reports, settings.stdout),
+        AuditFormat::Json => netseg_render::json_text(&netseg_render::audit::json_all(&reports)),
+        AuditFormat::Sarif => {
+            format!("{:#}\n", netseg_render::audit::sarif_all(&reports, env!("CARGO_PKG_VERSION")))
+        }
+        AuditFormat::Markdown => netseg_render::audit::markdown_all(&reports),
+        AuditFormat::Html => page.unwrap_or_default(),
+    };
+    write_out(&rendered)?;
+    phase("output");
+    let threshold = match args.fail_on {
+        FailOn::Critical => Some(Severity::Critical),
+        FailOn::High => Some(Severity::High),
+        FailOn::Medium => Some(Severity::Medium),
+        FailOn::Low => Some(Severity::Low),
+        FailOn::Info => Some(Severity::Info),
+        FailOn::None => None,
+    };
+    let worst = reports.iter().filter_map(|r| r.worst()).max();
+    let failed = matches!((threshold, worst), (Some(threshold), Some(worst)) if worst >= threshold);
+    Ok(if failed { exit::GATE } else { exit::PASS })
+}
