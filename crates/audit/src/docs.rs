@@ -87,6 +87,8 @@ mod tests {
             "NS151 shadowed-admin-rule medium",
             "NS152 baseline-not-default high",
             "NS160 cross-tenant-reachable high",
+            "NS190 mesh-policy-without-proxy high",
+            "NS191 plaintext-escapes-identity-rule medium",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

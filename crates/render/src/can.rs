@@ -3,7 +3,7 @@
 use crate::Style;
 use netseg_engine::mesh::{MeshAnswer, Outcome, Passability, Verdict as MeshVerdict};
 use netseg_engine::query::Verdict;
-use netseg_engine::request::{PolicyRef, Request};
+use netseg_engine::request::{PolicyRef, Request, RequestVerdict};
 use netseg_engine::{Action, Endpoint, PortSet, SideTrace, TierHit, TierId};
 use netseg_model::{
     AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, Cluster, Direction, LabelSelector, Peer,
@@ -269,17 +269,27 @@ fn mesh_segments<'a>(verdict: &Verdict, answer: &'a MeshAnswer) -> Vec<(PortSet,
 }
 
 fn mesh_restricted(verdict: &Verdict) -> bool {
+    // A named request is decided, not restricted.
+    if !verdict.request.is_unspecified() {
+        return false;
+    }
     let Some(answer) = &verdict.explanation.mesh else { return false };
     mesh_segments(verdict, answer)
         .iter()
         .any(|(_, v)| matches!(v, MeshVerdict::Decided { passability: Passability::Some, .. }))
 }
 
-/// What one piece of the mesh's answer says: its verdict word, why, and who decided.
-fn mesh_outcome(verdict: &MeshVerdict) -> (&'static str, String, Vec<PolicyRef>) {
+/// What one piece of the mesh's answer says (about the named request, when the question names one): its verdict
+/// word, why, and who decided.
+fn mesh_outcome(verdict: &MeshVerdict, request: &Request) -> (&'static str, String, Vec<PolicyRef>) {
     match verdict {
         MeshVerdict::Bypassed { why } => ("bypassed", why.clone(), Vec::new()),
         MeshVerdict::Refused { why, by } => ("denied", why.clone(), by.iter().cloned().collect()),
+        MeshVerdict::Decided { decision, .. } if !request.is_unspecified() => match decision.decide(request) {
+            Outcome::Allowed { by, why } => ("allowed", why, by),
+            Outcome::Denied { by, why } => ("denied", why, by),
+            Outcome::Unknown { why } => ("unknown", why, Vec::new()),
+        },
         MeshVerdict::Decided { decision, passability } => match (passability, decision.decide(&Request::default())) {
             (Passability::None, Outcome::Denied { by, why }) => ("denied", why, by),
             (Passability::None, _) => ("denied", "no request passes".into(), Vec::new()),
@@ -321,8 +331,10 @@ fn mesh_lines(verdict: &Verdict, style: Style, out: &mut String) {
         style.good("not enforced")
     } else if segments.is_empty() {
         "nothing to decide (the network allows none of the asked ports)".to_string()
-    } else if segments.iter().all(|(_, v)| mesh_outcome(v).0 == "denied") {
+    } else if segments.iter().all(|(_, v)| mesh_outcome(v, &verdict.request).0 == "denied") {
         style.bad("denied")
+    } else if segments.iter().any(|(_, v)| mesh_outcome(v, &verdict.request).0 == "unknown") {
+        style.bad("unknown for this request")
     } else if mesh_restricted(verdict) {
         style.good("allowed for some requests only")
     } else {
@@ -340,7 +352,7 @@ fn mesh_lines(verdict: &Verdict, style: Style, out: &mut String) {
         let _ = writeln!(out, "  {note}");
     }
     for (ports, segment) in segments {
-        let (word, why, by) = mesh_outcome(segment);
+        let (word, why, by) = mesh_outcome(segment, &verdict.request);
         let cited: Vec<String> = by.iter().map(ToString::to_string).collect();
         let cited = if cited.is_empty() || why.contains(&cited.join(", ")) {
             String::new()
@@ -374,7 +386,7 @@ fn mesh_json(verdict: &Verdict) -> Option<Value> {
     let segments: Vec<Value> = mesh_segments(verdict, answer)
         .into_iter()
         .map(|(ports, segment)| {
-            let (word, why, by) = mesh_outcome(segment);
+            let (word, why, by) = mesh_outcome(segment, &verdict.request);
             let conditions: Vec<Value> = answer
                 .restrictions(&ports)
                 .into_iter()
@@ -470,6 +482,16 @@ pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], styl
     }
     if !verdict.request.is_unspecified() {
         let _ = writeln!(out, "  request: {}", verdict.request.describe());
+        for (layer, request_verdict) in &verdict.request_verdicts {
+            let cite = |by: &[PolicyRef]| by.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let line = match request_verdict {
+                RequestVerdict::Allowed { by } if by.is_empty() => style.good("allowed"),
+                RequestVerdict::Allowed { by } => format!("{} by {}", style.good("allowed"), cite(by)),
+                RequestVerdict::Denied { by } => format!("{} by {}", style.bad("denied"), cite(by)),
+                RequestVerdict::Unknown { reason } => format!("{}: {reason}", style.bad("unknown")),
+            };
+            let _ = writeln!(out, "  {}: {line}", layer.as_str());
+        }
     }
     side_lines(cluster, verdict, &verdict.explanation.egress, style, &mut out);
     side_lines(cluster, verdict, &verdict.explanation.ingress, style, &mut out);
@@ -574,6 +596,21 @@ pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> V
     }
     if !verdict.request.is_unspecified() {
         value["request"] = request_json(&verdict.request);
+    }
+    if !verdict.request_verdicts.is_empty() {
+        value["request_verdicts"] = verdict
+            .request_verdicts
+            .iter()
+            .map(|(layer, request_verdict)| {
+                let (word, by, reason) = match request_verdict {
+                    RequestVerdict::Allowed { by } => ("allowed", by.as_slice(), None),
+                    RequestVerdict::Denied { by } => ("denied", by.as_slice(), None),
+                    RequestVerdict::Unknown { reason } => ("unknown", &[][..], Some(reason)),
+                };
+                json!({"layer": layer.as_str(), "verdict": word, "by": by.iter().map(policy_ref_json).collect::<Vec<_>>(),
+                       "reason": reason})
+            })
+            .collect::<Value>();
     }
     value
 }

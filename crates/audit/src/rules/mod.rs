@@ -28,6 +28,8 @@ mod ns150_admin_same_priority;
 mod ns151_shadowed_admin_rule;
 mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
+mod ns190_mesh_policy_without_proxy;
+mod ns191_plaintext_escapes_identity_rule;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
@@ -58,6 +60,8 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns151_shadowed_admin_rule::RULE, ns151_shadowed_admin_rule::check),
     (&ns152_baseline_not_default::RULE, ns152_baseline_not_default::check),
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
+    (&ns190_mesh_policy_without_proxy::RULE, ns190_mesh_policy_without_proxy::check),
+    (&ns191_plaintext_escapes_identity_rule::RULE, ns191_plaintext_escapes_identity_rule::check),
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.

@@ -94,3 +94,66 @@ fn a_bad_mesh_object_is_left_out_with_file_line_and_field_and_the_rest_is_analys
     );
     assert!(run.stdout.starts_with("DENIED"), "the rest is still analysed: {}", run.stdout);
 }
+
+/// The done-when example: the storefront's POST is denied, explained with the policy's file and line.
+#[test]
+fn a_named_request_is_decided_by_the_mesh_with_file_and_line() {
+    let can = |from: &str, method: &str| {
+        netseg(&["can", "--from", from, "--to", "default/shoes", "--port", "8080", "--method", method, &shoes()])
+    };
+    let storefront = can("default/storefront", "POST");
+    assert_eq!(storefront.code, 1, "{}\n{}", storefront.stdout, storefront.stderr);
+    assert!(storefront.stdout.starts_with("DENIED"), "{}", storefront.stdout);
+    assert!(
+        storefront.stdout.contains("Istio: denied by AuthorizationPolicy default/shoes-writer (")
+            && storefront.stdout.contains("shop.yaml:50)"),
+        "{}",
+        storefront.stdout
+    );
+    let post = can("default/inventory", "POST");
+    assert_eq!(post.code, 0, "{}", post.stdout);
+    assert!(
+        post.stdout.contains("Istio: allowed by AuthorizationPolicy default/shoes-writer rule 0"),
+        "{}",
+        post.stdout
+    );
+    assert!(post.stdout.contains("shop.yaml:60)"), "{}", post.stdout);
+    let get = can("default/inventory", "GET");
+    assert_eq!(get.code, 1, "GET and PUT are denied: {}", get.stdout);
+    assert!(!get.stdout.contains("nothing in the input decides on requests"), "{}", get.stdout);
+
+    let value = json(
+        &netseg(&[
+            "can",
+            "-o",
+            "json",
+            "--from",
+            "default/inventory",
+            "--to",
+            "default/shoes",
+            "--port",
+            "8080",
+            "--method",
+            "PUT",
+            &shoes(),
+        ])
+        .stdout,
+    );
+    super::schemas::assert_matches_schema(&value);
+    assert_eq!(value["allowed"], false);
+    assert_eq!(value["request"]["method"], "PUT");
+    let verdict = &value["request_verdicts"][0];
+    assert_eq!((verdict["layer"].as_str(), verdict["verdict"].as_str()), (Some("Istio"), Some("denied")));
+    assert_eq!(verdict["by"][0]["name"], "shoes-writer");
+    assert_eq!(verdict["by"][0]["line"], 50);
+}
+
+/// With no request named, the JSON lists the conditions and matches the schema.
+#[test]
+fn the_conditions_of_a_restricted_connection_match_the_schema() {
+    let run = netseg(&["can", "-o", "json", "--from", "default/inventory", "--to", "default/shoes", &shoes()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let value = json(&run.stdout);
+    super::schemas::assert_matches_schema(&value);
+    assert!(value.get("request_verdicts").is_none());
+}

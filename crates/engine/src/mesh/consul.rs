@@ -5,8 +5,8 @@
 //! - For a client service and a destination service, the matching source of highest precedence decides: an
 //!   exact destination before `*`, then an exact source before `*`. An L4 source allows or denies the
 //!   connection; an L7 source's permissions are tried in order and the first whose HTTP match holds decides. No
-//!   intention, or no permission matching, gets the default intention (allow unless ACLs default to deny, or
-//!   `--consul-default-intention`).
+//!   intention, or no permission matching, gets the default intention (allow unless the server config's ACLs
+//!   default to deny).
 //! - A client outside the mesh sends plaintext, which the sidecar refuses unless the service's mTLS mode is
 //!   `permissive` (ServiceDefaults, else the global ProxyDefaults): then plaintext passes and no intention
 //!   applies to it.

@@ -471,7 +471,7 @@ fn decide(connection: &Connection<'_>, policies: &[usize], enforcer: Enforcer) -
             otherwise: Box::new(Decision::deny(
                 allow_policies.first().map(|(_, cite)| cite.clone()),
                 format!(
-                    "ALLOW policies apply to the workload ({}) and none of their rules match {}",
+                    "ALLOW policies apply to the workload ({}) and none of their rules match the request from {}",
                     allow_policies.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", "),
                     client_words(connection)
                 ),

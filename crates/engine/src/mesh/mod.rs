@@ -20,7 +20,7 @@ mod istio;
 mod linkerd;
 
 use crate::classes::{ClassId, Classes, PodClass};
-use crate::request::{Condition, Layer, PolicyRef, Restriction};
+use crate::request::{Condition, Layer, PolicyRef, Request, RequestVerdict, Restriction};
 use crate::PortSet;
 pub use decision::{AllowPath, Decision, Outcome, Passability};
 use netseg_model::mesh::{Dataplane, MeshKind};
@@ -68,7 +68,82 @@ pub enum Verdict {
     Decided { decision: Arc<Decision>, passability: Passability },
 }
 
+/// What a mesh makes of one named request on some ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestDecision {
+    pub layer: Layer,
+    /// The ports on which the mesh refuses the request.
+    pub denied: PortSet,
+    pub verdict: RequestVerdict,
+}
+
+/// A mesh as a layer of the shared vocabulary.
+pub fn layer(mesh: MeshKind) -> Layer {
+    match mesh {
+        MeshKind::Istio => Layer::Istio,
+        MeshKind::Linkerd => Layer::Linkerd,
+        MeshKind::Consul => Layer::Consul,
+    }
+}
+
 impl MeshAnswer {
+    /// What the mesh makes of `request` on `ports` (the asked ports the network lets through): the ports it
+    /// refuses the request on, and its verdict. `None` when no mesh proxy decides anything on those ports.
+    /// Allowed on some port wins (the answer lists the ports); else unknown (an external authorizer, an
+    /// attribute the request does not give) wins over denied, so that reach is never under-reported.
+    pub fn decide(&self, request: &Request, ports: &PortSet) -> Option<RequestDecision> {
+        let layer = layer(self.mesh?);
+        let mut denied = PortSet::empty();
+        let mut passed = PortSet::empty();
+        let (mut allowed_by, mut denied_by, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+        let mut decided = false;
+        for segment in &self.segments {
+            let on = segment.ports.intersection(ports);
+            if on.is_empty() {
+                continue;
+            }
+            match &segment.verdict {
+                Verdict::Bypassed { .. } => passed.union_with(&on),
+                Verdict::Refused { why, by } => {
+                    decided = true;
+                    denied.union_with(&on);
+                    match by {
+                        Some(by) => denied_by.push(by.clone()),
+                        None => denied_by.push(cite_default(why)),
+                    }
+                }
+                Verdict::Decided { decision, .. } => {
+                    decided = true;
+                    match decision.decide(request) {
+                        Outcome::Allowed { by, .. } => {
+                            passed.union_with(&on);
+                            allowed_by.extend(by);
+                        }
+                        Outcome::Denied { by, .. } => {
+                            denied.union_with(&on);
+                            denied_by.extend(by);
+                        }
+                        Outcome::Unknown { why } => unknown.push(why),
+                    }
+                }
+            }
+        }
+        if !decided {
+            return None;
+        }
+        dedup(&mut allowed_by);
+        dedup(&mut denied_by);
+        unknown.dedup();
+        let verdict = if !passed.is_empty() {
+            RequestVerdict::Allowed { by: allowed_by }
+        } else if !unknown.is_empty() {
+            RequestVerdict::Unknown { reason: unknown.join("; ") }
+        } else {
+            RequestVerdict::Denied { by: denied_by }
+        };
+        Some(RequestDecision { layer, denied, verdict })
+    }
+
     /// No mesh in front of the destination.
     fn open(dataplane: Dataplane, notes: Vec<String>) -> MeshAnswer {
         MeshAnswer { mesh: None, dataplane, passable: PortSet::all(), segments: Vec::new(), notes }
@@ -76,12 +151,8 @@ impl MeshAnswer {
 
     /// The ports on which only some requests pass, with what they must be, for the network-allowed `ports`.
     pub fn restrictions(&self, ports: &PortSet) -> Vec<Restriction> {
-        let layer = match self.mesh {
-            Some(MeshKind::Istio) => Layer::Istio,
-            Some(MeshKind::Linkerd) => Layer::Linkerd,
-            Some(MeshKind::Consul) => Layer::Consul,
-            None => return Vec::new(),
-        };
+        let Some(mesh) = self.mesh else { return Vec::new() };
+        let layer = layer(mesh);
         let mut restrictions: Vec<Restriction> = Vec::new();
         for segment in &self.segments {
             let Verdict::Decided { decision, passability: Passability::Some } = &segment.verdict else { continue };
@@ -113,6 +184,16 @@ impl MeshAnswer {
         }
         self.segments.iter().find(|s| s.ports.contains(protocol, port)).map(|s| &s.verdict)
     }
+}
+
+/// A refusal with no object to cite (a default) cites the default, in words.
+fn cite_default(why: &str) -> PolicyRef {
+    PolicyRef { kind: "mesh default".into(), namespace: None, name: why.to_string(), rule: None, location: None }
+}
+
+fn dedup(refs: &mut Vec<PolicyRef>) {
+    let mut seen = std::collections::HashSet::new();
+    refs.retain(|r| seen.insert(r.clone()));
 }
 
 fn default_ref(layer: Layer) -> PolicyRef {
