@@ -157,3 +157,33 @@ fn the_conditions_of_a_restricted_connection_match_the_schema() {
     super::schemas::assert_matches_schema(&value);
     assert!(value.get("request_verdicts").is_none());
 }
+
+/// Consul's "REST access" intentions with ACLs defaulting to deny: the outcomes its reference states.
+#[test]
+fn consul_intentions_decide_requests_as_the_reference_states() {
+    let dir = fixture("mesh/consul-intentions");
+    let can = |from: &str, method: &str, path: &str| {
+        let from = format!("shop/{from}");
+        netseg(&[
+            "can", "--from", &from, "--to", "shop/api", "--port", "9090", "--method", method, "--path", path, &dir,
+        ])
+    };
+    for (from, method, path, allowed) in [
+        ("web", "DELETE", "/anything", true),
+        ("admin-dashboard", "PUT", "/v2/users", true),
+        ("admin-dashboard", "PATCH", "/v2/users", false),
+        ("admin-dashboard", "GET", "/v1/users", false),
+        ("report-generator", "GET", "/v2/widgets/7", true),
+        ("report-generator", "GET", "/v2/users", false),
+        ("report-generator", "POST", "/v2/widgets", false),
+        ("batch", "GET", "/v2/widgets", false),
+    ] {
+        let run = can(from, method, path);
+        assert_eq!(run.code, if allowed { 0 } else { 1 }, "{from} {method} {path}:\n{}\n{}", run.stdout, run.stderr);
+    }
+    let denied = can("batch", "GET", "/");
+    assert!(denied.stdout.contains("the default intention is deny (acl.default_policy deny"), "{}", denied.stdout);
+    let admin = can("admin-dashboard", "GET", "/v2/x");
+    assert!(admin.stdout.contains("Consul: allowed by ServiceIntentions shop/api rule 1 ("), "{}", admin.stdout);
+    assert!(admin.stdout.contains("app.yaml:99)"), "{}", admin.stdout);
+}

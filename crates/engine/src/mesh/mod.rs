@@ -115,12 +115,18 @@ impl MeshAnswer {
                 Verdict::Decided { decision, .. } => {
                     decided = true;
                     match decision.decide(request) {
-                        Outcome::Allowed { by, .. } => {
+                        Outcome::Allowed { by, why } => {
                             passed.union_with(&on);
+                            if by.is_empty() {
+                                allowed_by.push(cite_default(&why));
+                            }
                             allowed_by.extend(by);
                         }
-                        Outcome::Denied { by, .. } => {
+                        Outcome::Denied { by, why } => {
                             denied.union_with(&on);
+                            if by.is_empty() {
+                                denied_by.push(cite_default(&why));
+                            }
                             denied_by.extend(by);
                         }
                         Outcome::Unknown { why } => unknown.push(why),
@@ -188,7 +194,7 @@ impl MeshAnswer {
 
 /// A refusal with no object to cite (a default) cites the default, in words.
 fn cite_default(why: &str) -> PolicyRef {
-    PolicyRef { kind: "mesh default".into(), namespace: None, name: why.to_string(), rule: None, location: None }
+    PolicyRef { kind: "the mesh's default:".into(), namespace: None, name: why.to_string(), rule: None, location: None }
 }
 
 fn dedup(refs: &mut Vec<PolicyRef>) {
