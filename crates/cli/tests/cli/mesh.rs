@@ -187,3 +187,73 @@ fn consul_intentions_decide_requests_as_the_reference_states() {
     assert!(admin.stdout.contains("Consul: allowed by ServiceIntentions shop/api rule 1 ("), "{}", admin.stdout);
     assert!(admin.stdout.contains("app.yaml:99)"), "{}", admin.stdout);
 }
+
+/// Linkerd: a Server with an AuthorizationPolicy requiring one service account's identity, in a namespace whose
+/// default inbound policy is deny.
+#[test]
+fn linkerd_servers_authorizations_and_default_policies() {
+    let dir = fixture("mesh/linkerd-authz");
+    let can = |from: &str, port: &str| netseg(&["can", "--from", from, "--to", "shop/web", "--port", port, &dir]);
+    let frontend = can("shop/frontend", "8080");
+    assert_eq!(frontend.code, 0, "{}", frontend.stdout);
+    assert!(
+        frontend.stdout.contains("authorized by AuthorizationPolicy shop/web-from-frontend ("),
+        "{}",
+        frontend.stdout
+    );
+    let batch = can("shop/batch", "8080");
+    assert_eq!(batch.code, 1, "another meshed identity: {}", batch.stdout);
+    assert!(batch.stdout.contains("Server shop/web-http ("), "{}", batch.stdout);
+    let legacy = can("outside/legacy", "8080");
+    assert_eq!(legacy.code, 1, "same service account name, but no proxy and no mTLS: {}", legacy.stdout);
+    let admin = can("shop/frontend", "9990");
+    assert_eq!(admin.code, 1, "no Server: the namespace's default deny: {}", admin.stdout);
+    assert!(admin.stdout.contains("default inbound policy deny"), "{}", admin.stdout);
+    let request = netseg(&[
+        "can",
+        "--from",
+        "shop/frontend",
+        "--to",
+        "shop/web",
+        "--port",
+        "8080",
+        "--method",
+        "GET",
+        "--path",
+        "/",
+        &dir,
+    ]);
+    assert_eq!(request.code, 0, "{}", request.stdout);
+    assert!(
+        request.stdout.contains("Linkerd: allowed by AuthorizationPolicy shop/web-from-frontend"),
+        "{}",
+        request.stdout
+    );
+}
+
+/// A Linkerd AuthorizationPolicy whose targetRef names nothing: a warning naming file, line and field, as the
+/// policy controller ignores it; the rest is analysed.
+#[test]
+fn a_linkerd_policy_targeting_nothing_is_a_warning_with_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = "apiVersion: policy.linkerd.io/v1alpha1\nkind: AuthorizationPolicy\nmetadata: {name: dangling, namespace: shop}\nspec:\n  targetRef: {group: policy.linkerd.io, kind: Server, name: nope}\n  requiredAuthenticationRefs:\n  - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: frontend-only}\n";
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, bad).expect("write");
+    let run = netseg(&[
+        "can",
+        "--from",
+        "shop/frontend",
+        "--to",
+        "shop/web",
+        "--port",
+        "8080",
+        &fixture("mesh/linkerd-authz"),
+        &path.display().to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("bad.yaml:5: AuthorizationPolicy shop/dangling field `spec.targetRef.name`"),
+        "{}",
+        run.stderr
+    );
+}
