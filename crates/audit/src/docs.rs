@@ -89,6 +89,7 @@ mod tests {
             "NS160 cross-tenant-reachable high",
             "NS190 mesh-policy-without-proxy high",
             "NS191 plaintext-escapes-identity-rule medium",
+            "NS192 mesh-allow-unreachable medium",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

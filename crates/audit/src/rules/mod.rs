@@ -30,6 +30,7 @@ mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
 mod ns190_mesh_policy_without_proxy;
 mod ns191_plaintext_escapes_identity_rule;
+mod ns192_mesh_allow_unreachable;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
@@ -62,6 +63,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
     (&ns190_mesh_policy_without_proxy::RULE, ns190_mesh_policy_without_proxy::check),
     (&ns191_plaintext_escapes_identity_rule::RULE, ns191_plaintext_escapes_identity_rule::check),
+    (&ns192_mesh_allow_unreachable::RULE, ns192_mesh_allow_unreachable::check),
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.
