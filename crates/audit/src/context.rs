@@ -20,11 +20,35 @@ pub struct EntryPoint {
     pub via: String,
 }
 
-/// Facts the input may lack (`--api-server`, `--node-cidr`).
+/// One end of a flow the application declares or was seen making.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowEnd {
+    /// An index into `cluster.workloads`.
+    Workload(usize),
+    /// An address outside the cluster.
+    Address(IpAddr),
+}
+
+/// A flow the application declares (a Service named in env or args, a peer the input's own policies name, a
+/// LoadBalancer) or was seen making (`--flows`), with where it was read. `netseg_fix` infers them; NS147 checks
+/// them against the policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntendedFlow {
+    pub src: FlowEnd,
+    pub dst: FlowEnd,
+    /// Ports on the destination pods (after a Service's DNAT), or the address's ports.
+    pub ports: PortSet,
+    /// Where it was declared or seen, in words, with file and line.
+    pub origin: String,
+}
+
+/// Facts the input may lack (`--api-server`, `--node-cidr`), and the flows the application needs.
 #[derive(Debug, Clone, Default)]
 pub struct AuditOptions {
     pub api_server: Vec<Cidr>,
     pub node_cidrs: Vec<Cidr>,
+    /// Declared and observed flows (NS147); empty unless the caller infers them.
+    pub intent: Vec<IntendedFlow>,
 }
 
 pub struct AuditContext<'a> {

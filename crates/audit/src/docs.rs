@@ -83,6 +83,7 @@ mod tests {
             "NS144 malformed-policy high",
             "NS145 dns-blocked medium",
             "NS146 allow-all-policy medium",
+            "NS147 declared-flow-blocked high",
             "NS150 admin-same-priority medium",
             "NS151 shadowed-admin-rule medium",
             "NS152 baseline-not-default high",

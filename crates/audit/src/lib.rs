@@ -11,7 +11,7 @@ pub mod map;
 pub mod rules;
 
 pub use config::{Config, ConfigError, RuleOverride};
-pub use context::{AuditContext, AuditOptions};
+pub use context::{AuditContext, AuditOptions, FlowEnd, IntendedFlow};
 pub use docs::rules_markdown;
 pub use facts::{AddressSource, SensitiveFacts, DATASTORE_PORTS, METADATA_ADDRESSES};
 
@@ -92,7 +92,7 @@ pub struct Resource {
 }
 
 /// A concrete connection that proves a reachability finding: `netseg can --from FROM --to TO --port PORT
-/// --protocol PROTOCOL` on the same input confirms it.
+/// --protocol PROTOCOL` on the same input confirms it (ALLOWED; for NS147 declared-flow-blocked, DENIED).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Witness {
     pub from: String,

@@ -150,6 +150,10 @@ pub struct GenerateArgs {
     /// The cluster's DNS domain, for resolving Service names in env and args.
     #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// Write the policies even when they deny what the input allows and the application needs (a declared flow,
+    /// DNS, every client of a Service): the cuts are intended. Without it such a run writes nothing and exits 2.
+    #[arg(long)]
+    pub allow_cuts: bool,
     #[command(flatten)]
     pub facts: FactArgs,
     #[command(flatten)]
@@ -166,10 +170,17 @@ pub struct DiffArgs {
     pub new: String,
     #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
     pub output: DiffFormat,
-    /// What makes the exit status 1: `added` (a connection or port opens), `any` (any change of connectivity
+    /// What makes the exit status 1: `added` (a connection or port opens, or a declared or observed flow breaks), `any` (any change of connectivity
     /// or findings), `none`.
     #[arg(long, value_enum, default_value_t = DiffFailOn::Added)]
     pub fail_on: DiffFailOn,
+    /// Observed flows that NEW must not break (NS147; a broken flow fails the gate): Hubble JSON or CSV
+    /// `src_namespace,src_workload,dst_namespace,dst_workload,port,protocol` (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub flows: Vec<std::path::PathBuf>,
+    /// The cluster's DNS domain, for resolving Service names in env and args (declared flows).
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
     #[command(flatten)]
     pub facts: FactArgs,
     #[command(flatten)]
@@ -253,6 +264,13 @@ pub struct AuditArgs {
     /// The configuration file; by default `.netseg.yaml` in the working directory or the nearest parent.
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
+    /// Observed flows to check against the policies (NS147): Hubble JSON (`hubble observe -o json`) or CSV
+    /// `src_namespace,src_workload,dst_namespace,dst_workload,port,protocol` (repeatable; - for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub flows: Vec<std::path::PathBuf>,
+    /// The cluster's DNS domain, for resolving Service names in env and args (declared flows, NS147).
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
     #[command(flatten)]
     pub network: NetworkArgs,
 }

@@ -76,6 +76,11 @@ impl Diff {
         self.connections.iter().any(|c| !c.opened().is_empty())
     }
 
+    /// Declared or observed flows that the change breaks: NS147 findings that appear.
+    pub fn broken_flows(&self) -> Vec<&Finding> {
+        self.findings_appeared.iter().filter(|f| f.rule.code == BLOCKED_FLOW).collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.connections.is_empty()
             && self.findings_appeared.is_empty()
@@ -172,9 +177,17 @@ fn external_changes(before: &Analysis<'_>, after: &Analysis<'_>) -> Vec<Connecti
 
 /// A finding's identity across versions: its rule and the object it is about (messages carry details that
 /// change with unrelated edits).
-fn identity(finding: &Finding) -> (&'static str, &netseg_audit::Resource) {
-    (finding.rule.code, &finding.resource)
+/// A finding's identity across two reports: its rule and object, and for a blocked flow (NS147, several on one
+/// object) the flow's ends.
+fn identity(finding: &Finding) -> (&'static str, &netseg_audit::Resource, Option<(&str, &str)>) {
+    let flow = (finding.rule.code == BLOCKED_FLOW)
+        .then(|| finding.witness.as_ref().map(|w| (w.from.as_str(), w.to.as_str())))
+        .flatten();
+    (finding.rule.code, &finding.resource, flow)
 }
+
+/// The rule of a declared or observed flow that the policies deny.
+const BLOCKED_FLOW: &str = "NS147";
 
 /// How the unsuppressed findings differ between two reports.
 #[derive(Debug, Clone, Default)]

@@ -32,7 +32,7 @@ const INGRESS_CONTROLLER_IMAGES: [&str; 7] = [
 ];
 
 /// An address that stands for "a client outside the cluster" (TEST-NET-2, RFC 5737).
-const OUTSIDE_CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+pub(crate) const OUTSIDE_CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
 const PROBE_NAMESPACE: &str = "netseg-any-namespace";
 
 /// Where the cluster DNS is.
@@ -157,7 +157,7 @@ fn governed(workload: &Workload) -> bool {
     !workload.pods.is_empty() && !workload.pods.iter().all(|p| p.facts.host_network)
 }
 
-fn stand_in(namespace: &str, name: &str, labels: Labels, ports: Vec<ContainerPort>) -> Workload {
+pub(crate) fn stand_in(namespace: &str, name: &str, labels: Labels, ports: Vec<ContainerPort>) -> Workload {
     let location = netseg_model::Location { file: Arc::from("<netseg stand-in>"), line: 0 };
     Workload {
         id: WorkloadRef { namespace: namespace.to_string(), name: name.to_string(), kind: WorkloadKind::Pod },
@@ -497,6 +497,7 @@ pub fn plan(network: &Network<'_>, options: &GenerateOptions) -> Result<Plan, St
     needs::exposed_services(cluster, &mut wanted);
     needs::ingress_backends(cluster, &controller, &mut wanted, &mut notes);
     needs::service_references(cluster, &options.cluster_domain, &mut wanted, &mut notes);
+    needs::policy_allowances(cluster, &mut wanted);
     needs::observed(&options.flows, &mut wanted, &mut notes);
     let api_server = needs::ApiServer::find(cluster, &options.api_server);
     needs::api_clients(cluster, &api_server, &segmented, &mut wanted, &mut notes);
@@ -512,6 +513,16 @@ pub fn plan(network: &Network<'_>, options: &GenerateOptions) -> Result<Plan, St
         }
         metadata.is_none()
     });
+
+    // A string that names a Service three times (`command: [sh, -c, "until curl frontend; ...frontend"]`) is one
+    // reason, not three.
+    let mut unique: Vec<Need> = Vec::with_capacity(wanted.len());
+    for need in wanted {
+        if !unique.contains(&need) {
+            unique.push(need);
+        }
+    }
+    let wanted = unique;
 
     let analysis = Analysis::with_options(&work, engine);
     let mut rules = Rules::default();

@@ -3,8 +3,12 @@
 
 use crate::flows::{FlowEndpoint, ObservedFlow};
 use crate::references;
+use netseg_audit::{FlowEnd, IntendedFlow};
 use netseg_engine::PortSet;
-use netseg_model::{Cidr, Cluster, IngressBackend, PortRef, Protocol, Service, Workload};
+use netseg_model::{
+    Cidr, Cluster, Direction, IngressBackend, LabelSelector, Labels, PeerSelector, PolicyRule, PortRef, Protocol,
+    Service, Workload, NAMESPACE_NAME_LABEL,
+};
 use std::net::IpAddr;
 
 /// Who a flow comes from.
@@ -300,6 +304,140 @@ pub fn api_clients(
     }
 }
 
+/// Whether a peer names specific pods: a non-empty `podSelector` or `namespaceSelector`. A peer open to every pod
+/// of the policy's namespace (`podSelector: {}` alone) or of every namespace (`namespaceSelector: {}` alone) names
+/// nobody in particular and declares no flow.
+fn names_peers(namespaces: &Option<LabelSelector>, pods: &Option<LabelSelector>) -> bool {
+    pods.as_ref().is_some_and(|p| !p.is_empty()) || namespaces.as_ref().is_some_and(|n| !n.is_empty())
+}
+
+fn namespace_labels(cluster: &Cluster, name: &str) -> Labels {
+    cluster
+        .namespace(name)
+        .map(|ns| ns.labels.clone())
+        .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.to_string())]))
+}
+
+/// The workloads (not on the host network, which no policy selects) that a peer of a policy in `own` chooses.
+fn peer_workloads(
+    cluster: &Cluster,
+    own: &str,
+    namespaces: &Option<LabelSelector>,
+    pods: &Option<LabelSelector>,
+) -> Vec<usize> {
+    (0..cluster.workloads.len())
+        .filter(|&w| {
+            let workload = &cluster.workloads[w];
+            let ns = &workload.id.namespace;
+            let in_namespace = match namespaces {
+                None => ns == own,
+                Some(selector) => selector.matches(&namespace_labels(cluster, ns)),
+            };
+            in_namespace
+                && workload.pods.iter().any(|p| {
+                    !p.facts.host_network && pods.as_ref().is_none_or(|selector| selector.matches(&p.facts.labels))
+                })
+        })
+        .collect()
+}
+
+/// A rule's ports on the destination pods, as a flow: named ports resolve on their containers; a rule open to
+/// every port of a protocol (or to every port) declares the ports the destination's containers listen on, since
+/// "any port" names no flow (with none declared, nothing); numbered ports are kept where the destination's
+/// containers listen, when they declare their ports.
+fn rule_ports(rule: &PolicyRule, destination: &Workload) -> PortSet {
+    let listening: Vec<(Protocol, u16, u16)> =
+        destination.pods.iter().flat_map(|p| &p.facts.ports).map(|c| (c.protocol, c.port, c.port)).collect();
+    let on = |protocol: Protocol| -> Vec<(Protocol, u16, u16)> {
+        listening.iter().copied().filter(|(p, _, _)| *p == protocol).collect()
+    };
+    if rule.ports.is_empty() {
+        return PortSet::from_ranges(&listening);
+    }
+    let mut ranges = Vec::new();
+    for port in &rule.ports {
+        match &port.port {
+            None => ranges.extend(on(port.protocol)),
+            Some(PortRef::Number(n)) => ranges.push((port.protocol, *n, port.end_port.unwrap_or(*n).max(*n))),
+            Some(PortRef::Name(name)) => ranges.extend(
+                destination
+                    .pods
+                    .iter()
+                    .flat_map(|p| &p.facts.ports)
+                    .filter(|c| c.protocol == port.protocol && c.name.as_deref() == Some(name.as_str()))
+                    .map(|c| (c.protocol, c.port, c.port)),
+            ),
+        }
+    }
+    let written = PortSet::from_ranges(&ranges);
+    // `ports: [6379, 5432]` toward cache and db declares 6379 to the cache and 5432 to the db, when they say so.
+    if listening.is_empty() {
+        written
+    } else {
+        written.intersection(&PortSet::from_ranges(&listening))
+    }
+}
+
+/// The flows the input's own NetworkPolicies admit by naming their peers: an ingress rule that lets chosen pods
+/// in, an egress rule that lets its pods out to chosen pods. Whoever wrote `from: [{podSelector: {name: front-end}}]`
+/// on catalogue declared that front-end calls catalogue, as surely as an env value naming the Service. A rule
+/// open to every peer names nobody and declares nothing.
+pub fn policy_allowances(cluster: &Cluster, out: &mut Vec<Need>) {
+    for policy in &cluster.policies {
+        let selected = peer_workloads(cluster, &policy.namespace, &None, &Some(policy.pod_selector.clone()));
+        for direction in [Direction::Ingress, Direction::Egress] {
+            let key = if direction == Direction::Ingress { "ingress" } else { "egress" };
+            for (index, rule) in policy.rules(direction).iter().enumerate() {
+                for peer in &rule.peers {
+                    let PeerSelector::Pods { namespaces, pods } = &peer.selector else { continue };
+                    if !names_peers(namespaces, pods) {
+                        continue;
+                    }
+                    let mut chosen = Vec::new();
+                    if let Some(pods) = pods.as_ref().filter(|p| !p.is_empty()) {
+                        chosen.push(format!("pods {pods}"));
+                    }
+                    match namespaces {
+                        Some(ns) if ns.is_empty() => chosen.push("in every namespace".into()),
+                        Some(ns) => chosen.push(format!("in namespaces {ns}")),
+                        None => {}
+                    }
+                    if pods.as_ref().is_none_or(LabelSelector::is_empty) {
+                        chosen.insert(0, "every pod".into());
+                    }
+                    let verb = if direction == Direction::Ingress { "admits" } else { "lets out to" };
+                    let reason = format!(
+                        "NetworkPolicy {}/{} {key}[{index}] {verb} {} ({}:{})",
+                        policy.namespace,
+                        policy.name,
+                        chosen.join(" "),
+                        policy.location.file,
+                        peer.line
+                    );
+                    for &own in &selected {
+                        for other in peer_workloads(cluster, &policy.namespace, namespaces, pods) {
+                            if other == own {
+                                continue; // one template: its pods reach each other as the input says
+                            }
+                            let (src, dst) = if direction == Direction::Ingress { (other, own) } else { (own, other) };
+                            let ports = rule_ports(rule, &cluster.workloads[dst]);
+                            if ports.is_empty() {
+                                continue;
+                            }
+                            out.push(Need {
+                                src: Source::Workload(src),
+                                dst: Destination::Workload(dst),
+                                ports,
+                                reason: reason.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Observed flows, as they were seen.
 pub fn observed(flows: &[ObservedFlow], out: &mut Vec<Need>, notes: &mut Vec<String>) {
     for flow in flows {
@@ -327,5 +465,110 @@ pub fn observed(flows: &[ObservedFlow], out: &mut Vec<Need>, notes: &mut Vec<Str
             ports: PortSet::single(flow.protocol, flow.port),
             reason: format!("observed flow {} ({} {})", flow.origin, flow.protocol, flow.port),
         });
+    }
+}
+
+/// The flows the application declares and was seen making, as the audit checks them (NS147): Service names in
+/// env, args and command, the peers the input's own policies name, LoadBalancer and NodePort Services (from an
+/// address outside the cluster) and observed flows. The same inference `generate` writes its rules from.
+pub fn intent(cluster: &Cluster, cluster_domain: &str, flows: &[ObservedFlow]) -> Vec<IntendedFlow> {
+    let mut needs = Vec::new();
+    let mut notes = Vec::new();
+    exposed_services(cluster, &mut needs);
+    service_references(cluster, cluster_domain, &mut needs, &mut notes);
+    policy_allowances(cluster, &mut needs);
+    observed(flows, &mut needs, &mut notes);
+    let mut out: Vec<IntendedFlow> = Vec::new();
+    for need in needs {
+        let src = match need.src {
+            Source::Workload(w) => FlowEnd::Workload(w),
+            Source::Anywhere => FlowEnd::Address(crate::generate::OUTSIDE_CLIENT),
+            Source::Address(a) => FlowEnd::Address(a),
+            Source::Namespace { .. } | Source::AllNamespaces => continue,
+        };
+        let dst = match need.dst {
+            Destination::Workload(w) => FlowEnd::Workload(w),
+            Destination::Block(cidr) => FlowEnd::Address(cidr.network),
+        };
+        let flow = IntendedFlow { src, dst, ports: need.ports, origin: need.reason };
+        if !out.contains(&flow) {
+            out.push(flow);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netseg_model::{load_bytes, Inventory};
+    use std::sync::Arc;
+
+    fn cluster(text: &str) -> Cluster {
+        let mut inventory = Inventory::default();
+        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
+        Cluster::from_inventory(inventory)
+    }
+
+    fn pod(name: &str, ns: &str, port: u16) -> String {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {{app: {name}}}}}\n\
+             spec: {{containers: [{{name: c, image: i, ports: [{{name: web, containerPort: {port}}}]}}]}}\n---\n"
+        )
+    }
+
+    fn flows(c: &Cluster) -> Vec<String> {
+        let mut out = Vec::new();
+        policy_allowances(c, &mut out);
+        let name = |w: usize| c.workloads[w].id.name.clone();
+        out.iter()
+            .map(|n| match (&n.src, n.dst) {
+                (Source::Workload(s), Destination::Workload(d)) => format!("{} → {} {}", name(*s), name(d), n.ports),
+                _ => "other".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn policies_naming_peers_declare_flows_on_both_sides() {
+        let text = [
+            pod("web", "a", 8080),
+            pod("db", "a", 5432),
+            pod("job", "b", 9000),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: b, labels: {team: jobs}}\n---\n".to_string(),
+            // Ingress naming a pod, with a named port resolved on the destination.
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: db, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 5432}]}]\n---\n".into(),
+            // Egress naming a namespace, all ports.
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n  egress: [{to: [{namespaceSelector: {matchLabels: {team: jobs}}}]}]\n---\n".into(),
+            // Open to every peer: declares nothing.
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: open, namespace: a}\nspec:\n  podSelector: {}\n  ingress: [{}, {from: [{namespaceSelector: {}}]}, {from: [{podSelector: {}}]}]\n".into(),
+        ]
+        .concat();
+        let c = cluster(&text);
+        assert_eq!(
+            flows(&c),
+            ["web → db TCP 5432", "web → job TCP 9000"],
+            "no ports: the ports the destination listens on"
+        );
+        let mut out = Vec::new();
+        policy_allowances(&c, &mut out);
+        assert!(
+            out[0].reason.starts_with("NetworkPolicy a/db ingress[0] admits pods app=web (t.yaml:"),
+            "{}",
+            out[0].reason
+        );
+        assert!(out[1].reason.contains("egress[0] lets out to every pod in namespaces team=jobs"), "{}", out[1].reason);
+    }
+
+    #[test]
+    fn named_ports_resolve_on_the_destination_and_host_network_pods_are_left_out() {
+        let text = [
+            pod("web", "a", 8080),
+            pod("lb", "a", 1),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: agent, namespace: a, labels: {app: agent}}\nspec: {hostNetwork: true, containers: [{name: c, image: i}]}\n---\n".into(),
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress: [{from: [{podSelector: {matchExpressions: [{key: app, operator: In, values: [lb, agent]}]}}], ports: [{port: web}]}]\n".into(),
+        ]
+        .concat();
+        assert_eq!(flows(&cluster(&text)), ["lb → web TCP 8080"]);
     }
 }

@@ -3,11 +3,11 @@
 //! evidence of what the policies close.
 
 use crate::diff::{self, ConnectionChange};
-use crate::generate::{read_back, source_endpoints, with_stand_ins, Plan};
-use crate::needs::{Destination, Need};
+use crate::generate::{read_back, source_endpoints, stand_in, with_stand_ins, Plan, OUTSIDE_CLIENT};
+use crate::needs::{self, Destination, Need};
 use netseg_audit::{audit_network, AuditOptions, Config, Finding};
 use netseg_engine::{Analysis, Endpoint, Network, PortSet};
-use netseg_model::{Cluster, Diagnostic};
+use netseg_model::{Cluster, Diagnostic, Direction, Labels, Location, NetworkPolicy, PeerSelector, PolicyRule};
 
 #[derive(Debug, Clone)]
 pub struct KeptFlow {
@@ -22,12 +22,48 @@ pub struct CutFlow {
     pub missing: PortSet,
 }
 
+/// A Service that every client would lose: nothing in the input says who calls it, so the policies admit nobody,
+/// where the input let pods (or addresses) in.
+#[derive(Debug, Clone)]
+pub struct LostService {
+    /// `namespace/name`.
+    pub service: String,
+    pub location: Location,
+    /// The workloads behind it and their target ports.
+    pub backends: Vec<(usize, PortSet)>,
+}
+
+/// An existing rule open to every peer in one direction, which no added NetworkPolicy can narrow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRule {
+    /// `namespace/name`.
+    pub policy: String,
+    pub direction: Direction,
+    pub index: usize,
+    pub location: Location,
+    /// What the rule admits, in words (`every destination`, `every namespace`).
+    pub admits: String,
+}
+
+/// Findings on one workload that the policies leave open, and the existing rules that keep them open.
+#[derive(Debug, Clone)]
+pub struct KeptOpen {
+    pub workload: usize,
+    /// Rule codes, e.g. `NS120`.
+    pub findings: Vec<&'static str>,
+    pub rules: Vec<OpenRule>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Proof {
     pub kept: Vec<KeptFlow>,
     pub cut: Vec<CutFlow>,
     /// Workloads of segmented namespaces that would lose DNS.
     pub dns_cut: Vec<String>,
+    /// Services whose every client the policies would deny.
+    pub lost_services: Vec<LostService>,
+    /// Findings that stay open because an existing rule admits every peer.
+    pub kept_open: Vec<KeptOpen>,
     /// Declared flows, and workloads' DNS, that the input itself denies and the policies could not open: a
     /// warning, since nothing is cut by them.
     pub still_denied: Vec<CutFlow>,
@@ -44,10 +80,164 @@ pub struct Proof {
 }
 
 impl Proof {
+    /// Nothing the input allows and the application needs is denied: no declared flow, no DNS, no Service's
+    /// every client. Everything else the policies close is what they are for.
     pub fn holds(&self) -> bool {
-        self.cut.is_empty() && self.dns_cut.is_empty()
+        self.cut.is_empty() && self.dns_cut.is_empty() && self.lost_services.is_empty()
     }
 }
+
+/// Whether a peer admits every pod of every namespace, or every address.
+fn admits_everyone(peer: &PeerSelector) -> Option<&'static str> {
+    match peer {
+        PeerSelector::Pods { namespaces: Some(ns), pods }
+            if ns.is_empty() && pods.as_ref().is_none_or(|p| p.is_empty()) =>
+        {
+            Some("every pod of every namespace")
+        }
+        PeerSelector::IpBlock(block) if block.cidr.prefix == 0 && block.except.is_empty() => Some("every address"),
+        _ => None,
+    }
+}
+
+/// The rules of `policy` in `direction` open to every peer, for a workload it selects.
+fn open_rules(policy: &NetworkPolicy, direction: Direction) -> Vec<OpenRule> {
+    let rules: &[PolicyRule] = policy.rules(direction);
+    let mut found = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let admits = if rule.peers.is_empty() {
+            Some(if direction == Direction::Egress { "every destination" } else { "every source" })
+        } else {
+            rule.peers.iter().find_map(|p| admits_everyone(&p.selector))
+        };
+        if let Some(admits) = admits {
+            let ports = if rule.ports.is_empty() { "" } else { " on its ports" };
+            found.push(OpenRule {
+                policy: format!("{}/{}", policy.namespace, policy.name),
+                direction,
+                index,
+                location: Location { file: policy.location.file.clone(), line: rule.line },
+                admits: format!("{admits}{ports}"),
+            });
+        }
+    }
+    found
+}
+
+/// The direction a finding is about, for the rules that exposes a workload: egress to the metadata endpoint, the
+/// API server, kube-system, the nodes and the internet; ingress of sensitive ports and from every namespace.
+fn finding_direction(code: &str) -> Option<Direction> {
+    match code {
+        "NS120" | "NS121" | "NS122" | "NS123" | "NS124" => Some(Direction::Egress),
+        "NS125" | "NS126" => Some(Direction::Ingress),
+        _ => None,
+    }
+}
+
+/// The findings left on workloads of segmented namespaces, each with the input's rules that keep it open.
+fn kept_open(cluster: &Cluster, plan: &Plan, after: &[Finding]) -> Vec<KeptOpen> {
+    let mut out: Vec<KeptOpen> = Vec::new();
+    for finding in after {
+        let Some(direction) = finding_direction(finding.rule.code).filter(|_| finding.suppressed.is_none()) else {
+            continue;
+        };
+        let Some(namespace) = finding.resource.namespace.as_deref() else { continue };
+        if !plan.segmented.iter().any(|s| s == namespace) {
+            continue;
+        }
+        let Some(index) = cluster.workloads.iter().position(|w| {
+            w.id.namespace == namespace
+                && w.id.name == finding.resource.name
+                && w.id.kind.as_str() == finding.resource.kind
+        }) else {
+            continue;
+        };
+        let workload = &cluster.workloads[index];
+        let rules: Vec<OpenRule> = cluster
+            .policies
+            .iter()
+            .filter(|p| {
+                p.namespace == namespace && workload.pods.iter().any(|pod| p.pod_selector.matches(&pod.facts.labels))
+            })
+            .flat_map(|p| open_rules(p, direction))
+            .collect();
+        if rules.is_empty() {
+            continue;
+        }
+        match out.iter_mut().find(|k| k.workload == index) {
+            Some(kept) => {
+                if !kept.findings.contains(&finding.rule.code) {
+                    kept.findings.push(finding.rule.code);
+                }
+                for rule in rules {
+                    if !kept.rules.contains(&rule) {
+                        kept.rules.push(rule);
+                    }
+                }
+            }
+            None => out.push(KeptOpen { workload: index, findings: vec![finding.rule.code], rules }),
+        }
+    }
+    out
+}
+
+/// Services of segmented namespaces that no declared flow reaches, that some client reached before and none
+/// reaches after: no pod of the input outside the Service's own workloads, no pod of a namespace the input does
+/// not have (`elsewhere`), no address outside the cluster. A Service exists to be called; policies that leave it
+/// no caller cut a flow the input allowed, one that nothing in the input names.
+fn lost_services(
+    cluster: &Cluster,
+    plan: &Plan,
+    before: &Analysis<'_>,
+    after: &Analysis<'_>,
+    elsewhere: usize,
+) -> Vec<LostService> {
+    let mut lost = Vec::new();
+    for service in &cluster.services {
+        if service.selector.is_none() || !plan.segmented.contains(&service.namespace) {
+            continue;
+        }
+        let all: Vec<_> = service.ports.iter().collect();
+        let backends = needs::backends(cluster, service, &all);
+        if backends.is_empty() {
+            continue;
+        }
+        let declared = plan.needs.iter().any(|need| {
+            matches!(need.dst, Destination::Workload(w)
+                if backends.iter().any(|(b, ports)| *b == w && !need.ports.intersection(ports).is_empty()))
+        });
+        if declared {
+            continue;
+        }
+        let reaches = |analysis: &Analysis<'_>, src: Endpoint| {
+            backends.iter().any(|(b, ports)| {
+                (0..cluster.workloads[*b].pods.len()).any(|pod| {
+                    !analysis.allowed(src, Endpoint::Pod { workload: *b, pod }).intersection(ports).is_empty()
+                })
+            })
+        };
+        let clients: Vec<Endpoint> = cluster
+            .workloads
+            .iter()
+            .enumerate()
+            .filter(|(w, _)| !backends.iter().any(|(b, _)| b == w))
+            .flat_map(|(w, workload)| (0..workload.pods.len()).map(move |pod| Endpoint::Pod { workload: w, pod }))
+            .chain([Endpoint::Pod { workload: elsewhere, pod: 0 }, Endpoint::Address(OUTSIDE_CLIENT)])
+            .collect();
+        if clients.iter().any(|&c| reaches(after, c)) || !clients.iter().any(|&c| reaches(before, c)) {
+            continue;
+        }
+        lost.push(LostService {
+            service: format!("{}/{}", service.namespace, service.name),
+            location: service.location.clone(),
+            backends,
+        });
+    }
+    lost
+}
+
+/// The namespace of the stand-in client that the input cannot name.
+const ELSEWHERE: &str = "netseg-elsewhere";
 
 /// What the engine says of one need in `cluster` (with the stand-ins appended).
 fn missing(analysis: &Analysis<'_>, need: &Need, probe: Option<usize>) -> PortSet {
@@ -92,8 +282,12 @@ pub fn prove(
     let enforced = network.setup.assuming_enforced();
     let engine = &enforced.engine;
     let probe = plan.stand_ins.iter().position(|w| w.id.name == "any-pod").map(|i| cluster.workloads.len() + i);
-    let before_work = with_stand_ins(cluster, &plan.stand_ins);
-    let after_work = with_stand_ins(&after, &plan.stand_ins);
+    // A pod of a namespace the input does not have, last: a client the input cannot name.
+    let mut stand_ins = plan.stand_ins.clone();
+    stand_ins.push(stand_in(ELSEWHERE, "any-client", Labels::new(), Vec::new()));
+    let elsewhere = cluster.workloads.len() + stand_ins.len() - 1;
+    let before_work = with_stand_ins(cluster, &stand_ins);
+    let after_work = with_stand_ins(&after, &stand_ins);
     let before_analysis = Analysis::with_options(&before_work, engine);
     let after_analysis = Analysis::with_options(&after_work, engine);
     for need in &plan.needs {
@@ -108,6 +302,7 @@ pub fn prove(
             proof.cut.push(CutFlow { need: need.clone(), missing: missing_after.difference(&missing_before) });
         }
     }
+    proof.lost_services = lost_services(cluster, plan, &before_analysis, &after_analysis, elsewhere);
     let dns_servers = plan.dns.servers(&after_work);
     let resolves = |analysis: &Analysis<'_>, workload: usize| {
         (0..cluster.workloads[workload].pods.len()).all(|pod| {
@@ -135,6 +330,7 @@ pub fn prove(
     let after_network = Network::with_setup(&after, enforced);
     let before_report = audit_network(&before_network, diagnostics, config, options);
     let after_report = audit_network(&after_network, diagnostics, config, options);
+    proof.kept_open = kept_open(cluster, plan, &after_report.findings);
     let findings = diff::findings(&before_report, &after_report);
     (proof.appeared, proof.closed, proof.changed) = (findings.appeared, findings.disappeared, findings.changed);
     proof.connections = diff::connections(before_network.effective(), after_network.effective());

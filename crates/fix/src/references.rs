@@ -23,8 +23,17 @@ pub fn mentions(text: &str) -> Vec<HostMention> {
     };
     let mut found = Vec::new();
     for token in text.split(separators).filter(|t| !t.is_empty()) {
+        // Oracle's thin JDBC form: `jdbc:oracle:thin:@//db:1521/service` or `...:@db:1521:SID`.
+        if let Some((_, rest)) = token.split_once(":@") {
+            let rest = rest.trim_start_matches('/');
+            let host_port: String = rest.splitn(3, ':').take(2).collect::<Vec<_>>().join(":");
+            found.extend(authority(&host_port).map(|(host, port)| HostMention { host, port, scheme: None }));
+            continue;
+        }
         if let Some((scheme, rest)) = token.split_once("://") {
             let scheme = scheme.rsplit('=').next().unwrap_or(scheme).to_ascii_lowercase();
+            // `jdbc:postgresql://pg/db` is a PostgreSQL URL.
+            let scheme = scheme.strip_prefix("jdbc:").map(str::to_string).unwrap_or(scheme);
             found.extend(authority(rest).map(|(host, port)| HostMention { host, port, scheme: Some(scheme) }));
         } else {
             for piece in token.split('=') {
@@ -136,6 +145,30 @@ mod tests {
         assert_eq!(hosts("--db-host=mysql"), [("mysql".to_string(), None)]);
         assert_eq!(hosts("10.0.0.1:80 [::1]:80 host:http"), Vec::<(String, Option<u16>)>::new());
         assert_eq!(hosts("DB_URL=postgres://app@PG:5432/db"), [("pg".to_string(), Some(5432))]);
+    }
+
+    #[test]
+    fn finds_hosts_in_connection_strings() {
+        let jdbc = mentions("jdbc:postgresql://pg.data/orders?ssl=true");
+        assert_eq!(
+            (jdbc[0].host.as_str(), jdbc[0].port, jdbc[0].scheme.as_deref()),
+            ("pg.data", None, Some("postgresql"))
+        );
+        assert_eq!(hosts("jdbc:mysql://mysql:3306/db"), [("mysql".to_string(), Some(3306))]);
+        // The properties after `;` are tokens too; they resolve only if a Service has their name.
+        assert_eq!(hosts("jdbc:sqlserver://mssql:1433;databaseName=x")[0], ("mssql".to_string(), Some(1433)));
+        assert_eq!(hosts("jdbc:oracle:thin:@//ora:1521/svc"), [("ora".to_string(), Some(1521))]);
+        assert_eq!(hosts("jdbc:oracle:thin:@ora:1521:SID"), [("ora".to_string(), Some(1521))]);
+        assert_eq!(
+            hosts("mongodb://app:s3cret@mongo-0.mongo:27017,mongo-1.mongo:27017/db?replicaSet=rs0")[..2],
+            [("mongo-0.mongo".to_string(), Some(27017)), ("mongo-1.mongo".to_string(), Some(27017))]
+        );
+        assert_eq!(hosts("amqp://guest:guest@rabbitmq:5672/"), [("rabbitmq".to_string(), Some(5672))]);
+        assert_eq!(hosts("rediss://:pw@cache:6380/1"), [("cache".to_string(), Some(6380))]);
+        assert_eq!(
+            hosts("kafka-0.kafka:9092,kafka-1.kafka:9092"),
+            [("kafka-0.kafka".to_string(), Some(9092)), ("kafka-1.kafka".to_string(), Some(9092))]
+        );
     }
 
     fn cluster(text: &str) -> Cluster {

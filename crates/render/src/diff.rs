@@ -64,6 +64,17 @@ pub fn text(diff: &Diff, style: Style) -> String {
     if diff.is_empty() {
         let _ = writeln!(out, "no change in connectivity or findings");
     }
+    let broken = diff.broken_flows();
+    if !broken.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bad("BROKEN FLOWS (declared or observed, denied after the change)"));
+        for finding in &broken {
+            let _ = writeln!(out, "  ✗ {}", finding.message);
+            let _ = writeln!(out, "    {}", finding.evidence);
+            if !finding.remediation.is_empty() {
+                let _ = writeln!(out, "    fix: {}", finding.remediation);
+            }
+        }
+    }
     for (kind, sign, title) in [
         (ChangeKind::Added, "+", "ADDED"),
         (ChangeKind::Changed, "~", "CHANGED"),
@@ -89,6 +100,9 @@ pub fn text(diff: &Diff, style: Style) -> String {
         }
         let _ = writeln!(out, "\n{}", style.strong(title));
         for finding in findings {
+            if sign == "+" && broken.iter().any(|b| std::ptr::eq(*b, finding)) {
+                continue; // listed under BROKEN FLOWS
+            }
             let _ = writeln!(out, "  {sign} {}", finding_line(finding));
         }
     }

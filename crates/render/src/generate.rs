@@ -45,7 +45,7 @@ fn finding_code(style: Style, was: &netseg_audit::Finding, is: &netseg_audit::Fi
     }
 }
 
-pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, style: Style) -> String {
+pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, allow_cuts: bool, style: Style) -> String {
     let mut out = String::new();
     let namespaces: Vec<&str> = {
         let mut names: Vec<&str> = plan.policies.iter().map(|p| p.namespace.as_str()).collect();
@@ -67,14 +67,41 @@ pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, style: Style) -> S
         let _ = writeln!(out, "{}", style.dim(&format!("note: {note}")));
     }
     if !proof.holds() {
-        let _ = writeln!(out, "\n{}", style.bad("CUT (no policy was written: these declared flows would be denied)"));
+        let heading = if allow_cuts {
+            "CUT (intended: --allow-cuts; the input allows these, the policies deny them)"
+        } else {
+            "CUT (no policy was written: the input allows these, the policies would deny them)"
+        };
+        let _ = writeln!(out, "\n{}", style.bad(heading));
         for cut in &proof.cut {
             let _ = writeln!(out, "  ✗ {} (denied: {})", need_line(cluster, &cut.need), cut.missing);
         }
         for workload in &proof.dns_cut {
             let _ = writeln!(out, "  ✗ {workload} → the cluster DNS {}: {}", plan.dns_ports, plan.dns);
         }
-        return out;
+        for lost in &proof.lost_services {
+            let behind: Vec<String> =
+                lost.backends.iter().map(|(w, ports)| format!("{} {ports}", cluster.workloads[*w].id)).collect();
+            let _ = writeln!(
+                out,
+                "  ✗ every client → Service {} ({}): {}; nothing in the input says who calls it",
+                lost.service,
+                lost.location,
+                behind.join(", ")
+            );
+        }
+        if !proof.lost_services.is_empty() && !allow_cuts {
+            let _ = writeln!(
+                out,
+                "  declare a Service's clients with --flows (CSV `src_namespace,src_workload,dst_namespace,dst_workload,port,protocol`),"
+            );
+            let _ = writeln!(out, "  name it in the clients' env, or pass --allow-cuts if nothing should call it");
+        } else if !allow_cuts {
+            let _ = writeln!(out, "  pass --allow-cuts if these cuts are intended");
+        }
+        if !allow_cuts {
+            return out;
+        }
     }
     if !proof.still_denied.is_empty() || !proof.dns_still_denied.is_empty() {
         let _ =
@@ -116,6 +143,27 @@ pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, style: Style) -> S
             writeln!(out, "  - {} → {}  {}{what}", endpoint_id(&change.src), endpoint_id(&change.dst), change.closed());
     }
     let _ = writeln!(out, "  {removed} connection(s) lose ports");
+    if !proof.kept_open.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            style.bad(
+                "STILL OPEN (existing rules admit every peer; NetworkPolicies only add, so no policy can narrow them)"
+            )
+        );
+        for kept in &proof.kept_open {
+            let _ =
+                writeln!(out, "  ! {}: {} stay open", cluster.workloads[kept.workload].id, kept.findings.join(", "));
+            for rule in &kept.rules {
+                let key = if rule.direction == netseg_model::Direction::Egress { "egress" } else { "ingress" };
+                let _ = writeln!(
+                    out,
+                    "    {key}[{}] of NetworkPolicy {} ({}) admits {}: replace it with rules naming the peers it needs",
+                    rule.index, rule.policy, rule.location, rule.admits
+                );
+            }
+        }
+    }
     let opened: Vec<_> = proof.connections.iter().filter(|c| !c.opened().is_empty()).collect();
     if !opened.is_empty() {
         let _ = writeln!(out, "\n{}", style.strong("OPENED (declared flows that the input denied)"));
@@ -141,9 +189,22 @@ pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, style: Style) -> S
     if proof.kept.is_empty() {
         let _ = writeln!(out, "  no declared flow");
     }
-    for kept in &proof.kept {
+    // One line per flow; a flow declared in several places lists its other reasons under it.
+    let mut shown: Vec<usize> = Vec::new();
+    for (index, kept) in proof.kept.iter().enumerate() {
+        if shown.contains(&index) {
+            continue;
+        }
         let restored = if kept.allowed_before { "" } else { " (restored: the input denied it)" };
         let _ = writeln!(out, "  ✓ {}{restored}", need_line(cluster, &kept.need));
+        for (other, also) in proof.kept.iter().enumerate().skip(index + 1) {
+            let same = (&also.need.src, &also.need.dst, &also.need.ports)
+                == (&kept.need.src, &kept.need.dst, &kept.need.ports);
+            if same && !shown.contains(&other) {
+                shown.push(other);
+                let _ = writeln!(out, "      also: {}", also.need.reason);
+            }
+        }
     }
     if !plan.segmented.is_empty() {
         let _ =

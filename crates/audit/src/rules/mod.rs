@@ -24,6 +24,7 @@ mod ns143_ignored_rules;
 mod ns144_malformed_policy;
 mod ns145_dns_blocked;
 mod ns146_allow_all_policy;
+mod ns147_declared_flow_blocked;
 mod ns150_admin_same_priority;
 mod ns151_shadowed_admin_rule;
 mod ns152_baseline_not_default;
@@ -57,6 +58,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns144_malformed_policy::RULE, ns144_malformed_policy::check),
     (&ns145_dns_blocked::RULE, ns145_dns_blocked::check),
     (&ns146_allow_all_policy::RULE, ns146_allow_all_policy::check),
+    (&ns147_declared_flow_blocked::RULE, ns147_declared_flow_blocked::check),
     (&ns150_admin_same_priority::RULE, ns150_admin_same_priority::check),
     (&ns151_shadowed_admin_rule::RULE, ns151_shadowed_admin_rule::check),
     (&ns152_baseline_not_default::RULE, ns152_baseline_not_default::check),

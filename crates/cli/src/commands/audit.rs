@@ -21,10 +21,18 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     }
     let mut reports = Vec::new();
     let mut page = None;
+    let mut flow_errors = false;
     for Loaded { context, cluster, diagnostics, unseen } in input::load(settings, &args.input)? {
         // Input problems become NS144 findings; only skipped documents are worth a line of their own.
         diagnostics::report(&diagnostics, settings.verbose, true);
         let network = Network::new(&cluster, &super::network_choice(&args.network))?;
+        // The flows the application declares and was seen making, for NS147.
+        let (flows, bad_rows) = super::read_flows(&cluster, &args.flows, &args.input.paths)?;
+        flow_errors |= bad_rows;
+        let options = netseg_audit::AuditOptions {
+            intent: netseg_fix::needs::intent(&cluster, args.cluster_domain.trim_matches('.'), &flows),
+            ..options.clone()
+        };
         let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
         // The engine's all-pairs answer, which the rules share, computed here so that the timings tell it apart.
         settings.refuse_too_large(ctx.effective, Holds::WorkloadPairs)?;
@@ -64,5 +72,5 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     };
     let worst = reports.iter().filter_map(|r| r.worst()).max();
     let failed = matches!((threshold, worst), (Some(threshold), Some(worst)) if worst >= threshold);
-    Ok(if failed { exit::GATE } else { exit::PASS })
+    Ok(exit::unless_input_errors(flow_errors, if failed { exit::GATE } else { exit::PASS }))
 }

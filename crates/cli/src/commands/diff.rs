@@ -7,6 +7,7 @@ use crate::input::{self, load_files};
 use crate::output::{generator, write_out};
 use crate::settings::Settings;
 use anyhow::{anyhow, Result};
+use netseg_audit::AuditOptions;
 use netseg_engine::Network;
 
 pub fn run(settings: &Settings, args: &DiffArgs) -> Result<u8> {
@@ -22,9 +23,17 @@ pub fn run(settings: &Settings, args: &DiffArgs) -> Result<u8> {
     let choice = super::network_choice(&args.network);
     let old_network = Network::new(&old, &choice)?;
     let new_network = Network::new(&new, &choice)?;
+    // The flows each side declares, and the observed ones, resolved on each side: a flow NEW denies that OLD
+    // allowed (or did not have) is an NS147 that appears, a broken flow.
+    let domain = args.cluster_domain.trim_matches('.');
+    let (old_flows, old_bad) = super::read_flows(&old, &args.flows, &[args.old.clone(), args.new.clone()])?;
+    let (new_flows, new_bad) = super::read_flows(&new, &args.flows, &[args.old.clone(), args.new.clone()])?;
+    let had_errors = had_errors | old_bad | new_bad;
+    let old_options = AuditOptions { intent: netseg_fix::needs::intent(&old, domain, &old_flows), ..options.clone() };
+    let new_options = AuditOptions { intent: netseg_fix::needs::intent(&new, domain, &new_flows), ..options };
     // Each side's effective network is the one its audit analyses: built once, used for both.
-    let old_report = netseg_audit::audit_network(&old_network, &old_diagnostics, &config, &options);
-    let new_report = netseg_audit::audit_network(&new_network, &new_diagnostics, &config, &options);
+    let old_report = netseg_audit::audit_network(&old_network, &old_diagnostics, &config, &old_options);
+    let new_report = netseg_audit::audit_network(&new_network, &new_diagnostics, &config, &new_options);
     let diff = netseg_fix::diff::diff(old_network.effective(), new_network.effective(), &old_report, &new_report);
     let rendered = match args.output {
         DiffFormat::Text => netseg_render::diff::text(&diff, settings.stdout),
@@ -42,8 +51,10 @@ pub fn run(settings: &Settings, args: &DiffArgs) -> Result<u8> {
         }
     };
     write_out(&rendered)?;
+    // A broken flow fails the gate even when the change only removes connectivity.
+    let broken = !diff.broken_flows().is_empty();
     let failed = match args.fail_on {
-        DiffFailOn::Added => diff.opens_anything(),
+        DiffFailOn::Added => diff.opens_anything() || broken,
         DiffFailOn::Any => !diff.is_empty(),
         DiffFailOn::None => false,
     };

@@ -24,24 +24,8 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
     let cluster = &loaded.cluster;
     let mut had_errors = diagnostics::report(&loaded.diagnostics, settings.verbose, false);
     let network = Network::new(cluster, &super::network_choice(&args.network))?;
-    let mut flows = Vec::new();
-    if args.flows.iter().any(|p| p.as_os_str() == "-") && args.input.paths.iter().any(|p| p == "-") {
-        return Err(anyhow!("--flows - and a manifest path - cannot both read stdin"));
-    }
-    for path in &args.flows {
-        let text = if path.as_os_str() == "-" {
-            std::io::read_to_string(std::io::stdin()).context("--flows -: cannot read stdin")?
-        } else {
-            std::fs::read_to_string(path).with_context(|| format!("--flows {}", path.display()))?
-        };
-        let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
-        let (read, problems) = netseg_fix::flows::read(cluster, &name, &text);
-        for problem in &problems {
-            eprintln!("{}: {problem}", if problem.error { "error" } else { "warning" });
-            had_errors |= problem.error;
-        }
-        flows.extend(read);
-    }
+    let (flows, flow_errors) = super::read_flows(cluster, &args.flows, &args.input.paths)?;
+    had_errors |= flow_errors;
     let generate_options = GenerateOptions {
         dns,
         ingress_namespaces: args.ingress_namespace.clone(),
@@ -53,8 +37,8 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
     let yaml = to_yaml_stream(&plan.policies, GENERATED_HEADER);
     let proof =
         netseg_fix::prove(&network, &loaded.diagnostics, &plan, &yaml, &config, &options).map_err(|e| anyhow!(e))?;
-    eprint!("{}", netseg_render::generate::summary(cluster, &plan, &proof, settings.stderr));
-    if !proof.holds() {
+    eprint!("{}", netseg_render::generate::summary(cluster, &plan, &proof, args.allow_cuts, settings.stderr));
+    if !proof.holds() && !args.allow_cuts {
         return Ok(exit::ERROR);
     }
     match &args.out {

@@ -12,7 +12,7 @@ mod reach;
 
 use crate::args::{Cli, Command, FactArgs, NetworkArgs};
 use crate::settings::Settings;
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use netseg_audit::AuditOptions;
 use netseg_engine::NetworkChoice;
 use netseg_model::Cidr;
@@ -40,6 +40,7 @@ fn audit_options(facts: &FactArgs) -> Result<AuditOptions> {
     Ok(AuditOptions {
         api_server: cidrs(&facts.api_server, "api-server")?,
         node_cidrs: cidrs(&facts.node_cidr, "node-cidr")?,
+        intent: Vec::new(),
     })
 }
 
@@ -52,4 +53,33 @@ fn show_notes(notes: &[String]) {
     for note in notes {
         eprintln!("note: {note}");
     }
+}
+
+/// The observed flows of `--flows FILE` (repeatable, `-` for stdin), resolved against `cluster`. Bad rows are
+/// printed as errors naming file, line and column (the rest is still used); the flag says whether there were any.
+fn read_flows(
+    cluster: &netseg_model::Cluster,
+    paths: &[std::path::PathBuf],
+    inputs: &[String],
+) -> Result<(Vec<netseg_fix::flows::ObservedFlow>, bool)> {
+    if paths.iter().any(|p| p.as_os_str() == "-") && inputs.iter().any(|p| p == "-") {
+        return Err(anyhow!("--flows - and a manifest path - cannot both read stdin"));
+    }
+    let mut flows = Vec::new();
+    let mut had_errors = false;
+    for path in paths {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin()).context("--flows -: cannot read stdin")?
+        } else {
+            std::fs::read_to_string(path).with_context(|| format!("--flows {}", path.display()))?
+        };
+        let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
+        let (read, problems) = netseg_fix::flows::read(cluster, &name, &text);
+        for problem in &problems {
+            eprintln!("{}: {problem}", if problem.error { "error" } else { "warning" });
+            had_errors |= problem.error;
+        }
+        flows.extend(read);
+    }
+    Ok((flows, had_errors))
 }

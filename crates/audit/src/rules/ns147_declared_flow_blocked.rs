@@ -1,0 +1,319 @@
+use crate::context::{FlowEnd, IntendedFlow};
+use crate::{declare_rule, AuditContext, Finding, Witness};
+use netseg_engine::{Endpoint, PortSet};
+use netseg_model::{Direction, LabelSelector, Labels, PeerSelector, NAMESPACE_NAME_LABEL};
+
+declare_rule! {
+    /// ## What it does
+    /// Reports a flow the application declares or was seen making that the policies in effect deny. Declared
+    /// flows are the ones `netseg generate` infers: a Service named in a container's env, args or command, a
+    /// peer that the input's own NetworkPolicies name (an ingress rule admitting front-end declares front-end →
+    /// catalogue), a LoadBalancer or NodePort Service. Observed flows come from `audit --flows FILE` (Hubble JSON
+    /// or CSV, as `generate --flows` reads them). The evidence says where the flow was declared or seen, the side
+    /// that denies it (the source's egress or the destination's ingress) and the policies isolating it, and the
+    /// smallest change that admits it: the selector that does not match and the labels it missed, the port
+    /// missing from a rule that names the peer, or the rule to add.
+    ///
+    /// ## Why it matters
+    /// Default-deny gets reverted when it breaks an application. A selector typo, a label that changed, a port
+    /// left out or an egress default-deny added without the egress the application needs all break flows that
+    /// the application depends on, and the break shows up as an outage rather than in review.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// # wordpress's env names redis:6379; redis admits only pods labelled app=wordpres (a typo)
+    /// spec:
+    ///   podSelector: {matchLabels: {app: redis}}
+    ///   ingress: [{from: [{podSelector: {matchLabels: {app: wordpres}}}], ports: [{port: 6379}]}]
+    /// ```
+    ///
+    /// ## How to fix
+    /// Apply the change the evidence names (here `app: wordpress` in the peer's selector), then confirm with
+    /// the finding's `netseg can` line. If the flow is not needed any more, remove the reference.
+    pub static RULE = NS147 "declared-flow-blocked" High;
+}
+
+pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
+    if !ctx.enforced() {
+        return;
+    }
+    for flow in &ctx.options.intent {
+        let Some(denied) = denied(ctx, flow) else { continue };
+        let (resource, location) = match flow.dst {
+            FlowEnd::Workload(w) => ctx.workload_resource(w),
+            FlowEnd::Address(_) => match flow.src {
+                FlowEnd::Workload(w) => ctx.workload_resource(w),
+                FlowEnd::Address(_) => continue,
+            },
+        };
+        let (protocol, port) = denied.missing.first().unwrap_or((netseg_model::Protocol::Tcp, 0));
+        let mut evidence = vec![format!("declared or seen: {}", flow.origin)];
+        let mut changes = Vec::new();
+        for side in &denied.sides {
+            evidence.push(side.why.clone());
+            changes.push(side.change.clone());
+        }
+        out.push(
+            Finding::new(&RULE, resource, location)
+                .message(format!(
+                    "{} → {} {} is declared but the policies deny it",
+                    end_name(ctx, flow.src),
+                    end_name(ctx, flow.dst),
+                    denied.missing
+                ))
+                .evidence(evidence.join("; "))
+                .remediation(changes.join("; "))
+                .witness(Some(Witness { from: end_name(ctx, flow.src), to: end_name(ctx, flow.dst), protocol, port })),
+        );
+    }
+}
+
+fn end_name(ctx: &AuditContext<'_>, end: FlowEnd) -> String {
+    match end {
+        FlowEnd::Workload(w) => ctx.workload_name(w),
+        FlowEnd::Address(a) => a.to_string(),
+    }
+}
+
+struct Side {
+    why: String,
+    change: String,
+}
+
+struct Denied {
+    missing: PortSet,
+    sides: Vec<Side>,
+}
+
+fn endpoints(ctx: &AuditContext<'_>, end: FlowEnd) -> Vec<Endpoint> {
+    match end {
+        FlowEnd::Workload(w) => ctx.pods(w).collect(),
+        FlowEnd::Address(a) => vec![Endpoint::Address(a)],
+    }
+}
+
+/// The ports of the flow the policies as written deny (over every pod pair), and why on each side.
+fn denied(ctx: &AuditContext<'_>, flow: &IntendedFlow) -> Option<Denied> {
+    let sources = endpoints(ctx, flow.src);
+    let destinations = endpoints(ctx, flow.dst);
+    let mut egress = flow.ports.clone();
+    let mut ingress = flow.ports.clone();
+    let mut first: Option<(Endpoint, Endpoint)> = None;
+    for &src in &sources {
+        for &dst in &destinations {
+            let explanation = ctx.declared.explain(src, dst);
+            if explanation.same_pod {
+                continue;
+            }
+            let before = (egress.clone(), ingress.clone());
+            egress = egress.intersection(&explanation.egress.allowed);
+            ingress = ingress.intersection(&explanation.ingress.allowed);
+            if first.is_none() && (before.0 != egress || before.1 != ingress) {
+                first = Some((src, dst));
+            }
+        }
+    }
+    let allowed = egress.intersection(&ingress);
+    let missing = flow.ports.difference(&allowed);
+    let (src, dst) = first?;
+    if missing.is_empty() {
+        return None;
+    }
+    let mut sides = Vec::new();
+    let egress_missing = flow.ports.difference(&egress);
+    if !egress_missing.is_empty() {
+        if let (Endpoint::Pod { .. }, FlowEnd::Workload(subject)) = (src, flow.src) {
+            sides.push(side(ctx, subject, src, flow.dst, Direction::Egress, &egress_missing));
+        }
+    }
+    let ingress_missing = flow.ports.difference(&ingress);
+    if !ingress_missing.is_empty() {
+        if let (Endpoint::Pod { .. }, FlowEnd::Workload(subject)) = (dst, flow.dst) {
+            sides.push(side(ctx, subject, dst, flow.src, Direction::Ingress, &ingress_missing));
+        }
+    }
+    Some(Denied { missing, sides })
+}
+
+fn namespace_labels(ctx: &AuditContext<'_>, name: &str) -> Labels {
+    ctx.cluster
+        .namespace(name)
+        .map(|ns| ns.labels.clone())
+        .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.to_string())]))
+}
+
+/// The labels of `selector` that `labels` lacks or has with another value, as `key=wanted (has value)`.
+fn mismatches(selector: &LabelSelector, labels: &Labels) -> Vec<String> {
+    let mut out: Vec<String> = selector
+        .match_labels
+        .iter()
+        .filter(|(k, v)| labels.get(*k) != Some(v))
+        .map(|(k, v)| match labels.get(k) {
+            Some(has) => format!("{k}={v} (it has {k}={has})"),
+            None => format!("{k}={v} (it has no {k})"),
+        })
+        .collect();
+    if out.is_empty() && !selector.matches(labels) {
+        out.push(format!("{selector}"));
+    }
+    out
+}
+
+/// Why `subject`'s side denies the flow to or from `other`, and the smallest change that admits it.
+fn side(
+    ctx: &AuditContext<'_>,
+    subject: usize,
+    pod: Endpoint,
+    other: FlowEnd,
+    direction: Direction,
+    missing: &PortSet,
+) -> Side {
+    let key = if direction == Direction::Egress { "egress" } else { "ingress" };
+    let subject_name = ctx.workload_name(subject);
+    let policies = ctx.declared.isolating(pod, direction);
+    let names: Vec<String> = policies
+        .iter()
+        .map(|&p| {
+            let policy = &ctx.cluster.policies[p];
+            let every = if policy.pod_selector.is_empty() {
+                format!(", whose empty podSelector selects every pod of {}", policy.namespace)
+            } else {
+                String::new()
+            };
+            format!("{}/{} ({}{every})", policy.namespace, policy.name, policy.location)
+        })
+        .collect();
+    let why = format!(
+        "the {key} of {subject_name} is isolated by {} and no rule admits {} on {missing}",
+        if names.is_empty() { "a policy netseg does not list".to_string() } else { names.join(", ") },
+        end_name(ctx, other)
+    );
+    let FlowEnd::Workload(other_index) = other else {
+        return Side {
+            why,
+            change: format!(
+                "add an {key} rule whose ipBlock covers {} (outside the cluster) on {missing}",
+                end_name(ctx, other)
+            ),
+        };
+    };
+    let other_workload = &ctx.cluster.workloads[other_index];
+    let other_labels = other_workload.pods.first().map(|p| p.facts.labels.clone()).unwrap_or_default();
+    let other_ns_labels = namespace_labels(ctx, &other_workload.id.namespace);
+    // A rule whose peer matches the other end but not these ports: the port is missing.
+    // Else the peer closest to matching: the selector that does not match and the labels it missed.
+    let mut port_missing: Option<String> = None;
+    let mut closest: Option<(usize, String)> = None;
+    for &p in policies {
+        let policy = &ctx.cluster.policies[p];
+        for (index, rule) in policy.rules(direction).iter().enumerate() {
+            for peer in &rule.peers {
+                let PeerSelector::Pods { namespaces, pods } = &peer.selector else { continue };
+                let ns_miss = match namespaces {
+                    None if policy.namespace == other_workload.id.namespace => Vec::new(),
+                    None => vec![format!("the namespace {} (the peer has no namespaceSelector)", policy.namespace)],
+                    Some(selector) => mismatches(selector, &other_ns_labels),
+                };
+                let pod_miss = pods.as_ref().map(|s| mismatches(s, &other_labels)).unwrap_or_default();
+                let at = format!(
+                    "{key}[{index}] of NetworkPolicy {}/{} ({}:{})",
+                    policy.namespace, policy.name, policy.location.file, peer.line
+                );
+                if ns_miss.is_empty() && pod_miss.is_empty() {
+                    port_missing.get_or_insert(format!("add {missing} to the ports of {at}, whose peer matches"));
+                    continue;
+                }
+                let count = ns_miss.len() + pod_miss.len();
+                if closest.as_ref().is_none_or(|(best, _)| count < *best) {
+                    let wanted: Vec<String> = ns_miss.into_iter().chain(pod_miss).collect();
+                    closest = Some((
+                        count,
+                        format!(
+                            "the peer of {at} does not match {}: it wants {}",
+                            ctx.workload_name(other_index),
+                            wanted.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let change = match (port_missing, closest) {
+        (Some(change), _) => change,
+        (None, Some((_, change))) => format!("fix the selector: {change}"),
+        (None, None) => {
+            let labels: Vec<String> = other_labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            let peer = if other_workload.id.namespace == ctx.cluster.workloads[subject].id.namespace {
+                format!("podSelector: {{matchLabels: {{{}}}}}", labels.join(", "))
+            } else {
+                format!(
+                    "namespaceSelector: {{matchLabels: {{{NAMESPACE_NAME_LABEL}: {}}}}}, podSelector: {{matchLabels: {{{}}}}}",
+                    other_workload.id.namespace,
+                    labels.join(", ")
+                )
+            };
+            let field = if direction == Direction::Egress { "to" } else { "from" };
+            format!("add to {subject_name}'s {key}: {{{field}: [{{{peer}}}], ports: {missing}}}")
+        }
+    };
+    Side { why, change }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::context::{FlowEnd, IntendedFlow};
+    use crate::testing::*;
+    use crate::AuditOptions;
+    use netseg_engine::PortSet;
+    use netseg_model::Protocol;
+
+    const APP: &str = concat!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop, labels: {app: web}}\nspec: {containers: [{name: c, image: i}]}\n---\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: redis, namespace: shop, labels: {app: redis}}\nspec: {containers: [{name: c, image: i, ports: [{containerPort: 6379}]}]}\n---\n",
+    );
+
+    fn web_to_redis() -> AuditOptions {
+        AuditOptions {
+            intent: vec![IntendedFlow {
+                src: FlowEnd::Workload(1),
+                dst: FlowEnd::Workload(0),
+                ports: PortSet::single(Protocol::Tcp, 6379),
+                origin: "env REDIS_HOST names redis (app.yaml:3)".into(),
+            }],
+            ..AuditOptions::default()
+        }
+    }
+
+    fn policy(from: &str, port: u16) -> String {
+        format!(
+            "{APP}apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: redis, namespace: shop}}\nspec:\n  podSelector: {{matchLabels: {{app: redis}}}}\n  ingress: [{{from: [{{podSelector: {{matchLabels: {{app: {from}}}}}}}], ports: [{{port: {port}}}]}}]\n"
+        )
+    }
+
+    #[test]
+    fn a_selector_typo_fails_and_names_the_label() {
+        let report = audit_yaml_with(&policy("wbe", 6379), &Default::default(), &web_to_redis());
+        let found = of(&report, "NS147");
+        assert_eq!(found.len(), 1, "{report:?}");
+        assert!(found[0].evidence.contains("declared or seen: env REDIS_HOST names redis (app.yaml:3)"));
+        assert!(found[0].remediation.contains("it wants app=wbe (it has app=web)"), "{}", found[0].remediation);
+        assert_eq!(found[0].witness.as_ref().map(|w| (w.to.as_str(), w.port)), Some(("shop/redis[Pod]", 6379)));
+    }
+
+    #[test]
+    fn a_missing_port_fails_and_names_the_rule() {
+        let report = audit_yaml_with(&policy("web", 6380), &Default::default(), &web_to_redis());
+        let found = of(&report, "NS147");
+        assert!(
+            found[0].remediation.starts_with("add TCP 6379 to the ports of ingress[0] of NetworkPolicy shop/redis"),
+            "{}",
+            found[0].remediation
+        );
+    }
+
+    #[test]
+    fn an_allowed_flow_passes() {
+        assert!(of(&audit_yaml_with(&policy("web", 6379), &Default::default(), &web_to_redis()), "NS147").is_empty());
+        assert!(of(&audit_yaml_with(APP, &Default::default(), &web_to_redis()), "NS147").is_empty());
+    }
+}
