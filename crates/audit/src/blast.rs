@@ -1,16 +1,16 @@
 //! Everything a compromised workload can reach, directly and in several hops, sensitive targets first.
 //!
 //! Hops follow the effective network: from the origin to what it reaches, then to what those reach, and so on
-//! (breadth first, so each target comes with a shortest path). Sensitive addresses (metadata, API server, kubelet,
+//! (breadth first, so each target comes with a shortest path), through the engine's factored answer, so that the
+//! cost follows the distinct policy situations, not the pairs. Sensitive addresses (metadata, API server, kubelet,
 //! the internet) are checked from every workload on the way.
 
 use crate::context::tcp;
 use crate::facts::{is_public, DATASTORE_PORTS, KUBELET_PORT};
 use crate::AuditContext;
-use netseg_engine::{Endpoint, PortSet};
+use netseg_engine::PortSet;
 use netseg_model::Protocol;
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::net::IpAddr;
 
 /// How bad it is to reach a target; lower sorts first.
@@ -86,63 +86,39 @@ pub fn blast_radius(ctx: &AuditContext<'_>, origin: Origin, max_hops: usize) -> 
         Origin::Address(addr) => addr.to_string(),
         Origin::Internet => "the internet".to_string(),
     };
-    // parent[w] = (previous workload or None for the origin, ports of the hop into w)
-    let mut reached: Vec<Option<(Option<usize>, PortSet, usize)>> = vec![None; count];
-    let mut queue: VecDeque<usize> = VecDeque::new();
-    match origin {
-        Origin::Workload(w) => {
-            reached[w] = Some((None, PortSet::empty(), 0));
-            queue.push_back(w);
-        }
-        Origin::Address(addr) => {
-            for (w, slot) in reached.iter_mut().enumerate() {
-                let mut allowed = PortSet::empty();
-                for pod in ctx.pods(w) {
-                    allowed.union_with(&ctx.effective.allowed(Endpoint::Address(addr), pod));
-                }
-                if !allowed.is_empty() {
-                    *slot = Some((None, allowed, 1));
-                    queue.push_back(w);
-                }
-            }
-        }
+    // Where the attacker starts: the workload itself, or the workloads entered from outside, one hop in, with the
+    // ports they are entered on.
+    let answer = ctx.effective.answer();
+    let start: Vec<(usize, usize, PortSet)> = match origin {
+        Origin::Workload(w) => vec![(w, 0, PortSet::empty())],
+        Origin::Address(addr) => (0..count)
+            .filter_map(|w| {
+                let allowed = answer.from_address(addr, w);
+                (!allowed.is_empty()).then_some((w, 1, allowed))
+            })
+            .collect(),
         Origin::Internet => {
             let public: IpAddr = IpAddr::from([203, 0, 113, 7]);
+            let mut entered: Vec<(usize, usize, PortSet)> = Vec::new();
             for entry in ctx.entry_points() {
-                let mut allowed = PortSet::empty();
-                for pod in ctx.pods(entry.workload) {
-                    allowed
-                        .union_with(&ctx.effective.allowed(Endpoint::Address(public), pod).intersection(&entry.ports));
-                }
+                let allowed = answer.from_address(public, entry.workload).intersection(&entry.ports);
                 if allowed.is_empty() {
                     continue;
                 }
-                match &mut reached[entry.workload] {
-                    Some((_, ports, _)) => ports.union_with(&allowed),
-                    slot @ None => {
-                        *slot = Some((None, allowed, 1));
-                        queue.push_back(entry.workload);
-                    }
+                match entered.iter_mut().find(|(w, _, _)| *w == entry.workload) {
+                    Some((_, _, ports)) => ports.union_with(&allowed),
+                    None => entered.push((entry.workload, 1, allowed)),
                 }
             }
+            entered
         }
-    }
-    let mut adjacency: Vec<Vec<(usize, &PortSet)>> = vec![Vec::new(); count];
-    for connection in ctx.connections() {
-        adjacency[connection.src].push((connection.dst, &connection.allowed));
-    }
-    while let Some(w) = queue.pop_front() {
-        let depth = reached[w].as_ref().map_or(0, |r| r.2);
-        if depth >= max_hops {
-            continue;
-        }
-        for &(next, ports) in &adjacency[w] {
-            if reached[next].is_none() {
-                reached[next] = Some((Some(w), ports.clone(), depth + 1));
-                queue.push_back(next);
-            }
-        }
-    }
+    };
+    // Breadth first over the effective network, through the factored answer (no pair is listed).
+    let reached: Vec<Option<(Option<usize>, PortSet, usize)>> = answer
+        .closure(&start, max_hops)
+        .into_iter()
+        .map(|hop| hop.map(|hop| (hop.from, hop.ports, hop.depth)))
+        .collect();
 
     let path_to = |w: usize| -> Vec<Hop> {
         let mut hops = Vec::new();

@@ -4,12 +4,25 @@
 use crate::config::Config;
 use crate::facts::SensitiveFacts;
 use crate::{Exemption, Finding, Resource, Witness};
-use netseg_engine::{Analysis, Endpoint, Network, NetworkSetup, PortSet, WorkloadConnection};
+use netseg_engine::{Analysis, Endpoint, Network, NetworkSetup, PortSet};
 use netseg_model::cni::CniVerdict;
 use netseg_model::{Cidr, Cluster, Diagnostic, Direction, Location, Protocol, Suppression};
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::sync::OnceLock;
+
+/// The rules whose findings are about connectivity a policy could restrict: the ones a policy netseg does not
+/// analyse can make narrower than they say.
+const CONNECTIVITY_RULES: &[&str] =
+    &["NS101", "NS102", "NS103", "NS120", "NS121", "NS122", "NS123", "NS124", "NS125", "NS126", "NS145", "NS160"];
+
+/// What lets a workload send to an address, in words, and the allow-all rules among the causes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EgressCause {
+    pub words: String,
+    /// `egress rule 0 of NetworkPolicy default/frontend (file:line)`: rules that name no destination.
+    pub allow_all: Vec<String>,
+}
 
 /// A way into the cluster from outside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +77,6 @@ pub struct AuditContext<'a> {
     pub diagnostics: &'a [Diagnostic],
     pub facts: SensitiveFacts,
     pub options: &'a AuditOptions,
-    connections: OnceLock<Vec<WorkloadConnection>>,
-    /// `incoming[dst]`: indexes into `connections` of the connections to `dst`.
-    incoming: OnceLock<Vec<Vec<usize>>>,
     /// Namespaces with workloads, and with NetworkPolicies, for rules that ask per policy or per workload.
     populated: OnceLock<(HashSet<String>, HashSet<String>)>,
 }
@@ -92,8 +102,6 @@ impl<'a> AuditContext<'a> {
             diagnostics,
             facts,
             options,
-            connections: OnceLock::new(),
-            incoming: OnceLock::new(),
             populated: OnceLock::new(),
         }
     }
@@ -103,22 +111,11 @@ impl<'a> AuditContext<'a> {
         self.setup.enforced
     }
 
-    /// Workload pairs of the effective network.
-    pub fn connections(&self) -> &[WorkloadConnection] {
-        self.connections.get_or_init(|| self.effective.workload_connections())
-    }
-
-    /// The connections to one workload, in source order.
-    pub fn connections_to(&self, dst: usize) -> impl Iterator<Item = &WorkloadConnection> + '_ {
-        let connections = self.connections();
-        let incoming = self.incoming.get_or_init(|| {
-            let mut incoming = vec![Vec::new(); self.cluster.workloads.len()];
-            for (index, connection) in connections.iter().enumerate() {
-                incoming[connection.dst].push(index);
-            }
-            incoming
-        });
-        incoming.get(dst).into_iter().flatten().map(move |&index| &connections[index])
+    /// The workloads that may send something in `ports` to `dst` in the effective network (never `dst` itself),
+    /// in workload order, each with what it may send of `ports`: a question to the engine's factored answer, which
+    /// lists no other pair.
+    pub fn sources_of(&self, dst: usize, ports: &PortSet) -> Vec<(usize, PortSet)> {
+        self.effective.answer().sources(dst, ports).workloads()
     }
 
     fn populated(&self) -> &(HashSet<String>, HashSet<String>) {
@@ -192,18 +189,144 @@ impl<'a> AuditContext<'a> {
         (0..self.cluster.workloads.len()).filter(|w| !self.host_network(*w) && !self.is_cni_component(*w))
     }
 
-    /// Whether any pod of the workload is isolated in `direction` by the declared policies.
+    /// Whether every pod of the workload is default-deny in `direction` under the declared policies (isolated by
+    /// a NetworkPolicy, or on Cilium by a Cilium policy or the enforcement mode).
     pub fn isolated(&self, workload: usize, direction: Direction) -> bool {
-        self.pods(workload).all(|pod| !self.declared.isolating(pod, direction).is_empty())
+        self.pods(workload).all(|pod| self.declared.default_deny(pod, direction))
     }
 
     /// What the workload may send to an address in the effective network, restricted to `ports`.
     pub fn to_address(&self, workload: usize, addr: IpAddr, ports: &PortSet) -> PortSet {
-        let mut allowed = PortSet::empty();
-        for pod in self.pods(workload) {
-            allowed.union_with(&self.effective.allowed(pod, Endpoint::Address(addr)).intersection(ports));
+        self.effective.answer().to_address(workload, addr).intersection(ports)
+    }
+
+    /// Why the workload may send to `addr` on some of `ports`, naming what decided: the CNI that enforces
+    /// nothing, the admin or baseline rule, each NetworkPolicy rule (an allow-all rule, one with no `to`, is said to
+    /// be one; an ipBlock peer is quoted), or the absence of egress isolation. For the reachability findings'
+    /// evidence, so that the fix starts at the right rule.
+    pub fn why_egress_to(&self, workload: usize, addr: IpAddr, ports: &PortSet) -> String {
+        self.egress_cause(workload, addr, ports).words
+    }
+
+    /// [`Self::why_egress_to`], with the allow-all rules among the causes named apart: no other NetworkPolicy can
+    /// take back what they allow, so the fix is to change them.
+    pub fn egress_cause(&self, workload: usize, addr: IpAddr, ports: &PortSet) -> EgressCause {
+        let mut cause = EgressCause::default();
+        if !self.enforced() {
+            cause.words =
+                format!("the CNI ({}) does not enforce NetworkPolicy, so every address is allowed", self.cni.names());
+            return cause;
         }
-        allowed
+        let Some(pod) = self
+            .pods(workload)
+            .find(|&pod| !self.effective.allowed(pod, Endpoint::Address(addr)).intersection(ports).is_empty())
+        else {
+            cause.words = "no egress rule allows it".into();
+            return cause;
+        };
+        let trace = self.effective.explain(pod, Endpoint::Address(addr)).egress;
+        let mut reasons: Vec<String> = Vec::new();
+        for tier in &trace.tiers {
+            for hit in &tier.hits {
+                if hit.action != netseg_engine::Action::Allow || hit.ports.intersection(ports).is_empty() {
+                    continue;
+                }
+                match hit.origin.kind {
+                    netseg_engine::PolicyKind::Admin => {
+                        let Some(policy) = self.cluster.admin_policies.get(hit.origin.policy) else { continue };
+                        let rule = policy.rules(hit.origin.direction).get(hit.origin.rule);
+                        let name = rule.and_then(|r| r.name.as_deref()).map(|n| format!(" `{n}`")).unwrap_or_default();
+                        let line = rule.map_or(policy.location.line, |r| r.line);
+                        reasons.push(format!(
+                            "egress rule {}{name} of {} ({}:{line}) allows it",
+                            hit.origin.rule,
+                            policy.display_name(),
+                            policy.location.file
+                        ));
+                    }
+                    netseg_engine::PolicyKind::Calico => {
+                        let Some(policy) = self.cluster.calico.policies.get(hit.origin.policy) else { continue };
+                        let rule = policy.rules(hit.origin.direction).get(hit.origin.rule);
+                        let line = rule.map_or(policy.location.line, |r| r.line);
+                        reasons.push(format!(
+                            "egress rule {} of {} ({}:{line}) allows it",
+                            hit.origin.rule,
+                            policy.display_name(),
+                            policy.location.file
+                        ));
+                    }
+                    netseg_engine::PolicyKind::Cilium => {
+                        let Some(rule) = netseg_engine::cilium::rule_at(self.cluster, hit.origin) else { continue };
+                        reasons.push(format!(
+                            "{} of {} ({}:{}) allows it",
+                            rule.field(hit.origin.direction),
+                            rule.policy.display_name(),
+                            rule.policy.location.file,
+                            rule.rule.line
+                        ));
+                    }
+                    // The enforcement mode makes endpoints default-deny; it allows nothing itself.
+                    netseg_engine::PolicyKind::CiliumEnforcement => {}
+                    netseg_engine::PolicyKind::NetworkPolicy => {
+                        let Some(policy) = self.cluster.policies.get(hit.origin.policy) else { continue };
+                        let Some(rule) = policy.egress.get(hit.origin.rule) else { continue };
+                        reasons.push(self.network_policy_egress(policy, rule, hit, addr, &mut cause));
+                    }
+                }
+            }
+        }
+        if trace.isolating().is_empty() && !trace.by_default.intersection(ports).is_empty() {
+            let tiers_decided =
+                trace.tiers.iter().any(|t| t.tier != netseg_engine::TierId::NetworkPolicy && !t.hits.is_empty());
+            reasons.push(if tiers_decided {
+                "admin or baseline rules apply to it but leave these ports to the default, and no NetworkPolicy \
+                 isolates its egress"
+                    .to_string()
+            } else {
+                "no NetworkPolicy isolates it for egress, so every address is allowed".to_string()
+            });
+        }
+        cause.words =
+            if reasons.is_empty() { "its egress policies allow it".into() } else { crate::rules::list(&reasons, 3) };
+        cause
+    }
+
+    /// One NetworkPolicy egress rule that allows traffic to `addr`, in words; an allow-all rule is also recorded
+    /// in `cause`.
+    fn network_policy_egress(
+        &self,
+        policy: &netseg_model::NetworkPolicy,
+        rule: &netseg_model::PolicyRule,
+        hit: &netseg_engine::TierHit,
+        addr: IpAddr,
+        cause: &mut EgressCause,
+    ) -> String {
+        let at = format!("{}:{}", policy.location.file, rule.line);
+        let name = format!("NetworkPolicy {}/{}", policy.namespace, policy.name);
+        let on = if rule.ports.is_empty() { "on every port".to_string() } else { format!("on {}", hit.ports) };
+        let index = hit.origin.rule;
+        let Some(peer) = hit.peer.and_then(|p| rule.peers.get(p)) else {
+            cause.allow_all.push(format!("egress rule {index} of {name} ({at})"));
+            return format!(
+                "egress rule {index} of {name} ({at}) names no destination, so it allows every address {on} \
+                 (an allow-all rule such as `egress: [{{}}]`)"
+            );
+        };
+        match &peer.selector {
+            netseg_model::PeerSelector::IpBlock(block) => {
+                let except = if block.except.is_empty() {
+                    String::new()
+                } else {
+                    let except: Vec<String> = block.except.iter().map(ToString::to_string).collect();
+                    format!(" except {}", except.join(", "))
+                };
+                format!(
+                    "egress rule {index} of {name} ({}:{}) allows ipBlock {}{except}, which includes {addr}, {on}",
+                    policy.location.file, peer.line, block.cidr
+                )
+            }
+            netseg_model::PeerSelector::Pods { .. } => format!("egress rule {index} of {name} ({at}) allows it {on}"),
+        }
     }
 
     /// The first address of `candidates` the workload reaches on `ports`, as a witness.
@@ -334,6 +457,78 @@ impl<'a> AuditContext<'a> {
         entries
     }
 
+    /// For a finding about what a workload or namespace can reach or be reached by: the policies of kinds netseg
+    /// does not analyse (Calico, Cilium, mesh authorization, ... while they are not modelled) that select it, or
+    /// may, in words. The finding stays (netseg never hides what it cannot rule out), but it says what it leaves
+    /// out.
+    pub fn unmodelled_note(&self, finding: &Finding) -> Option<String> {
+        if self.cluster.unmodelled.is_empty() || !CONNECTIVITY_RULES.contains(&finding.rule.code) {
+            return None;
+        }
+        let resource = &finding.resource;
+        let workloads: Vec<&netseg_model::Workload> = match resource.kind.as_str() {
+            "Namespace" => self.cluster.workloads.iter().filter(|w| w.id.namespace == resource.name).collect(),
+            kind => self
+                .cluster
+                .workloads
+                .iter()
+                .filter(|w| {
+                    Some(&w.id.namespace) == resource.namespace.as_ref()
+                        && w.id.name == resource.name
+                        && w.id.kind.as_str() == kind
+                })
+                .collect(),
+        };
+        let mut selecting = Vec::new();
+        for policy in &self.cluster.unmodelled {
+            let verdicts = workloads.iter().flat_map(|w| {
+                w.pods
+                    .iter()
+                    .filter(|p| !p.facts.host_network)
+                    .map(|p| policy.selects(&w.id.namespace, &p.facts.labels))
+            });
+            let (mut selects, mut may) = (false, false);
+            for verdict in verdicts {
+                match verdict {
+                    Some(true) => selects = true,
+                    None => may = true,
+                    Some(false) => {}
+                }
+            }
+            let what = if resource.kind == "Namespace" { "workloads of it" } else { "it" };
+            if selects {
+                selecting.push(format!(
+                    "{} {} ({}) selects {what}",
+                    policy.engine,
+                    policy.display_name(),
+                    policy.location
+                ));
+            } else if may {
+                let by = match &policy.selection {
+                    netseg_model::Selection::Unknown(by) => format!("; {by} is not evaluated"),
+                    _ => String::new(),
+                };
+                selecting.push(format!(
+                    "{} {} ({}{by}) may select {what}",
+                    policy.engine,
+                    policy.display_name(),
+                    policy.location
+                ));
+            }
+        }
+        if selecting.is_empty() {
+            return None;
+        }
+        let count = selecting.len();
+        Some(format!(
+            "not analysed: {}; netseg does not model {}, so this finding leaves out what {} restrict{}",
+            crate::rules::list(&selecting, 3),
+            if count == 1 { "that kind" } else { "those kinds" },
+            if count == 1 { "it" } else { "they" },
+            if count == 1 { "s" } else { "" },
+        ))
+    }
+
     /// Why a finding is suppressed: an annotation on its object or namespace.
     pub fn suppression(&self, finding: &Finding) -> Option<String> {
         let resource = &finding.resource;
@@ -376,4 +571,26 @@ impl<'a> AuditContext<'a> {
 /// Ports of one protocol, for checks such as "TCP 80".
 pub fn tcp(port: u16) -> PortSet {
     PortSet::single(Protocol::Tcp, port)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+
+    const ANTREA: &str = "---\napiVersion: crd.antrea.io/v1beta1\nkind: NetworkPolicy\nmetadata: {name: redis-only, namespace: shop}\nspec:\n  appliedTo: [{podSelector: {matchLabels: {app: redis}}}]\n  ingress: [{action: Allow, from: [{podSelector: {matchLabels: {app: web}}}]}]\n---\napiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: by-namespace}\nspec:\n  appliedTo: [{namespaceSelector: {matchLabels: {env: prod}}}]\n";
+
+    #[test]
+    fn findings_say_which_unanalysed_policies_select_their_workload() {
+        let report = audit_yaml(&format!("{FLAT}{ANTREA}"));
+        let redis = of(&report, "NS120").into_iter().find(|f| f.resource.name == "redis").expect("redis");
+        assert!(redis.evidence.contains("Antrea NetworkPolicy shop/redis-only (test.yaml:"), "{}", redis.evidence);
+        assert!(redis.evidence.contains(") selects it"), "{}", redis.evidence);
+        // The cluster-wide one picks namespaces by labels netseg does not read: it may apply, and says so.
+        assert!(redis.evidence.contains("ClusterNetworkPolicy by-namespace (test.yaml:"), "{}", redis.evidence);
+        assert!(redis.evidence.contains("appliedTo is not evaluated) may select it"), "{}", redis.evidence);
+        let web = of(&report, "NS120").into_iter().find(|f| f.resource.name == "web").expect("web");
+        assert!(!web.evidence.contains("redis-only"), "{}", web.evidence);
+        // Rules about policy objects, not connectivity, carry no such note.
+        assert!(of(&report, "NS132").iter().all(|f| !f.evidence.contains("selects it")));
+    }
 }

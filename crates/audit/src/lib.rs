@@ -11,7 +11,7 @@ pub mod map;
 pub mod rules;
 
 pub use config::{Config, ConfigError, RuleOverride};
-pub use context::{AuditContext, AuditOptions, FlowEnd, IntendedFlow};
+pub use context::{AuditContext, AuditOptions, EgressCause, FlowEnd, IntendedFlow};
 pub use docs::rules_markdown;
 pub use facts::{AddressSource, SensitiveFacts, DATASTORE_PORTS, METADATA_ADDRESSES};
 
@@ -102,11 +102,40 @@ pub struct Witness {
 }
 
 impl Witness {
+    /// The `netseg can` command without the input: [`Witness::command_on`] adds it.
     pub fn command(&self) -> String {
         format!(
-            "netseg can --from '{}' --to '{}' --protocol {} --port {}",
-            self.from, self.to, self.protocol, self.port
+            "netseg can --from {} --to {} --protocol {} --port {}",
+            shell_quote(&self.from),
+            shell_quote(&self.to),
+            self.protocol,
+            self.port
         )
+    }
+
+    /// The command that confirms the finding when pasted into a shell: `input` is the input as the user gave it
+    /// (flags such as `-n NAME`, then the paths), each word quoted for the shell.
+    pub fn command_on(&self, input: &[String]) -> String {
+        let mut command = self.command();
+        for word in input {
+            command.push(' ');
+            command.push_str(&shell_quote(word));
+        }
+        command
+    }
+}
+
+/// `word` as one word for a POSIX shell: as it is when it holds only characters no shell treats specially, else in
+/// single quotes (a `'` inside becomes `'\''`).
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | '=' | '@' | '%' | '+' | ',')
+        });
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -189,6 +218,11 @@ pub struct Report {
     pub enforced: bool,
     /// Defaults used where the input lacked a fact, in words.
     pub assumptions: Vec<String>,
+    /// What the reader should know about the input as a whole (no workload in it, many objects put in `default`).
+    pub notes: Vec<String>,
+    /// The input as the user gave it (flags such as `-n NAME`, then the paths, unquoted), which every `check:`
+    /// command repeats so that it runs on the same input.
+    pub input: Vec<String>,
     pub disabled_rules: Vec<&'static str>,
     /// The live cluster (its kubeconfig context) the findings are about; `None` for files.
     pub cluster: Option<String>,
@@ -228,11 +262,19 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
         let start = findings.len();
         check(ctx, &mut findings);
         for finding in &mut findings[start..] {
+            platform_finding(ctx, finding);
             finding.severity = ctx.config.severity(rule, finding.severity);
         }
     }
     for finding in &mut findings {
         finding.suppressed = ctx.suppression(finding);
+        if let Some(note) = ctx.unmodelled_note(finding) {
+            finding.evidence = if finding.evidence.is_empty() {
+                note
+            } else {
+                format!("{}; {note}", finding.evidence.trim_end_matches('.'))
+            };
+        }
     }
     findings.sort_by(|a, b| {
         b.severity
@@ -241,16 +283,89 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
             .then_with(|| a.resource.cmp(&b.resource))
             .then_with(|| a.message.cmp(&b.message))
     });
+    let mut notes = input_notes(ctx.cluster);
+    let platform = findings.iter().filter(|f| f.remediation.contains(PLATFORM_REMEDY_MARK)).count();
+    if platform > 0 {
+        notes.push(format!(
+            "{platform} findings on platform namespaces ({}) are reported as low: `netseg generate` leaves \
+             them alone by design; see each finding's fix",
+            platform_namespaces(ctx).into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     Report {
         findings,
         cni: ctx.cni.names(),
         enforced: ctx.enforced(),
         assumptions: ctx.facts.assumptions(),
+        notes,
+        input: Vec::new(),
         disabled_rules,
         cluster: None,
         exempt: ctx.exemptions(),
         first_input: ctx.cluster.sources.first().map(|file| Location { file: file.clone(), line: 1 }),
     }
+}
+
+/// The connectivity rules that a platform namespace's findings are lowered for.
+const PLATFORM_RULES: &[&str] =
+    &["NS101", "NS102", "NS103", "NS120", "NS121", "NS122", "NS123", "NS124", "NS125", "NS126", "NS145"];
+const PLATFORM_REMEDY_MARK: &str = "is a platform namespace";
+
+/// Kubernetes' own namespaces and the CNI's.
+fn platform_namespaces(ctx: &AuditContext<'_>) -> std::collections::BTreeSet<String> {
+    let mut namespaces: std::collections::BTreeSet<String> =
+        ["kube-system", "kube-public", "kube-node-lease"].iter().map(|n| n.to_string()).collect();
+    namespaces.extend(ctx.cni.namespaces().into_iter().map(str::to_string));
+    namespaces
+}
+
+/// A connectivity finding in a platform namespace is low, with a remedy a user can act on: `generate` does not
+/// cover these namespaces by design (their components need the API server, the nodes and every namespace's DNS
+/// queries), so a high finding there could never be closed by netseg's own fix. The configuration may still set
+/// the rule's severity.
+fn platform_finding(ctx: &AuditContext<'_>, finding: &mut Finding) {
+    if !PLATFORM_RULES.contains(&finding.rule.code) {
+        return;
+    }
+    let namespace = match (&finding.resource.namespace, finding.resource.kind.as_str()) {
+        (Some(namespace), _) => namespace.clone(),
+        (None, "Namespace") => finding.resource.name.clone(),
+        _ => return,
+    };
+    if !platform_namespaces(ctx).contains(&namespace) {
+        return;
+    }
+    finding.severity = finding.severity.min(Severity::Low);
+    finding.remediation = format!(
+        "{}; `{namespace}` {PLATFORM_REMEDY_MARK}, which `netseg generate` leaves alone by design: isolate it by \
+         hand with the allowances its components need (CoreDNS: ingress on UDP and TCP 53 from every namespace, \
+         egress to the API server and the upstream resolvers), or accept it with `netseg.io/ignore` on the \
+         namespace",
+        finding.remediation.trim_end_matches('.')
+    );
+}
+
+/// Above this many, objects put in `default` for want of a namespace are worth a note.
+const MANY_DEFAULTED: usize = 5;
+
+/// Notes on the input as a whole, for the summary.
+fn input_notes(cluster: &netseg_model::Cluster) -> Vec<String> {
+    let mut notes = Vec::new();
+    if cluster.workloads.is_empty() {
+        notes.push(
+            "the input holds no workload (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob, ...): no connection \
+             to analyse, so the reachability rules have nothing to report"
+                .to_string(),
+        );
+    }
+    if cluster.namespace_defaulted >= MANY_DEFAULTED {
+        notes.push(format!(
+            "{} objects name no namespace and were put in `default`, as `kubectl apply` without -n would; pass \
+             -n NAMESPACE if they are applied elsewhere",
+            cluster.namespace_defaulted
+        ));
+    }
+    notes
 }
 
 #[cfg(test)]
@@ -265,4 +380,11 @@ pub fn audit_network(
     options: &AuditOptions,
 ) -> Report {
     audit(&AuditContext::new(network, config, diagnostics, options))
+}
+
+/// Whether an audit finding carries this loader diagnostic (NS144 for a malformed object, NS132 for a policy netseg
+/// does not analyse), so that `audit` shows the rest on stderr as every other command does.
+pub fn reported_as_finding(diagnostic: &Diagnostic) -> bool {
+    diagnostic.code == netseg_model::DiagnosticCode::UnmodelledPolicy
+        || rules::ns144_malformed_policy::classify(diagnostic).is_some()
 }

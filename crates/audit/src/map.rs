@@ -1,11 +1,13 @@
 //! The picture of the effective network that graphs draw: who reaches whom, which workloads are datastores, which
 //! workloads reach the sensitive addresses (cloud metadata, the API server, the kubelets, the internet), and how
 //! far each namespace is segmented. The same answers as the rules and the blast radius, gathered once per workload.
+//! Who reaches whom comes as groups (sets of workloads reaching sets of workloads on one port set) from the
+//! engine's factored answer, so that a flat cluster of 50,000 pods is a handful of groups, not a billion pairs.
 
 use crate::blast::{address_checks, Sensitivity};
 use crate::facts::DATASTORE_PORTS;
 use crate::AuditContext;
-use netseg_engine::{PortSet, WorkloadConnection};
+use netseg_engine::{PortSet, ReachGroup};
 use netseg_model::{Direction, Protocol};
 use std::collections::BTreeMap;
 
@@ -45,9 +47,10 @@ impl NamespaceSegmentation {
     }
 }
 
-pub struct NetworkMap<'a> {
-    /// Workload pairs of the effective network.
-    pub connections: &'a [WorkloadConnection],
+pub struct NetworkMap {
+    /// Who reaches whom in the effective network: every source workload of a group reaches every destination of
+    /// it on its ports, except itself; each pair of workloads lies in one group at most.
+    pub groups: Vec<ReachGroup>,
     /// Per workload, the datastore ports its containers listen on (`(6379, "Redis")`).
     pub datastores: Vec<Vec<(u16, &'static str)>>,
     pub addresses: Vec<SensitiveAddress>,
@@ -56,14 +59,14 @@ pub struct NetworkMap<'a> {
     pub namespaces: Vec<NamespaceSegmentation>,
 }
 
-impl NetworkMap<'_> {
+impl NetworkMap {
     /// Whether a connection into `dst` allowing `ports` reaches one of its datastore ports.
     pub fn reaches_datastore(&self, dst: usize, ports: &PortSet) -> bool {
         self.datastores[dst].iter().any(|(port, _)| ports.contains(Protocol::Tcp, *port))
     }
 }
 
-pub fn network_map<'a>(ctx: &'a AuditContext<'a>) -> NetworkMap<'a> {
+pub fn network_map(ctx: &AuditContext<'_>) -> NetworkMap {
     let workloads = &ctx.cluster.workloads;
     let datastores = workloads
         .iter()
@@ -128,7 +131,8 @@ pub fn network_map<'a>(ctx: &'a AuditContext<'a>) -> NetworkMap<'a> {
     }
     let namespaces = namespaces.into_values().collect();
 
-    NetworkMap { connections: ctx.connections(), datastores, addresses, to_addresses, namespaces }
+    let groups = ctx.effective.answer().workload_groups();
+    NetworkMap { groups, datastores, addresses, to_addresses, namespaces }
 }
 
 #[cfg(test)]
@@ -175,7 +179,12 @@ mod tests {
                 .iter()
                 .any(|r| map.addresses[r.target].sensitivity == Sensitivity::CloudMetadata));
             let redis = index(ctx, "redis");
-            let into_redis = map.connections.iter().find(|c| c.dst == redis).expect("web reaches redis");
+            let web = index(ctx, "web");
+            let into_redis = map
+                .groups
+                .iter()
+                .find(|g| g.srcs.contains(&web) && g.dsts.contains(&redis))
+                .expect("web reaches redis");
             assert!(map.reaches_datastore(redis, &into_redis.allowed));
         });
     }

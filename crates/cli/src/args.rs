@@ -248,6 +248,17 @@ pub struct NetworkArgs {
     /// Analyse the policies as declared even where the CNI does not enforce them.
     #[arg(long)]
     pub assume_enforced: bool,
+    /// Cilium's policy enforcement mode (default, always, never), instead of `enable-policy` in the input's
+    /// cilium-config ConfigMap.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub policy_enforcement: Option<PolicyEnforcementArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyEnforcementArg {
+    Default,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,7 @@
 
 use crate::args::{Cli, ColorChoice};
 use anyhow::{Context, Result};
-use netseg_engine::answer_limit::{self, Holds};
-use netseg_engine::Analysis;
+use netseg_engine::answer_limit;
 use netseg_render::Style;
 use std::io::IsTerminal;
 
@@ -41,15 +40,15 @@ impl Settings {
         }
     }
 
-    /// Refuses an all-pairs answer that would not fit in memory (`NETSEG_MAX_PAIRS` raises the limit). The
-    /// environment is read here, when an answer is about to be listed, so that a bad value fails only the
-    /// commands it concerns.
-    pub fn refuse_too_large(&self, analysis: &Analysis<'_>, holds: Holds) -> Result<()> {
+    /// Refuses to list more allowed pairs one by one than fit in memory (`NETSEG_MAX_PAIRS` raises the limit). The
+    /// environment is read here, when pairs are about to be listed, so that a bad value fails only the commands
+    /// it concerns.
+    pub fn refuse_listing(&self, pairs: u64) -> Result<()> {
         let limit = match std::env::var("NETSEG_MAX_PAIRS") {
             Ok(text) => text.parse().with_context(|| format!("NETSEG_MAX_PAIRS={text} is not a number"))?,
             Err(_) => answer_limit::DEFAULT_MAX_PAIRS,
         };
-        Ok(answer_limit::refuse_over(analysis, holds, limit)?)
+        Ok(answer_limit::refuse_listing(pairs, limit)?)
     }
 }
 

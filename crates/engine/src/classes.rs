@@ -24,11 +24,27 @@ pub struct PodClass {
     /// The node a host-network pod runs on (`spec.nodeName`), which admin `nodes` peers match; `None` for pods
     /// on the pod network, so that placement never splits their classes.
     pub node: Option<String>,
-    /// `serviceAccountName`, `default` when unset: the identity the meshes authenticate.
+    /// `serviceAccountName`, `default` when unset: the identity the meshes authenticate (and Calico's
+    /// `serviceAccountSelector` and `serviceAccounts` tell apart).
     pub service_account: String,
     /// The annotations the meshes read (a pod's own default inbound policy, for one).
     pub annotations: Labels,
     pub dataplane: Dataplane,
+    /// The IP families of the pods' addresses (bit 0: IPv4, bit 1: IPv6); 0 when the input has no pod IPs.
+    pub families: u8,
+}
+
+impl PodClass {
+    /// Whether the pods can use this IP family (4 or 6): one of theirs, or IPv4 when their addresses are unknown
+    /// (Kubernetes' default single-stack IPv4).
+    pub fn has_family(&self, version: u8) -> bool {
+        match (self.families, version) {
+            (0, 4) => true,
+            (0, _) => false,
+            (families, 4) => families & 1 != 0,
+            (families, _) => families & 2 != 0,
+        }
+    }
 }
 
 /// The classes of a cluster and the indexes that let a selector find its classes without scanning them.
@@ -64,8 +80,18 @@ impl Classes {
         }
         pods.sort_by_key(|&(namespace, _, _)| namespace);
 
-        type Key<'c> =
-            (usize, &'c Labels, bool, Vec<ContainerPort>, Vec<usize>, Option<&'c str>, &'c str, &'c Labels, Dataplane);
+        type Key<'c> = (
+            usize,
+            &'c Labels,
+            bool,
+            Vec<ContainerPort>,
+            Vec<usize>,
+            Option<&'c str>,
+            &'c str,
+            &'c Labels,
+            Dataplane,
+            u8,
+        );
         let mut classes: Vec<PodClass> = Vec::new();
         let mut ids: HashMap<Key<'_>, ClassId> = HashMap::new();
         let mut pod_class: Vec<Vec<ClassId>> = cluster.workloads.iter().map(|w| vec![0; w.pods.len()]).collect();
@@ -86,8 +112,9 @@ impl Classes {
             };
             // Placement only tells host-network pods apart (admin `nodes` peers match them by node).
             let node = pod.facts.node_name.as_deref().filter(|_| pod.facts.host_network);
-            let account = pod.facts.service_account.as_deref().unwrap_or("default");
+            let account = Cluster::service_account(&pod.facts);
             let dataplane = netseg_model::mesh::dataplane(&pod.facts, cluster.namespaces.get(namespace));
+            let families = pod.facts.ips.iter().fold(0u8, |f, ip| f | if ip.is_ipv4() { 1 } else { 2 });
             let key = (
                 namespace,
                 &pod.facts.labels,
@@ -98,12 +125,23 @@ impl Classes {
                 account,
                 &pod.facts.annotations,
                 dataplane,
+                families,
             );
             let id = match ids.get(&key) {
                 Some(&id) => id,
                 None => {
-                    let (namespace, labels, host_network, ports, ip_blocks, node, account, annotations, dataplane) =
-                        key.clone();
+                    let (
+                        namespace,
+                        labels,
+                        host_network,
+                        ports,
+                        ip_blocks,
+                        node,
+                        account,
+                        annotations,
+                        dataplane,
+                        families,
+                    ) = key.clone();
                     let node = node.map(str::to_string);
                     classes.push(PodClass {
                         namespace,
@@ -115,6 +153,7 @@ impl Classes {
                         service_account: account.to_string(),
                         annotations: annotations.clone(),
                         dataplane,
+                        families,
                     });
                     ids.insert(key, classes.len() - 1);
                     classes.len() - 1

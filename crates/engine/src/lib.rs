@@ -4,7 +4,10 @@
 //! [`Analysis::explain`] for why, [`Analysis::workload_connections`] or [`Analysis::reach`] for everything.
 
 pub mod addresses;
+mod answer;
 pub mod answer_limit;
+mod calico;
+pub mod cilium;
 mod classes;
 pub mod mesh;
 pub mod network;
@@ -17,13 +20,16 @@ pub mod rules;
 use addresses::IpRange;
 use classes::{ClassId, Classes};
 use fixedbitset::FixedBitSet;
-use netseg_model::{Cluster, Direction, Tier};
+use netseg_model::{Cluster, Direction, IpBlock, Tier};
 use profiles::{ProfileId, Profiles};
 use rules::{direction_slot, CompiledTier, Other, RuleOrigin, TierRule};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+pub use answer::difference::{difference, ChangeGroup, Difference, JointWorkload};
+pub use answer::{Answer, Block, Hop, PairCount, PeerSummary, Peers};
+pub use calico::PassToProfile;
 pub use network::{Network, NetworkChoice, NetworkSetup};
 pub use portset::PortSet;
 pub use rules::{Action, PolicyKind, TierId};
@@ -63,6 +69,10 @@ pub struct Shadowed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierTrace {
     pub tier: TierId,
+    /// How explanations name it (Calico's tier names where Calico's tiers are evaluated).
+    pub name: std::sync::Arc<str>,
+    /// Calico's `order` of the tier; `None` in the Kubernetes model (and for a Calico tier without one).
+    pub order: Option<OrderedOrder>,
     /// The ports no earlier tier decided.
     pub reached: PortSet,
     /// The tier's policies that apply to the subject in this direction, in evaluation order; empty when the tier
@@ -75,10 +85,19 @@ pub struct TierTrace {
     pub at_end: PortSet,
 }
 
+/// A Calico `order`, comparable (it is never NaN).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrderedOrder(pub f64);
+
+impl Eq for OrderedOrder {}
+
 /// How one side (the source's egress or the destination's ingress) decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SideTrace {
     pub direction: Direction,
+    /// Calico's tiers decided it: the tiers are Calico's, and what none decides is allowed by the endpoint's
+    /// profile.
+    pub calico: bool,
     /// The side's endpoint is an address outside the cluster: nothing here governs it.
     pub external: bool,
     /// The pod is on the host network: no NetworkPolicy selects it.
@@ -101,6 +120,22 @@ impl SideTrace {
         self.tier(TierId::NetworkPolicy)
             .map(|t| t.applying.iter().filter(|(k, _)| *k == PolicyKind::NetworkPolicy).map(|(_, i)| *i).collect())
             .unwrap_or_default()
+    }
+
+    /// Whether the subject is default-deny in this direction: a NetworkPolicy isolates it, or (on Cilium) a Cilium
+    /// policy or the enforcement mode `always` makes it so.
+    pub fn default_deny(&self) -> bool {
+        self.tier(TierId::NetworkPolicy).is_some_and(|t| !t.applying.is_empty())
+    }
+
+    /// The Cilium policies (indexes into `Cluster::cilium_policies`) that make the subject default-deny in this
+    /// direction, each once; and whether the enforcement mode `always` does.
+    pub fn cilium_default_deny(&self) -> (Vec<usize>, bool) {
+        let Some(tier) = self.tier(TierId::NetworkPolicy) else { return (Vec::new(), false) };
+        let mut policies: Vec<usize> =
+            tier.applying.iter().filter(|(k, _)| *k == PolicyKind::Cilium).map(|(_, i)| *i).collect();
+        policies.dedup();
+        (policies, tier.applying.iter().any(|(k, _)| *k == PolicyKind::CiliumEnforcement))
     }
 
     /// The rules of one tier that decided ports (none when the side never reached the tier).
@@ -253,18 +288,29 @@ pub struct EngineOptions {
     /// `false`: the CNI enforces no policy of any tier (it enforces admin policies no more than NetworkPolicies),
     /// so the analysis answers for the allow-all network, whatever the cluster declares.
     pub policies_enforced: bool,
+    /// `Some`: Cilium enforces its own policies (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy) beside the
+    /// NetworkPolicies, under this policy enforcement mode. `None`: they are inert.
+    pub cilium: Option<netseg_model::PolicyEnforcement>,
+    /// Calico enforces the policies: its tiers, policies and network sets take part (`calico` module), and the
+    /// Kubernetes policies sit where Calico places them.
+    pub calico: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { ip_blocks_match_pods: true, policies_enforced: true }
+        EngineOptions { ip_blocks_match_pods: true, policies_enforced: true, cilium: None, calico: false }
     }
 }
 
 impl EngineOptions {
     /// The semantics of the CNI of `verdict`, its policies enforced.
     pub fn for_cni(verdict: &netseg_model::cni::CniVerdict) -> EngineOptions {
-        EngineOptions { ip_blocks_match_pods: verdict.ip_blocks_match_pods(), policies_enforced: true }
+        EngineOptions {
+            ip_blocks_match_pods: verdict.ip_blocks_match_pods(),
+            policies_enforced: true,
+            cilium: None,
+            calico: verdict.runs_calico(),
+        }
     }
 }
 
@@ -277,6 +323,7 @@ struct Trail {
 
 /// One side being decided, as the tiers see it.
 struct TierSide<'a> {
+    subject: ClassId,
     other: Other,
     direction: Direction,
     destination_ports: Option<&'a [netseg_model::ContainerPort]>,
@@ -295,26 +342,11 @@ pub struct Analysis<'c> {
     class_pods: OnceLock<Vec<Vec<Endpoint>>>,
     /// Istio, Linkerd and Consul: what the destination's proxy authorizes.
     mesh: mesh::MeshLayer,
-    /// What each profile may send to each other one, built on the first all-pairs question.
-    rows: OnceLock<Vec<ProfileRow>>,
+    /// The factored answer (`answer.rs`), built on the first question that needs it.
+    factored: OnceLock<answer::Factored>,
     policies_enforced: bool,
-}
-
-/// The profiles one profile may send something to, with the ports.
-type ProfileRow = Vec<(ProfileId, PortSet)>;
-
-/// How large the all-pairs answer is, counted up to a cap, so that a caller can refuse an answer that would not fit
-/// in memory before asking for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnswerSize {
-    /// (source profile, destination workload) pairs with something allowed: a bound on how many destinations the
-    /// groups of `reach_groups` list, which is what they hold in memory.
-    pub group_entries: u64,
-    /// Workload pairs with something allowed (an upper bound where a workload's pods differ): what
-    /// `workload_connections` lists.
-    pub workload_pairs: u64,
-    /// Counting stopped at the cap; the real numbers are larger.
-    pub capped: bool,
+    /// Calico's tiers are evaluated (`EngineOptions::calico`, policies enforced).
+    calico: bool,
 }
 
 impl<'c> Analysis<'c> {
@@ -324,15 +356,32 @@ impl<'c> Analysis<'c> {
 
     pub fn with_options(cluster: &'c Cluster, options: &EngineOptions) -> Analysis<'c> {
         // Policies that are not enforced are not read at all: not even their ipBlocks tell pods or addresses apart.
-        // The meshes' blocks count either way: a mesh enforces its own policies whatever the CNI does.
+        let calico = options.policies_enforced && options.calico;
+        // Cilium's policies extend the Kubernetes tiers; Calico's tiers replace them (one CNI enforces either).
+        let cilium = options.cilium.filter(|_| options.policies_enforced && !calico);
         let mut blocks = if options.policies_enforced { addresses::policy_blocks(cluster) } else { Vec::new() };
+        let extra = match (calico, cilium.is_some()) {
+            (true, _) => calico::blocks(cluster),
+            (false, true) => cilium::policy_blocks(cluster),
+            (false, false) => Vec::new(),
+        };
+        if !extra.is_empty() {
+            let mut seen: std::collections::HashSet<IpBlock> = blocks.iter().cloned().collect();
+            blocks.extend(extra.into_iter().filter(|b| seen.insert(b.clone())));
+        }
+        // The meshes' blocks count either way: a mesh enforces its own policies whatever the CNI does.
         addresses::add_blocks(&mut blocks, mesh::address_blocks(cluster));
         let classes = Classes::build(cluster, blocks, options.ip_blocks_match_pods);
-        let tiers = if options.policies_enforced {
+        let mut tiers = if calico {
+            calico::compile_tiers(cluster, &classes)
+        } else if options.policies_enforced {
             rules::compile_tiers(cluster, &classes)
         } else {
             rules::empty_tiers(classes.len())
         };
+        if let Some(enforcement) = cilium {
+            cilium::extend_tiers(&mut tiers, cluster, &classes, enforcement);
+        }
         let policy_tier = tiers.iter().position(|t| t.id == TierId::NetworkPolicy).unwrap_or(0);
         let mesh = mesh::MeshLayer::build(cluster, &classes);
         Analysis {
@@ -343,8 +392,9 @@ impl<'c> Analysis<'c> {
             policy_tier,
             profiles: OnceLock::new(),
             class_pods: OnceLock::new(),
-            rows: OnceLock::new(),
+            factored: OnceLock::new(),
             policies_enforced: options.policies_enforced,
+            calico,
         }
     }
 
@@ -355,21 +405,57 @@ impl<'c> Analysis<'c> {
     /// Whether anything but the NetworkPolicy tier's allow rules takes part: then a side's answer depends on more
     /// than the NetworkPolicies that isolate it, and the shortcuts that rest on that are off.
     fn ordered_rules(&self) -> bool {
-        self.tiers.iter().enumerate().any(|(position, tier)| {
-            if position == self.policy_tier {
-                tier.rules().any(|(_, rule)| rule.action != Action::Allow)
-            } else {
-                tier.has_rules()
-            }
-        })
+        self.calico
+            || self.tiers.iter().enumerate().any(|(position, tier)| {
+                if position == self.policy_tier {
+                    tier.rules().any(|(_, rule)| rule.action != Action::Allow)
+                } else {
+                    tier.has_rules()
+                }
+            })
     }
 
-    /// The policies that select a pod and isolate it in `direction`; empty when it is not isolated.
-    pub fn isolating(&self, endpoint: Endpoint, direction: Direction) -> &[usize] {
-        match self.class_of(endpoint) {
-            Some(class) => &self.network_policy_tier().applying[direction_slot(direction)][class],
-            None => &[],
+    /// The NetworkPolicies (indexes into `Cluster::policies`) that select a pod and isolate it in `direction`;
+    /// empty when it is not isolated.
+    pub fn isolating(&self, endpoint: Endpoint, direction: Direction) -> Vec<usize> {
+        let Some(class) = self.class_of(endpoint) else { return Vec::new() };
+        let tier = self.network_policy_tier();
+        tier.applying[direction_slot(direction)][class]
+            .iter()
+            .map(|&p| &tier.policies[p])
+            .filter(|p| p.kind == PolicyKind::NetworkPolicy)
+            .map(|p| p.index)
+            .collect()
+    }
+
+    /// Whether Calico's tiers are evaluated (the CNI is Calico and the policies are enforced).
+    pub fn calico(&self) -> bool {
+        self.calico
+    }
+
+    /// The tiers in evaluation order, with their names and default actions (Calico's, or the Kubernetes three).
+    pub fn tiers(&self) -> impl Iterator<Item = (TierId, &str, Action)> + '_ {
+        self.tiers.iter().map(|t| (t.id, &*t.name, t.default_action))
+    }
+
+    /// The endpoints a Calico policy selects (`index` into `Cluster::calico.policies`; empty where Calico's
+    /// tiers are not evaluated).
+    pub fn calico_selected_pods(&self, index: usize) -> Vec<Endpoint> {
+        let policy =
+            self.tiers.iter().flat_map(|t| &t.policies).find(|p| p.kind == PolicyKind::Calico && p.index == index);
+        match policy {
+            Some(policy) => self.pods_in(policy.subjects.ones()),
+            None => Vec::new(),
         }
+    }
+
+    /// Whether a pod is default-deny in `direction`: isolated by a NetworkPolicy or, on Cilium, made default-deny
+    /// by a Cilium policy or the enforcement mode. (Calico's policies in the same tier do not count: Calico's tiers
+    /// decide by their own order, so `isolating` and this read the Kubernetes and Cilium kinds only.)
+    pub fn default_deny(&self, endpoint: Endpoint, direction: Direction) -> bool {
+        let Some(class) = self.class_of(endpoint) else { return false };
+        let tier = self.network_policy_tier();
+        tier.applying[direction_slot(direction)][class].iter().any(|&p| tier.policies[p].kind != PolicyKind::Calico)
     }
 
     /// The pods (as endpoints) that a policy selects.
@@ -421,7 +507,7 @@ impl<'c> Analysis<'c> {
 
     /// The pods of the given classes, in workload and pod order; the cost follows the classes asked for, not the
     /// cluster, since audit rules ask once per policy and peer.
-    fn pods_in(&self, classes: impl Iterator<Item = ClassId>) -> Vec<Endpoint> {
+    pub(crate) fn pods_in(&self, classes: impl Iterator<Item = ClassId>) -> Vec<Endpoint> {
         let pods_of = self.class_pods.get_or_init(|| {
             let mut pods_of = vec![Vec::new(); self.classes.len()];
             for (workload, classes) in self.classes.pod_class.iter().enumerate() {
@@ -463,9 +549,10 @@ impl<'c> Analysis<'c> {
             let model_tier = match tier.id {
                 TierId::Admin => Tier::Admin,
                 TierId::Baseline => Tier::Baseline,
-                TierId::NetworkPolicy => continue,
+                TierId::NetworkPolicy | TierId::CiliumDeny | TierId::Calico(_) => continue,
             };
-            let rules: Vec<(&std::sync::Arc<FixedBitSet>, &TierRule)> = tier.rules().collect();
+            let rules: Vec<(&std::sync::Arc<FixedBitSet>, &TierRule)> =
+                tier.rules().filter(|(_, rule)| rule.rule.origin.kind == PolicyKind::Admin).collect();
             for (k, (_, rule)) in rules.iter().enumerate() {
                 if let Some(by) = self.shadowers(&rules, k, &others) {
                     shadowed.push(Shadowed { tier: model_tier, origin: rule.rule.origin, by });
@@ -603,6 +690,7 @@ impl<'c> Analysis<'c> {
     fn trace(&self, subject: Endpoint, other: Endpoint, direction: Direction) -> SideTrace {
         let mut trace = SideTrace {
             direction,
+            calico: self.calico,
             external: false,
             host_network: false,
             tiers: Vec::new(),
@@ -688,7 +776,7 @@ impl<'c> Analysis<'c> {
         mut trail: Option<&mut Trail>,
     ) -> PortSet {
         let destination_ports = self.destination_ports(subject, other, direction);
-        let tier_side = TierSide { other, direction, destination_ports };
+        let tier_side = TierSide { subject, other, direction, destination_ports };
         let slot = direction_slot(direction);
         let mut undecided = PortSet::all();
         let mut allowed = PortSet::empty();
@@ -696,6 +784,8 @@ impl<'c> Analysis<'c> {
             let applying = &tier.applying[slot][subject];
             let mut trace = trail.as_ref().map(|_| TierTrace {
                 tier: tier.id,
+                name: tier.name.clone(),
+                order: tier.order.map(OrderedOrder),
                 reached: undecided.clone(),
                 applying: applying.iter().map(|&p| (tier.policies[p].kind, tier.policies[p].index)).collect(),
                 hits: Vec::new(),
@@ -743,6 +833,9 @@ impl<'c> Analysis<'c> {
                     return passed;
                 }
                 let Some(peer) = ordered.rule.matching_peer(&self.classes, side.other) else { continue };
+                if !ordered.rule.condition_holds(&self.classes, side.subject, side.other) {
+                    continue;
+                }
                 let ports = ordered.rule.ports.resolve(side.destination_ports);
                 let matched = ports.intersection(undecided);
                 if let Some(trace) = trace.as_deref_mut() {
@@ -795,201 +888,28 @@ impl<'c> Analysis<'c> {
             .collect()
     }
 
-    fn profile_rows(&self) -> &[ProfileRow] {
-        self.rows.get_or_init(|| self.compute_rows(u64::MAX).0)
-    }
-
-    /// How large the all-pairs answer is, counting no further than `cap` pairs of either kind. When the count
-    /// stays under the cap, the answer is kept for the questions that follow.
-    pub fn answer_size(&self, cap: u64) -> AnswerSize {
-        // Each group of outside addresses lists, at most, every workload in each direction.
-        let atoms = self.atoms().len() as u64;
-        let external = (2 * atoms).saturating_mul(self.cluster.workloads.len() as u64);
-        let mut size = match self.rows.get() {
-            Some(rows) => self.size_of(rows, u64::MAX),
-            None => {
-                let (rows, size) = self.compute_rows(cap);
-                if !size.capped {
-                    let _ = self.rows.set(rows);
-                }
-                size
-            }
-        };
-        size.group_entries = size.group_entries.saturating_add(external);
-        size.capped |= size.group_entries > cap;
-        size
-    }
-
-    /// How many workloads hold a pod of each profile.
-    fn profile_weights(&self) -> Vec<u64> {
-        let mut weights = vec![0u64; self.profiles().len()];
-        for profiles in self.workload_profiles() {
-            for profile in profiles {
-                weights[profile] += 1;
-            }
-        }
-        weights
-    }
-
-    fn size_of(&self, rows: &[ProfileRow], cap: u64) -> AnswerSize {
-        // Counted as `compute_rows` counts, so that both paths agree.
-        let weights = self.profile_weights();
-        let mut size = AnswerSize { group_entries: 0, workload_pairs: 0, capped: false };
-        for (a, row) in rows.iter().enumerate() {
-            size.group_entries += row.iter().map(|(b, _)| weights[*b]).sum::<u64>();
-            size.workload_pairs += row.iter().map(|(b, _)| weights[a] * weights[*b]).sum::<u64>();
-            if size.group_entries > cap || size.workload_pairs > cap {
-                size.capped = true;
-                break;
-            }
-        }
-        size
-    }
-
-    /// For each profile, every profile it may send something to, with the ports: the source's egress AND the
-    /// destination's ingress, evaluated on representatives. An isolated source is only tried toward the profiles
-    /// its egress rules can match; everything else would be denied anyway.
-    /// Stops early, with `capped`, once either count passes `cap`.
-    fn compute_rows(&self, cap: u64) -> (Vec<ProfileRow>, AnswerSize) {
-        let profiles = self.profiles();
-        let weights = self.profile_weights();
-        let mut size = AnswerSize { group_entries: 0, workload_pairs: 0, capped: false };
-        let ordered_tiers = self.ordered_rules();
-        let egress = direction_slot(Direction::Egress);
-        let mut candidates_of: HashMap<&[usize], FixedBitSet> = HashMap::new();
-        let mut rows = Vec::with_capacity(profiles.len());
-        for a in 0..profiles.len() {
-            let src = profiles.representative[a];
-            let tier = self.network_policy_tier();
-            let isolating = tier.applying[egress][src].as_slice();
-            let candidates = if ordered_tiers || isolating.is_empty() {
-                candidates_of.entry(&[]).or_insert_with(|| profiles.all())
-            } else {
-                candidates_of.entry(isolating).or_insert_with(|| {
-                    let mut set = FixedBitSet::with_capacity(profiles.len());
-                    for &policy in isolating {
-                        for rule in &tier.policies[policy].rules {
-                            if rule.direction() == Direction::Egress {
-                                profiles.reachable_by(&rule.rule, &mut set);
-                            }
-                        }
-                    }
-                    set
-                })
-            };
-            let mut row = Vec::new();
-            for b in candidates.ones() {
-                let allowed = self.class_allowed(src, profiles.representative[b]);
-                if !allowed.is_empty() {
-                    size.group_entries += weights[b];
-                    size.workload_pairs += weights[a] * weights[b];
-                    row.push((b, allowed));
-                }
-            }
-            rows.push(row);
-            if size.group_entries > cap || size.workload_pairs > cap {
-                size.capped = true;
-                break;
-            }
-        }
-        (rows, size)
-    }
-
     /// Workload pairs with something allowed, `src != dst`, sorted; each the union over the two workloads' pods.
     pub fn workload_connections(&self) -> Vec<WorkloadConnection> {
-        let rows = self.profile_rows();
-        let workload_profiles = self.workload_profiles();
-        let workloads_of = members(&workload_profiles, self.profiles().len());
-        let mut union = Union::new(workload_profiles.len());
-        let mut connections = Vec::new();
-        for (src, profiles) in workload_profiles.iter().enumerate() {
-            let entries = profiles.iter().flat_map(|&a| rows[a].iter().map(|(b, ports)| (*b, ports)));
-            for (dst, allowed) in union.collect(entries, &workloads_of, Some(src)) {
-                connections.push(WorkloadConnection { src, dst, allowed });
-            }
-        }
-        connections
+        let workloads = self.cluster.workloads.len();
+        self.reach_groups()
+            .expand()
+            .connections
+            .into_iter()
+            .filter(|c| c.src < workloads && c.dst < workloads)
+            .map(|c| WorkloadConnection { src: c.src, dst: c.dst, allowed: c.allowed })
+            .collect()
     }
 
     /// Workloads and external address groups, and every non-empty connection between them.
     pub fn reach(&self) -> Reach {
-        let workload_count = self.cluster.workloads.len();
-        let mut endpoints: Vec<ReachEndpoint> = (0..workload_count).map(ReachEndpoint::Workload).collect();
-        let mut connections: Vec<ReachConnection> = self
-            .workload_connections()
-            .into_iter()
-            .map(|c| ReachConnection { src: c.src, dst: c.dst, allowed: c.allowed })
-            .collect();
-        for (ranges, to_external, from_external) in self.external_groups() {
-            let index = endpoints.len();
-            endpoints.push(ReachEndpoint::External { ranges });
-            connections.extend(to_external.into_iter().map(|(src, allowed)| ReachConnection {
-                src,
-                dst: index,
-                allowed,
-            }));
-            connections.extend(from_external.into_iter().map(|(dst, allowed)| ReachConnection {
-                src: index,
-                dst,
-                allowed,
-            }));
-        }
-        connections.sort_by_key(|c| (c.src, c.dst));
-        Reach { endpoints, connections }
+        self.reach_groups().expand()
     }
 
-    /// The same answer as [`Analysis::reach`], grouped: workloads whose pods fall in the same profiles answer
-    /// alike, so they are evaluated and listed once; within a source set, destinations are grouped by port set.
+    /// The same answer as [`Analysis::reach`], grouped: built from the factored answer's blocks (profiles that
+    /// reach profiles on one port set), so that its size follows the distinct answers, not the pairs; sources
+    /// with the same ports toward several destination sets share one group.
     pub fn reach_groups(&self) -> GroupedReach {
-        let rows = self.profile_rows();
-        let workload_profiles = self.workload_profiles();
-        // Workloads by the set of profiles of their pods: one set per distinct answer.
-        let mut set_of: HashMap<&[ProfileId], usize> = HashMap::new();
-        let mut sets: Vec<&[ProfileId]> = Vec::new();
-        let mut set_workloads: Vec<Vec<usize>> = Vec::new();
-        for (workload, profiles) in workload_profiles.iter().enumerate() {
-            let set = *set_of.entry(profiles.as_slice()).or_insert_with(|| {
-                sets.push(profiles.as_slice());
-                set_workloads.push(Vec::new());
-                sets.len() - 1
-            });
-            set_workloads[set].push(workload);
-        }
-        let sets_of_profile = members(&sets.iter().map(|s| s.to_vec()).collect::<Vec<_>>(), self.profiles().len());
-        let mut union = Union::new(sets.len());
-        // Source sets with the same answer toward every destination set share their groups.
-        let mut by_answer: HashMap<Vec<(usize, PortSet)>, Vec<usize>> = HashMap::new();
-        let mut answers: Vec<Vec<(usize, PortSet)>> = Vec::new();
-        for (set, profiles) in sets.iter().enumerate() {
-            let entries = profiles.iter().flat_map(|&a| rows[a].iter().map(|(b, ports)| (*b, ports)));
-            let answer = union.collect(entries, &sets_of_profile, None);
-            if answer.is_empty() {
-                continue;
-            }
-            match by_answer.get_mut(&answer) {
-                Some(srcs) => srcs.push(set),
-                None => {
-                    answers.push(answer.clone());
-                    by_answer.insert(answer, vec![set]);
-                }
-            }
-        }
-        let workloads_in = |sets: &[usize]| -> Vec<usize> {
-            let mut workloads: Vec<usize> = sets.iter().flat_map(|&s| set_workloads[s].iter().copied()).collect();
-            workloads.sort_unstable();
-            workloads
-        };
-        let mut groups = Vec::new();
-        for answer in answers {
-            let srcs = workloads_in(&by_answer[&answer]);
-            for (dst_sets, allowed) in by_ports(answer) {
-                let dsts = workloads_in(&dst_sets);
-                if !(srcs.len() == 1 && dsts == srcs) {
-                    groups.push(ReachGroup { srcs: srcs.clone(), dsts, allowed });
-                }
-            }
-        }
-
+        let mut groups = self.answer().workload_groups();
         let mut endpoints: Vec<ReachEndpoint> =
             (0..self.cluster.workloads.len()).map(ReachEndpoint::Workload).collect();
         for (ranges, to_external, from_external) in self.external_groups() {
@@ -1082,7 +1002,7 @@ impl<'c> Analysis<'c> {
 }
 
 /// Endpoints that get the same ports, together, in order of first appearance.
-fn by_ports(entries: Vec<(usize, PortSet)>) -> Vec<(Vec<usize>, PortSet)> {
+pub(crate) fn by_ports(entries: Vec<(usize, PortSet)>) -> Vec<(Vec<usize>, PortSet)> {
     let mut groups: Vec<(Vec<usize>, PortSet)> = Vec::new();
     let mut index_of: HashMap<PortSet, usize> = HashMap::new();
     for (endpoint, ports) in entries {

@@ -7,7 +7,7 @@
 
 use crate::{Analysis, EngineOptions};
 use netseg_model::cni::{CniVerdict, UnknownCni};
-use netseg_model::Cluster;
+use netseg_model::{Cluster, PolicyEnforcement};
 use std::sync::OnceLock;
 
 /// What the user says about the network: `--cni NAME` and `--assume-enforced`.
@@ -17,6 +17,8 @@ pub struct NetworkChoice {
     pub cni: Option<String>,
     /// Analyse the policies as declared even where the CNI does not enforce them.
     pub assume_enforced: bool,
+    /// Cilium's policy enforcement mode, instead of the `enable-policy` of the cilium-config ConfigMap.
+    pub cilium_enforcement: Option<netseg_model::PolicyEnforcement>,
 }
 
 /// How the network treats policies, independent of which cluster is analysed with it (the generator analyses the
@@ -31,13 +33,20 @@ pub struct NetworkSetup {
     pub engine: EngineOptions,
     /// Caveats for every answer, in words.
     pub notes: Vec<String>,
+    /// Cilium's policy enforcement mode where Cilium enforces its policies (`None`: it does not, or is not the
+    /// CNI), as configured or given: `never` here, while `engine.cilium` holds what the declared analysis uses.
+    pub cilium_mode: Option<PolicyEnforcement>,
 }
 
 impl NetworkSetup {
     pub fn decide(cluster: &Cluster, choice: &NetworkChoice) -> Result<NetworkSetup, UnknownCni> {
         let cni = CniVerdict::decide(cluster, choice.cni.as_deref())?;
-        let enforced = choice.assume_enforced || cni.enforces() != Some(false);
+        let mut enforced = choice.assume_enforced || cni.enforces() != Some(false);
         let mut notes = Vec::new();
+        let cilium = cilium_enforcement(cluster, choice, &cni, &mut notes);
+        if cilium == Some(PolicyEnforcement::Never) {
+            enforced = choice.assume_enforced;
+        }
         match cni.enforces() {
             Some(false) if !choice.assume_enforced => notes.push(format!(
                 "the CNI ({}) does not enforce NetworkPolicy: this describes the effective, allow-all network \
@@ -55,8 +64,30 @@ impl NetworkSetup {
             Some(true) => {}
         }
         notes.extend(cni.semantics_notes());
-        let engine = EngineOptions::for_cni(&cni);
-        Ok(NetworkSetup { cni, enforced, engine, notes })
+        let mut engine = EngineOptions::for_cni(&cni);
+        // With enforcement `never`, the declared analysis still shows what the policies say, as Cilium's default
+        // mode would enforce them.
+        engine.cilium =
+            cilium.map(|mode| if mode == PolicyEnforcement::Never { PolicyEnforcement::Default } else { mode });
+        let calico_policies = cluster.calico.enforced().count();
+        if cni.detected.is_empty() && calico_policies > 0 {
+            // Calico's policies only exist where Calico runs.
+            engine.calico = true;
+            notes.push(
+                "Calico policies in the input: evaluated as Calico enforces them (--cni NAME to say otherwise)".into(),
+            );
+        } else if calico_policies > 0 && !engine.calico {
+            notes.push(format!(
+                "the CNI ({}) does not enforce Calico's policies: {calico_policies} Calico policies are left out (--cni calico \
+                 to evaluate them)",
+                cni.names()
+            ));
+        }
+        let staged = cluster.calico.policies.len() - calico_policies + cluster.calico.staged_kubernetes.len();
+        if engine.calico && staged > 0 {
+            notes.push(format!("{staged} staged Calico policies are previews, never enforced: left out"));
+        }
+        Ok(NetworkSetup { cni, enforced, engine, notes, cilium_mode: cilium })
     }
 
     /// The same CNI with its policies taken as enforced, whatever it does: what the generator proves its
@@ -69,6 +100,48 @@ impl NetworkSetup {
     pub fn effective_engine(&self) -> EngineOptions {
         EngineOptions { policies_enforced: self.enforced, ..self.engine.clone() }
     }
+}
+
+/// Whether Cilium enforces its own policies here, and in which mode: where Cilium is the CNI (detected or named),
+/// or where no CNI is in the input and Cilium policies are (taken as enforced, as NetworkPolicies are). Elsewhere
+/// Cilium's policies are inert, and a note says so.
+fn cilium_enforcement(
+    cluster: &Cluster,
+    choice: &NetworkChoice,
+    cni: &CniVerdict,
+    notes: &mut Vec<String>,
+) -> Option<PolicyEnforcement> {
+    let has_policies = !cluster.cilium_policies.is_empty();
+    let runs = cni.runs("cilium") || (cni.detected.is_empty() && has_policies);
+    if !runs {
+        if has_policies {
+            notes.push(format!(
+                "the CNI ({}) does not enforce CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy: the {} Cilium \
+                 policies in the input change nothing",
+                cni.names(),
+                cluster.cilium_policies.len()
+            ));
+        }
+        return None;
+    }
+    let configured = cluster.cilium_config.as_ref().and_then(|config| config.enforcement);
+    let (mode, source) = match (choice.cilium_enforcement, configured) {
+        (Some(mode), _) => (mode, "--policy-enforcement"),
+        (None, Some(mode)) => (mode, "the cilium-config ConfigMap"),
+        (None, None) => (PolicyEnforcement::Default, ""),
+    };
+    match mode {
+        PolicyEnforcement::Never => notes.push(format!(
+            "Cilium's policy enforcement mode is `never` ({source}): no policy of any kind is enforced{}",
+            if choice.assume_enforced { "; --assume-enforced shows what the policies declare" } else { "" }
+        )),
+        PolicyEnforcement::Always => notes.push(format!(
+            "Cilium's policy enforcement mode is `always` ({source}): every pod is default-deny in both \
+             directions, whether a policy selects it or not"
+        )),
+        PolicyEnforcement::Default => {}
+    }
+    Some(mode)
 }
 
 /// A cluster under a [`NetworkSetup`], with its analyses, each built on first use: `can` and `reach` ask only for
@@ -169,14 +242,14 @@ mod tests {
     #[test]
     fn cilium_named_by_the_user_changes_the_semantics_and_says_so() {
         let c = cluster(DENY);
-        let choice = NetworkChoice { cni: Some("cilium".into()), assume_enforced: false };
+        let choice = NetworkChoice { cni: Some("cilium".into()), ..NetworkChoice::default() };
         let network = Network::new(&c, &choice).expect("cilium is known");
         assert!(!network.setup.engine.ip_blocks_match_pods && network.enforced());
         assert_eq!(
             network.notes(),
             ["Cilium: ipBlocks do not match in-cluster pods, only addresses outside the cluster"]
         );
-        let unknown = NetworkChoice { cni: Some("nope".into()), assume_enforced: false };
+        let unknown = NetworkChoice { cni: Some("nope".into()), ..NetworkChoice::default() };
         assert!(Network::new(&c, &unknown).is_err());
     }
 

@@ -2,12 +2,11 @@
 //!
 //! Classes differ by labels, yet most labels are never named by a policy: two classes that the same policies
 //! isolate, that fall in the same peer sets and ipBlocks and declare the same ports get the same answer toward
-//! everything and from everything. The all-pairs questions (`workload_connections`, `reach`) evaluate one
-//! representative per profile, and only toward the profiles an isolated source's egress rules can reach at all,
-//! so that their cost follows the number of distinct answers, not the square of the pod count.
+//! everything and from everything. The factored answer (`answer.rs`) is built over profiles, one representative
+//! each, so that its cost follows the number of distinct answers, not the square of the pod count.
 
 use crate::classes::{ClassId, Classes};
-use crate::rules::{CompiledRule, CompiledTier, PeerSet};
+use crate::rules::{CompiledTier, PeerSet};
 use fixedbitset::FixedBitSet;
 use netseg_model::ContainerPort;
 use std::collections::{HashMap, HashSet};
@@ -35,6 +34,8 @@ struct Signature<'a> {
     applying: Vec<&'a [usize]>,
     ports: &'a [ContainerPort],
     ip_blocks: &'a [usize],
+    /// Only where a rule asks for an IP family.
+    families: u8,
     member_of: Vec<u32>,
     /// What the meshes tell apart (as destination and as client).
     mesh: u32,
@@ -42,18 +43,18 @@ struct Signature<'a> {
 
 impl Profiles {
     pub fn build(classes: &Classes, tiers: &[CompiledTier], mesh_keys: &[u32]) -> Profiles {
-        let peer_sets = tiers.iter().flat_map(|t| t.rules()).flat_map(|(_, rule)| rule.rule.peers.iter().flatten());
-        // Address peers tell classes apart through `ip_blocks` alone; `nodes` peers also through their host sets.
-        // Subjects tell classes apart through the tiers' `applying` lists.
-        let peer_sets = peer_sets.filter_map(|peer| match peer {
-            PeerSet::Classes(set) | PeerSet::Nodes { hosts: set, .. } => Some(set),
-            PeerSet::Block(_) | PeerSet::Blocks(_) | PeerSet::AnyAddress => None,
-        });
+        // Peers (and Calico's conditions on the side's own endpoint) tell classes apart through the class sets they
+        // read; address peers through `ip_blocks` alone. Subjects tell classes apart through the tiers' `applying`.
+        // The meshes tell classes apart through `mesh_keys`.
         let mut sets: Vec<&Arc<FixedBitSet>> = Vec::new();
         let mut seen: HashSet<*const FixedBitSet> = HashSet::new();
-        for set in peer_sets {
-            if seen.insert(Arc::as_ptr(set)) {
-                sets.push(set);
+        let mut families_matter = false;
+        for (_, rule) in tiers.iter().flat_map(|t| t.rules()) {
+            families_matter |= rule.rule.condition.as_ref().is_some_and(|c| c.ip_version.is_some());
+            for set in rule.rule.class_sets() {
+                if seen.insert(Arc::as_ptr(set)) {
+                    sets.push(set);
+                }
             }
         }
 
@@ -79,6 +80,7 @@ impl Profiles {
                     .collect(),
                 ports: &pod_class.ports,
                 ip_blocks: &pod_class.ip_blocks,
+                families: if families_matter { pod_class.families } else { 0 },
                 member_of,
                 mesh: mesh_keys.get(class).copied().unwrap_or(0),
             };
@@ -127,30 +129,30 @@ impl Profiles {
         }
     }
 
-    /// The profiles one peer can match (all of them for a rule without peers).
-    pub fn reachable_by(&self, rule: &CompiledRule, into: &mut FixedBitSet) {
-        let Some(peers) = &rule.peers else {
-            into.insert_range(..);
-            return;
-        };
-        for peer in peers {
-            match peer {
-                PeerSet::Classes(set) => match self.by_set.get(&Arc::as_ptr(set)) {
-                    Some(profiles) => into.union_with(profiles),
-                    // Not seen when building: be exact by being broad.
-                    None => into.insert_range(..),
-                },
-                PeerSet::Block(block) => self.add_block(*block, into),
-                PeerSet::Blocks(blocks) => blocks.iter().for_each(|block| self.add_block(*block, into)),
-                PeerSet::Nodes { hosts, addresses } => {
-                    match self.by_set.get(&Arc::as_ptr(hosts)) {
-                        Some(profiles) => into.union_with(profiles),
-                        None => into.insert_range(..),
-                    }
-                    addresses.iter().for_each(|block| self.add_block(*block, into));
-                }
-                PeerSet::AnyAddress => {}
-            }
+    /// The profiles one peer of a rule matches as the other end of a connection.
+    pub fn matched_by(&self, peer: &PeerSet) -> FixedBitSet {
+        let mut into = FixedBitSet::with_capacity(self.len());
+        match peer {
+            PeerSet::Classes(set) => self.add_classes(set, &mut into),
+            PeerSet::Block(block) => self.add_block(*block, &mut into),
+            PeerSet::Blocks(blocks) => blocks.iter().for_each(|block| self.add_block(*block, &mut into)),
+            // As `PeerSet::matches` has it: a `nodes` peer matches pods only as host-network pods on the nodes;
+            // its addresses are for addresses outside the cluster.
+            PeerSet::Nodes { hosts, .. } => self.add_classes(hosts, &mut into),
+            PeerSet::AnyAddress => {}
+            // Not one set: a Calico peer is a function of several. `answer.rs` evaluates rules with Calico peers
+            // profile by profile and never asks for this set; were it asked, all profiles is the safe answer.
+            PeerSet::Calico(_) => into.insert_range(..),
+        }
+        into
+    }
+
+    /// The profiles of a class set: looked up when the set was seen while building (every compiled rule's are),
+    /// else mapped class by class.
+    fn add_classes(&self, set: &Arc<FixedBitSet>, into: &mut FixedBitSet) {
+        match self.by_set.get(&Arc::as_ptr(set)) {
+            Some(profiles) => into.union_with(profiles),
+            None => set.ones().for_each(|class| into.insert(self.of_class[class])),
         }
     }
 }

@@ -219,8 +219,10 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Some queried port is allowed, and no layer that decides on requests denies the named request.
     pub fn allowed(&self) -> bool {
         !self.allowed_ports.is_empty()
+            && !self.request_verdicts.iter().any(|(_, verdict)| matches!(verdict, RequestVerdict::Denied { .. }))
     }
 }
 
@@ -263,10 +265,14 @@ pub fn verdict(analysis: &Analysis<'_>, from: Resolved, to: Resolved, query: Por
         }
     }
     let differing_pods = answers.windows(2).any(|w| w[0] != w[1]);
-    let (explanation, request_verdicts) = witness.or(first).unwrap_or_else(|| {
+    let (explanation, mut request_verdicts) = witness.or(first).unwrap_or_else(|| {
         let nowhere = Endpoint::Address(IpAddr::from([0, 0, 0, 0]));
         (analysis.explain(nowhere, nowhere), Vec::new())
     });
+    // Cilium's L7 rules decide in the network, before the destination's mesh sees the request.
+    if let Some(cilium) = crate::cilium::request_verdict(analysis.cluster, &explanation, &allowed_ports, &request) {
+        request_verdicts.insert(0, (Layer::CiliumL7, cilium));
+    }
     Verdict { from, to, query, allowed_ports, explanation, differing_pods, request, request_verdicts }
 }
 

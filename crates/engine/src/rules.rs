@@ -44,6 +44,8 @@ pub enum PeerSet {
     /// A v1alpha2 `domainNames` peer. netseg resolves no names, so it stands for every address outside the cluster:
     /// such rules only accept traffic, and over-reporting is the safe side.
     AnyAddress,
+    /// A Calico `source` or `destination`: every condition it sets must hold.
+    Calico(Arc<EndpointMatch>),
 }
 
 impl PeerSet {
@@ -62,7 +64,96 @@ impl PeerSet {
             }
             (PeerSet::AnyAddress, Other::Class(_)) => false,
             (PeerSet::AnyAddress, Other::Address(_)) => true,
+            (PeerSet::Calico(condition), other) => condition.matches(classes, other),
         }
+    }
+}
+
+/// Endpoints and addresses a Calico selector picks: workload endpoints (and the host-network pods of selected host
+/// endpoints) as classes; network sets' nets and host endpoints' addresses as address blocks, which also hold the
+/// pods whose IPs fall in them (Calico matches by IP set).
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub classes: Arc<FixedBitSet>,
+    pub blocks: Vec<usize>,
+}
+
+impl Selection {
+    pub fn matches(&self, classes: &Classes, other: Other) -> bool {
+        match other {
+            Other::Class(class) => {
+                self.classes.contains(class) || classes.classes[class].ip_blocks.iter().any(|b| self.blocks.contains(b))
+            }
+            Other::Address(addr) => {
+                self.blocks.iter().any(|b| classes.ip_blocks.get(*b).is_some_and(|block| block.contains(addr)))
+            }
+        }
+    }
+}
+
+/// What a Calico entity rule (`source` or `destination`) asks of one end: every field set must hold.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointMatch {
+    /// `selector`, with the namespace scope, `namespaceSelector` and `serviceAccounts` folded in as Calico does.
+    pub selected: Option<Selection>,
+    /// `notSelector`, over every endpoint of the cluster.
+    pub not_selected: Option<Selection>,
+    /// `services`: the Service's endpoints.
+    pub services: Option<Selection>,
+    /// `nets`: address blocks (pods by their IPs).
+    pub nets: Option<Vec<usize>>,
+    pub not_nets: Vec<usize>,
+}
+
+impl EndpointMatch {
+    pub fn matches(&self, classes: &Classes, other: Other) -> bool {
+        let in_blocks = |blocks: &[usize]| match other {
+            Other::Class(class) => classes.classes[class].ip_blocks.iter().any(|b| blocks.contains(b)),
+            Other::Address(addr) => {
+                blocks.iter().any(|b| classes.ip_blocks.get(*b).is_some_and(|block| block.contains(addr)))
+            }
+        };
+        self.selected.as_ref().is_none_or(|s| s.matches(classes, other))
+            && self.not_selected.as_ref().is_none_or(|s| !s.matches(classes, other))
+            && self.services.as_ref().is_none_or(|s| s.matches(classes, other))
+            && self.nets.as_deref().is_none_or(in_blocks)
+            && !in_blocks(&self.not_nets)
+    }
+
+    /// The class sets the match reads, which tell classes apart.
+    pub fn class_sets(&self) -> impl Iterator<Item = &Arc<FixedBitSet>> + '_ {
+        [&self.selected, &self.not_selected, &self.services].into_iter().flatten().map(|s| &s.classes)
+    }
+}
+
+/// What a Calico rule asks beyond its peer: of the side's own endpoint (the destination of an ingress rule, the
+/// source of an egress rule) and of the connection.
+#[derive(Debug, Clone, Default)]
+pub struct SideCondition {
+    pub subject: Option<EndpointMatch>,
+    /// `ipVersion`: the connection's address family.
+    pub ip_version: Option<u8>,
+    /// The rule never decides: it restricts the source port, which the client picks, and is not an Allow (the client
+    /// can always pick a port it does not match).
+    pub never: bool,
+}
+
+impl SideCondition {
+    pub fn holds(&self, classes: &Classes, subject: ClassId, other: Other) -> bool {
+        if self.never {
+            return false;
+        }
+        if let Some(version) = self.ip_version {
+            let subject_has = classes.classes[subject].has_family(version);
+            let other_has = match other {
+                Other::Class(class) => classes.classes[class].has_family(version),
+                Other::Address(addr) => (addr.is_ipv4() && version == 4) || (addr.is_ipv6() && version == 6),
+            };
+            if !(subject_has && other_has) {
+                return false;
+            }
+        }
+        self.subject.as_ref().is_none_or(|m| m.matches(classes, Other::Class(subject)))
     }
 }
 
@@ -73,12 +164,18 @@ pub struct PortMatch {
     /// A name with the protocol it must have (NetworkPolicy), or with whatever protocol the container port has
     /// (admin policies, which name no protocol).
     pub named: Vec<(String, Option<Protocol>)>,
+    /// Ports taken out again (Calico's `notPorts`), after the names are resolved: numbers, and names resolved like
+    /// `named`.
+    pub except: PortSet,
+    pub except_named: Vec<(String, Option<Protocol>)>,
+    /// The protocols the rule matches at all (Calico's `protocol` and `notProtocol`): the answer is cut to them.
+    pub protocols: PortSet,
 }
 
 impl PortMatch {
     /// An admin rule's ports: `None` is every port of every protocol.
     fn compile_admin(ports: Option<&[AdminPolicyPort]>) -> PortMatch {
-        let Some(ports) = ports else { return PortMatch { numeric: PortSet::all(), named: Vec::new() } };
+        let Some(ports) = ports else { return PortMatch::new(PortSet::all(), Vec::new()) };
         let mut ranges = Vec::new();
         let mut named = Vec::new();
         for entry in ports {
@@ -88,12 +185,17 @@ impl PortMatch {
                 AdminPort::Named(name) => named.push((name.clone(), None)),
             }
         }
-        PortMatch { numeric: PortSet::from_ranges(&ranges), named }
+        PortMatch::new(PortSet::from_ranges(&ranges), named)
+    }
+
+    /// Numbers and names, of any protocol.
+    pub fn new(numeric: PortSet, named: Vec<(String, Option<Protocol>)>) -> PortMatch {
+        PortMatch { numeric, named, except: PortSet::empty(), except_named: Vec::new(), protocols: PortSet::all() }
     }
 
     fn compile(ports: &[PolicyPort]) -> PortMatch {
         if ports.is_empty() {
-            return PortMatch { numeric: PortSet::all(), named: Vec::new() };
+            return PortMatch::new(PortSet::all(), Vec::new());
         }
         let mut ranges = Vec::new();
         let mut named = Vec::new();
@@ -104,24 +206,31 @@ impl PortMatch {
                 Some(PortRef::Name(name)) => named.push((name.clone(), Some(port.protocol))),
             }
         }
-        PortMatch { numeric: PortSet::from_ranges(&ranges), named }
+        PortMatch::new(PortSet::from_ranges(&ranges), named)
     }
 
     /// The ports this rule opens toward a destination with these container ports (`None`: an address, where
     /// names mean nothing).
     pub fn resolve(&self, destination_ports: Option<&[ContainerPort]>) -> PortSet {
-        if self.named.is_empty() {
+        if self.named.is_empty() && self.except.is_empty() && self.except_named.is_empty() && self.protocols.is_all() {
             return self.numeric.clone();
         }
-        let mut ranges = Vec::new();
-        for (name, protocol) in &self.named {
-            for port in destination_ports.unwrap_or_default() {
-                if port.name.as_deref() == Some(name.as_str()) && protocol.is_none_or(|p| p == port.protocol) {
-                    ranges.push((port.protocol, port.port, port.port));
+        let names = |named: &[(String, Option<Protocol>)]| {
+            let mut ranges = Vec::new();
+            for (name, protocol) in named {
+                for port in destination_ports.unwrap_or_default() {
+                    if port.name.as_deref() == Some(name.as_str()) && protocol.is_none_or(|p| p == port.protocol) {
+                        ranges.push((port.protocol, port.port, port.port));
+                    }
                 }
             }
+            PortSet::from_ranges(&ranges)
+        };
+        let mut ports = self.numeric.union(&names(&self.named)).difference(&self.except);
+        if !self.except_named.is_empty() {
+            ports = ports.difference(&names(&self.except_named));
         }
-        self.numeric.union(&PortSet::from_ranges(&ranges))
+        ports.intersection(&self.protocols)
     }
 }
 
@@ -132,6 +241,13 @@ pub enum PolicyKind {
     NetworkPolicy,
     /// `Cluster::admin_policies`.
     Admin,
+    /// `Cluster::cilium_policies`; a rule's index is its place among the policy's rules of that direction, spec by
+    /// spec, allow rules before deny rules (`crate::cilium::rule_at`).
+    Cilium,
+    /// The Cilium agent's policy enforcement mode `always`, which makes every endpoint default-deny; index 0.
+    CiliumEnforcement,
+    /// `Cluster::calico.policies`.
+    Calico,
 }
 
 /// Where a compiled rule came from, for explanations.
@@ -158,9 +274,32 @@ pub struct CompiledRule {
     /// `None`: every peer.
     pub peers: Option<Vec<PeerSet>>,
     pub ports: PortMatch,
+    /// What the rule asks of the side's own endpoint and of the connection (Calico); `None`: nothing.
+    pub condition: Option<Arc<SideCondition>>,
 }
 
 impl CompiledRule {
+    /// Whether the rule's conditions on the side's own endpoint and the connection hold.
+    pub fn condition_holds(&self, classes: &Classes, subject: ClassId, other: Other) -> bool {
+        self.condition.as_ref().is_none_or(|c| c.holds(classes, subject, other))
+    }
+
+    /// Every class set the rule reads (peers and conditions): what tells classes apart for it.
+    pub fn class_sets(&self) -> Vec<&Arc<FixedBitSet>> {
+        let mut sets = Vec::new();
+        for peer in self.peers.iter().flatten() {
+            match peer {
+                PeerSet::Classes(set) | PeerSet::Nodes { hosts: set, .. } => sets.push(set),
+                PeerSet::Calico(m) => sets.extend(m.class_sets()),
+                PeerSet::Block(_) | PeerSet::Blocks(_) | PeerSet::AnyAddress => {}
+            }
+        }
+        if let Some(subject) = self.condition.as_ref().and_then(|c| c.subject.as_ref()) {
+            sets.extend(subject.class_sets());
+        }
+        sets
+    }
+
     /// The index of the first peer that matches (`Some(None)` when the rule has no peers and so matches all).
     pub fn matching_peer(&self, classes: &Classes, other: Other) -> Option<Option<usize>> {
         match &self.peers {
@@ -211,17 +350,27 @@ pub struct TierPolicy {
 /// Which tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TierId {
+    /// The `ingressDeny`/`egressDeny` rules of CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies: they
+    /// win over every allow, of every kind.
+    CiliumDeny,
     /// AdminNetworkPolicies and ClusterNetworkPolicies of the Admin tier.
     Admin,
-    /// Kubernetes NetworkPolicies.
+    /// Kubernetes NetworkPolicies, and on Cilium the allow rules of Cilium's policies (one union).
     NetworkPolicy,
     /// The BaselineAdminNetworkPolicy and ClusterNetworkPolicies of the Baseline tier.
     Baseline,
+    /// Another of Calico's tiers: the index among them in evaluation order.
+    Calico(usize),
 }
 
 /// A tier, compiled.
 pub struct CompiledTier {
     pub id: TierId,
+    /// How explanations name it: `admin`, `NetworkPolicy` and `baseline` in the Kubernetes model; Calico's tier names
+    /// (`kube-admin`, `default`, `kube-baseline`, ...) in Calico's.
+    pub name: Arc<str>,
+    /// Calico's `order` (`None`: after every tier with one); `None` in the Kubernetes model.
+    pub order: Option<f64>,
     /// In evaluation order.
     pub policies: Vec<TierPolicy>,
     /// `applying[direction_slot(d)][class]`: indexes into `policies` of those that apply to the class in `d`,
@@ -243,6 +392,25 @@ impl CompiledTier {
         default_action: Action,
         union: bool,
     ) -> Self {
+        let name: Arc<str> = Arc::from(match id {
+            TierId::Admin => "admin",
+            TierId::NetworkPolicy => "NetworkPolicy",
+            TierId::Baseline => "baseline",
+            TierId::Calico(_) => "calico",
+            TierId::CiliumDeny => "Cilium deny",
+        });
+        Self::named(id, name, None, policies, classes, default_action, union)
+    }
+
+    pub(crate) fn named(
+        id: TierId,
+        name: Arc<str>,
+        order: Option<f64>,
+        policies: Vec<TierPolicy>,
+        classes: usize,
+        default_action: Action,
+        union: bool,
+    ) -> Self {
         let mut applying = [vec![Vec::new(); classes], vec![Vec::new(); classes]];
         for (index, policy) in policies.iter().enumerate() {
             for (lists, applies) in applying.iter_mut().zip(policy.applies) {
@@ -253,7 +421,7 @@ impl CompiledTier {
                 }
             }
         }
-        CompiledTier { id, policies, applying, default_action, union }
+        CompiledTier { id, name, order, policies, applying, default_action, union }
     }
 
     /// Whether any policy of the tier has a rule.
@@ -276,15 +444,22 @@ pub fn direction_slot(direction: Direction) -> usize {
 
 /// Evaluates selectors once per distinct (scope, selector), since policies repeat them heavily.
 pub struct SelectorCache<'a> {
-    cluster: &'a Cluster,
-    classes: &'a Classes,
+    pub(crate) cluster: &'a Cluster,
+    pub(crate) classes: &'a Classes,
+    namespace_of: HashMap<&'a str, usize>,
     namespaces: HashMap<LabelSelector, Vec<usize>>,
     peers: HashMap<(Option<LabelSelector>, usize, Option<LabelSelector>), Arc<FixedBitSet>>,
 }
 
 impl<'a> SelectorCache<'a> {
     pub fn new(cluster: &'a Cluster, classes: &'a Classes) -> Self {
-        SelectorCache { cluster, classes, namespaces: HashMap::new(), peers: HashMap::new() }
+        let namespace_of = cluster.namespaces.iter().enumerate().map(|(i, ns)| (ns.name.as_str(), i)).collect();
+        SelectorCache { cluster, classes, namespace_of, namespaces: HashMap::new(), peers: HashMap::new() }
+    }
+
+    /// The index of a namespace in `Cluster::namespaces` (every namespace anything refers to is there).
+    pub fn namespace_index(&self, name: &str) -> usize {
+        self.namespace_of.get(name).copied().unwrap_or(0)
     }
 
     fn namespaces_matching(&mut self, selector: &LabelSelector) -> Vec<usize> {
@@ -369,22 +544,22 @@ pub fn no_tiers(classes: usize) -> Vec<CompiledTier> {
 }
 
 /// NetworkPolicies in cluster order (the tier's union makes order irrelevant, and keeps its policy indexes the
-/// cluster's): every rule allows, and a policy applies in the directions its `policyTypes` give.
+/// cluster's).
 fn compile_network_policies(cache: &mut SelectorCache<'_>, cluster: &Cluster) -> Vec<TierPolicy> {
-    let namespace_of: HashMap<&str, usize> =
-        cluster.namespaces.iter().enumerate().map(|(i, ns)| (ns.name.as_str(), i)).collect();
-    let mut compiled = Vec::with_capacity(cluster.policies.len());
-    for (index, policy) in cluster.policies.iter().enumerate() {
-        let own = namespace_of.get(policy.namespace.as_str()).copied().unwrap_or(0);
-        let subjects = cache.pods(None, own, Some(&policy.pod_selector));
-        let applies = [policy.applies_to(Direction::Ingress), policy.applies_to(Direction::Egress)];
-        let rules = compile_rules(cache, policy, index, own)
-            .into_iter()
-            .map(|rule| TierRule { action: Action::Allow, rule })
-            .collect();
-        compiled.push(TierPolicy { kind: PolicyKind::NetworkPolicy, index, subjects, applies, rules });
-    }
-    compiled
+    (0..cluster.policies.len()).map(|index| compile_network_policy(cache, index)).collect()
+}
+
+/// One NetworkPolicy: every rule allows, and it applies in the directions its `policyTypes` give.
+pub(crate) fn compile_network_policy(cache: &mut SelectorCache<'_>, index: usize) -> TierPolicy {
+    let policy = &cache.cluster.policies[index];
+    let own = cache.namespace_index(&policy.namespace);
+    let subjects = cache.pods(None, own, Some(&policy.pod_selector));
+    let applies = [policy.applies_to(Direction::Ingress), policy.applies_to(Direction::Egress)];
+    let rules = compile_rules(cache, policy, index, own)
+        .into_iter()
+        .map(|rule| TierRule { action: Action::Allow, rule })
+        .collect();
+    TierPolicy { kind: PolicyKind::NetworkPolicy, index, subjects, applies, rules }
 }
 
 fn compile_rules(cache: &mut SelectorCache<'_>, policy: &NetworkPolicy, index: usize, own: usize) -> Vec<CompiledRule> {
@@ -395,6 +570,7 @@ fn compile_rules(cache: &mut SelectorCache<'_>, policy: &NetworkPolicy, index: u
                 origin: RuleOrigin::network_policy(index, direction, rule_index),
                 peers: compile_peers(cache, rule, own),
                 ports: PortMatch::compile(&rule.ports),
+                condition: None,
             });
         }
     }
@@ -436,34 +612,37 @@ pub fn tier_order(cluster: &Cluster, tier: Tier) -> Vec<usize> {
     order
 }
 
-/// The admin or baseline policies in evaluation order. They apply to their subjects in both directions: what
-/// no rule decides passes on either way.
+/// The admin or baseline policies in evaluation order.
 fn compile_ordered_tier(cache: &mut SelectorCache<'_>, cluster: &Cluster, tier: Tier) -> Vec<TierPolicy> {
-    let mut compiled = Vec::new();
-    for index in tier_order(cluster, tier) {
-        let policy = &cluster.admin_policies[index];
-        let subjects = admin_pods(cache, &policy.subject);
-        let mut rules = Vec::new();
-        for direction in [Direction::Ingress, Direction::Egress] {
-            for (rule_index, rule) in policy.rules(direction).iter().enumerate() {
-                let peers = rule.peers.iter().map(|peer| admin_peer(cache, cluster, &peer.selector)).collect();
-                rules.push(TierRule {
-                    action: match rule.action {
-                        AdminAction::Allow => Action::Allow,
-                        AdminAction::Deny => Action::Deny,
-                        AdminAction::Pass => Action::Pass,
-                    },
-                    rule: CompiledRule {
-                        origin: RuleOrigin { kind: PolicyKind::Admin, policy: index, direction, rule: rule_index },
-                        peers: Some(peers),
-                        ports: PortMatch::compile_admin(rule.ports.as_deref()),
-                    },
-                });
-            }
+    tier_order(cluster, tier).into_iter().map(|index| compile_admin_policy(cache, index)).collect()
+}
+
+/// One admin or baseline policy. It applies to its subjects in both directions: what no rule decides passes on
+/// either way.
+pub(crate) fn compile_admin_policy(cache: &mut SelectorCache<'_>, index: usize) -> TierPolicy {
+    let cluster = cache.cluster;
+    let policy = &cluster.admin_policies[index];
+    let subjects = admin_pods(cache, &policy.subject);
+    let mut rules = Vec::new();
+    for direction in [Direction::Ingress, Direction::Egress] {
+        for (rule_index, rule) in policy.rules(direction).iter().enumerate() {
+            let peers = rule.peers.iter().map(|peer| admin_peer(cache, cluster, &peer.selector)).collect();
+            rules.push(TierRule {
+                action: match rule.action {
+                    AdminAction::Allow => Action::Allow,
+                    AdminAction::Deny => Action::Deny,
+                    AdminAction::Pass => Action::Pass,
+                },
+                rule: CompiledRule {
+                    origin: RuleOrigin { kind: PolicyKind::Admin, policy: index, direction, rule: rule_index },
+                    peers: Some(peers),
+                    ports: PortMatch::compile_admin(rule.ports.as_deref()),
+                    condition: None,
+                },
+            });
         }
-        compiled.push(TierPolicy { kind: PolicyKind::Admin, index, subjects, applies: [true, true], rules });
     }
-    compiled
+    TierPolicy { kind: PolicyKind::Admin, index, subjects, applies: [true, true], rules }
 }
 
 fn admin_pods(cache: &mut SelectorCache<'_>, pods: &AdminPods) -> Arc<FixedBitSet> {

@@ -218,7 +218,8 @@ fn ordered_tiers_decide_first_match_and_pass_hands_over() {
         rule: CompiledRule {
             origin: RuleOrigin { kind: PolicyKind::Admin, policy: 0, direction: Direction::Ingress, rule: 0 },
             peers: None,
-            ports: PortMatch { numeric: ports, named: Vec::new() },
+            ports: PortMatch::new(ports, Vec::new()),
+            condition: None,
         },
     };
     let policy = |rules: Vec<TierRule>| TierPolicy {

@@ -6,7 +6,7 @@
 //! nodes with its own code and keeping ports as a plain bitmap per protocol. It shares nothing with the engine but
 //! the model types.
 
-use netseg_engine::{Analysis, EngineOptions, WorkloadConnection};
+use netseg_engine::{Analysis, EngineOptions, PortSet, WorkloadConnection};
 use netseg_model::cidr::Cidr;
 use netseg_model::{
     AdminAction, AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, AdminPolicyPort, AdminPort,
@@ -784,9 +784,12 @@ fn check_cluster(cluster: &Cluster) -> Result<(), TestCaseError> {
     let ends = endpoints(cluster);
     let n = cluster.workloads.len();
     let mut by_workload: Vec<Vec<Option<Bits>>> = vec![vec![None; n]; n];
+    let mut brute: Vec<Vec<Bits>> = Vec::with_capacity(ends.len());
     for &src in &ends {
+        let mut row = Vec::with_capacity(ends.len());
         for &dst in &ends {
             let expected = brute_allowed(cluster, src, dst);
+            row.push(expected.clone());
             let actual = analysis.allowed(src.to_engine(), dst.to_engine());
             for protocol in Protocol::ALL {
                 if expected.ranges(protocol) != actual.ranges(protocol) {
@@ -804,7 +807,9 @@ fn check_cluster(cluster: &Cluster) -> Result<(), TestCaseError> {
                 }
             }
         }
+        brute.push(row);
     }
+    check_factored(cluster, &analysis, &ends, &brute, &by_workload)?;
     let mut expected = Vec::new();
     for (s, row) in by_workload.iter().enumerate() {
         for (d, bits) in row.iter().enumerate() {
@@ -824,6 +829,194 @@ fn check_cluster(cluster: &Cluster) -> Result<(), TestCaseError> {
     let reach = analysis.reach();
     prop_assert_eq!(grouped.pairs(), reach.connections.len() as u64, "group pair count\n{}", describe(cluster));
     prop_assert_eq!(grouped.expand(), reach, "reach_groups().expand() differs from reach()\n{}", describe(cluster));
+    Ok(())
+}
+
+/// Port filters the factored questions are asked with: everything, and ports the random rules and containers use.
+fn filters() -> Vec<PortSet> {
+    vec![
+        PortSet::all(),
+        PortSet::single(Protocol::Tcp, 80),
+        PortSet::from_ranges(&[(Protocol::Udp, 53, 53), (Protocol::Tcp, 53, 53)]),
+        PortSet::from_ranges(&[(Protocol::Tcp, 5000, 9000), (Protocol::Sctp, 1, 100)]),
+    ]
+}
+
+fn bits_of(set: &PortSet) -> Bits {
+    let mut bits = Bits::none();
+    for protocol in Protocol::ALL {
+        for &(lo, hi) in set.ranges(protocol) {
+            bits.add_range(protocol, lo, hi);
+        }
+    }
+    bits
+}
+
+fn same(bits: &Bits, set: &PortSet) -> bool {
+    Protocol::ALL.iter().all(|&p| bits.ranges(p) == set.ranges(p))
+}
+
+/// The factored answer's questions against the brute-force pairs: per-workload verdicts, who reaches each workload
+/// and whom each reaches (with counts), addresses, pair counts and the multi-hop closure.
+fn check_factored(
+    cluster: &Cluster,
+    analysis: &Analysis<'_>,
+    ends: &[End],
+    brute: &[Vec<Bits>],
+    by_workload: &[Vec<Option<Bits>>],
+) -> Result<(), TestCaseError> {
+    let answer = analysis.answer();
+    let n = cluster.workloads.len();
+    let pods: Vec<(usize, usize)> = ends
+        .iter()
+        .filter_map(|e| match e {
+            End::Pod { workload, pod } => Some((*workload, *pod)),
+            End::Address(_) => None,
+        })
+        .collect();
+    let none = Bits::none();
+    let between = |s: usize, d: usize| by_workload[s][d].as_ref().unwrap_or(&none);
+    for s in 0..n {
+        for d in 0..n {
+            let actual = answer.workload_allowed(s, d);
+            let expected = if s == d { &none } else { between(s, d) };
+            prop_assert!(
+                same(expected, &actual),
+                "workload_allowed({s}, {d}): {} vs {expected:?}\n{}",
+                engine_ranges(&actual),
+                describe(cluster)
+            );
+        }
+    }
+    for wanted in filters() {
+        let mask = bits_of(&wanted);
+        let narrowed = |bits: &Bits| {
+            let mut bits = bits.clone();
+            bits.intersect_with(&mask);
+            bits
+        };
+        for w in 0..n {
+            // Who reaches w, and whom w reaches, as workloads with ports.
+            for (peers, incoming) in [(answer.sources(w, &wanted), true), (answer.targets(w, &wanted), false)] {
+                let actual: Vec<(usize, String)> =
+                    peers.workloads().into_iter().map(|(p, ports)| (p, engine_ranges(&ports))).collect();
+                let expected: Vec<(usize, String)> = (0..n)
+                    .filter(|&p| p != w)
+                    .map(|p| (p, narrowed(if incoming { between(p, w) } else { between(w, p) })))
+                    .filter(|(_, bits)| !bits.is_empty())
+                    .map(|(p, bits)| (p, format!("{bits:?}")))
+                    .collect();
+                prop_assert_eq!(
+                    &actual,
+                    &expected,
+                    "{} of {} on {}\n{}",
+                    if incoming { "sources" } else { "targets" },
+                    w,
+                    engine_ranges(&wanted),
+                    describe(cluster)
+                );
+                prop_assert_eq!(
+                    peers.workload_count(),
+                    expected.len() as u64,
+                    "workload count of {}\n{}",
+                    w,
+                    describe(cluster)
+                );
+                // Peer pods: pods of other workloads with something allowed toward (or from) some pod of w.
+                let peer_pods = pods
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (pw, _))| *pw != w)
+                    .filter(|(i, _)| {
+                        pods.iter().enumerate().filter(|(_, (ow, _))| *ow == w).any(|(j, _)| {
+                            let bits = if incoming { &brute[*i][j] } else { &brute[j][*i] };
+                            !narrowed(bits).is_empty()
+                        })
+                    })
+                    .count();
+                prop_assert_eq!(peers.pod_count(), peer_pods as u64, "pod count of {}\n{}", w, describe(cluster));
+            }
+        }
+        // Pair counts.
+        let workload_pairs = (0..n)
+            .flat_map(|s| (0..n).map(move |d| (s, d)))
+            .filter(|&(s, d)| s != d && !narrowed(between(s, d)).is_empty())
+            .count();
+        let pod_pairs = (0..pods.len())
+            .flat_map(|i| (0..pods.len()).map(move |j| (i, j)))
+            .filter(|&(i, j)| i != j && !narrowed(&brute[i][j]).is_empty())
+            .count();
+        let count = answer.pair_count(&wanted);
+        prop_assert_eq!(
+            (count.workloads, count.pods),
+            (workload_pairs as u64, pod_pairs as u64),
+            "pair count on {}\n{}",
+            engine_ranges(&wanted),
+            describe(cluster)
+        );
+    }
+    // Addresses, both ways, the union over a workload's pods.
+    for (a, end) in ends.iter().enumerate() {
+        let End::Address(addr) = end else { continue };
+        for w in 0..n {
+            let mut to = Bits::none();
+            let mut from = Bits::none();
+            for (i, (pw, _)) in pods.iter().enumerate() {
+                if *pw == w {
+                    to.union_with(&brute[i][a]);
+                    from.union_with(&brute[a][i]);
+                }
+            }
+            prop_assert!(same(&to, &answer.to_address(w, *addr)), "to_address({w}, {addr})\n{}", describe(cluster));
+            prop_assert!(
+                same(&from, &answer.from_address(*addr, w)),
+                "from_address({addr}, {w})\n{}",
+                describe(cluster)
+            );
+        }
+    }
+    // The closure from each workload: breadth-first depths over the brute-force workload graph; every hop real.
+    for origin in 0..n {
+        for max_hops in [1, n] {
+            let mut depth: Vec<Option<usize>> = vec![None; n];
+            depth[origin] = Some(0);
+            let mut queue = std::collections::VecDeque::from([origin]);
+            while let Some(w) = queue.pop_front() {
+                let d = depth[w].unwrap_or(0);
+                if d >= max_hops {
+                    continue;
+                }
+                let next: Vec<usize> =
+                    (0..n).filter(|&x| depth[x].is_none() && x != w && !between(w, x).is_empty()).collect();
+                for x in next {
+                    depth[x] = Some(d + 1);
+                    queue.push_back(x);
+                }
+            }
+            let reached = answer.closure(&[(origin, 0, PortSet::empty())], max_hops);
+            let actual: Vec<Option<usize>> = reached.iter().map(|h| h.as_ref().map(|h| h.depth)).collect();
+            prop_assert_eq!(&actual, &depth, "closure from {} within {}\n{}", origin, max_hops, describe(cluster));
+            for (w, hop) in reached.iter().enumerate() {
+                let Some(hop) = hop else { continue };
+                match hop.from {
+                    None => prop_assert_eq!(w, origin),
+                    Some(from) => {
+                        prop_assert_eq!(
+                            depth[from],
+                            Some(hop.depth - 1),
+                            "the hop into {} comes from the level before",
+                            w
+                        );
+                        prop_assert!(
+                            same(between(from, w), &hop.ports),
+                            "hop {from} -> {w} ports\n{}",
+                            describe(cluster)
+                        );
+                    }
+                }
+            }
+        }
+    }
     Ok(())
 }
 
@@ -875,5 +1068,69 @@ proptest! {
     #[test]
     fn unenforced_policies_answer_as_no_policies(cluster in cluster_strategy()) {
         check_unenforced(&cluster)?;
+    }
+}
+
+/// The difference of two factored answers against the pairs of each, compared one by one: the cluster, and the
+/// cluster with its first NetworkPolicy dropped and its last workload renamed (so that one workload is only
+/// before and one only after).
+fn check_difference(cluster: &Cluster) -> Result<(), TestCaseError> {
+    let mut changed = cluster.clone();
+    if !changed.policies.is_empty() {
+        changed.policies.remove(0);
+    }
+    if let Some(last) = changed.workloads.last_mut() {
+        last.id.name.push_str("-renamed");
+    }
+    let (before, after) = (Analysis::new(cluster), Analysis::new(&changed));
+    let pairs = |analysis: &Analysis<'_>| -> std::collections::BTreeMap<(String, String), String> {
+        let workloads = &analysis.cluster.workloads;
+        analysis
+            .workload_connections()
+            .into_iter()
+            .map(|c| ((workloads[c.src].id.to_string(), workloads[c.dst].id.to_string()), engine_ranges(&c.allowed)))
+            .collect()
+    };
+    let (old, new) = (pairs(&before), pairs(&after));
+    let mut expected: Vec<((String, String), String, String)> = Vec::new();
+    for key in old.keys().chain(new.keys()).collect::<std::collections::BTreeSet<_>>() {
+        let none = engine_ranges(&PortSet::empty());
+        let (was, is) = (old.get(key).unwrap_or(&none), new.get(key).unwrap_or(&none));
+        if was != is {
+            expected.push((key.clone(), was.clone(), is.clone()));
+        }
+    }
+    let difference = netseg_engine::difference(&before, &after);
+    let name = |j: usize| -> String {
+        let joint = difference.workloads[j];
+        match (joint.before, joint.after) {
+            (Some(i), _) => cluster.workloads[i].id.to_string(),
+            (None, Some(i)) => changed.workloads[i].id.to_string(),
+            (None, None) => String::from("?"),
+        }
+    };
+    let mut actual: Vec<((String, String), String, String)> = Vec::new();
+    for group in &difference.groups {
+        prop_assert_ne!(&group.before, &group.after, "a change group that changes nothing");
+        for &src in &group.srcs {
+            for &dst in group.dsts.iter().filter(|&&d| d != src) {
+                actual.push(((name(src), name(dst)), engine_ranges(&group.before), engine_ranges(&group.after)));
+            }
+        }
+    }
+    actual.sort();
+    let before_len = actual.len();
+    actual.dedup();
+    prop_assert_eq!(before_len, actual.len(), "a changed pair lies in two groups\n{}", describe(cluster));
+    prop_assert_eq!(actual, expected, "difference\n{}", describe(cluster));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_difference_of_two_answers_is_the_changed_pairs(cluster in cluster_strategy()) {
+        check_difference(&cluster)?;
     }
 }

@@ -89,34 +89,36 @@ impl Diff {
     }
 }
 
-/// What every pod of a workload may do, per workload id.
-fn workload_pairs(analysis: &Analysis<'_>) -> BTreeMap<(WorkloadRef, WorkloadRef), PortSet> {
-    let workloads = &analysis.cluster.workloads;
-    analysis
-        .workload_connections()
-        .into_iter()
-        .map(|c| ((workloads[c.src].id.clone(), workloads[c.dst].id.clone()), c.allowed))
-        .collect()
-}
-
-/// The changes of connectivity from `before` to `after`.
+/// The changes of connectivity from `before` to `after`: workload pairs from the engine's difference of the two
+/// factored answers (no answer's pairs are listed, only the changed ones), then address ranges.
 pub fn connections(before: &Analysis<'_>, after: &Analysis<'_>) -> Vec<ConnectionChange> {
-    let old = workload_pairs(before);
-    let new = workload_pairs(after);
-    let keys: BTreeSet<&(WorkloadRef, WorkloadRef)> = old.keys().chain(new.keys()).collect();
-    let mut changes = Vec::new();
-    for key in keys {
-        let was = old.get(key).cloned().unwrap_or_else(PortSet::empty);
-        let is = new.get(key).cloned().unwrap_or_else(PortSet::empty);
-        if was != is {
-            changes.push(ConnectionChange {
-                src: DiffEndpoint::Workload(key.0.clone()),
-                dst: DiffEndpoint::Workload(key.1.clone()),
-                before: was,
-                after: is,
-            });
+    let difference = netseg_engine::difference(before, after);
+    // A joint workload is in one cluster at least.
+    let id = |j: usize| -> Option<&WorkloadRef> {
+        let joint = difference.workloads[j];
+        let from_before = joint.before.map(|i| &before.cluster.workloads[i].id);
+        from_before.or_else(|| joint.after.map(|i| &after.cluster.workloads[i].id))
+    };
+    let mut pairs: Vec<(&WorkloadRef, &WorkloadRef, &PortSet, &PortSet)> = Vec::new();
+    for group in &difference.groups {
+        for &src in &group.srcs {
+            for &dst in group.dsts.iter().filter(|&&dst| dst != src) {
+                if let (Some(s), Some(d)) = (id(src), id(dst)) {
+                    pairs.push((s, d, &group.before, &group.after));
+                }
+            }
         }
     }
+    pairs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut changes: Vec<ConnectionChange> = pairs
+        .into_iter()
+        .map(|(src, dst, was, is)| ConnectionChange {
+            src: DiffEndpoint::Workload(src.clone()),
+            dst: DiffEndpoint::Workload(dst.clone()),
+            before: was.clone(),
+            after: is.clone(),
+        })
+        .collect();
     changes.extend(external_changes(before, after));
     changes
 }

@@ -50,9 +50,14 @@ pub struct Cluster {
     pub service_accounts: Vec<ServiceAccount>,
     /// The files (and API lists) the objects were read from, in the order they were read.
     pub sources: Vec<std::sync::Arc<str>>,
+    /// Policies of kinds netseg does not analyse, with what they select: findings on the workloads they govern
+    /// say that the answer leaves them out.
+    pub unmodelled: Vec<crate::unmodelled::UnmodelledPolicy>,
     /// Istio, Linkerd and Consul authorization. A CNI that enforces nothing leaves it in force: the meshes'
     /// proxies enforce it, not the CNI.
     pub mesh: crate::mesh::Meshes,
+    /// Namespaced objects that named no namespace and were put in `default` (no `-n` given).
+    pub namespace_defaulted: usize,
 }
 
 impl Cluster {
@@ -91,7 +96,9 @@ impl Cluster {
             calico,
             service_accounts,
             sources,
+            unmodelled,
             mesh,
+            namespace_defaulted,
             ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
@@ -127,7 +134,9 @@ impl Cluster {
             calico,
             service_accounts,
             sources,
+            unmodelled,
             mesh,
+            namespace_defaulted,
         }
     }
 }

@@ -109,7 +109,13 @@ impl CniVerdict {
         notes
     }
 
-    fn runs(&self, plugin: &str) -> bool {
+    /// Whether Calico's policy engine enforces the policies (Calico itself, or canal's flannel with Calico).
+    pub fn runs_calico(&self) -> bool {
+        self.runs("calico") || self.runs("canal")
+    }
+
+    /// Whether `plugin` (`cilium`, `calico`, ...) is among the detected or named plugins.
+    pub fn runs(&self, plugin: &str) -> bool {
         self.detected.iter().any(|d| d.plugin.name == plugin)
     }
 
@@ -315,10 +321,14 @@ pub fn detect(cluster: &Cluster) -> CniVerdict {
             }
         }
     }
-    // The agent's ConfigMap tells Cilium is installed even where its DaemonSet is not in the input.
-    if cluster.cilium_config.is_some() && !detected.iter().any(|d| d.plugin.name == "cilium") {
-        if let Some(plugin) = plugin("cilium") {
-            detected.push(Detected { plugin, evidence: None });
+    // Cilium's operator runs beside its agent; with the agent's DaemonSet missing from the input, the operator
+    // (`operator-generic`, `operator-aws`, ...) or the agent's ConfigMap still tells Cilium is installed.
+    if !detected.iter().any(|d| d.plugin.name == "cilium") {
+        let operator = cluster.workloads.iter().find(|w| {
+            w.pods.iter().flat_map(|p| &p.facts.images).any(|image| image_name(image).contains("cilium/operator"))
+        });
+        if let Some(plugin) = plugin("cilium").filter(|_| operator.is_some() || cluster.cilium_config.is_some()) {
+            detected.push(Detected { plugin, evidence: operator.map(|w| w.id.clone()) });
         }
     }
     CniVerdict { detected, overridden: false, components: components(cluster) }
@@ -431,7 +441,8 @@ mod tests {
 
     #[test]
     fn cilium_is_recognised_by_its_operator_and_its_config_map() {
-        let operator = daemonset("cilium-operator", &["quay.io/cilium/operator-generic:v1.16.1@sha256:abc"]);
+        let operator =
+            deployment("kube-system", "cilium-operator", "quay.io/cilium/operator-generic:v1.16.1@sha256:abc");
         assert_eq!(verdict(&operator).names(), "cilium");
         let config = verdict(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cilium-config, namespace: kube-system}\ndata: {enable-policy: default}\n",

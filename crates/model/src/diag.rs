@@ -42,9 +42,20 @@ pub enum DiagnosticCode {
     TooManyDiagnostics,
     /// A field its project has deprecated: read and analysed as the last release that honours it does.
     DeprecatedField,
+    /// An input (file, directory or stdin) that holds no Kubernetes object: a wrong path, an empty pipe.
+    NoObjects,
+    /// A Helm chart or template, or a Kustomize source that transforms what it lists: the objects it stands for
+    /// exist only once rendered (`helm template`, `kustomize build`).
+    UnrenderedTemplate,
 }
 
 impl DiagnosticCode {
+    /// Whether the diagnostic is about the input as a whole (a path that cannot be read, an input with no object,
+    /// a source to render first) rather than about one object in it: every command makes these errors exit 2.
+    pub fn about_input(self) -> bool {
+        matches!(self, DiagnosticCode::UnreadableFile | DiagnosticCode::NoObjects | DiagnosticCode::UnrenderedTemplate)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DiagnosticCode::UnreadableFile => "unreadable-file",
@@ -58,6 +69,8 @@ impl DiagnosticCode {
             DiagnosticCode::UnmodelledPolicy => "unmodelled-policy",
             DiagnosticCode::TooManyDiagnostics => "too-many-diagnostics",
             DiagnosticCode::DeprecatedField => "deprecated-field",
+            DiagnosticCode::NoObjects => "no-objects",
+            DiagnosticCode::UnrenderedTemplate => "unrendered-template",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod kube;
 pub mod load;
 pub mod mesh;
 pub mod selector;
+pub mod unmodelled;
 pub mod yaml;
 
 pub use calico::{CalicoObjects, CalicoPolicy, CalicoPolicyKind, ServiceAccount};
@@ -27,6 +28,7 @@ pub use load::{
     load, load_api_list, load_bytes, load_embedded_object, load_inputs, load_with, Input, Inventory, Limits,
 };
 pub use selector::{LabelSelector, Labels, Operator, Requirement, NAMESPACE_NAME_LABEL};
+pub use unmodelled::{Selection, UnmodelledPolicy};
 pub use yaml::ParseLimits;
 
 /// Loads the inputs and assembles the cluster; the diagnostics say what was left out and why. Objects that name

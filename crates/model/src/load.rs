@@ -86,7 +86,13 @@ pub struct Inventory {
     pub files_read: usize,
     /// The files (and API lists) read, in the order they were read: where a finding about the whole input points.
     pub sources: Vec<Arc<str>>,
+    /// Policies of kinds netseg does not analyse, with what they select (see [`crate::unmodelled`]).
+    pub unmodelled: Vec<crate::unmodelled::UnmodelledPolicy>,
     pub documents_read: usize,
+    /// Namespaced objects that name no namespace and went to `default` (no `-n` given).
+    pub namespace_defaulted: usize,
+    /// Documents that are Kubernetes objects (they name a `kind`), of any kind, read or skipped.
+    pub objects_read: usize,
     /// Where objects that name no namespace go, as with `kubectl apply -n`; `default` when unset.
     pub default_namespace: Option<String>,
     pub limits: Limits,
@@ -173,6 +179,8 @@ pub fn load_with(inputs: &[Input], default_namespace: Option<&str>, limits: Limi
 /// replaces an earlier one of the same kind, namespace and name, as `kubectl apply` would.
 pub fn load_inputs(inventory: &mut Inventory, inputs: &[Input]) {
     for input in inputs {
+        let objects_before = inventory.objects_read;
+        let diagnostics_before = inventory.diagnostics.len();
         match input {
             Input::Stdin => {
                 let name: Arc<str> = Arc::from("<stdin>");
@@ -188,6 +196,36 @@ pub fn load_inputs(inventory: &mut Inventory, inputs: &[Input]) {
                 }
             }
             Input::Path(path) => load_path(inventory, path),
+        }
+        let said_why = inventory.diagnostics[diagnostics_before.min(inventory.diagnostics.len())..]
+            .iter()
+            .any(|d| d.severity == Severity::Error && d.code.about_input());
+        if inventory.objects_read == objects_before && !said_why {
+            let (name, what) = match input {
+                Input::Stdin => ("<stdin>".to_string(), "stdin"),
+                Input::Path(path) if path.is_dir() => (path.display().to_string(), "the directory"),
+                Input::Path(path) => (path.display().to_string(), "the file"),
+            };
+            inventory.diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                code: DiagnosticCode::NoObjects,
+                file: Arc::from(name),
+                line: None,
+                object: None,
+                field: None,
+                message: format!(
+                    "no Kubernetes object in {what}: nothing to analyse (a document needs `apiVersion` and `kind`)"
+                ),
+                hint: Some(match input {
+                    Input::Stdin => "pipe manifests in, such as `kubectl get -A -o yaml ... | netseg COMMAND -`".into(),
+                    Input::Path(_) if what == "the directory" => {
+                        "netseg reads the .yaml, .yml and .json files under a directory; give the folder that holds \
+                         the manifests"
+                            .into()
+                    }
+                    Input::Path(_) => "give a file of Kubernetes manifests (YAML or JSON)".into(),
+                }),
+            });
         }
         inventory.cap_diagnostics();
     }
@@ -248,6 +286,10 @@ fn collect_files(inventory: &mut Inventory, dir: &Path, files: &mut Vec<PathBuf>
     };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
+    if paths.iter().any(|p| p.file_name().is_some_and(|n| n == "Chart.yaml")) {
+        unrendered_chart(inventory, dir);
+        return;
+    }
     for path in paths {
         if path.is_dir() {
             collect_files(inventory, &path, files, visited);
@@ -259,6 +301,125 @@ fn collect_files(inventory: &mut Inventory, dir: &Path, files: &mut Vec<PathBuf>
             files.push(path);
         }
     }
+}
+
+/// Kustomize's fields that change, add or take objects from elsewhere: what netseg would miss by reading the
+/// listed files as they are.
+const KUSTOMIZE_TRANSFORMS: &[&str] = &[
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "images",
+    "replicas",
+    "helmCharts",
+    "configMapGenerator",
+    "secretGenerator",
+    "generators",
+    "transformers",
+    "replacements",
+    "vars",
+    "bases",
+    "components",
+];
+
+fn is_kustomization_file(file: &str) -> bool {
+    Path::new(file)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| matches!(n, "kustomization.yaml" | "kustomization.yml" | "Kustomization"))
+}
+
+/// A Kustomize source (`kustomization.yaml`). One that only lists files beside it is a note: the files are read as
+/// they are, which is what it builds. One that transforms them or takes objects from elsewhere (`../base`, a URL)
+/// is an error: netseg would analyse something other than what is applied.
+fn kustomization(inventory: &mut Inventory, file: &Arc<str>, node: &Node) {
+    let dir = Path::new(file.as_ref()).parent().map_or_else(|| ".".to_string(), |d| d.display().to_string());
+    let dir = if dir.is_empty() { ".".to_string() } else { dir };
+    let mut reasons: Vec<String> =
+        KUSTOMIZE_TRANSFORMS.iter().filter(|field| node.get(field).is_some()).map(|f| format!("`{f}`")).collect();
+    if let Some(Value::Seq(resources)) = node.get("resources").map(|r| &r.value) {
+        for resource in resources.iter().filter_map(Node::as_str) {
+            if resource.starts_with("..") || resource.starts_with('/') || resource.contains("://") {
+                reasons.push(format!("resource `{resource}`"));
+            }
+        }
+    }
+    let render = format!("kustomize build {dir} | netseg COMMAND -");
+    let (severity, code, message, hint) = if reasons.is_empty() {
+        (
+            Severity::Note,
+            DiagnosticCode::SkippedDocument,
+            "skipped: a Kustomize source that only lists files beside it, which netseg reads as they are".to_string(),
+            None,
+        )
+    } else {
+        (
+            Severity::Error,
+            DiagnosticCode::UnrenderedTemplate,
+            format!(
+                "a Kustomize source: with {} the objects applied are not the files as they are",
+                reasons.join(", ")
+            ),
+            Some(format!("render it first: `{render}`")),
+        )
+    };
+    inventory.diagnostics.push(Diagnostic {
+        severity,
+        code,
+        file: file.clone(),
+        line: Some(node.line),
+        object: None,
+        field: None,
+        message,
+        hint,
+    });
+}
+
+/// A Helm chart's folder: its templates are not objects until rendered, so none of it is read.
+fn unrendered_chart(inventory: &mut Inventory, dir: &Path) {
+    let dir = dir.display().to_string();
+    inventory.diagnostics.push(Diagnostic {
+        severity: Severity::Error,
+        code: DiagnosticCode::UnrenderedTemplate,
+        file: Arc::from(format!("{dir}/Chart.yaml")),
+        line: None,
+        object: None,
+        field: None,
+        message: "a Helm chart: its templates become Kubernetes objects only when rendered, so netseg reads none \
+                  of it"
+            .into(),
+        hint: Some(format!("render it first: `helm template RELEASE {dir} [-f VALUES] | netseg COMMAND -`")),
+    });
+}
+
+/// The first line of `text` with a Helm template action (`{{ .Values.x }}`, `{{ include "..." . }}`): text that
+/// is a chart's template rather than a manifest. Other `{{ }}` text (Prometheus, Grafana and Alertmanager templates
+/// inside a ConfigMap) does not count.
+pub fn helm_template_line(text: &str) -> Option<u32> {
+    const HELM: &[&str] = &[".Values", ".Release.", ".Chart.", ".Capabilities.", ".Files.", "include \"", "toYaml"];
+    (1u32..).zip(text.lines()).find_map(|(number, line)| {
+        let mut rest = line;
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let end = after.find("}}").unwrap_or(after.len());
+            if HELM.iter().any(|h| after[..end].contains(h)) {
+                return Some(number);
+            }
+            rest = &after[end..];
+        }
+        None
+    })
+}
+
+/// The chart folder above a template file (`chart/templates/x.yaml` → `chart`), when there is one.
+fn chart_of(file: &str) -> Option<PathBuf> {
+    Path::new(file).ancestors().skip(1).find(|dir| dir.join("Chart.yaml").is_file()).map(Path::to_path_buf)
 }
 
 fn file_error(inventory: &mut Inventory, file: Arc<str>, message: String) {
@@ -301,6 +462,22 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(line) = helm_template_line(text) {
+        let chart = chart_of(&file).map_or_else(|| "CHART".to_string(), |dir| dir.display().to_string());
+        inventory.diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            code: DiagnosticCode::UnrenderedTemplate,
+            file,
+            line: Some(line),
+            object: None,
+            field: None,
+            message: "an unrendered Helm template (`{{ ... }}`): its objects exist only once rendered, so netseg \
+                      reads none of this file"
+                .into(),
+            hint: Some(format!("render it first: `helm template RELEASE {chart} [-f VALUES] | netseg COMMAND -`")),
+        });
+        return;
+    }
     // Stdin has no file name to go by: JSON is what starts like JSON.
     let json = json || (file.as_ref() == "<stdin>" && text.trim_start().starts_with(['{', '[']));
     let chunks = if json { vec![(1, text)] } else { split_documents(text) };
@@ -337,7 +514,11 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
                 object: None,
                 field: None,
                 message: format!("{} (the rest of this document is left out)", error.message),
-                hint: None,
+                hint: text
+                    .lines()
+                    .nth(error.line.saturating_sub(1) as usize)
+                    .filter(|line| line.contains("{{"))
+                    .map(|_| "`{{ ... }}` is template text: render the template first (`helm template`)".into()),
             });
         }
         inventory.cap_diagnostics();
@@ -472,7 +653,7 @@ fn unmodelled_policy(kind: &str, api_version: &str) -> Option<&'static str> {
         .map(|(_, _, engine)| *engine)
 }
 
-fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &str, engine: &str) {
+fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &str, engine: &'static str) {
     let metadata = node.get("metadata");
     let name = metadata.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
     let cluster_scoped =
@@ -481,6 +662,20 @@ fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &st
         let given = metadata.and_then(|m| m.get("namespace")).and_then(Node::as_str);
         given.map(str::to_string).or_else(|| inventory.default_namespace.clone()).unwrap_or_else(|| "default".into())
     });
+    // Staged policies are never enforced: they restrict nothing a finding could leave out.
+    if !kind.starts_with("Staged") {
+        let api_version = node.get("apiVersion").and_then(Node::as_str).unwrap_or_default();
+        // A later definition replaces an earlier one, as `kubectl apply` would.
+        inventory.unmodelled.retain(|p| !(p.kind == kind && p.name == name && p.namespace == namespace));
+        inventory.unmodelled.push(crate::unmodelled::UnmodelledPolicy {
+            kind: kind.to_string(),
+            namespace: namespace.clone(),
+            name: name.to_string(),
+            engine,
+            location: Location { file: file.clone(), line: node.line },
+            selection: crate::unmodelled::selection(kind, api_version, node.get("spec")),
+        });
+    }
     inventory.diagnostics.push(Diagnostic {
         severity: Severity::Warning,
         code: DiagnosticCode::UnmodelledPolicy,
@@ -575,6 +770,10 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Some(Value::Str(kind)) => kind.as_str(),
         _ => match implied {
             Some((kind, _)) => kind,
+            None if is_kustomization_file(file) => {
+                kustomization(inventory, file, node);
+                return;
+            }
             None => {
                 note(
                     inventory,
@@ -600,6 +799,14 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     }
     let api_version =
         node.get("apiVersion").and_then(Node::as_str).or(implied.map(|(_, api_version)| api_version)).unwrap_or("");
+    if api_version.starts_with("kustomize.config.k8s.io/")
+        || (matches!(kind, "Kustomization" | "Component") && is_kustomization_file(file))
+    {
+        // Kustomize's own file, not a cluster object.
+        kustomization(inventory, file, node);
+        return;
+    }
+    inventory.objects_read += 1;
     if let Some(engine) = unmodelled_policy(kind, api_version) {
         unmodelled(inventory, file, node, kind, engine);
         return;
@@ -726,6 +933,9 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         inventory.diagnostics.append(&mut ctx.diagnostics);
         return;
     };
+    if meta.namespace.is_none() && !cluster_scoped && inventory.default_namespace.is_none() {
+        inventory.namespace_defaulted += 1;
+    }
     let namespace = meta.namespace.clone().unwrap_or_else(|| default_namespace.clone());
     let name = meta.name.clone();
     let key = (object_kind, if cluster_scoped { String::new() } else { namespace.clone() }, name.clone());
@@ -873,12 +1083,6 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     if rejected {
         return;
     }
-    // Read and validated, but not yet part of the answers: say so until the engine evaluates Calico's tiers.
-    if let Loaded::CalicoPolicy(policy) = &loaded {
-        if policy.enforced() {
-            unmodelled(inventory, file, node, kind, "Calico");
-        }
-    }
     if let Some((_, earlier)) = inventory.seen.get(&key) {
         inventory.diagnostics.push(Diagnostic {
             severity: Severity::Warning,
@@ -916,11 +1120,7 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Loaded::Service(v) => store!(inventory.services, v),
         Loaded::Policy(v) => store!(inventory.policies, v),
         Loaded::Admin(v) => store!(inventory.admin_policies, v),
-        Loaded::Cilium(v) => {
-            // Read and validated; until the engine applies them, the answers still ignore what they restrict.
-            unmodelled(inventory, file, node, kind, "Cilium");
-            store!(inventory.cilium_policies, v)
-        }
+        Loaded::Cilium(v) => store!(inventory.cilium_policies, v),
         Loaded::CiliumConfig(v) => inventory.cilium_config = Some(v),
         Loaded::Endpoints(v) => store!(inventory.endpoints, v),
         Loaded::Ingress(v) => store!(inventory.ingresses, v),

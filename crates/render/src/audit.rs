@@ -61,10 +61,14 @@ fn totals(reports: &[Report]) -> ([(Severity, usize); 5], usize) {
 
 /// The `netseg can` command that confirms a witness, on the same cluster when the report is about one.
 fn witness_command(report: &Report, witness: &netseg_audit::Witness) -> String {
-    match &report.cluster {
-        Some(context) => format!("{} --context '{context}'", witness.command()),
-        None => witness.command(),
-    }
+    check_command(witness, report.cluster.as_deref(), &report.input)
+}
+
+/// The `netseg can` command that confirms a witness on `input` (as the user gave it), on the cluster `context`.
+fn check_command(witness: &netseg_audit::Witness, context: Option<&str>, input: &[String]) -> String {
+    let mut words: Vec<String> = context.map(|c| vec!["--context".to_string(), c.to_string()]).unwrap_or_default();
+    words.extend(input.iter().cloned());
+    witness.command_on(&words)
 }
 
 fn cni_line(report: &Report) -> String {
@@ -129,10 +133,18 @@ pub fn text_with(report: &Report, options: TextOptions) -> String {
         let _ = writeln!(out, "cluster: {context}");
     }
     let _ = writeln!(out, "{}", cni_line(report));
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     for assumption in &report.assumptions {
         let _ = writeln!(out, "{}", style.dim(&format!("assumed: {assumption}")));
     }
     exemption_lines(report, options.verbose, &mut out, style);
+    // Per workload, the sensitive destinations its egress reaches (NS120, NS121, NS123, NS124) in one block.
+    let mut egress: BTreeMap<&netseg_audit::Resource, Vec<&Finding>> = BTreeMap::new();
+    for finding in report.findings.iter().filter(|f| f.suppressed.is_none() && EGRESS_RULES.contains(&f.rule.code)) {
+        egress.entry(&finding.resource).or_default().push(finding);
+    }
     for severity in Severity::ALL_WORST_FIRST {
         let findings: Vec<&Finding> =
             report.findings.iter().filter(|f| f.severity == severity && f.suppressed.is_none()).collect();
@@ -152,6 +164,14 @@ pub fn text_with(report: &Report, options: TextOptions) -> String {
         for (namespace, findings) in by_namespace {
             let _ = writeln!(out, "  {}", style.strong(&namespace));
             for finding in findings {
+                if let Some(group) = egress.get(&finding.resource).filter(|g| g.len() > 1) {
+                    if EGRESS_RULES.contains(&finding.rule.code) {
+                        if std::ptr::eq(group[0], finding) {
+                            egress_block(&mut out, report, group, style);
+                        }
+                        continue;
+                    }
+                }
                 let _ = writeln!(
                     out,
                     "    {} {}  {}  {}",
@@ -185,6 +205,53 @@ pub fn text_with(report: &Report, options: TextOptions) -> String {
     out
 }
 
+/// The rules about what a workload's egress reaches, which text output shows as one block per workload.
+const EGRESS_RULES: &[&str] = &["NS120", "NS121", "NS123", "NS124"];
+
+/// One workload's reachable sensitive destinations: one line each (its severity, rule and what it reaches, with
+/// the command that confirms it), then each distinct evidence and fix once. Shown under the worst severity.
+fn egress_block(out: &mut String, report: &Report, group: &[&Finding], style: Style) {
+    let first = group[0];
+    let codes: Vec<&str> = group.iter().map(|f| f.rule.code).collect();
+    let _ = writeln!(
+        out,
+        "    {}  sensitive-egress  {}  {}",
+        paint(style, first.severity, &codes.join(" ")),
+        resource_name(first),
+        style.dim(&location(first))
+    );
+    let _ = writeln!(out, "      {} reaches {} sensitive destinations:", resource_name(first), group.len());
+    for finding in group {
+        let _ = writeln!(
+            out,
+            "      - {} {} {}: {}",
+            paint(style, finding.severity, finding.severity.as_str()),
+            finding.rule.code,
+            finding.rule.name,
+            finding.message
+        );
+        if let Some(witness) = &finding.witness {
+            let _ = writeln!(out, "        {} {}", style.dim("check:"), witness_command(report, witness));
+        }
+    }
+    let mut shown: Vec<&str> = Vec::new();
+    for finding in group {
+        for part in finding.evidence.split("; ").filter(|p| !p.is_empty()) {
+            if !shown.contains(&part) {
+                shown.push(part);
+                let _ = writeln!(out, "      {} {part}", style.dim("evidence:"));
+            }
+        }
+    }
+    let mut fixes: Vec<&str> = Vec::new();
+    for finding in group {
+        if !fixes.contains(&finding.remediation.as_str()) {
+            fixes.push(&finding.remediation);
+            let _ = writeln!(out, "      {} {}", style.dim("fix:"), finding.remediation);
+        }
+    }
+}
+
 /// Several clusters in one report: the totals, then each cluster's findings under its name.
 pub fn text_all(reports: &[Report], style: Style) -> String {
     text_all_with(reports, TextOptions { style, verbose: false })
@@ -208,7 +275,9 @@ pub fn text_all_with(reports: &[Report], options: TextOptions) -> String {
     out
 }
 
-pub(crate) fn finding_json(finding: &Finding, cluster: Option<&str>) -> Value {
+/// One finding as JSON; its witness carries the `command` that confirms it on `input` (the input as the user gave
+/// it, empty when unknown).
+pub(crate) fn finding_json(finding: &Finding, cluster: Option<&str>, input: &[String]) -> Value {
     let mut value = json!({
         "rule": finding.rule.code,
         "name": finding.rule.name,
@@ -221,6 +290,9 @@ pub(crate) fn finding_json(finding: &Finding, cluster: Option<&str>) -> Value {
     });
     if let Some(witness) = &finding.witness {
         value["witness"] = json!(witness);
+        if !input.is_empty() {
+            value["witness"]["command"] = json!(check_command(witness, cluster, input));
+        }
     }
     if let Some(reason) = &finding.suppressed {
         value["suppressed"] = json!(reason);
@@ -241,7 +313,7 @@ fn summary_json(counts: [(Severity, usize); 5], suppressed: usize) -> Value {
 }
 
 fn findings_json(report: &Report) -> Vec<Value> {
-    report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref())).collect()
+    report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref(), &report.input)).collect()
 }
 
 pub fn json(report: &Report) -> Value {
@@ -251,6 +323,7 @@ pub fn json(report: &Report) -> Value {
         "summary": summary_json(report.counts(), report.suppressed()),
         "cni": {"name": report.cni, "enforced": report.enforced},
         "assumptions": report.assumptions,
+        "notes": report.notes,
         "exempt": report.exempt,
         "disabled_rules": report.disabled_rules,
     });
@@ -275,6 +348,7 @@ pub fn json_all(reports: &[Report]) -> Value {
                 "summary": summary_json(report.counts(), report.suppressed()),
                 "cni": {"name": report.cni, "enforced": report.enforced},
                 "assumptions": report.assumptions,
+                "notes": report.notes,
                 "exempt": report.exempt,
             })
         })
@@ -538,6 +612,9 @@ fn markdown_body(report: &Report, out: &mut String) {
             md(&finding.message),
             md(&finding.remediation)
         );
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "\n> note: {}", md(note));
     }
     for assumption in &report.assumptions {
         let _ = writeln!(out, "\n> assumed: {}", md(assumption));

@@ -1,10 +1,12 @@
 //! `netseg can`: one verdict and why, in plain words or as `netseg.can/v1` JSON.
 
+use crate::can_cilium as cilium;
 use crate::Style;
+use netseg_engine::cilium::rule_at;
 use netseg_engine::mesh::{MeshAnswer, Outcome, Passability, Verdict as MeshVerdict};
 use netseg_engine::query::Verdict;
-use netseg_engine::request::{PolicyRef, Request, RequestVerdict};
-use netseg_engine::{Action, Endpoint, PortSet, SideTrace, TierHit, TierId};
+use netseg_engine::request::{Layer, PolicyRef, Request, RequestVerdict};
+use netseg_engine::{Action, Endpoint, PolicyKind, PortSet, SideTrace, TierHit, TierId};
 use netseg_model::{
     AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, Cluster, Direction, LabelSelector, Peer,
     PeerSelector, Tier,
@@ -135,6 +137,9 @@ fn tier_lines(cluster: &Cluster, side: &SideTrace, tier: TierId, wanted: &PortSe
 /// `None` when no admin or baseline rule took part, where the NetworkPolicy lines say it all.
 pub fn chain(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Option<String> {
     let wanted = verdict.query.ports();
+    if side.calico {
+        return crate::can_calico::chain(cluster, side, &wanted);
+    }
     let decided = |hits: &[TierHit]| -> Vec<String> {
         hits.iter()
             .filter(|hit| !hit.ports.intersection(&wanted).is_empty())
@@ -197,12 +202,17 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         let _ = writeln!(out, "  {chain}");
     }
     let wanted = verdict.query.ports();
+    if side.calico {
+        crate::can_calico::side_lines(cluster, side, &wanted, word, out);
+        return;
+    }
+    cilium::deny_lines(cluster, side, &wanted, out);
     tier_lines(cluster, side, TierId::Admin, &wanted, out);
     if side.reached(TierId::NetworkPolicy).intersection(&wanted).is_empty() {
         // The admin tier decided every queried port.
         return;
     }
-    if side.isolating().is_empty() {
+    if !side.default_deny() {
         let types = if side.direction == Direction::Egress { "Egress" } else { "Ingress" };
         let baseline = side.hits(TierId::Baseline).iter().any(|hit| !hit.ports.intersection(&wanted).is_empty());
         if !baseline && side.hits(TierId::Admin).is_empty() {
@@ -228,6 +238,14 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
             policy.namespace, policy.name, policy.location
         );
     }
+    let (cilium_policies, always) = side.cilium_default_deny();
+    for &index in &cilium_policies {
+        let policy = &cluster.cilium_policies[index];
+        let _ = writeln!(out, "  default-deny for {word} by {} ({})", policy.display_name(), policy.location);
+    }
+    if always {
+        let _ = writeln!(out, "  default-deny for {word}: Cilium's policy enforcement mode is `always`");
+    }
     let mut any = false;
     for hit in side.hits(TierId::NetworkPolicy) {
         let ports = hit.ports.intersection(&wanted);
@@ -235,6 +253,21 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
             continue;
         }
         any = true;
+        let direction_word = if side.direction == Direction::Egress { "to" } else { "from" };
+        if hit.origin.kind == PolicyKind::Cilium {
+            if let Some(rule) = rule_at(cluster, hit.origin) {
+                let _ = writeln!(
+                    out,
+                    "  allowed by {word} rule {} of {} (line {}): {direction_word} {}, on {ports}",
+                    rule.field(side.direction),
+                    rule.policy.display_name(),
+                    rule.rule.line,
+                    cilium::describe_peers(rule.rule)
+                );
+                cilium::condition_lines(rule.rule, &ports, out);
+            }
+            continue;
+        }
         let policy = &cluster.policies[hit.origin.policy];
         let rules = policy.rules(side.direction);
         let rule = &rules[hit.origin.rule];
@@ -242,7 +275,6 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
             Some(peer) => describe_peer(&rule.peers[peer], &policy.namespace),
             None => "anyone (the rule names no peers)".to_string(),
         };
-        let direction_word = if side.direction == Direction::Egress { "to" } else { "from" };
         let _ = writeln!(
             out,
             "  allowed by {word} rule {} of {}/{} (line {}): {direction_word} {peer}, on {ports}",
@@ -250,7 +282,13 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         );
     }
     if !any {
-        let count: usize = side.isolating().iter().map(|&i| cluster.policies[i].rules(side.direction).len()).sum();
+        let count: usize =
+            side.isolating().iter().map(|&i| cluster.policies[i].rules(side.direction).len()).sum::<usize>()
+                + cilium_policies
+                    .iter()
+                    .flat_map(|&i| &cluster.cilium_policies[i].rules)
+                    .map(|spec| spec.rules(side.direction, false).len())
+                    .sum::<usize>();
         let _ =
             writeln!(out, "  no {word} rule of these policies ({count} in all) allows {other} on {}", verdict.query);
     }
@@ -372,6 +410,25 @@ fn mesh_lines(verdict: &Verdict, style: Style, out: &mut String) {
     }
 }
 
+/// One layer's verdict on the named request: Cilium's L7 rules in their own words (a refusal there means no L7
+/// rule admits it), a mesh's as the policies that allowed or denied it.
+fn request_line(layer: Layer, request_verdict: &RequestVerdict, style: Style) -> String {
+    let cite =
+        |by: &[PolicyRef], separator: &str| by.iter().map(ToString::to_string).collect::<Vec<_>>().join(separator);
+    let line = match (layer, request_verdict) {
+        (Layer::CiliumL7, RequestVerdict::Allowed { by }) => format!("the request is admitted by {}", cite(by, "; ")),
+        (Layer::CiliumL7, RequestVerdict::Denied { by }) => {
+            format!("the request is refused: no L7 rule of {} admits it", cite(by, "; "))
+        }
+        (Layer::CiliumL7, RequestVerdict::Unknown { reason }) => format!("the request cannot be decided: {reason}"),
+        (_, RequestVerdict::Allowed { by }) if by.is_empty() => style.good("allowed"),
+        (_, RequestVerdict::Allowed { by }) => format!("{} by {}", style.good("allowed"), cite(by, ", ")),
+        (_, RequestVerdict::Denied { by }) => format!("{} by {}", style.bad("denied"), cite(by, ", ")),
+        (_, RequestVerdict::Unknown { reason }) => format!("{}: {reason}", style.bad("unknown")),
+    };
+    format!("{}: {line}", layer.as_str())
+}
+
 fn policy_ref_json(reference: &PolicyRef) -> Value {
     json!({"kind": reference.kind, "namespace": reference.namespace, "name": reference.name, "rule": reference.rule,
            "file": reference.location.as_ref().map(|l| l.file.to_string()),
@@ -483,14 +540,7 @@ pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], styl
     if !verdict.request.is_unspecified() {
         let _ = writeln!(out, "  request: {}", verdict.request.describe());
         for (layer, request_verdict) in &verdict.request_verdicts {
-            let cite = |by: &[PolicyRef]| by.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-            let line = match request_verdict {
-                RequestVerdict::Allowed { by } if by.is_empty() => style.good("allowed"),
-                RequestVerdict::Allowed { by } => format!("{} by {}", style.good("allowed"), cite(by)),
-                RequestVerdict::Denied { by } => format!("{} by {}", style.bad("denied"), cite(by)),
-                RequestVerdict::Unknown { reason } => format!("{}: {reason}", style.bad("unknown")),
-            };
-            let _ = writeln!(out, "  {}: {line}", layer.as_str());
+            let _ = writeln!(out, "  {}", request_line(*layer, request_verdict, style));
         }
     }
     side_lines(cluster, verdict, &verdict.explanation.egress, style, &mut out);
@@ -524,19 +574,35 @@ fn tier_json(cluster: &Cluster, side: &SideTrace, tier: TierId, wanted: &PortSet
 fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
     let allowed = side_verdict(verdict, side);
     let wanted = verdict.query.ports();
+    if side.calico {
+        let mut step = json!({
+            "side": side.direction.as_str(),
+            "verdict": if allowed { "allowed" } else { "denied" },
+            "isolated": side.tiers.iter().any(|t| !t.applying.is_empty()),
+            "by": crate::can_calico::side_json(cluster, side, &wanted),
+        });
+        if let Some(chain) = chain(cluster, verdict, side) {
+            step["chain"] = Value::String(chain);
+        }
+        return step;
+    }
     // The chain in evaluation order: admin rules, then the NetworkPolicy tier, then baseline rules.
-    let mut by = tier_json(cluster, side, TierId::Admin, &wanted);
+    let mut by = cilium::deny_json(cluster, side, &wanted);
+    by.extend(tier_json(cluster, side, TierId::Admin, &wanted));
     let reached_policies = !side.reached(TierId::NetworkPolicy).intersection(&wanted).is_empty();
     if reached_policies && allowed {
+        by.extend(cilium::allow_json(cluster, side, &wanted));
         by.extend(
-            side.hits(TierId::NetworkPolicy).iter().filter(|hit| !hit.ports.intersection(&wanted).is_empty()).map(
-                |hit| {
+            side.hits(TierId::NetworkPolicy)
+                .iter()
+                .filter(|hit| hit.origin.kind == PolicyKind::NetworkPolicy)
+                .filter(|hit| !hit.ports.intersection(&wanted).is_empty())
+                .map(|hit| {
                     let policy = &cluster.policies[hit.origin.policy];
                     json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name,
                    "rule": hit.origin.rule, "peer": hit.peer, "ports": hit.ports.intersection(&wanted),
                    "file": policy.location.file, "line": policy.rules(side.direction)[hit.origin.rule].line})
-                },
-            ),
+                }),
         );
     } else if reached_policies {
         // Denied: the policies that isolate the endpoint, none of whose rules matched.
@@ -545,14 +611,15 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
             json!({"kind": "NetworkPolicy", "namespace": policy.namespace, "name": policy.name, "rule": null,
                    "file": policy.location.file, "line": policy.location.line})
         }));
+        by.extend(cilium::default_deny_json(cluster, side));
     }
-    if reached_policies && side.isolating().is_empty() {
+    if reached_policies && !side.default_deny() {
         by.extend(tier_json(cluster, side, TierId::Baseline, &wanted));
     }
     let mut step = json!({
         "side": side.direction.as_str(),
         "verdict": if allowed { "allowed" } else { "denied" },
-        "isolated": !side.isolating().is_empty(),
+        "isolated": side.default_deny(),
         "by": by,
     });
     if let Some(chain) = chain(cluster, verdict, side) {

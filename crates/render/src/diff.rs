@@ -132,10 +132,10 @@ pub fn json(diff: &Diff) -> Value {
     json!({
         "schema": SCHEMA,
         "connections": diff.connections.iter().map(change_json).collect::<Vec<_>>(),
-        "findings_appeared": diff.findings_appeared.iter().map(|f| finding_json(f, None)).collect::<Vec<_>>(),
-        "findings_disappeared": diff.findings_disappeared.iter().map(|f| finding_json(f, None)).collect::<Vec<_>>(),
+        "findings_appeared": diff.findings_appeared.iter().map(|f| finding_json(f, None, &[])).collect::<Vec<_>>(),
+        "findings_disappeared": diff.findings_disappeared.iter().map(|f| finding_json(f, None, &[])).collect::<Vec<_>>(),
         "findings_changed": diff.findings_changed.iter().map(|(was, is)| {
-            let mut entry = finding_json(is, None);
+            let mut entry = finding_json(is, None, &[]);
             entry["previous_severity"] = json!(was.severity.as_str());
             entry
         }).collect::<Vec<_>>(),

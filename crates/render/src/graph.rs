@@ -76,10 +76,24 @@ pub struct Edge {
     pub style: EdgeStyle,
 }
 
+/// Every node of `from` has an edge to every node of `to` (but itself), with one label and style: how a picture
+/// of a large answer holds its edges without listing them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeGroup {
+    /// Indexes into [`Graph::nodes`], ascending.
+    pub from: Vec<usize>,
+    pub to: Vec<usize>,
+    pub label: String,
+    pub style: EdgeStyle,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Graph {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
+    /// Edges held as groups; the pictures drawn in the browser read them, DOT and Mermaid do not (their graphs
+    /// are built from listed edges).
+    pub groups: Vec<EdgeGroup>,
 }
 
 impl Graph {
@@ -125,8 +139,9 @@ impl Graph {
     }
 
     /// The audit's picture: workloads (datastores marked), the sensitive addresses that some workload reaches, and
-    /// the effective connections; edges into a datastore port or a sensitive address are [`EdgeStyle::Sensitive`].
-    pub fn from_network_map(cluster: &Cluster, map: &NetworkMap<'_>) -> Graph {
+    /// the effective connections as groups; edges into a datastore port or a sensitive address are
+    /// [`EdgeStyle::Sensitive`].
+    pub fn from_network_map(cluster: &Cluster, map: &NetworkMap) -> Graph {
         let mut graph = Graph::default();
         for (w, datastores) in map.datastores.iter().enumerate() {
             let (kind, detail) = if datastores.is_empty() {
@@ -151,14 +166,26 @@ impl Graph {
                 }));
             }
         }
-        for c in map.connections {
-            let style = if map.reaches_datastore(c.dst, &c.allowed) { EdgeStyle::Sensitive } else { EdgeStyle::Normal };
-            graph.add_edge(c.src, c.dst, c.allowed.to_string(), style);
+        for group in &map.groups {
+            // Destinations reached on one of their datastore ports are drawn apart, as sensitive.
+            let (sensitive, normal): (Vec<usize>, Vec<usize>) =
+                group.dsts.iter().partition(|&&dst| map.reaches_datastore(dst, &group.allowed));
+            let label = group.allowed.to_string();
+            for (to, style) in [(normal, EdgeStyle::Normal), (sensitive, EdgeStyle::Sensitive)] {
+                if !to.is_empty() {
+                    graph.groups.push(EdgeGroup { from: group.srcs.clone(), to, label: label.clone(), style });
+                }
+            }
         }
+        // Workloads reaching a sensitive address on the same ports, together.
+        let mut into_address: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
         for reach in &map.to_addresses {
             if let Some(&node) = address_nodes.get(&reach.target) {
-                graph.add_edge(reach.workload, node, reach.ports.to_string(), EdgeStyle::Sensitive);
+                into_address.entry((node, reach.ports.to_string())).or_default().push(reach.workload);
             }
+        }
+        for ((node, label), from) in into_address {
+            graph.groups.push(EdgeGroup { from, to: vec![node], label, style: EdgeStyle::Sensitive });
         }
         graph
     }

@@ -60,7 +60,7 @@ pub fn audit_report(
             "exempt": report.exempt,
         },
         "namespaces": namespaces,
-        "findings": report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref())).collect::<Vec<_>>(),
+        "findings": report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref(), &report.input)).collect::<Vec<_>>(),
         "graph": graph_data(graph),
     });
     page(&format!("netseg audit: {}", meta.inputs.join(" ")), &data)
@@ -140,7 +140,7 @@ const NODE_TO_NAMESPACE: u8 = 1;
 const NAMESPACE_TO_NODE: u8 = 2;
 const NAMESPACE_TO_NAMESPACE: u8 = 3;
 
-/// The graph as compact JSON, losslessly. A flat cluster has an edge for nearly every pair of workloads (25
+/// The graph as compact JSON, losslessly; edge groups as runs of node indexes. A flat cluster has an edge for nearly every pair of workloads (25
 /// million at 5,000 workloads), so edges that cover a whole namespace with one label and style are written once:
 /// `[3, from_ns, to_ns, label, style]` when every workload of one namespace reaches every workload of the other,
 /// `[1, node, to_ns, ...]` or `[2, from_ns, node, ...]` when one workload reaches, or is reached by, a whole
@@ -206,6 +206,20 @@ pub fn graph_data(graph: &Graph) -> Value {
             }
         }
     }
+    // Groups: `[from, to, label, style]`, each side as runs `[start, length, start, length, ...]` of node indexes
+    // (a namespace's workloads are consecutive, so a group of whole namespaces is a few runs).
+    let groups: Vec<Value> = graph
+        .groups
+        .iter()
+        .map(|group| {
+            let label = *label_index.entry(group.label.as_str()).or_insert_with(|| {
+                labels.push(group.label.as_str());
+                labels.len() - 1
+            });
+            let style = styles.iter().position(|s| *s == group.style).unwrap_or(0);
+            json!([runs(&group.from), runs(&group.to), label, style])
+        })
+        .collect();
     let nodes: Vec<Value> = graph
         .nodes
         .iter()
@@ -220,7 +234,23 @@ pub fn graph_data(graph: &Graph) -> Value {
         "labels": labels,
         "styles": styles.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "edges": edges,
+        "groups": groups,
     })
+}
+
+/// Ascending indexes as runs: `[start, length, start, length, ...]`.
+fn runs(indexes: &[usize]) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    for &index in indexes {
+        let n = out.len();
+        if n >= 2 && out[n - 2] + out[n - 1] == index {
+            out[n - 1] += 1;
+        } else {
+            out.push(index);
+            out.push(1);
+        }
+    }
+    out
 }
 
 /// Pairs sorted by their first element, grouped by it: `(true, key, _)` where the key's group covers all

@@ -5,6 +5,8 @@
 pub mod audit;
 pub mod blast;
 pub mod can;
+mod can_calico;
+mod can_cilium;
 pub mod diff;
 pub mod generate;
 pub mod graph;

@@ -21,7 +21,7 @@ mod ns140_policy_selects_nothing;
 mod ns141_peer_selects_nothing;
 mod ns142_unresolved_named_port;
 mod ns143_ignored_rules;
-mod ns144_malformed_policy;
+pub(crate) mod ns144_malformed_policy;
 mod ns145_dns_blocked;
 mod ns146_allow_all_policy;
 mod ns147_declared_flow_blocked;
@@ -29,6 +29,12 @@ mod ns150_admin_same_priority;
 mod ns151_shadowed_admin_rule;
 mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
+mod ns170_calico_pass_to_profile;
+mod ns180_cilium_policy_inert;
+mod ns181_cilium_enforcement_never;
+mod ns182_fqdn_without_dns_rule;
+mod ns183_cilium_world_egress;
+mod ns184_l4_allow_cancels_l7;
 mod ns190_mesh_policy_without_proxy;
 mod ns191_plaintext_escapes_identity_rule;
 mod ns192_mesh_allow_unreachable;
@@ -63,6 +69,12 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns151_shadowed_admin_rule::RULE, ns151_shadowed_admin_rule::check),
     (&ns152_baseline_not_default::RULE, ns152_baseline_not_default::check),
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
+    (&ns170_calico_pass_to_profile::RULE, ns170_calico_pass_to_profile::check),
+    (&ns180_cilium_policy_inert::RULE, ns180_cilium_policy_inert::check),
+    (&ns181_cilium_enforcement_never::RULE, ns181_cilium_enforcement_never::check),
+    (&ns182_fqdn_without_dns_rule::RULE, ns182_fqdn_without_dns_rule::check),
+    (&ns183_cilium_world_egress::RULE, ns183_cilium_world_egress::check),
+    (&ns184_l4_allow_cancels_l7::RULE, ns184_l4_allow_cancels_l7::check),
     (&ns190_mesh_policy_without_proxy::RULE, ns190_mesh_policy_without_proxy::check),
     (&ns191_plaintext_escapes_identity_rule::RULE, ns191_plaintext_escapes_identity_rule::check),
     (&ns192_mesh_allow_unreachable::RULE, ns192_mesh_allow_unreachable::check),

@@ -1,5 +1,6 @@
 use crate::rules::{list, namespaces_with_workloads};
 use crate::{declare_rule, AuditContext, Finding};
+use netseg_engine::PortSet;
 use netseg_model::Direction;
 
 declare_rule! {
@@ -7,6 +8,8 @@ declare_rule! {
     /// Reports a namespace with workloads that no NetworkPolicy selects at all, and that no admin-tier or
     /// baseline-tier policy (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy) segments with
     /// a Deny rule either.
+    /// The finding says, once per namespace at any cluster size, how many pods of how many workloads in how many
+    /// namespaces reach its first workload, with one such pair as a witness that `netseg can` confirms.
     ///
     /// ## Why it matters
     /// Kubernetes networking is flat by default. Without a policy, every pod in the namespace accepts connections
@@ -45,9 +48,32 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         }
         let names: Vec<String> = workloads.iter().map(|&w| ctx.workload_name(w)).collect();
         let (resource, location) = ctx.namespace_resource(&namespace);
+        // Who reaches the namespace, in numbers: asked of the factored answer about its first workload, never
+        // listed, so that a flat cluster of any size gets one readable finding per namespace.
+        let mut exposure = String::new();
+        let mut witness = None;
+        if let Some(&subject) = workloads.first() {
+            let summary = ctx.effective.answer().sources(subject, &PortSet::all()).summary();
+            exposure = format!(
+                "; {} is reachable from {} pod(s) of {} workload(s) in {} namespace(s)",
+                ctx.workload_name(subject),
+                summary.pods,
+                summary.workloads,
+                summary.namespaces
+            );
+            // The witness names a port the workload listens on when one is open to the source.
+            witness = summary.first.and_then(|(src, ports)| {
+                let listening = ctx.cluster.workloads[subject].pods.iter().flat_map(|p| &p.facts.ports);
+                match listening.map(|p| (p.protocol, p.port)).find(|p| ports.contains(p.0, p.1)) {
+                    Some((protocol, port)) => ctx.witness_between(src, subject, &PortSet::single(protocol, port)),
+                    None => ctx.witness_between(src, subject, &ports),
+                }
+            });
+        }
         out.push(
             Finding::new(&RULE, resource, location)
-                .message(format!("namespace `{namespace}` has {} workload(s) and no NetworkPolicy selects any of them", names.len()))
+                .message(format!("namespace `{namespace}` has {} workload(s) and no NetworkPolicy selects any of them{exposure}", names.len()))
+                .witness(witness)
                 .evidence(format!("unsegmented: {}", list(&names, 5)))
                 .remediation(format!(
                     "add a default-deny NetworkPolicy (podSelector: {{}}, policyTypes: [Ingress, Egress]) to `{namespace}`, then allow the flows its workloads need"
@@ -63,6 +89,15 @@ mod tests {
     #[test]
     fn flat_namespace_fails() {
         assert_eq!(names(&audit_yaml(FLAT), "NS101"), ["shop"]);
+    }
+
+    #[test]
+    fn flat_namespace_says_how_many_reach_it_with_a_witness() {
+        let report = audit_yaml(FLAT);
+        let finding = &of(&report, "NS101")[0];
+        assert!(finding.message.contains("is reachable from"), "{}", finding.message);
+        let witness = finding.witness.as_ref().expect("a witness pair");
+        assert!(witness.from.starts_with("shop/") && witness.to.starts_with("shop/"), "{witness:?}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use crate::context::tcp;
+use crate::context::{tcp, EgressCause};
 use crate::{declare_rule, AuditContext, Finding};
 
 declare_rule! {
@@ -43,18 +43,28 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         let witness = ctx.witness_to_addresses(w, &ctx.facts.metadata, &http);
+        let cause = match witness.as_ref().and_then(|w| w.to.parse().ok()) {
+            Some(addr) => ctx.egress_cause(w, addr, &http),
+            None => EgressCause::default(),
+        };
+        let remediation = if cause.allow_all.is_empty() {
+            "isolate egress and add the metadata addresses (169.254.169.254/32, 100.100.100.200/32, 168.63.129.16/32, fd00:ec2::254/128) to the `except` of every broad ipBlock".to_string()
+        } else {
+            format!(
+                "replace {} with rules that name the destinations the workload needs (an ipBlock such as 0.0.0.0/0 with `except: [169.254.169.254/32, 100.100.100.200/32, 168.63.129.16/32]` where it needs the internet): NetworkPolicies only add allowances, so no other policy can close what an allow-all rule opens",
+                cause.allow_all.join(" and ")
+            )
+        };
         let (resource, location) = ctx.workload_resource(w);
         out.push(
             Finding::new(&RULE, resource, location)
-                .message(format!("{} can reach the cloud metadata endpoint ({}) on TCP 80", ctx.workload_name(w), reachable.join(", ")))
-                .evidence(if ctx.isolated(w, netseg_model::Direction::Egress) {
-                    "its egress policies allow an address range that includes the metadata endpoint".to_string()
-                } else if ctx.tier_rule_applies(w, netseg_model::Direction::Egress, None) {
-                    "admin or baseline egress rules apply to it, but none denies the metadata endpoint, and no NetworkPolicy isolates its egress".to_string()
-                } else {
-                    "it is not isolated for egress, so every address is allowed".to_string()
-                })
-                .remediation("isolate egress and add the metadata addresses (169.254.169.254/32, 100.100.100.200/32, 168.63.129.16/32, fd00:ec2::254/128) to the `except` of every broad ipBlock")
+                .message(format!(
+                    "{} can reach the cloud metadata endpoint ({}) on TCP 80",
+                    ctx.workload_name(w),
+                    reachable.join(", ")
+                ))
+                .evidence(cause.words)
+                .remediation(remediation)
                 .witness(witness),
         );
     }
@@ -69,6 +79,40 @@ mod tests {
         let report = audit_yaml(FLAT);
         assert_eq!(names(&report, "NS120"), ["shop/redis", "shop/web"]);
         assert_eq!(of(&report, "NS120")[0].witness.as_ref().map(|w| w.to.as_str()), Some("169.254.169.254"));
+        assert_eq!(
+            of(&report, "NS120")[0].evidence,
+            "no NetworkPolicy isolates it for egress, so every address is allowed"
+        );
+    }
+
+    /// Issue 12, failure 7: online-boutique's `egress: [{}]` was cited as "an address range", naming no policy.
+    #[test]
+    fn regression_the_allow_all_rule_that_decides_is_named() {
+        let text = format!("{FLAT}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: redis, namespace: shop}}\nspec:\n  podSelector: {{matchLabels: {{app: redis}}}}\n  policyTypes: [Egress]\n  egress:\n  - {{}}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: web, namespace: shop}}\nspec:\n  podSelector: {{matchLabels: {{app: web}}}}\n  egress:\n  - to: [{{podSelector: {{}}}}]\n  - to: [{{ipBlock: {{cidr: 169.254.0.0/16}}}}]\n    ports: [{{port: 80}}]\n");
+        let report = audit_yaml(&text);
+        let redis = of(&report, "NS120").into_iter().find(|f| f.resource.name == "redis").expect("redis");
+        assert!(
+            redis.evidence.starts_with("egress rule 0 of NetworkPolicy shop/redis (test.yaml:"),
+            "{}",
+            redis.evidence
+        );
+        assert!(
+            redis.evidence.contains("names no destination, so it allows every address on every port"),
+            "{}",
+            redis.evidence
+        );
+        assert!(
+            redis.remediation.starts_with("replace egress rule 0 of NetworkPolicy shop/redis"),
+            "{}",
+            redis.remediation
+        );
+        let web = of(&report, "NS120").into_iter().find(|f| f.resource.name == "web").expect("web");
+        assert!(web.evidence.contains("egress rule 1 of NetworkPolicy shop/web"), "{}", web.evidence);
+        assert!(
+            web.evidence.contains("allows ipBlock 169.254.0.0/16, which includes 169.254.169.254, on TCP 80"),
+            "{}",
+            web.evidence
+        );
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     };
     for w in ctx.governed_workloads() {
         let Some(witness) = ctx.witness_to_addresses(w, ctx.facts.api_server_candidates(), &ports) else { continue };
+        let why = match witness.to.parse() {
+            Ok(addr) => ctx.why_egress_to(w, addr, &ports),
+            Err(_) => String::new(),
+        };
         let (resource, location) = ctx.workload_resource(w);
         out.push(
             Finding::new(&RULE, resource, location)
@@ -59,7 +63,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                         witness.port
                     ),
                 })
-                .evidence(source.clone())
+                .evidence(format!("{source}; {}", why))
                 .remediation("isolate egress and allow the API server only to the workloads that call it")
                 .witness(Some(witness)),
         );

@@ -31,18 +31,18 @@ declare_rule! {
 pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let dns = PortSet::from_ranges(&[(Protocol::Udp, 53, 53), (Protocol::Tcp, 53, 53)]);
     let in_kube_system = |w: usize| ctx.cluster.workloads[w].id.namespace == "kube-system";
-    let mut by_source: Vec<(usize, Vec<(usize, PortSet)>)> = Vec::new();
-    for connection in ctx.connections() {
-        if in_kube_system(connection.src) || !in_kube_system(connection.dst) || ctx.host_network(connection.src) {
-            continue;
-        }
-        let beyond_dns = connection.allowed.difference(&dns);
-        if beyond_dns.is_empty() {
-            continue;
-        }
-        match by_source.last_mut() {
-            Some((src, targets)) if *src == connection.src => targets.push((connection.dst, beyond_dns)),
-            _ => by_source.push((connection.src, vec![(connection.dst, beyond_dns)])),
+    // Who reaches each kube-system workload, asked of the answer, then gathered per source.
+    let mut by_source: std::collections::BTreeMap<usize, Vec<(usize, PortSet)>> = std::collections::BTreeMap::new();
+    let all = PortSet::all();
+    for dst in (0..ctx.cluster.workloads.len()).filter(|&w| in_kube_system(w)) {
+        for (src, allowed) in ctx.sources_of(dst, &all) {
+            if in_kube_system(src) || ctx.host_network(src) {
+                continue;
+            }
+            let beyond_dns = allowed.difference(&dns);
+            if !beyond_dns.is_empty() {
+                by_source.entry(src).or_default().push((dst, beyond_dns));
+            }
         }
     }
     for (src, targets) in by_source {

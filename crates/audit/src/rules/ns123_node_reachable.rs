@@ -35,6 +35,10 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     };
     for w in ctx.governed_workloads() {
         let Some(witness) = ctx.witness_to_addresses(w, &candidates, &kubelet) else { continue };
+        let why = match witness.to.parse() {
+            Ok(addr) => ctx.why_egress_to(w, addr, &kubelet),
+            Err(_) => String::new(),
+        };
         let (resource, location) = ctx.workload_resource(w);
         out.push(
             Finding::new(&RULE, resource, location)
@@ -51,7 +55,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                         witness.to
                     ),
                 })
-                .evidence(source.clone())
+                .evidence(format!("{source}; {}", why))
                 .remediation("isolate egress and exclude node addresses from broad ipBlocks")
                 .witness(Some(witness)),
         );

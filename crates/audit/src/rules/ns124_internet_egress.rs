@@ -39,11 +39,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                     "{} has unrestricted egress to the internet (every TCP port of {addr}, for one)",
                     ctx.workload_name(w)
                 ))
-                .evidence(if ctx.isolated(w, netseg_model::Direction::Egress) {
-                    "its egress rules allow every port to public addresses"
-                } else {
-                    "it is not isolated for egress"
-                })
+                .evidence(ctx.why_egress_to(w, *addr, &all_tcp))
                 .remediation("isolate egress and allow only the destinations and ports it needs")
                 .witness(Some(witness)),
         );

@@ -67,11 +67,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         let ports = PortSet::from_ranges(&sensitive.iter().map(|(p, n, _)| (*p, *n, *n)).collect::<Vec<_>>());
-        let sources: Vec<(usize, PortSet)> = ctx
-            .connections_to(dst)
-            .map(|c| (c.src, c.allowed.intersection(&ports)))
-            .filter(|(_, allowed)| !allowed.is_empty())
-            .collect();
+        let sources: Vec<(usize, PortSet)> = ctx.sources_of(dst, &ports);
         let from_internet = public.iter().find_map(|addr| {
             let mut allowed = PortSet::empty();
             for pod in ctx.pods(dst) {
@@ -92,7 +88,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
 
         let mut reasons = Vec::new();
         if not_isolated {
-            reasons.push("no ingress isolation: every pod and address may connect".to_string());
+            reasons.push("no NetworkPolicy isolates it for ingress: every pod and address may connect".to_string());
         }
         if !other_namespaces.is_empty() {
             reasons.push(format!("open to other namespaces: {}", list(&other_namespaces, 4)));

@@ -1,5 +1,5 @@
 use crate::{declare_rule, AuditContext, Finding, Resource, Severity};
-use netseg_model::{DiagnosticCode, Location, Severity as DiagnosticSeverity};
+use netseg_model::{Diagnostic, DiagnosticCode, Location, Severity as DiagnosticSeverity};
 
 declare_rule! {
     /// ## What it does
@@ -29,22 +29,30 @@ declare_rule! {
     pub static RULE = NS144 "malformed-policy" High;
 }
 
+/// The severity and the consequence of a loader diagnostic that this rule reports, or `None` for one it leaves to
+/// stderr (notes, warnings about other things, and errors about the input as a whole, which every command reports
+/// as `error[...]` and exit 2).
+pub fn classify(diagnostic: &Diagnostic) -> Option<(Severity, &'static str)> {
+    let about_policy = diagnostic.object.as_ref().is_some_and(|o| o.kind == "NetworkPolicy");
+    match (diagnostic.severity, diagnostic.code) {
+        (DiagnosticSeverity::Error, code) if code.about_input() => None,
+        (DiagnosticSeverity::Error, _) => Some((Severity::High, "rejected: the object never exists in the cluster")),
+        (DiagnosticSeverity::Warning, DiagnosticCode::UnknownField) if about_policy => {
+            let dropped_selector =
+                matches!(diagnostic.field.as_deref(), Some("spec.matchLabels" | "spec.matchExpressions"));
+            Some(if dropped_selector {
+                (Severity::High, "dropped by the API server: the policy selects every pod in its namespace")
+            } else {
+                (Severity::Medium, "dropped by the API server")
+            })
+        }
+        _ => None,
+    }
+}
+
 pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     for diagnostic in ctx.diagnostics {
-        let about_policy = diagnostic.object.as_ref().is_some_and(|o| o.kind == "NetworkPolicy");
-        let (severity, what) = match (diagnostic.severity, diagnostic.code) {
-            (DiagnosticSeverity::Error, _) => (Severity::High, "rejected: the object never exists in the cluster"),
-            (DiagnosticSeverity::Warning, DiagnosticCode::UnknownField) if about_policy => {
-                let dropped_selector =
-                    matches!(diagnostic.field.as_deref(), Some("spec.matchLabels" | "spec.matchExpressions"));
-                if dropped_selector {
-                    (Severity::High, "dropped by the API server: the policy selects every pod in its namespace")
-                } else {
-                    (Severity::Medium, "dropped by the API server")
-                }
-            }
-            _ => continue,
-        };
+        let Some((severity, what)) = classify(diagnostic) else { continue };
         let resource = match &diagnostic.object {
             Some(object) => {
                 Resource { kind: object.kind.clone(), namespace: object.namespace.clone(), name: object.name.clone() }

@@ -42,9 +42,9 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     // One pass over the connections, not one per workload: clusters have hundreds of thousands of them.
     let mut reaches_dns = vec![false; ctx.cluster.workloads.len()];
     if !dns_servers.is_empty() {
-        for c in ctx.connections() {
-            if dns_servers.contains(&c.dst) && !c.allowed.intersection(&dns).is_empty() {
-                reaches_dns[c.src] = true;
+        for &server in &dns_servers {
+            for (src, _) in ctx.sources_of(server, &dns) {
+                reaches_dns[src] = true;
             }
         }
     }

@@ -204,7 +204,7 @@ fn side(
     // Else the peer closest to matching: the selector that does not match and the labels it missed.
     let mut port_missing: Option<String> = None;
     let mut closest: Option<(usize, String)> = None;
-    for &p in policies {
+    for &p in &policies {
         let policy = &ctx.cluster.policies[p];
         for (index, rule) in policy.rules(direction).iter().enumerate() {
             for peer in &rule.peers {

@@ -34,12 +34,16 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     };
     // Per destination, the sources of other tenants that reach it.
     let mut reached: BTreeMap<usize, Vec<(usize, netseg_engine::PortSet)>> = BTreeMap::new();
-    for connection in ctx.connections() {
-        match (tenant(connection.src), tenant(connection.dst)) {
-            (Some(from), Some(to)) if from != to => {
-                reached.entry(connection.dst).or_default().push((connection.src, connection.allowed.clone()))
-            }
-            _ => {}
+    let all = netseg_engine::PortSet::all();
+    for dst in 0..ctx.cluster.workloads.len() {
+        let Some(to) = tenant(dst) else { continue };
+        let sources: Vec<_> = ctx
+            .sources_of(dst, &all)
+            .into_iter()
+            .filter(|(src, _)| tenant(*src).is_some_and(|from| from != to))
+            .collect();
+        if !sources.is_empty() {
+            reached.insert(dst, sources);
         }
     }
     for (dst, sources) in reached {

@@ -9,7 +9,6 @@ use crate::settings::Settings;
 use crate::timings::phase;
 use anyhow::{anyhow, Result};
 use netseg_audit::{AuditContext, Severity};
-use netseg_engine::answer_limit::Holds;
 use netseg_engine::Network;
 
 pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
@@ -21,10 +20,13 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     }
     let mut reports = Vec::new();
     let mut page = None;
+    let mut input_errors = false;
     let mut flow_errors = false;
     for Loaded { context, cluster, diagnostics, unseen } in input::load(settings, &args.input)? {
-        // Input problems become NS144 findings; only skipped documents are worth a line of their own.
-        diagnostics::report(&diagnostics, settings.verbose, true);
+        // Malformed objects become NS144 findings and unanalysed policies NS132; the rest (errors about the input
+        // itself, duplicate objects, deprecated fields) are shown on stderr as every command shows them.
+        diagnostics::report_unless(&diagnostics, settings.verbose, netseg_audit::reported_as_finding);
+        input_errors |= diagnostics::input_errors(&diagnostics);
         let network = Network::new(&cluster, &super::network_choice(&args.network))?;
         // The flows the application declares and was seen making, for NS147.
         let (flows, bad_rows) = super::read_flows(&cluster, &args.flows, &args.input.paths)?;
@@ -34,13 +36,13 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
             ..options.clone()
         };
         let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
-        // The engine's all-pairs answer, which the rules share, computed here so that the timings tell it apart.
-        settings.refuse_too_large(ctx.effective, Holds::WorkloadPairs)?;
-        ctx.connections();
+        // The engine's factored answer, which the rules question, built here so that the timings tell it apart.
+        ctx.effective.answer();
         phase("engine");
         let mut result = netseg_audit::audit(&ctx);
         phase("audit");
         result.cluster = context;
+        result.input = check_input(settings, args);
         result.assumptions.extend(unseen);
         if html {
             let map = netseg_audit::map::network_map(&ctx);
@@ -72,5 +74,27 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     };
     let worst = reports.iter().filter_map(|r| r.worst()).max();
     let failed = matches!((threshold, worst), (Some(threshold), Some(worst)) if worst >= threshold);
-    Ok(exit::unless_input_errors(flow_errors, if failed { exit::GATE } else { exit::PASS }))
+    Ok(exit::unless_input_errors(input_errors || flow_errors, if failed { exit::GATE } else { exit::PASS }))
+}
+
+/// The input as the user gave it, for the `check:` commands: the flags that change what is read or how it is
+/// analysed, then the paths. The context of a live cluster is added per report.
+fn check_input(settings: &Settings, args: &AuditArgs) -> Vec<String> {
+    let mut words = Vec::new();
+    if let Some(namespace) = &settings.namespace {
+        words.extend(["-n".to_string(), namespace.clone()]);
+    }
+    if let Some(cni) = &args.network.cni {
+        words.extend(["--cni".to_string(), cni.clone()]);
+    }
+    if args.network.assume_enforced {
+        words.push("--assume-enforced".to_string());
+    }
+    if let Some(kubeconfig) = &args.input.kubeconfig {
+        words.extend(["--kubeconfig".to_string(), kubeconfig.display().to_string()]);
+    } else if args.input.cluster && args.input.context.is_empty() {
+        words.push("--cluster".to_string());
+    }
+    words.extend(args.input.paths.iter().cloned());
+    words
 }

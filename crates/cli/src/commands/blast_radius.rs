@@ -11,7 +11,6 @@ use crate::timings::phase;
 use anyhow::{anyhow, Result};
 use netseg_audit::blast::Origin;
 use netseg_audit::{AuditContext, Config};
-use netseg_engine::answer_limit::Holds;
 use netseg_engine::query;
 use netseg_engine::Network;
 
@@ -34,8 +33,7 @@ pub fn run(settings: &Settings, args: &BlastArgs) -> Result<u8> {
     };
     let config = Config::default();
     let ctx = AuditContext::new(&network, &config, &loaded.diagnostics, &options);
-    settings.refuse_too_large(ctx.effective, Holds::WorkloadPairs)?;
-    ctx.connections();
+    ctx.effective.answer();
     phase("engine");
     let radius = netseg_audit::blast::blast_radius(&ctx, origin, args.max_hops);
     phase("blast-radius");

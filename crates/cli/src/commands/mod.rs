@@ -32,7 +32,17 @@ pub fn run(cli: &Cli, settings: &Settings) -> Result<u8> {
 
 /// What `--cni` and `--assume-enforced` say about the network.
 fn network_choice(args: &NetworkArgs) -> NetworkChoice {
-    NetworkChoice { cni: args.cni.clone(), assume_enforced: args.assume_enforced }
+    use crate::args::PolicyEnforcementArg;
+    use netseg_model::PolicyEnforcement;
+    NetworkChoice {
+        cni: args.cni.clone(),
+        assume_enforced: args.assume_enforced,
+        cilium_enforcement: args.policy_enforcement.map(|mode| match mode {
+            PolicyEnforcementArg::Default => PolicyEnforcement::Default,
+            PolicyEnforcementArg::Always => PolicyEnforcement::Always,
+            PolicyEnforcementArg::Never => PolicyEnforcement::Never,
+        }),
+    }
 }
 
 /// The facts `--api-server` and `--node-cidr` give (an address or a CIDR each).

@@ -1,5 +1,6 @@
 //! `netseg reach`: who can reach whom. The engine always answers in groups; they are filtered, then expanded into
-//! pairs when the answer is small (`--group`).
+//! pairs when the answer is small (`--group`). Only a listing asked for pair by pair (`--group never`) may be
+//! refused for its size.
 
 use crate::args::{Granularity, GroupChoice, ReachArgs, ReachFormat};
 use crate::diagnostics;
@@ -9,7 +10,6 @@ use crate::output::write_out;
 use crate::settings::Settings;
 use crate::timings::phase;
 use anyhow::{anyhow, Result};
-use netseg_engine::answer_limit::Holds;
 use netseg_engine::query::{self, PortQuery};
 use netseg_engine::Network;
 
@@ -31,7 +31,6 @@ pub fn run(settings: &Settings, args: &ReachArgs) -> Result<u8> {
     let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
     let from = args.from.as_deref().map(|f| query::resolve(&cluster, f)).transpose()?;
     let to = args.to.as_deref().map(|t| query::resolve(&cluster, t)).transpose()?;
-    settings.refuse_too_large(analysis, Holds::GroupEntries)?;
     let grouped = analysis.reach_groups().filter(
         |e| from.as_ref().is_none_or(|f| query::endpoint_matches(e, f)),
         |e| to.as_ref().is_none_or(|t| query::endpoint_matches(e, t)),
@@ -40,7 +39,10 @@ pub fn run(settings: &Settings, args: &ReachArgs) -> Result<u8> {
     phase("engine");
     let pairs = grouped.pairs();
     let as_groups = match (args.group, args.output) {
-        (GroupChoice::Never, _) => false,
+        (GroupChoice::Never, _) => {
+            settings.refuse_listing(pairs)?;
+            false
+        }
         (_, ReachFormat::Csv | ReachFormat::Md | ReachFormat::Dot | ReachFormat::Mermaid) => {
             if pairs > FLAT_FORMAT_LIMIT && args.group == GroupChoice::Auto {
                 return Err(anyhow!(

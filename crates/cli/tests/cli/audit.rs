@@ -224,3 +224,30 @@ fn html_report_embeds_the_audit_and_the_graph() {
         assert!(ids.contains(&id), "{id} in {ids:?}");
     }
 }
+
+/// Issue 12, failure 8: every open workload got four near-identical blocks (NS120/NS121/NS123/NS124). Text output
+/// shows one block per workload with one line per reachable sensitive destination and no repeated line; JSON keeps
+/// one finding per rule.
+#[test]
+fn sensitive_egress_is_one_block_per_workload_in_text_and_one_finding_per_rule_in_json() {
+    let text = netseg(&["audit", "--fail-on", "none", &example("wordpress-flat")]).stdout;
+    let headers: Vec<&str> = text.lines().filter(|l| l.contains("sensitive-egress")).collect();
+    assert_eq!(headers.len(), 3, "one block per workload:\n{text}");
+    for workload in ["blog/redis[Deployment]", "blog/wordpress[Deployment]", "blog/mysql[StatefulSet]"] {
+        assert_eq!(headers.iter().filter(|h| h.contains(workload)).count(), 1, "{workload}");
+        let metadata_lines =
+            text.lines().filter(|l| l.contains(&format!("NS120 metadata-reachable: {workload}"))).count();
+        assert_eq!(metadata_lines, 1, "{workload}:\n{text}");
+    }
+    // Within a block, no line twice.
+    for block in text.split("sensitive-egress").skip(1) {
+        let lines: Vec<&str> = block.lines().take_while(|l| l.starts_with("      ")).collect();
+        let mut unique = lines.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), lines.len(), "repeated lines in:\n{block}");
+    }
+    let run = netseg(&["audit", "-o", "json", "--fail-on", "none", &example("wordpress-flat")]);
+    let per_rule = findings(&run).into_iter().filter(|f| f["rule"] == "NS124").count();
+    assert_eq!(per_rule, 3, "JSON keeps one finding per rule and workload");
+}

@@ -331,3 +331,91 @@ fn a_selector_error_shows_the_expression_and_column() {
         run.stderr
     );
 }
+
+/// A security tier that passes `a/client` on to the default tier and denies everything else to `a/web`, and a
+/// Kubernetes NetworkPolicy in the default tier that admits `a/client` on port 80 only.
+const TIERED: &str = "\
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.web}
+spec:
+  tier: security
+  selector: app == 'web'
+  ingress:
+  - action: Pass
+    source: {selector: app == 'client'}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: a}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [{port: 80}]
+";
+
+#[test]
+fn can_names_the_calico_tier_policy_rule_file_and_line() {
+    let dir = tree(&[("good.yaml", GOOD), ("tiers.yaml", TIERED)]);
+    let path = dir.path().display().to_string();
+    let run = netseg(&["can", "--cni", "calico", "--from", "a/client", "--to", "a/web", "--port", "80", &path]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "tiers.yaml:6) ingress rule 0 (line 13) passes to the next tier: from selector `app == 'client'`, on TCP 80"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("tiers.yaml:16) ingress rule 0 (line 22) allows"), "{}", run.stdout);
+    assert!(run
+        .stdout
+        .contains("security `GlobalNetworkPolicy security.web` Pass → default `NetworkPolicy a/web` Allow"));
+
+    let run = netseg(&["can", "--cni", "calico", "--from", "a/client", "--to", "a/web", "--port", "81", &path]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("tier `default` (order 1000000): no rule matches TCP 81; the tier's default action denies them"),
+        "{}",
+        run.stdout
+    );
+
+    let run = netseg(&["can", "--cni", "calico", "--from", "b/db", "--to", "a/web", "--port", "80", &path]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("tier `security` (order 100): no rule matches TCP 80; the tier's default action denies them"),
+        "{}",
+        run.stdout
+    );
+
+    for (from, port) in [("a/client", "80"), ("a/client", "81"), ("b/db", "80"), ("a/web", "80")] {
+        let args = ["can", "-o", "json", "--cni", "calico", "--from", from, "--to", "a/web", "--port", port, &path];
+        let run = netseg(&args);
+        super::schemas::check_json_output(&args, &run);
+    }
+    let args = ["can", "-o", "json", "--cni", "calico", "--from", "a/client", "--to", "a/web", "--port", "81", &path];
+    let value = json(&netseg(&args).stdout);
+    assert_eq!(value["steps"][1]["by"][0]["kind"], "GlobalNetworkPolicy");
+    assert_eq!(value["steps"][1]["by"][0]["line"], 13);
+    assert_eq!(value["steps"][1]["by"][1]["kind"], "TierDefault");
+    assert_eq!(value["steps"][1]["by"][1]["tier"], "default");
+}
+
+#[test]
+fn reach_sees_calico_policies_only_where_calico_enforces_them() {
+    let dir = tree(&[("good.yaml", GOOD), ("tiers.yaml", TIERED)]);
+    let path = dir.path().display().to_string();
+    let calico = pairs(&json(&netseg(&["reach", "-o", "json", "--cni", "calico", &path]).stdout));
+    assert!(calico.contains(&("a/client[Pod]".to_string(), "a/web[Pod]".to_string())));
+    assert!(!calico.contains(&("b/db[Pod]".to_string(), "a/web[Pod]".to_string())), "the security tier denies");
+    let run = netseg(&["reach", "-o", "json", "--cni", "cilium", &path]);
+    assert!(run.stderr.is_empty() || !run.stderr.contains("unmodelled-policy"), "{}", run.stderr);
+}

@@ -56,3 +56,75 @@ fn spec_and_specs_together_warn_and_do_not_fail() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("both.yaml:7:") && run.stderr.contains("both `spec` and `specs`"), "{}", run.stderr);
 }
+
+/// Cilium's Star Wars demo with its L3/L4/L7 rule: the empire may only request a landing.
+const STAR_WARS_L7: &str = "kind: Pod
+metadata: {name: deathstar, namespace: default, labels: {org: empire, class: deathstar}}
+spec: {containers: [{ports: [{containerPort: 80}]}]}
+---
+kind: Pod
+metadata: {name: tiefighter, namespace: default, labels: {org: empire, class: tiefighter}}
+---
+kind: Pod
+metadata: {name: xwing, namespace: default, labels: {org: alliance, class: xwing}}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: rule1, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {org: empire, class: deathstar}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {org: empire}}]
+    toPorts:
+    - ports: [{port: '80', protocol: TCP}]
+      rules:
+        http: [{method: POST, path: /v1/request-landing}]
+";
+
+#[test]
+fn can_lists_the_l7_conditions_and_decides_a_named_request() {
+    let dir = tree(&[("sw.yaml", STAR_WARS_L7)]);
+    let path = dir.path().display().to_string();
+    let can = |extra: &[&str]| {
+        let mut args = vec!["can", "--cni", "cilium", "--from", "default/tiefighter", "--to", "default/deathstar"];
+        args.extend_from_slice(&["--port", "80"]);
+        args.extend_from_slice(extra);
+        args.push(&path);
+        netseg(&args)
+    };
+    // No request named: the port is allowed, with the conditions listed.
+    let open = can(&[]);
+    assert_eq!(open.code, 0, "{}{}", open.stdout, open.stderr);
+    assert!(
+        open.stdout.contains("allowed by ingress rule spec.ingress[0] of CiliumNetworkPolicy default/rule1 (line 17)"),
+        "{}",
+        open.stdout
+    );
+    assert!(open.stdout.contains("HTTP POST /v1/request-landing"), "{}", open.stdout);
+    let json = serde_json::from_str::<serde_json::Value>(&can(&["-o", "json"]).stdout).expect("json");
+    let entry = &json["steps"][1]["by"][0];
+    assert_eq!(
+        (entry["kind"].as_str(), entry["rule"].as_str()),
+        (Some("CiliumNetworkPolicy"), Some("spec.ingress[0]"))
+    );
+    assert!(entry["conditions"][0].as_str().is_some_and(|c| c.starts_with("HTTP POST /v1/request-landing")));
+    // The landing request passes; the exhaust port does not (Cilium answers 403 Access denied).
+    let landing = can(&["--method", "POST", "--path", "/v1/request-landing"]);
+    assert_eq!(landing.code, 0, "{}", landing.stdout);
+    assert!(
+        landing.stdout.contains("Cilium L7: the request is admitted by CiliumNetworkPolicy default/rule1"),
+        "{}",
+        landing.stdout
+    );
+    let exhaust = can(&["--method", "PUT", "--path", "/v1/exhaust-port", "-o", "json"]);
+    assert_eq!(exhaust.code, 1, "{}", exhaust.stdout);
+    let json = serde_json::from_str::<serde_json::Value>(&exhaust.stdout).expect("json");
+    assert_eq!(json["request_verdicts"][0]["verdict"], "denied");
+    assert_eq!(json["allowed"], false);
+    // A request that gives no path: the rule tests it, so the request cannot be decided.
+    let unknown = can(&["--method", "POST"]);
+    assert!(unknown.stdout.contains("the request cannot be decided"), "{}", unknown.stdout);
+    // The alliance is dropped at L3.
+    let xwing = netseg(&["can", "--cni", "cilium", "--from", "default/xwing", "--to", "default/deathstar", &path]);
+    assert_eq!(xwing.code, 1, "{}", xwing.stdout);
+}

@@ -260,12 +260,12 @@ fn the_readme_is_a_front_page_that_opens_with_the_two_commands() {
 #[test]
 fn the_readme_tour_runs_as_written() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
-    let witness = "netseg can --from 'blog/wordpress[Deployment]' --to '169.254.169.254' --protocol TCP --port 80";
+    let witness = "netseg can --from 'blog/wordpress[Deployment]' --to 169.254.169.254 --protocol TCP --port 80";
     assert!(readme.contains(&format!("$ {witness} examples/wordpress-flat")), "the tour's `can` step changed");
 
     let audit = netseg(&["audit", "examples/wordpress-flat"]);
     assert_eq!(audit.code, 1, "{}", audit.stderr);
-    assert!(audit.stdout.contains(&format!("check: {witness}\n")), "{}", audit.stdout);
+    assert!(audit.stdout.contains(&format!("check: {witness} examples/wordpress-flat\n")), "{}", audit.stdout);
     assert!(readme.contains(audit.stdout.lines().next().expect("summary line")), "the tour's audit summary changed");
 
     let can = ["can", "--from", "blog/wordpress[Deployment]", "--to", "169.254.169.254", "--protocol", "TCP"];

@@ -18,14 +18,18 @@ mod docs;
 mod generate;
 mod generate_cuts;
 mod hostile;
+mod input_errors;
 mod intent;
 mod live;
 mod mesh;
+mod platform;
 mod reach;
 mod realworld;
 mod sarif;
+mod scale;
 mod schemas;
 mod synthetic;
+mod witness;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -71,6 +71,30 @@ fn reach_and_audit_see_the_mesh() {
     assert_eq!(tcp_to_shoes("default/inventory[Deployment]"), Some(serde_json::json!([[1, 65535]])));
 }
 
+/// The factored all-pairs answer agrees with `can` pair by pair: the mesh decides by the client's identity,
+/// which the answer's cells alone do not tell apart.
+#[test]
+fn reach_agrees_with_can_on_every_pair() {
+    let value = json(&netseg(&["reach", "-o", "json", &shoes()]).stdout);
+    let workloads = ["default/shoes", "default/storefront", "default/inventory"];
+    for from in workloads {
+        for to in workloads.iter().copied().filter(|&to| to != from) {
+            let reached = value["connections"]
+                .as_array()
+                .and_then(|all| {
+                    all.iter()
+                        .find(|c| c["src"] == format!("{from}[Deployment]") && c["dst"] == format!("{to}[Deployment]"))
+                })
+                .and_then(|c| c["allowed"]["TCP"].as_array().cloned())
+                .is_some_and(|ranges| {
+                    ranges.iter().any(|r| r[0].as_u64() <= Some(8080) && r[1].as_u64() >= Some(8080))
+                });
+            let can = netseg(&["can", "--from", from, "--to", to, "--port", "8080", &shoes()]);
+            assert_eq!(can.code == 0, reached, "{from} -> {to}: can says {}, reach says {reached}", can.stdout);
+        }
+    }
+}
+
 #[test]
 fn a_bad_mesh_object_is_left_out_with_file_line_and_field_and_the_rest_is_analysed() {
     let dir = tempfile::tempdir().expect("tempdir");

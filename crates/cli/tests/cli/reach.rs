@@ -244,7 +244,7 @@ fn timings_name_every_phase_on_stderr() {
 }
 
 #[test]
-fn an_answer_beyond_the_pair_limit_is_refused_with_the_limit_named() {
+fn only_a_pair_by_pair_listing_beyond_the_limit_is_refused_with_its_size() {
     let workloads: String = (0..4)
         .map(|i| format!("---\nkind: Deployment\nmetadata: {{name: app-{i}}}\nspec: {{template: {{metadata: {{labels: {{app: a{i}}}}}}}}}\n"))
         .collect();
@@ -255,17 +255,26 @@ fn an_answer_beyond_the_pair_limit_is_refused_with_the_limit_named() {
             Command::new(env!("CARGO_BIN_EXE_netseg"))
                 .args(args)
                 .current_dir(repo_root())
-                .env("NETSEG_MAX_PAIRS", "15")
+                .env("NETSEG_MAX_PAIRS", "11")
                 .output()
                 .expect("run netseg"),
         )
     };
-    // Four workloads that no rule tells apart: sixteen workload pairs counted (with themselves) for the audit's list,
-    // but the groups list only four destinations, plus four to and four from the outside.
+    // Four workloads that no rule tells apart: twelve workload pairs. The audit, the blast radius and the grouped
+    // answer question the factored answer and have no limit.
     let audit = run(&["audit", &path]);
-    assert_eq!(audit.code, 2, "{}", audit.stderr);
-    assert!(audit.stderr.contains("more than 15 allowed workload pairs") && audit.stderr.contains("NETSEG_MAX_PAIRS"));
-    let reach = run(&["reach", "-o", "json", &path]);
-    assert_eq!(reach.code, 0, "{}", reach.stderr);
-    assert_eq!(pairs(&json(&reach.stdout)).len(), 12 + 2 * 4);
+    assert_eq!(audit.code, 1, "{}", audit.stderr);
+    let blast = run(&["blast-radius", "--from", "default/app-0", &path]);
+    assert_eq!(blast.code, 0, "{}", blast.stderr);
+    let grouped = run(&["reach", "--group", "always", "-o", "json", &path]);
+    assert_eq!(grouped.code, 0, "{}", grouped.stderr);
+    // Listing them one by one is refused, with how many and what to ask instead.
+    let listed = run(&["reach", "--group", "never", "-o", "json", &path]);
+    assert_eq!(listed.code, 2, "{}", listed.stderr);
+    assert!(
+        listed.stderr.contains("too large to list pair by pair: 20 allowed pairs, more than the limit of 11"),
+        "{}",
+        listed.stderr
+    );
+    assert!(listed.stderr.contains("--group auto") && listed.stderr.contains("netseg can"), "{}", listed.stderr);
 }

@@ -120,6 +120,7 @@
   }
 
   function witnessCommand(w) {
+    if (w.command) return w.command;
     return "netseg can --from '" + w.from + "' --to '" + w.to + "' --protocol " + w.protocol + ' --port ' + w.port;
   }
 
@@ -235,23 +236,36 @@
   function graphSection() {
     const g = data.graph;
     const nodes = g.nodes.map((n, index) => ({ index, ns: n[0], id: n[1], label: n[2], kind: n[3], detail: n[4] }));
-    const edges = g.edges.map((e) => ({ kind: e[0], from: e[1], to: e[2], label: g.labels[e[3]], style: g.styles[e[4]] }));
     const members = g.namespaces.map(() => []);
     const outside = [];
     for (const n of nodes) (n.ns >= 0 ? members[n.ns] : outside).push(n.index);
+    // Every edge as a group: each node of `from` reaches each node of `to` but itself. Compact edges name a node
+    // or a whole namespace on each side; groups come as runs of node indexes.
+    const runs = (r) => {
+      const out = [];
+      for (let i = 0; i + 1 < r.length; i += 2) for (let k = 0; k < r[i + 1]; k++) out.push(r[i] + k);
+      return out;
+    };
+    const groups = g.edges.map((e) => ({
+      from: e[0] >= 2 ? members[e[1]] : [e[1]],
+      to: e[0] === 1 || e[0] === 3 ? members[e[2]] : [e[2]],
+      label: g.labels[e[3]],
+      style: g.styles[e[4]],
+    })).concat((g.groups || []).map((x) => ({ from: runs(x[0]), to: runs(x[1]), label: g.labels[x[2]], style: g.styles[x[3]] })));
     const inNamespaces = nodes.length - outside.length;
     const expanded = new Set(inNamespaces <= EXPAND_ALL_UP_TO ? g.namespaces.map((_, i) => i) : []);
     let selected = null; // node index
     let blast = null; // Map node index → hops
     const sensitiveHit = new Set(); // of the current blast radius
 
-    // Successors for the blast radius: removed edges are gone; namespace-wide edges are followed once each.
-    const fromNode = nodes.map(() => []);
-    const fromNamespace = g.namespaces.map(() => []);
-    edges.forEach((e, i) => {
-      if (e.style === 'removed') return;
-      (e.kind === 0 || e.kind === 1 ? fromNode[e.from] : fromNamespace[e.from]).push(i);
+    // Successors for the blast radius: removed edges are gone; each group is followed once.
+    const groupsFrom = nodes.map(() => []);
+    groups.forEach((gr, i) => {
+      if (gr.style === 'removed') return;
+      for (const n of gr.from) groupsFrom[n].push(i);
     });
+    // Datastores per namespace, for the folded boxes.
+    const datastores = g.namespaces.map((_, ns) => members[ns].filter((i) => nodes[i].kind === 'datastore').length);
 
     // As `netseg blast-radius`: workloads up to MAX_HOPS away, and the addresses outside the cluster that any of
     // them reaches, one hop further. A target counts as sensitive when it is a sensitive address, or when the hop
@@ -270,15 +284,11 @@
           next.push(target);
         };
         for (const w of frontier) {
-          const ns = nodes[w].ns;
-          const candidates = fromNode[w].concat(ns >= 0 ? fromNamespace[ns] : []);
-          for (const i of candidates) {
+          for (const i of groupsFrom[w]) {
             if (used.has(i)) continue;
             used.add(i);
-            const e = edges[i];
-            style = e.style;
-            if (e.kind === 0 || e.kind === 2) reach(e.to);
-            else for (const t of members[e.to]) reach(t);
+            style = groups[i].style;
+            for (const t of groups[i].to) reach(t);
           }
         }
         frontier = next;
@@ -290,22 +300,36 @@
     const unitOfNode = (i) => (nodes[i].ns < 0 || expanded.has(nodes[i].ns) ? 'n' + i : 's' + nodes[i].ns);
     const unitsOfNamespace = (ns) => (expanded.has(ns) ? members[ns].map((i) => 'n' + i) : ['s' + ns]);
 
-    function visibleEdges() {
+    /** Above this many box pairs to merge, only those of the selection are merged (a flat cluster of a thousand
+     * namespaces connects a million pairs of boxes). */
+    const MAX_MERGED = 250000;
+
+    // Connections between the boxes shown, each with its labels and how many node pairs it stands for.
+    function visibleEdges(focus) {
       const merged = new Map();
-      for (const e of edges) {
-        const from = e.kind >= 2 ? unitsOfNamespace(e.from) : [unitOfNode(e.from)];
-        const to = e.kind === 1 || e.kind === 3 ? unitsOfNamespace(e.to) : [unitOfNode(e.to)];
-        for (const a of from) {
-          for (const b of to) {
-            if (a === b) continue;
-            const key = a + '>' + b + '>' + e.style;
+      const tally = (list) => {
+        const counts = new Map();
+        for (const n of list) { const u = unitOfNode(n); counts.set(u, (counts.get(u) || 0) + 1); }
+        return counts;
+      };
+      const tallies = groups.map((gr) => [tally(gr.from), tally(gr.to)]);
+      const total = tallies.reduce((sum, [a, b]) => sum + a.size * b.size, 0);
+      const partial = total > MAX_MERGED;
+      groups.forEach((gr, i) => {
+        const [from, to] = tallies[i];
+        for (const [a, ca] of from) {
+          if (partial && a !== focus && !to.has(focus)) continue;
+          for (const [b, cb] of to) {
+            if (a === b || (partial && a !== focus && b !== focus)) continue;
+            const key = a + '>' + b + '>' + gr.style;
             let m = merged.get(key);
-            if (!m) { m = { from: a, to: b, style: e.style, labels: new Set() }; merged.set(key, m); }
-            m.labels.add(e.label);
+            if (!m) { m = { from: a, to: b, style: gr.style, labels: new Set(), pairs: 0 }; merged.set(key, m); }
+            m.labels.add(gr.label);
+            m.pairs += ca * cb;
           }
         }
-      }
-      return Array.from(merged.values());
+      });
+      return { edges: Array.from(merged.values()), partial, total };
     }
 
     // Namespace boxes packed in rows; nodes outside every namespace in a column on the right.
@@ -411,9 +435,9 @@
         frameLayer.append(frame);
       }
 
-      const all = visibleEdges();
-      const tooMany = all.length > MAX_DRAWN_EDGES;
       const focus = selected === null ? null : unitOfNode(selected);
+      const { edges: all, partial, total } = visibleEdges(focus);
+      const tooMany = partial || all.length > MAX_DRAWN_EDGES;
       let drawn = 0;
       for (const e of all) {
         const a = boxes.get(e.from), b = boxes.get(e.to);
@@ -430,7 +454,8 @@
           'marker-end': 'url(#arrow-' + e.style + ')',
         });
         const name = (unit) => (unit[0] === 'n' ? nodes[Number(unit.slice(1))].id : 'namespace ' + g.namespaces[Number(unit.slice(1))]);
-        path.append(svg('title', {}, name(e.from) + ' → ' + name(e.to) + (e.style === 'normal' ? '' : ' (' + e.style + ')') + '\n' + Array.from(e.labels).join('\n')));
+        const pairs = e.pairs === 1 ? '' : ' (' + e.pairs.toLocaleString('en') + ' workload pairs)';
+        path.append(svg('title', {}, name(e.from) + ' → ' + name(e.to) + pairs + (e.style === 'normal' ? '' : ' (' + e.style + ')') + '\n' + Array.from(e.labels).join('\n')));
         edgeLayer.append(path);
         drawn += 1;
       }
@@ -444,7 +469,9 @@
           group.setAttribute('data-namespace', g.namespaces[ns]);
           group.append(svg('rect', { x: box.x, y: box.y, width: box.w, height: box.h, rx: 8 }));
           group.append(svg('text', { x: box.x + 10, y: box.y + 22, class: 'name' }, g.namespaces[ns] + '  ▸'));
-          group.append(svg('text', { x: box.x + 10, y: box.y + 42, class: 'sub' }, plural(members[ns].length, 'workload') + (reached ? ' · ' + reached + ' reached' : '')));
+          const stores = datastores[ns] ? ' · ' + plural(datastores[ns], 'datastore') : '';
+          group.append(svg('text', { x: box.x + 10, y: box.y + 42, class: 'sub' }, plural(members[ns].length, 'workload') + stores + (reached ? ' · ' + reached + ' reached' : '')));
+          if (datastores[ns]) group.classList.add('has-datastore');
           group.append(svg('title', {}, 'namespace ' + g.namespaces[ns] + ': ' + members[ns].length + ' workloads; click to expand'));
           group.addEventListener('click', () => { expanded.add(ns); draw(); });
         } else {
@@ -469,7 +496,8 @@
         unitLayer.append(group);
       }
       canvas.replaceChildren(root);
-      note.textContent = all.length + ' connections between the boxes shown' + (tooMany ? '; ' + drawn + ' drawn (those of the selected workload): click a workload to see its own' : '')
+      const shown = partial ? 'connections between ' + total.toLocaleString('en') + ' pairs of boxes' : all.length + ' connections between the boxes shown';
+      note.textContent = shown + (tooMany ? '; ' + drawn + ' drawn (those of the selected workload): click a workload to see its own' : '')
         + (inNamespaces > EXPAND_ALL_UP_TO ? ' · ' + inNamespaces + ' workloads, folded by namespace: click a namespace to expand it' : '');
       check.graph = { units: boxes.size, edgesVisible: all.length, edgesDrawn: drawn, expanded: expanded.size };
     }

@@ -1,0 +1,164 @@
+//! `netseg can`: the lines and JSON entries for Cilium's policies (deny rules, default deny, allow rules and the
+//! L7 conditions on what they allow).
+
+use netseg_engine::cilium::{rule_at, CiliumRuleRef};
+use netseg_engine::{PolicyKind, PortSet, SideTrace, TierId};
+use netseg_model::cilium::{CiliumPeerRule, CiliumPeerSelection, L7Rules};
+use netseg_model::{Cluster, Direction};
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+/// The peers of a rule in words: "fromEndpoints org=empire", "toEntities world", "anyone".
+pub fn describe_peers(rule: &CiliumPeerRule) -> String {
+    let Some(field) = rule.peer_field else {
+        return if rule.any_peer() { "anyone (the rule names only ports)".into() } else { "no one".into() };
+    };
+    if rule.peers.is_empty() {
+        return format!("{field} [] (no one)");
+    }
+    let peers: Vec<String> = rule
+        .peers
+        .iter()
+        .map(|peer| match &peer.selection {
+            CiliumPeerSelection::Endpoints(selector) => format!("`{selector}`"),
+            CiliumPeerSelection::Entity(entity) => entity.to_string(),
+            CiliumPeerSelection::Cidr(block) if block.except.is_empty() => block.cidr.to_string(),
+            CiliumPeerSelection::Cidr(block) => {
+                let except: Vec<String> = block.except.iter().map(ToString::to_string).collect();
+                format!("{} except {}", block.cidr, except.join(", "))
+            }
+            CiliumPeerSelection::CidrGroup(name) => format!("CIDR group {name} (not read: matches nothing)"),
+            CiliumPeerSelection::Service(service) => service.to_string(),
+            CiliumPeerSelection::Fqdn(fqdn) => {
+                format!("{fqdn} (names are not resolved: any address outside the cluster)")
+            }
+            CiliumPeerSelection::Nodes(selector) => format!("nodes `{selector}`"),
+            CiliumPeerSelection::CloudGroup => "cloud provider groups (not resolved: match nothing)".into(),
+        })
+        .collect();
+    format!("{field} {}", peers.join(", "))
+}
+
+/// What the L7 rules of a rule admit on some of `ports`, one condition each: the request must match one of
+/// them.
+pub fn conditions(rule: &CiliumPeerRule, ports: &PortSet) -> Vec<String> {
+    let mut conditions = Vec::new();
+    for port_rule in rule.ports.iter().flatten() {
+        let single = CiliumPeerRule { ports: Some(vec![port_rule.clone()]), ..rule.clone() };
+        if netseg_engine::cilium::rule_ports(&single).numeric.intersection(ports).is_empty()
+            && port_rule.ports.iter().all(|p| !matches!(p.port, netseg_model::cilium::CiliumPortNumber::Named(_)))
+        {
+            continue;
+        }
+        match &port_rule.l7 {
+            Some(L7Rules::Http(rules)) => {
+                conditions.extend(rules.iter().map(|r| format!("HTTP {} (line {})", r.describe(), r.line)))
+            }
+            Some(L7Rules::Kafka(rules)) => {
+                conditions.extend(rules.iter().map(|r| format!("Kafka {} (line {})", r.describe(), r.line)))
+            }
+            Some(L7Rules::Dns(rules)) => conditions.extend(rules.iter().map(|r| format!("DNS query {r}"))),
+            Some(L7Rules::Generic { proto, rules }) => {
+                conditions.push(format!("{proto} ({rules} rules of a parser netseg does not model)"))
+            }
+            None => {}
+        }
+        if !port_rule.server_names.is_empty() {
+            conditions.push(format!("TLS server name {}", port_rule.server_names.join(" or ")));
+        }
+    }
+    conditions
+}
+
+/// The L7 conditions under an allow line, indented.
+pub fn condition_lines(rule: &CiliumPeerRule, ports: &PortSet, out: &mut String) {
+    let conditions = conditions(rule, ports);
+    if conditions.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "    only requests that match one of (Cilium's L7 proxy decides):");
+    for condition in conditions {
+        let _ = writeln!(out, "      - {condition}");
+    }
+}
+
+fn direction_word(direction: Direction) -> &'static str {
+    if direction == Direction::Egress {
+        "to"
+    } else {
+        "from"
+    }
+}
+
+/// The Cilium deny rules that decided some of the queried ports.
+pub fn deny_lines(cluster: &Cluster, side: &SideTrace, wanted: &PortSet, out: &mut String) {
+    for hit in side.hits(TierId::CiliumDeny) {
+        let ports = hit.ports.intersection(wanted);
+        let Some(rule) = rule_at(cluster, hit.origin).filter(|_| !ports.is_empty()) else { continue };
+        let _ = writeln!(
+            out,
+            "  denied by {} rule {} of {} (line {}), which no allow overrides: {} {}, on {ports}",
+            side.direction.as_str(),
+            rule.field(side.direction),
+            rule.policy.display_name(),
+            rule.rule.line,
+            direction_word(side.direction),
+            describe_peers(rule.rule),
+        );
+    }
+}
+
+fn entry(rule: &CiliumRuleRef<'_>, direction: Direction, action: &str, ports: PortSet) -> Value {
+    let conditions = if action == "Allow" { conditions(rule.rule, &ports) } else { Vec::new() };
+    json!({
+        "kind": rule.policy.kind.as_str(),
+        "namespace": rule.policy.namespace,
+        "name": rule.policy.name,
+        "rule": rule.field(direction),
+        "action": action,
+        "ports": ports,
+        "conditions": conditions,
+        "file": rule.policy.location.file,
+        "line": rule.rule.line,
+    })
+}
+
+pub fn deny_json(cluster: &Cluster, side: &SideTrace, wanted: &PortSet) -> Vec<Value> {
+    side.hits(TierId::CiliumDeny)
+        .iter()
+        .filter_map(|hit| {
+            let ports = hit.ports.intersection(wanted);
+            let rule = rule_at(cluster, hit.origin).filter(|_| !ports.is_empty())?;
+            Some(entry(&rule, side.direction, "Deny", ports))
+        })
+        .collect()
+}
+
+pub fn allow_json(cluster: &Cluster, side: &SideTrace, wanted: &PortSet) -> Vec<Value> {
+    side.hits(TierId::NetworkPolicy)
+        .iter()
+        .filter(|hit| hit.origin.kind == PolicyKind::Cilium)
+        .filter_map(|hit| {
+            let ports = hit.ports.intersection(wanted);
+            let rule = rule_at(cluster, hit.origin).filter(|_| !ports.is_empty())?;
+            Some(entry(&rule, side.direction, "Allow", ports))
+        })
+        .collect()
+}
+
+/// Denied: the Cilium policies (and the enforcement mode) that make the endpoint default-deny.
+pub fn default_deny_json(cluster: &Cluster, side: &SideTrace) -> Vec<Value> {
+    let (policies, always) = side.cilium_default_deny();
+    let mut entries: Vec<Value> = policies
+        .iter()
+        .filter_map(|&i| cluster.cilium_policies.get(i))
+        .map(|policy| {
+            json!({"kind": policy.kind.as_str(), "namespace": policy.namespace, "name": policy.name, "rule": null,
+                   "action": null, "file": policy.location.file, "line": policy.location.line})
+        })
+        .collect();
+    if always {
+        entries.push(json!({"kind": "CiliumPolicyEnforcement", "mode": "always"}));
+    }
+    entries
+}
