@@ -88,6 +88,15 @@ pub fn policy_blocks(cluster: &Cluster) -> Vec<IpBlock> {
     blocks
 }
 
+/// Adds the blocks `blocks` does not hold yet, in order.
+pub fn add_blocks(blocks: &mut Vec<IpBlock>, more: Vec<IpBlock>) {
+    for block in more {
+        if !blocks.contains(&block) {
+            blocks.push(block);
+        }
+    }
+}
+
 /// A block holding exactly one address.
 pub fn host_block(addr: IpAddr) -> IpBlock {
     IpBlock { cidr: Cidr { network: addr, prefix: Cidr::max_prefix(addr) }, except: Vec::new() }

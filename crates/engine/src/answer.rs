@@ -158,8 +158,15 @@ impl Analysis<'_> {
         SubjectKey {
             applying: self.tiers.iter().map(|tier| tier.applying[slot][subject].clone()).collect(),
             ports: (direction == Direction::Ingress).then(|| self.classes.classes[subject].ports.clone()),
-            own_profile: conditional.then(|| self.profiles().of_class[subject]),
+            // The mesh (on the destination's side) decides by the client's identity and the destination's own
+            // facts, which neither the policies nor the cells see: every profile is its own subject then.
+            own_profile: (conditional || self.mesh_decides(direction)).then(|| self.profiles().of_class[subject]),
         }
+    }
+
+    /// Whether `side` also asks the mesh layer in this direction (the destination's proxy, so ingress only).
+    fn mesh_decides(&self, direction: Direction) -> bool {
+        direction == Direction::Ingress && self.mesh_active()
     }
 
     /// The rules `side` may walk for a subject with this key (a superset: a tier a Pass never reaches is listed
@@ -297,9 +304,13 @@ impl Analysis<'_> {
             // A Calico peer or condition is a function of several class sets, address blocks and address families,
             // not one set: its rules are evaluated against every profile on its own (profiles tell apart every class
             // those read), exact at the cost of the factoring.
-            let per_profile = self.rules_of(key, direction).any(|rule| {
-                rule.condition.is_some() || rule.peers.iter().flatten().any(|peer| matches!(peer, PeerSet::Calico(_)))
-            });
+            // So is every rule where the mesh decides too: the mesh reads the other end's identity (service account,
+            // namespace, dataplane), which the cells do not tell apart.
+            let per_profile = self.mesh_decides(direction)
+                || self.rules_of(key, direction).any(|rule| {
+                    rule.condition.is_some()
+                        || rule.peers.iter().flatten().any(|peer| matches!(peer, PeerSet::Calico(_)))
+                });
             let mut cells: Vec<FixedBitSet> = vec![(*all).clone()];
             if per_profile {
                 sets.clear();

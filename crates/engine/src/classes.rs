@@ -1,10 +1,13 @@
 //! Pod classes: pods that no policy can tell apart share one class and one answer.
 //!
 //! Two pods are in the same class when they share the namespace, the labels, the host-network flag, the container
-//! ports (named ports resolve on them), the set of address blocks their IPs fall in, and for host-network pods the
-//! node. Every question the engine answers depends on nothing else, so it evaluates classes, never pod pairs.
+//! ports (named ports resolve on them), the set of address blocks their IPs fall in, for host-network pods the
+//! node, and what the meshes tell apart: the service account (the mesh identity), the annotations the meshes
+//! read and the dataplane (which proxy receives the pod's traffic, which ports bypass it). Every question the
+//! engine answers depends on nothing else, so it evaluates classes, never pod pairs.
 
 use fixedbitset::FixedBitSet;
+use netseg_model::mesh::Dataplane;
 use netseg_model::{Cluster, ContainerPort, IpBlock, LabelSelector, Labels, Operator};
 use std::collections::HashMap;
 
@@ -21,8 +24,12 @@ pub struct PodClass {
     /// The node a host-network pod runs on (`spec.nodeName`), which admin `nodes` peers match; `None` for pods
     /// on the pod network, so that placement never splits their classes.
     pub node: Option<String>,
-    /// The service account the pods run as (Calico's `serviceAccountSelector` and `serviceAccounts` tell them apart).
+    /// `serviceAccountName`, `default` when unset: the identity the meshes authenticate (and Calico's
+    /// `serviceAccountSelector` and `serviceAccounts` tell apart).
     pub service_account: String,
+    /// The annotations the meshes read (a pod's own default inbound policy, for one).
+    pub annotations: Labels,
+    pub dataplane: Dataplane,
     /// The IP families of the pods' addresses (bit 0: IPv4, bit 1: IPv6); 0 when the input has no pod IPs.
     pub families: u8,
 }
@@ -73,7 +80,18 @@ impl Classes {
         }
         pods.sort_by_key(|&(namespace, _, _)| namespace);
 
-        type Key<'c> = (usize, &'c Labels, bool, Vec<ContainerPort>, Vec<usize>, Option<&'c str>, &'c str, u8);
+        type Key<'c> = (
+            usize,
+            &'c Labels,
+            bool,
+            Vec<ContainerPort>,
+            Vec<usize>,
+            Option<&'c str>,
+            &'c str,
+            &'c Labels,
+            Dataplane,
+            u8,
+        );
         let mut classes: Vec<PodClass> = Vec::new();
         let mut ids: HashMap<Key<'_>, ClassId> = HashMap::new();
         let mut pod_class: Vec<Vec<ClassId>> = cluster.workloads.iter().map(|w| vec![0; w.pods.len()]).collect();
@@ -95,12 +113,35 @@ impl Classes {
             // Placement only tells host-network pods apart (admin `nodes` peers match them by node).
             let node = pod.facts.node_name.as_deref().filter(|_| pod.facts.host_network);
             let account = Cluster::service_account(&pod.facts);
+            let dataplane = netseg_model::mesh::dataplane(&pod.facts, cluster.namespaces.get(namespace));
             let families = pod.facts.ips.iter().fold(0u8, |f, ip| f | if ip.is_ipv4() { 1 } else { 2 });
-            let key = (namespace, &pod.facts.labels, pod.facts.host_network, ports, ip_blocks, node, account, families);
+            let key = (
+                namespace,
+                &pod.facts.labels,
+                pod.facts.host_network,
+                ports,
+                ip_blocks,
+                node,
+                account,
+                &pod.facts.annotations,
+                dataplane,
+                families,
+            );
             let id = match ids.get(&key) {
                 Some(&id) => id,
                 None => {
-                    let (namespace, labels, host_network, ports, ip_blocks, node, account, families) = key.clone();
+                    let (
+                        namespace,
+                        labels,
+                        host_network,
+                        ports,
+                        ip_blocks,
+                        node,
+                        account,
+                        annotations,
+                        dataplane,
+                        families,
+                    ) = key.clone();
                     let node = node.map(str::to_string);
                     classes.push(PodClass {
                         namespace,
@@ -110,6 +151,8 @@ impl Classes {
                         ip_blocks,
                         node,
                         service_account: account.to_string(),
+                        annotations: annotations.clone(),
+                        dataplane,
                         families,
                     });
                     ids.insert(key, classes.len() - 1);

@@ -9,6 +9,7 @@ pub mod answer_limit;
 mod calico;
 pub mod cilium;
 mod classes;
+pub mod mesh;
 pub mod network;
 pub mod portset;
 mod profiles;
@@ -148,12 +149,15 @@ impl SideTrace {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Explanation {
     pub egress: SideTrace,
     pub ingress: SideTrace,
+    /// What the destination's mesh makes of the connection; `None` when the destination is not a pod.
+    pub mesh: Option<std::sync::Arc<mesh::MeshAnswer>>,
     /// A pod talking to itself, which no policy can block.
     pub same_pod: bool,
+    /// What the network (both sides) and the mesh together allow.
     pub allowed: PortSet,
 }
 
@@ -336,6 +340,8 @@ pub struct Analysis<'c> {
     profiles: OnceLock<Profiles>,
     /// The pods of each class, built on first use.
     class_pods: OnceLock<Vec<Vec<Endpoint>>>,
+    /// Istio, Linkerd and Consul: what the destination's proxy authorizes.
+    mesh: mesh::MeshLayer,
     /// The factored answer (`answer.rs`), built on the first question that needs it.
     factored: OnceLock<answer::Factored>,
     policies_enforced: bool,
@@ -363,6 +369,8 @@ impl<'c> Analysis<'c> {
             let mut seen: std::collections::HashSet<IpBlock> = blocks.iter().cloned().collect();
             blocks.extend(extra.into_iter().filter(|b| seen.insert(b.clone())));
         }
+        // The meshes' blocks count either way: a mesh enforces its own policies whatever the CNI does.
+        addresses::add_blocks(&mut blocks, mesh::address_blocks(cluster));
         let classes = Classes::build(cluster, blocks, options.ip_blocks_match_pods);
         let mut tiers = if calico {
             calico::compile_tiers(cluster, &classes)
@@ -375,8 +383,10 @@ impl<'c> Analysis<'c> {
             cilium::extend_tiers(&mut tiers, cluster, &classes, enforcement);
         }
         let policy_tier = tiers.iter().position(|t| t.id == TierId::NetworkPolicy).unwrap_or(0);
+        let mesh = mesh::MeshLayer::build(cluster, &classes);
         Analysis {
             cluster,
+            mesh,
             classes,
             tiers,
             policy_tier,
@@ -640,8 +650,41 @@ impl<'c> Analysis<'c> {
         let egress = self.trace(src, dst, Direction::Egress);
         let ingress = self.trace(dst, src, Direction::Ingress);
         let same_pod = src == dst && matches!(src, Endpoint::Pod { .. });
-        let allowed = if same_pod { PortSet::all() } else { egress.allowed.intersection(&ingress.allowed) };
-        Explanation { egress, ingress, same_pod, allowed }
+        let mesh = if same_pod { None } else { self.mesh_answer(src, dst) };
+        let mut allowed = if same_pod { PortSet::all() } else { egress.allowed.intersection(&ingress.allowed) };
+        if let Some(answer) = &mesh {
+            allowed = allowed.intersection(&answer.passable);
+        }
+        Explanation { egress, ingress, mesh, same_pod, allowed }
+    }
+
+    /// What the destination's mesh makes of the source's connections; `None` when the destination is not a pod
+    /// (the meshes authorize at the destination's proxy, never at an address).
+    pub fn mesh_answer(&self, src: Endpoint, dst: Endpoint) -> Option<std::sync::Arc<mesh::MeshAnswer>> {
+        let destination = self.class_of(dst)?;
+        let client = match src {
+            Endpoint::Pod { .. } => mesh::Client::Class(self.class_of(src)?),
+            Endpoint::Address(addr) => mesh::Client::Address(addr),
+        };
+        Some(self.mesh.answer(self.cluster, &self.classes, client, destination))
+    }
+
+    /// The network-allowed ports between two endpoints on which only some requests pass, with what they must
+    /// be: every layer that decides on more than addresses and ports contributes (today the meshes).
+    pub fn restrictions(&self, src: Endpoint, dst: Endpoint) -> Vec<request::Restriction> {
+        if src == dst {
+            return Vec::new();
+        }
+        let explanation = self.explain(src, dst);
+        match &explanation.mesh {
+            Some(answer) => answer.restrictions(&explanation.allowed),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether any pod is in a mesh, so that request-level restrictions can exist.
+    pub fn mesh_active(&self) -> bool {
+        self.mesh.active()
     }
 
     fn trace(&self, subject: Endpoint, other: Endpoint, direction: Direction) -> SideTrace {
@@ -660,7 +703,7 @@ impl<'c> Analysis<'c> {
         };
         trace.host_network = self.classes.classes[class].host_network;
         let mut trail = Trail::default();
-        trace.allowed = self.side(class, other, direction, Some(&mut trail));
+        trace.allowed = self.network_side(class, other, direction, Some(&mut trail));
         trace.tiers = trail.tiers;
         trace.by_default = trail.by_default;
         trace
@@ -710,8 +753,28 @@ impl<'c> Analysis<'c> {
         }
     }
 
+    /// Decides one side: the network's tiers, and on the destination's side its mesh too (the proxy authorizes
+    /// at the destination). Explanations trace the network alone and show the mesh beside it.
+    fn side(&self, subject: ClassId, other: Other, direction: Direction, trail: Option<&mut Trail>) -> PortSet {
+        let network = self.network_side(subject, other, direction, trail);
+        if direction == Direction::Egress || !self.mesh.active() || network.is_empty() {
+            return network;
+        }
+        let client = match other {
+            Other::Class(class) => mesh::Client::Class(class),
+            Other::Address(addr) => mesh::Client::Address(addr),
+        };
+        network.intersection(&self.mesh.passable(self.cluster, &self.classes, client, subject))
+    }
+
     /// Decides one side by walking the tiers in order; what none decides is allowed.
-    fn side(&self, subject: ClassId, other: Other, direction: Direction, mut trail: Option<&mut Trail>) -> PortSet {
+    fn network_side(
+        &self,
+        subject: ClassId,
+        other: Other,
+        direction: Direction,
+        mut trail: Option<&mut Trail>,
+    ) -> PortSet {
         let destination_ports = self.destination_ports(subject, other, direction);
         let tier_side = TierSide { subject, other, direction, destination_ports };
         let slot = direction_slot(direction);
@@ -802,7 +865,7 @@ impl<'c> Analysis<'c> {
     }
 
     fn profiles(&self) -> &Profiles {
-        self.profiles.get_or_init(|| Profiles::build(&self.classes, &self.tiers))
+        self.profiles.get_or_init(|| Profiles::build(&self.classes, &self.tiers, self.mesh.keys()))
     }
 
     /// How many profiles (classes that every rule treats alike) the classes fall into.
@@ -869,9 +932,9 @@ impl<'c> Analysis<'c> {
     fn external_groups(&self) -> Vec<(Vec<IpRange>, Vec<(usize, PortSet)>, Vec<(usize, PortSet)>)> {
         let profiles = self.profiles();
         let workload_profiles = self.workload_profiles();
-        // Toward an address, a side depends only on the policies isolating the subject (with ordered tiers, on
-        // the whole profile): evaluate each distinct one once per atom.
-        let ordered_tiers = self.ordered_rules();
+        // Toward an address, a side depends only on the policies isolating the subject (with ordered tiers or a
+        // mesh, on the whole profile): evaluate each distinct one once per atom.
+        let ordered_tiers = self.ordered_rules() || self.mesh.active();
         let subjects = |direction: Direction| {
             let slot = direction_slot(direction);
             let mut key_of: HashMap<&[usize], usize> = HashMap::new();

@@ -37,12 +37,15 @@ struct Signature<'a> {
     /// Only where a rule asks for an IP family.
     families: u8,
     member_of: Vec<u32>,
+    /// What the meshes tell apart (as destination and as client).
+    mesh: u32,
 }
 
 impl Profiles {
-    pub fn build(classes: &Classes, tiers: &[CompiledTier]) -> Profiles {
+    pub fn build(classes: &Classes, tiers: &[CompiledTier], mesh_keys: &[u32]) -> Profiles {
         // Peers (and Calico's conditions on the side's own endpoint) tell classes apart through the class sets they
         // read; address peers through `ip_blocks` alone. Subjects tell classes apart through the tiers' `applying`.
+        // The meshes tell classes apart through `mesh_keys`.
         let mut sets: Vec<&Arc<FixedBitSet>> = Vec::new();
         let mut seen: HashSet<*const FixedBitSet> = HashSet::new();
         let mut families_matter = false;
@@ -79,6 +82,7 @@ impl Profiles {
                 ip_blocks: &pod_class.ip_blocks,
                 families: if families_matter { pod_class.families } else { 0 },
                 member_of,
+                mesh: mesh_keys.get(class).copied().unwrap_or(0),
             };
             let id = *ids.entry(signature).or_insert_with(|| {
                 representative.push(class);

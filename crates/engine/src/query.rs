@@ -226,13 +226,13 @@ impl Verdict {
     }
 }
 
-/// The verdict on `query` between `from` and `to`, for `request` (no layer that decides on requests is modelled
-/// yet, so the request is carried, not decided).
+/// The verdict on `query` between `from` and `to`, for `request`: a layer that decides on requests (a mesh)
+/// takes away the ports on which it refuses the named request, and says what it made of it.
 pub fn verdict(analysis: &Analysis<'_>, from: Resolved, to: Resolved, query: PortQuery, request: Request) -> Verdict {
     let wanted = query.ports();
     let mut allowed_ports = PortSet::empty();
-    let mut witness: Option<Explanation> = None;
-    let mut first: Option<Explanation> = None;
+    let mut witness: Option<(Explanation, Vec<(Layer, RequestVerdict)>)> = None;
+    let mut first: Option<(Explanation, Vec<(Layer, RequestVerdict)>)> = None;
     let mut answers = Vec::new();
     // Pods of one class answer alike: explain each distinct pair of classes once, however many replicas.
     let mut seen = std::collections::HashSet::new();
@@ -243,24 +243,35 @@ pub fn verdict(analysis: &Analysis<'_>, from: Resolved, to: Resolved, query: Por
                 continue;
             }
             let explanation = analysis.explain(src, dst);
-            let on_query = explanation.allowed.intersection(&wanted);
+            let mut on_query = explanation.allowed.intersection(&wanted);
+            let mut request_verdicts = Vec::new();
+            if !request.is_unspecified() {
+                if let Some(answer) = &explanation.mesh {
+                    let network = explanation.egress.allowed.intersection(&explanation.ingress.allowed);
+                    if let Some(decision) = answer.decide(&request, &network.intersection(&wanted)) {
+                        on_query = on_query.difference(&decision.denied);
+                        request_verdicts.push((decision.layer, decision.verdict));
+                    }
+                }
+            }
             answers.push(on_query.is_empty());
             allowed_ports.union_with(&on_query);
             if witness.is_none() && !on_query.is_empty() {
-                witness = Some(explanation.clone());
+                witness = Some((explanation.clone(), request_verdicts.clone()));
             }
             if first.is_none() {
-                first = Some(explanation);
+                first = Some((explanation, request_verdicts));
             }
         }
     }
     let differing_pods = answers.windows(2).any(|w| w[0] != w[1]);
-    let explanation = witness.or(first).unwrap_or_else(|| {
-        analysis.explain(Endpoint::Address(IpAddr::from([0, 0, 0, 0])), Endpoint::Address(IpAddr::from([0, 0, 0, 0])))
+    let (explanation, mut request_verdicts) = witness.or(first).unwrap_or_else(|| {
+        let nowhere = Endpoint::Address(IpAddr::from([0, 0, 0, 0]));
+        (analysis.explain(nowhere, nowhere), Vec::new())
     });
-    let mut request_verdicts = Vec::new();
+    // Cilium's L7 rules decide in the network, before the destination's mesh sees the request.
     if let Some(cilium) = crate::cilium::request_verdict(analysis.cluster, &explanation, &allowed_ports, &request) {
-        request_verdicts.push((Layer::CiliumL7, cilium));
+        request_verdicts.insert(0, (Layer::CiliumL7, cilium));
     }
     Verdict { from, to, query, allowed_ports, explanation, differing_pods, request, request_verdicts }
 }

@@ -970,6 +970,7 @@ pub(crate) fn service(
                 protocol: ctx.protocol(port.get("protocol"), &join(&field, "protocol")),
                 target_port,
                 node_port: port.get("nodePort").and_then(|p| ctx.port_number(p, &join(&field, "nodePort"))),
+                app_protocol: port.get("appProtocol").and_then(Node::as_str).map(str::to_string),
             });
         }
     }

@@ -250,6 +250,8 @@ pub struct ServicePort {
     /// A number, or a container port name (`None` means the same as `port`).
     pub target_port: Option<PortRef>,
     pub node_port: Option<u16>,
+    /// `appProtocol` (`http`, `kubernetes.io/h2c`, ...): how meshes read the traffic, before the port's name.
+    pub app_protocol: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

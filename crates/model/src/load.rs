@@ -1098,21 +1098,6 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
     if rejected {
         return;
     }
-    // Likewise the meshes' authorization, until the engine evaluates the mesh layer.
-    if let Loaded::Mesh(object) = &loaded {
-        use decode::mesh::MeshObject;
-        let mesh = match object {
-            MeshObject::IstioAuthorization(_) => Some("the Istio mesh"),
-            MeshObject::LinkerdServer(_)
-            | MeshObject::LinkerdServerAuthorization(_)
-            | MeshObject::LinkerdAuthorization(_) => Some("the Linkerd mesh"),
-            MeshObject::ConsulIntentions(_) => Some("the Consul mesh"),
-            _ => None,
-        };
-        if let Some(mesh) = mesh {
-            unmodelled(inventory, file, node, kind, mesh);
-        }
-    }
     if let Some((_, earlier)) = inventory.seen.get(&key) {
         inventory.diagnostics.push(Diagnostic {
             severity: Severity::Warning,

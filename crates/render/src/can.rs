@@ -3,8 +3,9 @@
 use crate::can_cilium as cilium;
 use crate::Style;
 use netseg_engine::cilium::rule_at;
+use netseg_engine::mesh::{MeshAnswer, Outcome, Passability, Verdict as MeshVerdict};
 use netseg_engine::query::Verdict;
-use netseg_engine::request::{Request, RequestVerdict};
+use netseg_engine::request::{Layer, PolicyRef, Request, RequestVerdict};
 use netseg_engine::{Action, Endpoint, PolicyKind, PortSet, SideTrace, TierHit, TierId};
 use netseg_model::{
     AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, Cluster, Direction, LabelSelector, Peer,
@@ -293,6 +294,183 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
     }
 }
 
+/// The mesh's segments that the question is about: the asked ports the network lets through.
+fn mesh_segments<'a>(verdict: &Verdict, answer: &'a MeshAnswer) -> Vec<(PortSet, &'a MeshVerdict)> {
+    let network = verdict.explanation.egress.allowed.intersection(&verdict.explanation.ingress.allowed);
+    let asked = verdict.query.ports().intersection(&network);
+    answer
+        .segments
+        .iter()
+        .map(|segment| (segment.ports.intersection(&asked), &segment.verdict))
+        .filter(|(ports, _)| !ports.is_empty())
+        .collect()
+}
+
+fn mesh_restricted(verdict: &Verdict) -> bool {
+    // A named request is decided, not restricted.
+    if !verdict.request.is_unspecified() {
+        return false;
+    }
+    let Some(answer) = &verdict.explanation.mesh else { return false };
+    mesh_segments(verdict, answer)
+        .iter()
+        .any(|(_, v)| matches!(v, MeshVerdict::Decided { passability: Passability::Some, .. }))
+}
+
+/// What one piece of the mesh's answer says (about the named request, when the question names one): its verdict
+/// word, why, and who decided.
+fn mesh_outcome(verdict: &MeshVerdict, request: &Request) -> (&'static str, String, Vec<PolicyRef>) {
+    match verdict {
+        MeshVerdict::Bypassed { why } => ("bypassed", why.clone(), Vec::new()),
+        MeshVerdict::Refused { why, by } => ("denied", why.clone(), by.iter().cloned().collect()),
+        MeshVerdict::Decided { decision, .. } if !request.is_unspecified() => match decision.decide(request) {
+            Outcome::Allowed { by, why } => ("allowed", why, by),
+            Outcome::Denied { by, why } => ("denied", why, by),
+            Outcome::Unknown { why } => ("unknown", why, Vec::new()),
+        },
+        MeshVerdict::Decided { decision, passability } => match (passability, decision.decide(&Request::default())) {
+            (Passability::None, Outcome::Denied { by, why }) => ("denied", why, by),
+            (Passability::None, _) => ("denied", "no request passes".into(), Vec::new()),
+            (_, Outcome::Allowed { by, why }) => ("allowed", why, by),
+            (_, Outcome::Unknown { why }) if why.contains("external authorizer") => ("unknown", why, Vec::new()),
+            (Passability::All, _) => ("allowed", "every request passes".into(), Vec::new()),
+            _ => ("restricted", "only some requests pass".into(), Vec::new()),
+        },
+    }
+}
+
+fn dataplane_words(answer: &MeshAnswer) -> String {
+    let plane = &answer.dataplane;
+    match plane.mesh {
+        None => format!("no mesh proxy: {}", plane.reason),
+        Some(mesh) => {
+            let kind = if plane.ambient {
+                match &plane.waypoint {
+                    Some(waypoint) => format!("ambient, waypoint {waypoint}"),
+                    None => "ambient, no waypoint".into(),
+                }
+            } else if mesh == netseg_model::mesh::MeshKind::Istio {
+                "sidecar".into()
+            } else {
+                "proxy".into()
+            };
+            format!("{} {kind}: {}", mesh.as_str(), plane.reason)
+        }
+    }
+}
+
+fn mesh_lines(verdict: &Verdict, style: Style, out: &mut String) {
+    let Some(answer) = &verdict.explanation.mesh else { return };
+    if answer.mesh.is_none() && answer.notes.is_empty() {
+        return;
+    }
+    let segments = mesh_segments(verdict, answer);
+    let overall = if answer.mesh.is_none() {
+        style.good("not enforced")
+    } else if segments.is_empty() {
+        "nothing to decide (the network allows none of the asked ports)".to_string()
+    } else if segments.iter().all(|(_, v)| mesh_outcome(v, &verdict.request).0 == "denied") {
+        style.bad("denied")
+    } else if segments.iter().any(|(_, v)| mesh_outcome(v, &verdict.request).0 == "unknown") {
+        style.bad("unknown for this request")
+    } else if mesh_restricted(verdict) {
+        style.good("allowed for some requests only")
+    } else {
+        style.good("allowed")
+    };
+    let _ = writeln!(
+        out,
+        "
+{} at {} ({}): {overall}",
+        style.strong("mesh"),
+        verdict.to.display,
+        dataplane_words(answer)
+    );
+    for note in &answer.notes {
+        let _ = writeln!(out, "  {note}");
+    }
+    for (ports, segment) in segments {
+        let (word, why, by) = mesh_outcome(segment, &verdict.request);
+        let cited: Vec<String> = by.iter().map(ToString::to_string).collect();
+        let cited = if cited.is_empty() || why.contains(&cited.join(", ")) {
+            String::new()
+        } else {
+            format!(" [{}]", cited.join(", "))
+        };
+        if word == "restricted" {
+            let _ = writeln!(out, "  {ports}: only requests that match one of:");
+            for restriction in answer.restrictions(&ports) {
+                for condition in restriction.any_of {
+                    let _ = writeln!(out, "    - {} — {}", condition.admits, condition.by);
+                }
+            }
+        } else {
+            let _ = writeln!(out, "  {ports}: {word}: {why}{cited}");
+        }
+    }
+}
+
+/// One layer's verdict on the named request: Cilium's L7 rules in their own words (a refusal there means no L7
+/// rule admits it), a mesh's as the policies that allowed or denied it.
+fn request_line(layer: Layer, request_verdict: &RequestVerdict, style: Style) -> String {
+    let cite =
+        |by: &[PolicyRef], separator: &str| by.iter().map(ToString::to_string).collect::<Vec<_>>().join(separator);
+    let line = match (layer, request_verdict) {
+        (Layer::CiliumL7, RequestVerdict::Allowed { by }) => format!("the request is admitted by {}", cite(by, "; ")),
+        (Layer::CiliumL7, RequestVerdict::Denied { by }) => {
+            format!("the request is refused: no L7 rule of {} admits it", cite(by, "; "))
+        }
+        (Layer::CiliumL7, RequestVerdict::Unknown { reason }) => format!("the request cannot be decided: {reason}"),
+        (_, RequestVerdict::Allowed { by }) if by.is_empty() => style.good("allowed"),
+        (_, RequestVerdict::Allowed { by }) => format!("{} by {}", style.good("allowed"), cite(by, ", ")),
+        (_, RequestVerdict::Denied { by }) => format!("{} by {}", style.bad("denied"), cite(by, ", ")),
+        (_, RequestVerdict::Unknown { reason }) => format!("{}: {reason}", style.bad("unknown")),
+    };
+    format!("{}: {line}", layer.as_str())
+}
+
+fn policy_ref_json(reference: &PolicyRef) -> Value {
+    json!({"kind": reference.kind, "namespace": reference.namespace, "name": reference.name, "rule": reference.rule,
+           "file": reference.location.as_ref().map(|l| l.file.to_string()),
+           "line": reference.location.as_ref().map(|l| l.line)})
+}
+
+fn mesh_json(verdict: &Verdict) -> Option<Value> {
+    let answer = verdict.explanation.mesh.as_ref()?;
+    if answer.mesh.is_none() && answer.notes.is_empty() {
+        return None;
+    }
+    let segments: Vec<Value> = mesh_segments(verdict, answer)
+        .into_iter()
+        .map(|(ports, segment)| {
+            let (word, why, by) = mesh_outcome(segment, &verdict.request);
+            let conditions: Vec<Value> = answer
+                .restrictions(&ports)
+                .into_iter()
+                .flat_map(|r| r.any_of)
+                .map(|c| json!({"layer": c.layer.as_str(), "by": policy_ref_json(&c.by), "admits": c.admits}))
+                .collect();
+            json!({"ports": ports, "verdict": word, "why": why, "by": by.iter().map(policy_ref_json).collect::<Vec<_>>(),
+                   "conditions": conditions})
+        })
+        .collect();
+    let plane = &answer.dataplane;
+    Some(json!({
+        "mesh": plane.mesh.map(|m| m.as_str()),
+        "dataplane": match (plane.mesh, plane.ambient) {
+            (None, _) => "none",
+            (Some(_), true) => "ambient",
+            (Some(netseg_model::mesh::MeshKind::Istio), false) => "sidecar",
+            (Some(_), false) => "proxy",
+        },
+        "waypoint": plane.waypoint,
+        "reason": plane.reason,
+        "restricted": mesh_restricted(verdict),
+        "segments": segments,
+        "notes": answer.notes,
+    }))
+}
+
 /// Caveats that change how far the verdict can be trusted: host networking, unknown pod IPs.
 pub fn notes(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> Vec<String> {
     let mut notes = network_notes.to_vec();
@@ -353,31 +531,21 @@ pub fn notes(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> 
 pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], style: Style) -> String {
     let mut out = String::new();
     let head = if verdict.allowed() { style.good("ALLOWED") } else { style.bad("DENIED") };
-    let _ = writeln!(out, "{head}  {} → {} on {}", verdict.from.display, verdict.to.display, verdict.query);
+    let restricted = mesh_restricted(verdict);
+    let qualifier = if verdict.allowed() && restricted { " (only some requests: see the mesh below)" } else { "" };
+    let _ = writeln!(out, "{head}  {} → {} on {}{qualifier}", verdict.from.display, verdict.to.display, verdict.query);
     if verdict.allowed() && !verdict.query.ports().eq(&verdict.allowed_ports) {
         let _ = writeln!(out, "  allowed: {}", verdict.allowed_ports);
     }
     if !verdict.request.is_unspecified() {
         let _ = writeln!(out, "  request: {}", verdict.request.describe());
-    }
-    for (layer, request_verdict) in &verdict.request_verdicts {
-        let refs = |by: &[netseg_engine::request::PolicyRef]| {
-            by.iter().map(ToString::to_string).collect::<Vec<String>>().join("; ")
-        };
-        let _ = match request_verdict {
-            RequestVerdict::Allowed { by } => {
-                writeln!(out, "  {}: the request is admitted by {}", layer.as_str(), refs(by))
-            }
-            RequestVerdict::Denied { by } => {
-                writeln!(out, "  {}: the request is refused: no L7 rule of {} admits it", layer.as_str(), refs(by))
-            }
-            RequestVerdict::Unknown { reason } => {
-                writeln!(out, "  {}: the request cannot be decided: {reason}", layer.as_str())
-            }
-        };
+        for (layer, request_verdict) in &verdict.request_verdicts {
+            let _ = writeln!(out, "  {}", request_line(*layer, request_verdict, style));
+        }
     }
     side_lines(cluster, verdict, &verdict.explanation.egress, style, &mut out);
     side_lines(cluster, verdict, &verdict.explanation.ingress, style, &mut out);
+    mesh_lines(verdict, style, &mut out);
     let notes = notes(cluster, verdict, network_notes);
     if !notes.is_empty() {
         out.push_str("\nnotes:\n");
@@ -490,6 +658,9 @@ pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> V
         "steps": [side_json(cluster, verdict, &explanation.egress), side_json(cluster, verdict, &explanation.ingress)],
         "notes": notes(cluster, verdict, network_notes),
     });
+    if let Some(mesh) = mesh_json(verdict) {
+        value["mesh"] = mesh;
+    }
     if !verdict.request.is_unspecified() {
         value["request"] = request_json(&verdict.request);
     }
@@ -498,20 +669,13 @@ pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> V
             .request_verdicts
             .iter()
             .map(|(layer, request_verdict)| {
-                let refs = |by: &[netseg_engine::request::PolicyRef]| {
-                    by.iter().map(ToString::to_string).collect::<Vec<String>>()
+                let (word, by, reason) = match request_verdict {
+                    RequestVerdict::Allowed { by } => ("allowed", by.as_slice(), None),
+                    RequestVerdict::Denied { by } => ("denied", by.as_slice(), None),
+                    RequestVerdict::Unknown { reason } => ("unknown", &[][..], Some(reason)),
                 };
-                match request_verdict {
-                    RequestVerdict::Allowed { by } => {
-                        json!({"layer": layer.as_str(), "verdict": "allowed", "by": refs(by)})
-                    }
-                    RequestVerdict::Denied { by } => {
-                        json!({"layer": layer.as_str(), "verdict": "denied", "by": refs(by)})
-                    }
-                    RequestVerdict::Unknown { reason } => {
-                        json!({"layer": layer.as_str(), "verdict": "unknown", "reason": reason})
-                    }
-                }
+                json!({"layer": layer.as_str(), "verdict": word, "by": by.iter().map(policy_ref_json).collect::<Vec<_>>(),
+                       "reason": reason})
             })
             .collect::<Value>();
     }

@@ -21,6 +21,7 @@ mod hostile;
 mod input_errors;
 mod intent;
 mod live;
+mod mesh;
 mod platform;
 mod reach;
 mod realworld;

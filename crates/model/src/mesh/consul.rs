@@ -43,7 +43,7 @@ impl Default for ConsulConfig {
         ConsulConfig {
             default_intention: IntentionAction::Allow,
             location: None,
-            source: "Consul's default with ACLs disabled (set --consul-default-intention to change it)".into(),
+            source: "Consul's default with ACLs disabled (a consul-server-config ConfigMap with acl.default_policy deny changes it)".into(),
         }
     }
 }

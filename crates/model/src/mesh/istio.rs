@@ -111,8 +111,8 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// The fields of this rule that only an HTTP request has, as `field` names: what makes an ALLOW rule never
-    /// match TCP traffic and a DENY rule deny it whole.
+    /// The fields of this rule that only an HTTP request has, as `field` names: on TCP traffic to a sidecar, an
+    /// ALLOW rule with one of them never matches, and a DENY rule is applied without them (so it denies more).
     pub fn http_fields(&self) -> Vec<&'static str> {
         let mut fields = Vec::new();
         for source in &self.from {
@@ -123,6 +123,29 @@ impl Rule {
         }
         for condition in &self.when {
             if condition.key.http_only() {
+                fields.push(condition.key.field_name());
+            }
+        }
+        fields.sort_unstable();
+        fields.dedup();
+        fields
+    }
+
+    /// The fields ztunnel (Istio ambient without a waypoint) cannot enforce: the HTTP fields, and also
+    /// `remoteIpBlocks` and the `when` keys beyond source.ip, source.namespace, source.principal, destination.ip
+    /// and destination.port.
+    pub fn ztunnel_unsupported_fields(&self) -> Vec<&'static str> {
+        let mut fields = self.http_fields();
+        for source in &self.from {
+            if !source.remote_ip_blocks.is_empty() {
+                fields.push("remoteIpBlocks");
+            }
+            if !source.not_remote_ip_blocks.is_empty() {
+                fields.push("notRemoteIpBlocks");
+            }
+        }
+        for condition in &self.when {
+            if !condition.key.ztunnel_supported() {
                 fields.push(condition.key.field_name());
             }
         }
@@ -162,12 +185,6 @@ impl Source {
         }
         if !self.not_request_principals.is_empty() {
             fields.push("notRequestPrincipals");
-        }
-        if !self.remote_ip_blocks.is_empty() {
-            fields.push("remoteIpBlocks");
-        }
-        if !self.not_remote_ip_blocks.is_empty() {
-            fields.push("notRemoteIpBlocks");
         }
         fields
     }
@@ -330,16 +347,27 @@ pub enum ConditionKey {
 }
 
 impl ConditionKey {
-    /// Attributes only an HTTP request has.
+    /// Attributes only an HTTP request has (Istio's generators refuse them for TCP filter chains).
     pub fn http_only(&self) -> bool {
         matches!(
             self,
             ConditionKey::RequestHeader(_)
-                | ConditionKey::RemoteIp
                 | ConditionKey::RequestAuthPrincipal
                 | ConditionKey::RequestAuthAudiences
                 | ConditionKey::RequestAuthPresenter
                 | ConditionKey::RequestAuthClaim(_)
+        )
+    }
+
+    /// The keys ztunnel enforces.
+    pub fn ztunnel_supported(&self) -> bool {
+        matches!(
+            self,
+            ConditionKey::SourceIp
+                | ConditionKey::SourceNamespace
+                | ConditionKey::SourcePrincipal
+                | ConditionKey::DestinationIp
+                | ConditionKey::DestinationPort
         )
     }
 

@@ -1,0 +1,283 @@
+//! The service meshes on the real binary: `can` with the mesh's word, bad mesh objects, every command seeing it.
+
+use super::*;
+
+fn shoes() -> String {
+    fixture("mesh/shoes-writer")
+}
+
+#[test]
+fn shoes_writer_denies_storefront_and_names_the_policy() {
+    let run = netseg(&["can", "--from", "default/storefront", "--to", "default/shoes", "--port", "8080", &shoes()]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("DENIED"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "mesh at default/shoes[Deployment] (Istio sidecar: namespace label istio-injection=enabled): denied"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("default/shoes-writer"), "{}", run.stdout);
+    assert!(run.stdout.contains("cluster.local/ns/default/sa/default"), "the client's principal: {}", run.stdout);
+    assert!(!run.stderr.contains("unmodelled-policy"), "the mesh is analysed now: {}", run.stderr);
+}
+
+#[test]
+fn shoes_writer_lets_inventory_post_and_lists_the_condition() {
+    let run = netseg(&["can", "--from", "default/inventory", "--to", "default/shoes", "--port", "8080", &shoes()]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("ALLOWED"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("POST only, from principal cluster.local/ns/default/sa/inventory-sa — AuthorizationPolicy default/shoes-writer rule 0"),
+        "{}",
+        run.stdout
+    );
+    let value = json(
+        &netseg(&[
+            "can",
+            "-o",
+            "json",
+            "--from",
+            "default/inventory",
+            "--to",
+            "default/shoes",
+            "--port",
+            "8080",
+            &shoes(),
+        ])
+        .stdout,
+    );
+    assert_eq!(value["allowed"], true);
+    assert_eq!(value["mesh"]["restricted"], true);
+    let condition = &value["mesh"]["segments"][0]["conditions"][0];
+    assert_eq!(condition["by"]["name"], "shoes-writer");
+    assert_eq!(condition["by"]["line"], 60);
+    assert_eq!(condition["admits"], "POST only, from principal cluster.local/ns/default/sa/inventory-sa");
+}
+
+#[test]
+fn reach_and_audit_see_the_mesh() {
+    let run = netseg(&["reach", "-o", "json", &shoes()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let value = json(&run.stdout);
+    let tcp_to_shoes = |from: &str| {
+        value["connections"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["src"] == from && c["dst"] == "default/shoes[Deployment]"))
+            .map(|c| c["allowed"]["TCP"].clone())
+    };
+    assert_eq!(tcp_to_shoes("default/storefront[Deployment]"), Some(serde_json::json!([])), "only UDP and SCTP");
+    assert_eq!(tcp_to_shoes("default/inventory[Deployment]"), Some(serde_json::json!([[1, 65535]])));
+}
+
+/// The factored all-pairs answer agrees with `can` pair by pair: the mesh decides by the client's identity,
+/// which the answer's cells alone do not tell apart.
+#[test]
+fn reach_agrees_with_can_on_every_pair() {
+    let value = json(&netseg(&["reach", "-o", "json", &shoes()]).stdout);
+    let workloads = ["default/shoes", "default/storefront", "default/inventory"];
+    for from in workloads {
+        for to in workloads.iter().copied().filter(|&to| to != from) {
+            let reached = value["connections"]
+                .as_array()
+                .and_then(|all| {
+                    all.iter()
+                        .find(|c| c["src"] == format!("{from}[Deployment]") && c["dst"] == format!("{to}[Deployment]"))
+                })
+                .and_then(|c| c["allowed"]["TCP"].as_array().cloned())
+                .is_some_and(|ranges| {
+                    ranges.iter().any(|r| r[0].as_u64() <= Some(8080) && r[1].as_u64() >= Some(8080))
+                });
+            let can = netseg(&["can", "--from", from, "--to", to, "--port", "8080", &shoes()]);
+            assert_eq!(can.code == 0, reached, "{from} -> {to}: can says {}, reach says {reached}", can.stdout);
+        }
+    }
+}
+
+#[test]
+fn a_bad_mesh_object_is_left_out_with_file_line_and_field_and_the_rest_is_analysed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: broken, namespace: default}\nspec:\n  selector: {matchLabels: {app: shoes}}\n  targetRefs: [{kind: Service, name: shoes}]\n  rules:\n  - from:\n    - source: {ipBlocks: [10.0.0.0/33]}\n";
+    std::fs::write(dir.path().join("bad.yaml"), bad).expect("write");
+    let path = dir.path().join("bad.yaml").display().to_string();
+    let run =
+        netseg(&["can", "--from", "default/storefront", "--to", "default/shoes", "--port", "8080", &shoes(), &path]);
+    assert_eq!(run.code, 2, "an object Istio refuses is an input error: {}", run.stderr);
+    assert!(
+        run.stderr.contains("bad.yaml:4: AuthorizationPolicy default/broken field `spec.targetRefs`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "bad.yaml:9: AuthorizationPolicy default/broken field `spec.rules[0].from[0].source.ipBlocks[0]`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.starts_with("DENIED"), "the rest is still analysed: {}", run.stdout);
+}
+
+/// The done-when example: the storefront's POST is denied, explained with the policy's file and line.
+#[test]
+fn a_named_request_is_decided_by_the_mesh_with_file_and_line() {
+    let can = |from: &str, method: &str| {
+        netseg(&["can", "--from", from, "--to", "default/shoes", "--port", "8080", "--method", method, &shoes()])
+    };
+    let storefront = can("default/storefront", "POST");
+    assert_eq!(storefront.code, 1, "{}\n{}", storefront.stdout, storefront.stderr);
+    assert!(storefront.stdout.starts_with("DENIED"), "{}", storefront.stdout);
+    assert!(
+        storefront.stdout.contains("Istio: denied by AuthorizationPolicy default/shoes-writer (")
+            && storefront.stdout.contains("shop.yaml:50)"),
+        "{}",
+        storefront.stdout
+    );
+    let post = can("default/inventory", "POST");
+    assert_eq!(post.code, 0, "{}", post.stdout);
+    assert!(
+        post.stdout.contains("Istio: allowed by AuthorizationPolicy default/shoes-writer rule 0"),
+        "{}",
+        post.stdout
+    );
+    assert!(post.stdout.contains("shop.yaml:60)"), "{}", post.stdout);
+    let get = can("default/inventory", "GET");
+    assert_eq!(get.code, 1, "GET and PUT are denied: {}", get.stdout);
+    assert!(!get.stdout.contains("nothing in the input decides on requests"), "{}", get.stdout);
+
+    let value = json(
+        &netseg(&[
+            "can",
+            "-o",
+            "json",
+            "--from",
+            "default/inventory",
+            "--to",
+            "default/shoes",
+            "--port",
+            "8080",
+            "--method",
+            "PUT",
+            &shoes(),
+        ])
+        .stdout,
+    );
+    super::schemas::assert_matches_schema(&value);
+    assert_eq!(value["allowed"], false);
+    assert_eq!(value["request"]["method"], "PUT");
+    let verdict = &value["request_verdicts"][0];
+    assert_eq!((verdict["layer"].as_str(), verdict["verdict"].as_str()), (Some("Istio"), Some("denied")));
+    assert_eq!(verdict["by"][0]["name"], "shoes-writer");
+    assert_eq!(verdict["by"][0]["line"], 50);
+}
+
+/// With no request named, the JSON lists the conditions and matches the schema.
+#[test]
+fn the_conditions_of_a_restricted_connection_match_the_schema() {
+    let run = netseg(&["can", "-o", "json", "--from", "default/inventory", "--to", "default/shoes", &shoes()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let value = json(&run.stdout);
+    super::schemas::assert_matches_schema(&value);
+    assert!(value.get("request_verdicts").is_none());
+}
+
+/// Consul's "REST access" intentions with ACLs defaulting to deny: the outcomes its reference states.
+#[test]
+fn consul_intentions_decide_requests_as_the_reference_states() {
+    let dir = fixture("mesh/consul-intentions");
+    let can = |from: &str, method: &str, path: &str| {
+        let from = format!("shop/{from}");
+        netseg(&[
+            "can", "--from", &from, "--to", "shop/api", "--port", "9090", "--method", method, "--path", path, &dir,
+        ])
+    };
+    for (from, method, path, allowed) in [
+        ("web", "DELETE", "/anything", true),
+        ("admin-dashboard", "PUT", "/v2/users", true),
+        ("admin-dashboard", "PATCH", "/v2/users", false),
+        ("admin-dashboard", "GET", "/v1/users", false),
+        ("report-generator", "GET", "/v2/widgets/7", true),
+        ("report-generator", "GET", "/v2/users", false),
+        ("report-generator", "POST", "/v2/widgets", false),
+        ("batch", "GET", "/v2/widgets", false),
+    ] {
+        let run = can(from, method, path);
+        assert_eq!(run.code, if allowed { 0 } else { 1 }, "{from} {method} {path}:\n{}\n{}", run.stdout, run.stderr);
+    }
+    let denied = can("batch", "GET", "/");
+    assert!(denied.stdout.contains("the default intention is deny (acl.default_policy deny"), "{}", denied.stdout);
+    let admin = can("admin-dashboard", "GET", "/v2/x");
+    assert!(admin.stdout.contains("Consul: allowed by ServiceIntentions shop/api rule 1 ("), "{}", admin.stdout);
+    assert!(admin.stdout.contains("app.yaml:99)"), "{}", admin.stdout);
+}
+
+/// Linkerd: a Server with an AuthorizationPolicy requiring one service account's identity, in a namespace whose
+/// default inbound policy is deny.
+#[test]
+fn linkerd_servers_authorizations_and_default_policies() {
+    let dir = fixture("mesh/linkerd-authz");
+    let can = |from: &str, port: &str| netseg(&["can", "--from", from, "--to", "shop/web", "--port", port, &dir]);
+    let frontend = can("shop/frontend", "8080");
+    assert_eq!(frontend.code, 0, "{}", frontend.stdout);
+    assert!(
+        frontend.stdout.contains("authorized by AuthorizationPolicy shop/web-from-frontend ("),
+        "{}",
+        frontend.stdout
+    );
+    let batch = can("shop/batch", "8080");
+    assert_eq!(batch.code, 1, "another meshed identity: {}", batch.stdout);
+    assert!(batch.stdout.contains("Server shop/web-http ("), "{}", batch.stdout);
+    let legacy = can("outside/legacy", "8080");
+    assert_eq!(legacy.code, 1, "same service account name, but no proxy and no mTLS: {}", legacy.stdout);
+    let admin = can("shop/frontend", "9990");
+    assert_eq!(admin.code, 1, "no Server: the namespace's default deny: {}", admin.stdout);
+    assert!(admin.stdout.contains("default inbound policy deny"), "{}", admin.stdout);
+    let request = netseg(&[
+        "can",
+        "--from",
+        "shop/frontend",
+        "--to",
+        "shop/web",
+        "--port",
+        "8080",
+        "--method",
+        "GET",
+        "--path",
+        "/",
+        &dir,
+    ]);
+    assert_eq!(request.code, 0, "{}", request.stdout);
+    assert!(
+        request.stdout.contains("Linkerd: allowed by AuthorizationPolicy shop/web-from-frontend"),
+        "{}",
+        request.stdout
+    );
+}
+
+/// A Linkerd AuthorizationPolicy whose targetRef names nothing: a warning naming file, line and field, as the
+/// policy controller ignores it; the rest is analysed.
+#[test]
+fn a_linkerd_policy_targeting_nothing_is_a_warning_with_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = "apiVersion: policy.linkerd.io/v1alpha1\nkind: AuthorizationPolicy\nmetadata: {name: dangling, namespace: shop}\nspec:\n  targetRef: {group: policy.linkerd.io, kind: Server, name: nope}\n  requiredAuthenticationRefs:\n  - {group: policy.linkerd.io, kind: MeshTLSAuthentication, name: frontend-only}\n";
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, bad).expect("write");
+    let run = netseg(&[
+        "can",
+        "--from",
+        "shop/frontend",
+        "--to",
+        "shop/web",
+        "--port",
+        "8080",
+        &fixture("mesh/linkerd-authz"),
+        &path.display().to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("bad.yaml:5: AuthorizationPolicy shop/dangling field `spec.targetRef.name`"),
+        "{}",
+        run.stderr
+    );
+}
