@@ -477,7 +477,10 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if let Some(line) = helm_template_line(text) {
+    // Helm renders YAML: a `{{ }}` inside a JSON file (a `kubectl get -o json` dump) is a string value's data, such
+    // as a ConfigMap holding a template, not a template to render.
+    let template_line = if json { None } else { helm_template_line(text) };
+    if let Some(line) = template_line {
         let chart = chart_of(&file).map_or_else(|| "CHART".to_string(), |dir| dir.display().to_string());
         inventory.diagnostics.push(Diagnostic {
             severity: Severity::Error,
@@ -1176,6 +1179,17 @@ mod tests {
         let mut inventory = Inventory::default();
         load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
         inventory
+    }
+
+    #[test]
+    fn regression_fuzz_validate_helm_text_inside_a_json_string_is_data() {
+        // Found by the `validate` fuzz target: an annotation (here; a label in the fuzz input) holding `{{ toYaml }}` in a JSON file made the whole
+        // file an unrendered Helm template, and its objects vanished.
+        let text = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a", "annotations": {"x": "{{ toYaml . }}"}}, "spec": {"containers": [{"name": "c"}]}}"#;
+        let mut inventory = Inventory::default();
+        load_bytes(&mut inventory, Arc::from("t.json"), text.as_bytes(), true);
+        assert!(inventory.diagnostics.iter().all(|d| d.code != DiagnosticCode::UnrenderedTemplate));
+        assert_eq!(inventory.workloads.len(), 1, "{:?}", inventory.diagnostics);
     }
 
     #[test]
