@@ -671,6 +671,31 @@ fn unmodelled_policy(kind: &str, api_version: &str) -> Option<&'static str> {
         .map(|(_, _, engine)| *engine)
 }
 
+/// A policy kind netseg reads, in an API version it does not: the policy still restricts traffic that the answers
+/// leave out, which is worth a warning, not a quiet note. `served` says which versions are read ("of `v1`").
+fn unread_version(
+    inventory: &mut Inventory,
+    file: &Arc<str>,
+    node: &Node,
+    kind: &str,
+    served: &str,
+    api_version: &str,
+) {
+    let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
+    inventory.diagnostics.push(Diagnostic {
+        severity: Severity::Warning,
+        code: DiagnosticCode::SkippedDocument,
+        file: file.clone(),
+        line: Some(node.line),
+        object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
+        field: Some("apiVersion".into()),
+        message: format!(
+            "not analysed: netseg reads {kind} {served}, not `{api_version}`; the answers ignore what it restricts"
+        ),
+        hint: None,
+    });
+}
+
 fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &str, engine: &'static str) {
     let metadata = node.get("metadata");
     let name = metadata.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
@@ -836,20 +861,8 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Some(Ok(mesh_kind)) => Some(mesh_kind),
         Some(Err(served)) => {
             // A mesh policy of a version netseg does not read still restricts traffic: a warning, not a note.
-            let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
-            inventory.diagnostics.push(Diagnostic {
-                severity: Severity::Warning,
-                code: DiagnosticCode::SkippedDocument,
-                file: file.clone(),
-                line: Some(node.line),
-                object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
-                field: Some("apiVersion".into()),
-                message: format!(
-                    "not analysed: netseg reads {kind} of versions {served}, not `{api_version}`; the answers ignore \
-                     what it restricts"
-                ),
-                hint: None,
-            });
+            let served = format!("of versions {served}");
+            unread_version(inventory, file, node, kind, &served, api_version);
             return;
         }
         None => None,
@@ -895,39 +908,13 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
             // Other projects (Antrea, for one) have kinds of the same name in their own API groups, and
             // network-policy-api has versions netseg does not read: either way the policy restricts traffic that
             // the answers leave out, which is worth a warning, not a quiet note.
-            let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
-            inventory.diagnostics.push(Diagnostic {
-                severity: Severity::Warning,
-                code: DiagnosticCode::SkippedDocument,
-                file: file.clone(),
-                line: Some(node.line),
-                object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
-                field: Some("apiVersion".into()),
-                message: format!(
-                    "not analysed: netseg reads {kind} of `{served}`, not `{api_version}`; the answers ignore \
-                     what it restricts"
-                ),
-                hint: None,
-            });
+            unread_version(inventory, file, node, kind, &format!("of `{served}`"), api_version);
             return;
         }
     }
     if cilium_kind.is_some() && api_version != CILIUM_API_VERSION {
         // Cilium serves its policies in v2 only; another version is not an object any cluster holds.
-        let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
-        inventory.diagnostics.push(Diagnostic {
-            severity: Severity::Warning,
-            code: DiagnosticCode::SkippedDocument,
-            file: file.clone(),
-            line: Some(node.line),
-            object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
-            field: Some("apiVersion".into()),
-            message: format!(
-                "not analysed: Cilium serves {kind} as `{CILIUM_API_VERSION}`, not `{api_version}`; the answers \
-                 ignore what it restricts"
-            ),
-            hint: None,
-        });
+        unread_version(inventory, file, node, kind, &format!("of `{CILIUM_API_VERSION}`"), api_version);
         return;
     }
     let clusterwide = cilium_kind == Some(CiliumPolicyKind::CiliumClusterwideNetworkPolicy);

@@ -998,36 +998,9 @@ fn l7_rules(ctx: &mut Ctx<'_>, node: &Node, field: &str, section: Section, ports
     let list = node.get(kind)?;
     let errors_before = ctx.error_count();
     let rules = match kind {
-        "http" => {
-            let items = ctx.seq(list, &kind_field);
-            L7Rules::Http(
-                items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, item)| http_rule(ctx, item, &format!("{kind_field}[{i}]")))
-                    .collect(),
-            )
-        }
-        "kafka" => {
-            let items = ctx.seq(list, &kind_field);
-            L7Rules::Kafka(
-                items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, item)| kafka_rule(ctx, item, &format!("{kind_field}[{i}]")))
-                    .collect(),
-            )
-        }
-        "dns" => {
-            let items = ctx.seq(list, &kind_field);
-            L7Rules::Dns(
-                items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, item)| fqdn_selector(ctx, item, &format!("{kind_field}[{i}]")))
-                    .collect(),
-            )
-        }
+        "http" => L7Rules::Http(each(ctx, list, &kind_field, http_rule)),
+        "kafka" => L7Rules::Kafka(each(ctx, list, &kind_field, kafka_rule)),
+        "dns" => L7Rules::Dns(each(ctx, list, &kind_field, fqdn_selector)),
         _ => {
             let proto = ctx.string(list, &kind_field).unwrap_or_default();
             let rules = node.get("l7").map_or(0, |l7| ctx.seq(l7, &join(field, "l7")).len());
@@ -1035,6 +1008,17 @@ fn l7_rules(ctx: &mut Ctx<'_>, node: &Node, field: &str, section: Section, ports
         }
     };
     (ctx.error_count() == errors_before).then_some(rules)
+}
+
+/// The items of a list that decode, each read at its own field (`rules.http[2]`).
+fn each<T>(
+    ctx: &mut Ctx<'_>,
+    list: &Node,
+    field: &str,
+    decode: impl Fn(&mut Ctx<'_>, &Node, &str) -> Option<T>,
+) -> Vec<T> {
+    let items = ctx.seq(list, field);
+    items.iter().enumerate().filter_map(|(i, item)| decode(ctx, item, &format!("{field}[{i}]"))).collect()
 }
 
 fn http_rule(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<HttpRule> {
