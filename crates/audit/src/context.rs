@@ -62,6 +62,9 @@ pub struct AuditOptions {
     pub node_cidrs: Vec<Cidr>,
     /// Declared and observed flows (NS147); empty unless the caller infers them.
     pub intent: Vec<IntendedFlow>,
+    /// Whether `intent` is taken as everything the application needs (`audit --flows` or `--intent-only`): NS148
+    /// judges the rules that admit more.
+    pub judge_allowances: bool,
 }
 
 pub struct AuditContext<'a> {

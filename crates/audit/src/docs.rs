@@ -84,6 +84,7 @@ mod tests {
             "NS145 dns-blocked medium",
             "NS146 allow-all-policy medium",
             "NS147 declared-flow-blocked high",
+            "NS148 unused-allowance low",
             "NS150 admin-same-priority medium",
             "NS151 shadowed-admin-rule medium",
             "NS152 baseline-not-default high",

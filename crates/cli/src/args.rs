@@ -276,9 +276,15 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
     /// Observed flows to check against the policies (NS147): Hubble JSON (`hubble observe -o json`) or CSV
-    /// `src_namespace,src_workload,dst_namespace,dst_workload,port,protocol` (repeatable; - for stdin).
+    /// `src_namespace,src_workload,dst_namespace,dst_workload,port,protocol` (repeatable; - for stdin). With it,
+    /// the declared and observed flows are taken as the application's intent and NS148 reports rules that admit
+    /// more.
     #[arg(long, value_name = "FILE")]
     pub flows: Vec<std::path::PathBuf>,
+    /// Take the declared flows alone (no flow file) as everything the application needs: NS148 reports rules
+    /// that admit more.
+    #[arg(long, conflicts_with = "flows")]
+    pub intent_only: bool,
     /// The cluster's DNS domain, for resolving Service names in env and args (declared flows, NS147).
     #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
     pub cluster_domain: String,

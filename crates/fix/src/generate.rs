@@ -134,23 +134,7 @@ pub struct Plan {
 /// The labels that say which workload a pod belongs to and survive a rollout: the controller's selector, else the
 /// pod's labels without those the controllers stamp per revision or per pod.
 pub fn stable_selector(workload: &Workload) -> LabelSelector {
-    if let Some(selector) = &workload.selector {
-        return selector.clone();
-    }
-    const PER_REVISION: [&str; 9] = [
-        "pod-template-hash",
-        "controller-revision-hash",
-        "pod-template-generation",
-        "statefulset.kubernetes.io/pod-name",
-        "apps.kubernetes.io/pod-index",
-        "controller-uid",
-        "batch.kubernetes.io/controller-uid",
-        "job-name",
-        "batch.kubernetes.io/job-name",
-    ];
-    let mut labels = workload.pods.first().map(|p| p.facts.labels.clone()).unwrap_or_default();
-    labels.retain(|k, _| !PER_REVISION.contains(&k.as_str()));
-    LabelSelector { match_labels: labels, ..LabelSelector::default() }
+    workload.stable_selector()
 }
 
 fn governed(workload: &Workload) -> bool {

@@ -26,6 +26,31 @@ pub struct Workload {
     pub location: Location,
 }
 
+impl Workload {
+    /// The labels that say which pods belong to the workload and survive a rollout: the controller's selector,
+    /// else the pod's labels without those the controllers stamp per revision or per pod. `generate` selects
+    /// workloads by it, and NS148 proposes peers with it.
+    pub fn stable_selector(&self) -> LabelSelector {
+        if let Some(selector) = &self.selector {
+            return selector.clone();
+        }
+        const PER_REVISION: [&str; 9] = [
+            "pod-template-hash",
+            "controller-revision-hash",
+            "pod-template-generation",
+            "statefulset.kubernetes.io/pod-name",
+            "apps.kubernetes.io/pod-index",
+            "controller-uid",
+            "batch.kubernetes.io/controller-uid",
+            "job-name",
+            "batch.kubernetes.io/job-name",
+        ];
+        let mut labels = self.pods.first().map(|p| p.facts.labels.clone()).unwrap_or_default();
+        labels.retain(|k, _| !PER_REVISION.contains(&k.as_str()));
+        LabelSelector { match_labels: labels, ..LabelSelector::default() }
+    }
+}
+
 /// The validated cluster that the engine analyses.
 #[derive(Debug, Clone, Default)]
 pub struct Cluster {

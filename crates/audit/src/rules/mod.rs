@@ -25,6 +25,7 @@ pub(crate) mod ns144_malformed_policy;
 mod ns145_dns_blocked;
 mod ns146_allow_all_policy;
 mod ns147_declared_flow_blocked;
+mod ns148_unused_allowance;
 mod ns150_admin_same_priority;
 mod ns151_shadowed_admin_rule;
 mod ns152_baseline_not_default;
@@ -65,6 +66,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns145_dns_blocked::RULE, ns145_dns_blocked::check),
     (&ns146_allow_all_policy::RULE, ns146_allow_all_policy::check),
     (&ns147_declared_flow_blocked::RULE, ns147_declared_flow_blocked::check),
+    (&ns148_unused_allowance::RULE, ns148_unused_allowance::check),
     (&ns150_admin_same_priority::RULE, ns150_admin_same_priority::check),
     (&ns151_shadowed_admin_rule::RULE, ns151_shadowed_admin_rule::check),
     (&ns152_baseline_not_default::RULE, ns152_baseline_not_default::check),

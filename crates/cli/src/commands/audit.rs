@@ -28,11 +28,13 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
         diagnostics::report_unless(&diagnostics, settings.verbose, netseg_audit::reported_as_finding);
         input_errors |= diagnostics::input_errors(&diagnostics);
         let network = Network::new(&cluster, &super::network_choice(&args.network))?;
-        // The flows the application declares and was seen making, for NS147.
+        // The flows the application declares and was seen making, for NS147 and NS148.
         let (flows, bad_rows) = super::read_flows(&cluster, &args.flows, &args.input.paths)?;
         flow_errors |= bad_rows;
         let options = netseg_audit::AuditOptions {
             intent: netseg_fix::needs::intent(&cluster, args.cluster_domain.trim_matches('.'), &flows),
+            // NS148: the known flows are the intent when the user gives flows or says the declared ones are all.
+            judge_allowances: args.intent_only || !args.flows.is_empty(),
             ..options.clone()
         };
         let ctx = AuditContext::new(&network, &config, &diagnostics, &options);

@@ -51,6 +51,7 @@ fn audit_options(facts: &FactArgs) -> Result<AuditOptions> {
         api_server: cidrs(&facts.api_server, "api-server")?,
         node_cidrs: cidrs(&facts.node_cidr, "node-cidr")?,
         intent: Vec::new(),
+        judge_allowances: false,
     })
 }
 
