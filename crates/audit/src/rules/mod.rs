@@ -22,7 +22,7 @@ mod ns141_peer_selects_nothing;
 mod ns142_unresolved_named_port;
 mod ns143_ignored_rules;
 pub(crate) mod ns144_malformed_policy;
-mod ns145_dns_blocked;
+pub(crate) mod ns145_dns_blocked;
 mod ns146_allow_all_policy;
 mod ns147_declared_flow_blocked;
 mod ns148_unused_allowance;

@@ -71,7 +71,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
 }
 
 /// Without the DNS pods in the input: does any egress rule of the workload's policies allow port 53 at all?
-fn rules_mention_dns(ctx: &AuditContext<'_>, workload: usize) -> bool {
+pub(crate) fn rules_mention_dns(ctx: &AuditContext<'_>, workload: usize) -> bool {
     ctx.pods(workload).any(|pod| {
         ctx.declared.isolating(pod, Direction::Egress).iter().any(|&policy| {
             ctx.cluster.policies[policy].rules(Direction::Egress).iter().any(|rule| {

@@ -1,7 +1,7 @@
 use crate::context::{FlowEnd, IntendedFlow};
 use crate::{declare_rule, AuditContext, Finding, Witness};
 use netseg_engine::{Endpoint, PortSet};
-use netseg_model::{Direction, LabelSelector, Labels, PeerSelector, NAMESPACE_NAME_LABEL};
+use netseg_model::{Direction, LabelSelector, Labels, PeerSelector, Protocol, NAMESPACE_NAME_LABEL};
 
 declare_rule! {
     /// ## What it does
@@ -12,7 +12,11 @@ declare_rule! {
     /// or CSV, as `generate --flows` reads them). The evidence says where the flow was declared or seen, the side
     /// that denies it (the source's egress or the destination's ingress) and the policies isolating it, and the
     /// smallest change that admits it: the selector that does not match and the labels it missed, the port
-    /// missing from a rule that names the peer, or the rule to add.
+    /// missing from a rule that names the peer, or the rule to add. A flow between two workloads goes to a name,
+    /// so a source whose egress is isolated without DNS (UDP or TCP 53 to the cluster DNS, as NS145 checks it)
+    /// breaks it too: the evidence says so, the change is the egress rule to kube-dns, and the witness is the
+    /// lookup (`netseg can --from SOURCE --to kube-system/coredns --port 53 --protocol UDP`, when the DNS pods are
+    /// in the input).
     ///
     /// ## Why it matters
     /// Default-deny gets reverted when it breaks an application. A selector typo, a label that changed, a port
@@ -37,8 +41,28 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     if !ctx.enforced() {
         return;
     }
+    let dns = Dns::find(ctx);
+    // A flow declared several ways (env, a policy on each side) breaks on DNS once: one finding per pair.
+    let mut dns_reported: Vec<(usize, usize)> = Vec::new();
     for flow in &ctx.options.intent {
-        let Some(denied) = denied(ctx, flow) else { continue };
+        let dns_side = dns_blocked(ctx, &dns, flow);
+        let denied = match (denied(ctx, flow), dns_side) {
+            (Some(mut denied), Some(side)) => {
+                denied.sides.push(side);
+                denied
+            }
+            (Some(denied), None) => denied,
+            (None, Some(side)) => {
+                if let (FlowEnd::Workload(src), FlowEnd::Workload(dst)) = (flow.src, flow.dst) {
+                    if !dns_reported.contains(&(src, dst)) {
+                        dns_reported.push((src, dst));
+                        out.push(dns_finding(ctx, flow, src, side));
+                    }
+                }
+                continue;
+            }
+            (None, None) => continue,
+        };
         let (resource, location) = match flow.dst {
             FlowEnd::Workload(w) => ctx.workload_resource(w),
             FlowEnd::Address(_) => match flow.src {
@@ -78,6 +102,101 @@ fn end_name(ctx: &AuditContext<'_>, end: FlowEnd) -> String {
 struct Side {
     why: String,
     change: String,
+    /// The `netseg can` question that shows this side's denial, when it is not the flow itself (DNS).
+    witness: Option<Witness>,
+}
+
+/// The cluster DNS: the workloads labelled `k8s-app: kube-dns` (as NS145 finds them), if the input has them.
+struct Dns {
+    servers: Vec<usize>,
+    ports: PortSet,
+}
+
+impl Dns {
+    fn find(ctx: &AuditContext<'_>) -> Dns {
+        let servers = (0..ctx.cluster.workloads.len())
+            .filter(|&w| {
+                ctx.cluster.workloads[w]
+                    .pods
+                    .iter()
+                    .any(|p| p.facts.labels.get("k8s-app").is_some_and(|v| v == "kube-dns"))
+            })
+            .collect();
+        Dns { servers, ports: PortSet::from_ranges(&[(Protocol::Udp, 53, 53), (Protocol::Tcp, 53, 53)]) }
+    }
+}
+
+/// The egress rule that lets a workload's pods resolve names: UDP and TCP 53 to the cluster DNS pods.
+const DNS_RULE: &str = "{to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}, podSelector: {matchLabels: {k8s-app: kube-dns}}}], ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]}";
+
+/// A flow between two workloads goes to a name (a Service), which the source resolves first: when its egress is
+/// isolated and admits no DNS, the flow breaks before it starts, whatever the rules between the two say.
+fn dns_blocked(ctx: &AuditContext<'_>, dns: &Dns, flow: &IntendedFlow) -> Option<Side> {
+    let (FlowEnd::Workload(src), FlowEnd::Workload(dst)) = (flow.src, flow.dst) else { return None };
+    if dns.servers.contains(&src) || dns.servers.contains(&dst) || !ctx.isolated(src, Direction::Egress) {
+        return None;
+    }
+    let name = ctx.workload_name(src);
+    let witness;
+    let reached = match dns.servers.first() {
+        Some(&server) => {
+            let server_pods: Vec<Endpoint> = ctx.pods(server).collect();
+            let reached = ctx.pods(src).all(|pod| {
+                server_pods.iter().any(|&s| !ctx.declared.allowed(pod, s).intersection(&dns.ports).is_empty())
+            });
+            witness =
+                Some(Witness { from: name.clone(), to: ctx.workload_name(server), protocol: Protocol::Udp, port: 53 });
+            reached
+        }
+        None => {
+            witness = None;
+            super::ns145_dns_blocked::rules_mention_dns(ctx, src)
+        }
+    };
+    if reached {
+        return None;
+    }
+    let policies: Vec<String> = ctx
+        .pods(src)
+        .next()
+        .map(|pod| ctx.declared.isolating(pod, Direction::Egress))
+        .unwrap_or_default()
+        .iter()
+        .map(|&p| {
+            let policy = &ctx.cluster.policies[p];
+            format!("{}/{} ({})", policy.namespace, policy.name, policy.location)
+        })
+        .collect();
+    let to = match dns.servers.first() {
+        Some(&server) => ctx.workload_name(server),
+        None => "the cluster DNS".into(),
+    };
+    Some(Side {
+        why: format!(
+            "missing DNS: the egress of {name} is isolated by {} and no rule admits UDP or TCP 53 to {to}, so {name} cannot resolve the name of {}",
+            if policies.is_empty() { "a policy netseg does not list".to_string() } else { policies.join(", ") },
+            ctx.workload_name(dst)
+        ),
+        change: format!("add to {name}'s egress: {DNS_RULE}"),
+        witness,
+    })
+}
+
+/// A flow whose only break is DNS: the finding is on the source, and its witness is the DNS lookup.
+fn dns_finding(ctx: &AuditContext<'_>, flow: &IntendedFlow, src: usize, side: Side) -> Finding {
+    let (resource, location) = ctx.workload_resource(src);
+    let witness = side.witness.clone();
+    Finding::new(&RULE, resource, location)
+        .message(format!(
+            "{} → {} {} is declared but {} cannot resolve it: its egress denies DNS",
+            end_name(ctx, flow.src),
+            end_name(ctx, flow.dst),
+            flow.ports,
+            end_name(ctx, flow.src)
+        ))
+        .evidence(format!("declared or seen: {}; {}", flow.origin, side.why))
+        .remediation(side.change)
+        .witness(witness)
 }
 
 struct Denied {
@@ -195,6 +314,7 @@ fn side(
                 "add an {key} rule whose ipBlock covers {} (outside the cluster) on {missing}",
                 end_name(ctx, other)
             ),
+            witness: None,
         };
     };
     let other_workload = &ctx.cluster.workloads[other_index];
@@ -256,7 +376,7 @@ fn side(
             format!("add to {subject_name}'s {key}: {{{field}: [{{{peer}}}], ports: {missing}}}")
         }
     };
-    Side { why, change }
+    Side { why, change, witness: None }
 }
 
 #[cfg(test)]
@@ -309,6 +429,29 @@ mod tests {
             "{}",
             found[0].remediation
         );
+    }
+
+    #[test]
+    fn a_missing_dns_allowance_fails_and_names_the_dns_rule() {
+        let dns = "apiVersion: v1\nkind: Pod\nmetadata: {name: coredns, namespace: kube-system, labels: {k8s-app: kube-dns}}\nspec: {containers: [{name: c, image: i}]}\n---\n";
+        let egress = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-out, namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  egress: [{to: [{podSelector: {matchLabels: {app: redis}}}], ports: [{port: 6379}]}]\n";
+        // The pods in order: kube-system/coredns, shop/redis, shop/web.
+        let mut options = web_to_redis();
+        options.intent[0].src = FlowEnd::Workload(2);
+        options.intent[0].dst = FlowEnd::Workload(1);
+        let text = format!("{dns}{}{egress}", policy("web", 6379));
+        let report = audit_yaml_with(&text, &Default::default(), &options);
+        let found = of(&report, "NS147");
+        assert_eq!(found.len(), 1, "{report:?}");
+        assert!(found[0].message.ends_with("cannot resolve it: its egress denies DNS"), "{}", found[0].message);
+        assert!(found[0].evidence.contains("missing DNS: the egress of shop/web[Pod] is isolated by shop/web-out"));
+        assert!(found[0].remediation.contains("k8s-app: kube-dns"), "{}", found[0].remediation);
+        assert_eq!(
+            found[0].witness.as_ref().map(|w| (w.to.as_str(), w.protocol, w.port)),
+            Some(("kube-system/coredns[Pod]", Protocol::Udp, 53))
+        );
+        let allowed = text.replace("ports: [{port: 6379}]}]\n", "ports: [{port: 6379}]}, {to: [{namespaceSelector: {}, podSelector: {matchLabels: {k8s-app: kube-dns}}}], ports: [{protocol: UDP, port: 53}]}]\n");
+        assert!(of(&audit_yaml_with(&allowed, &Default::default(), &options), "NS147").is_empty());
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod generate_cuts;
 mod hostile;
 mod input_errors;
 mod intent;
+mod intent_fixtures;
 mod live;
 mod mesh;
 mod platform;
