@@ -100,6 +100,8 @@ mod tests {
             "NS193 mesh-admits-every-client medium",
             "NS194 proxy-bypass-port high",
             "NS195 ambient-l7-rule-at-ztunnel high",
+            "NS196 ambient-hbone-blocked high",
+            "NS197 mesh-only-control low",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

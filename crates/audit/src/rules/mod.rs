@@ -41,6 +41,8 @@ mod ns192_mesh_allow_unreachable;
 mod ns193_mesh_admits_every_client;
 mod ns194_proxy_bypass_port;
 mod ns195_ambient_l7_rule_at_ztunnel;
+mod ns196_ambient_hbone_blocked;
+mod ns197_mesh_only_control;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
@@ -84,6 +86,8 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns193_mesh_admits_every_client::RULE, ns193_mesh_admits_every_client::check),
     (&ns194_proxy_bypass_port::RULE, ns194_proxy_bypass_port::check),
     (&ns195_ambient_l7_rule_at_ztunnel::RULE, ns195_ambient_l7_rule_at_ztunnel::check),
+    (&ns196_ambient_hbone_blocked::RULE, ns196_ambient_hbone_blocked::check),
+    (&ns197_mesh_only_control::RULE, ns197_mesh_only_control::check),
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.
