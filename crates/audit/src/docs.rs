@@ -89,6 +89,7 @@ mod tests {
             "NS152 baseline-not-default high",
             "NS160 cross-tenant-reachable high",
             "NS170 calico-pass-to-profile medium",
+            "NS171 calico-tier-drops-unmatched medium",
             "NS180 cilium-policy-inert high",
             "NS181 cilium-enforcement-never critical",
             "NS182 fqdn-without-dns-rule medium",

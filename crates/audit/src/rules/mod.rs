@@ -30,6 +30,7 @@ mod ns151_shadowed_admin_rule;
 mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
 mod ns170_calico_pass_to_profile;
+mod ns171_calico_tier_drops_unmatched;
 mod ns180_cilium_policy_inert;
 mod ns181_cilium_enforcement_never;
 mod ns182_fqdn_without_dns_rule;
@@ -75,6 +76,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns152_baseline_not_default::RULE, ns152_baseline_not_default::check),
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
     (&ns170_calico_pass_to_profile::RULE, ns170_calico_pass_to_profile::check),
+    (&ns171_calico_tier_drops_unmatched::RULE, ns171_calico_tier_drops_unmatched::check),
     (&ns180_cilium_policy_inert::RULE, ns180_cilium_policy_inert::check),
     (&ns181_cilium_enforcement_never::RULE, ns181_cilium_enforcement_never::check),
     (&ns182_fqdn_without_dns_rule::RULE, ns182_fqdn_without_dns_rule::check),
