@@ -97,6 +97,9 @@ mod tests {
             "NS190 mesh-policy-without-proxy high",
             "NS191 plaintext-escapes-identity-rule medium",
             "NS192 mesh-allow-unreachable medium",
+            "NS193 mesh-admits-every-client medium",
+            "NS194 proxy-bypass-port high",
+            "NS195 ambient-l7-rule-at-ztunnel high",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

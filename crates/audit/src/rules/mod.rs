@@ -38,6 +38,9 @@ mod ns184_l4_allow_cancels_l7;
 mod ns190_mesh_policy_without_proxy;
 mod ns191_plaintext_escapes_identity_rule;
 mod ns192_mesh_allow_unreachable;
+mod ns193_mesh_admits_every_client;
+mod ns194_proxy_bypass_port;
+mod ns195_ambient_l7_rule_at_ztunnel;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
@@ -78,6 +81,9 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns190_mesh_policy_without_proxy::RULE, ns190_mesh_policy_without_proxy::check),
     (&ns191_plaintext_escapes_identity_rule::RULE, ns191_plaintext_escapes_identity_rule::check),
     (&ns192_mesh_allow_unreachable::RULE, ns192_mesh_allow_unreachable::check),
+    (&ns193_mesh_admits_every_client::RULE, ns193_mesh_admits_every_client::check),
+    (&ns194_proxy_bypass_port::RULE, ns194_proxy_bypass_port::check),
+    (&ns195_ambient_l7_rule_at_ztunnel::RULE, ns195_ambient_l7_rule_at_ztunnel::check),
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.
