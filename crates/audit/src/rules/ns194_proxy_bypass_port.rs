@@ -1,7 +1,8 @@
 use crate::{declare_rule, AuditContext, Finding};
 use netseg_model::mesh::istio::AuthorizationAction;
 use netseg_model::mesh::linkerd::DefaultPolicy;
-use netseg_model::mesh::{dataplane, MeshKind};
+use netseg_model::mesh::{dataplane, Dataplane, MeshKind};
+use netseg_model::{Cluster, Workload};
 
 declare_rule! {
     /// ## What it does
@@ -36,8 +37,6 @@ declare_rule! {
 
 pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let cluster = ctx.cluster;
-    let istio = &cluster.mesh.istio;
-    let linkerd = &cluster.mesh.linkerd;
     for (index, workload) in cluster.workloads.iter().enumerate() {
         let Some(pod) = workload.pods.first() else { continue };
         let namespace_name = workload.id.namespace.as_str();
@@ -46,28 +45,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         if plane.bypassed.is_empty() {
             continue;
         }
-        let protection = match plane.mesh {
-            Some(MeshKind::Istio) => istio
-                .authorization_policies
-                .iter()
-                .filter(|p| !p.dry_run)
-                .filter(|p| matches!(p.action, AuthorizationAction::Allow | AuthorizationAction::Custom { .. }))
-                .find(|p| p.applies_to(&istio.config.root_namespace, namespace_name, &pod.facts.labels))
-                .map(|p| format!("AuthorizationPolicy {}/{}", p.namespace, p.name)),
-            Some(MeshKind::Linkerd) => linkerd
-                .servers
-                .iter()
-                .filter(|s| s.namespace == namespace_name)
-                .find(|s| s.pod_selector.as_ref().is_some_and(|sel| sel.matches(&pod.facts.labels)))
-                .map(|s| format!("Server {}/{}", s.namespace, s.name))
-                .or_else(|| {
-                    let (default, source) = linkerd.config.default_policy_for(&pod.facts.annotations, namespace);
-                    (default == DefaultPolicy::Deny).then(|| format!("the default inbound policy deny ({source})"))
-                }),
-            // Consul intentions name services, not pods: not judged here.
-            Some(MeshKind::Consul) | None => None,
-        };
-        let Some(protection) = protection else { continue };
+        let Some(protection) = mesh_protection(cluster, workload, &plane) else { continue };
         // The ports the pod declares that bypass the proxy; every excluded range when it declares none.
         let declared: Vec<u16> = pod.facts.ports.iter().map(|p| p.port).filter(|&p| !plane.captures(p)).collect();
         let ports = if declared.is_empty() && pod.facts.ports.is_empty() {
@@ -90,6 +68,36 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                 .evidence(plane.reason.clone())
                 .remediation("remove the port exclusion, or restrict the excluded port(s) with a NetworkPolicy"),
         );
+    }
+}
+
+/// The mesh policy that restricts who reaches the workload at its proxy, in words: an Istio ALLOW or CUSTOM
+/// AuthorizationPolicy that applies to it, a Linkerd Server that selects it, or Linkerd's `deny` default. Consul's
+/// intentions name services, not pods, and are not judged.
+pub(super) fn mesh_protection(cluster: &Cluster, workload: &Workload, plane: &Dataplane) -> Option<String> {
+    let pod = workload.pods.first()?;
+    let namespace_name = workload.id.namespace.as_str();
+    let (istio, linkerd) = (&cluster.mesh.istio, &cluster.mesh.linkerd);
+    match plane.mesh {
+        Some(MeshKind::Istio) => istio
+            .authorization_policies
+            .iter()
+            .filter(|p| !p.dry_run)
+            .filter(|p| matches!(p.action, AuthorizationAction::Allow | AuthorizationAction::Custom { .. }))
+            .find(|p| p.applies_to(&istio.config.root_namespace, namespace_name, &pod.facts.labels))
+            .map(|p| format!("AuthorizationPolicy {}/{}", p.namespace, p.name)),
+        Some(MeshKind::Linkerd) => linkerd
+            .servers
+            .iter()
+            .filter(|s| s.namespace == namespace_name)
+            .find(|s| s.pod_selector.as_ref().is_some_and(|sel| sel.matches(&pod.facts.labels)))
+            .map(|s| format!("Server {}/{}", s.namespace, s.name))
+            .or_else(|| {
+                let namespace = cluster.namespace(namespace_name);
+                let (default, source) = linkerd.config.default_policy_for(&pod.facts.annotations, namespace);
+                (default == DefaultPolicy::Deny).then(|| format!("the default inbound policy deny ({source})"))
+            }),
+        Some(MeshKind::Consul) | None => None,
     }
 }
 
