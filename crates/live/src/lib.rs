@@ -8,7 +8,10 @@ mod resources;
 mod target;
 
 pub use error::LiveError;
-pub use resources::{Resource, Tolerance, ADMIN_POLICY_GROUP, ADMIN_POLICY_PLURALS, CILIUM_GROUP, RESOURCES};
+pub use resources::{
+    optional_resources, Resource, Tolerance, ADMIN_POLICY_GROUP, ADMIN_POLICY_PLURALS, CILIUM_GROUP, RESOURCES,
+    SETTINGS_CONFIG_MAPS,
+};
 pub use target::{Target, TargetRequest};
 
 use netseg_model::{load_api_list, Inventory};
@@ -134,6 +137,29 @@ async fn read_async(
             None => read.not_served.push(format!("{} ({})", resource.what, resource.group_versions())),
         }
     }
+    // A CNI's or a mesh's kinds: read from the first version whose discovery document offers them (a CRD may
+    // serve some of its group's versions only).
+    let mut offered: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for resource in resources::optional_resources() {
+        if served.stands_in(&resource) {
+            continue;
+        }
+        for version in resource.versions {
+            let group_version = format!("{}/{version}", resource.group);
+            if !served.serves(&group_version) {
+                continue;
+            }
+            if !offered.contains_key(&group_version) {
+                read.requests += 1;
+                let text = get(format!("/apis/{group_version}")).await.map_err(|(path, e)| target.failure(&path, e))?;
+                offered.insert(group_version.clone(), resources::offered_plurals(&text));
+            }
+            if offered.get(&group_version).is_some_and(|plurals| plurals.iter().any(|p| p == resource.plural)) {
+                lists.push((resource, group_version));
+                break;
+            }
+        }
+    }
     // The admin policy kinds live in an optional API group whose versions change; discovery says which it has.
     for group_version in served.admin_policy_versions() {
         read.requests += 1;
@@ -173,29 +199,41 @@ async fn read_async(
                 }
                 Err((url, error)) => return Err(target.failure_for(&url, resource.what, error)),
             };
-            let before = object_count(inventory);
+            let before = inventory.objects_read;
             token = load_api_list(inventory, source.clone(), &text, resource.kind, &group_version);
-            objects += object_count(inventory).saturating_sub(before);
+            objects += inventory.objects_read.saturating_sub(before);
             if token.is_none() {
                 break;
             }
         }
     }
+    // The CNI's and the meshes' settings, where they are: one `get` each, and a 403 or 404 leaves the documented
+    // default in place, said as an assumption.
+    for &(config_namespace, name, setting) in resources::SETTINGS_CONFIG_MAPS {
+        if namespace.is_some_and(|asked| asked != config_namespace) {
+            continue;
+        }
+        let path = format!("/api/v1/namespaces/{config_namespace}/configmaps/{name}");
+        read.requests += 1;
+        match get(path.clone()).await {
+            Ok(text) => {
+                // One object, handed to the loader as the one item of a list, as a list page would carry it.
+                let list = format!(r#"{{"kind":"ConfigMapList","apiVersion":"v1","metadata":{{}},"items":[{text}]}}"#);
+                let source: Arc<str> = Arc::from(format!("cluster://{}{path}", target.context));
+                let before = inventory.objects_read;
+                load_api_list(inventory, source, &list, "ConfigMap", "v1");
+                objects += inventory.objects_read.saturating_sub(before);
+            }
+            Err((_, kube::Error::Api(response))) if response.code == 404 => {}
+            Err((_, kube::Error::Api(response))) if response.code == 403 => {
+                read.unseen.push(Unseen { path, what: "ConfigMap", message: response.message, consequence: setting })
+            }
+            Err((url, error)) => return Err(target.failure_for(&url, "ConfigMaps", error)),
+        }
+    }
     progress(Progress { context: &target.context, resource: "", objects, finished: true });
     read.objects = objects;
     Ok(read)
-}
-
-fn object_count(inventory: &Inventory) -> usize {
-    inventory.namespaces.len()
-        + inventory.nodes.len()
-        + inventory.workloads.len()
-        + inventory.services.len()
-        + inventory.policies.len()
-        + inventory.admin_policies.len()
-        + inventory.cilium_policies.len()
-        + inventory.endpoints.len()
-        + inventory.ingresses.len()
 }
 
 /// Query-string encoding for a continue token (base64 and JSON characters): everything but RFC 3986's unreserved

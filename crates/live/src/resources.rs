@@ -112,6 +112,15 @@ pub const RESOURCES: &[Resource] = &[
         Tolerance::Forbiddable("exposure through Ingresses (blast-radius --from internet, NS125's internet exposure)"),
     ),
     grouped("networking.k8s.io", "networkpolicies", "NetworkPolicy", "NetworkPolicies", Tolerance::Required),
+    core(
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        "ServiceAccounts",
+        Tolerance::Forbiddable(
+            "ServiceAccount labels: a Calico serviceAccountSelector that asks for a label matches no account",
+        ),
+    ),
     // Cilium's own policies, where the cluster serves its CRDs: once served, they restrict traffic, so a 403 stops
     // the read like one on NetworkPolicies.
     Resource {
@@ -138,6 +147,147 @@ pub const RESOURCES: &[Resource] = &[
 
 /// The API group of Cilium's CRDs.
 pub const CILIUM_GROUP: &str = "cilium.io";
+
+/// A kind of an optional API group (a CNI's or a mesh's CRDs), read where the cluster serves it, from the first of
+/// `versions` whose discovery document offers it.
+const fn optional(
+    group: &'static str,
+    versions: &'static [&'static str],
+    plural: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    what: &'static str,
+) -> Resource {
+    Resource { group, versions, plural, kind, namespaced, what, tolerance: Tolerance::IfServed, unless_served: None }
+}
+
+/// Calico's aggregated API (its API server), preferred where served.
+pub const CALICO_API: &str = "projectcalico.org/v3";
+
+/// Calico's kinds as its API server serves them: the same objects, under the names `kubectl get` and
+/// `calicoctl` use.
+const CALICO_KINDS: &[(&str, &str, bool, &str)] = &[
+    ("tiers", "Tier", false, "Calico Tiers"),
+    ("networkpolicies", "NetworkPolicy", true, "Calico NetworkPolicies"),
+    ("globalnetworkpolicies", "GlobalNetworkPolicy", false, "Calico GlobalNetworkPolicies"),
+    ("stagednetworkpolicies", "StagedNetworkPolicy", true, "Calico StagedNetworkPolicies"),
+    ("stagedglobalnetworkpolicies", "StagedGlobalNetworkPolicy", false, "Calico StagedGlobalNetworkPolicies"),
+    (
+        "stagedkubernetesnetworkpolicies",
+        "StagedKubernetesNetworkPolicy",
+        true,
+        "Calico StagedKubernetesNetworkPolicies",
+    ),
+    ("networksets", "NetworkSet", true, "Calico NetworkSets"),
+    ("globalnetworksets", "GlobalNetworkSet", false, "Calico GlobalNetworkSets"),
+    ("hostendpoints", "HostEndpoint", false, "Calico HostEndpoints"),
+];
+
+/// Every optional kind netseg reads where served: Calico's (from its API server, else from the CRDs it stores them
+/// in, never both: they are the same objects), and the meshes' authorization kinds.
+pub fn optional_resources() -> Vec<Resource> {
+    let mut resources = Vec::new();
+    for &(plural, kind, namespaced, what) in CALICO_KINDS {
+        resources.push(optional("projectcalico.org", &["v3"], plural, kind, namespaced, what));
+        resources.push(Resource {
+            unless_served: Some(CALICO_API),
+            ..optional("crd.projectcalico.org", &["v1"], plural, kind, namespaced, what)
+        });
+    }
+    const ISTIO: &[&str] = &["v1", "v1beta1"];
+    const LINKERD_ROUTES: &[&str] = &["v1beta3", "v1beta2", "v1beta1", "v1alpha1"];
+    resources.extend([
+        optional(
+            "security.istio.io",
+            ISTIO,
+            "authorizationpolicies",
+            "AuthorizationPolicy",
+            true,
+            "Istio AuthorizationPolicies",
+        ),
+        optional(
+            "security.istio.io",
+            ISTIO,
+            "peerauthentications",
+            "PeerAuthentication",
+            true,
+            "Istio PeerAuthentications",
+        ),
+        optional("policy.linkerd.io", LINKERD_ROUTES, "servers", "Server", true, "Linkerd Servers"),
+        optional(
+            "policy.linkerd.io",
+            &["v1beta1", "v1alpha1"],
+            "serverauthorizations",
+            "ServerAuthorization",
+            true,
+            "Linkerd ServerAuthorizations",
+        ),
+        optional(
+            "policy.linkerd.io",
+            &["v1alpha1"],
+            "authorizationpolicies",
+            "AuthorizationPolicy",
+            true,
+            "Linkerd AuthorizationPolicies",
+        ),
+        optional(
+            "policy.linkerd.io",
+            &["v1alpha1"],
+            "meshtlsauthentications",
+            "MeshTLSAuthentication",
+            true,
+            "Linkerd MeshTLSAuthentications",
+        ),
+        optional(
+            "policy.linkerd.io",
+            &["v1alpha1"],
+            "networkauthentications",
+            "NetworkAuthentication",
+            true,
+            "Linkerd NetworkAuthentications",
+        ),
+        optional("policy.linkerd.io", LINKERD_ROUTES, "httproutes", "HTTPRoute", true, "Linkerd HTTPRoutes"),
+        // Linkerd authorizes per route on Gateway API HTTPRoutes too.
+        optional(
+            "gateway.networking.k8s.io",
+            &["v1", "v1beta1"],
+            "httproutes",
+            "HTTPRoute",
+            true,
+            "Gateway API HTTPRoutes",
+        ),
+        optional(
+            "consul.hashicorp.com",
+            &["v1alpha1"],
+            "serviceintentions",
+            "ServiceIntentions",
+            true,
+            "Consul ServiceIntentions",
+        ),
+        optional(
+            "consul.hashicorp.com",
+            &["v1alpha1"],
+            "servicedefaults",
+            "ServiceDefaults",
+            true,
+            "Consul ServiceDefaults",
+        ),
+        optional("consul.hashicorp.com", &["v1alpha1"], "proxydefaults", "ProxyDefaults", true, "Consul ProxyDefaults"),
+    ]);
+    resources
+}
+
+/// The ConfigMaps that hold a CNI's or a mesh's settings, read one by one (`get` on these names only): the Cilium
+/// agent's policy enforcement mode, Istio's root namespace and trust domain, Linkerd's default inbound policy.
+pub const SETTINGS_CONFIG_MAPS: &[(&str, &str, &str)] = &[
+    ("kube-system", "cilium-config", "the Cilium agent's policy enforcement mode (`default` is assumed)"),
+    ("istio-system", "istio", "Istio's root namespace and trust domain (istio-system and cluster.local are assumed)"),
+    (
+        "linkerd",
+        "linkerd-config",
+        "Linkerd's default inbound policy and trust domain (all-unauthenticated and cluster.local are assumed)",
+    ),
+];
 
 /// The cluster-scoped admin policy kinds of `policy.networking.k8s.io`, by plural.
 const ADMIN_POLICIES: &[(&str, &str, &str)] = &[
@@ -232,20 +382,29 @@ impl Served {
         self.group_versions.iter().filter(|gv| gv.starts_with(&prefix)).cloned().collect()
     }
 
+    pub fn serves(&self, group_version: &str) -> bool {
+        self.group_versions.contains(group_version)
+    }
+
     /// Whether only a resource type that stands in for a missing one was left out (not a gap worth a note).
     pub fn stands_in(&self, resource: &Resource) -> bool {
         resource.unless_served.is_some_and(|gv| self.group_versions.contains(gv))
     }
 }
 
+/// The resource names an `APIResourceList` (a group version's discovery document) offers; nothing for a document
+/// that is not one.
+pub fn offered_plurals(resource_list: &str) -> Vec<String> {
+    let Ok(list) = serde_json::from_str::<serde_json::Value>(resource_list) else { return Vec::new() };
+    list["resources"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).map(String::from).collect()
+}
+
 /// The admin policy kinds an `APIResourceList` of the admin policy group offers.
 pub fn admin_policy_resources(resource_list: &str) -> Vec<Resource> {
-    let Ok(list) = serde_json::from_str::<serde_json::Value>(resource_list) else { return Vec::new() };
-    let offered: Vec<&str> =
-        list["resources"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+    let offered = offered_plurals(resource_list);
     ADMIN_POLICIES
         .iter()
-        .filter(|(plural, _, _)| offered.contains(plural))
+        .filter(|(plural, _, _)| offered.iter().any(|name| name == plural))
         .map(|(plural, kind, what)| Resource {
             group: ADMIN_POLICY_GROUP,
             versions: &[],

@@ -67,6 +67,7 @@ pub fn contents_from_objects(token: &str, objects: &[Value]) -> Contents {
         "/api/v1/services",
         "/api/v1/endpoints",
         "/api/v1/replicationcontrollers",
+        "/api/v1/serviceaccounts",
         "/apis/apps/v1/deployments",
         "/apis/apps/v1/replicasets",
         "/apis/apps/v1/statefulsets",
@@ -85,7 +86,9 @@ pub fn contents_from_objects(token: &str, objects: &[Value]) -> Contents {
         let plural = match lower.as_str() {
             "endpoints" => lower.clone(),
             kind if kind.ends_with('y') => format!("{}ies", &kind[..kind.len() - 1]),
-            kind if kind.ends_with('s') => format!("{kind}es"),
+            kind if kind.ends_with("ss") => format!("{kind}es"),
+            // ServiceIntentions, ServiceDefaults: already plural.
+            kind if kind.ends_with('s') => kind.to_string(),
             kind => format!("{kind}s"),
         };
         let root = if api_version.contains('/') { "/apis" } else { "/api" };
@@ -271,6 +274,25 @@ fn answer(request: &Recorded, contents: &Contents) -> (u16, Value) {
         }
         _ => (path.to_string(), None),
     };
+    // One object (`/api/v1/namespaces/kube-system/configmaps/cilium-config`): the item of that name.
+    let segments = list_path.split('/').count();
+    let single =
+        (list_path.starts_with("/api/") && segments == 5) || (list_path.starts_with("/apis/") && segments == 6);
+    if let Some((plural_path, name)) = list_path.rsplit_once('/').filter(|_| single) {
+        if contents.forbidden.contains(&list_path) {
+            return status(403, "Forbidden", &format!("{list_path} is forbidden: User \"test\" cannot get it"));
+        }
+        if let Some(items) = contents.lists.get(plural_path) {
+            let found = items.iter().find(|item| {
+                item["metadata"]["name"].as_str() == Some(name)
+                    && namespace.as_deref().is_none_or(|ns| item["metadata"]["namespace"].as_str() == Some(ns))
+            });
+            if let Some(item) = found {
+                return (200, item.clone());
+            }
+        }
+        return status(404, "NotFound", &format!("{name} not found"));
+    }
     if contents.forbidden.contains(&list_path) {
         return status(403, "Forbidden", &format!("{list_path} is forbidden: User \"test\" cannot list this resource"));
     }

@@ -424,6 +424,112 @@ fn cilium_policies_are_read_where_the_cluster_serves_cilium_io() {
     assert!(run.stderr.contains("CiliumClusterwideNetworkPolicies"), "{}", run.stderr);
 }
 
+/// The requests a live run made, by target.
+fn targets_of(live: &Live) -> Vec<String> {
+    live.server.requests().into_iter().map(|r| r.target).collect()
+}
+
+#[test]
+fn calico_policies_are_read_from_its_api_server_else_from_its_crds_never_both() {
+    let deny_redis = |api_version: &str| {
+        json!({"apiVersion": api_version, "kind": "GlobalNetworkPolicy", "metadata": {"name": "deny-redis"},
+               "spec": {"selector": "app == 'redis'", "types": ["Ingress"], "ingress": [{"action": "Deny"}]}})
+    };
+    let with = |api_versions: &[&str]| {
+        let mut objects = live_objects();
+        objects.extend(api_versions.iter().map(|v| deny_redis(v)));
+        let mut contents = contents_from_objects(TOKEN, &objects);
+        contents.group_versions.extend(api_versions.iter().map(|v| v.to_string()));
+        Live::start(contents)
+    };
+    let can = ["can", "--cluster", "--from", "blog/wordpress", "--to", "blog/redis", "--port", "6379"];
+    // Both served (Calico's API server over its CRDs): the API server's objects only.
+    let live = with(&["projectcalico.org/v3", "crd.projectcalico.org/v1"]);
+    let run = live.run(&can);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("GlobalNetworkPolicy deny-redis"), "{}", run.stdout);
+    let targets = targets_of(&live);
+    assert!(targets.iter().any(|t| t.starts_with("/apis/projectcalico.org/v3/globalnetworkpolicies?")), "{targets:?}");
+    assert!(!targets.iter().any(|t| t.contains("crd.projectcalico.org")), "{targets:?}");
+    // The CRDs alone (no Calico API server): read from them.
+    let live = with(&["crd.projectcalico.org/v1"]);
+    let run = live.run(&can);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(targets_of(&live).iter().any(|t| t.starts_with("/apis/crd.projectcalico.org/v1/globalnetworkpolicies?")));
+    // Kinds the group does not offer are not asked for: no 404, no note.
+    assert!(!targets_of(&live).iter().any(|t| t.contains("/tiers")));
+    assert!(!run.stderr.contains("does not serve"), "{}", run.stderr);
+}
+
+/// Istio's shoes-writer shape on the live cluster: only the inventory account may reach Redis.
+fn meshed_objects(trust_domain: &str) -> Vec<Value> {
+    let mut objects = live_objects();
+    for object in &mut objects {
+        if object["kind"] == "Namespace" && object["metadata"]["name"] == "blog" {
+            object["metadata"]["labels"]["istio-injection"] = json!("enabled");
+        }
+    }
+    objects.push(json!({"apiVersion": "security.istio.io/v1beta1", "kind": "AuthorizationPolicy",
+                        "metadata": {"name": "redis-writer", "namespace": "blog"},
+                        "spec": {"selector": {"matchLabels": {"app": "redis"}},
+                                 "rules": [{"from": [{"source": {"principals":
+                                     [format!("{trust_domain}/ns/blog/sa/default")]}}]}]}}));
+    objects
+}
+
+#[test]
+fn mesh_policies_are_read_from_the_version_that_offers_them() {
+    let mut contents = contents_from_objects(TOKEN, &meshed_objects("cluster.local"));
+    // v1 is served but offers no AuthorizationPolicies here; v1beta1 does.
+    contents.group_versions.extend(["security.istio.io/v1".into(), "security.istio.io/v1beta1".into()]);
+    let live = Live::start(contents);
+    let can = |from: &str| live.run(&["can", "--cluster", "--from", from, "--to", "blog/redis", "--port", "6379"]);
+    let meshed = can("blog/wordpress");
+    assert_eq!(meshed.code, 0, "{}{}", meshed.stdout, meshed.stderr);
+    let outside = can("kube-system/calico-node");
+    assert_eq!(outside.code, 1, "{}{}", outside.stdout, outside.stderr);
+    assert!(outside.stdout.contains("redis-writer"), "{}", outside.stdout);
+    let targets = targets_of(&live);
+    assert!(targets.iter().any(|t| t.starts_with("/apis/security.istio.io/v1beta1/authorizationpolicies?")));
+    assert!(!targets.iter().any(|t| t.starts_with("/apis/security.istio.io/v1/authorizationpolicies")));
+}
+
+#[test]
+fn the_mesh_settings_come_from_its_config_map_and_a_forbidden_one_is_said() {
+    let istio = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system"},
+                       "data": {"mesh": "trustDomain: corp.example\n"}});
+    let start = |with_config: bool, forbidden: bool| {
+        let mut objects = meshed_objects("corp.example");
+        if with_config {
+            objects.push(istio.clone());
+        }
+        let mut contents = contents_from_objects(TOKEN, &objects);
+        contents.group_versions.push("security.istio.io/v1beta1".into());
+        if forbidden {
+            contents.forbidden.insert("/api/v1/configmaps/istio".into());
+        }
+        Live::start(contents)
+    };
+    let can = ["can", "--cluster", "--from", "blog/wordpress", "--to", "blog/redis", "--port", "6379"];
+    // Read: the principal is in the corp.example trust domain, and the policy admits WordPress.
+    let live = start(true, false);
+    let run = live.run(&can);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(targets_of(&live).iter().any(|t| t == "/api/v1/namespaces/istio-system/configmaps/istio"));
+    // Absent (404): the default trust domain, cluster.local, and the principal no longer matches. No warning.
+    let run = start(false, false).run(&can);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stderr.contains("ConfigMap"), "{}", run.stderr);
+    // Forbidden: the same default, and a warning that says what was assumed.
+    let run = start(true, true).run(&can);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("ConfigMap of cluster") && run.stderr.contains("cluster.local are assumed"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn the_binary_runs_as_the_kubectl_plugin() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -478,27 +584,43 @@ fn ten_thousand_pods_load_time() {
     println!("10,000 pods in {pages} pages: netseg reach --cluster took {:.2} s", elapsed.as_secs_f64());
 }
 
-/// deploy/rbac.yaml grants get and list on exactly what netseg lists, no more, no less.
+/// deploy/rbac.yaml grants get and list on exactly what netseg lists, and get on exactly the ConfigMaps it reads,
+/// by name: no more, no less.
 #[test]
 fn the_rbac_manifest_grants_exactly_the_lists_netseg_makes() {
     let text = std::fs::read_to_string(crate::repo_root().join("deploy/rbac.yaml")).expect("deploy/rbac.yaml");
     let mut granted = std::collections::BTreeSet::new();
-    let mut group = String::new();
+    let (mut groups, mut plurals, mut names) = (Vec::new(), Vec::new(), Vec::new());
     for line in text.lines().map(str::trim) {
         let list = |rest: &str| -> Vec<String> {
             rest.trim_matches(['[', ']']).split(',').map(|s| s.trim().trim_matches('"').to_string()).collect()
         };
         if let Some(rest) = line.strip_prefix("- apiGroups:") {
-            group = list(rest.trim()).join("");
+            (groups, names) = (list(rest.trim()), Vec::new());
         } else if let Some(rest) = line.strip_prefix("resources:") {
-            granted.extend(list(rest.trim()).into_iter().map(|plural| format!("{group}/{plural}")));
+            plurals = list(rest.trim());
+        } else if let Some(rest) = line.strip_prefix("resourceNames:") {
+            names = list(rest.trim());
         } else if let Some(rest) = line.strip_prefix("verbs:") {
-            assert_eq!(list(rest.trim()), ["get", "list"], "read-only verbs only");
+            let verbs = list(rest.trim());
+            for group in &groups {
+                for plural in &plurals {
+                    if names.is_empty() {
+                        assert_eq!(verbs, ["get", "list"], "read-only verbs only");
+                        granted.insert(format!("{group}/{plural}"));
+                    } else {
+                        assert_eq!(verbs, ["get"], "named objects are read one by one");
+                        granted.extend(names.iter().map(|name| format!("{group}/{plural}/{name}")));
+                    }
+                }
+            }
         }
     }
     let mut read: std::collections::BTreeSet<String> =
         netseg_live::RESOURCES.iter().map(|r| format!("{}/{}", r.group, r.plural)).collect();
     read.extend(netseg_live::ADMIN_POLICY_PLURALS.iter().map(|p| format!("{}/{p}", netseg_live::ADMIN_POLICY_GROUP)));
+    read.extend(netseg_live::optional_resources().iter().map(|r| format!("{}/{}", r.group, r.plural)));
+    read.extend(netseg_live::SETTINGS_CONFIG_MAPS.iter().map(|(_, name, _)| format!("/configmaps/{name}")));
     assert_eq!(granted, read);
     // The deploy manifests are themselves valid input.
     let run = crate::netseg(&["audit", "deploy", "-o", "json", "--fail-on", "none"]);
