@@ -69,13 +69,23 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let mut public: Vec<IpAddr> = ["1.1.1.1", "8.8.8.8"].iter().filter_map(|a| a.parse().ok()).collect();
     public.extend(ctx.facts.outside.iter().copied().filter(|a| is_public(*a)));
     let answer = ctx.effective.answer();
+    // Namespaces as numbers, so that "from another namespace" is no string comparison per source.
+    let mut namespace_ids: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let namespace_of: Vec<usize> = ctx
+        .cluster
+        .workloads
+        .iter()
+        .map(|w| {
+            let next = namespace_ids.len();
+            *namespace_ids.entry(w.id.namespace.as_str()).or_insert(next)
+        })
+        .collect();
     let datastores = ctx.governed_workloads().filter(|&w| !sensitive_ports(ctx, w).is_empty());
     // At scale, the datastores of a namespace with the same ports and the same profiles (so the same sources, each
     // apart from itself) are one group.
     let verdict = |w: usize| (sensitive_ports(ctx, w), answer.profiles_of(w));
     for group in subject_groups(ctx, &RULE, datastores, verdict) {
         let dst = group[0];
-        let workload = &ctx.cluster.workloads[dst];
         let sensitive = sensitive_ports(ctx, dst);
         let ports = PortSet::from_ranges(&sensitive.iter().map(|(p, n, _)| (*p, *n, *n)).collect::<Vec<_>>());
         // Who reaches it, in numbers and the first few names: asked of the answer, never listed whole.
@@ -91,14 +101,16 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         // An admin or baseline Deny on its ingress means not "every pod may connect"; who can is listed below.
         let not_isolated = ctx.pods(dst).any(|pod| ctx.effective.isolating(pod, Direction::Ingress).is_empty())
             && (!ctx.enforced() || !ctx.tier_denies(dst, Direction::Ingress));
-        let (other_count, other_first) =
-            peers.sample_where(|src| ctx.cluster.workloads[src].id.namespace != workload.id.namespace, 4);
+        let (other_count, other_first) = peers.sample_where(|src| namespace_of[src] != namespace_of[dst], 4);
         let facing_sources: Vec<String> =
             facing.iter().filter(|&&src| !peers.ports_of(src).is_empty()).map(|&src| ctx.workload_name(src)).collect();
 
         let mut reasons = Vec::new();
         if not_isolated {
-            reasons.push("no NetworkPolicy isolates it for ingress: every pod and address may connect".to_string());
+            reasons.push(format!(
+                "no NetworkPolicy isolates {} for ingress: every pod and address may connect",
+                if group.len() > 1 { "them" } else { "it" }
+            ));
         }
         if other_count > 0 {
             let names: Vec<String> = other_first.iter().map(|(src, _)| ctx.workload_name(*src)).collect();
