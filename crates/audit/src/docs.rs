@@ -89,6 +89,7 @@ mod tests {
             "NS152 baseline-not-default high",
             "NS160 cross-tenant-reachable high",
             "NS170 calico-pass-to-profile medium",
+            "NS171 calico-tier-drops-unmatched medium",
             "NS180 cilium-policy-inert high",
             "NS181 cilium-enforcement-never critical",
             "NS182 fqdn-without-dns-rule medium",
@@ -97,6 +98,11 @@ mod tests {
             "NS190 mesh-policy-without-proxy high",
             "NS191 plaintext-escapes-identity-rule medium",
             "NS192 mesh-allow-unreachable medium",
+            "NS193 mesh-admits-every-client medium",
+            "NS194 proxy-bypass-port high",
+            "NS195 ambient-l7-rule-at-ztunnel high",
+            "NS196 ambient-hbone-blocked high",
+            "NS197 mesh-only-control low",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

@@ -30,6 +30,7 @@ mod ns151_shadowed_admin_rule;
 mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
 mod ns170_calico_pass_to_profile;
+mod ns171_calico_tier_drops_unmatched;
 mod ns180_cilium_policy_inert;
 mod ns181_cilium_enforcement_never;
 mod ns182_fqdn_without_dns_rule;
@@ -38,6 +39,11 @@ mod ns184_l4_allow_cancels_l7;
 mod ns190_mesh_policy_without_proxy;
 mod ns191_plaintext_escapes_identity_rule;
 mod ns192_mesh_allow_unreachable;
+mod ns193_mesh_admits_every_client;
+mod ns194_proxy_bypass_port;
+mod ns195_ambient_l7_rule_at_ztunnel;
+mod ns196_ambient_hbone_blocked;
+mod ns197_mesh_only_control;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
@@ -70,6 +76,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns152_baseline_not_default::RULE, ns152_baseline_not_default::check),
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
     (&ns170_calico_pass_to_profile::RULE, ns170_calico_pass_to_profile::check),
+    (&ns171_calico_tier_drops_unmatched::RULE, ns171_calico_tier_drops_unmatched::check),
     (&ns180_cilium_policy_inert::RULE, ns180_cilium_policy_inert::check),
     (&ns181_cilium_enforcement_never::RULE, ns181_cilium_enforcement_never::check),
     (&ns182_fqdn_without_dns_rule::RULE, ns182_fqdn_without_dns_rule::check),
@@ -78,6 +85,11 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns190_mesh_policy_without_proxy::RULE, ns190_mesh_policy_without_proxy::check),
     (&ns191_plaintext_escapes_identity_rule::RULE, ns191_plaintext_escapes_identity_rule::check),
     (&ns192_mesh_allow_unreachable::RULE, ns192_mesh_allow_unreachable::check),
+    (&ns193_mesh_admits_every_client::RULE, ns193_mesh_admits_every_client::check),
+    (&ns194_proxy_bypass_port::RULE, ns194_proxy_bypass_port::check),
+    (&ns195_ambient_l7_rule_at_ztunnel::RULE, ns195_ambient_l7_rule_at_ztunnel::check),
+    (&ns196_ambient_hbone_blocked::RULE, ns196_ambient_hbone_blocked::check),
+    (&ns197_mesh_only_control::RULE, ns197_mesh_only_control::check),
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.

@@ -68,17 +68,7 @@ fn ip_or_cidr(text: &str) -> Option<Cidr> {
 /// Whether a policy applies to the class by its namespace and selector (not `targetRefs`).
 fn selects(context: &Context<'_>, policy: &AuthorizationPolicy, class: ClassId) -> bool {
     let root = &context.cluster.mesh.istio.config.root_namespace;
-    if policy.namespace != context.namespace_of(class) && policy.namespace != *root {
-        return false;
-    }
-    match &policy.target {
-        PolicyTarget::Namespace => true,
-        PolicyTarget::Selector(labels) => {
-            let pod_labels = &context.class(class).labels;
-            labels.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
-        }
-        PolicyTarget::TargetRefs(_) => false,
-    }
+    policy.applies_to(root, context.namespace_of(class), &context.class(class).labels)
 }
 
 /// The `targetRefs` policies enforced by the class's waypoint: those naming the waypoint Gateway, a Service that

@@ -157,25 +157,12 @@ pub(crate) fn identity_tests(cluster: &Cluster) -> Vec<IdentityTest> {
 /// The default inbound policy of a pod, and where it comes from.
 fn default_policy(context: &Context<'_>, class: ClassId) -> (DefaultPolicy, String) {
     let pod = context.class(class);
-    let config = &context.cluster.mesh.linkerd.config;
-    if let Some(policy) = pod.annotations.get(DEFAULT_INBOUND_POLICY_ANNOTATION).and_then(|v| DefaultPolicy::parse(v)) {
-        return (policy, format!("the pod's {DEFAULT_INBOUND_POLICY_ANNOTATION} annotation"));
-    }
-    let namespace = context.cluster.namespaces.get(pod.namespace);
-    if let Some(policy) = namespace
-        .and_then(|n| n.annotations.get(DEFAULT_INBOUND_POLICY_ANNOTATION))
-        .and_then(|v| DefaultPolicy::parse(v))
-    {
-        return (
-            policy,
-            format!("namespace {}'s {DEFAULT_INBOUND_POLICY_ANNOTATION} annotation", context.namespace_of(class)),
-        );
-    }
-    let source = match &config.location {
-        Some(location) => format!("the cluster's default (linkerd-config, {location})"),
-        None => "the cluster's default (Linkerd's own, all-unauthenticated)".into(),
-    };
-    (config.default_inbound_policy, source)
+    context
+        .cluster
+        .mesh
+        .linkerd
+        .config
+        .default_policy_for(&pod.annotations, context.cluster.namespaces.get(pod.namespace))
 }
 
 /// The client as Linkerd's inbound proxy sees it.

@@ -101,6 +101,22 @@ pub struct AuthorizationPolicy {
     pub location: Location,
 }
 
+impl AuthorizationPolicy {
+    /// Whether the policy applies, at the pod's own proxy (sidecar or ztunnel), to a pod of `namespace` with
+    /// `pod_labels`: by its namespace (every namespace from the root namespace) and its selector. `targetRefs`
+    /// policies apply at waypoints and gateways only.
+    pub fn applies_to(&self, root_namespace: &str, namespace: &str, pod_labels: &Labels) -> bool {
+        if self.namespace != namespace && self.namespace != root_namespace {
+            return false;
+        }
+        match &self.target {
+            PolicyTarget::Namespace => true,
+            PolicyTarget::Selector(labels) => labels.iter().all(|(k, v)| pod_labels.get(k) == Some(v)),
+            PolicyTarget::TargetRefs(_) => false,
+        }
+    }
+}
+
 /// A match occurs when one source, one operation and every condition match; an empty list matches anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {

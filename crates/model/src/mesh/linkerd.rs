@@ -1,7 +1,7 @@
 //! Linkerd's policy objects (`policy.linkerd.io`) and the cluster-wide settings from `linkerd-config`.
 
 use crate::cidr::Cidr;
-use crate::kube::{Location, PortRef, Suppression};
+use crate::kube::{Location, Namespace, PortRef, Suppression};
 use crate::selector::{LabelSelector, Labels};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,6 +71,29 @@ pub struct LinkerdConfig {
 }
 
 impl LinkerdConfig {
+    /// What a port no Server selects admits on a pod with `pod_annotations` in `namespace`: the pod's annotation,
+    /// else its namespace's, else the cluster's default; with where that came from, in words.
+    pub fn default_policy_for(
+        &self,
+        pod_annotations: &Labels,
+        namespace: Option<&Namespace>,
+    ) -> (DefaultPolicy, String) {
+        let annotated = |annotations: &Labels| {
+            annotations.get(DEFAULT_INBOUND_POLICY_ANNOTATION).and_then(|v| DefaultPolicy::parse(v))
+        };
+        if let Some(policy) = annotated(pod_annotations) {
+            return (policy, format!("the pod's {DEFAULT_INBOUND_POLICY_ANNOTATION} annotation"));
+        }
+        if let Some((policy, namespace)) = namespace.and_then(|n| Some((annotated(&n.annotations)?, n))) {
+            return (policy, format!("namespace {}'s {DEFAULT_INBOUND_POLICY_ANNOTATION} annotation", namespace.name));
+        }
+        let source = match &self.location {
+            Some(location) => format!("the cluster's default (linkerd-config, {location})"),
+            None => "the cluster's default (Linkerd's own, all-unauthenticated)".into(),
+        };
+        (self.default_inbound_policy, source)
+    }
+
     pub const DEFAULT_CLUSTER_NETWORKS: &'static [&'static str] =
         &["10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"];
 }
