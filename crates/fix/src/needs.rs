@@ -6,8 +6,8 @@ use crate::references;
 use netseg_audit::{FlowEnd, IntendedFlow};
 use netseg_engine::PortSet;
 use netseg_model::{
-    Cidr, Cluster, Direction, IngressBackend, LabelSelector, Labels, PeerSelector, PolicyRule, PortRef, Protocol,
-    Service, Workload, NAMESPACE_NAME_LABEL,
+    Cidr, Cluster, ConfigKind, ConfigUse, Direction, IngressBackend, LabelSelector, Labels, PeerSelector, PolicyRule,
+    PortRef, Protocol, Service, Workload, NAMESPACE_NAME_LABEL,
 };
 use std::net::IpAddr;
 
@@ -142,12 +142,143 @@ pub fn ingress_backends(cluster: &Cluster, controller: &Source, out: &mut Vec<Ne
     }
 }
 
-/// Service names in container env values, args and commands.
+/// A string a container is configured with, and where it was read.
+struct Configured<'a> {
+    container: &'a str,
+    /// `env WP_REDIS_HOST`, `args[1]`, `env DB_URL from ConfigMap shop/app key url`.
+    source: String,
+    text: &'a str,
+    /// `file:line`, and for a ConfigMap's value the line of the workload's reference too.
+    at: String,
+    /// A ConfigMap key mounted as a file: only URLs and `host:port` count, not bare words of a config file.
+    file: bool,
+}
+
+/// The ConfigMap `kube-root-ca.crt` that every pod mounts for its ServiceAccount token holds a CA bundle, no host.
+const ROOT_CA: &str = "kube-root-ca.crt";
+
+/// Secret key (or variable) names that suggest an address: `DB_URL`, `REDIS_HOST`, `KAFKA_BROKERS`.
+fn names_an_address(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let word = name.rsplit(['_', '-', '.']).next().unwrap_or(&name);
+    matches!(
+        word,
+        "host"
+            | "hostname"
+            | "url"
+            | "uri"
+            | "dsn"
+            | "addr"
+            | "address"
+            | "endpoint"
+            | "server"
+            | "servers"
+            | "brokers"
+            | "nodes"
+    ) || name.ends_with("connectionstring")
+}
+
+/// What one workload's containers are configured with: literal env values, args and commands, and the values of
+/// the ConfigMaps they read. Secrets give no string: their values are never read. A Secret key whose name says
+/// it holds an address is a note, since the flow it stands for cannot be declared from the input.
+fn configured<'a>(cluster: &'a Cluster, workload: &'a Workload, notes: &mut Vec<String>) -> Vec<Configured<'a>> {
+    let Some(pod) = workload.pods.first() else { return Vec::new() };
+    let file = &pod.location.file;
+    let mut out: Vec<Configured<'a>> = pod
+        .facts
+        .references
+        .iter()
+        .map(|r| Configured {
+            container: &r.container,
+            source: r.source.clone(),
+            text: &r.text,
+            at: format!("{file}:{}", r.line),
+            file: false,
+        })
+        .collect();
+    let namespace = &workload.id.namespace;
+    for reference in &pod.facts.config_refs {
+        let keys = |all: Vec<&'a str>| -> Vec<&'a str> {
+            match &reference.keys {
+                Some(keys) => all.into_iter().filter(|k| keys.iter().any(|w| w == k)).collect(),
+                None => all,
+            }
+        };
+        match reference.kind {
+            ConfigKind::Secret => {
+                let all: Vec<&str> = match &reference.keys {
+                    Some(keys) => keys.iter().map(String::as_str).collect(),
+                    None => cluster
+                        .secrets
+                        .iter()
+                        .find(|s| &s.namespace == namespace && s.name == reference.name)
+                        .map(|s| s.keys.iter().map(String::as_str).collect())
+                        .unwrap_or_default(),
+                };
+                for key in all {
+                    let used = match &reference.used_as {
+                        ConfigUse::Env(var) => format!("env {var}"),
+                        ConfigUse::EnvFrom { prefix } => format!("env {prefix}{key}"),
+                        ConfigUse::File { volume } => format!("file {key} of volume {volume}"),
+                    };
+                    let variable = match &reference.used_as {
+                        ConfigUse::Env(var) => var.as_str(),
+                        _ => key,
+                    };
+                    if names_an_address(key) || names_an_address(variable) {
+                        notes.push(format!(
+                            "{} container {} {used} takes key {key} of Secret {namespace}/{} ({file}:{}): netseg never \
+                             reads Secret values, so the host it names is not a declared flow; list the flow in a \
+                             --flows file to have it checked",
+                            workload.id, reference.container, reference.name, reference.line
+                        ));
+                    }
+                }
+            }
+            ConfigKind::ConfigMap => {
+                if reference.name == ROOT_CA {
+                    continue;
+                }
+                let Some(config) =
+                    cluster.config_maps.iter().find(|c| &c.namespace == namespace && c.name == reference.name)
+                else {
+                    notes.push(format!(
+                        "{} container {} reads ConfigMap {namespace}/{} ({file}:{}), which the input does not have: \
+                         the hosts it names are not declared flows",
+                        workload.id, reference.container, reference.name, reference.line
+                    ));
+                    continue;
+                };
+                for key in keys(config.data.iter().map(|v| v.key.as_str()).collect()) {
+                    let Some(value) = config.get(key) else { continue };
+                    let whence = format!("ConfigMap {namespace}/{} key {key}", config.name);
+                    let (source, is_file) = match &reference.used_as {
+                        ConfigUse::Env(var) => (format!("env {var} from {whence}"), false),
+                        ConfigUse::EnvFrom { prefix } => (format!("env {prefix}{key} from {whence}"), false),
+                        ConfigUse::File { volume } => (format!("file {key} of volume {volume} from {whence}"), true),
+                    };
+                    out.push(Configured {
+                        container: &reference.container,
+                        source,
+                        text: &value.value,
+                        at: format!("{}:{}, read at {file}:{}", config.location.file, value.line, reference.line),
+                        file: is_file,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Service names in container env values, args and commands, and in the ConfigMap values the containers read.
 pub fn service_references(cluster: &Cluster, cluster_domain: &str, out: &mut Vec<Need>, notes: &mut Vec<String>) {
     for (index, workload) in cluster.workloads.iter().enumerate() {
-        let Some(pod) = workload.pods.first() else { continue };
-        for reference in &pod.facts.references {
-            for mention in references::mentions(&reference.text) {
+        for reference in configured(cluster, workload, notes) {
+            for mention in references::mentions(reference.text) {
+                if reference.file && mention.port.is_none() && mention.scheme.is_none() {
+                    continue;
+                }
                 let Some(service) = references::resolve(cluster, &workload.id.namespace, &mention.host, cluster_domain)
                 else {
                     continue;
@@ -157,14 +288,8 @@ pub fn service_references(cluster: &Cluster, cluster_domain: &str, out: &mut Vec
                     None => mention.host.clone(),
                 };
                 let reason = format!(
-                    "{} container {} {} names {named} ({}:{}) → Service {}/{}",
-                    workload.id,
-                    reference.container,
-                    reference.source,
-                    pod.location.file,
-                    reference.line,
-                    service.namespace,
-                    service.name
+                    "{} container {} {} names {named} ({}) → Service {}/{}",
+                    workload.id, reference.container, reference.source, reference.at, service.namespace, service.name
                 );
                 match reference_need(cluster, workload, index, service, &mention) {
                     Ok(needs) => out.extend(needs.into_iter().map(|(dst, ports)| Need {

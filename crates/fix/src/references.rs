@@ -109,13 +109,16 @@ pub fn default_port(scheme: &str) -> Option<u16> {
         "http" | "ws" => 80,
         "https" | "wss" => 443,
         "redis" | "rediss" => 6379,
-        "mysql" => 3306,
+        "mysql" | "mariadb" => 3306,
+        "sqlserver" => 1433,
         "postgres" | "postgresql" => 5432,
         "mongodb" => 27017,
         "amqp" => 5672,
         "amqps" => 5671,
         "nats" => 4222,
         "memcached" => 11211,
+        "mqtt" => 1883,
+        "mqtts" => 8883,
         _ => return None,
     })
 }
@@ -169,6 +172,43 @@ mod tests {
             hosts("kafka-0.kafka:9092,kafka-1.kafka:9092"),
             [("kafka-0.kafka".to_string(), Some(9092)), ("kafka-1.kafka".to_string(), Some(9092))]
         );
+    }
+
+    #[test]
+    fn finds_hosts_in_more_connection_string_forms() {
+        let srv = mentions("mongodb+srv://app:pw@mongo.data/orders?retryWrites=true");
+        assert_eq!(
+            (srv[0].host.as_str(), srv[0].port, srv[0].scheme.as_deref()),
+            ("mongo.data", None, Some("mongodb+srv"))
+        );
+        assert_eq!(
+            hosts("mongodb://a:27017,b:27018/db"),
+            [("a".to_string(), Some(27017)), ("b".to_string(), Some(27018))]
+        );
+        let amqp = mentions("amqp://user:pass@rabbitmq:5672/vhost");
+        assert_eq!(
+            (amqp[0].host.as_str(), amqp[0].port, amqp[0].scheme.as_deref()),
+            ("rabbitmq", Some(5672), Some("amqp"))
+        );
+        let redis = mentions("redis://redis-master.cache");
+        assert_eq!((redis[0].port, default_port("redis")), (None, Some(6379)));
+        assert_eq!(
+            hosts("PLAINTEXT://kafka-0.kafka:9092,PLAINTEXT://kafka-1.kafka:9092"),
+            [("kafka-0.kafka".to_string(), Some(9092)), ("kafka-1.kafka".to_string(), Some(9092))]
+        );
+        assert_eq!(hosts("jdbc:mariadb://db:3306/app")[0], ("db".to_string(), Some(3306)));
+        assert_eq!(default_port("sqlserver"), Some(1433), "jdbc:sqlserver://mssql;databaseName=x");
+        // No part of the user information is ever a host: `user:pass@`, a password with `@`, `:` or `;` in it.
+        for url in [
+            "postgres://app:hunter2@pg:5432/db",
+            "amqp://app:hun@ter2@rabbit/",
+            "redis://:hunter2:x@cache:6379",
+            "jdbc:mysql://app:hunter2;x@db/app",
+        ] {
+            let found = mentions(url);
+            assert!(!found.is_empty(), "{url}");
+            assert!(found.iter().all(|m| !m.host.contains("hunter2") && !m.host.contains("ter2")), "{url}: {found:?}");
+        }
     }
 
     fn cluster(text: &str) -> Cluster {

@@ -58,6 +58,10 @@ pub struct Cluster {
     pub mesh: crate::mesh::Meshes,
     /// Namespaced objects that named no namespace and were put in `default` (no `-n` given).
     pub namespace_defaulted: usize,
+    /// ConfigMaps' `data`, for the hosts the application is configured with.
+    pub config_maps: Vec<crate::config::ConfigMap>,
+    /// Secrets, by their key names only.
+    pub secrets: Vec<crate::config::SecretKeys>,
 }
 
 impl Cluster {
@@ -99,6 +103,8 @@ impl Cluster {
             unmodelled,
             mesh,
             namespace_defaulted,
+            config_maps,
+            secrets,
             ..
         } = inventory;
         let workloads = assemble_workloads(workloads);
@@ -137,6 +143,8 @@ impl Cluster {
             unmodelled,
             mesh,
             namespace_defaulted,
+            config_maps,
+            secrets,
         }
     }
 }

@@ -15,10 +15,12 @@ use std::sync::Arc;
 mod admin;
 mod calico;
 mod cilium;
+mod config;
 pub(crate) mod mesh;
 pub(crate) use admin::admin_policy;
 pub(crate) use calico::{calico_policy, calico_tier, host_endpoint, network_set, staged_kubernetes_policy};
 pub(crate) use cilium::{cilium_config, cilium_policy};
+pub(crate) use config::{config_map, secret};
 
 /// Collects the diagnostics of one object and remembers whether it must be left out.
 pub(crate) struct Ctx<'a> {
@@ -790,11 +792,13 @@ pub(crate) fn pod_facts(
         ips,
         images: Vec::new(),
         references: Vec::new(),
+        config_refs: Vec::new(),
         service_account: None,
         automount_token: None,
         node_name: None,
     };
     let Some(spec) = spec.and_then(|s| ctx.map(s, &spec_field)) else { return facts };
+    facts.config_refs = config::pod_config_refs(spec);
     facts.node_name = spec.get("nodeName").and_then(|n| ctx.string(n, &join(&spec_field, "nodeName")));
     if let Some(flag) = spec.get("hostNetwork") {
         facts.host_network = ctx.boolean(flag, &join(&spec_field, "hostNetwork")).unwrap_or(false);

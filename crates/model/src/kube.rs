@@ -140,8 +140,10 @@ pub struct PodFacts {
     /// `spec.nodeName`, where a host-network pod runs (admin `nodes` peers match it there).
     pub node_name: Option<String>,
     /// Literal strings of container `env[].value`, `args` and `command`, where an application names the
-    /// Services it talks to (`WP_REDIS_HOST: redis`). Values from ConfigMaps and Secrets are not in manifests.
+    /// Services it talks to (`WP_REDIS_HOST: redis`). Values from ConfigMaps are in `config_refs`.
     pub references: Vec<TextReference>,
+    /// The ConfigMaps and Secrets the containers read (env, envFrom, mounted volumes).
+    pub config_refs: Vec<crate::config::ConfigRef>,
     /// `serviceAccountName` (or the deprecated `serviceAccount`); `None` means the namespace's `default`.
     pub service_account: Option<String>,
     /// `automountServiceAccountToken` as written.

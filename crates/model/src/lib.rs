@@ -7,6 +7,7 @@ pub mod cidr;
 pub mod cilium;
 pub mod cluster;
 pub mod cni;
+pub mod config;
 mod decode;
 pub mod diag;
 pub mod json;
@@ -22,6 +23,7 @@ pub use calico_selector::CalicoSelector;
 pub use cidr::Cidr;
 pub use cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind, PolicyEnforcement};
 pub use cluster::{Cluster, Pod, Workload};
+pub use config::{ConfigKind, ConfigMap, ConfigRef, ConfigUse, ConfigValue, SecretKeys};
 pub use diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 pub use kube::*;
 pub use load::{

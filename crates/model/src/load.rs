@@ -82,6 +82,11 @@ pub struct Inventory {
     pub service_accounts: Vec<ServiceAccount>,
     /// Istio, Linkerd and Consul objects and settings.
     pub mesh: crate::mesh::Meshes,
+    /// ConfigMaps' `data` (at most [`crate::config::MAX_CONFIG_DATA_BYTES`] in all) and Secrets' key names.
+    pub config_maps: Vec<crate::config::ConfigMap>,
+    pub secrets: Vec<crate::config::SecretKeys>,
+    /// Bytes of ConfigMap data kept so far.
+    pub(crate) config_bytes: u64,
     pub diagnostics: Vec<Diagnostic>,
     pub files_read: usize,
     /// The files (and API lists) read, in the order they were read: where a finding about the whole input points.
@@ -882,6 +887,8 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
             | "EndpointSlice"
             | "Ingress"
             | "ServiceAccount"
+            | "ConfigMap"
+            | "Secret"
     ) || workload_kind.is_some()
         || admin_kind.is_some()
         || cilium_kind.is_some()
@@ -954,6 +961,8 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Admin(AdminPolicy),
         Cilium(CiliumPolicy),
         CiliumConfig(CiliumConfig),
+        ConfigMap(crate::config::ConfigMap),
+        Secret(crate::config::SecretKeys),
         Endpoints(ServiceEndpoints),
         Ingress(Ingress),
         ServiceAccount(ServiceAccount),
@@ -1033,9 +1042,13 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         }
         "ConfigMap" => {
             decode::mesh::config::config_map(&mut ctx, node, &name, &location, &mut inventory.mesh);
-            inventory.diagnostics.append(&mut ctx.diagnostics);
-            return;
+            let mut budget = crate::config::MAX_CONFIG_DATA_BYTES.saturating_sub(inventory.config_bytes);
+            let before = budget;
+            let config_map = decode::config_map(&mut ctx, node, namespace, name, location.clone(), &mut budget);
+            inventory.config_bytes += before - budget;
+            Loaded::ConfigMap(config_map)
         }
+        "Secret" => Loaded::Secret(decode::secret(&mut ctx, node, namespace, name, location.clone())),
         _ if mesh_kind.is_some() => {
             let Some(mesh_kind) = mesh_kind else { return };
             let created = node
@@ -1127,6 +1140,8 @@ fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied:
         Loaded::Admin(v) => store!(inventory.admin_policies, v),
         Loaded::Cilium(v) => store!(inventory.cilium_policies, v),
         Loaded::CiliumConfig(v) => inventory.cilium_config = Some(v),
+        Loaded::ConfigMap(v) => store!(inventory.config_maps, v),
+        Loaded::Secret(v) => store!(inventory.secrets, v),
         Loaded::Endpoints(v) => store!(inventory.endpoints, v),
         Loaded::Ingress(v) => store!(inventory.ingresses, v),
         Loaded::ServiceAccount(v) => store!(inventory.service_accounts, v),
@@ -1267,7 +1282,7 @@ mod tests {
 
     #[test]
     fn unread_kinds_are_noted_not_errors() {
-        let inventory = load_str("kind: ConfigMap\nmetadata: {name: c}\n---\nfoo: bar\n");
+        let inventory = load_str("kind: PodTemplate\nmetadata: {name: c}\n---\nfoo: bar\n");
         assert!(!inventory.has_errors());
         assert_eq!(inventory.diagnostics.len(), 2);
         assert!(inventory.diagnostics.iter().all(|d| d.severity == Severity::Note));

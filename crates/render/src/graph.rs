@@ -40,6 +40,9 @@ pub enum EdgeStyle {
     Removed,
     /// Into a sensitive target: drawn bold.
     Sensitive,
+    /// A declared or observed flow the policies deny (NS147): drawn red and dashed. Not a connection: nothing
+    /// reaches anything along it.
+    Broken,
 }
 
 impl EdgeStyle {
@@ -49,6 +52,7 @@ impl EdgeStyle {
             EdgeStyle::Added => "added",
             EdgeStyle::Removed => "removed",
             EdgeStyle::Sensitive => "sensitive",
+            EdgeStyle::Broken => "broken",
         }
     }
 }
@@ -219,6 +223,7 @@ impl Graph {
                 EdgeStyle::Added => ", color=\"#d62728\", fontcolor=\"#d62728\", penwidth=2",
                 EdgeStyle::Removed => ", style=dashed, color=\"#7f7f7f\", fontcolor=\"#7f7f7f\"",
                 EdgeStyle::Sensitive => ", color=\"#c0392b\", penwidth=2",
+                EdgeStyle::Broken => ", style=dashed, color=\"#d62728\", fontcolor=\"#d62728\", penwidth=2",
             };
             let _ = writeln!(
                 out,
@@ -252,7 +257,7 @@ impl Graph {
         for (number, edge) in self.edges.iter().enumerate() {
             let arrow = match edge.style {
                 EdgeStyle::Normal | EdgeStyle::Added => "-->",
-                EdgeStyle::Removed => "-.->",
+                EdgeStyle::Removed | EdgeStyle::Broken => "-.->",
                 EdgeStyle::Sensitive => "==>",
             };
             let _ = writeln!(out, "  n{} {arrow}|\"{}\"| n{}", edge.from, mermaid_text(&edge.label), edge.to);
@@ -260,6 +265,7 @@ impl Graph {
                 EdgeStyle::Added => styled.entry("stroke:#d62728,stroke-width:2px,color:#d62728").or_default(),
                 EdgeStyle::Removed => styled.entry("stroke:#7f7f7f,stroke-dasharray:5 5,color:#7f7f7f").or_default(),
                 EdgeStyle::Sensitive => styled.entry("stroke:#c0392b").or_default(),
+                EdgeStyle::Broken => styled.entry("stroke:#d62728,stroke-dasharray:5 5,color:#d62728").or_default(),
                 EdgeStyle::Normal => continue,
             }
             .push(number);

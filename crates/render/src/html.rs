@@ -61,9 +61,30 @@ pub fn audit_report(
         },
         "namespaces": namespaces,
         "findings": report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref(), &report.input)).collect::<Vec<_>>(),
-        "graph": graph_data(graph),
+        "graph": graph_data(&with_broken_flows(graph, report)),
     });
     page(&format!("netseg audit: {}", meta.inputs.join(" ")), &data)
+}
+
+/// The rule whose findings are flows the application declares (or was seen making) that the policies deny.
+const BROKEN_FLOW_RULE: &str = "NS147";
+
+/// The graph with an [`EdgeStyle::Broken`] edge for each unsuppressed NS147 finding between two of its nodes:
+/// the flows the policies break, drawn beside the connections they allow.
+pub fn with_broken_flows(graph: &Graph, report: &Report) -> Graph {
+    let mut graph = graph.clone();
+    let index: HashMap<&str, usize> = graph.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+    let mut broken = Vec::new();
+    for finding in report.findings.iter().filter(|f| f.rule.code == BROKEN_FLOW_RULE && f.suppressed.is_none()) {
+        let Some(witness) = &finding.witness else { continue };
+        if let (Some(&from), Some(&to)) = (index.get(witness.from.as_str()), index.get(witness.to.as_str())) {
+            broken.push((from, to, format!("{} {} denied", witness.protocol, witness.port)));
+        }
+    }
+    for (from, to, label) in broken {
+        graph.add_edge(from, to, label, EdgeStyle::Broken);
+    }
+    graph
 }
 
 /// A page with the graph alone (a `netseg diff` draws its added and removed edges this way).
@@ -157,7 +178,7 @@ pub fn graph_data(graph: &Graph) -> Value {
         }
         members.push(nodes);
     }
-    let styles = [EdgeStyle::Normal, EdgeStyle::Added, EdgeStyle::Removed, EdgeStyle::Sensitive];
+    let styles = [EdgeStyle::Normal, EdgeStyle::Added, EdgeStyle::Removed, EdgeStyle::Sensitive, EdgeStyle::Broken];
     let mut labels: Vec<&str> = Vec::new();
     let mut label_index: HashMap<&str, usize> = HashMap::new();
     let mut edges: Vec<Value> = Vec::new();
@@ -343,6 +364,24 @@ mod tests {
         assert_eq!(kinds.iter().filter(|k| **k == NAMESPACE_TO_NAMESPACE as u64).count(), 2, "a→a and a→b: {data}");
         assert!(kinds.contains(&(NAMESPACE_TO_NODE as u64)), "all of a → b0 on UDP 53: {data}");
         assert!(data["edges"].as_array().expect("edges").len() <= 5);
+    }
+
+    #[test]
+    fn broken_flows_are_a_style_of_their_own_after_the_others() {
+        let mut graph = Graph::default();
+        let a = graph.add_node(node("a/w0[Pod]", "a"));
+        let b = graph.add_node(node("a/w1[Pod]", "a"));
+        graph.add_edge(a, b, "TCP 80", EdgeStyle::Normal);
+        graph.add_edge(b, a, "TCP 5432 denied", EdgeStyle::Broken);
+        let data = graph_data(&graph);
+        // The earlier styles keep their indexes: reports and the script read them by position.
+        assert_eq!(data["styles"], json!(["normal", "added", "removed", "sensitive", "broken"]));
+        let mut expected: Vec<(usize, usize, String, String)> =
+            graph.edges.iter().map(|e| (e.from, e.to, e.label.clone(), e.style.as_str().to_string())).collect();
+        expected.sort();
+        assert_eq!(expand(&data), expected);
+        assert!(graph.to_dot().contains("[label=\"TCP 5432 denied\", style=dashed, color=\"#d62728\""));
+        assert!(graph.to_mermaid().contains("n1 -.->|\"TCP 5432 denied\"| n0"));
     }
 
     #[test]

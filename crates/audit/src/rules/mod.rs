@@ -36,6 +36,7 @@ mod ns181_cilium_enforcement_never;
 mod ns182_fqdn_without_dns_rule;
 mod ns183_cilium_world_egress;
 mod ns184_l4_allow_cancels_l7;
+mod ns185_cilium_cidr_aimed_at_pods;
 mod ns190_mesh_policy_without_proxy;
 mod ns191_plaintext_escapes_identity_rule;
 mod ns192_mesh_allow_unreachable;
@@ -82,6 +83,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns182_fqdn_without_dns_rule::RULE, ns182_fqdn_without_dns_rule::check),
     (&ns183_cilium_world_egress::RULE, ns183_cilium_world_egress::check),
     (&ns184_l4_allow_cancels_l7::RULE, ns184_l4_allow_cancels_l7::check),
+    (&ns185_cilium_cidr_aimed_at_pods::RULE, ns185_cilium_cidr_aimed_at_pods::check),
     (&ns190_mesh_policy_without_proxy::RULE, ns190_mesh_policy_without_proxy::check),
     (&ns191_plaintext_escapes_identity_rule::RULE, ns191_plaintext_escapes_identity_rule::check),
     (&ns192_mesh_allow_unreachable::RULE, ns192_mesh_allow_unreachable::check),

@@ -340,3 +340,39 @@ fn a_generated_cluster_opens_on_the_namespace_view() {
     let radius = blast_radius(&origin, &cluster_arg);
     assert_eq!(page.check["blast"]["targets"], radius["targets"].as_array().expect("targets").len(), "{}", page.check);
 }
+
+/// NS147 in the report: a selector typo breaks wordpress → redis, which WordPress's env declares. The broken flow
+/// is in the graph's data as a `broken` edge; in the browser it is drawn red and dashed, and listed in a
+/// "Broken flows" section before the graph and the other findings.
+#[test]
+fn report_lists_broken_flows_first_and_draws_them() {
+    let typo = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: redis-in, namespace: blog}\nspec:\n  podSelector: {matchLabels: {app: redis}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: wordpres}}}], ports: [{port: 6379}]}]\n";
+    let dir = tree(&[("typo.yaml", typo)]);
+    let typo = dir.path().join("typo.yaml").display().to_string();
+    let report = write_report(&["audit", "-o", "html", &example("wordpress-flat"), &typo], "broken-flows.html");
+    let html = std::fs::read_to_string(&report).expect("report");
+    let start = html.find("id=\"netseg-data\">").expect("data") + "id=\"netseg-data\">".len();
+    let data = json(&html[start..start + html[start..].find("</script>").expect("end")]);
+    let graph = &data["graph"];
+    let broken =
+        graph["styles"].as_array().expect("styles").iter().position(|s| s == "broken").expect("a broken style");
+    let node = |id: &str| graph["nodes"].as_array().expect("nodes").iter().position(|n| n[1] == id).expect(id);
+    let (wordpress, redis) = (node("blog/wordpress[Deployment]"), node("blog/redis[Deployment]"));
+    let edges: Vec<&Value> =
+        graph["edges"].as_array().expect("edges").iter().filter(|e| e[4] == broken as u64).collect();
+    assert_eq!(edges.len(), 1, "{edges:?}");
+    assert_eq!(
+        (edges[0][0].as_u64(), edges[0][1].as_u64(), edges[0][2].as_u64()),
+        (Some(0), Some(wordpress as u64), Some(redis as u64))
+    );
+    assert_eq!(graph["labels"][edges[0][3].as_u64().expect("label") as usize], "TCP 6379 denied");
+
+    let Some(browser) = chromium() else { return };
+    let page = open(&browser, &report, "netseg-selfcheck");
+    assert_clean(&page);
+    assert_eq!(page.check["brokenFlowRows"], 1, "{}", page.check);
+    assert!(page.check["brokenEdges"].as_u64().is_some_and(|n| n >= 1), "{}", page.check);
+    let (broken_at, findings_at) =
+        (page.dom.find("Broken flows").expect("section"), page.dom.find("<h2>Findings").expect("findings"));
+    assert!(broken_at < findings_at, "the broken flows come first");
+}

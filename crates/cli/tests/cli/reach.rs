@@ -73,10 +73,13 @@ fn stdin_mixes_with_paths() {
 
 #[test]
 fn skipped_documents_are_listed_with_verbose_only() {
-    let quiet = netseg(&["reach", &fixture("dump")]);
-    assert!(!quiet.stderr.contains("ConfigMap"));
-    let verbose = netseg(&["reach", "-v", &fixture("dump")]);
-    assert!(verbose.stderr.contains("kind `ConfigMap` is not read"), "{}", verbose.stderr);
+    let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r, namespace: default}\n";
+    let dir = tree(&[("role.yaml", role)]);
+    let inputs = [fixture("dump"), dir.path().display().to_string()];
+    let quiet = netseg(&["reach", &inputs[0], &inputs[1]]);
+    assert!(!quiet.stderr.contains("Role"));
+    let verbose = netseg(&["reach", "-v", &inputs[0], &inputs[1]]);
+    assert!(verbose.stderr.contains("kind `Role` is not read"), "{}", verbose.stderr);
     assert_eq!(verbose.code, 0);
 }
 

@@ -102,6 +102,23 @@
       el('ul', { class: 'exempt' }, items));
   }
 
+  // ---- broken flows: what the application declares or was seen doing that the policies deny (NS147), first ------
+
+  function brokenFlows() {
+    const broken = data.findings.filter((f) => f.rule === 'NS147' && !f.suppressed);
+    if (!broken.length) return null;
+    const items = broken.map((f) => el('li', { class: 'broken-flow' },
+      el('b', {}, f.message),
+      f.evidence ? el('div', {}, 'evidence: ' + f.evidence) : null,
+      el('div', {}, 'fix: ' + f.remediation),
+      f.witness ? el('div', {}, 'check: ', el('code', {}, witnessCommand(f.witness))) : null));
+    return el('section', { id: 'broken-flows' },
+      el('h2', {}, 'Broken flows'),
+      el('p', {}, broken.length + ' flow' + (broken.length === 1 ? '' : 's') +
+        ' that the application declares or was seen making, denied by the policies (red dashed on the graph)'),
+      el('ul', {}, items));
+  }
+
   // ---- findings --------------------------------------------------------------------------------------------------
 
   function findingNamespace(f) {
@@ -258,10 +275,10 @@
     let blast = null; // Map node index → hops
     const sensitiveHit = new Set(); // of the current blast radius
 
-    // Successors for the blast radius: removed edges are gone; each group is followed once.
+    // Successors for the blast radius: removed edges are gone and broken flows connect nothing; each group is followed once.
     const groupsFrom = nodes.map(() => []);
     groups.forEach((gr, i) => {
-      if (gr.style === 'removed') return;
+      if (gr.style === 'removed' || gr.style === 'broken') return;
       for (const n of gr.from) groupsFrom[n].push(i);
     });
     // Datastores per namespace, for the folded boxes.
@@ -573,13 +590,17 @@
     return el('span', { class: 'legend' },
       item('l-workload', 'workload'), item('l-datastore', 'datastore'), item('l-sensitive', 'sensitive address'),
       item('l-external', 'external'), item('l-sensitive-edge', 'into a sensitive target'),
-      item('l-added', 'added'), item('l-removed', 'removed'));
+      item('l-added', 'added'), item('l-removed', 'removed'), item('l-broken', 'declared flow denied'));
   }
 
   // ---- assemble, then check ourselves ----------------------------------------------------------------------------
 
   app.append(header());
   if (data.summary) app.append(summary());
+  if (data.findings) {
+    const broken = brokenFlows();
+    if (broken) app.append(broken);
+  }
   const graph = graphSection();
   app.append(graph.section);
   if (data.findings) app.append(findings());
@@ -607,6 +628,8 @@
   }
   check.findingRows = document.querySelectorAll('#findings tr.finding').length;
   check.findingsInData = data.findings ? data.findings.length : 0;
+  check.brokenFlowRows = document.querySelectorAll('#broken-flows li.broken-flow').length;
+  check.brokenEdges = document.querySelectorAll('svg .edge.broken').length;
   check.nodesInData = data.graph.nodes.length;
   check.resources = performance.getEntriesByType('resource').length;
   check.done = true;
