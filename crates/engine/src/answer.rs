@@ -583,6 +583,23 @@ impl<'a, 'c> Answer<'a, 'c> {
         allowed
     }
 
+    /// The profiles of the workload's pods, sorted. Workloads with the same profiles get the same answer to every
+    /// question about them (apart from each being left out of its own peers): what the audit groups them by.
+    pub fn profiles_of(&self, workload: usize) -> &'a [ProfileId] {
+        &self.factored.workload_profiles[workload]
+    }
+
+    /// The situations of the workload's profiles in `direction`, sorted. Workloads with the same egress situations
+    /// send the same to every address, for the same reasons.
+    pub fn situations_of(&self, workload: usize, direction: Direction) -> Vec<u32> {
+        let side = &self.factored.sides[direction_slot(direction)];
+        let mut out: Vec<u32> =
+            self.factored.workload_profiles[workload].iter().map(|&p| side.situation_of[p]).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The workloads whose pods may send something in `wanted` to a pod of `dst`.
     pub fn sources(&self, dst: usize, wanted: &PortSet) -> Peers<'a, 'c> {
         let groups = self.factored.workload_profiles[dst].iter().flat_map(|&b| self.profile_sources(b, wanted));
@@ -851,6 +868,49 @@ impl Peers<'_, '_> {
             namespaces: namespaces.count_ones(..) as u64,
             first,
         }
+    }
+
+    /// What the peer workload may send or receive, empty when it is no peer.
+    pub fn ports_of(&self, workload: usize) -> PortSet {
+        let f = self.answer.factored;
+        let mut ports = PortSet::empty();
+        if Some(workload) == self.exclude {
+            return ports;
+        }
+        for (profiles, allowed) in &self.groups {
+            if f.workload_profiles[workload].iter().any(|&p| profiles.contains(p)) {
+                ports.union_with(allowed);
+            }
+        }
+        ports
+    }
+
+    /// The peer workloads that `keep` keeps: how many, and the first `limit` of them (lowest index first) with the
+    /// ports, in one pass over the peer profiles' workloads, none listed beyond `limit`.
+    pub fn sample_where(&self, keep: impl Fn(usize) -> bool, limit: usize) -> (u64, Vec<(usize, PortSet)>) {
+        let f = self.answer.factored;
+        let union = self.union();
+        let mut count = 0u64;
+        let mut first: Vec<usize> = Vec::new();
+        for profile in union.ones() {
+            for &workload in &f.profile_workloads[profile] {
+                if Some(workload) == self.exclude || !keep(workload) {
+                    continue;
+                }
+                // A workload in several peer profiles is met once, at the first of them.
+                let profiles = &f.workload_profiles[workload];
+                if profiles.len() > 1 && profiles.iter().find(|&&p| union.contains(p)) != Some(&profile) {
+                    continue;
+                }
+                count += 1;
+                if first.len() < limit || first.last().is_some_and(|&last| workload < last) {
+                    let at = first.partition_point(|&w| w < workload);
+                    first.insert(at, workload);
+                    first.truncate(limit);
+                }
+            }
+        }
+        (count, first.into_iter().map(|w| (w, self.ports_of(w))).collect())
     }
 
     /// Each peer workload with the ports, in workload order.

@@ -922,6 +922,21 @@ fn check_factored(
                     w,
                     describe(cluster)
                 );
+                // The sample: the first peers of those `keep` keeps (odd workloads), their count, and each peer's ports.
+                let (count, first) = peers.sample_where(|p| p % 2 == 1, 2);
+                let odd: Vec<(usize, String)> = actual.iter().filter(|(p, _)| p % 2 == 1).cloned().collect();
+                prop_assert_eq!(count, odd.len() as u64, "sample count of {}\n{}", w, describe(cluster));
+                let first: Vec<(usize, String)> =
+                    first.into_iter().map(|(p, ports)| (p, engine_ranges(&ports))).collect();
+                prop_assert_eq!(&first[..], &odd[..odd.len().min(2)], "sample of {}\n{}", w, describe(cluster));
+                for p in 0..n {
+                    let ports = engine_ranges(&peers.ports_of(p));
+                    let listed = actual
+                        .iter()
+                        .find(|(q, _)| *q == p)
+                        .map_or(engine_ranges(&PortSet::empty()), |(_, r)| r.clone());
+                    prop_assert_eq!(ports, listed, "ports_of({}) among the peers of {}\n{}", p, w, describe(cluster));
+                }
                 // Peer pods: pods of other workloads with something allowed toward (or from) some pod of w.
                 let peer_pods = pods
                     .iter()

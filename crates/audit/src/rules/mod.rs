@@ -112,3 +112,151 @@ pub(crate) fn list(names: &[String], limit: usize) -> String {
         format!("{} and {} more", names[..limit].join(", "), names.len() - limit)
     }
 }
+
+/// Above this many governed workloads, the rules about what one workload reaches or is reached by (NS120 to
+/// NS125) report the workloads of a namespace that the answer cannot tell apart once, as a group, instead of once
+/// each: at 50,000 pods a flat cluster would otherwise get tens of thousands of findings that say the same thing.
+/// At or below it every workload keeps its own finding. The same scale at which `audit -o html` opens on
+/// namespaces.
+pub const GROUP_ABOVE: usize = 300;
+
+/// A rule's subjects as the groups its findings are about, in order of each group's first workload. Up to
+/// [`GROUP_ABOVE`] governed workloads every workload is a group of its own. Above it, the workloads of one
+/// namespace with the same `verdict` form one group: `verdict` is what the rule's finding depends on (the
+/// workload's situation in the effective answer, what it reaches, its sensitive ports), so that one finding, asked
+/// and worded for the group's first workload, holds for each. A workload whose own annotation suppresses the rule
+/// stays alone, so that the suppression stays exact.
+pub(crate) fn subject_groups<K: std::hash::Hash + Eq>(
+    ctx: &AuditContext<'_>,
+    rule: &RuleMeta,
+    workloads: impl IntoIterator<Item = usize>,
+    verdict: impl Fn(usize) -> K,
+) -> Vec<Vec<usize>> {
+    let workloads: Vec<usize> = workloads.into_iter().collect();
+    if ctx.governed_workloads().count() <= GROUP_ABOVE {
+        return workloads.into_iter().map(|w| vec![w]).collect();
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, K), usize> = std::collections::HashMap::new();
+    for w in workloads {
+        let workload = &ctx.cluster.workloads[w];
+        if workload.ignore.covers(rule.code, rule.name) {
+            groups.push(vec![w]);
+            continue;
+        }
+        let at = *index.entry((workload.id.namespace.as_str(), verdict(w))).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at].push(w);
+    }
+    groups
+}
+
+/// The grouping of the rules about what a workload's egress reaches (NS120, NS121, NS123, NS124): its egress
+/// situations, which decide what it may send to every address and why.
+pub(crate) fn egress_groups(ctx: &AuditContext<'_>, rule: &RuleMeta) -> Vec<Vec<usize>> {
+    let answer = ctx.effective.answer();
+    subject_groups(ctx, rule, ctx.governed_workloads(), |w| answer.situations_of(w, netseg_model::Direction::Egress))
+}
+
+/// Who a group's finding is about: its one workload, or "N workloads of namespace `X` (the first few)", with the
+/// namespace as the resource; `plural` says whether the words take a plural verb.
+pub(crate) struct Subject {
+    pub words: String,
+    pub plural: bool,
+    pub resource: crate::Resource,
+    pub location: Option<netseg_model::Location>,
+}
+
+pub(crate) fn subject(ctx: &AuditContext<'_>, group: &[usize]) -> Subject {
+    let first = group[0];
+    if group.len() == 1 {
+        let (resource, location) = ctx.workload_resource(first);
+        return Subject { words: ctx.workload_name(first), plural: false, resource, location };
+    }
+    let namespace = &ctx.cluster.workloads[first].id.namespace;
+    let names: Vec<String> = group.iter().take(4).map(|&w| ctx.workload_name(w)).collect();
+    let shown = if group.len() > 3 {
+        format!("{} and {} more", names[..3].join(", "), group.len() - 3)
+    } else {
+        names.join(", ")
+    };
+    let location = ctx
+        .cluster
+        .namespace(namespace)
+        .and_then(|ns| ns.location.clone())
+        .or_else(|| Some(ctx.cluster.workloads[first].location.clone()));
+    Subject {
+        words: format!("{} workloads of namespace `{namespace}` ({shown})", group.len()),
+        plural: true,
+        resource: crate::Resource { kind: "Namespace".into(), namespace: None, name: namespace.clone() },
+        location,
+    }
+}
+
+/// `names`, the first of `total`, then "and N more" when there are more.
+pub(crate) fn list_of(names: &[String], total: u64) -> String {
+    let more = total.saturating_sub(names.len() as u64);
+    if more == 0 {
+        names.join(", ")
+    } else {
+        format!("{} and {more} more", names.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+
+    /// `count` Deployments in each of `namespaces`, every other one a Redis, plus a kube-system workload.
+    fn many(namespaces: &[&str], count: usize) -> String {
+        let mut text = String::from("kind: Deployment\nmetadata: {name: metrics, namespace: kube-system}\nspec: {template: {metadata: {labels: {app: metrics}}, spec: {containers: [{name: m, ports: [{containerPort: 10250}]}]}}}\n");
+        for ns in namespaces {
+            for i in 0..count {
+                let port = if i % 2 == 0 { 6379 } else { 8080 };
+                text.push_str(&format!("---\nkind: Deployment\nmetadata: {{name: app-{i}, namespace: {ns}}}\nspec: {{template: {{metadata: {{labels: {{app: app-{i}}}}}, spec: {{containers: [{{name: c, ports: [{{containerPort: {port}}}]}}]}}}}}}\n"));
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn at_scale_the_workloads_of_a_namespace_with_one_answer_are_one_finding() {
+        let report = audit_yaml(&many(&["a", "b"], 160));
+        for code in ["NS120", "NS121", "NS122", "NS123", "NS124"] {
+            // One finding per namespace; kube-system's one workload keeps its own (NS122 leaves kube-system out).
+            let findings: Vec<_> = of(&report, code).into_iter().filter(|f| f.resource.name != "metrics").collect();
+            assert_eq!(findings.len(), 2, "{code}: {:?}", names(&report, code));
+            assert_eq!(findings[0].resource.kind, "Namespace");
+            assert!(
+                findings[0].message.starts_with(
+                    "160 workloads of namespace `a` (a/app-0[Deployment], a/app-1[Deployment], a/app-10[Deployment] and 157 more)"
+                ),
+                "{}",
+                findings[0].message
+            );
+            let witness = findings[0].witness.as_ref().expect("a witness");
+            assert!(witness.from.starts_with("a/"), "{witness:?}");
+        }
+        // The datastores of a namespace together, with the others' count: 80 Redis each, reached by 320 workloads.
+        let redis = of(&report, "NS125");
+        assert_eq!(redis.len(), 2, "{:?}", names(&report, "NS125"));
+        assert!(redis[0].message.starts_with("80 workloads of namespace `a`"), "{}", redis[0].message);
+        assert!(
+            redis[0].message.contains("open to other namespaces:") && redis[0].message.contains("and 157 more"),
+            "{}",
+            redis[0].message
+        );
+        assert!(redis[0].evidence.contains("and 314 more"), "{}", redis[0].evidence);
+        assert!(redis[0].witness.is_some());
+    }
+
+    #[test]
+    fn up_to_the_threshold_every_workload_keeps_its_finding() {
+        let report = audit_yaml(&many(&["a"], 150));
+        assert_eq!(of(&report, "NS120").len(), 151);
+        assert_eq!(of(&report, "NS125").len(), 75);
+        assert!(of(&report, "NS125").iter().all(|f| f.resource.kind == "Deployment"));
+    }
+}

@@ -1,4 +1,5 @@
 use crate::facts::AddressSource;
+use crate::rules::{egress_groups, subject};
 use crate::{declare_rule, AuditContext, Finding};
 use netseg_engine::PortSet;
 use netseg_model::Protocol;
@@ -8,6 +9,8 @@ declare_rule! {
     /// Reports workloads that can open connections to the Kubernetes API server. The address comes from the
     /// `default/kubernetes` Endpoints or EndpointSlice in the input, or `--api-server CIDR`; without either, any
     /// address outside the pod network on TCP 443 or 6443 stands for it and the report says so.
+    /// On a cluster of more than 300 governed workloads, the workloads of one namespace that get the same answer are
+    /// one finding, with their number, the first few names and one witness (see docs/architecture.md).
     ///
     /// ## Why it matters
     /// With a stolen or over-privileged service account token, the API server is the way from one pod to the
@@ -37,30 +40,25 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             "API server address unknown: any address outside the pod network was assumed (give --api-server)".into()
         }
     };
-    for w in ctx.governed_workloads() {
+    for group in egress_groups(ctx, &RULE) {
+        let w = group[0];
         let Some(witness) = ctx.witness_to_addresses(w, ctx.facts.api_server_candidates(), &ports) else { continue };
         let why = match witness.to.parse() {
             Ok(addr) => ctx.why_egress_to(w, addr, &ports),
             Err(_) => String::new(),
         };
-        let (resource, location) = ctx.workload_resource(w);
+        let subject = subject(ctx, &group);
         out.push(
-            Finding::new(&RULE, resource, location)
+            Finding::new(&RULE, subject.resource, subject.location)
                 .message(match ctx.facts.api_server_source {
                     AddressSource::Unknown => format!(
                         "{} can reach the Kubernetes API server wherever it is: any address outside the pod network \
                          on {} {} ({}, for one)",
-                        ctx.workload_name(w),
-                        witness.protocol,
-                        witness.port,
-                        witness.to
+                        subject.words, witness.protocol, witness.port, witness.to
                     ),
                     _ => format!(
                         "{} can reach the Kubernetes API server ({} on {} {})",
-                        ctx.workload_name(w),
-                        witness.to,
-                        witness.protocol,
-                        witness.port
+                        subject.words, witness.to, witness.protocol, witness.port
                     ),
                 })
                 .evidence(format!("{source}; {}", why))

@@ -1,4 +1,4 @@
-use crate::rules::list;
+use crate::rules::{list, subject, subject_groups};
 use crate::{declare_rule, AuditContext, Finding};
 use netseg_engine::PortSet;
 use netseg_model::Protocol;
@@ -6,6 +6,8 @@ use netseg_model::Protocol;
 declare_rule! {
     /// ## What it does
     /// Reports workloads outside `kube-system` that can reach `kube-system` pods on anything but DNS (port 53).
+    /// On a cluster of more than 300 governed workloads, the workloads of one namespace that get the same answer are
+    /// one finding, with their number, the first few names and one witness (see docs/architecture.md).
     ///
     /// ## Why it matters
     /// `kube-system` holds the cluster's most privileged components: CNI agents, CSI drivers, metrics servers,
@@ -30,33 +32,35 @@ declare_rule! {
 
 pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let dns = PortSet::from_ranges(&[(Protocol::Udp, 53, 53), (Protocol::Tcp, 53, 53)]);
+    let beyond_dns = PortSet::all().difference(&dns);
     let in_kube_system = |w: usize| ctx.cluster.workloads[w].id.namespace == "kube-system";
-    // Who reaches each kube-system workload, asked of the answer, then gathered per source.
-    let mut by_source: std::collections::BTreeMap<usize, Vec<(usize, PortSet)>> = std::collections::BTreeMap::new();
-    let all = PortSet::all();
-    for dst in (0..ctx.cluster.workloads.len()).filter(|&w| in_kube_system(w)) {
-        for (src, allowed) in ctx.sources_of(dst, &all) {
-            if in_kube_system(src) || ctx.host_network(src) {
-                continue;
-            }
-            let beyond_dns = allowed.difference(&dns);
-            if !beyond_dns.is_empty() {
-                by_source.entry(src).or_default().push((dst, beyond_dns));
-            }
-        }
+    // Who reaches each kube-system workload beyond DNS, asked of the answer once per target and never listed:
+    // each group of sources is then looked up in it.
+    let answer = ctx.effective.answer();
+    let targets: Vec<(usize, netseg_engine::Peers<'_, '_>)> = (0..ctx.cluster.workloads.len())
+        .filter(|&w| in_kube_system(w))
+        .map(|dst| (dst, answer.sources(dst, &beyond_dns)))
+        .filter(|(_, peers)| !peers.is_empty())
+        .collect();
+    if targets.is_empty() {
+        return;
     }
-    for (src, targets) in by_source {
+    let reached = |src: usize| -> Vec<(usize, PortSet)> {
+        targets.iter().map(|(dst, peers)| (*dst, peers.ports_of(src))).filter(|(_, ports)| !ports.is_empty()).collect()
+    };
+    let sources = (0..ctx.cluster.workloads.len()).filter(|&w| !in_kube_system(w) && !ctx.host_network(w));
+    // Sources of a namespace that reach the same kube-system workloads on the same ports are one group at scale.
+    for group in subject_groups(ctx, &RULE, sources, reached) {
+        let src = group[0];
+        let reached = reached(src);
+        let Some((first, first_ports)) = reached.first() else { continue };
         let names: Vec<String> =
-            targets.iter().map(|(dst, ports)| format!("{} ({ports})", ctx.workload_name(*dst))).collect();
-        let witness = ctx.witness_between(src, targets[0].0, &targets[0].1);
-        let (resource, location) = ctx.workload_resource(src);
+            reached.iter().map(|(dst, ports)| format!("{} ({ports})", ctx.workload_name(*dst))).collect();
+        let witness = ctx.witness_between(src, *first, first_ports);
+        let subject = subject(ctx, &group);
         out.push(
-            Finding::new(&RULE, resource, location)
-                .message(format!(
-                    "{} can reach {} kube-system workload(s) beyond DNS",
-                    ctx.workload_name(src),
-                    targets.len()
-                ))
+            Finding::new(&RULE, subject.resource, subject.location)
+                .message(format!("{} can reach {} kube-system workload(s) beyond DNS", subject.words, reached.len()))
                 .evidence(format!("reachable: {}", list(&names, 4)))
                 .remediation("isolate egress and allow only UDP/TCP 53 to kube-dns in kube-system")
                 .witness(witness),

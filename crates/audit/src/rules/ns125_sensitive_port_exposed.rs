@@ -1,8 +1,8 @@
 use crate::facts::{is_public, DATASTORE_PORTS};
-use crate::rules::list;
+use crate::rules::{list, list_of, subject, subject_groups};
 use crate::{declare_rule, AuditContext, Finding, Witness};
 use netseg_engine::{Endpoint, PortSet};
-use netseg_model::Direction;
+use netseg_model::{Direction, Protocol};
 use std::net::IpAddr;
 
 declare_rule! {
@@ -20,6 +20,8 @@ declare_rule! {
     /// from the data. A datastore that admits only named clients of its own namespace is segmented as far as
     /// NetworkPolicy can segment it, even when a client faces the internet, and is not reported; `netseg
     /// blast-radius --from internet` shows that two-hop path.
+    /// On a cluster of more than 300 governed workloads, the datastores of one namespace that get the same answer are
+    /// one finding, with their number, the first few names and one witness (see docs/architecture.md).
     ///
     /// ## Why it matters
     /// Datastores often trust the network: Redis and memcached ship without authentication, and the others hold
@@ -44,30 +46,51 @@ declare_rule! {
     pub static RULE = NS125 "sensitive-port-exposed" High;
 }
 
+/// The datastore and admin ports a workload's pods listen on, each with its name, in the pods' order.
+fn sensitive_ports(ctx: &AuditContext<'_>, workload: usize) -> Vec<(Protocol, u16, String)> {
+    let mut sensitive: Vec<(Protocol, u16, String)> = Vec::new();
+    for port in ctx.cluster.workloads[workload].pods.iter().flat_map(|p| &p.facts.ports) {
+        let label = DATASTORE_PORTS
+            .iter()
+            .find(|(n, _)| *n == port.port)
+            .map(|(_, name)| name.to_string())
+            .or_else(|| ctx.config.sensitive_ports.contains(&port.port).then(|| "sensitive port".to_string()));
+        if let Some(label) = label {
+            if !sensitive.iter().any(|(p, n, _)| *p == port.protocol && *n == port.port) {
+                sensitive.push((port.protocol, port.port, label));
+            }
+        }
+    }
+    sensitive
+}
+
 pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let facing = ctx.internet_facing();
     let mut public: Vec<IpAddr> = ["1.1.1.1", "8.8.8.8"].iter().filter_map(|a| a.parse().ok()).collect();
     public.extend(ctx.facts.outside.iter().copied().filter(|a| is_public(*a)));
-    for dst in ctx.governed_workloads() {
-        let workload = &ctx.cluster.workloads[dst];
-        let mut sensitive: Vec<(netseg_model::Protocol, u16, String)> = Vec::new();
-        for port in workload.pods.iter().flat_map(|p| &p.facts.ports) {
-            let label = DATASTORE_PORTS
-                .iter()
-                .find(|(n, _)| *n == port.port)
-                .map(|(_, name)| name.to_string())
-                .or_else(|| ctx.config.sensitive_ports.contains(&port.port).then(|| "sensitive port".to_string()));
-            if let Some(label) = label {
-                if !sensitive.iter().any(|(p, n, _)| *p == port.protocol && *n == port.port) {
-                    sensitive.push((port.protocol, port.port, label));
-                }
-            }
-        }
-        if sensitive.is_empty() {
-            continue;
-        }
+    let answer = ctx.effective.answer();
+    // Namespaces as numbers, so that "from another namespace" is no string comparison per source.
+    let mut namespace_ids: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let namespace_of: Vec<usize> = ctx
+        .cluster
+        .workloads
+        .iter()
+        .map(|w| {
+            let next = namespace_ids.len();
+            *namespace_ids.entry(w.id.namespace.as_str()).or_insert(next)
+        })
+        .collect();
+    let datastores = ctx.governed_workloads().filter(|&w| !sensitive_ports(ctx, w).is_empty());
+    // At scale, the datastores of a namespace with the same ports and the same profiles (so the same sources, each
+    // apart from itself) are one group.
+    let verdict = |w: usize| (sensitive_ports(ctx, w), answer.profiles_of(w));
+    for group in subject_groups(ctx, &RULE, datastores, verdict) {
+        let dst = group[0];
+        let sensitive = sensitive_ports(ctx, dst);
         let ports = PortSet::from_ranges(&sensitive.iter().map(|(p, n, _)| (*p, *n, *n)).collect::<Vec<_>>());
-        let sources: Vec<(usize, PortSet)> = ctx.sources_of(dst, &ports);
+        // Who reaches it, in numbers and the first few names: asked of the answer, never listed whole.
+        let peers = answer.sources(dst, &ports);
+        let (source_count, first_sources) = peers.sample_where(|_| true, 6);
         let from_internet = public.iter().find_map(|addr| {
             let mut allowed = PortSet::empty();
             for pod in ctx.pods(dst) {
@@ -78,20 +101,20 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         // An admin or baseline Deny on its ingress means not "every pod may connect"; who can is listed below.
         let not_isolated = ctx.pods(dst).any(|pod| ctx.effective.isolating(pod, Direction::Ingress).is_empty())
             && (!ctx.enforced() || !ctx.tier_denies(dst, Direction::Ingress));
-        let other_namespaces: Vec<String> = sources
-            .iter()
-            .filter(|(src, _)| ctx.cluster.workloads[*src].id.namespace != workload.id.namespace)
-            .map(|(src, _)| ctx.workload_name(*src))
-            .collect();
+        let (other_count, other_first) = peers.sample_where(|src| namespace_of[src] != namespace_of[dst], 4);
         let facing_sources: Vec<String> =
-            sources.iter().filter(|(src, _)| facing.contains(src)).map(|(src, _)| ctx.workload_name(*src)).collect();
+            facing.iter().filter(|&&src| !peers.ports_of(src).is_empty()).map(|&src| ctx.workload_name(src)).collect();
 
         let mut reasons = Vec::new();
         if not_isolated {
-            reasons.push("no NetworkPolicy isolates it for ingress: every pod and address may connect".to_string());
+            reasons.push(format!(
+                "no NetworkPolicy isolates {} for ingress: every pod and address may connect",
+                if group.len() > 1 { "them" } else { "it" }
+            ));
         }
-        if !other_namespaces.is_empty() {
-            reasons.push(format!("open to other namespaces: {}", list(&other_namespaces, 4)));
+        if other_count > 0 {
+            let names: Vec<String> = other_first.iter().map(|(src, _)| ctx.workload_name(*src)).collect();
+            reasons.push(format!("open to other namespaces: {}", list_of(&names, other_count)));
         }
         if let Some((addr, _)) = &from_internet {
             if !not_isolated {
@@ -104,7 +127,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         if !facing_sources.is_empty() {
             reasons.push(format!("reachable from internet-facing {}", list(&facing_sources, 4)));
         }
-        let witness = match (sources.first(), &from_internet) {
+        let witness = match (first_sources.first(), &from_internet) {
             (Some((src, allowed)), _) => ctx.witness_between(*src, dst, allowed),
             (None, Some((addr, allowed))) => allowed.first().map(|(protocol, port)| Witness {
                 from: addr.to_string(),
@@ -116,24 +139,26 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         };
         let port_names: Vec<String> = sensitive.iter().map(|(p, n, label)| format!("{p} {n} ({label})")).collect();
         let who: Vec<String> =
-            sources.iter().map(|(src, allowed)| format!("{} on {allowed}", ctx.workload_name(*src))).collect();
-        let (resource, location) = ctx.workload_resource(dst);
+            first_sources.iter().map(|(src, allowed)| format!("{} on {allowed}", ctx.workload_name(*src))).collect();
+        let subject = subject(ctx, &group);
         out.push(
-            Finding::new(&RULE, resource, location)
+            Finding::new(&RULE, subject.resource, subject.location)
                 .message(format!(
-                    "{} exposes {}: {}",
-                    ctx.workload_name(dst),
+                    "{} {} {}: {}",
+                    subject.words,
+                    if subject.plural { "expose" } else { "exposes" },
                     port_names.join(", "),
                     reasons.join("; ")
                 ))
                 .evidence(if who.is_empty() {
                     "no workload in the input reaches it, but addresses outside the cluster do".to_string()
                 } else {
-                    format!("can connect: {}", list(&who, 6))
+                    format!("can connect: {}", list_of(&who, source_count))
                 })
                 .remediation(format!(
-                    "isolate {} for ingress and allow only its clients, on {}",
-                    ctx.workload_name(dst),
+                    "isolate {} for ingress and allow only {} clients, on {}",
+                    if subject.plural { "them".to_string() } else { ctx.workload_name(dst) },
+                    if subject.plural { "their" } else { "its" },
                     port_names.join(", ")
                 ))
                 .witness(witness),
