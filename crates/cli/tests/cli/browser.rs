@@ -288,22 +288,9 @@ fn mermaid_output_renders_with_mermaid_js() {
 /// the sensitive addresses beside them, and a click on a workload drills into its namespace.
 #[test]
 fn a_generated_cluster_opens_on_the_namespace_view() {
-    use netseg_gen::{generate, Form, JsonList, Shape, Spec};
     let Some(browser) = chromium() else { return };
     let path = out_dir().join("generated-600.json");
-    let spec = Spec {
-        seed: 7,
-        pods: 600,
-        namespaces: 12,
-        policies: 0,
-        replicas: 2,
-        form: Form::Dump,
-        shape: Shape::Realistic,
-    };
-    let file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
-    let mut sink = JsonList::new(file).expect("start the list");
-    generate(&spec, &mut sink).expect("generate");
-    sink.finish().expect("finish the list");
+    crate::scale::write_flat_dump(&path, 7, 600, 12, 2);
     let cluster_arg = path.display().to_string();
     let report = write_report(&["audit", "-o", "html", "--fail-on", "none", &cluster_arg], "generated-600.html");
 

@@ -5,23 +5,20 @@ use super::*;
 use netseg_gen::{generate, Form, JsonList, Shape, Spec};
 use std::collections::BTreeSet;
 
+/// Writes a generated cluster with no policy, as a `kubectl get -o json` dump, to `path`.
+pub(crate) fn write_flat_dump(path: &std::path::Path, seed: u64, pods: usize, namespaces: usize, replicas: usize) {
+    let spec = Spec { seed, pods, namespaces, policies: 0, replicas, form: Form::Dump, shape: Shape::Realistic };
+    let file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let mut sink = JsonList::new(file).expect("start the list");
+    generate(&spec, &mut sink).expect("generate");
+    sink.finish().expect("finish the list");
+}
+
 #[test]
 fn a_flat_cluster_of_20000_pods_is_audited_with_one_ns101_per_namespace() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("flat.json");
-    let spec = Spec {
-        seed: 1,
-        pods: 20_000,
-        namespaces: 200,
-        policies: 0,
-        replicas: 3,
-        form: Form::Dump,
-        shape: Shape::Realistic,
-    };
-    let file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
-    let mut sink = JsonList::new(file).expect("start the list");
-    generate(&spec, &mut sink).expect("generate");
-    sink.finish().expect("finish the list");
+    write_flat_dump(&path, 1, 20_000, 200, 3);
     let path = path.display().to_string();
 
     let run = netseg(&["audit", "-o", "json", &path]);
