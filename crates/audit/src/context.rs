@@ -6,6 +6,7 @@ use crate::facts::SensitiveFacts;
 use crate::{Exemption, Finding, Resource, Witness};
 use netseg_engine::{Analysis, Endpoint, Network, NetworkSetup, PortSet};
 use netseg_model::cni::CniVerdict;
+use netseg_model::mesh::{dataplane, Dataplane};
 use netseg_model::{Cidr, Cluster, Diagnostic, Direction, Location, Protocol, Suppression};
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
@@ -82,6 +83,8 @@ pub struct AuditContext<'a> {
     pub options: &'a AuditOptions,
     /// Namespaces with workloads, and with NetworkPolicies, for rules that ask per policy or per workload.
     populated: OnceLock<(HashSet<String>, HashSet<String>)>,
+    /// Each workload's mesh dataplane, for the mesh rules.
+    dataplanes: OnceLock<Vec<Option<Dataplane>>>,
 }
 
 impl<'a> AuditContext<'a> {
@@ -106,6 +109,7 @@ impl<'a> AuditContext<'a> {
             facts,
             options,
             populated: OnceLock::new(),
+            dataplanes: OnceLock::new(),
         }
     }
 
@@ -128,6 +132,22 @@ impl<'a> AuditContext<'a> {
                 self.cluster.policies.iter().map(|p| p.namespace.clone()).collect(),
             )
         })
+    }
+
+    /// The workload's place in the meshes, from its first pod (a workload's pods share one template); worked out
+    /// once per audit for every rule that asks. `None` for a workload without pods.
+    pub fn dataplane(&self, workload: usize) -> Option<&Dataplane> {
+        let cluster = self.cluster;
+        self.dataplanes
+            .get_or_init(|| {
+                cluster
+                    .workloads
+                    .iter()
+                    .map(|w| w.pods.first().map(|pod| dataplane(&pod.facts, cluster.namespace(&w.id.namespace))))
+                    .collect()
+            })
+            .get(workload)?
+            .as_ref()
     }
 
     pub fn namespace_has_workloads(&self, namespace: &str) -> bool {

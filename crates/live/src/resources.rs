@@ -1,5 +1,8 @@
 //! Exactly the resource types netseg reads, where the API serves them, and what a 403 on each one costs.
 
+use netseg_model::cilium::CILIUM_CONFIG;
+use netseg_model::mesh::istio::ISTIO_CONFIG;
+use netseg_model::mesh::linkerd::LINKERD_CONFIG;
 use std::collections::BTreeSet;
 
 /// What a resource type's absence does to the analysis.
@@ -280,11 +283,15 @@ pub fn optional_resources() -> Vec<Resource> {
 /// The ConfigMaps that hold a CNI's or a mesh's settings, read one by one (`get` on these names only): the Cilium
 /// agent's policy enforcement mode, Istio's root namespace and trust domain, Linkerd's default inbound policy.
 pub const SETTINGS_CONFIG_MAPS: &[(&str, &str, &str)] = &[
-    ("kube-system", "cilium-config", "the Cilium agent's policy enforcement mode (`default` is assumed)"),
-    ("istio-system", "istio", "Istio's root namespace and trust domain (istio-system and cluster.local are assumed)"),
+    ("kube-system", CILIUM_CONFIG, "the Cilium agent's policy enforcement mode (`default` is assumed)"),
+    (
+        "istio-system",
+        ISTIO_CONFIG,
+        "Istio's root namespace and trust domain (istio-system and cluster.local are assumed)",
+    ),
     (
         "linkerd",
-        "linkerd-config",
+        LINKERD_CONFIG,
         "Linkerd's default inbound policy and trust domain (all-unauthenticated and cluster.local are assumed)",
     ),
 ];

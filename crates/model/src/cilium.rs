@@ -20,6 +20,8 @@ pub const CLUSTER_LABEL: &str = "io.cilium.k8s.policy.cluster";
 pub const NAMESPACE_LABELS_PREFIX: &str = "io.cilium.k8s.namespace.labels.";
 /// The cluster name when the configuration names none.
 pub const DEFAULT_CLUSTER_NAME: &str = "default";
+/// The ConfigMap (in `kube-system`) that holds the Cilium agent's configuration.
+pub const CILIUM_CONFIG: &str = "cilium-config";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum CiliumPolicyKind {

@@ -1,7 +1,7 @@
 //! Inputs to objects: files, directories and stdin; multi-document YAML, JSON, `List`s and `kubectl get -o` dumps.
 
 use crate::calico::{CalicoPolicyKind, ServiceAccount};
-use crate::cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind};
+use crate::cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind, CILIUM_CONFIG};
 use crate::decode::{self, Ctx};
 use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 use crate::json::parse_json;
@@ -741,8 +741,6 @@ fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &st
 
 /// The one version Cilium serves its policies in.
 const CILIUM_API_VERSION: &str = "cilium.io/v2";
-/// The ConfigMap that holds the Cilium agent's configuration.
-const CILIUM_CONFIG: &str = "cilium-config";
 /// The API versions Calico serves its objects at: the aggregated API server, and the CRDs it stores them in.
 const CALICO_API_VERSIONS: &[&str] = &["projectcalico.org/v3", "crd.projectcalico.org/v1"];
 

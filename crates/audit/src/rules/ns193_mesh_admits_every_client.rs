@@ -1,8 +1,7 @@
 use crate::{declare_rule, AuditContext, Finding, Resource};
-use netseg_model::mesh::istio::{AuthorizationAction, AuthorizationPolicy, PolicyTarget};
+use netseg_model::mesh::istio::{AuthorizationPolicy, PolicyTarget};
 use netseg_model::mesh::linkerd::DefaultPolicy;
-use netseg_model::mesh::{dataplane, MeshKind};
-use netseg_model::PortRef;
+use netseg_model::mesh::MeshKind;
 use std::collections::BTreeMap;
 
 declare_rule! {
@@ -42,16 +41,14 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let linkerd = &cluster.mesh.linkerd;
     let root = &istio.config.root_namespace;
     let mut open: BTreeMap<(&str, MeshKind), Vec<String>> = BTreeMap::new();
-    for workload in &cluster.workloads {
-        let Some(pod) = workload.pods.first() else { continue };
+    for (index, workload) in cluster.workloads.iter().enumerate() {
+        let (Some(pod), Some(plane)) = (workload.pods.first(), ctx.dataplane(index)) else { continue };
         let namespace_name = workload.id.namespace.as_str();
         let namespace = cluster.namespace(namespace_name);
-        let plane = dataplane(&pod.facts, namespace);
         match plane.mesh {
             Some(MeshKind::Istio) => {
                 let restricts = |policy: &&AuthorizationPolicy| {
-                    !policy.dry_run
-                        && matches!(policy.action, AuthorizationAction::Allow | AuthorizationAction::Custom { .. })
+                    policy.restricts_clients()
                         && !policy.rules.iter().any(|r| r.from.is_empty() && r.to.is_empty() && r.when.is_empty())
                 };
                 let at_pod = istio
@@ -75,18 +72,10 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                 if default == DefaultPolicy::Deny {
                     continue;
                 }
-                let servers: Vec<&PortRef> = linkerd
-                    .servers
-                    .iter()
-                    .filter(|s| s.namespace == namespace_name)
-                    .filter(|s| s.pod_selector.as_ref().is_some_and(|sel| sel.matches(&pod.facts.labels)))
-                    .map(|s| &s.port)
-                    .collect();
+                let servers: Vec<_> =
+                    linkerd.servers.iter().filter(|s| s.selects(namespace_name, &pod.facts.labels)).collect();
                 let served = |port: &netseg_model::ContainerPort| {
-                    servers.iter().any(|server| match server {
-                        PortRef::Number(number) => *number == port.port,
-                        PortRef::Name(name) => port.name.as_deref() == Some(name.as_str()),
-                    })
+                    servers.iter().any(|server| server.names_port(&pod.facts.ports, port.port))
                 };
                 let unserved: Vec<String> =
                     pod.facts.ports.iter().filter(|p| !served(p)).map(|p| p.port.to_string()).collect();

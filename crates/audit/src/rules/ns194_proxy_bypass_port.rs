@@ -1,7 +1,6 @@
 use crate::{declare_rule, AuditContext, Finding};
-use netseg_model::mesh::istio::AuthorizationAction;
 use netseg_model::mesh::linkerd::DefaultPolicy;
-use netseg_model::mesh::{dataplane, Dataplane, MeshKind};
+use netseg_model::mesh::{Dataplane, MeshKind};
 use netseg_model::{Cluster, Workload};
 
 declare_rule! {
@@ -38,14 +37,11 @@ declare_rule! {
 pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let cluster = ctx.cluster;
     for (index, workload) in cluster.workloads.iter().enumerate() {
-        let Some(pod) = workload.pods.first() else { continue };
-        let namespace_name = workload.id.namespace.as_str();
-        let namespace = cluster.namespace(namespace_name);
-        let plane = dataplane(&pod.facts, namespace);
+        let (Some(pod), Some(plane)) = (workload.pods.first(), ctx.dataplane(index)) else { continue };
         if plane.bypassed.is_empty() {
             continue;
         }
-        let Some(protection) = mesh_protection(cluster, workload, &plane) else { continue };
+        let Some(protection) = mesh_protection(cluster, workload, plane) else { continue };
         // The ports the pod declares that bypass the proxy; every excluded range when it declares none.
         let declared: Vec<u16> = pod.facts.ports.iter().map(|p| p.port).filter(|&p| !plane.captures(p)).collect();
         let ports = if declared.is_empty() && pod.facts.ports.is_empty() {
@@ -82,15 +78,13 @@ pub(super) fn mesh_protection(cluster: &Cluster, workload: &Workload, plane: &Da
         Some(MeshKind::Istio) => istio
             .authorization_policies
             .iter()
-            .filter(|p| !p.dry_run)
-            .filter(|p| matches!(p.action, AuthorizationAction::Allow | AuthorizationAction::Custom { .. }))
+            .filter(|p| p.restricts_clients())
             .find(|p| p.applies_to(&istio.config.root_namespace, namespace_name, &pod.facts.labels))
             .map(|p| format!("AuthorizationPolicy {}/{}", p.namespace, p.name)),
         Some(MeshKind::Linkerd) => linkerd
             .servers
             .iter()
-            .filter(|s| s.namespace == namespace_name)
-            .find(|s| s.pod_selector.as_ref().is_some_and(|sel| sel.matches(&pod.facts.labels)))
+            .find(|s| s.selects(namespace_name, &pod.facts.labels))
             .map(|s| format!("Server {}/{}", s.namespace, s.name))
             .or_else(|| {
                 let namespace = cluster.namespace(namespace_name);

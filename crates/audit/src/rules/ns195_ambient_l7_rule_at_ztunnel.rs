@@ -1,6 +1,6 @@
 use crate::{declare_rule, AuditContext, Finding, Resource};
 use netseg_model::mesh::istio::{AuthorizationAction, PolicyTarget};
-use netseg_model::mesh::{dataplane, MeshKind};
+use netseg_model::mesh::MeshKind;
 
 declare_rule! {
     /// ## What it does
@@ -35,6 +35,12 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let cluster = ctx.cluster;
     let istio = &cluster.mesh.istio;
     let root = &istio.config.root_namespace;
+    let ambient: Vec<usize> = (0..cluster.workloads.len())
+        .filter(|&w| ctx.dataplane(w).is_some_and(|plane| plane.mesh == Some(MeshKind::Istio) && plane.ambient))
+        .collect();
+    if ambient.is_empty() {
+        return;
+    }
     for policy in &istio.authorization_policies {
         if policy.dry_run
             || matches!(policy.target, PolicyTarget::TargetRefs(_))
@@ -48,20 +54,13 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         if fields.is_empty() {
             continue;
         }
-        let ambient: Vec<String> = cluster
-            .workloads
+        let selected: Vec<String> = ambient
             .iter()
-            .filter(|w| {
-                w.pods.first().is_some_and(|pod| {
-                    let plane = dataplane(&pod.facts, cluster.namespace(&w.id.namespace));
-                    plane.mesh == Some(MeshKind::Istio)
-                        && plane.ambient
-                        && policy.applies_to(root, &w.id.namespace, &pod.facts.labels)
-                })
-            })
+            .map(|&w| &cluster.workloads[w])
+            .filter(|w| w.pods.first().is_some_and(|pod| policy.applies_to(root, &w.id.namespace, &pod.facts.labels)))
             .map(|w| w.id.to_string())
             .collect();
-        if ambient.is_empty() {
+        if selected.is_empty() {
             continue;
         }
         let effect = match policy.action {
@@ -81,7 +80,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                     policy.name,
                     fields.join(", ")
                 ))
-                .evidence(format!("ambient workloads it selects: {}", ambient.join(", ")))
+                .evidence(format!("ambient workloads it selects: {}", selected.join(", ")))
                 .remediation(
                     "attach the policy to a waypoint with targetRefs (istioctl waypoint apply -n NAMESPACE --enroll-namespace) instead of selector",
                 ),

@@ -1,6 +1,6 @@
 use crate::{declare_rule, AuditContext, Finding};
 use netseg_engine::PortSet;
-use netseg_model::mesh::{dataplane, MeshKind};
+use netseg_model::mesh::MeshKind;
 use netseg_model::Protocol;
 
 declare_rule! {
@@ -41,12 +41,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let cluster = ctx.cluster;
     let ambient: Vec<usize> = ctx
         .governed_workloads()
-        .filter(|&w| {
-            cluster.workloads[w].pods.first().is_some_and(|pod| {
-                let plane = dataplane(&pod.facts, cluster.namespace(&cluster.workloads[w].id.namespace));
-                plane.mesh == Some(MeshKind::Istio) && plane.ambient
-            })
-        })
+        .filter(|&w| ctx.dataplane(w).is_some_and(|plane| plane.mesh == Some(MeshKind::Istio) && plane.ambient))
         .collect();
     if ambient.len() < 2 || ambient.len() > MAX_AMBIENT {
         return;

@@ -1,6 +1,5 @@
 use super::ns194_proxy_bypass_port::mesh_protection;
 use crate::{declare_rule, AuditContext, Finding};
-use netseg_model::mesh::dataplane;
 use netseg_model::Direction;
 
 declare_rule! {
@@ -36,9 +35,8 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let cluster = ctx.cluster;
     for index in ctx.governed_workloads() {
         let workload = &cluster.workloads[index];
-        let Some(pod) = workload.pods.first() else { continue };
-        let plane = dataplane(&pod.facts, cluster.namespace(&workload.id.namespace));
-        let Some(protection) = mesh_protection(cluster, workload, &plane) else { continue };
+        let Some(plane) = ctx.dataplane(index) else { continue };
+        let Some(protection) = mesh_protection(cluster, workload, plane) else { continue };
         if ctx.isolated(index, Direction::Ingress) {
             continue;
         }
@@ -49,7 +47,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                     "{} is protected by {protection} only: no network policy isolates its ingress, so a client that bypasses the proxy meets an open network",
                     workload.id
                 ))
-                .evidence(plane.reason)
+                .evidence(plane.reason.clone())
                 .remediation("add a NetworkPolicy that admits the same clients (netseg generate writes one)"),
         );
     }

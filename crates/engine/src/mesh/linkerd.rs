@@ -56,17 +56,6 @@ pub(crate) fn identity_matches(pattern: &str, identity: &str) -> bool {
     }
 }
 
-fn selects_port(server: &Server, pod: &crate::classes::PodClass, port: u16) -> bool {
-    if !server.pod_selector.as_ref().is_some_and(|s| s.matches(&pod.labels)) {
-        return false;
-    }
-    match &server.port {
-        PortRef::Number(n) => *n == port,
-        // Only ports in the pod spec are considered.
-        PortRef::Name(name) => pod.ports.iter().any(|p| p.name.as_deref() == Some(name.as_str()) && p.port == port),
-    }
-}
-
 /// The Server for a pod's port: the first by name if several overlap (Linkerd's webhook refuses overlaps).
 fn server_for<'c>(context: &'c Context<'_>, class: ClassId, port: u16) -> Option<(usize, &'c Server)> {
     let namespace = context.namespace_of(class);
@@ -78,7 +67,7 @@ fn server_for<'c>(context: &'c Context<'_>, class: ClassId, port: u16) -> Option
         .servers
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.namespace == namespace && selects_port(s, pod, port))
+        .filter(|(_, s)| s.selects(namespace, &pod.labels) && s.names_port(&pod.ports, port))
         .min_by(|(_, a), (_, b)| a.name.cmp(&b.name))
 }
 
@@ -86,12 +75,7 @@ fn servers_of(context: &Context<'_>, class: ClassId) -> Vec<usize> {
     let namespace = context.namespace_of(class);
     let pod = context.class(class);
     let servers = &context.cluster.mesh.linkerd.servers;
-    (0..servers.len())
-        .filter(|&i| {
-            servers[i].namespace == namespace
-                && servers[i].pod_selector.as_ref().is_some_and(|s| s.matches(&pod.labels))
-        })
-        .collect()
+    (0..servers.len()).filter(|&i| servers[i].selects(namespace, &pod.labels)).collect()
 }
 
 pub(crate) fn cut_points(context: &Context<'_>, class: ClassId) -> Vec<u16> {

@@ -87,6 +87,9 @@ pub struct TargetRef {
     pub line: u32,
 }
 
+/// The ConfigMap (in Istio's namespace) that holds the mesh config: root namespace, trust domain.
+pub const ISTIO_CONFIG: &str = "istio";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationPolicy {
     pub namespace: String,
@@ -102,6 +105,12 @@ pub struct AuthorizationPolicy {
 }
 
 impl AuthorizationPolicy {
+    /// Whether the policy, where it applies, limits who gets in: an enforced ALLOW (only what it matches passes)
+    /// or CUSTOM (an external authorizer decides).
+    pub fn restricts_clients(&self) -> bool {
+        !self.dry_run && matches!(self.action, AuthorizationAction::Allow | AuthorizationAction::Custom { .. })
+    }
+
     /// Whether the policy applies, at the pod's own proxy (sidecar or ztunnel), to a pod of `namespace` with
     /// `pod_labels`: by its namespace (every namespace from the root namespace) and its selector. `targetRefs`
     /// policies apply at waypoints and gateways only.

@@ -1,7 +1,7 @@
 //! Linkerd's policy objects (`policy.linkerd.io`) and the cluster-wide settings from `linkerd-config`.
 
 use crate::cidr::Cidr;
-use crate::kube::{Location, Namespace, PortRef, Suppression};
+use crate::kube::{ContainerPort, Location, Namespace, PortRef, Suppression};
 use crate::selector::{LabelSelector, Labels};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -57,6 +57,9 @@ impl DefaultPolicy {
 }
 
 /// The annotation that sets the default inbound policy on a pod or a namespace.
+/// The ConfigMap (in the `linkerd` namespace) that holds Linkerd's settings.
+pub const LINKERD_CONFIG: &str = "linkerd-config";
+
 pub const DEFAULT_INBOUND_POLICY_ANNOTATION: &str = "config.linkerd.io/default-inbound-policy";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +108,24 @@ impl Default for LinkerdConfig {
             trust_domain: "cluster.local".into(),
             cluster_networks: Self::DEFAULT_CLUSTER_NETWORKS.iter().filter_map(|c| c.parse().ok()).collect(),
             location: None,
+        }
+    }
+}
+
+impl Server {
+    /// Whether the Server selects the pods of `namespace` with `pod_labels` (a Server selects in its own namespace).
+    pub fn selects(&self, namespace: &str, pod_labels: &Labels) -> bool {
+        self.namespace == namespace && self.pod_selector.as_ref().is_some_and(|s| s.matches(pod_labels))
+    }
+
+    /// Whether the Server's `port` is `port` of a pod with `container_ports`: by number, or by the name of a
+    /// container port (only ports in the pod spec are considered).
+    pub fn names_port(&self, container_ports: &[ContainerPort], port: u16) -> bool {
+        match &self.port {
+            PortRef::Number(n) => *n == port,
+            PortRef::Name(name) => {
+                container_ports.iter().any(|p| p.name.as_deref() == Some(name.as_str()) && p.port == port)
+            }
         }
     }
 }

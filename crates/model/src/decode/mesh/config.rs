@@ -7,26 +7,27 @@ use super::warn;
 use crate::decode::{join, Ctx};
 use crate::kube::Location;
 use crate::mesh::consul::{ConsulConfig, IntentionAction};
-use crate::mesh::istio::MeshConfig;
+use crate::mesh::istio::{MeshConfig, ISTIO_CONFIG};
+use crate::mesh::linkerd::LINKERD_CONFIG;
 use crate::mesh::linkerd::{DefaultPolicy, LinkerdConfig};
 use crate::mesh::Meshes;
 use crate::yaml::{parse_all, Node, Value};
 
 /// Which mesh setting a ConfigMap holds, by its name.
 pub(crate) fn is_mesh_config(name: &str) -> bool {
-    name == "istio" || name == "linkerd-config" || name.ends_with("consul-server-config")
+    name == ISTIO_CONFIG || name == LINKERD_CONFIG || name.ends_with("consul-server-config")
 }
 
 /// Reads a mesh ConfigMap's settings into `meshes`; what cannot be read is a warning and keeps the defaults.
 pub(crate) fn config_map(ctx: &mut Ctx<'_>, root: &Node, name: &str, location: &Location, meshes: &mut Meshes) {
     let Some(data) = root.get("data") else { return };
-    if name == "istio" {
+    if name == ISTIO_CONFIG {
         if let Some(mesh) = data.get("mesh") {
             if let Some(config) = istio_mesh_config(ctx, mesh, location) {
                 meshes.istio.config = config;
             }
         }
-    } else if name == "linkerd-config" {
+    } else if name == LINKERD_CONFIG {
         if let Some(values) = data.get("values") {
             if let Some(config) = linkerd_config(ctx, values, location) {
                 meshes.linkerd.config = config;
