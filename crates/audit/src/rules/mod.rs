@@ -176,12 +176,8 @@ pub(crate) fn subject(ctx: &AuditContext<'_>, group: &[usize]) -> Subject {
         return Subject { words: ctx.workload_name(first), plural: false, resource, location };
     }
     let namespace = &ctx.cluster.workloads[first].id.namespace;
-    let names: Vec<String> = group.iter().take(4).map(|&w| ctx.workload_name(w)).collect();
-    let shown = if group.len() > 3 {
-        format!("{} and {} more", names[..3].join(", "), group.len() - 3)
-    } else {
-        names.join(", ")
-    };
+    let names: Vec<String> = group.iter().take(3).map(|&w| ctx.workload_name(w)).collect();
+    let shown = list_of(&names, group.len() as u64);
     let location = ctx
         .cluster
         .namespace(namespace)

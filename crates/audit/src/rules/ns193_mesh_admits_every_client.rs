@@ -95,10 +95,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     for ((namespace, mesh), workloads) in open {
         let location = cluster.namespace(namespace).and_then(|n| n.location.clone());
         let resource = Resource { kind: "Namespace".into(), namespace: None, name: namespace.into() };
-        let mut named = workloads[..workloads.len().min(NAMED)].join(", ");
-        if workloads.len() > NAMED {
-            named.push_str(&format!(" and {} more", workloads.len() - NAMED));
-        }
+        let named = super::list(&workloads, NAMED);
         let (what, fix) = match mesh {
             MeshKind::Istio => (
                 "no ALLOW AuthorizationPolicy applies to them, so Istio allows every request",
