@@ -11,6 +11,14 @@ pub fn write_out(text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Writes an answer as it is produced, through one buffer, and flushes, so that a closed pipe is reported here.
+pub fn stream_out(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    write(&mut stdout)?;
+    stdout.flush()?;
+    Ok(())
+}
+
 /// `--version` of the generator, for reports that name what made them.
 pub fn generator() -> String {
     format!("netseg {}", env!("CARGO_PKG_VERSION"))

@@ -247,18 +247,32 @@ impl GroupedReach {
 
     /// The pairs, one connection each, sorted: what [`Analysis::reach`] answers.
     pub fn expand(&self) -> Reach {
-        let mut connections = Vec::new();
-        for group in &self.groups {
+        let connections = self
+            .listing()
+            .map(|(src, dst, group)| ReachConnection { src, dst, allowed: self.groups[group].allowed.clone() })
+            .collect();
+        Reach { endpoints: self.endpoints.clone(), connections }
+    }
+
+    /// Every pair the groups stand for, sorted by (source, destination), produced one source at a time: what it
+    /// holds follows the groups and one source's destinations, never the pairs, so a listing of billions of pairs
+    /// can be written as it is read. Each pair comes with the index of its group, whose `allowed` are its ports
+    /// (a writer renders each group's ports once).
+    pub fn listing(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        let mut groups_of_src: Vec<Vec<usize>> = vec![Vec::new(); self.endpoints.len()];
+        for (index, group) in self.groups.iter().enumerate() {
             for &src in &group.srcs {
-                for &dst in &group.dsts {
-                    if src != dst {
-                        connections.push(ReachConnection { src, dst, allowed: group.allowed.clone() });
-                    }
-                }
+                groups_of_src[src].push(index);
             }
         }
-        connections.sort_by_key(|c| (c.src, c.dst));
-        Reach { endpoints: self.endpoints.clone(), connections }
+        groups_of_src.into_iter().enumerate().flat_map(move |(src, groups)| {
+            let mut row: Vec<(usize, usize)> = groups
+                .iter()
+                .flat_map(|&g| self.groups[g].dsts.iter().filter(move |&&dst| dst != src).map(move |&dst| (dst, g)))
+                .collect();
+            row.sort_unstable();
+            row.into_iter().map(move |(dst, g)| (src, dst, g))
+        })
     }
 }
 

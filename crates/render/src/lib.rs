@@ -49,22 +49,66 @@ pub fn ranges_id(ranges: &[IpRange]) -> String {
 pub fn json_text(value: &serde_json::Value) -> String {
     use serde_json::Value;
     let Value::Object(map) = value else { return format!("{value}\n") };
-    let mut out = String::from("{\n");
-    for (index, (key, item)) in map.iter().enumerate() {
-        let key = Value::String(key.clone());
-        match item {
-            Value::Array(items) if !items.is_empty() => {
-                out.push_str(&format!("  {key}: [\n"));
-                for (i, element) in items.iter().enumerate() {
-                    let comma = if i + 1 < items.len() { "," } else { "" };
-                    out.push_str(&format!("    {element}{comma}\n"));
-                }
-                out.push_str("  ]");
+    let mut out = Vec::new();
+    let written = (|| {
+        let mut document = JsonDocument::start(&mut out)?;
+        for (key, item) in map {
+            match item {
+                Value::Array(items) => document.list(key, items, |out, element| serde_json::to_writer(out, element))?,
+                _ => document.field(key, item)?,
             }
-            _ => out.push_str(&format!("  {key}: {item}")),
         }
-        out.push_str(if index + 1 < map.len() { ",\n" } else { "\n" });
+        document.finish()
+    })();
+    // Writing into a Vec fails only when serialising does, which a Value never does.
+    debug_assert!(written.is_ok());
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The layout of [`json_text`] written field by field, so that a list of millions of items goes out as it is
+/// produced instead of being built whole first.
+pub struct JsonDocument<'w> {
+    out: &'w mut dyn std::io::Write,
+    fields: usize,
+}
+
+impl<'w> JsonDocument<'w> {
+    pub fn start(out: &'w mut dyn std::io::Write) -> std::io::Result<Self> {
+        out.write_all(b"{\n")?;
+        Ok(JsonDocument { out, fields: 0 })
     }
-    out.push_str("}\n");
-    out
+
+    fn key(&mut self, key: &str) -> std::io::Result<()> {
+        self.out.write_all(if self.fields == 0 { b"  " } else { b",\n  " })?;
+        self.fields += 1;
+        serde_json::to_writer(&mut *self.out, key)?;
+        self.out.write_all(b": ")
+    }
+
+    /// A field whose value is written compact on the key's line.
+    pub fn field(&mut self, key: &str, value: &impl serde::Serialize) -> std::io::Result<()> {
+        self.key(key)?;
+        Ok(serde_json::to_writer(&mut *self.out, value)?)
+    }
+
+    /// A list with each item on its own line, written by `write_item` (compact JSON) as the items come.
+    pub fn list<T, E: Into<std::io::Error>>(
+        &mut self,
+        key: &str,
+        items: impl IntoIterator<Item = T>,
+        mut write_item: impl FnMut(&mut dyn std::io::Write, T) -> Result<(), E>,
+    ) -> std::io::Result<()> {
+        self.key(key)?;
+        let mut empty = true;
+        for item in items {
+            self.out.write_all(if empty { b"[\n    " } else { b",\n    " })?;
+            empty = false;
+            write_item(&mut *self.out, item).map_err(Into::into)?;
+        }
+        self.out.write_all(if empty { b"[]" } else { b"\n  ]" })
+    }
+
+    pub fn finish(self) -> std::io::Result<()> {
+        self.out.write_all(if self.fields == 0 { b"}\n" } else { b"\n}\n" })
+    }
 }

@@ -1,11 +1,12 @@
 //! `netseg reach` output in every format.
 
 use crate::graph::Graph;
-use crate::{endpoint_id, Style};
+use crate::{endpoint_id, JsonDocument, Style};
 use netseg_engine::{GroupedReach, PortSet, Reach, ReachEndpoint};
 use netseg_model::{Cluster, Protocol};
 use serde_json::{json, Value};
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::{self, Write};
 
 pub const SCHEMA: &str = "netseg.reach/v1";
 
@@ -16,31 +17,42 @@ fn endpoint_ids(cluster: &Cluster, endpoints: &[ReachEndpoint]) -> (Vec<String>,
     (ids, workloads, endpoints.len() - workloads)
 }
 
-pub fn text(cluster: &Cluster, reach: &Reach, style: Style) -> String {
+/// Every allowed pair on its own line under its source, written as the pairs are produced.
+pub fn write_text(out: &mut dyn Write, cluster: &Cluster, reach: &GroupedReach, style: Style) -> io::Result<()> {
     let (ids, workloads, externals) = endpoint_ids(cluster, &reach.endpoints);
-    let mut out = String::new();
-    let _ = writeln!(
+    writeln!(
         out,
         "{} workloads, {} external address groups, {} allowed connections",
         workloads,
         externals,
-        reach.connections.len()
-    );
+        reach.pairs()
+    )?;
+    let ports: Vec<String> = reach
+        .groups
+        .iter()
+        .map(|g| if g.allowed.is_all() { style.bad(&g.allowed.to_string()) } else { g.allowed.to_string() })
+        .collect();
+    let width = listed_destinations(reach).map(|dst| ids[dst].chars().count()).max().unwrap_or(0);
     let mut current: Option<usize> = None;
-    let width = reach.connections.iter().map(|c| ids[c.dst].chars().count()).max().unwrap_or(0);
-    for connection in &reach.connections {
-        if current != Some(connection.src) {
-            current = Some(connection.src);
-            let _ = writeln!(out, "\n{}", style.strong(&ids[connection.src]));
+    for (src, dst, group) in reach.listing() {
+        if current != Some(src) {
+            current = Some(src);
+            writeln!(out, "\n{}", style.strong(&ids[src]))?;
         }
-        let ports = connection.allowed.to_string();
-        let ports = if connection.allowed.is_all() { style.bad(&ports) } else { ports };
-        let _ = writeln!(out, "  → {:<width$}  {}", ids[connection.dst], ports);
+        writeln!(out, "  → {:<width$}  {}", ids[dst], ports[group])?;
     }
-    if reach.connections.is_empty() {
-        out.push_str("\nnothing can reach anything else\n");
+    if current.is_none() {
+        out.write_all(b"\nnothing can reach anything else\n")?;
     }
-    out
+    Ok(())
+}
+
+/// The destinations that appear in at least one pair (a group whose only source is the destination itself lists
+/// nothing for it), known from the groups without listing the pairs.
+fn listed_destinations(reach: &GroupedReach) -> impl Iterator<Item = usize> + '_ {
+    reach.groups.iter().flat_map(|g| {
+        g.dsts.iter().copied().filter(move |&dst| g.srcs.len() > 1 || g.srcs.first().is_some_and(|&src| src != dst))
+    })
 }
 
 /// The grouped answer: each group's sources, destinations and ports, sources and destinations one per line.
@@ -97,12 +109,21 @@ pub fn json_groups(cluster: &Cluster, reach: &GroupedReach) -> Value {
            "groups": groups})
 }
 
-pub fn json(cluster: &Cluster, reach: &Reach) -> Value {
+/// `netseg.reach/v1` with one `connections` item per pair, written as the pairs are produced: each endpoint's
+/// id and each group's ports are serialised once, so a pair costs two copies and a few bytes.
+pub fn write_json(out: &mut dyn Write, cluster: &Cluster, reach: &GroupedReach) -> io::Result<()> {
     let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
-    let endpoints = endpoints_json(cluster, &reach.endpoints, &ids);
-    let connections: Vec<Value> =
-        reach.connections.iter().map(|c| json!({"src": ids[c.src], "dst": ids[c.dst], "allowed": c.allowed})).collect();
-    json!({"schema": SCHEMA, "endpoints": endpoints, "connections": connections})
+    let quoted: Vec<String> = ids.iter().map(|id| Value::String(id.clone()).to_string()).collect();
+    let allowed: Vec<String> = reach.groups.iter().map(|g| json!(g.allowed).to_string()).collect();
+    let mut document = JsonDocument::start(out)?;
+    document.field("schema", &SCHEMA)?;
+    document.list("endpoints", endpoints_json(cluster, &reach.endpoints, &ids), |out, endpoint| {
+        serde_json::to_writer(out, &endpoint)
+    })?;
+    document.list("connections", reach.listing(), |out, (src, dst, group)| {
+        write!(out, "{{\"src\":{},\"dst\":{},\"allowed\":{}}}", quoted[src], quoted[dst], allowed[group])
+    })?;
+    document.finish()
 }
 
 fn endpoints_json(cluster: &Cluster, endpoints: &[ReachEndpoint], ids: &[String]) -> Vec<Value> {
@@ -140,46 +161,43 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-/// One row per connection and protocol: `src,dst,protocol,ports`.
-pub fn csv(cluster: &Cluster, reach: &Reach) -> String {
-    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
-    let mut out = String::from("src,dst,protocol,ports\n");
-    for connection in &reach.connections {
-        for protocol in Protocol::ALL {
-            let ports = port_list(&connection.allowed, protocol);
-            if ports.is_empty() {
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "{},{},{},{}",
-                csv_field(&ids[connection.src]),
-                csv_field(&ids[connection.dst]),
-                protocol,
-                csv_field(&ports)
-            );
+/// One row per connection and protocol: `src,dst,protocol,ports`, written as the pairs are produced.
+pub fn write_csv(out: &mut dyn Write, cluster: &Cluster, reach: &GroupedReach) -> io::Result<()> {
+    let ids: Vec<String> = reach.endpoints.iter().map(|e| csv_field(&endpoint_id(cluster, e))).collect();
+    let rows: Vec<Vec<(Protocol, String)>> = reach
+        .groups
+        .iter()
+        .map(|g| {
+            Protocol::ALL
+                .into_iter()
+                .map(|protocol| (protocol, port_list(&g.allowed, protocol)))
+                .filter(|(_, ports)| !ports.is_empty())
+                .map(|(protocol, ports)| (protocol, csv_field(&ports)))
+                .collect()
+        })
+        .collect();
+    out.write_all(b"src,dst,protocol,ports\n")?;
+    for (src, dst, group) in reach.listing() {
+        for (protocol, ports) in &rows[group] {
+            writeln!(out, "{},{},{},{}", ids[src], ids[dst], protocol, ports)?;
         }
     }
-    out
+    Ok(())
 }
 
 fn md_cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
-pub fn markdown(cluster: &Cluster, reach: &Reach) -> String {
-    let ids: Vec<String> = reach.endpoints.iter().map(|e| endpoint_id(cluster, e)).collect();
-    let mut out = String::from("| Source | Destination | Allowed |\n|---|---|---|\n");
-    for c in &reach.connections {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} |",
-            md_cell(&ids[c.src]),
-            md_cell(&ids[c.dst]),
-            md_cell(&c.allowed.to_string())
-        );
+/// A Markdown table, one row per pair, written as the pairs are produced.
+pub fn write_markdown(out: &mut dyn Write, cluster: &Cluster, reach: &GroupedReach) -> io::Result<()> {
+    let ids: Vec<String> = reach.endpoints.iter().map(|e| md_cell(&endpoint_id(cluster, e))).collect();
+    let ports: Vec<String> = reach.groups.iter().map(|g| md_cell(&g.allowed.to_string())).collect();
+    out.write_all(b"| Source | Destination | Allowed |\n|---|---|---|\n")?;
+    for (src, dst, group) in reach.listing() {
+        writeln!(out, "| {} | {} | {} |", ids[src], ids[dst], ports[group])?;
     }
-    out
+    Ok(())
 }
 
 /// Graphviz: one cluster subgraph per namespace, external addresses outside them, edges labelled with ports.

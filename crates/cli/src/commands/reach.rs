@@ -1,12 +1,13 @@
-//! `netseg reach`: who can reach whom. The engine always answers in groups; they are filtered, then expanded into
-//! pairs when the answer is small (`--group`). Only a listing asked for pair by pair (`--group never`) may be
-//! refused for its size.
+//! `netseg reach`: who can reach whom. The engine always answers in groups; they are filtered, then listed pair by
+//! pair when the answer is small or `--group never` asks. Text, JSON, CSV and Markdown listings are written as the
+//! pairs are produced, so they hold no more than the groups; only a graph (DOT, Mermaid), which is laid out whole,
+//! may be refused for its size.
 
 use crate::args::{Granularity, GroupChoice, ReachArgs, ReachFormat};
 use crate::diagnostics;
 use crate::exit;
 use crate::input::load_one;
-use crate::output::write_out;
+use crate::output::{stream_out, write_out};
 use crate::settings::Settings;
 use crate::timings::phase;
 use anyhow::{anyhow, Result};
@@ -39,10 +40,11 @@ pub fn run(settings: &Settings, args: &ReachArgs) -> Result<u8> {
     phase("engine");
     let pairs = grouped.pairs();
     let as_groups = match (args.group, args.output) {
-        (GroupChoice::Never, _) => {
+        (GroupChoice::Never, ReachFormat::Dot | ReachFormat::Mermaid) => {
             settings.refuse_listing(pairs)?;
             false
         }
+        (GroupChoice::Never, _) => false,
         (_, ReachFormat::Csv | ReachFormat::Md | ReachFormat::Dot | ReachFormat::Mermaid) => {
             if pairs > FLAT_FORMAT_LIMIT && args.group == GroupChoice::Auto {
                 return Err(anyhow!(
@@ -57,29 +59,29 @@ pub fn run(settings: &Settings, args: &ReachArgs) -> Result<u8> {
         (GroupChoice::Auto, _) => pairs > PAIR_LISTING_LIMIT,
     };
     let style = settings.stdout;
-    let rendered = if as_groups {
+    if as_groups {
         if args.group == GroupChoice::Auto {
             eprintln!(
                 "note: {pairs} allowed connections, shown as {} groups (--group never lists every pair)",
                 grouped.groups.len()
             );
         }
-        match args.output {
+        let rendered = match args.output {
             ReachFormat::Json => netseg_render::json_text(&netseg_render::reach::json_groups(&cluster, &grouped)),
             _ => netseg_render::reach::text_groups(&cluster, &grouped, style),
-        }
+        };
+        write_out(&rendered)?;
     } else {
-        let reach = grouped.expand();
         match args.output {
-            ReachFormat::Text => netseg_render::reach::text(&cluster, &reach, style),
-            ReachFormat::Json => netseg_render::json_text(&netseg_render::reach::json(&cluster, &reach)),
-            ReachFormat::Csv => netseg_render::reach::csv(&cluster, &reach),
-            ReachFormat::Md => netseg_render::reach::markdown(&cluster, &reach),
-            ReachFormat::Dot => netseg_render::reach::dot(&cluster, &reach),
-            ReachFormat::Mermaid => netseg_render::reach::mermaid(&cluster, &reach),
+            ReachFormat::Text => stream_out(|out| netseg_render::reach::write_text(out, &cluster, &grouped, style))?,
+            ReachFormat::Json => stream_out(|out| netseg_render::reach::write_json(out, &cluster, &grouped))?,
+            ReachFormat::Csv => stream_out(|out| netseg_render::reach::write_csv(out, &cluster, &grouped))?,
+            ReachFormat::Md => stream_out(|out| netseg_render::reach::write_markdown(out, &cluster, &grouped))?,
+            // A graph is laid out whole, so it is drawn from the listed pairs.
+            ReachFormat::Dot => write_out(&netseg_render::reach::dot(&cluster, &grouped.expand()))?,
+            ReachFormat::Mermaid => write_out(&netseg_render::reach::mermaid(&cluster, &grouped.expand()))?,
         }
-    };
-    write_out(&rendered)?;
+    }
     phase("output");
     Ok(exit::unless_input_errors(had_errors, exit::PASS))
 }

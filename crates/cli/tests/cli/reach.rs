@@ -247,7 +247,7 @@ fn timings_name_every_phase_on_stderr() {
 }
 
 #[test]
-fn only_a_pair_by_pair_listing_beyond_the_limit_is_refused_with_its_size() {
+fn only_a_graph_of_every_pair_beyond_the_limit_is_refused_with_its_size() {
     let workloads: String = (0..4)
         .map(|i| format!("---\nkind: Deployment\nmetadata: {{name: app-{i}}}\nspec: {{template: {{metadata: {{labels: {{app: a{i}}}}}}}}}\n"))
         .collect();
@@ -263,7 +263,7 @@ fn only_a_pair_by_pair_listing_beyond_the_limit_is_refused_with_its_size() {
                 .expect("run netseg"),
         )
     };
-    // Four workloads that no rule tells apart: twelve workload pairs. The audit, the blast radius and the grouped
+    // Four workloads that no rule tells apart: twelve workload pairs, and each to and from the outside (20). The audit, the blast radius and the grouped
     // answer question the factored answer and have no limit.
     let audit = run(&["audit", &path]);
     assert_eq!(audit.code, 1, "{}", audit.stderr);
@@ -271,8 +271,16 @@ fn only_a_pair_by_pair_listing_beyond_the_limit_is_refused_with_its_size() {
     assert_eq!(blast.code, 0, "{}", blast.stderr);
     let grouped = run(&["reach", "--group", "always", "-o", "json", &path]);
     assert_eq!(grouped.code, 0, "{}", grouped.stderr);
-    // Listing them one by one is refused, with how many and what to ask instead.
+    // A listing in text, JSON, CSV or Markdown is written as the pairs are produced, so no limit applies to it.
+    for format in ["text", "json", "csv", "md"] {
+        let listed = run(&["reach", "--group", "never", "-o", format, &path]);
+        assert_eq!(listed.code, 0, "-o {format}: {}", listed.stderr);
+    }
     let listed = run(&["reach", "--group", "never", "-o", "json", &path]);
+    let answer: serde_json::Value = serde_json::from_str(&listed.stdout).expect("reach JSON");
+    assert_eq!(answer["connections"].as_array().map(Vec::len), Some(20), "{}", listed.stdout);
+    // A graph is laid out whole: drawing every pair is refused, with how many and what to ask instead.
+    let listed = run(&["reach", "--group", "never", "-o", "dot", &path]);
     assert_eq!(listed.code, 2, "{}", listed.stderr);
     assert!(
         listed.stderr.contains("too large to list pair by pair: 20 allowed pairs, more than the limit of 11"),
