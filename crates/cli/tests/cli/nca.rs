@@ -13,12 +13,13 @@
 //!   `when` on `source.namespace`, `source.principal`, `destination.port`; `spec: {}` and `rules: [{}]`).
 //!
 //! What nca does not model, or models differently from the documented semantics, is kept out of the random
-//! generators (each such place says why) and pinned instead by a named case in `departures_*`: both tools run on
+//! generators (each such place says why) and pinned instead by a named case in `calico_departures` or `istio_departures`: both tools run on
 //! a small cluster, netseg must give the documented answer and nca its known different one, so that a change in
 //! either shows. docs/testing.md lists them.
 //!
-//! `NETSEG_NCA_CLUSTERS=N` runs N clusters per dialect instead of 30; `NETSEG_NCA_FILE=PATH` compares one file instead; `NETSEG_NCA_DUMP=DIR` writes every generated cluster to `DIR/Calico-SEED.yaml` (or `Istio-`), to rerun either
-//! tool on one by hand.
+//! `NETSEG_NCA_CLUSTERS=N` runs N clusters per dialect instead of 30; `NETSEG_NCA_FILE=PATH` compares one file
+//! instead; `NETSEG_NCA_DUMP=DIR` writes every generated cluster to `DIR/Calico-SEED.yaml` (or `Istio-`), to rerun
+//! either tool on one by hand.
 //!
 //! nca comes from `NETSEG_NCA` (the `nca` executable; `.ci/run` installs it pinned into `target/nca`). Without it
 //! the tests say they were skipped, unless `NETSEG_REQUIRE_NCA=1` (CI) makes that a failure.
@@ -763,8 +764,9 @@ fn calico_policy(rng: &mut Rng, index: usize, order: Option<u32>) -> String {
 
 /// A Kubernetes NetworkPolicy, which Calico evaluates at order 1000 in the `default` tier. A `namespaceSelector`
 /// peer always comes with a `podSelector` that names an `app`: alone or with `podSelector: {}`, nca 2.1.0 lets it
-/// match the NetworkSets of the selected namespaces, where Calico's conversion adds `projectcalico.org/orchestrator == 'k8s'` and matches pods only
-/// (departure `calico_kubernetes_namespace_selector_and_network_sets`).
+/// match the NetworkSets of the selected namespaces, where Calico's conversion adds
+/// `projectcalico.org/orchestrator == 'k8s'` and matches pods only (departure
+/// `calico_kubernetes_namespace_selector_and_network_sets`).
 fn kubernetes_policy(rng: &mut Rng, index: usize) -> String {
     let namespace = *rng.pick(&["ns-a", "ns-b", "ns-c"]);
     let app = *rng.pick(&["web", "api", "db"]);
