@@ -13,9 +13,9 @@
 //!   `when` on `source.namespace`, `source.principal`, `destination.port`; `spec: {}` and `rules: [{}]`).
 //!
 //! What nca does not model, or models differently from the documented semantics, is kept out of the random
-//! generators (each such place says why) and pinned instead by a named case in `calico_departures` or `istio_departures`: both tools run on
-//! a small cluster, netseg must give the documented answer and nca its known different one, so that a change in
-//! either shows. docs/testing.md lists them.
+//! generators (each such place says why) and pinned instead by a named case in `calico_departures` or
+//! `istio_departures`: both tools run on a small cluster, netseg must give the documented answer and nca its known
+//! different one, so that a change in either shows. docs/testing.md lists them.
 //!
 //! `NETSEG_NCA_CLUSTERS=N` runs N clusters per dialect instead of 30; `NETSEG_NCA_FILE=PATH` compares one file
 //! instead; `NETSEG_NCA_DUMP=DIR` writes every generated cluster to `DIR/Calico-SEED.yaml` (or `Istio-`), to rerun
