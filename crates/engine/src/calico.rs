@@ -219,12 +219,17 @@ fn entity_match(
         || entity.not_selector.is_some()
         || entity.namespace_selector.is_some()
         || entity.service_accounts.is_some();
-    let selected = selects.then(|| {
-        let scope = match (&entity.namespace_selector, namespace) {
-            (Some(selector), _) => Some(namespace_scope(selector)),
-            (None, Some(name)) => Some(in_namespace(name)),
-            (None, None) => None,
-        };
+    // Calico's conversion (libcalico-go's updateprocessors) ANDs the namespace part (the rule's namespaceSelector,
+    // else a namespaced policy's own namespace) into the rule's selector whenever the rule selects at all. A
+    // global policy's rule with only a notSelector is left with no positive selector: addresses outside every
+    // endpoint match it, not only endpoints.
+    let scope = match (&entity.namespace_selector, namespace) {
+        (Some(selector), _) if selects => Some(namespace_scope(selector)),
+        (None, Some(name)) if selects => Some(in_namespace(name)),
+        _ => None,
+    };
+    let positive = scope.is_some() || entity.selector.is_some() || entity.service_accounts.is_some();
+    let selected = positive.then(|| {
         let selector =
             CalicoSelector::and(scope.into_iter().chain(entity.selector.clone()).collect::<Vec<CalicoSelector>>());
         universe.select(classes.len(), &selector, entity.service_accounts.as_ref())
@@ -675,6 +680,29 @@ mod tests {
             "{GNP}metadata: {{name: p}}\nspec: {{serviceAccountSelector: tier == 'backend', types: [Egress]}}\n"
         );
         assert!(allowed(&by_sa, "sa-pod", "web").is_empty() && allowed(&by_sa, "client", "web").is_all());
+    }
+
+    /// Found by the differential test against network-config-analyzer (crates/cli/tests/cli/nca.rs, Calico seed
+    /// 20): a GlobalNetworkPolicy rule with only `notSelector` was read as "every endpoint but these", so addresses
+    /// outside the cluster never matched it. Calico adds no positive selector there, so they do; a namespaced
+    /// policy's rule keeps its namespace.
+    #[test]
+    fn calico_global_not_selector_alone_matches_addresses_outside_every_endpoint() {
+        let egress = |kind: &str, meta: &str| {
+            format!(
+                "{PODS}{kind}metadata: {meta}\nspec:\n  selector: app == 'client'\n  types: [Egress]\n  egress:\n  \
+                 - action: Allow\n    destination: {{notSelector: app == 'web'}}\n"
+            )
+        };
+        let outside = Endpoint::Address("198.51.100.1".parse().expect("ip"));
+        let global = cluster(&egress(GNP, "{name: p}"));
+        let network = Network::new(&global, &calico()).expect("calico");
+        let client = pod(&global, "client");
+        assert!(network.effective().allowed(client, outside).is_all());
+        assert!(network.effective().allowed(client, pod(&global, "web")).is_empty());
+        let namespaced = cluster(&egress(NP, "{name: p, namespace: a}"));
+        let network = Network::new(&namespaced, &calico()).expect("calico");
+        assert!(network.effective().allowed(pod(&namespaced, "client"), outside).is_empty());
     }
 
     #[test]

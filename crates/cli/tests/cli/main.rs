@@ -23,6 +23,7 @@ mod intent;
 mod intent_fixtures;
 mod live;
 mod mesh;
+mod nca;
 mod platform;
 mod reach;
 mod realworld;

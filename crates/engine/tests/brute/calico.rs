@@ -149,11 +149,14 @@ fn picks(
 }
 
 fn entity_matches(cluster: &Cluster, entity: &EntityRule, policy_namespace: Option<&str>, end: End) -> bool {
-    let selects = entity.selector.is_some()
-        || entity.not_selector.is_some()
+    // Only a rule with something positive to match (a selector, service accounts, or a namespace scope: a
+    // namespaceSelector, or a namespaced policy's own namespace) is limited to what it picks; a global policy's
+    // `notSelector` alone also matches addresses outside every endpoint.
+    let positive = entity.selector.is_some()
         || entity.namespace_selector.is_some()
-        || entity.service_accounts.is_some();
-    if selects {
+        || entity.service_accounts.is_some()
+        || (entity.not_selector.is_some() && policy_namespace.is_some());
+    if positive {
         let all = CalicoSelector::all();
         let selector = entity.selector.as_ref().unwrap_or(&all);
         if !picks(cluster, end, selector, Some((entity, policy_namespace)), entity.service_accounts.as_ref()) {
