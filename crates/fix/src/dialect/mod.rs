@@ -133,6 +133,13 @@ pub enum DialectError {
         /// ` (kube-system/cilium[DaemonSet])`, when a workload gave it away.
         evidence: String,
     },
+    /// No CNI in the input, but policies that only another CNI enforces: they say which CNI runs.
+    #[error(
+        "--dialect {dialect} assumes {cni} where the input shows no CNI, but the input holds {count} {foreign} \
+         policies, which only {foreign} enforces: under {cni} they would be left out. Use --cni {cni} if the CNI is \
+         really {cni}, or --dialect {other}"
+    )]
+    ForeignPolicies { dialect: Dialect, cni: &'static str, count: usize, foreign: &'static str, other: Dialect },
 }
 
 /// The network a dialect's policies are planned and proven under: the input's own (detected, or `--cni`) when its
@@ -147,6 +154,14 @@ pub fn network<'c>(
     let Some(cni) = dialect.cni() else { return Ok((network, Vec::new())) };
     let verdict = network.cni();
     if verdict.detected.is_empty() {
+        // Calico's and Cilium's policies exist only where their CNI runs, and the engine takes them as its sign.
+        let (foreign, count, other) = match dialect {
+            Dialect::Calico => ("Cilium", cluster.cilium_policies.len(), Dialect::Cilium),
+            _ => ("Calico", cluster.calico.enforced().count(), Dialect::Calico),
+        };
+        if count > 0 {
+            return Err(DialectError::ForeignPolicies { dialect, cni, count, foreign, other });
+        }
         let named = NetworkChoice { cni: Some(cni.to_string()), ..choice.clone() };
         let note = format!(
             "no CNI in the input: the {} are planned and proven as {cni} enforces them (--cni NAME to say which CNI \
