@@ -358,3 +358,100 @@ pub(crate) fn metadata(name: &str, namespace: Option<&str>, reasons: &[String]) 
     out.push_str(&format!("  annotations:\n    {REASONS_ANNOTATION}: {}\n", crate::manifest::reasons_block(reasons)));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{plan, GenerateOptions};
+    use netseg_engine::PortSet;
+    use netseg_model::Protocol;
+
+    fn cluster(text: &str) -> Cluster {
+        let mut inventory = Inventory::default();
+        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
+        assert!(inventory.diagnostics.iter().all(|d| d.severity == Severity::Note), "{:?}", inventory.diagnostics);
+        Cluster::from_inventory(inventory)
+    }
+
+    /// Two pods that talk to nobody by name: the plan is a default-deny and DNS, and no allow.
+    const TWO_PODS: &str = "kind: Pod\nmetadata: {name: web, namespace: a, labels: {app: web}}\n---\n\
+        kind: Pod\nmetadata: {name: client, namespace: a, labels: {app: client}}\n";
+
+    fn pod(c: &Cluster, name: &str) -> Endpoint {
+        let workload = c.workloads.iter().position(|w| w.id.name == name).expect("fixture pod");
+        Endpoint::Pod { workload, pod: 0 }
+    }
+
+    fn options() -> GenerateOptions {
+        GenerateOptions { cluster_domain: "cluster.local".into(), ..GenerateOptions::default() }
+    }
+
+    /// The cluster-wide object alone must deny: Calico's end-of-tier deny for what its GlobalNetworkPolicy selects,
+    /// Cilium's default deny for what its clusterwide policy selects; the metadata endpoint is denied, and the
+    /// cluster DNS (a stand-in, as the plan adds it) stays open.
+    #[test]
+    fn the_cluster_wide_default_deny_really_denies() {
+        let input = cluster(TWO_PODS);
+        for dialect in [Dialect::Calico, Dialect::Cilium] {
+            let (network, notes) = super::network(dialect, &input, &NetworkChoice::default()).expect("no CNI");
+            assert!(notes[0].starts_with("no CNI in the input"), "{notes:?}");
+            let plan = plan(&network, &options()).expect("plan");
+            let objects = write(dialect, &network, &plan).expect("write");
+            assert_eq!(objects.len(), 1, "{dialect}: only the default-deny: {objects:?}");
+            assert_eq!(objects[0].covers, ["a"]);
+            let laid = lay_over(&input, &to_yaml_stream(&objects, "")).expect("reads back");
+            let after = with_stand_ins(&laid, &plan.stand_ins);
+            let engine = network.setup.assuming_enforced().engine;
+            let analysis = Analysis::with_options(&after, &engine);
+            assert!(analysis.allowed(pod(&after, "client"), pod(&after, "web")).is_empty(), "{dialect}");
+            let metadata = Endpoint::Address("169.254.169.254".parse().expect("address"));
+            assert!(analysis.allowed(pod(&after, "web"), metadata).is_empty(), "{dialect}");
+            let dns = PortSet::from_ranges(&[(Protocol::Udp, 53, 53), (Protocol::Tcp, 53, 53)]);
+            let allowed = analysis.allowed(pod(&after, "web"), pod(&after, "cluster-dns"));
+            assert_eq!(allowed.intersection(&dns), dns, "{dialect}");
+            assert_eq!(allowed.difference(&dns), PortSet::empty(), "{dialect}: DNS only");
+            // Without it the two pods are open to each other: the default-deny is what denies.
+            let before = with_stand_ins(&input, &plan.stand_ins);
+            let open = Analysis::with_options(&before, &engine);
+            assert!(open.allowed(pod(&input, "client"), pod(&input, "web")).is_all(), "{dialect}");
+        }
+    }
+
+    #[test]
+    fn roles_tell_the_plans_policies_apart() {
+        let input = cluster(&format!(
+            "{TWO_PODS}---\nkind: Pod\nmetadata: {{name: app, namespace: a, labels: {{app: app}}}}\n\
+             spec: {{containers: [{{name: c, image: x, env: [{{name: URL, value: \"http://web-svc:80\"}}]}}]}}\n---\n\
+             kind: Service\nmetadata: {{name: web-svc, namespace: a}}\nspec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}\n"
+        ));
+        let (network, _) = super::network(Dialect::Kubernetes, &input, &NetworkChoice::default()).expect("network");
+        let plan = plan(&network, &options()).expect("plan");
+        let roles: Vec<Role> = plan.policies.iter().map(role).collect();
+        assert_eq!(roles, [Role::DefaultDeny, Role::Dns, Role::Workload, Role::Workload], "{:?}", plan.policies);
+    }
+
+    #[test]
+    fn a_cni_that_does_not_read_the_dialect_is_an_error_and_its_own_is_not() {
+        let flannel = "kind: DaemonSet\nmetadata: {name: kube-flannel-ds, namespace: kube-flannel}\n\
+            spec: {template: {spec: {containers: [{name: f, image: \"docker.io/flannel/flannel:v0.25.6\"}]}}}\n---\n";
+        let input = cluster(&format!("{flannel}{TWO_PODS}"));
+        let error = super::network(Dialect::Cilium, &input, &NetworkChoice::default()).err().expect("flannel");
+        assert!(matches!(&error, DialectError::CniMismatch { names, .. } if names == "flannel"), "{error}");
+        assert!(error.to_string().contains("(kube-flannel/kube-flannel-ds[DaemonSet])"), "{error}");
+        let named = NetworkChoice { cni: Some("canal".into()), ..NetworkChoice::default() };
+        let (network, notes) = super::network(Dialect::Calico, &input, &named).expect("canal runs Calico");
+        assert!(network.setup.engine.calico && notes.is_empty());
+        let unknown = NetworkChoice { cni: Some("nope".into()), ..NetworkChoice::default() };
+        assert!(matches!(super::network(Dialect::Calico, &input, &unknown), Err(DialectError::UnknownCni(_))));
+    }
+
+    #[test]
+    fn the_kubernetes_dialect_writes_the_manifest_bytes() {
+        let input = cluster(TWO_PODS);
+        let (network, _) = super::network(Dialect::Kubernetes, &input, &NetworkChoice::default()).expect("network");
+        let plan = plan(&network, &options()).expect("plan");
+        let objects = write(Dialect::Kubernetes, &network, &plan).expect("write");
+        let header = Dialect::Kubernetes.header();
+        assert_eq!(to_yaml_stream(&objects, header), crate::manifest::to_yaml_stream(&plan.policies, header));
+    }
+}
