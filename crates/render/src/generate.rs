@@ -80,7 +80,7 @@ pub fn summary_written(
             None => kinds.push((object.kind, 1)),
         }
     }
-    let kinds: Vec<String> = kinds.iter().map(|(kind, count)| format!("{count} {kind}")).collect();
+    let kinds: Vec<String> = kinds.iter().map(|(kind, count)| format!("{kind}: {count}")).collect();
     let namespaces: BTreeSet<&str> = written.iter().flat_map(|o| o.covers.iter().map(String::as_str)).collect();
     let headline = format!(
         "netseg generate: {} polic{}{} in {} namespace(s){}",
