@@ -154,10 +154,23 @@ pub struct GenerateArgs {
     /// DNS, every client of a Service): the cuts are intended. Without it such a run writes nothing and exits 2.
     #[arg(long)]
     pub allow_cuts: bool,
+    /// The language of the policies: Kubernetes NetworkPolicies, Calico's projectcalico.org/v3 objects (a
+    /// GlobalNetworkPolicy default-deny and NetworkPolicies) or Cilium's cilium.io/v2 ones (a
+    /// CiliumClusterwideNetworkPolicy default-deny and CiliumNetworkPolicies). calico and cilium need that CNI
+    /// (detected, or --cni).
+    #[arg(long, value_enum, default_value_t = GenerateDialect::Kubernetes)]
+    pub dialect: GenerateDialect,
     #[command(flatten)]
     pub facts: FactArgs,
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateDialect {
+    Kubernetes,
+    Calico,
+    Cilium,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! close the audit's gaps and proves them by analysing the input with them again; `diff` says what a change of
 //! the manifests opens and closes.
 
+pub mod dialect;
 pub mod diff;
 pub mod flows;
 pub mod generate;
@@ -10,6 +11,7 @@ pub mod needs;
 pub mod proof;
 pub mod references;
 
+pub use dialect::Dialect;
 pub use generate::{plan, DnsTarget, GenerateOptions, Plan};
 pub use manifest::{GeneratedPolicy, GeneratedRule};
 pub use proof::{prove, Proof};

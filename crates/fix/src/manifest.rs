@@ -38,7 +38,7 @@ pub fn namespace_selector(name: &str) -> LabelSelector {
 
 /// A plain YAML scalar when it cannot be read as anything but a string, else a double-quoted one (JSON string
 /// syntax is valid YAML).
-fn scalar(text: &str) -> String {
+pub(crate) fn scalar(text: &str) -> String {
     let plain = !text.is_empty()
         && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
         && text.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -124,6 +124,12 @@ fn reasons_annotation(policy: &GeneratedPolicy) -> String {
             }
         }
     }
+    reasons_block(&lines)
+}
+
+/// Lines as the value of the reasons annotation: a literal block, or a quoted string when a line would not survive
+/// one.
+pub(crate) fn reasons_block(lines: &[String]) -> String {
     let safe = lines.iter().all(|l| !l.starts_with(' ') && !l.ends_with(' ') && !l.chars().any(char::is_control));
     if safe {
         let body: Vec<String> = lines.iter().map(|l| format!("      {l}")).collect();

@@ -3,7 +3,7 @@
 //! evidence of what the policies close.
 
 use crate::diff::{self, ConnectionChange};
-use crate::generate::{read_back, source_endpoints, stand_in, with_stand_ins, Plan, OUTSIDE_CLIENT};
+use crate::generate::{source_endpoints, stand_in, with_stand_ins, Plan, OUTSIDE_CLIENT};
 use crate::needs::{self, Destination, Need};
 use netseg_audit::{audit_network, AuditOptions, Config, Finding};
 use netseg_engine::{Analysis, Endpoint, Network, PortSet};
@@ -270,8 +270,9 @@ pub fn prove(
     options: &AuditOptions,
 ) -> Result<Proof, String> {
     let cluster = network.cluster;
-    let generated = read_back(yaml)?;
-    let after = Cluster { policies: cluster.policies.iter().cloned().chain(generated).collect(), ..cluster.clone() };
+    // NetworkPolicies, or the Calico or Cilium objects of another dialect, laid over the input as `netseg audit
+    // INPUT OUTPUT` would read them.
+    let after = crate::dialect::lay_over(cluster, yaml)?;
     let mut proof = Proof::default();
     if !network.enforced() {
         proof.notes.push(format!(

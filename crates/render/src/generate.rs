@@ -3,10 +3,12 @@
 use crate::audit::resource_name;
 use crate::diff::endpoint_id;
 use crate::Style;
+use netseg_fix::dialect::WrittenObject;
 use netseg_fix::diff::ChangeKind;
 use netseg_fix::needs::{Destination, Need, Source};
 use netseg_fix::{Plan, Proof};
 use netseg_model::{Cidr, Cluster};
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 pub fn source_name(cluster: &Cluster, source: &Source) -> String {
@@ -46,23 +48,58 @@ fn finding_code(style: Style, was: &netseg_audit::Finding, is: &netseg_audit::Fi
 }
 
 pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, allow_cuts: bool, style: Style) -> String {
-    let mut out = String::new();
     let namespaces: Vec<&str> = {
         let mut names: Vec<&str> = plan.policies.iter().map(|p| p.namespace.as_str()).collect();
         names.dedup();
         names
     };
-    let _ = writeln!(
-        out,
-        "{}",
-        style.strong(&format!(
-            "netseg generate: {} polic{} in {} namespace(s){}",
-            plan.policies.len(),
-            if plan.policies.len() == 1 { "y" } else { "ies" },
-            namespaces.len(),
-            if namespaces.is_empty() { String::new() } else { format!(" ({})", namespaces.join(", ")) }
-        ))
+    let headline = format!(
+        "netseg generate: {} polic{} in {} namespace(s){}",
+        plan.policies.len(),
+        if plan.policies.len() == 1 { "y" } else { "ies" },
+        namespaces.len(),
+        if namespaces.is_empty() { String::new() } else { format!(" ({})", namespaces.join(", ")) }
     );
+    report(cluster, plan, proof, allow_cuts, style, &headline)
+}
+
+/// The report for policies written in a CNI's dialect: the headline counts its objects by kind, and the namespaces
+/// they govern (a cluster-wide default-deny's included).
+pub fn summary_written(
+    cluster: &Cluster,
+    plan: &Plan,
+    written: &[WrittenObject],
+    proof: &Proof,
+    allow_cuts: bool,
+    style: Style,
+) -> String {
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for object in written {
+        match kinds.iter_mut().find(|(kind, _)| *kind == object.kind) {
+            Some((_, count)) => *count += 1,
+            None => kinds.push((object.kind, 1)),
+        }
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(kind, count)| format!("{kind}: {count}")).collect();
+    let namespaces: BTreeSet<&str> = written.iter().flat_map(|o| o.covers.iter().map(String::as_str)).collect();
+    let headline = format!(
+        "netseg generate: {} polic{}{} in {} namespace(s){}",
+        written.len(),
+        if written.len() == 1 { "y" } else { "ies" },
+        if kinds.is_empty() { String::new() } else { format!(" ({})", kinds.join(", ")) },
+        namespaces.len(),
+        if namespaces.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", namespaces.into_iter().collect::<Vec<_>>().join(", "))
+        }
+    );
+    report(cluster, plan, proof, allow_cuts, style, &headline)
+}
+
+fn report(cluster: &Cluster, plan: &Plan, proof: &Proof, allow_cuts: bool, style: Style, headline: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", style.strong(headline));
     for note in plan.notes.iter().chain(&proof.notes) {
         let _ = writeln!(out, "{}", style.dim(&format!("note: {note}")));
     }

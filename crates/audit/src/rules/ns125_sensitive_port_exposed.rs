@@ -99,7 +99,8 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             (!allowed.is_empty()).then_some((*addr, allowed))
         });
         // An admin or baseline Deny on its ingress means not "every pod may connect"; who can is listed below.
-        let not_isolated = ctx.pods(dst).any(|pod| ctx.effective.isolating(pod, Direction::Ingress).is_empty())
+        // Isolated by a NetworkPolicy or, on Cilium, made default-deny by a Cilium policy.
+        let not_isolated = ctx.pods(dst).any(|pod| !ctx.effective.default_deny(pod, Direction::Ingress))
             && (!ctx.enforced() || !ctx.tier_denies(dst, Direction::Ingress));
         let (other_count, other_first) = peers.sample_where(|src| namespace_of[src] != namespace_of[dst], 4);
         let facing_sources: Vec<String> =

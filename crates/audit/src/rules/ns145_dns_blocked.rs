@@ -71,17 +71,55 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
 }
 
 /// Without the DNS pods in the input: does any egress rule of the workload's policies allow port 53 at all?
+/// Where Cilium enforces its policies, its egress allow rules that select the pod count too: they are one union
+/// with the NetworkPolicies' (`generate --dialect cilium` allows DNS so).
 pub(crate) fn rules_mention_dns(ctx: &AuditContext<'_>, workload: usize) -> bool {
-    ctx.pods(workload).any(|pod| {
-        ctx.declared.isolating(pod, Direction::Egress).iter().any(|&policy| {
-            ctx.cluster.policies[policy].rules(Direction::Egress).iter().any(|rule| {
-                rule.ports.is_empty()
-                    || rule.ports.iter().any(|port| match &port.port {
-                        None => true,
-                        Some(PortRef::Number(start)) => *start <= 53 && 53 <= port.end_port.unwrap_or(*start),
-                        Some(PortRef::Name(name)) => name == "dns" || name == "dns-tcp",
-                    })
+    cilium_rules_mention_dns(ctx, workload)
+        || ctx.pods(workload).any(|pod| {
+            ctx.declared.isolating(pod, Direction::Egress).iter().any(|&policy| {
+                ctx.cluster.policies[policy].rules(Direction::Egress).iter().any(|rule| {
+                    rule.ports.is_empty()
+                        || rule.ports.iter().any(|port| match &port.port {
+                            None => true,
+                            Some(PortRef::Number(start)) => *start <= 53 && 53 <= port.end_port.unwrap_or(*start),
+                            Some(PortRef::Name(name)) => name == "dns" || name == "dns-tcp",
+                        })
+                })
             })
+        })
+}
+
+/// Whether an egress allow rule of a Cilium policy that selects one of the workload's pods (by the pod's identity
+/// labels) admits UDP or TCP 53.
+fn cilium_rules_mention_dns(ctx: &AuditContext<'_>, workload: usize) -> bool {
+    if ctx.setup.engine.cilium.is_none() || ctx.cluster.cilium_policies.is_empty() {
+        return false;
+    }
+    let dns = PortSet::from_ranges(&[(Protocol::Udp, 53, 53), (Protocol::Tcp, 53, 53)]);
+    let cluster_name = ctx
+        .cluster
+        .cilium_config
+        .as_ref()
+        .and_then(|c| c.cluster_name.as_deref())
+        .unwrap_or(netseg_model::cilium::DEFAULT_CLUSTER_NAME);
+    let w = &ctx.cluster.workloads[workload];
+    let namespace_labels = ctx.cluster.namespace(&w.id.namespace).map(|n| n.labels.clone()).unwrap_or_default();
+    w.pods.iter().any(|pod| {
+        let labels = netseg_model::cilium::pod_identity_labels(
+            &pod.facts.labels,
+            &w.id.namespace,
+            &namespace_labels,
+            pod.facts.service_account.as_deref(),
+            cluster_name,
+        );
+        let identity = netseg_model::cilium::CiliumIdentity { k8s: Some(&labels), reserved: &[] };
+        ctx.cluster.cilium_policies.iter().flat_map(|p| &p.rules).any(|rule| {
+            matches!(&rule.subject, netseg_model::cilium::CiliumSubject::Endpoints(s) if s.matches(identity))
+                && rule.rules(Direction::Egress, false).iter().any(|allow| {
+                    let ports = netseg_engine::cilium::rule_ports(allow);
+                    !ports.numeric.intersection(&dns).is_empty()
+                        || ports.named.iter().any(|(name, _)| name == "dns" || name == "dns-tcp")
+                })
         })
     })
 }
@@ -94,6 +132,16 @@ mod tests {
     fn egress_deny_without_dns_fails() {
         let text = format!("{FLAT}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny, namespace: shop}}\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n");
         assert_eq!(names(&audit_yaml(&text), "NS145"), ["shop/redis", "shop/web"]);
+    }
+
+    /// Cilium's allows are a union with the NetworkPolicies': a clusterwide policy's DNS rule allows DNS.
+    #[test]
+    fn a_cilium_dns_rule_passes_without_the_dns_pods() {
+        let deny = format!("{FLAT}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny, namespace: shop}}\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n");
+        let dns = "---\napiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {name: dns}\nspec:\n  endpointSelector: {matchLabels: {\"k8s:io.kubernetes.pod.namespace\": shop}}\n  egress:\n  - toEndpoints:\n    - {matchLabels: {k8s-app: kube-dns, \"k8s:io.kubernetes.pod.namespace\": kube-system}}\n    toPorts:\n    - ports:\n      - {port: \"53\", protocol: UDP}\n";
+        assert!(names(&audit_yaml(&format!("{deny}{dns}")), "NS145").is_empty());
+        let web_only = dns.replace("\"k8s:io.kubernetes.pod.namespace\": shop", "app: web");
+        assert_eq!(names(&audit_yaml(&format!("{deny}{web_only}")), "NS145"), ["shop/redis"]);
     }
 
     #[test]

@@ -1,29 +1,32 @@
-//! `netseg generate`: the NetworkPolicies that close the gaps, proven by analysing the input with them again. YAML
-//! on stdout (or `--out DIR`), the proof on stderr.
+//! `netseg generate`: the policies that close the gaps, proven by analysing the input with them again. YAML on
+//! stdout (or `--out DIR`), the proof on stderr.
 
-use crate::args::GenerateArgs;
+use crate::args::{GenerateArgs, GenerateDialect};
 use crate::diagnostics;
 use crate::exit;
 use crate::input::{self, load_one};
 use crate::output::write_out;
 use crate::settings::Settings;
 use anyhow::{anyhow, Context, Result};
-use netseg_engine::Network;
-use netseg_fix::manifest::to_yaml_stream;
+use netseg_fix::dialect::{self, to_yaml_stream, Dialect};
 use netseg_fix::{DnsTarget, GenerateOptions};
 
-const GENERATED_HEADER: &str =
-    "NetworkPolicies written by `netseg generate`: default-deny, DNS and the flows the workloads need.\n\
-Each policy's netseg.io/reasons annotation says why each of its rules exists.";
+/// Where `--out DIR` puts the cluster-scoped objects of a dialect (no namespace is named with an underscore).
+const CLUSTER_FILE: &str = "_cluster.yaml";
 
 pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
     let options = super::audit_options(&args.facts)?;
     let dns = args.dns.as_deref().map(str::parse::<DnsTarget>).transpose().map_err(|e| anyhow!("--dns {e}"))?;
+    let dialect = match args.dialect {
+        GenerateDialect::Kubernetes => Dialect::Kubernetes,
+        GenerateDialect::Calico => Dialect::Calico,
+        GenerateDialect::Cilium => Dialect::Cilium,
+    };
     let config = input::config(None)?;
     let loaded = load_one(settings, &args.input, "generate")?;
     let cluster = &loaded.cluster;
     let mut had_errors = diagnostics::report(&loaded.diagnostics, settings.verbose, false);
-    let network = Network::new(cluster, &super::network_choice(&args.network))?;
+    let (network, dialect_notes) = dialect::network(dialect, cluster, &super::network_choice(&args.network))?;
     let (flows, flow_errors) = super::read_flows(cluster, &args.flows, &args.input.paths)?;
     had_errors |= flow_errors;
     let generate_options = GenerateOptions {
@@ -33,11 +36,22 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
         flows,
         api_server: options.api_server.clone(),
     };
-    let plan = netseg_fix::plan(&network, &generate_options).map_err(|e| anyhow!(e))?;
-    let yaml = to_yaml_stream(&plan.policies, GENERATED_HEADER);
+    let mut plan = netseg_fix::plan(&network, &generate_options).map_err(|e| anyhow!(e))?;
+    plan.notes.extend(dialect_notes);
+    let written = dialect::write(dialect, &network, &plan).map_err(|e| anyhow!(e))?;
+    let header = dialect.header();
+    let yaml = to_yaml_stream(&written, header);
     let proof =
         netseg_fix::prove(&network, &loaded.diagnostics, &plan, &yaml, &config, &options).map_err(|e| anyhow!(e))?;
-    eprint!("{}", netseg_render::generate::summary(cluster, &plan, &proof, args.allow_cuts, settings.stderr));
+    let summary = match dialect {
+        Dialect::Kubernetes => {
+            netseg_render::generate::summary(cluster, &plan, &proof, args.allow_cuts, settings.stderr)
+        }
+        _ => {
+            netseg_render::generate::summary_written(cluster, &plan, &written, &proof, args.allow_cuts, settings.stderr)
+        }
+    };
+    eprint!("{summary}");
     if !proof.holds() && !args.allow_cuts {
         return Ok(exit::ERROR);
     }
@@ -45,12 +59,12 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
         None => write_out(&yaml)?,
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
-            let mut namespaces: Vec<&str> = plan.policies.iter().map(|p| p.namespace.as_str()).collect();
-            namespaces.dedup();
-            for namespace in namespaces {
-                let policies: Vec<_> = plan.policies.iter().filter(|p| p.namespace == namespace).cloned().collect();
-                let path = dir.join(format!("{namespace}.yaml"));
-                std::fs::write(&path, to_yaml_stream(&policies, GENERATED_HEADER))
+            let mut files: Vec<Option<&str>> = written.iter().map(|o| o.namespace.as_deref()).collect();
+            files.dedup();
+            for namespace in files {
+                let objects: Vec<_> = written.iter().filter(|o| o.namespace.as_deref() == namespace).cloned().collect();
+                let path = dir.join(namespace.map_or_else(|| CLUSTER_FILE.to_string(), |ns| format!("{ns}.yaml")));
+                std::fs::write(&path, to_yaml_stream(&objects, header))
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!("wrote {}", path.display());
             }
