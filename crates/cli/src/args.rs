@@ -154,10 +154,30 @@ pub struct GenerateArgs {
     /// DNS, every client of a Service): the cuts are intended. Without it such a run writes nothing and exits 2.
     #[arg(long)]
     pub allow_cuts: bool,
+    /// Also write the service mesh's authorization for the same flows, after the NetworkPolicies in the same
+    /// stream: `istio` (an allow-nothing AuthorizationPolicy per namespace, then ALLOW policies naming the callers'
+    /// principals) or `linkerd` (Servers, MeshTLSAuthentications and AuthorizationPolicies).
+    #[arg(long, value_enum, value_name = "MESH")]
+    pub mesh: Option<GenerateMesh>,
     #[command(flatten)]
     pub facts: FactArgs,
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateMesh {
+    Istio,
+    Linkerd,
+}
+
+impl GenerateMesh {
+    pub fn target(self) -> netseg_fix::mesh_policy::MeshTarget {
+        match self {
+            GenerateMesh::Istio => netseg_fix::mesh_policy::MeshTarget::Istio,
+            GenerateMesh::Linkerd => netseg_fix::mesh_policy::MeshTarget::Linkerd,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

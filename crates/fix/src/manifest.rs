@@ -38,7 +38,7 @@ pub fn namespace_selector(name: &str) -> LabelSelector {
 
 /// A plain YAML scalar when it cannot be read as anything but a string, else a double-quoted one (JSON string
 /// syntax is valid YAML).
-fn scalar(text: &str) -> String {
+pub(crate) fn scalar(text: &str) -> String {
     let plain = !text.is_empty()
         && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
         && text.starts_with(|c: char| c.is_ascii_alphabetic())

@@ -63,7 +63,30 @@ pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, allow_cuts: bool, 
             if namespaces.is_empty() { String::new() } else { format!(" ({})", namespaces.join(", ")) }
         ))
     );
-    for note in plan.notes.iter().chain(&proof.notes) {
+    if let Some(mesh) = &plan.mesh {
+        let mut kinds: Vec<(&str, usize)> = Vec::new();
+        for document in &mesh.documents {
+            match kinds.iter_mut().find(|(kind, _)| *kind == document.kind) {
+                Some((_, count)) => *count += 1,
+                None => kinds.push((document.kind, 1)),
+            }
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(kind, count)| format!("{count} {kind}")).collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            style.strong(&format!(
+                "and {} {} object(s) in {} namespace(s){}{}",
+                mesh.documents.len(),
+                mesh.mesh.as_str(),
+                mesh.namespaces.len(),
+                if mesh.namespaces.is_empty() { String::new() } else { format!(" ({})", mesh.namespaces.join(", ")) },
+                if kinds.is_empty() { String::new() } else { format!(": {}", kinds.join(", ")) }
+            ))
+        );
+    }
+    let mesh_notes = plan.mesh.iter().flat_map(|m| &m.notes);
+    for note in plan.notes.iter().chain(mesh_notes).chain(&proof.notes) {
         let _ = writeln!(out, "{}", style.dim(&format!("note: {note}")));
     }
     if !proof.holds() {
@@ -75,6 +98,9 @@ pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, allow_cuts: bool, 
         let _ = writeln!(out, "\n{}", style.bad(heading));
         for cut in &proof.cut {
             let _ = writeln!(out, "  ✗ {} (denied: {})", need_line(cluster, &cut.need), cut.missing);
+            if let Some(why) = &cut.why {
+                let _ = writeln!(out, "      refused by the mesh: {why}");
+            }
         }
         for workload in &proof.dns_cut {
             let _ = writeln!(out, "  ✗ {workload} → the cluster DNS {}: {}", plan.dns_ports, plan.dns);
@@ -210,5 +236,49 @@ pub fn summary(cluster: &Cluster, plan: &Plan, proof: &Proof, allow_cuts: bool, 
         let _ =
             writeln!(out, "  ✓ DNS ({}, {}) from every pod of {}", plan.dns, plan.dns_ports, plan.segmented.join(", "));
     }
+    if let Some(mesh) = &proof.mesh {
+        mesh_section(&mut out, cluster, mesh, style);
+    }
     out
+}
+
+/// The most callers listed one by one in each part of the mesh section.
+const MESH_LINES: usize = 20;
+
+fn mesh_section(out: &mut String, cluster: &Cluster, mesh: &netseg_fix::mesh_policy::proof::MeshProof, style: Style) {
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.strong(&format!(
+            "MESH ({}: undeclared meshed callers of the protected workloads, checked with the engine)",
+            mesh.mesh.as_str()
+        ))
+    );
+    if mesh.denied.is_empty() && mesh.admitted.is_empty() {
+        let _ = writeln!(out, "  no meshed caller other than the declared ones");
+    }
+    for check in mesh.admitted.iter().take(MESH_LINES) {
+        let _ = writeln!(
+            out,
+            "  {} {} → {} {}: still admitted by {}",
+            style.bad("!"),
+            cluster.workloads[check.caller].id,
+            cluster.workloads[check.destination].id,
+            check.ports,
+            check.by
+        );
+    }
+    if mesh.admitted.len() > MESH_LINES {
+        let _ = writeln!(out, "  ! and {} more still admitted", mesh.admitted.len() - MESH_LINES);
+    }
+    for check in mesh.denied.iter().take(MESH_LINES) {
+        let _ = writeln!(
+            out,
+            "  ✓ {} → {} {}: refused — {}",
+            cluster.workloads[check.caller].id, cluster.workloads[check.destination].id, check.ports, check.by
+        );
+    }
+    if mesh.denied.len() > MESH_LINES {
+        let _ = writeln!(out, "  ✓ and {} more refused", mesh.denied.len() - MESH_LINES);
+    }
 }

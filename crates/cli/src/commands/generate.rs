@@ -33,8 +33,21 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
         flows,
         api_server: options.api_server.clone(),
     };
-    let plan = netseg_fix::plan(&network, &generate_options).map_err(|e| anyhow!(e))?;
-    let yaml = to_yaml_stream(&plan.policies, GENERATED_HEADER);
+    let mut plan = netseg_fix::plan(&network, &generate_options).map_err(|e| anyhow!(e))?;
+    if let Some(mesh) = args.mesh {
+        plan.mesh = Some(netseg_fix::mesh_policy::plan(&network, &plan, mesh.target()).map_err(|e| anyhow!(e))?);
+    }
+    // One stream for one `kubectl apply -f`: the mesh objects follow the policies, in a commented section.
+    let stream = |namespace: Option<&str>| {
+        let policies: Vec<_> =
+            plan.policies.iter().filter(|p| namespace.is_none_or(|ns| p.namespace == ns)).cloned().collect();
+        let mut yaml = to_yaml_stream(&policies, GENERATED_HEADER);
+        if let Some(mesh) = &plan.mesh {
+            yaml.push_str(&mesh.to_yaml_section(namespace));
+        }
+        yaml
+    };
+    let yaml = stream(None);
     let proof =
         netseg_fix::prove(&network, &loaded.diagnostics, &plan, &yaml, &config, &options).map_err(|e| anyhow!(e))?;
     eprint!("{}", netseg_render::generate::summary(cluster, &plan, &proof, args.allow_cuts, settings.stderr));
@@ -46,11 +59,12 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
             let mut namespaces: Vec<&str> = plan.policies.iter().map(|p| p.namespace.as_str()).collect();
+            namespaces.extend(plan.mesh.iter().flat_map(|m| m.documents.iter().map(|d| d.namespace.as_str())));
+            namespaces.sort_unstable();
             namespaces.dedup();
             for namespace in namespaces {
-                let policies: Vec<_> = plan.policies.iter().filter(|p| p.namespace == namespace).cloned().collect();
                 let path = dir.join(format!("{namespace}.yaml"));
-                std::fs::write(&path, to_yaml_stream(&policies, GENERATED_HEADER))
+                std::fs::write(&path, stream(Some(namespace)))
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!("wrote {}", path.display());
             }

@@ -1,0 +1,200 @@
+//! Istio's part of `generate --mesh istio`: an allow-nothing `AuthorizationPolicy` (`spec: {}`) per namespace,
+//! then per destination workload an ALLOW policy whose rules name the callers' principals
+//! (`TRUST_DOMAIN/ns/NS/sa/SA`, the trust domain from the input's mesh config) and the destination's ports.
+//!
+//! `security.istio.io/v1`: an ALLOW policy with no rules denies every request to the workloads it applies to,
+//! and the ALLOW policies of one workload are a union, so the allow-nothing policy and the per-workload ones
+//! together admit exactly the named callers. A principal exists only over mTLS: a caller outside the mesh is
+//! refused whatever the PeerAuthentication mode (under PERMISSIVE it connects in plaintext, with no principal).
+
+use super::{listed_ports, metadata, unique_name, MeshDocument, Protected, Writer};
+use crate::generate::{stable_selector, Plan};
+use crate::manifest::scalar;
+use netseg_model::mesh::istio::{AuthorizationAction, MtlsMode, PolicyTarget};
+use netseg_model::mesh::{istio_principal, Dataplane};
+use netseg_model::{Cluster, Labels};
+use std::collections::BTreeSet;
+
+const KIND: &str = "AuthorizationPolicy";
+const API_VERSION: &str = "security.istio.io/v1";
+
+pub(crate) struct IstioWriter {
+    taken: BTreeSet<(String, String)>,
+    trust_domain: String,
+}
+
+impl IstioWriter {
+    pub(crate) fn new(cluster: &Cluster) -> IstioWriter {
+        let istio = &cluster.mesh.istio;
+        IstioWriter {
+            taken: istio.authorization_policies.iter().map(|p| (p.namespace.clone(), p.name.clone())).collect(),
+            trust_domain: istio.config.trust_domain.clone(),
+        }
+    }
+}
+
+/// The principals of a workload's pods: one per service account they run as.
+pub(crate) fn principals(cluster: &Cluster, trust_domain: &str, workload: usize) -> Vec<String> {
+    let w = &cluster.workloads[workload];
+    let accounts: BTreeSet<&str> = w.pods.iter().map(|p| Cluster::service_account(&p.facts)).collect();
+    accounts.into_iter().map(|sa| istio_principal(trust_domain, &w.id.namespace, sa)).collect()
+}
+
+fn quoted_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| serde_json::Value::String(i.clone()).to_string()).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn match_labels(labels: &Labels) -> String {
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{}: {}", scalar(k), scalar(v))).collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+impl Writer for IstioWriter {
+    fn allow_nothing(
+        &mut self,
+        cluster: &Cluster,
+        namespaces: &[String],
+        _targets: &[usize],
+        _planes: &[Option<Dataplane>],
+        _plan: &Plan,
+        notes: &mut Vec<String>,
+    ) -> Vec<MeshDocument> {
+        let mut documents = Vec::new();
+        for ns in namespaces {
+            let existing = cluster.mesh.istio.authorization_policies.iter().find(|p| {
+                &p.namespace == ns
+                    && p.action == AuthorizationAction::Allow
+                    && !p.dry_run
+                    && p.rules.is_empty()
+                    && match &p.target {
+                        PolicyTarget::Namespace => true,
+                        PolicyTarget::Selector(labels) => labels.is_empty(),
+                        PolicyTarget::TargetRefs(_) => false,
+                    }
+            });
+            if let Some(existing) = existing {
+                notes.push(format!(
+                    "Istio namespace {ns} already allows nothing by default ({KIND} {ns}/{}, {}): no allow-nothing is written",
+                    existing.name, existing.location
+                ));
+                continue;
+            }
+            let name = unique_name(&mut self.taken, ns, "allow-nothing");
+            let reasons = [format!(
+                "allow-nothing for every workload of {ns}: an ALLOW policy without rules matches no request, so only \
+                 what the other ALLOW policies name gets through"
+            )];
+            let yaml =
+                format!("apiVersion: {API_VERSION}\nkind: {KIND}\n{}spec: {{}}\n", metadata(&name, ns, &reasons));
+            documents.push(MeshDocument { namespace: ns.clone(), kind: KIND, name, yaml });
+        }
+        documents
+    }
+
+    fn allows(
+        &mut self,
+        cluster: &Cluster,
+        protected: &mut Vec<Protected>,
+        _planes: &[Option<Dataplane>],
+        notes: &mut Vec<String>,
+    ) -> Vec<MeshDocument> {
+        let mut documents = Vec::new();
+        protected.retain(|entry| {
+            let w = &cluster.workloads[entry.workload];
+            let selector = stable_selector(w);
+            // Istio's workload selector has matchLabels only.
+            if selector.match_labels.is_empty() || !selector.match_expressions.is_empty() {
+                notes.push(format!(
+                    "{} cannot be selected by an Istio workload selector (matchLabels only; its selector is {selector}): \
+                     no ALLOW policy names its callers",
+                    w.id
+                ));
+                return false;
+            }
+            // One rule per port set, naming every caller that needs exactly those ports.
+            let mut rules: Vec<(Option<Vec<u16>>, Vec<String>, Vec<String>)> = Vec::new();
+            for caller in &entry.callers {
+                let ports = listed_ports(&caller.ports);
+                if ports.is_none() {
+                    notes.push(format!(
+                        "{} calls {} on {}: too many ports to list, so its rule names no port",
+                        cluster.workloads[caller.workload].id, w.id, caller.ports
+                    ));
+                }
+                let principals = principals(cluster, &self.trust_domain, caller.workload);
+                let caller_id = &cluster.workloads[caller.workload].id;
+                let reasons: Vec<String> = caller
+                    .reasons
+                    .iter()
+                    .map(|r| format!("{caller_id} as {}: {r}", principals.join(", ")))
+                    .collect();
+                match rules.iter_mut().find(|(p, _, _)| *p == ports) {
+                    Some((_, all, why)) => {
+                        all.extend(principals);
+                        why.extend(reasons);
+                    }
+                    None => rules.push((ports, principals, reasons)),
+                }
+            }
+            let name = unique_name(&mut self.taken, &w.id.namespace, &format!("{}-allow", w.id.name));
+            let mut reasons = vec![format!("who may call {} through its Istio proxy, and on which ports", w.id)];
+            let mut body = String::new();
+            for (index, (ports, principals, why)) in rules.iter_mut().enumerate() {
+                principals.sort();
+                principals.dedup();
+                body.push_str(&format!("  - from:\n    - source:\n        principals: {}\n", quoted_list(principals)));
+                if let Some(ports) = ports {
+                    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+                    body.push_str(&format!("    to:\n    - operation:\n        ports: {}\n", quoted_list(&ports)));
+                }
+                reasons.extend(why.iter().map(|r| format!("rules[{index}]: {r}")));
+            }
+            let yaml = format!(
+                "apiVersion: {API_VERSION}\nkind: {KIND}\n{}spec:\n  selector:\n    matchLabels: {}\n  action: ALLOW\n  rules:\n{body}",
+                metadata(&name, &w.id.namespace, &reasons),
+                match_labels(&selector.match_labels)
+            );
+            documents.push(MeshDocument { namespace: w.id.namespace.clone(), kind: KIND, name, yaml });
+            true
+        });
+        documents
+    }
+
+    fn advise(&self, cluster: &Cluster, namespaces: &[String], notes: &mut Vec<String>) {
+        let istio = &cluster.mesh.istio;
+        let root = &istio.config.root_namespace;
+        let wide = |ns: &str| {
+            istio
+                .peer_authentications
+                .iter()
+                .filter(|p| p.namespace == ns && p.selector.as_ref().is_none_or(|s| s.is_empty()))
+                .find_map(|p| p.mode)
+        };
+        for ns in namespaces {
+            let mode = wide(ns).or_else(|| wide(root));
+            if mode == Some(MtlsMode::Strict) {
+                continue;
+            }
+            let now = mode.map_or("PERMISSIVE (no PeerAuthentication sets it)", MtlsMode::as_str);
+            notes.push(format!(
+                "mTLS in Istio namespace {ns} is {now}: the principal rules refuse plaintext callers, which carry no \
+                 principal, but a PeerAuthentication with mtls.mode STRICT for {ns} is advisable (it refuses them \
+                 before any policy, and keeps refusing them if a policy is loosened); netseg does not write one"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_json_quoted_so_ports_stay_strings() {
+        assert_eq!(
+            quoted_list(&["9080".into(), "cluster.local/ns/a/sa/b".into()]),
+            r#"["9080", "cluster.local/ns/a/sa/b"]"#
+        );
+    }
+}
