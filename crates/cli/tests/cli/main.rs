@@ -17,6 +17,7 @@ mod diff;
 mod docs;
 mod generate;
 mod generate_cuts;
+mod generate_mesh;
 mod hostile;
 mod input_errors;
 mod intent;
