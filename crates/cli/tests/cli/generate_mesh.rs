@@ -211,3 +211,94 @@ fn generated_authorization_policies_match_istios_crd_schema() {
     let (valid, report) = check(&broken);
     assert!(!valid, "{report}");
 }
+
+/// A namespace where `a` calls `b` on 8080 (named in its env) and `c` calls nobody; its own NetworkPolicy admits
+/// every pod, so the mesh is what tells them apart. `extra` is appended (more objects).
+fn small_app(namespace_meta: &str, extra: &str) -> String {
+    let deployment = |name: &str, env: &str| {
+        format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  \
+             selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    \
+             spec:\n      serviceAccountName: {name}\n      containers:\n      - name: {name}\n        image: \
+             example/{name}:1\n        ports: [{{containerPort: 8080}}]\n{env}"
+        )
+    };
+    format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {namespace_meta}\n---\napiVersion: networking.k8s.io/v1\n\
+         kind: NetworkPolicy\nmetadata: {{name: open, namespace: shop}}\nspec:\n  podSelector: {{}}\n  \
+         policyTypes: [Ingress, Egress]\n  ingress: [{{from: [{{namespaceSelector: {{}}}}]}}]\n  egress: [{{to: \
+         [{{namespaceSelector: {{}}}}]}}]\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: b, namespace: \
+         shop}}\nspec:\n  selector: {{app: b}}\n  ports: [{{name: http, port: 8080}}]\n{}{}{}{extra}",
+        deployment("a", "        env: [{name: B_URL, value: \"http://b:8080\"}]\n"),
+        deployment("b", ""),
+        deployment("c", ""),
+    )
+}
+
+/// Istio ambient without a waypoint: ztunnel enforces the L4 rules generate writes (principals and ports).
+#[test]
+fn istio_ambient_workloads_get_the_same_policies() {
+    let app = small_app("{name: shop, labels: {istio.io/dataplane-mode: ambient}}", "");
+    let input = tree(&[("app.yaml", &app)]);
+    let input = input.path().display().to_string();
+    let (run, _dir, generated) = generate_into(&["generate", "--mesh", "istio", &input]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("principals: [\"cluster.local/ns/shop/sa/a\"]"), "{}", run.stdout);
+    assert_eq!(can("shop/a", "shop/b", "8080", &[&input, &generated]).code, 0);
+    let undeclared = can("shop/c", "shop/b", "8080", &[&input, &generated]);
+    assert_eq!(undeclared.code, 1, "{}", undeclared.stdout);
+    assert!(undeclared.stdout.contains("Istio ambient"), "{}", undeclared.stdout);
+}
+
+/// Under PeerAuthentication DISABLE no caller presents a principal: the declared flow is CUT, and says why.
+#[test]
+fn istio_mtls_disabled_cuts_the_declared_flow() {
+    let disable = "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: plain, \
+                   namespace: shop}\nspec:\n  mtls: {mode: DISABLE}\n";
+    let app = small_app("{name: shop, labels: {istio-injection: enabled}}", disable);
+    let input = tree(&[("app.yaml", &app)]);
+    let run = netseg(&["generate", "--mesh", "istio", &input.path().display().to_string()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("✗ shop/a[Deployment] → shop/b[Deployment] TCP 8080"), "{}", run.stderr);
+    assert!(run.stderr.contains("a plaintext client, with no principal or namespace"), "{}", run.stderr);
+    assert!(run.stderr.contains("mTLS in Istio namespace shop is DISABLE"), "{}", run.stderr);
+}
+
+/// The root namespace is never given an allow-nothing: there it would apply to every namespace of the mesh.
+#[test]
+fn istio_root_namespace_is_left_alone() {
+    let app = small_app("{name: shop, labels: {istio-injection: enabled}}", "").replace("shop", "istio-system");
+    let input = tree(&[("app.yaml", &app)]);
+    let run = netseg(&["generate", "--mesh", "istio", &input.path().display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stdout.contains("AuthorizationPolicy"), "{}", run.stdout);
+    assert!(run.stderr.contains("Istio namespace istio-system is left as it is: it is Istio's root namespace"));
+}
+
+/// A Linkerd port that already has a Server in the input keeps it: no second Server on it (Linkerd's webhook
+/// refuses overlapping Servers), and the report names the existing one.
+#[test]
+fn linkerd_existing_server_is_left_to_the_input() {
+    let server = "---\napiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: b-http, namespace: \
+                  shop}\nspec:\n  podSelector: {matchLabels: {app: b}}\n  port: 8080\n---\napiVersion: \
+                  policy.linkerd.io/v1alpha1\nkind: AuthorizationPolicy\nmetadata: {name: b-any, namespace: shop}\n\
+                  spec:\n  targetRef: {group: policy.linkerd.io, kind: Server, name: b-http}\n  \
+                  requiredAuthenticationRefs: []\n";
+    let app = small_app("{name: shop, annotations: {linkerd.io/inject: enabled}}", server);
+    let input = tree(&[("app.yaml", &app)]);
+    let run = netseg(&["generate", "--mesh", "linkerd", &input.path().display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stdout.contains("name: b-8080"), "{}", run.stdout);
+    assert!(run.stdout.contains("name: a-8080") && run.stdout.contains("name: c-8080"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("shop/b[Deployment] port 8080 already has Linkerd Server shop/b-http"),
+        "{}",
+        run.stderr
+    );
+    // The input's own authorization admits every client, and the proof says so rather than claiming a refusal.
+    assert!(
+        run.stderr.contains("! shop/c[Deployment] → shop/b[Deployment] TCP 8080: still admitted by"),
+        "{}",
+        run.stderr
+    );
+}

@@ -18,6 +18,14 @@ use std::collections::BTreeSet;
 const KIND: &str = "AuthorizationPolicy";
 const API_VERSION: &str = "security.istio.io/v1";
 
+/// One rule of an ALLOW policy being written: the ports (`None`: too many to list), the callers' principals and
+/// the reasons.
+struct RuleDraft {
+    ports: Option<Vec<u16>>,
+    principals: Vec<String>,
+    reasons: Vec<String>,
+}
+
 pub(crate) struct IstioWriter {
     taken: BTreeSet<(String, String)>,
     trust_domain: String,
@@ -113,7 +121,7 @@ impl Writer for IstioWriter {
                 return false;
             }
             // One rule per port set, naming every caller that needs exactly those ports.
-            let mut rules: Vec<(Option<Vec<u16>>, Vec<String>, Vec<String>)> = Vec::new();
+            let mut rules: Vec<RuleDraft> = Vec::new();
             for caller in &entry.callers {
                 let ports = listed_ports(&caller.ports);
                 if ports.is_none() {
@@ -129,18 +137,18 @@ impl Writer for IstioWriter {
                     .iter()
                     .map(|r| format!("{caller_id} as {}: {r}", principals.join(", ")))
                     .collect();
-                match rules.iter_mut().find(|(p, _, _)| *p == ports) {
-                    Some((_, all, why)) => {
-                        all.extend(principals);
-                        why.extend(reasons);
+                match rules.iter_mut().find(|rule| rule.ports == ports) {
+                    Some(rule) => {
+                        rule.principals.extend(principals);
+                        rule.reasons.extend(reasons);
                     }
-                    None => rules.push((ports, principals, reasons)),
+                    None => rules.push(RuleDraft { ports, principals, reasons }),
                 }
             }
             let name = unique_name(&mut self.taken, &w.id.namespace, &format!("{}-allow", w.id.name));
             let mut reasons = vec![format!("who may call {} through its Istio proxy, and on which ports", w.id)];
             let mut body = String::new();
-            for (index, (ports, principals, why)) in rules.iter_mut().enumerate() {
+            for (index, RuleDraft { ports, principals, reasons: why }) in rules.iter_mut().enumerate() {
                 principals.sort();
                 principals.dedup();
                 body.push_str(&format!("  - from:\n    - source:\n        principals: {}\n", quoted_list(principals)));
@@ -174,6 +182,14 @@ impl Writer for IstioWriter {
         for ns in namespaces {
             let mode = wide(ns).or_else(|| wide(root));
             if mode == Some(MtlsMode::Strict) {
+                continue;
+            }
+            if mode == Some(MtlsMode::Disable) {
+                notes.push(format!(
+                    "mTLS in Istio namespace {ns} is DISABLE: no caller presents a principal, so the principal rules \
+                     admit nobody (sidecars; ambient ignores DISABLE); a PeerAuthentication with mtls.mode STRICT \
+                     for {ns} is advisable"
+                ));
                 continue;
             }
             let now = mode.map_or("PERMISSIVE (no PeerAuthentication sets it)", MtlsMode::as_str);
