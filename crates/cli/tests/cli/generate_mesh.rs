@@ -206,6 +206,13 @@ fn generated_authorization_policies_match_istios_crd_schema() {
     };
     let (valid, report) = check(&run.stdout);
     assert!(valid && report.contains("checked 4, invalid 0"), "{report}");
+    // The waypoint's targetRefs policies too.
+    let app = small_app(WAYPOINT_NAMESPACE, "");
+    let input = tree(&[("app.yaml", &app)]);
+    let waypoint = netseg(&["generate", "--mesh", "istio", &input.path().display().to_string()]);
+    assert_eq!(waypoint.code, 0, "{}", waypoint.stderr);
+    let (valid, report) = check(&waypoint.stdout);
+    assert!(valid && report.contains("checked 3, invalid 0"), "allow-nothing, b-allow, b-waypoint-allow: {report}");
     // The schema types ports as strings: the check must catch a number.
     let broken = run.stdout.replacen("ports: [\"9080\"]", "ports: [9080]", 1);
     let (valid, report) = check(&broken);
@@ -300,5 +307,36 @@ fn linkerd_existing_server_is_left_to_the_input() {
         run.stderr.contains("! shop/c[Deployment] → shop/b[Deployment] TCP 8080: still admitted by"),
         "{}",
         run.stderr
+    );
+}
+
+const WAYPOINT_NAMESPACE: &str =
+    "{name: shop, labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}}";
+
+/// Istio ambient behind a waypoint: the callers are named in a policy attached to the destination's Service (the
+/// waypoint enforces it), and the pod's ztunnel admits the waypoint's identity and the callers' direct connections.
+#[test]
+fn istio_ambient_waypoint_gets_a_service_attached_policy() {
+    let app = small_app(WAYPOINT_NAMESPACE, "");
+    let input = tree(&[("app.yaml", &app)]);
+    let input = input.path().display().to_string();
+    let (run, _dir, generated) = generate_into(&["generate", "--mesh", "istio", &input]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let waypoint_policy = run.stdout.find("name: b-waypoint-allow").expect("the waypoint's policy");
+    assert!(run.stdout[waypoint_policy..].contains("targetRefs:\n  - {group: \"\", kind: Service, name: b}"));
+    assert!(
+        run.stdout.contains(r#"principals: ["cluster.local/ns/shop/sa/a", "cluster.local/ns/shop/sa/waypoint"]"#),
+        "the pod's ztunnel admits the waypoint: {}",
+        run.stdout
+    );
+    assert_eq!(can("shop/a", "shop/b", "8080", &[&input, &generated]).code, 0);
+    let undeclared = can("shop/c", "shop/b", "8080", &[&input, &generated]);
+    assert_eq!(undeclared.code, 1, "{}", undeclared.stdout);
+    assert!(
+        undeclared.stdout.contains(
+            "through the waypoint shop/waypoint: ALLOW policies apply to the workload (shop/b-waypoint-allow)"
+        ) && undeclared.stdout.contains("to the pod's address directly"),
+        "{}",
+        undeclared.stdout
     );
 }

@@ -26,6 +26,28 @@ struct RuleDraft {
     reasons: Vec<String>,
 }
 
+/// The `rules:` items of an ALLOW policy, and its reasons (after `reasons`): one rule per draft, with `also` (a
+/// waypoint's principal) among the principals.
+fn allow_rules(rules: &[RuleDraft], also: Option<&str>, mut reasons: Vec<String>) -> (String, Vec<String>) {
+    let mut body = String::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let mut principals = rule.principals.clone();
+        principals.extend(also.map(str::to_string));
+        principals.sort();
+        principals.dedup();
+        body.push_str(&format!("  - from:\n    - source:\n        principals: {}\n", quoted_list(&principals)));
+        if let Some(ports) = &rule.ports {
+            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+            body.push_str(&format!("    to:\n    - operation:\n        ports: {}\n", quoted_list(&ports)));
+        }
+        reasons.extend(rule.reasons.iter().map(|r| format!("rules[{index}]: {r}")));
+        if let Some(also) = also {
+            reasons.push(format!("rules[{index}]: the waypoint, as {also}, forwarding those callers' requests"));
+        }
+    }
+    (body, reasons)
+}
+
 pub(crate) struct IstioWriter {
     taken: BTreeSet<(String, String)>,
     trust_domain: String,
@@ -104,7 +126,7 @@ impl Writer for IstioWriter {
         &mut self,
         cluster: &Cluster,
         protected: &mut Vec<Protected>,
-        _planes: &[Option<Dataplane>],
+        planes: &[Option<Dataplane>],
         notes: &mut Vec<String>,
     ) -> Vec<MeshDocument> {
         let mut documents = Vec::new();
@@ -145,25 +167,65 @@ impl Writer for IstioWriter {
                     None => rules.push(RuleDraft { ports, principals, reasons }),
                 }
             }
-            let name = unique_name(&mut self.taken, &w.id.namespace, &format!("{}-allow", w.id.name));
-            let mut reasons = vec![format!("who may call {} through its Istio proxy, and on which ports", w.id)];
-            let mut body = String::new();
-            for (index, RuleDraft { ports, principals, reasons: why }) in rules.iter_mut().enumerate() {
-                principals.sort();
-                principals.dedup();
-                body.push_str(&format!("  - from:\n    - source:\n        principals: {}\n", quoted_list(principals)));
-                if let Some(ports) = ports {
-                    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-                    body.push_str(&format!("    to:\n    - operation:\n        ports: {}\n", quoted_list(&ports)));
+            let ns = &w.id.namespace;
+            // Behind an ambient waypoint, requests through it reach the pod with the waypoint's identity and meet
+            // the waypoint's own (targetRefs) policies: the callers are named there, and the pod's ztunnel admits
+            // the waypoint (and the callers' direct connections).
+            let waypoint = planes[entry.workload].as_ref().and_then(|p| p.waypoint.clone());
+            let services: Vec<String> = cluster
+                .services
+                .iter()
+                .filter(|s| &s.namespace == ns && w.pods.iter().any(|p| s.selects(&p.facts.labels)))
+                .map(|s| s.name.clone())
+                .collect();
+            let mut via = None;
+            if let Some(waypoint) = &waypoint {
+                if services.is_empty() {
+                    notes.push(format!(
+                        "{} is served by the ambient waypoint {waypoint}, but no Service selects it, so no request \
+                         goes through the waypoint: only its callers' direct connections are admitted",
+                        w.id
+                    ));
+                } else {
+                    let (waypoint_ns, waypoint_name) = waypoint.split_once('/').unwrap_or((ns, waypoint));
+                    via = Some(istio_principal(&self.trust_domain, waypoint_ns, waypoint_name));
                 }
-                reasons.extend(why.iter().map(|r| format!("rules[{index}]: {r}")));
             }
+            let name = unique_name(&mut self.taken, ns, &format!("{}-allow", w.id.name));
+            let purpose = match &waypoint {
+                Some(waypoint) if via.is_some() => format!(
+                    "who may call {} directly at its ztunnel, and on which ports; the ambient waypoint {waypoint} \
+                     is admitted on the same ports, to forward what its own policy admits",
+                    w.id
+                ),
+                _ => format!("who may call {} through its Istio proxy, and on which ports", w.id),
+            };
+            let at_pod = allow_rules(&rules, via.as_deref(), vec![purpose]);
             let yaml = format!(
-                "apiVersion: {API_VERSION}\nkind: {KIND}\n{}spec:\n  selector:\n    matchLabels: {}\n  action: ALLOW\n  rules:\n{body}",
-                metadata(&name, &w.id.namespace, &reasons),
-                match_labels(&selector.match_labels)
+                "apiVersion: {API_VERSION}\nkind: {KIND}\n{}spec:\n  selector:\n    matchLabels: {}\n  action: ALLOW\n  rules:\n{}",
+                metadata(&name, ns, &at_pod.1),
+                match_labels(&selector.match_labels),
+                at_pod.0
             );
-            documents.push(MeshDocument { namespace: w.id.namespace.clone(), kind: KIND, name, yaml });
+            documents.push(MeshDocument { namespace: ns.clone(), kind: KIND, name, yaml });
+            if let (Some(waypoint), Some(_)) = (&waypoint, &via) {
+                let name = unique_name(&mut self.taken, ns, &format!("{}-waypoint-allow", w.id.name));
+                let purpose = format!(
+                    "who may call {} through the ambient waypoint {waypoint} (attached to its Services), and on \
+                     which ports",
+                    w.id
+                );
+                let at_waypoint = allow_rules(&rules, None, vec![purpose]);
+                let refs: Vec<String> =
+                    services.iter().map(|s| format!("  - {{group: \"\", kind: Service, name: {}}}\n", scalar(s))).collect();
+                let yaml = format!(
+                    "apiVersion: {API_VERSION}\nkind: {KIND}\n{}spec:\n  targetRefs:\n{}  action: ALLOW\n  rules:\n{}",
+                    metadata(&name, ns, &at_waypoint.1),
+                    refs.concat(),
+                    at_waypoint.0
+                );
+                documents.push(MeshDocument { namespace: ns.clone(), kind: KIND, name, yaml });
+            }
             true
         });
         documents

@@ -204,19 +204,6 @@ pub fn plan(network: &Network<'_>, plan: &Plan, mesh: MeshTarget) -> Result<Mesh
             notes.push(format!("{} namespace {ns} is left as it is: {why}", mesh.as_str()));
             continue;
         }
-        // Behind an ambient waypoint, requests reach the pod with the waypoint's identity, and the callers' own
-        // identities are judged by the waypoint's (targetRefs) policies, which netseg does not write.
-        let waypoint = cluster.workloads.iter().zip(&planes).find_map(|(w, p)| {
-            p.as_ref().filter(|_| &w.id.namespace == ns).and_then(|p| p.waypoint.as_ref().map(|wp| (w, wp)))
-        });
-        if let Some((w, waypoint)) = waypoint {
-            notes.push(format!(
-                "Istio namespace {ns} is left as it is: {} is served by the ambient waypoint {waypoint}, whose \
-                 (targetRefs) policies netseg does not write; an allow-nothing there would refuse the waypoint",
-                w.id
-            ));
-            continue;
-        }
         namespaces.push(ns.clone());
     }
     let in_scope = |w: usize| planes[w].is_some() && namespaces.contains(&cluster.workloads[w].id.namespace);
