@@ -281,4 +281,12 @@ fn mesh_section(out: &mut String, cluster: &Cluster, mesh: &netseg_fix::mesh_pol
     if mesh.denied.len() > MESH_LINES {
         let _ = writeln!(out, "  ✓ and {} more refused", mesh.denied.len() - MESH_LINES);
     }
+    if mesh.unasked > 0 {
+        let _ = writeln!(
+            out,
+            "  {} more undeclared (caller, workload) pair(s) not asked: at most {} callers per workload",
+            mesh.unasked,
+            netseg_fix::mesh_policy::proof::MAX_CALLERS_ASKED
+        );
+    }
 }

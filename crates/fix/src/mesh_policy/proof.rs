@@ -30,7 +30,13 @@ pub struct MeshProof {
     /// Meshed callers no declared flow names that the mesh still admits on some protected port (an
     /// authorization of the input's own, a default): a warning, the input's objects are not changed.
     pub admitted: Vec<MeshCheck>,
+    /// Undeclared meshed (caller, workload) pairs past [`MAX_CALLERS_ASKED`] per workload, not asked.
+    pub unasked: usize,
 }
+
+/// The most undeclared callers asked about per protected workload: each question is a mesh decision of its own
+/// (every caller has its own identity), so asking all of them grows with the square of the workloads.
+pub const MAX_CALLERS_ASKED: usize = 50;
 
 /// A refusal in words, naming the deciding object once.
 fn cite(by: Option<&netseg_engine::request::PolicyRef>, why: &str) -> String {
@@ -137,7 +143,7 @@ fn admitted_by(answer: &MeshAnswer, ports: &PortSet) -> String {
 pub fn check(cluster: &Cluster, plan: &Plan, mesh: &MeshPlan, after: &Analysis<'_>) -> MeshProof {
     let kind = mesh.mesh.kind();
     let planes: Vec<_> = cluster.workloads.iter().map(|w| meshed_dataplane(cluster, w, kind)).collect();
-    let mut proof = MeshProof { mesh: mesh.mesh, denied: Vec::new(), admitted: Vec::new() };
+    let mut proof = MeshProof { mesh: mesh.mesh, denied: Vec::new(), admitted: Vec::new(), unasked: 0 };
     for (destination, workload) in cluster.workloads.iter().enumerate() {
         let Some(plane) = &planes[destination] else { continue };
         if !mesh.namespaces.contains(&workload.id.namespace) {
@@ -164,10 +170,11 @@ pub fn check(cluster: &Cluster, plan: &Plan, mesh: &MeshPlan, after: &Analysis<'
         if ports.is_empty() {
             continue;
         }
-        for caller in (0..cluster.workloads.len()).filter(|&c| c != destination && planes[c].is_some()) {
-            if declared.contains(&caller) {
-                continue;
-            }
+        let callers: Vec<usize> = (0..cluster.workloads.len())
+            .filter(|&c| c != destination && planes[c].is_some() && !declared.contains(&c))
+            .collect();
+        proof.unasked += callers.len().saturating_sub(MAX_CALLERS_ASKED);
+        for caller in callers.into_iter().take(MAX_CALLERS_ASKED) {
             let (Some(&src), Some(&dst)) = (pods(cluster, caller).first(), pods(cluster, destination).first()) else {
                 continue;
             };
