@@ -170,9 +170,12 @@ pub fn check(cluster: &Cluster, plan: &Plan, mesh: &MeshPlan, after: &Analysis<'
         if ports.is_empty() {
             continue;
         }
-        let callers: Vec<usize> = (0..cluster.workloads.len())
+        let mut callers: Vec<usize> = (0..cluster.workloads.len())
             .filter(|&c| c != destination && planes[c].is_some() && !declared.contains(&c))
             .collect();
+        // Its own namespace first (the neighbours a flat namespace lets in), then by name.
+        callers
+            .sort_by_key(|&c| (cluster.workloads[c].id.namespace != workload.id.namespace, &cluster.workloads[c].id));
         proof.unasked += callers.len().saturating_sub(MAX_CALLERS_ASKED);
         for caller in callers.into_iter().take(MAX_CALLERS_ASKED) {
             let (Some(&src), Some(&dst)) = (pods(cluster, caller).first(), pods(cluster, destination).first()) else {
