@@ -380,6 +380,30 @@ mod tests {
     }
 
     #[test]
+    fn the_section_opens_with_its_comment_in_each_file() {
+        let document = |namespace: &str, name: &str| MeshDocument {
+            namespace: namespace.into(),
+            kind: "AuthorizationPolicy",
+            name: name.into(),
+            yaml: format!("kind: AuthorizationPolicy\nmetadata: {{name: {name}}}\n"),
+        };
+        let plan = MeshPlan {
+            mesh: MeshTarget::Istio,
+            namespaces: vec!["a".into(), "b".into()],
+            documents: vec![document("a", "one"), document("a", "two"), document("b", "three")],
+            protected: Vec::new(),
+            notes: Vec::new(),
+        };
+        let all = plan.to_yaml_section(None);
+        assert_eq!(all.lines().filter(|l| *l == "---").count(), 3, "one document each: {all}");
+        assert!(all.starts_with("---\n# ---"), "{all}");
+        assert_eq!(all.matches("# Istio authorization").count(), 1);
+        let b = plan.to_yaml_section(Some("b"));
+        assert!(b.starts_with("---\n# ---") && b.contains("name: three") && !b.contains("name: one"), "{b}");
+        assert_eq!(plan.to_yaml_section(Some("c")), "");
+    }
+
+    #[test]
     fn many_ports_are_not_listed() {
         assert_eq!(listed_ports(&PortSet::from_ranges(&[(Protocol::Tcp, 80, 81)])), Some(vec![80, 81]));
         assert_eq!(listed_ports(&PortSet::from_ranges(&[(Protocol::Tcp, 1000, 2000)])), None);

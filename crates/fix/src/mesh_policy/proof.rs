@@ -194,3 +194,42 @@ pub fn check(cluster: &Cluster, plan: &Plan, mesh: &MeshPlan, after: &Analysis<'
     }
     proof
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netseg_engine::request::PolicyRef;
+
+    fn policy(name: &str) -> PolicyRef {
+        PolicyRef {
+            kind: "AuthorizationPolicy".into(),
+            namespace: Some("a".into()),
+            name: name.into(),
+            rule: None,
+            location: None,
+        }
+    }
+
+    #[test]
+    fn a_denial_names_its_object_once() {
+        assert_eq!(cite(Some(&policy("x")), "nothing matches"), "AuthorizationPolicy a/x: nothing matches");
+        assert_eq!(
+            cite(Some(&policy("x")), "AuthorizationPolicy a/x selects the port"),
+            "AuthorizationPolicy a/x selects the port"
+        );
+        assert_eq!(cite(None, "the default refuses"), "the default refuses");
+    }
+
+    #[test]
+    fn every_way_to_an_ambient_pod_is_named_in_the_denial() {
+        let decision = Decision::AnyOf(vec![
+            ("through the waypoint".into(), Decision::deny(Some(policy("w")), "no rule matches")),
+            ("directly".into(), Decision::deny(None, "the default refuses")),
+        ]);
+        assert_eq!(
+            first_denial(&decision).as_deref(),
+            Some("through the waypoint: AuthorizationPolicy a/w: no rule matches; directly: the default refuses")
+        );
+        assert_eq!(first_denial(&Decision::allow("open")), None);
+    }
+}
