@@ -160,6 +160,11 @@ pub struct GenerateArgs {
     /// (detected, or --cni).
     #[arg(long, value_enum, default_value_t = GenerateDialect::Kubernetes)]
     pub dialect: GenerateDialect,
+    /// Also write the service mesh's authorization for the same flows, after the NetworkPolicies in the same
+    /// stream: `istio` (an allow-nothing AuthorizationPolicy per namespace, then ALLOW policies naming the callers'
+    /// principals) or `linkerd` (Servers, MeshTLSAuthentications and AuthorizationPolicies).
+    #[arg(long, value_enum, value_name = "MESH")]
+    pub mesh: Option<GenerateMesh>,
     #[command(flatten)]
     pub facts: FactArgs,
     #[command(flatten)]
@@ -171,6 +176,21 @@ pub enum GenerateDialect {
     Kubernetes,
     Calico,
     Cilium,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateMesh {
+    Istio,
+    Linkerd,
+}
+
+impl GenerateMesh {
+    pub fn target(self) -> netseg_fix::mesh_policy::MeshTarget {
+        match self {
+            GenerateMesh::Istio => netseg_fix::mesh_policy::MeshTarget::Istio,
+            GenerateMesh::Linkerd => netseg_fix::mesh_policy::MeshTarget::Linkerd,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

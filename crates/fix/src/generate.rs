@@ -129,6 +129,8 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Workloads standing in for what the input lacks (the DNS pods, a pod of any namespace), for the proof.
     pub stand_ins: Vec<Workload>,
+    /// `--mesh`: the mesh's authorization for the same flows, planned after the policies.
+    pub mesh: Option<crate::mesh_policy::MeshPlan>,
 }
 
 /// The labels that say which workload a pod belongs to and survive a rollout: the controller's selector, else the
@@ -318,7 +320,7 @@ impl Rules {
 }
 
 /// Policy names that clash with nothing in the namespace: `base`, else `netseg-base`, `netseg-base-2`, ...
-fn unique_name(taken: &mut BTreeSet<(String, String)>, namespace: &str, base: &str) -> String {
+pub(crate) fn unique_name(taken: &mut BTreeSet<(String, String)>, namespace: &str, base: &str) -> String {
     // Object names are DNS subdomains of at most 253 characters; keep room for the prefix and a counter.
     let base = base.get(..230).map_or(base, |cut| cut.trim_end_matches(['-', '.']));
     let mut candidates = vec![base.to_string(), format!("netseg-{base}")];
@@ -607,7 +609,7 @@ pub fn plan(network: &Network<'_>, options: &GenerateOptions) -> Result<Plan, St
     }
     // One namespace after the other; within one, default-deny, DNS, then the workloads (a stable sort).
     policies.sort_by(|a, b| a.namespace.cmp(&b.namespace));
-    Ok(Plan { policies, needs: wanted, dns, dns_ports, segmented, notes, stand_ins })
+    Ok(Plan { policies, needs: wanted, dns, dns_ports, segmented, notes, stand_ins, mesh: None })
 }
 
 fn pods_of(cluster: &Cluster, workload: usize) -> Vec<Endpoint> {

@@ -7,6 +7,7 @@ pub mod diff;
 pub mod flows;
 pub mod generate;
 pub mod manifest;
+pub mod mesh_policy;
 pub mod needs;
 pub mod proof;
 pub mod references;

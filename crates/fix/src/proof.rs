@@ -20,6 +20,8 @@ pub struct KeptFlow {
 pub struct CutFlow {
     pub need: Need,
     pub missing: PortSet,
+    /// Why the mesh refuses it, when the mesh is what denies it (a caller outside the mesh has no identity).
+    pub why: Option<String>,
 }
 
 /// A Service that every client would lose: nothing in the input says who calls it, so the policies admit nobody,
@@ -77,6 +79,8 @@ pub struct Proof {
     pub connections: Vec<ConnectionChange>,
     /// The policies are analysed as enforced; this says when the CNI would not enforce them.
     pub notes: Vec<String>,
+    /// `--mesh`: the undeclared meshed callers the written mesh objects refuse, and any they still admit.
+    pub mesh: Option<crate::mesh_policy::proof::MeshProof>,
 }
 
 impl Proof {
@@ -270,8 +274,8 @@ pub fn prove(
     options: &AuditOptions,
 ) -> Result<Proof, String> {
     let cluster = network.cluster;
-    // NetworkPolicies, or the Calico or Cilium objects of another dialect, laid over the input as `netseg audit
-    // INPUT OUTPUT` would read them.
+    // NetworkPolicies, or the Calico or Cilium objects of another dialect, and the mesh objects of `--mesh`, laid
+    // over the input as `netseg audit INPUT OUTPUT` would read them.
     let after = crate::dialect::lay_over(cluster, yaml)?;
     let mut proof = Proof::default();
     if !network.enforced() {
@@ -298,10 +302,20 @@ pub fn prove(
             proof.kept.push(KeptFlow { need: need.clone(), allowed_before: missing_before.is_empty() });
         } else if missing_after.difference(&missing_before).is_empty() {
             // The input already denies these ports; the policies cut nothing, but the flow is still broken.
-            proof.still_denied.push(CutFlow { need: need.clone(), missing: missing_after });
+            proof.still_denied.push(CutFlow { need: need.clone(), missing: missing_after, why: None });
         } else {
-            proof.cut.push(CutFlow { need: need.clone(), missing: missing_after.difference(&missing_before) });
+            let missing = missing_after.difference(&missing_before);
+            let sources = source_endpoints(&after_work, &need.src, probe);
+            let destinations = match need.dst {
+                Destination::Workload(w) => crate::mesh_policy::pods(&after_work, w),
+                Destination::Block(_) => Vec::new(),
+            };
+            let why = crate::mesh_policy::proof::refusal(&after_analysis, &sources, &destinations, &missing);
+            proof.cut.push(CutFlow { need: need.clone(), missing, why });
         }
+    }
+    if let Some(mesh) = &plan.mesh {
+        proof.mesh = Some(crate::mesh_policy::proof::check(cluster, plan, mesh, &after_analysis));
     }
     proof.lost_services = lost_services(cluster, plan, &before_analysis, &after_analysis, elsewhere);
     let dns_servers = plan.dns.servers(&after_work);

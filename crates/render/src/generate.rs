@@ -73,14 +73,8 @@ pub fn summary_written(
     allow_cuts: bool,
     style: Style,
 ) -> String {
-    let mut kinds: Vec<(&str, usize)> = Vec::new();
-    for object in written {
-        match kinds.iter_mut().find(|(kind, _)| *kind == object.kind) {
-            Some((_, count)) => *count += 1,
-            None => kinds.push((object.kind, 1)),
-        }
-    }
-    let kinds: Vec<String> = kinds.iter().map(|(kind, count)| format!("{kind}: {count}")).collect();
+    let kinds: Vec<String> =
+        count_kinds(written.iter().map(|o| o.kind)).iter().map(|(kind, count)| format!("{kind}: {count}")).collect();
     let namespaces: BTreeSet<&str> = written.iter().flat_map(|o| o.covers.iter().map(String::as_str)).collect();
     let headline = format!(
         "netseg generate: {} polic{}{} in {} namespace(s){}",
@@ -100,7 +94,26 @@ pub fn summary_written(
 fn report(cluster: &Cluster, plan: &Plan, proof: &Proof, allow_cuts: bool, style: Style, headline: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", style.strong(headline));
-    for note in plan.notes.iter().chain(&proof.notes) {
+    if let Some(mesh) = &plan.mesh {
+        let kinds: Vec<String> = count_kinds(mesh.documents.iter().map(|d| d.kind))
+            .iter()
+            .map(|(kind, count)| format!("{count} {kind}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            style.strong(&format!(
+                "and {} {} object(s) in {} namespace(s){}{}",
+                mesh.documents.len(),
+                mesh.mesh.as_str(),
+                mesh.namespaces.len(),
+                if mesh.namespaces.is_empty() { String::new() } else { format!(" ({})", mesh.namespaces.join(", ")) },
+                if kinds.is_empty() { String::new() } else { format!(": {}", kinds.join(", ")) }
+            ))
+        );
+    }
+    let mesh_notes = plan.mesh.iter().flat_map(|m| &m.notes);
+    for note in plan.notes.iter().chain(mesh_notes).chain(&proof.notes) {
         let _ = writeln!(out, "{}", style.dim(&format!("note: {note}")));
     }
     if !proof.holds() {
@@ -112,6 +125,9 @@ fn report(cluster: &Cluster, plan: &Plan, proof: &Proof, allow_cuts: bool, style
         let _ = writeln!(out, "\n{}", style.bad(heading));
         for cut in &proof.cut {
             let _ = writeln!(out, "  ✗ {} (denied: {})", need_line(cluster, &cut.need), cut.missing);
+            if let Some(why) = &cut.why {
+                let _ = writeln!(out, "      refused by the mesh: {why}");
+            }
         }
         for workload in &proof.dns_cut {
             let _ = writeln!(out, "  ✗ {workload} → the cluster DNS {}: {}", plan.dns_ports, plan.dns);
@@ -247,5 +263,69 @@ fn report(cluster: &Cluster, plan: &Plan, proof: &Proof, allow_cuts: bool, style
         let _ =
             writeln!(out, "  ✓ DNS ({}, {}) from every pod of {}", plan.dns, plan.dns_ports, plan.segmented.join(", "));
     }
+    if let Some(mesh) = &proof.mesh {
+        mesh_section(&mut out, cluster, mesh, style);
+    }
     out
+}
+
+/// The most callers listed one by one in each part of the mesh section.
+const MESH_LINES: usize = 20;
+
+fn mesh_section(out: &mut String, cluster: &Cluster, mesh: &netseg_fix::mesh_policy::proof::MeshProof, style: Style) {
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.strong(&format!(
+            "MESH ({}: undeclared meshed callers of the protected workloads, checked with the engine)",
+            mesh.mesh.as_str()
+        ))
+    );
+    if mesh.denied.is_empty() && mesh.admitted.is_empty() {
+        let _ = writeln!(out, "  no meshed caller other than the declared ones");
+    }
+    for check in mesh.admitted.iter().take(MESH_LINES) {
+        let _ = writeln!(
+            out,
+            "  {} {} → {} {}: still admitted by {}",
+            style.bad("!"),
+            cluster.workloads[check.caller].id,
+            cluster.workloads[check.destination].id,
+            check.ports,
+            check.by
+        );
+    }
+    if mesh.admitted.len() > MESH_LINES {
+        let _ = writeln!(out, "  ! and {} more still admitted", mesh.admitted.len() - MESH_LINES);
+    }
+    for check in mesh.denied.iter().take(MESH_LINES) {
+        let _ = writeln!(
+            out,
+            "  ✓ {} → {} {}: refused — {}",
+            cluster.workloads[check.caller].id, cluster.workloads[check.destination].id, check.ports, check.by
+        );
+    }
+    if mesh.denied.len() > MESH_LINES {
+        let _ = writeln!(out, "  ✓ and {} more refused", mesh.denied.len() - MESH_LINES);
+    }
+    if mesh.unasked > 0 {
+        let _ = writeln!(
+            out,
+            "  {} more undeclared (caller, workload) pair(s) not asked: at most {} callers per workload",
+            mesh.unasked,
+            netseg_fix::mesh_policy::proof::MAX_CALLERS_ASKED
+        );
+    }
+}
+
+/// How many objects of each kind, in the order the kinds first appear.
+fn count_kinds<'k>(kinds: impl Iterator<Item = &'k str>) -> Vec<(&'k str, usize)> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for kind in kinds {
+        match counts.iter_mut().find(|(seen, _)| *seen == kind) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((kind, 1)),
+        }
+    }
+    counts
 }

@@ -38,9 +38,23 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
     };
     let mut plan = netseg_fix::plan(&network, &generate_options).map_err(|e| anyhow!(e))?;
     plan.notes.extend(dialect_notes);
+    if let Some(mesh) = args.mesh {
+        plan.mesh = Some(netseg_fix::mesh_policy::plan(&network, &plan, mesh.target()).map_err(|e| anyhow!(e))?);
+    }
     let written = dialect::write(dialect, &network, &plan).map_err(|e| anyhow!(e))?;
     let header = dialect.header();
-    let yaml = to_yaml_stream(&written, header);
+    // One stream for one `kubectl apply -f`: the mesh objects follow the policies, in a commented section. With
+    // `--out`, a file holds one namespace's objects (`Some(Some(ns))`) or the cluster-scoped ones (`Some(None)`).
+    let stream = |file: Option<Option<&str>>| {
+        let objects: Vec<_> =
+            written.iter().filter(|o| file.is_none_or(|f| o.namespace.as_deref() == f)).cloned().collect();
+        let mut yaml = to_yaml_stream(&objects, header);
+        if let (Some(mesh), false) = (&plan.mesh, file == Some(None)) {
+            yaml.push_str(&mesh.to_yaml_section(file.flatten()));
+        }
+        yaml
+    };
+    let yaml = stream(None);
     let proof =
         netseg_fix::prove(&network, &loaded.diagnostics, &plan, &yaml, &config, &options).map_err(|e| anyhow!(e))?;
     let summary = match dialect {
@@ -60,11 +74,12 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
             let mut files: Vec<Option<&str>> = written.iter().map(|o| o.namespace.as_deref()).collect();
+            files.extend(plan.mesh.iter().flat_map(|m| m.documents.iter().map(|d| Some(d.namespace.as_str()))));
+            files.sort_unstable();
             files.dedup();
             for namespace in files {
-                let objects: Vec<_> = written.iter().filter(|o| o.namespace.as_deref() == namespace).cloned().collect();
                 let path = dir.join(namespace.map_or_else(|| CLUSTER_FILE.to_string(), |ns| format!("{ns}.yaml")));
-                std::fs::write(&path, to_yaml_stream(&objects, header))
+                std::fs::write(&path, stream(Some(namespace)))
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!("wrote {}", path.display());
             }

@@ -18,6 +18,7 @@ mod docs;
 mod generate;
 mod generate_cuts;
 mod generate_dialect;
+mod generate_mesh;
 mod hostile;
 mod input_errors;
 mod intent;

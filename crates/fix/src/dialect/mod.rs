@@ -249,6 +249,7 @@ pub fn lay_over(cluster: &Cluster, yaml: &str) -> Result<Cluster, String> {
     after.policies.extend(inventory.policies);
     after.calico.policies.extend(inventory.calico.policies);
     after.cilium_policies.extend(inventory.cilium_policies);
+    crate::mesh_policy::lay_over(&mut after, inventory.mesh);
     Ok(after)
 }
 
