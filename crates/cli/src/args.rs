@@ -412,10 +412,12 @@ pub enum ReachFormat {
 
 #[derive(Debug, Args)]
 pub struct CanArgs {
-    /// The source: namespace/name[Kind], a pod name, or an IP address.
+    /// The source: namespace/name[Kind], a pod name, an IP address, or a Cilium entity (world, host,
+    /// kube-apiserver, ...).
     #[arg(long, value_name = "ENDPOINT")]
     pub from: String,
-    /// The destination: namespace/name[Kind], a pod name, or an IP address.
+    /// The destination: namespace/name[Kind], a pod name, an IP address, a DNS name (api.example.com), or a
+    /// Cilium entity (world, host, kube-apiserver, cluster, ...).
     #[arg(long, value_name = "ENDPOINT")]
     pub to: String,
     #[command(flatten)]
