@@ -490,6 +490,18 @@ impl<'c> Analysis<'c> {
         }
     }
 
+    /// How many compiled peers a rule has (`None`: it names none and matches every peer; also for an unknown
+    /// rule): [`Analysis::peer_pods`] takes `0..count`.
+    pub fn peer_count(&self, origin: RuleOrigin) -> Option<usize> {
+        self.tiers
+            .iter()
+            .flat_map(|t| &t.policies)
+            .filter(|p| p.kind == origin.kind && p.index == origin.policy)
+            .flat_map(|p| &p.rules)
+            .find(|r| r.rule.origin == origin)
+            .and_then(|r| r.rule.peers.as_ref().map(Vec::len))
+    }
+
     /// The pods that one peer of a rule matches (ipBlock peers: the pods whose IPs fall in the block).
     pub fn peer_pods(&self, origin: RuleOrigin, peer: usize) -> Vec<Endpoint> {
         match self.peer_set(origin, peer) {

@@ -204,3 +204,36 @@ fn can_decides_to_fqdns_by_the_name_and_says_when_the_dns_proxy_never_sees_the_l
     assert_eq!(world.code, 0, "a toFQDNs peer stands for any address when no name is given: {}", world.stdout);
     assert_eq!(json(&world.stdout)["outside"]["entity"], "world");
 }
+
+#[test]
+fn audit_names_an_allow_that_a_clusterwide_deny_cuts_with_both_rules() {
+    let text = "kind: Pod
+metadata: {name: agent, namespace: ops, labels: {app: agent}}
+---
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: no-metadata}
+spec:
+  endpointSelector: {}
+  egressDeny: [{toCIDR: [169.254.169.254/32]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: agent, namespace: ops}
+spec:
+  podSelector: {matchLabels: {app: agent}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: 169.254.169.254/32}}]
+";
+    let dir = tree(&[("deny.yaml", text)]);
+    let run = netseg(&["audit", "--cni", "cilium", "-o", "json", &dir.path().display().to_string()]);
+    let findings = json(&run.stdout)["findings"].as_array().expect("findings").clone();
+    let ns186: Vec<&serde_json::Value> = findings.iter().filter(|f| f["rule"] == "NS186").collect();
+    assert_eq!(ns186.len(), 1, "{}", run.stdout);
+    assert_eq!(ns186[0]["location"]["line"], 18, "the allow rule's line");
+    let message = ns186[0]["message"].as_str().expect("message");
+    assert!(message.contains("egress rule 0 of NetworkPolicy ops/agent"), "{message}");
+    assert!(message.contains("spec.egressDeny[0] of CiliumClusterwideNetworkPolicy no-metadata"), "{message}");
+    assert!(message.contains("deny.yaml:9"), "{message}");
+}
