@@ -91,6 +91,7 @@ mod tests {
             "NS160 cross-tenant-reachable high",
             "NS170 calico-pass-to-profile medium",
             "NS171 calico-tier-drops-unmatched medium",
+            "NS172 calico-host-endpoint-policy low",
             "NS180 cilium-policy-inert high",
             "NS181 cilium-enforcement-never critical",
             "NS182 fqdn-without-dns-rule medium",

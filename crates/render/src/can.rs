@@ -529,6 +529,7 @@ pub fn notes(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> 
     if let Some(outside) = &verdict.outside {
         notes.extend(outside_notes(verdict, outside));
     }
+    notes.extend(crate::can_calico::host_endpoint_notes(cluster, verdict));
     notes
 }
 

@@ -32,6 +32,7 @@ mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
 mod ns170_calico_pass_to_profile;
 mod ns171_calico_tier_drops_unmatched;
+mod ns172_calico_host_endpoint_policy;
 mod ns180_cilium_policy_inert;
 mod ns181_cilium_enforcement_never;
 mod ns182_fqdn_without_dns_rule;
@@ -81,6 +82,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
     (&ns170_calico_pass_to_profile::RULE, ns170_calico_pass_to_profile::check),
     (&ns171_calico_tier_drops_unmatched::RULE, ns171_calico_tier_drops_unmatched::check),
+    (&ns172_calico_host_endpoint_policy::RULE, ns172_calico_host_endpoint_policy::check),
     (&ns180_cilium_policy_inert::RULE, ns180_cilium_policy_inert::check),
     (&ns181_cilium_enforcement_never::RULE, ns181_cilium_enforcement_never::check),
     (&ns182_fqdn_without_dns_rule::RULE, ns182_fqdn_without_dns_rule::check),
