@@ -450,6 +450,9 @@ pub struct RequestArgs {
     /// A request header, `Name: value` (repeatable).
     #[arg(long = "header", value_name = "NAME: VALUE", value_parser = netseg_engine::request::parse_header)]
     pub headers: Vec<(String, String)>,
+    /// The name a DNS query asks about, for Cilium's L7 DNS rules (`--port 53`).
+    #[arg(long = "dns-name", value_name = "NAME", value_parser = netseg_engine::request::parse_dns_name)]
+    pub dns_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

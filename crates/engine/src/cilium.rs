@@ -629,6 +629,16 @@ pub fn request_verdict(
                             denied_by.push(reference.clone());
                         }
                     }
+                    // The DNS proxy answers a query when one of the rule's names or patterns matches it.
+                    Some(L7Rules::Dns(selectors)) => match &request.dns_name {
+                        Some(name) if selectors.iter().any(|s| s.matches(name)) => admitted.push(reference.clone()),
+                        Some(_) => denied_by.push(reference.clone()),
+                        None => {
+                            unknown = Some(format!(
+                                "{reference} restricts DNS queries by the name they ask about (--dns-name)"
+                            ))
+                        }
+                    },
                     Some(other) => {
                         unknown = Some(format!(
                             "{reference} restricts {} requests, which a question cannot name",

@@ -682,9 +682,13 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
 /// The request as the question named it, field by field (only the fields given).
 fn request_json(request: &Request) -> Value {
     let mut value = json!({});
-    for (key, field) in
-        [("method", &request.method), ("path", &request.path), ("query", &request.query), ("host", &request.host)]
-    {
+    for (key, field) in [
+        ("method", &request.method),
+        ("path", &request.path),
+        ("query", &request.query),
+        ("host", &request.host),
+        ("dns_name", &request.dns_name),
+    ] {
         if let Some(text) = field {
             value[key] = json!(text);
         }

@@ -39,5 +39,12 @@ fn request(args: &RequestArgs) -> Request {
         Some((path, query)) => (Some(path.clone()), query.clone()),
         None => (None, None),
     };
-    Request { method: args.method.clone(), path, query, host: args.host.clone(), headers: args.headers.clone() }
+    Request {
+        method: args.method.clone(),
+        path,
+        query,
+        host: args.host.clone(),
+        headers: args.headers.clone(),
+        dns_name: args.dns_name.clone(),
+    }
 }

@@ -237,3 +237,40 @@ spec:
     assert!(message.contains("spec.egressDeny[0] of CiliumClusterwideNetworkPolicy no-metadata"), "{message}");
     assert!(message.contains("deny.yaml:9"), "{message}");
 }
+
+#[test]
+fn can_decides_a_dns_query_against_the_l7_dns_rule() {
+    let dir = tree(&[("fqdn.yaml", FQDN)]);
+    let path = dir.path().display().to_string();
+    let ask = |name: &str| {
+        netseg(&[
+            "can",
+            "--cni",
+            "cilium",
+            "--from",
+            "shop/app",
+            "--to",
+            "kube-system/coredns",
+            "--port",
+            "53",
+            "--protocol",
+            "UDP",
+            "--dns-name",
+            name,
+            "-o",
+            "json",
+            &path,
+        ])
+    };
+    let admitted = ask("API.github.com.");
+    assert_eq!(admitted.code, 0, "{}{}", admitted.stdout, admitted.stderr);
+    let answer = json(&admitted.stdout);
+    assert_eq!(answer["request"]["dns_name"], "api.github.com");
+    assert_eq!(answer["request_verdicts"][0]["verdict"], "allowed");
+    let refused = ask("example.com");
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert_eq!(json(&refused.stdout)["request_verdicts"][0]["verdict"], "denied");
+    let bad = ask("*.github.com");
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--dns-name") && bad.stderr.contains("is not a DNS name"), "{}", bad.stderr);
+}
