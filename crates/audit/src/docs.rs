@@ -99,6 +99,7 @@ mod tests {
             "NS184 l4-allow-cancels-l7 high",
             "NS185 cilium-cidr-aimed-at-pods medium",
             "NS186 cilium-deny-cuts-allow medium",
+            "NS187 cilium-host-policy low",
             "NS190 mesh-policy-without-proxy high",
             "NS191 plaintext-escapes-identity-rule medium",
             "NS192 mesh-allow-unreachable medium",

@@ -40,6 +40,7 @@ mod ns183_cilium_world_egress;
 mod ns184_l4_allow_cancels_l7;
 mod ns185_cilium_cidr_aimed_at_pods;
 mod ns186_cilium_deny_cuts_allow;
+mod ns187_cilium_host_policy;
 mod ns190_mesh_policy_without_proxy;
 mod ns191_plaintext_escapes_identity_rule;
 mod ns192_mesh_allow_unreachable;
@@ -90,6 +91,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns184_l4_allow_cancels_l7::RULE, ns184_l4_allow_cancels_l7::check),
     (&ns185_cilium_cidr_aimed_at_pods::RULE, ns185_cilium_cidr_aimed_at_pods::check),
     (&ns186_cilium_deny_cuts_allow::RULE, ns186_cilium_deny_cuts_allow::check),
+    (&ns187_cilium_host_policy::RULE, ns187_cilium_host_policy::check),
     (&ns190_mesh_policy_without_proxy::RULE, ns190_mesh_policy_without_proxy::check),
     (&ns191_plaintext_escapes_identity_rule::RULE, ns191_plaintext_escapes_identity_rule::check),
     (&ns192_mesh_allow_unreachable::RULE, ns192_mesh_allow_unreachable::check),
