@@ -21,6 +21,13 @@ pub fn run(settings: &Settings, args: &CanArgs) -> Result<u8> {
     // Each name is a usage error of its own flag.
     let from = query::resolve_target(cluster, &args.from, End::Source).map_err(|e| anyhow!("--from: {e}"))?;
     let to = query::resolve_target(cluster, &args.to, End::Destination).map_err(|e| anyhow!("--to: {e}"))?;
+    if from.outside.is_some() && to.outside.is_some() {
+        return Err(anyhow!(
+            "--from `{}` and --to `{}` are both outside the cluster: no policy of the input governs that",
+            args.from,
+            args.to
+        ));
+    }
     let verdict = query::verdict(network.effective(), from, to, query, request(&args.request));
     phase("engine");
     let rendered = match args.output {

@@ -294,3 +294,11 @@ fn a_to_that_is_no_name_netseg_knows_is_an_error_naming_the_flag() {
         assert!(run.stderr.contains(&format!("{flag}: `{value}`")) && run.stderr.contains(message), "{}", run.stderr);
     }
 }
+
+#[test]
+fn both_ends_outside_the_cluster_is_an_error() {
+    let dir = tree(&[("p.yaml", EGRESS_EXCEPT_PRIVATE)]);
+    let run = netseg(&["can", "--from", "world", "--to", "api.github.com", &dir.path().display().to_string()]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("both outside the cluster"), "{}", run.stderr);
+}
