@@ -445,10 +445,12 @@ pub enum ReachFormat {
 
 #[derive(Debug, Args)]
 pub struct CanArgs {
-    /// The source: namespace/name[Kind], a pod name, or an IP address.
+    /// The source: namespace/name[Kind], a pod name, an IP address, or a Cilium entity (world, host,
+    /// kube-apiserver, ...).
     #[arg(long, value_name = "ENDPOINT")]
     pub from: String,
-    /// The destination: namespace/name[Kind], a pod name, or an IP address.
+    /// The destination: namespace/name[Kind], a pod name, an IP address, a DNS name (api.example.com), or a
+    /// Cilium entity (world, host, kube-apiserver, cluster, ...).
     #[arg(long, value_name = "ENDPOINT")]
     pub to: String,
     #[command(flatten)]
@@ -481,6 +483,9 @@ pub struct RequestArgs {
     /// A request header, `Name: value` (repeatable).
     #[arg(long = "header", value_name = "NAME: VALUE", value_parser = netseg_engine::request::parse_header)]
     pub headers: Vec<(String, String)>,
+    /// The name a DNS query asks about, for Cilium's L7 DNS rules (`--port 53`).
+    #[arg(long = "dns-name", value_name = "NAME", value_parser = netseg_engine::request::parse_dns_name)]
+    pub dns_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -289,7 +289,7 @@ impl Analysis<'_> {
                     named.extend(rule.ports.named.iter().map(|(name, protocol)| (name.as_str(), *protocol)));
                 }
                 for peer in rule.peers.iter().flatten() {
-                    if matches!(peer, PeerSet::AnyAddress) {
+                    if matches!(peer, PeerSet::AnyAddress | PeerSet::Fqdn(_)) {
                         continue;
                     }
                     let set = peer_profiles

@@ -420,7 +420,9 @@ pub fn compile_tiers(cluster: &Cluster, classes: &crate::classes::Classes) -> Ve
             });
         }
     }
-    for (index, policy) in cluster.calico.enforced() {
+    // Pre-DNAT and untracked policies are rendered only for host endpoints (Felix gives a workload endpoint its
+    // normal tiers alone), and netseg evaluates no host endpoint as a subject: NS172 reports them.
+    for (index, policy) in cluster.calico.enforced().filter(|(_, p)| !p.host_endpoints_only()) {
         let compiled = compile_policy(&cache, &universe, index);
         let key = (policy.order, policy.name.clone());
         let build = match policy.tier.as_str() {

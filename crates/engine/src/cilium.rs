@@ -89,8 +89,18 @@ fn everything_v6() -> IpBlock {
     IpBlock { cidr: Cidr { network: IpAddr::V6(Ipv6Addr::UNSPECIFIED), prefix: 0 }, except: Vec::new() }
 }
 
-/// Every address block a Cilium policy tests: its CIDR rules, and the address families of `world-ipv4` and
-/// `world-ipv6`.
+/// The API server's addresses as the input gives them: the endpoints of the `default/kubernetes` Service, which is
+/// what Cilium's `kube-apiserver` entity stands for besides the API server's own pods.
+fn api_server_addresses(cluster: &Cluster) -> impl Iterator<Item = IpAddr> + '_ {
+    cluster
+        .endpoints
+        .iter()
+        .filter(|e| e.namespace == "default" && e.service == "kubernetes")
+        .flat_map(|e| e.addresses.iter().copied())
+}
+
+/// Every address block a Cilium policy tests: its CIDR rules, the address families of `world-ipv4` and
+/// `world-ipv6`, and the API server's addresses where a rule names `kube-apiserver`.
 pub fn policy_blocks(cluster: &Cluster) -> Vec<IpBlock> {
     let mut blocks = Vec::new();
     for policy in &cluster.cilium_policies {
@@ -102,6 +112,9 @@ pub fn policy_blocks(cluster: &Cluster) -> Vec<IpBlock> {
                             CiliumPeerSelection::Cidr(block) => blocks.push(block.clone()),
                             CiliumPeerSelection::Entity(CiliumEntity::WorldIpv4) => blocks.push(everything_v4()),
                             CiliumPeerSelection::Entity(CiliumEntity::WorldIpv6) => blocks.push(everything_v6()),
+                            CiliumPeerSelection::Entity(CiliumEntity::KubeApiserver) => {
+                                blocks.extend(api_server_addresses(cluster).map(crate::addresses::host_block))
+                            }
                             _ => {}
                         }
                     }
@@ -198,11 +211,16 @@ impl<'a> Compiler<'a> {
             CiliumEntity::Host | CiliumEntity::RemoteNode => {
                 vec![PeerSet::Classes(Arc::new(self.classes.host_network().clone()))]
             }
-            CiliumEntity::KubeApiserver => vec![PeerSet::Classes(self.set_where(|class| {
-                let class = &self.classes.classes[class];
-                self.cluster.namespaces.get(class.namespace).is_some_and(|ns| ns.name == "kube-system")
-                    && class.labels.get("component").is_some_and(|c| c == "kube-apiserver")
-            }))],
+            CiliumEntity::KubeApiserver => {
+                let pods = PeerSet::Classes(self.set_where(|class| {
+                    let class = &self.classes.classes[class];
+                    self.cluster.namespaces.get(class.namespace).is_some_and(|ns| ns.name == "kube-system")
+                        && class.labels.get("component").is_some_and(|c| c == "kube-apiserver")
+                }));
+                let mut peers = vec![pods];
+                peers.extend(api_server_addresses(self.cluster).map(|addr| block(crate::addresses::host_block(addr))));
+                peers
+            }
             CiliumEntity::Ingress
             | CiliumEntity::Health
             | CiliumEntity::Init
@@ -266,8 +284,7 @@ impl<'a> Compiler<'a> {
                     peers.push(PeerSet::Block(self.classes.block_id(block).unwrap_or(usize::MAX)))
                 }
                 CiliumPeerSelection::Service(service) => peers.push(self.service(service)),
-                // netseg resolves no names: a `toFQDNs` peer stands for every address outside the cluster.
-                CiliumPeerSelection::Fqdn(_) => peers.push(PeerSet::AnyAddress),
+                CiliumPeerSelection::Fqdn(selector) => peers.push(PeerSet::Fqdn(Arc::new(selector.clone()))),
                 CiliumPeerSelection::Nodes(selector) => peers.push(self.nodes(selector)),
                 CiliumPeerSelection::CidrGroup(_) | CiliumPeerSelection::CloudGroup => {
                     peers.push(PeerSet::Classes(self.empty.clone()))
@@ -422,6 +439,65 @@ pub fn extend_tiers(
     tiers.insert(0, CompiledTier::new(TierId::CiliumDeny, denies, count, Action::Pass, false));
 }
 
+/// The Cilium egress allow rules that apply to a pod class (its policies select it and it is default-deny in
+/// egress), each with the rule it came from.
+fn egress_allows<'a>(analysis: &'a crate::Analysis<'_>, class: ClassId) -> Vec<(RuleOrigin, CiliumRuleRef<'a>)> {
+    let tier = analysis.network_policy_tier();
+    let Some(applying) = tier.applying[direction_slot(Direction::Egress)].get(class) else { return Vec::new() };
+    applying
+        .iter()
+        .map(|&p| &tier.policies[p])
+        .filter(|policy| policy.kind == PolicyKind::Cilium)
+        .flat_map(|policy| &policy.rules)
+        .filter(|rule| rule.direction() == Direction::Egress)
+        .filter_map(|rule| Some((rule.rule.origin, rule_at(analysis.cluster, rule.rule.origin)?)))
+        .collect()
+}
+
+/// The egress rules of a pod class whose L7 DNS rules let its lookup of `name` through Cilium's DNS proxy: the
+/// proxy answers only the queries a `dns` rule allows, and Cilium learns the addresses behind a name (all that a
+/// `toFQDNs` rule ever matches) only from the answers it passes. Empty: the lookup does not pass the proxy, and no
+/// `toFQDNs` rule matches the name for this pod.
+pub(crate) fn lookup_rules(analysis: &crate::Analysis<'_>, class: ClassId, name: &str) -> Vec<RuleOrigin> {
+    egress_allows(analysis, class)
+        .into_iter()
+        .filter(|(_, rule)| {
+            rule.rule.ports.iter().flatten().any(|port_rule| match &port_rule.l7 {
+                Some(L7Rules::Dns(selectors)) => selectors.iter().any(|selector| selector.matches(name)),
+                _ => false,
+            })
+        })
+        .map(|(origin, _)| origin)
+        .collect()
+}
+
+/// What Cilium makes of a DNS name for one source pod: the `toFQDNs` rules of its egress whose selectors match the
+/// name, and the rules whose L7 DNS rules let its lookup of the name through the DNS proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NameLookup {
+    pub fqdn_rules: Vec<RuleOrigin>,
+    pub lookup_rules: Vec<RuleOrigin>,
+}
+
+/// [`NameLookup`] for a pod (`None` for an address, or where Cilium's policies are not evaluated).
+pub fn name_lookup(analysis: &crate::Analysis<'_>, src: crate::Endpoint, name: &str) -> Option<NameLookup> {
+    let class = analysis.class_of(src)?;
+    if analysis.cluster.cilium_policies.is_empty() {
+        return None;
+    }
+    let fqdn_rules = egress_allows(analysis, class)
+        .into_iter()
+        .filter(|(_, rule)| {
+            rule.rule
+                .peers
+                .iter()
+                .any(|peer| matches!(&peer.selection, CiliumPeerSelection::Fqdn(s) if s.matches(name)))
+        })
+        .map(|(origin, _)| origin)
+        .collect();
+    Some(NameLookup { fqdn_rules, lookup_rules: lookup_rules(analysis, class, name) })
+}
+
 /// The L7 rules of a rule's `toPorts` entries that cover some of `ports` (named ports always count: they resolve
 /// only on the destination).
 fn l7_on<'r>(rule: &'r CiliumPeerRule, ports: &PortSet) -> Vec<&'r netseg_model::cilium::CiliumPortRule> {
@@ -553,6 +629,16 @@ pub fn request_verdict(
                             denied_by.push(reference.clone());
                         }
                     }
+                    // The DNS proxy answers a query when one of the rule's names or patterns matches it.
+                    Some(L7Rules::Dns(selectors)) => match &request.dns_name {
+                        Some(name) if selectors.iter().any(|s| s.matches(name)) => admitted.push(reference.clone()),
+                        Some(_) => denied_by.push(reference.clone()),
+                        None => {
+                            unknown = Some(format!(
+                                "{reference} restricts DNS queries by the name they ask about (--dns-name)"
+                            ))
+                        }
+                    },
                     Some(other) => {
                         unknown = Some(format!(
                             "{reference} restricts {} requests, which a question cannot name",
@@ -764,6 +850,83 @@ spec:
         assert!(!network.enforced());
         assert!(network.effective().allowed(pod(&c, "xwing"), pod(&c, "deathstar")).is_all());
         assert!(network.declared().allowed(pod(&c, "xwing"), pod(&c, "deathstar")).is_empty());
+    }
+
+    const FQDN: &str = "kind: Pod
+metadata: {name: app, namespace: shop, labels: {app: app}}
+---
+kind: Pod
+metadata: {name: blind, namespace: shop, labels: {app: blind}}
+---
+kind: Pod
+metadata: {name: coredns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: to-github, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: app}}
+  egress:
+  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
+    toPorts: [{ports: [{port: '53', protocol: ANY}], rules: {dns: [{matchPattern: '*.github.com'}]}}]
+  - toFQDNs: [{matchName: api.github.com}, {matchPattern: '*.githubusercontent.com'}]
+    toPorts: [{ports: [{port: '443', protocol: TCP}]}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: blind, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: blind}}
+  egress:
+  - toFQDNs: [{matchName: api.github.com}]
+";
+
+    #[test]
+    fn to_fqdns_matches_a_name_only_when_the_dns_proxy_sees_its_lookup() {
+        let c = cluster(FQDN);
+        let network = cilium(&c);
+        let a = network.effective();
+        let somewhere: std::net::IpAddr = "140.82.112.5".parse().expect("ip");
+        let app = pod(&c, "app");
+        assert_eq!(a.allowed_to_name(app, somewhere, "api.github.com"), tcp(443));
+        assert_eq!(a.allowed_to_name(app, somewhere, "API.GitHub.com."), tcp(443), "case and the dot do not matter");
+        assert!(a.allowed_to_name(app, somewhere, "gist.github.com").is_empty(), "the lookup passes, no toFQDNs");
+        // The pattern matches, but the proxy refuses the lookup (the DNS rule allows only *.github.com).
+        assert!(a.allowed_to_name(app, somewhere, "raw.githubusercontent.com").is_empty());
+        let lookup = super::name_lookup(a, app, "raw.githubusercontent.com").expect("cilium");
+        assert_eq!((lookup.fqdn_rules.len(), lookup.lookup_rules.len()), (1, 0));
+        let lookup = super::name_lookup(a, app, "api.github.com").expect("cilium");
+        assert_eq!((lookup.fqdn_rules.len(), lookup.lookup_rules.len()), (1, 1));
+        // No DNS rule at all: nothing is learnt and the rule allows nothing.
+        assert!(a.allowed_to_name(pod(&c, "blind"), somewhere, "api.github.com").is_empty());
+        // Toward an address whose name netseg does not know, a toFQDNs rule stands for every outside address.
+        assert_eq!(a.allowed(app, Endpoint::Address(somewhere)), tcp(443));
+    }
+
+    #[test]
+    fn kube_apiserver_is_its_pods_and_the_kubernetes_service_endpoints() {
+        let c = cluster(
+            "kind: Pod
+metadata: {name: app, namespace: shop, labels: {app: app}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: kubernetes, namespace: default}
+subsets: [{addresses: [{ip: 172.18.0.2}], ports: [{name: https, port: 6443, protocol: TCP}]}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: app, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: app}}
+  egress:
+  - toEntities: [kube-apiserver]
+",
+        );
+        let network = cilium(&c);
+        let a = network.effective();
+        assert!(a.allowed(pod(&c, "app"), ip("172.18.0.2")).is_all());
+        assert!(a.allowed(pod(&c, "app"), ip("172.18.0.3")).is_empty());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use classes::{ClassId, Classes};
 use fixedbitset::FixedBitSet;
 use netseg_model::{Cluster, Direction, IpBlock, Tier};
 use profiles::{ProfileId, Profiles};
-use rules::{direction_slot, CompiledTier, Other, RuleOrigin, TierRule};
+use rules::{direction_slot, CompiledTier, DnsTarget, Other, RuleOrigin, TierRule};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
@@ -341,6 +341,8 @@ struct TierSide<'a> {
     other: Other,
     direction: Direction,
     destination_ports: Option<&'a [netseg_model::ContainerPort]>,
+    /// The DNS name of the address `other`, when the question named one.
+    dns: Option<DnsTarget<'a>>,
 }
 
 pub struct Analysis<'c> {
@@ -502,6 +504,18 @@ impl<'c> Analysis<'c> {
         }
     }
 
+    /// How many compiled peers a rule has (`None`: it names none and matches every peer; also for an unknown
+    /// rule): [`Analysis::peer_pods`] takes `0..count`.
+    pub fn peer_count(&self, origin: RuleOrigin) -> Option<usize> {
+        self.tiers
+            .iter()
+            .flat_map(|t| &t.policies)
+            .filter(|p| p.kind == origin.kind && p.index == origin.policy)
+            .flat_map(|p| &p.rules)
+            .find(|r| r.rule.origin == origin)
+            .and_then(|r| r.rule.peers.as_ref().map(Vec::len))
+    }
+
     /// The pods that one peer of a rule matches (ipBlock peers: the pods whose IPs fall in the block).
     pub fn peer_pods(&self, origin: RuleOrigin, peer: usize) -> Vec<Endpoint> {
         match self.peer_set(origin, peer) {
@@ -661,8 +675,14 @@ impl<'c> Analysis<'c> {
 
     /// The verdict for one pair with the policies and rules behind it, side by side.
     pub fn explain(&self, src: Endpoint, dst: Endpoint) -> Explanation {
-        let egress = self.trace(src, dst, Direction::Egress);
-        let ingress = self.trace(dst, src, Direction::Ingress);
+        self.explain_named(src, dst, None)
+    }
+
+    /// [`Analysis::explain`] where the destination is an address known by a DNS name (`dst` an address standing
+    /// for it): Cilium's `toFQDNs` rules match by the name.
+    pub fn explain_named(&self, src: Endpoint, dst: Endpoint, name: Option<&str>) -> Explanation {
+        let egress = self.trace(src, dst, Direction::Egress, name);
+        let ingress = self.trace(dst, src, Direction::Ingress, None);
         let same_pod = src == dst && matches!(src, Endpoint::Pod { .. });
         let mesh = if same_pod { None } else { self.mesh_answer(src, dst) };
         let mut allowed = if same_pod { PortSet::all() } else { egress.allowed.intersection(&ingress.allowed) };
@@ -701,7 +721,15 @@ impl<'c> Analysis<'c> {
         self.mesh.active()
     }
 
-    fn trace(&self, subject: Endpoint, other: Endpoint, direction: Direction) -> SideTrace {
+    /// What a pod may send to an address known by the DNS name `name` (`addr` standing for its address).
+    pub fn allowed_to_name(&self, src: Endpoint, addr: IpAddr, name: &str) -> PortSet {
+        match self.class_of(src) {
+            Some(class) => self.network_side(class, Other::Address(addr), Direction::Egress, None, Some(name)),
+            None => PortSet::all(),
+        }
+    }
+
+    fn trace(&self, subject: Endpoint, other: Endpoint, direction: Direction, name: Option<&str>) -> SideTrace {
         let mut trace = SideTrace {
             direction,
             calico: self.calico,
@@ -717,7 +745,7 @@ impl<'c> Analysis<'c> {
         };
         trace.host_network = self.classes.classes[class].host_network;
         let mut trail = Trail::default();
-        trace.allowed = self.network_side(class, other, direction, Some(&mut trail));
+        trace.allowed = self.network_side(class, other, direction, Some(&mut trail), name);
         trace.tiers = trail.tiers;
         trace.by_default = trail.by_default;
         trace
@@ -770,7 +798,7 @@ impl<'c> Analysis<'c> {
     /// Decides one side: the network's tiers, and on the destination's side its mesh too (the proxy authorizes
     /// at the destination). Explanations trace the network alone and show the mesh beside it.
     fn side(&self, subject: ClassId, other: Other, direction: Direction, trail: Option<&mut Trail>) -> PortSet {
-        let network = self.network_side(subject, other, direction, trail);
+        let network = self.network_side(subject, other, direction, trail, None);
         if direction == Direction::Egress || !self.mesh.active() || network.is_empty() {
             return network;
         }
@@ -788,9 +816,13 @@ impl<'c> Analysis<'c> {
         other: Other,
         direction: Direction,
         mut trail: Option<&mut Trail>,
+        name: Option<&str>,
     ) -> PortSet {
         let destination_ports = self.destination_ports(subject, other, direction);
-        let tier_side = TierSide { subject, other, direction, destination_ports };
+        let dns = name
+            .filter(|_| direction == Direction::Egress)
+            .map(|name| DnsTarget { name, learnt: !cilium::lookup_rules(self, subject, name).is_empty() });
+        let tier_side = TierSide { subject, other, direction, destination_ports, dns };
         let slot = direction_slot(direction);
         let mut undecided = PortSet::all();
         let mut allowed = PortSet::empty();
@@ -846,7 +878,11 @@ impl<'c> Analysis<'c> {
                 if undecided.is_empty() && (!tier.union || trace.is_none()) {
                     return passed;
                 }
-                let Some(peer) = ordered.rule.matching_peer(&self.classes, side.other) else { continue };
+                let peer = match &side.dns {
+                    Some(name) => ordered.rule.matching_peer_named(&self.classes, side.other, name),
+                    None => ordered.rule.matching_peer(&self.classes, side.other),
+                };
+                let Some(peer) = peer else { continue };
                 if !ordered.rule.condition_holds(&self.classes, side.subject, side.other) {
                     continue;
                 }

@@ -139,7 +139,7 @@ impl Profiles {
             // As `PeerSet::matches` has it: a `nodes` peer matches pods only as host-network pods on the nodes;
             // its addresses are for addresses outside the cluster.
             PeerSet::Nodes { hosts, .. } => self.add_classes(hosts, &mut into),
-            PeerSet::AnyAddress => {}
+            PeerSet::AnyAddress | PeerSet::Fqdn(_) => {}
             // Not one set: a Calico peer is a function of several. `answer.rs` evaluates rules with Calico peers
             // profile by profile and never asks for this set; were it asked, all profiles is the safe answer.
             PeerSet::Calico(_) => into.insert_range(..),

@@ -25,6 +25,9 @@ pub struct Request {
     pub host: Option<String>,
     /// Other request headers, names lower-cased.
     pub headers: Vec<(String, String)>,
+    /// The name a DNS query asks about (`--dns-name`), lower case without the trailing dot: what Cilium's L7 DNS
+    /// rules decide.
+    pub dns_name: Option<String>,
 }
 
 impl Request {
@@ -35,6 +38,7 @@ impl Request {
             && self.query.is_none()
             && self.host.is_none()
             && self.headers.is_empty()
+            && self.dns_name.is_none()
     }
 
     /// The request in one line, as a person would write it: `GET /api?x=1 host shop.example x-user: alice`.
@@ -51,6 +55,9 @@ impl Request {
             parts.push(format!("host {host}"));
         }
         parts.extend(self.headers.iter().map(|(name, value)| format!("{name}: {value}")));
+        if let Some(name) = &self.dns_name {
+            parts.push(format!("DNS query for {name}"));
+        }
         parts.join(" ")
     }
 }
@@ -70,6 +77,24 @@ pub enum RequestError {
     Host(String, &'static str),
     #[error("`{0}` is not a header: {1}")]
     Header(String, &'static str),
+    #[error("`{0}` is not a DNS name: labels of letters, digits, `-` and `_` (1 to 63 each, 253 in all), such as api.example.com")]
+    DnsName(String),
+}
+
+/// The name a DNS query asks about: one or more labels of letters, digits, `-` and `_`, an optional trailing dot;
+/// lower-cased and without the dot, as DNS compares names case-insensitively.
+pub fn parse_dns_name(text: &str) -> Result<String, RequestError> {
+    let name = text.strip_suffix('.').unwrap_or(text);
+    let valid = name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if valid {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(RequestError::DnsName(text.to_string()))
+    }
 }
 
 /// RFC 9110 §5.6.2: `tchar`, the characters of a token (methods and header names are tokens).
@@ -307,6 +332,18 @@ mod tests {
     }
 
     #[test]
+    fn dns_names_are_labels_lower_cased_without_the_dot() {
+        assert_eq!(parse_dns_name("API.GitHub.com."), Ok("api.github.com".into()));
+        assert_eq!(parse_dns_name("kubernetes"), Ok("kubernetes".into()));
+        for bad in ["", "a..b", "a b", "*.github.com", "a/b", "."] {
+            assert!(matches!(parse_dns_name(bad), Err(RequestError::DnsName(_))), "{bad:?}");
+        }
+        let query = Request { dns_name: Some("api.github.com".into()), ..Request::default() };
+        assert!(!query.is_unspecified());
+        assert_eq!(query.describe(), "DNS query for api.github.com");
+    }
+
+    #[test]
     fn a_request_describes_itself_in_one_line() {
         let request = Request {
             method: Some("GET".into()),
@@ -314,6 +351,7 @@ mod tests {
             query: Some("x=1".into()),
             host: Some("shop.example".into()),
             headers: vec![("x-user".into(), "alice".into())],
+            dns_name: None,
         };
         assert_eq!(request.describe(), "GET /api?x=1 host shop.example x-user: alice");
         assert!(!request.is_unspecified());

@@ -15,6 +15,7 @@
 use crate::classes::{ClassId, Classes};
 use crate::portset::PortSet;
 use fixedbitset::FixedBitSet;
+use netseg_model::cilium::FqdnSelector;
 use netseg_model::{
     AdminAction, AdminPeerSelector, AdminPods, AdminPolicyPort, AdminPort, Cluster, ContainerPort, Direction,
     LabelSelector, NetworkPolicy, PeerSelector, PolicyPort, PolicyRule, PortRef, Protocol, Tier,
@@ -28,6 +29,15 @@ use std::sync::Arc;
 pub enum Other {
     Class(ClassId),
     Address(IpAddr),
+}
+
+/// An address outside the cluster known by its DNS name (`netseg can --to api.example.com`).
+#[derive(Debug, Clone, Copy)]
+pub struct DnsTarget<'a> {
+    pub name: &'a str,
+    /// Whether Cilium learns the name's addresses for the source: an L7 DNS rule of its egress lets its lookup of
+    /// the name through the DNS proxy, whose answers are all `toFQDNs` ever matches.
+    pub learnt: bool,
 }
 
 /// What one peer of a rule matches.
@@ -44,6 +54,10 @@ pub enum PeerSet {
     /// A v1alpha2 `domainNames` peer. netseg resolves no names, so it stands for every address outside the cluster:
     /// such rules only accept traffic, and over-reporting is the safe side.
     AnyAddress,
+    /// A Cilium `toFQDNs` selector. Toward an address it stands for every address outside the cluster (netseg
+    /// resolves no names; over-reporting is the safe side); toward a DNS name a question names, it matches by the
+    /// name ([`CompiledRule::matching_peer_named`]).
+    Fqdn(Arc<FqdnSelector>),
     /// A Calico `source` or `destination`: every condition it sets must hold.
     Calico(Arc<EndpointMatch>),
 }
@@ -62,8 +76,8 @@ impl PeerSet {
             (PeerSet::Nodes { addresses, .. }, Other::Address(_)) => {
                 addresses.iter().any(|b| PeerSet::Block(*b).matches(classes, other))
             }
-            (PeerSet::AnyAddress, Other::Class(_)) => false,
-            (PeerSet::AnyAddress, Other::Address(_)) => true,
+            (PeerSet::AnyAddress | PeerSet::Fqdn(_), Other::Class(_)) => false,
+            (PeerSet::AnyAddress | PeerSet::Fqdn(_), Other::Address(_)) => true,
             (PeerSet::Calico(condition), other) => condition.matches(classes, other),
         }
     }
@@ -291,7 +305,7 @@ impl CompiledRule {
             match peer {
                 PeerSet::Classes(set) | PeerSet::Nodes { hosts: set, .. } => sets.push(set),
                 PeerSet::Calico(m) => sets.extend(m.class_sets()),
-                PeerSet::Block(_) | PeerSet::Blocks(_) | PeerSet::AnyAddress => {}
+                PeerSet::Block(_) | PeerSet::Blocks(_) | PeerSet::AnyAddress | PeerSet::Fqdn(_) => {}
             }
         }
         if let Some(subject) = self.condition.as_ref().and_then(|c| c.subject.as_ref()) {
@@ -305,6 +319,22 @@ impl CompiledRule {
         match &self.peers {
             None => Some(None),
             Some(peers) => peers.iter().position(|p| p.matches(classes, other)).map(Some),
+        }
+    }
+
+    /// [`CompiledRule::matching_peer`] toward an address known by a DNS name: a `toFQDNs` peer matches only when
+    /// its selector matches the name and Cilium learns the name's addresses (the source's lookup passes its DNS
+    /// proxy); every other peer matches as it does the address.
+    pub fn matching_peer_named(&self, classes: &Classes, other: Other, name: &DnsTarget<'_>) -> Option<Option<usize>> {
+        match &self.peers {
+            None => Some(None),
+            Some(peers) => peers
+                .iter()
+                .position(|p| match p {
+                    PeerSet::Fqdn(selector) => name.learnt && selector.matches(name.name),
+                    _ => p.matches(classes, other),
+                })
+                .map(Some),
         }
     }
 }

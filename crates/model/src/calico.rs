@@ -309,6 +309,13 @@ impl CalicoPolicy {
     pub fn special_processing(&self) -> bool {
         self.do_not_track || self.pre_dnat || self.apply_on_forward
     }
+
+    /// `preDNAT` or `doNotTrack`: Felix renders such a policy only for host endpoints (before DNAT, or before
+    /// connection tracking), never for a workload endpoint, whatever its selector matches. (`applyOnForward`
+    /// alone leaves a policy normal: it adds forwarded traffic through host endpoints.)
+    pub fn host_endpoints_only(&self) -> bool {
+        self.do_not_track || self.pre_dnat
+    }
 }
 
 /// `StagedKubernetesNetworkPolicy`: a Kubernetes NetworkPolicy previewed, never enforced.

@@ -2,9 +2,10 @@
 
 use crate::can_cilium as cilium;
 use crate::Style;
+use netseg_engine::addresses::IpRange;
 use netseg_engine::cilium::rule_at;
 use netseg_engine::mesh::{MeshAnswer, Outcome, Passability, Verdict as MeshVerdict};
-use netseg_engine::query::Verdict;
+use netseg_engine::query::{OutsideAnswer, Verdict};
 use netseg_engine::request::{Layer, PolicyRef, Request, RequestVerdict};
 use netseg_engine::{Action, Endpoint, PolicyKind, PortSet, SideTrace, TierHit, TierId};
 use netseg_model::{
@@ -262,7 +263,7 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
                     rule.field(side.direction),
                     rule.policy.display_name(),
                     rule.rule.line,
-                    cilium::describe_peers(rule.rule)
+                    cilium::describe_peers(rule.rule, verdict.outside.as_ref().and_then(|o| o.name.as_deref()))
                 );
                 cilium::condition_lines(rule.rule, &ports, out);
             }
@@ -525,6 +526,52 @@ pub fn notes(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> 
         notes
             .push("the pods behind these names do not all answer alike; the explanation shows one allowed pair".into());
     }
+    if let Some(outside) = &verdict.outside {
+        notes.extend(outside_notes(verdict, outside));
+    }
+    notes.extend(crate::can_calico::host_endpoint_notes(cluster, verdict));
+    notes
+}
+
+/// Up to four CIDRs of some ranges, and how many more.
+fn ranges_words(ranges: &[IpRange]) -> String {
+    let cidrs: Vec<String> = ranges.iter().flat_map(IpRange::cidrs).map(|c| c.to_string()).collect();
+    match cidrs.len() {
+        0..=4 => cidrs.join(", "),
+        n => format!("{} and {} more", cidrs[..4].join(", "), n - 4),
+    }
+}
+
+/// What an address outside the cluster that the question did not give stands for, and where the answer differs.
+fn outside_notes(verdict: &Verdict, outside: &OutsideAnswer) -> Vec<String> {
+    let mut notes = Vec::new();
+    let what = match &outside.name {
+        Some(name) => format!("netseg does not resolve {name}: the verdict is for an address outside the cluster"),
+        None => "the verdict is for an address outside the cluster".to_string(),
+    };
+    if outside.otherwise.is_empty() {
+        notes.push(format!("{what}; every such address gets the same answer"));
+        return notes;
+    }
+    notes.push(format!(
+        "{what} that no address rule singles out, the largest part of the address space that answers alike ({})",
+        ranges_words(&outside.ranges)
+    ));
+    let target = outside.name.as_deref().unwrap_or("the address");
+    for (ranges, ports) in &outside.otherwise {
+        let answer = if ports.is_empty() {
+            "denied".to_string()
+        } else if *ports == verdict.query.ports() {
+            "allowed".to_string()
+        } else {
+            format!("allowed on {ports} only")
+        };
+        notes.push(format!(
+            "if {target} is in {}, the answer on {} is {answer}: ask with --to ADDRESS to decide exactly",
+            ranges_words(ranges),
+            verdict.query
+        ));
+    }
     notes
 }
 
@@ -544,6 +591,10 @@ pub fn text(cluster: &Cluster, verdict: &Verdict, network_notes: &[String], styl
         }
     }
     side_lines(cluster, verdict, &verdict.explanation.egress, style, &mut out);
+    if let Some((name, lookup)) = verdict.outside.as_ref().and_then(|o| Some((o.name.as_deref()?, o.lookup.as_ref()?)))
+    {
+        cilium::lookup_lines(cluster, name, &verdict.from.display, lookup, &mut out);
+    }
     side_lines(cluster, verdict, &verdict.explanation.ingress, style, &mut out);
     mesh_lines(verdict, style, &mut out);
     let notes = notes(cluster, verdict, network_notes);
@@ -631,9 +682,13 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
 /// The request as the question named it, field by field (only the fields given).
 fn request_json(request: &Request) -> Value {
     let mut value = json!({});
-    for (key, field) in
-        [("method", &request.method), ("path", &request.path), ("query", &request.query), ("host", &request.host)]
-    {
+    for (key, field) in [
+        ("method", &request.method),
+        ("path", &request.path),
+        ("query", &request.query),
+        ("host", &request.host),
+        ("dns_name", &request.dns_name),
+    ] {
         if let Some(text) = field {
             value[key] = json!(text);
         }
@@ -663,6 +718,21 @@ pub fn json(cluster: &Cluster, verdict: &Verdict, network_notes: &[String]) -> V
     }
     if !verdict.request.is_unspecified() {
         value["request"] = request_json(&verdict.request);
+    }
+    if let Some(outside) = &verdict.outside {
+        let cidrs =
+            |ranges: &[IpRange]| ranges.iter().flat_map(IpRange::cidrs).map(|c| c.to_string()).collect::<Vec<_>>();
+        let entity = verdict.to.entity.or(verdict.from.entity).map(|e| e.as_str());
+        let mut entry = json!({
+            "name": outside.name,
+            "entity": entity,
+            "addresses": cidrs(&outside.ranges),
+            "otherwise": outside.otherwise.iter().map(|(ranges, ports)| json!({"addresses": cidrs(ranges), "allowed_ports": ports})).collect::<Vec<_>>(),
+        });
+        if let Some(lookup) = &outside.lookup {
+            entry["fqdn"] = cilium::lookup_json(cluster, lookup);
+        }
+        value["outside"] = entry;
     }
     if !verdict.request_verdicts.is_empty() {
         value["request_verdicts"] = verdict

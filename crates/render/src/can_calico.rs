@@ -239,3 +239,44 @@ pub fn side_json(cluster: &Cluster, side: &SideTrace, wanted: &PortSet) -> Vec<V
     }
     by
 }
+
+/// Calico's policies that decide at host endpoints (`preDNAT`, `doNotTrack`, `applyOnForward`), which netseg does
+/// not evaluate there: named where the connection may pass a node's interface, that is where one end is outside
+/// the cluster or on the host network (NS172).
+pub fn host_endpoint_notes(cluster: &Cluster, verdict: &netseg_engine::query::Verdict) -> Vec<String> {
+    let explanation = &verdict.explanation;
+    if !explanation.egress.calico {
+        return Vec::new();
+    }
+    let through_node =
+        [&explanation.egress, &explanation.ingress].iter().any(|side| side.external || side.host_network)
+            || verdict.outside.is_some();
+    if !through_node {
+        return Vec::new();
+    }
+    cluster
+        .calico
+        .policies
+        .iter()
+        .filter(|p| p.enforced() && p.special_processing())
+        .map(|policy| {
+            let mut flags = Vec::new();
+            for (set, flag) in [
+                (policy.pre_dnat, "preDNAT"),
+                (policy.do_not_track, "doNotTrack"),
+                (policy.apply_on_forward, "applyOnForward"),
+            ] {
+                if set {
+                    flags.push(flag);
+                }
+            }
+            format!(
+                "{} ({}) is {}: it decides at host endpoints, which netseg does not evaluate; where this connection \
+                 passes a node interface it selects, it decides there too (NS172)",
+                policy.display_name(),
+                policy.location,
+                flags.join(", ")
+            )
+        })
+        .collect()
+}

@@ -1,15 +1,17 @@
 //! `netseg can`: the lines and JSON entries for Cilium's policies (deny rules, default deny, allow rules and the
 //! L7 conditions on what they allow).
 
-use netseg_engine::cilium::{rule_at, CiliumRuleRef};
+use netseg_engine::cilium::{rule_at, CiliumRuleRef, NameLookup};
+use netseg_engine::rules::RuleOrigin;
 use netseg_engine::{PolicyKind, PortSet, SideTrace, TierId};
 use netseg_model::cilium::{CiliumPeerRule, CiliumPeerSelection, L7Rules};
 use netseg_model::{Cluster, Direction};
 use serde_json::{json, Value};
 use std::fmt::Write;
 
-/// The peers of a rule in words: "fromEndpoints org=empire", "toEntities world", "anyone".
-pub fn describe_peers(rule: &CiliumPeerRule) -> String {
+/// The peers of a rule in words: "fromEndpoints org=empire", "toEntities world", "anyone". `name`: the DNS name
+/// the question asks about, which `toFQDNs` selectors are matched against.
+pub fn describe_peers(rule: &CiliumPeerRule, name: Option<&str>) -> String {
     let Some(field) = rule.peer_field else {
         return if rule.any_peer() { "anyone (the rule names only ports)".into() } else { "no one".into() };
     };
@@ -29,9 +31,11 @@ pub fn describe_peers(rule: &CiliumPeerRule) -> String {
             }
             CiliumPeerSelection::CidrGroup(name) => format!("CIDR group {name} (not read: matches nothing)"),
             CiliumPeerSelection::Service(service) => service.to_string(),
-            CiliumPeerSelection::Fqdn(fqdn) => {
-                format!("{fqdn} (names are not resolved: any address outside the cluster)")
-            }
+            CiliumPeerSelection::Fqdn(fqdn) => match name {
+                Some(name) if fqdn.matches(name) => format!("{fqdn} (matches {name})"),
+                Some(name) => format!("{fqdn} (does not match {name})"),
+                None => format!("{fqdn} (names are not resolved: any address outside the cluster)"),
+            },
             CiliumPeerSelection::Nodes(selector) => format!("nodes `{selector}`"),
             CiliumPeerSelection::CloudGroup => "cloud provider groups (not resolved: match nothing)".into(),
         })
@@ -103,7 +107,7 @@ pub fn deny_lines(cluster: &Cluster, side: &SideTrace, wanted: &PortSet, out: &m
             rule.policy.display_name(),
             rule.rule.line,
             direction_word(side.direction),
-            describe_peers(rule.rule),
+            describe_peers(rule.rule, None),
         );
     }
 }
@@ -161,4 +165,75 @@ pub fn default_deny_json(cluster: &Cluster, side: &SideTrace) -> Vec<Value> {
         entries.push(json!({"kind": "CiliumPolicyEnforcement", "mode": "always"}));
     }
     entries
+}
+
+/// A Cilium rule named for people: `egress rule spec.egress[1] of CiliumNetworkPolicy shop/api (line 12)`.
+fn rule_words(cluster: &Cluster, origin: RuleOrigin) -> Option<String> {
+    let rule = rule_at(cluster, origin)?;
+    Some(format!(
+        "{} rule {} of {} (line {})",
+        origin.direction.as_str(),
+        rule.field(origin.direction),
+        rule.policy.display_name(),
+        rule.rule.line
+    ))
+}
+
+/// Under the egress side, toward a DNS name: whether Cilium's DNS proxy lets the source's lookup of the name
+/// through, which is all that makes its `toFQDNs` rules match.
+pub fn lookup_lines(cluster: &Cluster, name: &str, source: &str, lookup: &NameLookup, out: &mut String) {
+    let words = |origins: &[RuleOrigin]| -> String {
+        origins.iter().filter_map(|&o| rule_words(cluster, o)).collect::<Vec<_>>().join("; ")
+    };
+    if lookup.fqdn_rules.is_empty() {
+        if !lookup.lookup_rules.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {source}'s lookup of {name} passes Cilium's DNS proxy ({}), but no toFQDNs rule of its egress \
+                 names {name}",
+                words(&lookup.lookup_rules)
+            );
+        }
+        return;
+    }
+    if lookup.lookup_rules.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {} names {name} (toFQDNs), but no L7 DNS rule of {source}'s egress lets its lookup of {name} through \
+             Cilium's DNS proxy: Cilium never learns the name's addresses from it, so the rule allows nothing \
+             (Cilium gathers names per node: another pod on the same node whose lookup passes the proxy would make \
+             them known)",
+            words(&lookup.fqdn_rules)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  {source}'s lookup of {name} passes Cilium's DNS proxy ({}), so Cilium learns its addresses for the \
+             toFQDNs rules that name it ({})",
+            words(&lookup.lookup_rules),
+            words(&lookup.fqdn_rules)
+        );
+    }
+}
+
+fn origin_json(cluster: &Cluster, origin: RuleOrigin) -> Option<Value> {
+    let rule = rule_at(cluster, origin)?;
+    Some(json!({
+        "kind": rule.policy.kind.as_str(),
+        "namespace": rule.policy.namespace,
+        "name": rule.policy.name,
+        "rule": rule.field(origin.direction),
+        "file": rule.policy.location.file,
+        "line": rule.rule.line,
+    }))
+}
+
+/// `lookup_lines` in `netseg.can/v1` JSON.
+pub fn lookup_json(cluster: &Cluster, lookup: &NameLookup) -> Value {
+    let refs = |origins: &[RuleOrigin]| origins.iter().filter_map(|&o| origin_json(cluster, o)).collect::<Vec<_>>();
+    json!({
+        "fqdn_rules": refs(&lookup.fqdn_rules),
+        "lookup_rules": refs(&lookup.lookup_rules),
+        "learnt": !lookup.lookup_rules.is_empty(),
+    })
 }

@@ -32,12 +32,15 @@ mod ns152_baseline_not_default;
 mod ns160_cross_tenant_reachable;
 mod ns170_calico_pass_to_profile;
 mod ns171_calico_tier_drops_unmatched;
+mod ns172_calico_host_endpoint_policy;
 mod ns180_cilium_policy_inert;
 mod ns181_cilium_enforcement_never;
 mod ns182_fqdn_without_dns_rule;
 mod ns183_cilium_world_egress;
 mod ns184_l4_allow_cancels_l7;
 mod ns185_cilium_cidr_aimed_at_pods;
+mod ns186_cilium_deny_cuts_allow;
+mod ns187_cilium_host_policy;
 mod ns190_mesh_policy_without_proxy;
 mod ns191_plaintext_escapes_identity_rule;
 mod ns192_mesh_allow_unreachable;
@@ -80,12 +83,15 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns160_cross_tenant_reachable::RULE, ns160_cross_tenant_reachable::check),
     (&ns170_calico_pass_to_profile::RULE, ns170_calico_pass_to_profile::check),
     (&ns171_calico_tier_drops_unmatched::RULE, ns171_calico_tier_drops_unmatched::check),
+    (&ns172_calico_host_endpoint_policy::RULE, ns172_calico_host_endpoint_policy::check),
     (&ns180_cilium_policy_inert::RULE, ns180_cilium_policy_inert::check),
     (&ns181_cilium_enforcement_never::RULE, ns181_cilium_enforcement_never::check),
     (&ns182_fqdn_without_dns_rule::RULE, ns182_fqdn_without_dns_rule::check),
     (&ns183_cilium_world_egress::RULE, ns183_cilium_world_egress::check),
     (&ns184_l4_allow_cancels_l7::RULE, ns184_l4_allow_cancels_l7::check),
     (&ns185_cilium_cidr_aimed_at_pods::RULE, ns185_cilium_cidr_aimed_at_pods::check),
+    (&ns186_cilium_deny_cuts_allow::RULE, ns186_cilium_deny_cuts_allow::check),
+    (&ns187_cilium_host_policy::RULE, ns187_cilium_host_policy::check),
     (&ns190_mesh_policy_without_proxy::RULE, ns190_mesh_policy_without_proxy::check),
     (&ns191_plaintext_escapes_identity_rule::RULE, ns191_plaintext_escapes_identity_rule::check),
     (&ns192_mesh_allow_unreachable::RULE, ns192_mesh_allow_unreachable::check),

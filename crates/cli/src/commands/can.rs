@@ -7,8 +7,8 @@ use crate::input::load_one;
 use crate::output::write_out;
 use crate::settings::Settings;
 use crate::timings::phase;
-use anyhow::Result;
-use netseg_engine::query::{self, PortQuery};
+use anyhow::{anyhow, Result};
+use netseg_engine::query::{self, End, PortQuery};
 use netseg_engine::request::Request;
 use netseg_engine::Network;
 
@@ -18,8 +18,16 @@ pub fn run(settings: &Settings, args: &CanArgs) -> Result<u8> {
     let had_errors = diagnostics::report(&loaded.diagnostics, settings.verbose, false);
     let network = Network::new(cluster, &super::network_choice(&args.network))?;
     let query = PortQuery::new(args.ports.protocol.as_deref(), args.ports.port)?;
-    let from = query::resolve(cluster, &args.from)?;
-    let to = query::resolve(cluster, &args.to)?;
+    // Each name is a usage error of its own flag.
+    let from = query::resolve_target(cluster, &args.from, End::Source).map_err(|e| anyhow!("--from: {e}"))?;
+    let to = query::resolve_target(cluster, &args.to, End::Destination).map_err(|e| anyhow!("--to: {e}"))?;
+    if from.outside.is_some() && to.outside.is_some() {
+        return Err(anyhow!(
+            "--from `{}` and --to `{}` are both outside the cluster: no policy of the input governs that",
+            args.from,
+            args.to
+        ));
+    }
     let verdict = query::verdict(network.effective(), from, to, query, request(&args.request));
     phase("engine");
     let rendered = match args.output {
@@ -38,5 +46,12 @@ fn request(args: &RequestArgs) -> Request {
         Some((path, query)) => (Some(path.clone()), query.clone()),
         None => (None, None),
     };
-    Request { method: args.method.clone(), path, query, host: args.host.clone(), headers: args.headers.clone() }
+    Request {
+        method: args.method.clone(),
+        path,
+        query,
+        host: args.host.clone(),
+        headers: args.headers.clone(),
+        dns_name: args.dns_name.clone(),
+    }
 }

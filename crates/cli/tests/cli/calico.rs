@@ -419,3 +419,42 @@ fn reach_sees_calico_policies_only_where_calico_enforces_them() {
     let run = netseg(&["reach", "-o", "json", "--cni", "cilium", &path]);
     assert!(run.stderr.is_empty() || !run.stderr.contains("unmodelled-policy"), "{}", run.stderr);
 }
+
+/// A pre-DNAT policy that reads as if it denied every pod's ingress: Calico applies it at host endpoints only.
+const PRE_DNAT: &str = "kind: Pod
+metadata: {name: a, namespace: shop, labels: {app: a}}
+---
+kind: Pod
+metadata: {name: b, namespace: shop, labels: {app: b}}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge}
+spec:
+  selector: all()
+  preDNAT: true
+  applyOnForward: true
+  types: [Ingress]
+  ingress:
+  - action: Deny
+";
+
+#[test]
+fn pre_dnat_policies_do_not_govern_pods_and_are_reported_and_noted() {
+    let dir = tree(&[("edge.yaml", PRE_DNAT)]);
+    let path = dir.path().display().to_string();
+    let pods = netseg(&["can", "--cni", "calico", "--from", "shop/a", "--to", "shop/b", "--port", "80", &path]);
+    assert_eq!(pods.code, 0, "{}", pods.stdout);
+    assert!(!pods.stdout.contains("NS172"), "pod to pod passes no host endpoint: {}", pods.stdout);
+    let outside = netseg(&["can", "--cni", "calico", "--from", "8.8.8.8", "--to", "shop/b", "--port", "80", &path]);
+    assert!(
+        outside.stdout.contains("GlobalNetworkPolicy edge (") && outside.stdout.contains("is preDNAT, applyOnForward"),
+        "{}",
+        outside.stdout
+    );
+    let audit = netseg(&["audit", "--cni", "calico", "-o", "json", &path]);
+    let findings = json(&audit.stdout)["findings"].as_array().expect("findings").clone();
+    let ns172: Vec<&serde_json::Value> = findings.iter().filter(|f| f["rule"] == "NS172").collect();
+    assert_eq!(ns172.len(), 1, "{}", audit.stdout);
+    assert_eq!(ns172[0]["location"]["line"], 7, "the policy's first line");
+}

@@ -235,3 +235,70 @@ fn bad_request_fields_and_port_zero_are_usage_errors() {
     assert_eq!(reach.code, 2);
     assert!(reach.stderr.contains("`0` is not a port: ports are 1 to 65535"), "{}", reach.stderr);
 }
+
+/// A NetworkPolicy that lets `shop/app` send HTTPS anywhere but the private 10/8.
+const EGRESS_EXCEPT_PRIVATE: &str = "kind: Pod
+metadata: {name: app, namespace: shop, labels: {app: app}}
+---
+kind: Pod
+metadata: {name: agent, namespace: kube-system, labels: {app: agent}}
+spec: {hostNetwork: true}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: egress, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: app}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}}]
+    ports: [{port: 443}]
+";
+
+#[test]
+fn to_takes_a_dns_name_as_an_address_outside_the_cluster_and_says_where_the_answer_differs() {
+    let dir = tree(&[("p.yaml", EGRESS_EXCEPT_PRIVATE)]);
+    let path = dir.path().display().to_string();
+    let run = netseg(&["can", "--from", "shop/app", "--to", "api.github.com", "--port", "443", &path]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("netseg does not resolve api.github.com"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("if api.github.com is in 10.0.0.0/8, the answer on TCP 443 is denied"),
+        "{}",
+        run.stdout
+    );
+    let json = json(
+        &netseg(&["can", "-o", "json", "--from", "shop/app", "--to", "api.github.com", "--port", "443", &path]).stdout,
+    );
+    assert_eq!(json["outside"]["otherwise"][0]["addresses"][0], "10.0.0.0/8");
+    assert!(json["outside"]["fqdn"].is_null(), "no Cilium policy: nothing about lookups");
+    let denied = netseg(&["can", "--from", "shop/app", "--to", "world", "--port", "80", &path]);
+    assert_eq!(denied.code, 1, "{}", denied.stdout);
+    let host = netseg(&["can", "--from", "shop/app", "--to", "host", "--port", "443", &path]);
+    assert!(host.stdout.contains("host (the host-network pods of the input)"), "{}", host.stdout);
+}
+
+#[test]
+fn a_to_that_is_no_name_netseg_knows_is_an_error_naming_the_flag() {
+    let dir = tree(&[("p.yaml", EGRESS_EXCEPT_PRIVATE)]);
+    let path = dir.path().display().to_string();
+    for (flag, value, message) in [
+        ("--to", "nosuch", "names no workload, pod, IP address, DNS name or Cilium entity"),
+        ("--to", "health", "which netseg does not model"),
+        ("--to", "kube-apiserver", "but the input has none"),
+        ("--from", "api.github.com", "only a destination can be one"),
+    ] {
+        let (from, to) = if flag == "--to" { ("shop/app", value) } else { (value, "shop/app") };
+        let run = netseg(&["can", "--from", from, "--to", to, &path]);
+        assert_eq!(run.code, 2, "{value}: {}", run.stdout);
+        assert!(run.stderr.contains(&format!("{flag}: `{value}`")) && run.stderr.contains(message), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn both_ends_outside_the_cluster_is_an_error() {
+    let dir = tree(&[("p.yaml", EGRESS_EXCEPT_PRIVATE)]);
+    let run = netseg(&["can", "--from", "world", "--to", "api.github.com", &dir.path().display().to_string()]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("both outside the cluster"), "{}", run.stderr);
+}

@@ -128,3 +128,149 @@ fn can_lists_the_l7_conditions_and_decides_a_named_request() {
     let xwing = netseg(&["can", "--cni", "cilium", "--from", "default/xwing", "--to", "default/deathstar", &path]);
     assert_eq!(xwing.code, 1, "{}", xwing.stdout);
 }
+
+/// A pod that may reach api.github.com by name, with the L7 DNS rule that lets its lookups of `*.github.com`
+/// through Cilium's DNS proxy, and a pod with the toFQDNs rule but no DNS rule.
+const FQDN: &str = "kind: Pod
+metadata: {name: app, namespace: shop, labels: {app: app}}
+---
+kind: Pod
+metadata: {name: blind, namespace: shop, labels: {app: blind}}
+---
+kind: Pod
+metadata: {name: coredns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: to-github, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: app}}
+  egress:
+  - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}}]
+    toPorts: [{ports: [{port: '53', protocol: ANY}], rules: {dns: [{matchPattern: '*.github.com'}]}}]
+  - toFQDNs: [{matchName: api.github.com}, {matchPattern: '*.githubusercontent.com'}]
+    toPorts: [{ports: [{port: '443', protocol: TCP}]}]
+  - toEntities: [kube-apiserver]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: blind, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: blind}}
+  egress:
+  - toFQDNs: [{matchName: api.github.com}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: kubernetes, namespace: default}
+subsets: [{addresses: [{ip: 172.18.0.2}], ports: [{name: https, port: 6443, protocol: TCP}]}]
+";
+
+#[test]
+fn can_decides_to_fqdns_by_the_name_and_says_when_the_dns_proxy_never_sees_the_lookup() {
+    let dir = tree(&[("fqdn.yaml", FQDN)]);
+    let path = dir.path().display().to_string();
+    let can = |from: &str, to: &str, port: &str, extra: &[&str]| {
+        let mut args = vec!["can", "--cni", "cilium", "--from", from, "--to", to, "--port", port];
+        args.extend_from_slice(extra);
+        args.push(&path);
+        netseg(&args)
+    };
+    let allowed = can("shop/app", "API.GitHub.com.", "443", &[]);
+    assert_eq!(allowed.code, 0, "{}{}", allowed.stdout, allowed.stderr);
+    assert!(allowed.stdout.starts_with("ALLOWED  shop/app[Pod] → api.github.com (a DNS name) on TCP 443"));
+    assert!(allowed.stdout.contains("matchName api.github.com. (matches api.github.com)"), "{}", allowed.stdout);
+    assert!(
+        allowed.stdout.contains("lookup of api.github.com passes Cilium's DNS proxy (egress rule spec.egress[0]"),
+        "{}",
+        allowed.stdout
+    );
+    // The pattern names the host, but the DNS rule refuses its lookup: Cilium never learns its addresses.
+    let refused = can("shop/app", "raw.githubusercontent.com", "443", &["-o", "json"]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    let answer = json(&refused.stdout);
+    assert_eq!(answer["outside"]["name"], "raw.githubusercontent.com");
+    assert_eq!(answer["outside"]["fqdn"]["learnt"], false);
+    assert_eq!(answer["outside"]["fqdn"]["fqdn_rules"][0]["rule"], "spec.egress[1]");
+    assert_eq!(answer["outside"]["fqdn"]["fqdn_rules"][0]["line"], 18);
+    let blind = can("shop/blind", "api.github.com", "443", &[]);
+    assert_eq!(blind.code, 1, "{}", blind.stdout);
+    assert!(blind.stdout.contains("no L7 DNS rule of shop/blind[Pod]'s egress lets its lookup"), "{}", blind.stdout);
+    // Entities: the API server by its endpoints, and the world, where the toFQDNs rule does not count.
+    let api = can("shop/app", "kube-apiserver", "6443", &[]);
+    assert_eq!(api.code, 0, "{}", api.stdout);
+    assert!(api.stdout.contains("to toEntities kube-apiserver, on TCP 6443"), "{}", api.stdout);
+    let world = can("shop/app", "world", "443", &["-o", "json"]);
+    assert_eq!(world.code, 0, "a toFQDNs peer stands for any address when no name is given: {}", world.stdout);
+    assert_eq!(json(&world.stdout)["outside"]["entity"], "world");
+}
+
+#[test]
+fn audit_names_an_allow_that_a_clusterwide_deny_cuts_with_both_rules() {
+    let text = "kind: Pod
+metadata: {name: agent, namespace: ops, labels: {app: agent}}
+---
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: no-metadata}
+spec:
+  endpointSelector: {}
+  egressDeny: [{toCIDR: [169.254.169.254/32]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: agent, namespace: ops}
+spec:
+  podSelector: {matchLabels: {app: agent}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: 169.254.169.254/32}}]
+";
+    let dir = tree(&[("deny.yaml", text)]);
+    let run = netseg(&["audit", "--cni", "cilium", "-o", "json", &dir.path().display().to_string()]);
+    let findings = json(&run.stdout)["findings"].as_array().expect("findings").clone();
+    let ns186: Vec<&serde_json::Value> = findings.iter().filter(|f| f["rule"] == "NS186").collect();
+    assert_eq!(ns186.len(), 1, "{}", run.stdout);
+    assert_eq!(ns186[0]["location"]["line"], 18, "the allow rule's line");
+    let message = ns186[0]["message"].as_str().expect("message");
+    assert!(message.contains("egress rule 0 of NetworkPolicy ops/agent"), "{message}");
+    assert!(message.contains("spec.egressDeny[0] of CiliumClusterwideNetworkPolicy no-metadata"), "{message}");
+    assert!(message.contains("deny.yaml:9"), "{message}");
+}
+
+#[test]
+fn can_decides_a_dns_query_against_the_l7_dns_rule() {
+    let dir = tree(&[("fqdn.yaml", FQDN)]);
+    let path = dir.path().display().to_string();
+    let ask = |name: &str| {
+        netseg(&[
+            "can",
+            "--cni",
+            "cilium",
+            "--from",
+            "shop/app",
+            "--to",
+            "kube-system/coredns",
+            "--port",
+            "53",
+            "--protocol",
+            "UDP",
+            "--dns-name",
+            name,
+            "-o",
+            "json",
+            &path,
+        ])
+    };
+    let admitted = ask("API.github.com.");
+    assert_eq!(admitted.code, 0, "{}{}", admitted.stdout, admitted.stderr);
+    let answer = json(&admitted.stdout);
+    assert_eq!(answer["request"]["dns_name"], "api.github.com");
+    assert_eq!(answer["request_verdicts"][0]["verdict"], "allowed");
+    let refused = ask("example.com");
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert_eq!(json(&refused.stdout)["request_verdicts"][0]["verdict"], "denied");
+    let bad = ask("*.github.com");
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--dns-name") && bad.stderr.contains("is not a DNS name"), "{}", bad.stderr);
+}
