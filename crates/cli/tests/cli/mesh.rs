@@ -281,3 +281,48 @@ fn a_linkerd_policy_targeting_nothing_is_a_warning_with_file_line_and_field() {
         run.stderr
     );
 }
+
+/// The mesh rules judge Consul too: under ACLs that default to deny every Consul workload is protected by the
+/// mesh, and with no NetworkPolicy under it NS197 names each; no namespace is open to every client (NS193).
+#[test]
+fn audit_judges_consul_workloads_by_the_default_intention() {
+    let run = netseg(&["audit", "-o", "json", &fixture("mesh/consul-intentions")]);
+    let findings = json(&run.stdout)["findings"].as_array().cloned().unwrap_or_default();
+    let of = |rule: &str| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .filter_map(|f| f["message"].as_str().map(str::to_string))
+            .collect()
+    };
+    let only_mesh = of("NS197");
+    assert!(
+        only_mesh.iter().any(|m| m.starts_with("shop/api[Deployment] is protected by Consul's default intention deny")),
+        "{only_mesh:?}"
+    );
+    assert!(of("NS193").is_empty(), "{:?}", of("NS193"));
+}
+
+/// A DENY rule on methods that also applies to a port a Service declares as TCP denies every connection there:
+/// `can` says so, and the audit names the rule, the workload and the port.
+#[test]
+fn a_deny_rule_with_http_fields_over_a_tcp_port_is_applied_and_audited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {istio-injection: enabled}}\n---\n\
+        kind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web}]}\n---\n\
+        kind: Deployment\nmetadata: {name: redis, namespace: shop}\nspec:\n  template:\n    metadata: {labels: {app: redis}}\n    spec: {containers: [{name: redis, ports: [{containerPort: 6379}]}]}\n---\n\
+        apiVersion: v1\nkind: Service\nmetadata: {name: redis, namespace: shop}\nspec: {selector: {app: redis}, ports: [{name: tcp-redis, port: 6379}]}\n---\n\
+        apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: no-delete, namespace: shop}\nspec:\n  action: DENY\n  rules:\n  - to: [{operation: {methods: [DELETE]}}]\n";
+    std::fs::write(dir.path().join("shop.yaml"), text).expect("write");
+    let path = dir.path().display().to_string();
+    let can = netseg(&["can", "--from", "shop/web", "--to", "shop/redis", "--port", "6379", &path]);
+    assert_eq!(can.code, 1, "the whole TCP port is denied: {}\n{}", can.stdout, can.stderr);
+    let audit = netseg(&["audit", "-o", "json", &path]);
+    let findings = json(&audit.stdout)["findings"].as_array().cloned().unwrap_or_default();
+    let finding = findings.iter().find(|f| f["rule"] == "NS198").expect("NS198 fires");
+    assert_eq!(finding["resource"]["name"], "no-delete");
+    // The rule's own line.
+    assert_eq!(finding["location"]["line"], 30, "{finding}");
+    assert!(finding["location"]["file"].as_str().is_some_and(|f| f.ends_with("shop.yaml")), "{finding}");
+    assert!(finding["evidence"].as_str().is_some_and(|e| e.contains("shop/redis[Deployment]:6379")), "{finding}");
+}
