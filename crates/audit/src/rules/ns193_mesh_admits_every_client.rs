@@ -92,12 +92,12 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                     ));
                 }
             }
-            Some(MeshKind::Consul) => {
-                if super::ns194_proxy_bypass_port::mesh_protection(cluster, workload, plane).is_none() {
-                    open.entry((namespace_name, MeshKind::Consul)).or_default().push(workload.id.to_string());
-                }
+            Some(MeshKind::Consul)
+                if super::ns194_proxy_bypass_port::mesh_protection(cluster, workload, plane).is_none() =>
+            {
+                open.entry((namespace_name, MeshKind::Consul)).or_default().push(workload.id.to_string());
             }
-            None => {}
+            Some(MeshKind::Consul) | None => {}
         }
     }
     for ((namespace, mesh), workloads) in open {
