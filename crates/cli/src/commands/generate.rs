@@ -20,7 +20,7 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
     let options = super::audit_options(&args.facts)?;
     let dns = args.dns.as_deref().map(str::parse::<DnsTarget>).transpose().map_err(|e| anyhow!("--dns {e}"))?;
     let config = input::config(None)?;
-    let loaded = load_one(settings, &args.input, "generate")?;
+    let loaded = super::with_mesh_settings(load_one(settings, &args.input, "generate")?, &args.network);
     let cluster = &loaded.cluster;
     let mut had_errors = diagnostics::report(&loaded.diagnostics, settings.verbose, false);
     let network = Network::new(cluster, &super::network_choice(&args.network))?;

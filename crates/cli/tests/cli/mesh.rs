@@ -326,3 +326,47 @@ fn a_deny_rule_with_http_fields_over_a_tcp_port_is_applied_and_audited() {
     assert!(finding["location"]["file"].as_str().is_some_and(|f| f.ends_with("shop.yaml")), "{finding}");
     assert!(finding["evidence"].as_str().is_some_and(|e| e.contains("shop/redis[Deployment]:6379")), "{finding}");
 }
+
+/// `--trust-domain` is laid over the input's mesh config: the principals the policy names are in another trust
+/// domain, so the inventory's POST no longer matches; the client's principal is shown in the flag's domain.
+#[test]
+fn the_trust_domain_flag_changes_every_principal() {
+    let shoes = shoes();
+    let can = |extra: &[&str]| {
+        let mut all = vec!["can", "--from", "default/inventory", "--to", "default/shoes", "--port", "8080"];
+        all.extend_from_slice(extra);
+        all.extend_from_slice(&["--method", "POST", shoes.as_str()]);
+        netseg(&all)
+    };
+    assert_eq!(can(&[]).code, 0);
+    let run = can(&["--trust-domain", "example.org"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("example.org/ns/default/sa/inventory-sa"), "{}", run.stdout);
+    let bad = can(&["--trust-domain", "a/b"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--trust-domain") && bad.stderr.contains("cannot contain '/'"), "{}", bad.stderr);
+}
+
+/// `--consul-default-intention` wins over the server config's ACL default (deny in the fixture): batch, which no
+/// intention names, gets in under allow, and the answer cites the flag.
+#[test]
+fn the_consul_default_intention_flag_wins_over_the_server_config() {
+    let dir = fixture("mesh/consul-intentions");
+    let can = |extra: &[&str]| {
+        let mut all = vec!["can", "--from", "shop/batch", "--to", "shop/api", "--port", "9090", "--method", "GET"];
+        all.extend_from_slice(extra);
+        all.push(dir.as_str());
+        netseg(&all)
+    };
+    assert_eq!(can(&[]).code, 1);
+    let allowed = can(&["--consul-default-intention", "allow"]);
+    assert_eq!(allowed.code, 0, "{}\n{}", allowed.stdout, allowed.stderr);
+    assert!(allowed.stdout.contains("--consul-default-intention allow"), "{}", allowed.stdout);
+    assert_eq!(can(&["--consul-default-intention", "deny"]).code, 1);
+    let bad = can(&["--consul-default-intention", "maybe"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    // The audit sees the same setting: under allow, the intentions that only allow refuse no one.
+    let audit = netseg(&["audit", "-o", "json", "--consul-default-intention", "allow", &dir]);
+    let findings = json(&audit.stdout)["findings"].as_array().cloned().unwrap_or_default();
+    assert!(findings.iter().any(|f| f["rule"] == "NS193" && f["resource"]["name"] == "shop"), "{}", audit.stdout);
+}

@@ -11,7 +11,8 @@ use crate::Protocol;
 pub struct Istio {
     pub authorization_policies: Vec<AuthorizationPolicy>,
     pub peer_authentications: Vec<PeerAuthentication>,
-    /// From the `istio` ConfigMap's `mesh` key (or `--mesh-trust-domain`); the defaults when absent.
+    /// From the `istio` ConfigMap's `mesh` key (the trust domain from `--trust-domain` when given); the defaults
+    /// when absent.
     pub config: MeshConfig,
 }
 
