@@ -236,6 +236,25 @@ mod tests {
         Cluster::from_inventory(inventory)
     }
 
+    #[test]
+    fn the_mesh_flags_win_over_the_inputs_config_and_say_so() {
+        let mut c = cluster(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata: {mesh: \"trustDomain: corp.example\"}\n",
+        );
+        assert_eq!(c.mesh.istio.config.trust_domain, "corp.example");
+        MeshChoice::default().apply(&mut c);
+        assert_eq!(c.mesh.istio.config.trust_domain, "corp.example", "no flag, no change");
+        let choice = MeshChoice {
+            trust_domain: Some("example.org".into()),
+            consul_default_intention: Some(netseg_model::mesh::consul::IntentionAction::Deny),
+        };
+        choice.apply(&mut c);
+        assert_eq!(c.mesh.istio.config.trust_domain, "example.org");
+        assert_eq!(c.mesh.istio.config.location, None);
+        assert_eq!(c.mesh.consul.config.default_intention, netseg_model::mesh::consul::IntentionAction::Deny);
+        assert_eq!(c.mesh.consul.config.source, "--consul-default-intention deny");
+    }
+
     const FLANNEL: &str = "kind: DaemonSet\nmetadata: {name: kube-flannel-ds, namespace: kube-system}\n\
         spec: {template: {spec: {containers: [{name: f, image: \"docker.io/flannel/flannel:v0.25.6\"}]}}}\n---\n";
     const DENY: &str = "kind: Pod\nmetadata: {name: web, namespace: a}\n---\n\
