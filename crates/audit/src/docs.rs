@@ -108,6 +108,7 @@ mod tests {
             "NS195 ambient-l7-rule-at-ztunnel high",
             "NS196 ambient-hbone-blocked high",
             "NS197 mesh-only-control low",
+            "NS198 deny-rule-blocks-tcp-port medium",
         ];
         assert_eq!(codes, expected);
         for (rule, _) in REGISTRY {

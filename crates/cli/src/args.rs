@@ -285,6 +285,32 @@ pub struct NetworkArgs {
     /// cilium-config ConfigMap.
     #[arg(long, value_enum, value_name = "MODE")]
     pub policy_enforcement: Option<PolicyEnforcementArg>,
+    /// Istio's trust domain, the first segment of every principal (`DOMAIN/ns/NS/sa/SA`), instead of the
+    /// `trustDomain` in the input's istio ConfigMap (default cluster.local).
+    #[arg(long, value_name = "DOMAIN", value_parser = parse_trust_domain)]
+    pub trust_domain: Option<String>,
+    /// What Consul does with a connection no intention matches (allow, deny), instead of the ACL default policy in
+    /// the input's consul-server-config ConfigMap (default allow).
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub consul_default_intention: Option<IntentionArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IntentionArg {
+    Allow,
+    Deny,
+}
+
+/// A trust domain is one DNS-like name: it cannot be empty or hold the `/` that separates a principal's parts.
+fn parse_trust_domain(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("the trust domain cannot be empty".into());
+    }
+    if let Some(bad) = text.chars().find(|c| *c == '/' || c.is_whitespace() || c.is_control()) {
+        return Err(format!("the trust domain cannot contain {bad:?}: give the domain alone, e.g. cluster.local"));
+    }
+    Ok(text.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

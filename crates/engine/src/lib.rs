@@ -30,7 +30,7 @@ use std::sync::OnceLock;
 pub use answer::difference::{difference, ChangeGroup, Difference, JointWorkload};
 pub use answer::{Answer, Block, Hop, PairCount, PeerSummary, Peers};
 pub use calico::PassToProfile;
-pub use network::{Network, NetworkChoice, NetworkSetup};
+pub use network::{MeshChoice, Network, NetworkChoice, NetworkSetup};
 pub use portset::PortSet;
 pub use rules::{Action, PolicyKind, TierId};
 

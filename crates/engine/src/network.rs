@@ -10,7 +10,8 @@ use netseg_model::cni::{CniVerdict, UnknownCni};
 use netseg_model::{Cluster, PolicyEnforcement};
 use std::sync::OnceLock;
 
-/// What the user says about the network: `--cni NAME` and `--assume-enforced`.
+/// What the user says about the network: `--cni NAME`, `--assume-enforced`, `--policy-enforcement` and the mesh
+/// settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkChoice {
     /// The CNI, instead of detecting it from the cluster.
@@ -19,6 +20,37 @@ pub struct NetworkChoice {
     pub assume_enforced: bool,
     /// Cilium's policy enforcement mode, instead of the `enable-policy` of the cilium-config ConfigMap.
     pub cilium_enforcement: Option<netseg_model::PolicyEnforcement>,
+    /// Mesh settings given on the command line, over what the input's ConfigMaps say.
+    pub mesh: MeshChoice,
+}
+
+/// What the user says about the meshes' settings: `--trust-domain` and `--consul-default-intention`. They change
+/// the cluster's objects' meaning, so they are laid over the cluster before it is analysed ([`MeshChoice::apply`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeshChoice {
+    /// Istio's trust domain (the first segment of every principal), instead of the `istio` ConfigMap's.
+    pub trust_domain: Option<String>,
+    /// Consul's default intention, instead of the server config's ACL default policy.
+    pub consul_default_intention: Option<netseg_model::mesh::consul::IntentionAction>,
+}
+
+impl MeshChoice {
+    /// Lays the settings over the cluster's: a flag wins over the input's config, and says so where `can` and the
+    /// audit cite the setting.
+    pub fn apply(&self, cluster: &mut Cluster) {
+        if let Some(domain) = &self.trust_domain {
+            let config = &mut cluster.mesh.istio.config;
+            config.trust_domain = domain.clone();
+            config.location = None;
+        }
+        if let Some(action) = self.consul_default_intention {
+            cluster.mesh.consul.config = netseg_model::mesh::consul::ConsulConfig {
+                default_intention: action,
+                location: None,
+                source: format!("--consul-default-intention {}", action.as_str()),
+            };
+        }
+    }
 }
 
 /// How the network treats policies, independent of which cluster is analysed with it (the generator analyses the
@@ -202,6 +234,25 @@ mod tests {
         let mut inventory = Inventory::default();
         load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
         Cluster::from_inventory(inventory)
+    }
+
+    #[test]
+    fn the_mesh_flags_win_over_the_inputs_config_and_say_so() {
+        let mut c = cluster(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata: {mesh: \"trustDomain: corp.example\"}\n",
+        );
+        assert_eq!(c.mesh.istio.config.trust_domain, "corp.example");
+        MeshChoice::default().apply(&mut c);
+        assert_eq!(c.mesh.istio.config.trust_domain, "corp.example", "no flag, no change");
+        let choice = MeshChoice {
+            trust_domain: Some("example.org".into()),
+            consul_default_intention: Some(netseg_model::mesh::consul::IntentionAction::Deny),
+        };
+        choice.apply(&mut c);
+        assert_eq!(c.mesh.istio.config.trust_domain, "example.org");
+        assert_eq!(c.mesh.istio.config.location, None);
+        assert_eq!(c.mesh.consul.config.default_intention, netseg_model::mesh::consul::IntentionAction::Deny);
+        assert_eq!(c.mesh.consul.config.source, "--consul-default-intention deny");
     }
 
     const FLANNEL: &str = "kind: DaemonSet\nmetadata: {name: kube-flannel-ds, namespace: kube-system}\n\

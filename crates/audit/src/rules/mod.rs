@@ -49,6 +49,7 @@ mod ns194_proxy_bypass_port;
 mod ns195_ambient_l7_rule_at_ztunnel;
 mod ns196_ambient_hbone_blocked;
 mod ns197_mesh_only_control;
+mod ns198_deny_rule_blocks_tcp_port;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
@@ -100,6 +101,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns195_ambient_l7_rule_at_ztunnel::RULE, ns195_ambient_l7_rule_at_ztunnel::check),
     (&ns196_ambient_hbone_blocked::RULE, ns196_ambient_hbone_blocked::check),
     (&ns197_mesh_only_control::RULE, ns197_mesh_only_control::check),
+    (&ns198_deny_rule_blocks_tcp_port::RULE, ns198_deny_rule_blocks_tcp_port::check),
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.

@@ -8,13 +8,16 @@ declare_rule! {
     /// ## What it does
     /// Reports a namespace whose workloads are in a service mesh that authorizes nothing for them: Istio
     /// workloads that no ALLOW (or CUSTOM) AuthorizationPolicy applies to, and Linkerd workloads with a port that
-    /// no Server selects while their default inbound policy (pod, namespace or cluster) is not `deny`. One finding
-    /// per namespace and mesh, naming the workloads.
+    /// no Server selects while their default inbound policy (pod, namespace or cluster) is not `deny`, and Consul
+    /// workloads under the default intention allow with no ServiceIntentions about their services (their
+    /// `connect-service` annotation, else the Services that select them, or `*`) that denies some client or request.
+    /// One finding per namespace and mesh, naming the workloads.
     ///
     /// ## Why it matters
     /// A mesh is often taken for segmentation because it encrypts and identifies every connection. But without an
     /// authorization policy Istio allows every request, and Linkerd's default (`all-unauthenticated`) admits every
-    /// client: the mesh then adds identity and nothing else. Consul's intentions are not judged by this rule.
+    /// client: the mesh then adds identity and nothing else. Consul's default intention is allow unless ACLs
+    /// default to deny, and an intention that only allows refuses no one.
     ///
     /// ## Example
     /// ```yaml
@@ -89,7 +92,12 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                     ));
                 }
             }
-            _ => {}
+            Some(MeshKind::Consul)
+                if super::ns194_proxy_bypass_port::mesh_protection(cluster, workload, plane).is_none() =>
+            {
+                open.entry((namespace_name, MeshKind::Consul)).or_default().push(workload.id.to_string());
+            }
+            Some(MeshKind::Consul) | None => {}
         }
     }
     for ((namespace, mesh), workloads) in open {
@@ -101,7 +109,11 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                 "no ALLOW AuthorizationPolicy applies to them, so Istio allows every request",
                 "add an allow-nothing AuthorizationPolicy (`spec: {}`) in the namespace, then ALLOW policies per service from its callers' principals",
             ),
-            _ => (
+            MeshKind::Consul => (
+                "the default intention is allow and no ServiceIntentions about their services denies anyone, so Consul admits every client",
+                "add a ServiceIntentions per service that allows its callers and denies `*`, or set the default intention to deny (acl.default_policy deny)",
+            ),
+            MeshKind::Linkerd => (
                 "they have ports no Linkerd Server selects, under a default inbound policy that admits clients",
                 "set config.linkerd.io/default-inbound-policy: deny on the namespace, and add a Server and an AuthorizationPolicy for each port",
             ),
@@ -167,5 +179,25 @@ mod tests {
     #[test]
     fn workloads_outside_every_mesh_are_not_this_rules_business() {
         assert!(names(&audit_yaml(FLAT), "NS193").is_empty());
+    }
+
+    #[test]
+    fn consul_fails_under_the_default_allow_and_passes_with_a_denying_intention() {
+        let consul = FLAT.replace(
+            "metadata: {labels: {app: redis}}",
+            "metadata: {labels: {app: redis}, annotations: {consul.hashicorp.com/connect-inject: \"true\"}}",
+        );
+        let service = "---\napiVersion: v1\nkind: Service\nmetadata: {name: redis, namespace: shop}\nspec: {selector: {app: redis}, ports: [{port: 6379}]}\n";
+        let report = audit_yaml(&format!("{consul}{service}"));
+        assert_eq!(names(&report, "NS193"), ["shop"]);
+        let finding = &of(&report, "NS193")[0];
+        assert!(finding.message.contains("Consul mesh"), "{}", finding.message);
+        assert_eq!(finding.evidence, "not restricted by the mesh: shop/redis[Deployment]");
+        // An intention that only allows refuses no one under the default allow.
+        let allow_only = "---\napiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceIntentions\nmetadata: {name: redis, namespace: shop}\nspec: {destination: {name: redis}, sources: [{name: web, action: allow}]}\n";
+        assert_eq!(names(&audit_yaml(&format!("{consul}{service}{allow_only}")), "NS193"), ["shop"]);
+        // A `*` intention that denies covers every service.
+        let deny_all = "---\napiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceIntentions\nmetadata: {name: default-deny, namespace: consul}\nspec: {destination: {name: \"*\"}, sources: [{name: \"*\", action: deny}]}\n";
+        assert!(names(&audit_yaml(&format!("{consul}{service}{deny_all}")), "NS193").is_empty());
     }
 }

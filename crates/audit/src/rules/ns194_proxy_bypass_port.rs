@@ -1,4 +1,5 @@
 use crate::{declare_rule, AuditContext, Finding};
+use netseg_model::mesh::consul::{service_names as consul_services, IntentionAction};
 use netseg_model::mesh::linkerd::DefaultPolicy;
 use netseg_model::mesh::{Dataplane, MeshKind};
 use netseg_model::{Cluster, Workload};
@@ -8,8 +9,11 @@ declare_rule! {
     /// Reports a workload that a mesh policy protects (an Istio ALLOW or CUSTOM AuthorizationPolicy applies to it;
     /// a Linkerd Server selects it, or its default inbound policy is `deny`) while some of its inbound ports are
     /// excluded from the proxy: `traffic.sidecar.istio.io/excludeInboundPorts` (or an `includeInboundPorts`
-    /// that leaves them out), Linkerd's `config.linkerd.io/skip-inbound-ports`. Consul's intentions name
-    /// services rather than pods and are not judged by this rule.
+    /// that leaves them out), Linkerd's `config.linkerd.io/skip-inbound-ports`, Consul's
+    /// `consul.hashicorp.com/transparent-proxy-exclude-inbound-ports` (or `transparent-proxy: "false"`, which leaves
+    /// every application port open). A Consul workload is protected when the default intention is deny, or when an
+    /// intention about one of its services (its `connect-service` annotation, else the Services that select it,
+    /// or `*`) denies some client or request.
     ///
     /// ## Why it matters
     /// Traffic to an excluded port never meets the proxy, so no mesh policy applies there: every client the
@@ -68,8 +72,9 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
 }
 
 /// The mesh policy that restricts who reaches the workload at its proxy, in words: an Istio ALLOW or CUSTOM
-/// AuthorizationPolicy that applies to it, a Linkerd Server that selects it, or Linkerd's `deny` default. Consul's
-/// intentions name services, not pods, and are not judged.
+/// AuthorizationPolicy that applies to it, a Linkerd Server that selects it, or Linkerd's `deny` default; Consul's
+/// default intention deny, or a ServiceIntentions about one of the workload's Consul services that denies some
+/// client (under the default allow, an intention that only allows refuses no one).
 pub(super) fn mesh_protection(cluster: &Cluster, workload: &Workload, plane: &Dataplane) -> Option<String> {
     let pod = workload.pods.first()?;
     let namespace_name = workload.id.namespace.as_str();
@@ -91,7 +96,21 @@ pub(super) fn mesh_protection(cluster: &Cluster, workload: &Workload, plane: &Da
                 let (default, source) = linkerd.config.default_policy_for(&pod.facts.annotations, namespace);
                 (default == DefaultPolicy::Deny).then(|| format!("the default inbound policy deny ({source})"))
             }),
-        Some(MeshKind::Consul) | None => None,
+        Some(MeshKind::Consul) => {
+            let consul = &cluster.mesh.consul;
+            if consul.config.default_intention == IntentionAction::Deny {
+                return Some(format!("Consul's default intention deny ({})", consul.config.source));
+            }
+            let selecting =
+                cluster.services.iter().filter(|s| s.namespace == namespace_name && s.selects(&pod.facts.labels));
+            let services = consul_services(&pod.facts.annotations, selecting);
+            consul
+                .intentions
+                .iter()
+                .find(|i| i.covers(&services) && i.denies_some())
+                .map(|i| format!("ServiceIntentions {}/{} (destination {})", i.namespace, i.name, i.destination))
+        }
+        None => None,
     }
 }
 
@@ -121,6 +140,37 @@ mod tests {
         let plain = "---\nkind: Deployment\nmetadata: {name: redis, namespace: shop}\nspec:\n  template:\n    metadata: {labels: {app: redis}}\n    spec: {containers: [{name: redis, ports: [{containerPort: 6379}]}]}\n";
         assert!(names(&audit_yaml(&format!("{INJECTED}{POLICY}{plain}")), "NS194").is_empty());
         assert!(names(&audit_yaml(&format!("{INJECTED}{}", redis_excluding("6379"))), "NS194").is_empty());
+    }
+
+    fn consul_redis(annotations: &str) -> String {
+        format!("---\nkind: Deployment\nmetadata: {{name: redis, namespace: shop}}\nspec:\n  template:\n    metadata:\n      labels: {{app: redis}}\n      annotations: {{consul.hashicorp.com/connect-inject: \"true\", {annotations}}}\n    spec: {{containers: [{{name: redis, ports: [{{containerPort: 6379}}, {{containerPort: 9121}}]}}]}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: redis, namespace: shop}}\nspec: {{selector: {{app: redis}}, ports: [{{port: 6379}}]}}\n")
+    }
+
+    const CONSUL_DENY_ALL: &str = "---\napiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceIntentions\nmetadata: {name: redis, namespace: shop}\nspec: {destination: {name: redis}, sources: [{name: web, action: allow}, {name: \"*\", action: deny}]}\n";
+
+    #[test]
+    fn a_consul_excluded_port_under_a_denying_intention_is_reported() {
+        let excluded = consul_redis("consul.hashicorp.com/transparent-proxy-exclude-inbound-ports: \"6379\"");
+        let report = audit_yaml(&format!("{excluded}{CONSUL_DENY_ALL}"));
+        assert_eq!(names(&report, "NS194"), ["shop/redis"]);
+        let message = &of(&report, "NS194")[0].message;
+        assert!(message.contains("ServiceIntentions shop/redis"), "{message}");
+        assert!(message.contains("port(s) 6379 bypass the Consul proxy"), "{message}");
+        // The default intention deny protects every Consul workload, with no intention at all.
+        let server_config = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: consul-server-config, namespace: consul}\ndata: {server.json: \"{\\\"acl\\\": {\\\"enabled\\\": true, \\\"default_policy\\\": \\\"deny\\\"}}\"}\n";
+        let report = audit_yaml(&format!("{excluded}{server_config}"));
+        assert_eq!(names(&report, "NS194"), ["shop/redis"]);
+        assert!(of(&report, "NS194")[0].message.contains("default intention deny"));
+    }
+
+    #[test]
+    fn a_consul_exclusion_with_only_allowing_intentions_under_the_default_allow_passes() {
+        let excluded = consul_redis("consul.hashicorp.com/transparent-proxy-exclude-inbound-ports: \"6379\"");
+        let allow_only = "---\napiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceIntentions\nmetadata: {name: redis, namespace: shop}\nspec: {destination: {name: redis}, sources: [{name: web, action: allow}]}\n";
+        assert!(names(&audit_yaml(&format!("{excluded}{allow_only}")), "NS194").is_empty());
+        // An intention about another service does not protect redis.
+        let other = CONSUL_DENY_ALL.replace("destination: {name: redis}", "destination: {name: web}");
+        assert!(names(&audit_yaml(&format!("{excluded}{other}")), "NS194").is_empty());
     }
 
     #[test]

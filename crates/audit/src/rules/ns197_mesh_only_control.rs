@@ -5,8 +5,9 @@ use netseg_model::Direction;
 declare_rule! {
     /// ## What it does
     /// Reports a workload that a mesh policy protects (an Istio ALLOW or CUSTOM AuthorizationPolicy, a Linkerd
-    /// Server or a `deny` default inbound policy) while no NetworkPolicy (or other network tier) isolates its
-    /// ingress: the mesh is the only control in front of it.
+    /// Server or a `deny` default inbound policy, Consul's default intention deny or a ServiceIntentions about its
+    /// service that denies some client) while no NetworkPolicy (or other network tier) isolates its ingress: the
+    /// mesh is the only control in front of it.
     ///
     /// ## Why it matters
     /// The mesh decides inside the pod, at a proxy that the pod's own traffic rules send connections to. Anything
@@ -71,5 +72,17 @@ mod tests {
     fn a_network_policy_under_it_passes() {
         let report = audit_yaml(&format!("{SEGMENTED}{INJECTED}{POLICY}"));
         assert!(names(&report, "NS197").is_empty());
+    }
+
+    #[test]
+    fn a_consul_service_protected_by_a_denying_intention_alone_is_reported() {
+        let consul = "---\nkind: Deployment\nmetadata: {name: redis, namespace: shop}\nspec:\n  template:\n    metadata: {labels: {app: redis}, annotations: {consul.hashicorp.com/connect-inject: \"true\"}}\n    spec: {containers: [{name: redis, ports: [{containerPort: 6379}]}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: redis, namespace: shop}\nspec: {selector: {app: redis}, ports: [{port: 6379}]}\n";
+        let intention = "---\napiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceIntentions\nmetadata: {name: redis, namespace: shop}\nspec: {destination: {name: redis}, sources: [{name: web, action: allow}, {name: \"*\", action: deny}]}\n";
+        let report = audit_yaml(&format!("{consul}{intention}"));
+        assert_eq!(names(&report, "NS197"), ["shop/redis"]);
+        assert!(of(&report, "NS197")[0].message.contains("ServiceIntentions shop/redis"));
+        // Under a NetworkPolicy too, it passes.
+        let isolated = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: redis, namespace: shop}\nspec: {podSelector: {matchLabels: {app: redis}}, policyTypes: [Ingress]}\n";
+        assert!(names(&audit_yaml(&format!("{consul}{intention}{isolated}")), "NS197").is_empty());
     }
 }

@@ -22,7 +22,8 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     let mut page = None;
     let mut input_errors = false;
     let mut flow_errors = false;
-    for Loaded { context, cluster, diagnostics, unseen } in input::load(settings, &args.input)? {
+    let clusters = input::load(settings, &args.input)?.into_iter().map(|l| super::with_mesh_settings(l, &args.network));
+    for Loaded { context, cluster, diagnostics, unseen } in clusters {
         // Malformed objects become NS144 findings and unanalysed policies NS132; the rest (errors about the input
         // itself, duplicate objects, deprecated fields) are shown on stderr as every command shows them.
         diagnostics::report_unless(&diagnostics, settings.verbose, netseg_audit::reported_as_finding);

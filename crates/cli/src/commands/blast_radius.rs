@@ -16,7 +16,7 @@ use netseg_engine::Network;
 
 pub fn run(settings: &Settings, args: &BlastArgs) -> Result<u8> {
     let options = super::audit_options(&args.facts)?;
-    let loaded = load_one(settings, &args.input, "blast-radius")?;
+    let loaded = super::with_mesh_settings(load_one(settings, &args.input, "blast-radius")?, &args.network);
     let cluster = &loaded.cluster;
     let had_errors = diagnostics::report(&loaded.diagnostics, settings.verbose, false);
     let network = Network::new(cluster, &super::network_choice(&args.network))?;

@@ -13,7 +13,7 @@ use netseg_engine::request::Request;
 use netseg_engine::Network;
 
 pub fn run(settings: &Settings, args: &CanArgs) -> Result<u8> {
-    let loaded = load_one(settings, &args.input, "can")?;
+    let loaded = super::with_mesh_settings(load_one(settings, &args.input, "can")?, &args.network);
     let cluster = &loaded.cluster;
     let had_errors = diagnostics::report(&loaded.diagnostics, settings.verbose, false);
     let network = Network::new(cluster, &super::network_choice(&args.network))?;

@@ -16,11 +16,13 @@ pub fn run(settings: &Settings, args: &DiffArgs) -> Result<u8> {
     }
     let options = super::audit_options(&args.facts)?;
     let config = input::config(None)?;
-    let (old, old_diagnostics) = load_files(settings, std::slice::from_ref(&args.old));
-    let (new, new_diagnostics) = load_files(settings, std::slice::from_ref(&args.new));
+    let (mut old, old_diagnostics) = load_files(settings, std::slice::from_ref(&args.old));
+    let (mut new, new_diagnostics) = load_files(settings, std::slice::from_ref(&args.new));
     let had_errors = diagnostics::report(&old_diagnostics, settings.verbose, false)
         | diagnostics::report(&new_diagnostics, settings.verbose, false);
     let choice = super::network_choice(&args.network);
+    choice.mesh.apply(&mut old);
+    choice.mesh.apply(&mut new);
     let old_network = Network::new(&old, &choice)?;
     let new_network = Network::new(&new, &choice)?;
     // The flows each side declares, and the observed ones, resolved on each side: a flow NEW denies that OLD

@@ -23,7 +23,7 @@ pub fn run(settings: &Settings, args: &GenerateArgs) -> Result<u8> {
         GenerateDialect::Cilium => Dialect::Cilium,
     };
     let config = input::config(None)?;
-    let loaded = load_one(settings, &args.input, "generate")?;
+    let loaded = super::with_mesh_settings(load_one(settings, &args.input, "generate")?, &args.network);
     let cluster = &loaded.cluster;
     let mut had_errors = diagnostics::report(&loaded.diagnostics, settings.verbose, false);
     let (network, dialect_notes) = dialect::network(dialect, cluster, &super::network_choice(&args.network))?;

@@ -11,6 +11,7 @@ mod man;
 mod reach;
 
 use crate::args::{Cli, Command, FactArgs, NetworkArgs};
+use crate::input::Loaded;
 use crate::settings::Settings;
 use anyhow::{anyhow, Context, Result};
 use netseg_audit::AuditOptions;
@@ -32,7 +33,9 @@ pub fn run(cli: &Cli, settings: &Settings) -> Result<u8> {
 
 /// What `--cni` and `--assume-enforced` say about the network.
 fn network_choice(args: &NetworkArgs) -> NetworkChoice {
-    use crate::args::PolicyEnforcementArg;
+    use crate::args::{IntentionArg, PolicyEnforcementArg};
+    use netseg_engine::MeshChoice;
+    use netseg_model::mesh::consul::IntentionAction;
     use netseg_model::PolicyEnforcement;
     NetworkChoice {
         cni: args.cni.clone(),
@@ -42,7 +45,20 @@ fn network_choice(args: &NetworkArgs) -> NetworkChoice {
             PolicyEnforcementArg::Always => PolicyEnforcement::Always,
             PolicyEnforcementArg::Never => PolicyEnforcement::Never,
         }),
+        mesh: MeshChoice {
+            trust_domain: args.trust_domain.clone(),
+            consul_default_intention: args.consul_default_intention.map(|action| match action {
+                IntentionArg::Allow => IntentionAction::Allow,
+                IntentionArg::Deny => IntentionAction::Deny,
+            }),
+        },
     }
+}
+
+/// A loaded cluster with the mesh settings of `--trust-domain` and `--consul-default-intention` laid over its own.
+fn with_mesh_settings(mut loaded: Loaded, args: &NetworkArgs) -> Loaded {
+    network_choice(args).mesh.apply(&mut loaded.cluster);
+    loaded
 }
 
 /// The facts `--api-server` and `--node-cidr` give (an address or a CIDR each).

@@ -20,7 +20,7 @@ const PAIR_LISTING_LIMIT: u64 = 10_000;
 const FLAT_FORMAT_LIMIT: u64 = 1_000_000;
 
 pub fn run(settings: &Settings, args: &ReachArgs) -> Result<u8> {
-    let loaded = load_one(settings, &args.input, "reach")?;
+    let loaded = super::with_mesh_settings(load_one(settings, &args.input, "reach")?, &args.network);
     let cluster = match args.granularity {
         Granularity::Workload => loaded.cluster,
         Granularity::Pod => loaded.cluster.per_pod(),

@@ -281,3 +281,92 @@ fn a_linkerd_policy_targeting_nothing_is_a_warning_with_file_line_and_field() {
         run.stderr
     );
 }
+
+/// The mesh rules judge Consul too: under ACLs that default to deny every Consul workload is protected by the
+/// mesh, and with no NetworkPolicy under it NS197 names each; no namespace is open to every client (NS193).
+#[test]
+fn audit_judges_consul_workloads_by_the_default_intention() {
+    let run = netseg(&["audit", "-o", "json", &fixture("mesh/consul-intentions")]);
+    let findings = json(&run.stdout)["findings"].as_array().cloned().unwrap_or_default();
+    let of = |rule: &str| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .filter_map(|f| f["message"].as_str().map(str::to_string))
+            .collect()
+    };
+    let only_mesh = of("NS197");
+    assert!(
+        only_mesh.iter().any(|m| m.starts_with("shop/api[Deployment] is protected by Consul's default intention deny")),
+        "{only_mesh:?}"
+    );
+    assert!(of("NS193").is_empty(), "{:?}", of("NS193"));
+}
+
+/// A DENY rule on methods that also applies to a port a Service declares as TCP denies every connection there:
+/// `can` says so, and the audit names the rule, the workload and the port.
+#[test]
+fn a_deny_rule_with_http_fields_over_a_tcp_port_is_applied_and_audited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {istio-injection: enabled}}\n---\n\
+        kind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web}]}\n---\n\
+        kind: Deployment\nmetadata: {name: redis, namespace: shop}\nspec:\n  template:\n    metadata: {labels: {app: redis}}\n    spec: {containers: [{name: redis, ports: [{containerPort: 6379}]}]}\n---\n\
+        apiVersion: v1\nkind: Service\nmetadata: {name: redis, namespace: shop}\nspec: {selector: {app: redis}, ports: [{name: tcp-redis, port: 6379}]}\n---\n\
+        apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: no-delete, namespace: shop}\nspec:\n  action: DENY\n  rules:\n  - to: [{operation: {methods: [DELETE]}}]\n";
+    std::fs::write(dir.path().join("shop.yaml"), text).expect("write");
+    let path = dir.path().display().to_string();
+    let can = netseg(&["can", "--from", "shop/web", "--to", "shop/redis", "--port", "6379", &path]);
+    assert_eq!(can.code, 1, "the whole TCP port is denied: {}\n{}", can.stdout, can.stderr);
+    let audit = netseg(&["audit", "-o", "json", &path]);
+    let findings = json(&audit.stdout)["findings"].as_array().cloned().unwrap_or_default();
+    let finding = findings.iter().find(|f| f["rule"] == "NS198").expect("NS198 fires");
+    assert_eq!(finding["resource"]["name"], "no-delete");
+    // The rule's own line.
+    assert_eq!(finding["location"]["line"], 30, "{finding}");
+    assert!(finding["location"]["file"].as_str().is_some_and(|f| f.ends_with("shop.yaml")), "{finding}");
+    assert!(finding["evidence"].as_str().is_some_and(|e| e.contains("shop/redis[Deployment]:6379")), "{finding}");
+}
+
+/// `--trust-domain` is laid over the input's mesh config: the principals the policy names are in another trust
+/// domain, so the inventory's POST no longer matches; the client's principal is shown in the flag's domain.
+#[test]
+fn the_trust_domain_flag_changes_every_principal() {
+    let shoes = shoes();
+    let can = |extra: &[&str]| {
+        let mut all = vec!["can", "--from", "default/inventory", "--to", "default/shoes", "--port", "8080"];
+        all.extend_from_slice(extra);
+        all.extend_from_slice(&["--method", "POST", shoes.as_str()]);
+        netseg(&all)
+    };
+    assert_eq!(can(&[]).code, 0);
+    let run = can(&["--trust-domain", "example.org"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("example.org/ns/default/sa/inventory-sa"), "{}", run.stdout);
+    let bad = can(&["--trust-domain", "a/b"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--trust-domain") && bad.stderr.contains("cannot contain '/'"), "{}", bad.stderr);
+}
+
+/// `--consul-default-intention` wins over the server config's ACL default (deny in the fixture): batch, which no
+/// intention names, gets in under allow, and the answer cites the flag.
+#[test]
+fn the_consul_default_intention_flag_wins_over_the_server_config() {
+    let dir = fixture("mesh/consul-intentions");
+    let can = |extra: &[&str]| {
+        let mut all = vec!["can", "--from", "shop/batch", "--to", "shop/api", "--port", "9090", "--method", "GET"];
+        all.extend_from_slice(extra);
+        all.push(dir.as_str());
+        netseg(&all)
+    };
+    assert_eq!(can(&[]).code, 1);
+    let allowed = can(&["--consul-default-intention", "allow"]);
+    assert_eq!(allowed.code, 0, "{}\n{}", allowed.stdout, allowed.stderr);
+    assert!(allowed.stdout.contains("--consul-default-intention allow"), "{}", allowed.stdout);
+    assert_eq!(can(&["--consul-default-intention", "deny"]).code, 1);
+    let bad = can(&["--consul-default-intention", "maybe"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    // The audit sees the same setting: under allow, the intentions that only allow refuse no one.
+    let audit = netseg(&["audit", "-o", "json", "--consul-default-intention", "allow", &dir]);
+    let findings = json(&audit.stdout)["findings"].as_array().cloned().unwrap_or_default();
+    assert!(findings.iter().any(|f| f["rule"] == "NS193" && f["resource"]["name"] == "shop"), "{}", audit.stdout);
+}

@@ -235,15 +235,8 @@ pub(crate) fn peer_mode(context: &Context<'_>, class: ClassId, port: u16) -> (Mt
     (MtlsMode::Permissive, None)
 }
 
-/// How Istio reads traffic on a port: from the Services that reach it (`appProtocol`, else the port name's
-/// prefix); a port no Service declares is detected per connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PortProtocol {
-    Http,
-    Tcp,
-    Detect,
-}
-
+/// How Istio reads traffic on a port: from the Services that reach it (what they agree on); a port no Service
+/// declares is detected per connection.
 fn port_protocol(context: &Context<'_>, class: ClassId, port: u16) -> PortProtocol {
     let pod = context.class(class);
     let mut found: Option<PortProtocol> = None;
@@ -254,18 +247,7 @@ fn port_protocol(context: &Context<'_>, class: ClassId, port: u16) -> PortProtoc
             {
                 continue;
             }
-            let declared = service_port
-                .app_protocol
-                .clone()
-                .or_else(|| service_port.name.as_ref().map(|n| n.split('-').next().unwrap_or("").to_string()))
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let protocol = match declared.as_str() {
-                "http" | "http2" | "grpc" | "grpc-web" | "h2c" | "kubernetes.io/h2c" => PortProtocol::Http,
-                "tcp" | "tls" | "https" | "mongo" | "mysql" | "redis" | "udp" | "kubernetes.io/ws"
-                | "kubernetes.io/wss" => PortProtocol::Tcp,
-                _ => PortProtocol::Detect,
-            };
+            let protocol = PortProtocol::of_service_port(service_port);
             found = Some(match found {
                 None => protocol,
                 Some(earlier) if earlier == protocol => protocol,

@@ -295,10 +295,10 @@ impl MeshLayer {
                     .filter(|(_, s)| s.namespace == namespace && s.selects(&class.labels))
                     .map(|(i, _)| i)
                     .collect();
-                let consul_services = match class.annotations.get(netseg_model::mesh::consul::SERVICE_ANNOTATION) {
-                    Some(names) => names.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
-                    None => services.iter().map(|&s| cluster.services[s].name.clone()).collect(),
-                };
+                let consul_services = netseg_model::mesh::consul::service_names(
+                    &class.annotations,
+                    services.iter().map(|&s| &cluster.services[s]),
+                );
                 ClassFacts { namespace, consul_services, services }
             })
             .collect();

@@ -1,7 +1,8 @@
 //! Consul's intentions (`consul.hashicorp.com/v1alpha1` ServiceIntentions), the service protocols they depend on
 //! (ServiceDefaults, ProxyDefaults) and the default intention behaviour.
 
-use crate::kube::{Location, Suppression};
+use crate::kube::{Location, Service, Suppression};
+use crate::selector::Labels;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Consul {
@@ -135,3 +136,28 @@ pub enum HeaderTest {
 
 /// The annotation naming the Consul service a pod registers as.
 pub const SERVICE_ANNOTATION: &str = "consul.hashicorp.com/connect-service";
+
+/// The Consul service names a pod registers as: its `consul.hashicorp.com/connect-service` annotation (a comma-
+/// separated list), else the names of the Kubernetes Services that select it (`selecting`).
+pub fn service_names<'s>(annotations: &Labels, selecting: impl IntoIterator<Item = &'s Service>) -> Vec<String> {
+    match annotations.get(SERVICE_ANNOTATION) {
+        Some(names) => names.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect(),
+        None => selecting.into_iter().map(|s| s.name.clone()).collect(),
+    }
+}
+
+impl ServiceIntentions {
+    /// Whether the intention is about one of these services (`*` is about every service).
+    pub fn covers(&self, services: &[String]) -> bool {
+        self.destination == "*" || services.contains(&self.destination)
+    }
+
+    /// Whether some client or request meets a deny here: an L4 source with action deny, or an L7 permission with
+    /// action deny. Under the default intention allow, only these refuse anything.
+    pub fn denies_some(&self) -> bool {
+        self.sources.iter().any(|source| match &source.decision {
+            SourceDecision::Action(action) => *action == IntentionAction::Deny,
+            SourceDecision::Permissions(permissions) => permissions.iter().any(|p| p.action == IntentionAction::Deny),
+        })
+    }
+}

@@ -2,15 +2,17 @@
 
 use super::StringMatch;
 use crate::cidr::Cidr;
-use crate::kube::{Location, Suppression};
+use crate::kube::{Location, PodFacts, Service, ServicePort, Suppression};
 use crate::selector::Labels;
+use crate::Protocol;
 
 /// Everything Istio-specific the input holds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Istio {
     pub authorization_policies: Vec<AuthorizationPolicy>,
     pub peer_authentications: Vec<PeerAuthentication>,
-    /// From the `istio` ConfigMap's `mesh` key (or `--mesh-trust-domain`); the defaults when absent.
+    /// From the `istio` ConfigMap's `mesh` key (the trust domain from `--trust-domain` when given); the defaults
+    /// when absent.
     pub config: MeshConfig,
 }
 
@@ -123,6 +125,56 @@ impl AuthorizationPolicy {
             PolicyTarget::Selector(labels) => labels.iter().all(|(k, v)| pod_labels.get(k) == Some(v)),
             PolicyTarget::TargetRefs(_) => false,
         }
+    }
+}
+
+/// How Istio reads the traffic on a port: HTTP, opaque TCP, or detected per connection (a port no Service
+/// declares, or one whose declaration names no protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortProtocol {
+    Http,
+    Tcp,
+    Detect,
+}
+
+impl PortProtocol {
+    /// A Service port's protocol as Istio reads it: `appProtocol`, else the port name's prefix (`http-web`,
+    /// `tcp-db`), per Istio's "Explicit protocol selection".
+    pub fn of_service_port(port: &ServicePort) -> PortProtocol {
+        if port.protocol != Protocol::Tcp {
+            return PortProtocol::Tcp;
+        }
+        let declared = port
+            .app_protocol
+            .clone()
+            .or_else(|| port.name.as_ref().map(|n| n.split('-').next().unwrap_or("").to_string()))
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match declared.as_str() {
+            "http" | "http2" | "grpc" | "grpc-web" | "h2c" | "kubernetes.io/h2c" => PortProtocol::Http,
+            "tcp" | "tls" | "https" | "mongo" | "mysql" | "redis" | "udp" | "kubernetes.io/ws"
+            | "kubernetes.io/wss" => PortProtocol::Tcp,
+            _ => PortProtocol::Detect,
+        }
+    }
+
+    /// The protocol of a pod's TCP `port` from the Services that reach it: what they agree on, else detected.
+    pub fn of_pod_port<'s>(services: impl IntoIterator<Item = &'s Service>, pod: &PodFacts, port: u16) -> PortProtocol {
+        let mut found: Option<PortProtocol> = None;
+        for service in services {
+            for service_port in &service.ports {
+                if service_port.protocol != Protocol::Tcp || service_port.target_on(pod) != Some(port) {
+                    continue;
+                }
+                let protocol = PortProtocol::of_service_port(service_port);
+                found = Some(match found {
+                    None => protocol,
+                    Some(earlier) if earlier == protocol => protocol,
+                    Some(_) => PortProtocol::Detect,
+                });
+            }
+        }
+        found.unwrap_or(PortProtocol::Detect)
     }
 }
 
@@ -469,6 +521,30 @@ mod tests {
 
     fn template(text: &str) -> PathPattern {
         PathPattern::template(text)
+    }
+
+    fn service_port(name: Option<&str>, app_protocol: Option<&str>) -> ServicePort {
+        ServicePort {
+            name: name.map(str::to_string),
+            port: 80,
+            protocol: Protocol::Tcp,
+            target_port: None,
+            node_port: None,
+            app_protocol: app_protocol.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_service_port_declares_its_protocol_by_app_protocol_then_name_prefix() {
+        assert_eq!(PortProtocol::of_service_port(&service_port(Some("http-web"), None)), PortProtocol::Http);
+        assert_eq!(PortProtocol::of_service_port(&service_port(Some("grpc"), None)), PortProtocol::Http);
+        assert_eq!(PortProtocol::of_service_port(&service_port(Some("tcp-db"), None)), PortProtocol::Tcp);
+        assert_eq!(PortProtocol::of_service_port(&service_port(Some("redis"), None)), PortProtocol::Tcp);
+        assert_eq!(PortProtocol::of_service_port(&service_port(Some("web"), None)), PortProtocol::Detect);
+        assert_eq!(PortProtocol::of_service_port(&service_port(None, None)), PortProtocol::Detect);
+        // appProtocol wins over the name.
+        assert_eq!(PortProtocol::of_service_port(&service_port(Some("http-web"), Some("tcp"))), PortProtocol::Tcp);
+        assert_eq!(PortProtocol::of_service_port(&service_port(Some("db"), Some("HTTP"))), PortProtocol::Http);
     }
 
     #[test]
