@@ -581,6 +581,8 @@ fn check(spec: &Spec) -> Result<(), TestCaseError> {
             End::Outside => None,
         },
         endpoints: vec![endpoint(end)],
+        entity: None,
+        outside: None,
     };
     let sources: Vec<End> = (0..spec.pods.len()).map(End::Pod).chain([End::Outside]).collect();
     for &src in &sources {
