@@ -100,6 +100,7 @@ mod tests {
             "NS185 cilium-cidr-aimed-at-pods medium",
             "NS186 cilium-deny-cuts-allow medium",
             "NS187 cilium-host-policy low",
+            "NS188 ipblock-ignored-for-pods medium",
             "NS190 mesh-policy-without-proxy high",
             "NS191 plaintext-escapes-identity-rule medium",
             "NS192 mesh-allow-unreachable medium",

@@ -41,6 +41,7 @@ mod ns184_l4_allow_cancels_l7;
 mod ns185_cilium_cidr_aimed_at_pods;
 mod ns186_cilium_deny_cuts_allow;
 mod ns187_cilium_host_policy;
+mod ns188_ipblock_ignored_for_pods;
 mod ns190_mesh_policy_without_proxy;
 mod ns191_plaintext_escapes_identity_rule;
 mod ns192_mesh_allow_unreachable;
@@ -93,6 +94,7 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns185_cilium_cidr_aimed_at_pods::RULE, ns185_cilium_cidr_aimed_at_pods::check),
     (&ns186_cilium_deny_cuts_allow::RULE, ns186_cilium_deny_cuts_allow::check),
     (&ns187_cilium_host_policy::RULE, ns187_cilium_host_policy::check),
+    (&ns188_ipblock_ignored_for_pods::RULE, ns188_ipblock_ignored_for_pods::check),
     (&ns190_mesh_policy_without_proxy::RULE, ns190_mesh_policy_without_proxy::check),
     (&ns191_plaintext_escapes_identity_rule::RULE, ns191_plaintext_escapes_identity_rule::check),
     (&ns192_mesh_allow_unreachable::RULE, ns192_mesh_allow_unreachable::check),
