@@ -178,7 +178,14 @@ pub fn graph_data(graph: &Graph) -> Value {
         }
         members.push(nodes);
     }
-    let styles = [EdgeStyle::Normal, EdgeStyle::Added, EdgeStyle::Removed, EdgeStyle::Sensitive, EdgeStyle::Broken];
+    let styles = [
+        EdgeStyle::Normal,
+        EdgeStyle::Added,
+        EdgeStyle::Removed,
+        EdgeStyle::Sensitive,
+        EdgeStyle::Broken,
+        EdgeStyle::Restricted,
+    ];
     let mut labels: Vec<&str> = Vec::new();
     let mut label_index: HashMap<&str, usize> = HashMap::new();
     let mut edges: Vec<Value> = Vec::new();
