@@ -382,7 +382,7 @@ mod tests {
         graph.add_edge(b, a, "TCP 5432 denied", EdgeStyle::Broken);
         let data = graph_data(&graph);
         // The earlier styles keep their indexes: reports and the script read them by position.
-        assert_eq!(data["styles"], json!(["normal", "added", "removed", "sensitive", "broken"]));
+        assert_eq!(data["styles"], json!(["normal", "added", "removed", "sensitive", "broken", "restricted"]));
         let mut expected: Vec<(usize, usize, String, String)> =
             graph.edges.iter().map(|e| (e.from, e.to, e.label.clone(), e.style.as_str().to_string())).collect();
         expected.sort();
