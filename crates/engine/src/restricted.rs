@@ -174,3 +174,69 @@ impl<'a, 'c> ReachMarks<'a, 'c> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Analysis;
+    use netseg_model::{load_bytes, Cluster, Inventory};
+    use std::sync::Arc;
+
+    fn cluster(text: &str) -> Cluster {
+        let mut inventory = Inventory::default();
+        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
+        assert!(!inventory.has_errors(), "{:?}", inventory.diagnostics);
+        Cluster::from_inventory(inventory)
+    }
+
+    const SHOP: &str = "kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+---
+kind: Pod
+metadata: {name: api, namespace: shop, labels: {app: api}}
+";
+
+    #[test]
+    fn without_a_mesh_or_l7_rules_nothing_is_asked() {
+        let c = cluster(SHOP);
+        let analysis = Analysis::new(&c);
+        let reach = analysis.reach_groups();
+        let marks = super::ReachMarks::new(&analysis, &reach);
+        assert!(!marks.active());
+        assert!(reach.groups.iter().all(|g| marks.group(g).is_empty() && marks.split(g).len() == 1));
+    }
+
+    #[test]
+    fn an_istio_method_rule_marks_its_pair_only_and_groups_and_pairs_agree() {
+        let mesh = format!(
+            "{SHOP}---
+kind: Namespace
+metadata: {{name: shop, labels: {{istio-injection: enabled}}}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: api-get, namespace: shop}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  rules: [{{to: [{{operation: {{methods: [GET]}}}}]}}]
+"
+        );
+        let c = cluster(&mesh);
+        let analysis = Analysis::new(&c);
+        let reach = analysis.reach_groups();
+        let marks = super::ReachMarks::new(&analysis, &reach);
+        assert!(marks.active());
+        let id = |name: &str| c.workloads.iter().position(|w| w.id.name == name).expect(name);
+        let (web, api) = (id("web"), id("api"));
+        let mut marked = Vec::new();
+        for (src, dst, group) in reach.listing() {
+            let found = marks.pair(src, dst, &reach.groups[group].allowed);
+            if !found.is_empty() {
+                assert!(found.iter().all(|r| r.any_of.iter().all(|c| c.by.name == "api-get")), "{found:?}");
+                assert!(!marks.group(&reach.groups[group]).is_empty(), "the group holding a marked pair is marked");
+                marked.push((src, dst));
+            }
+        }
+        assert!(marked.contains(&(web, api)), "{marked:?}");
+        assert!(marked.iter().all(|&(_, dst)| dst == api), "only edges into api: {marked:?}");
+    }
+}

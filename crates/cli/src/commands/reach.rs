@@ -60,7 +60,7 @@ pub fn run(settings: &Settings, args: &ReachArgs) -> Result<u8> {
     };
     let style = settings.stdout;
     // Free unless the input has rules that decide on requests (a mesh, Cilium L7 rules).
-    let restricted = netseg_engine::ReachMarks::new(&analysis, &grouped);
+    let restricted = netseg_engine::ReachMarks::new(analysis, &grouped);
     if as_groups {
         if args.group == GroupChoice::Auto {
             eprintln!(
