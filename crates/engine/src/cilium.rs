@@ -11,7 +11,7 @@
 
 use crate::classes::{ClassId, Classes};
 use crate::portset::PortSet;
-use crate::request::{PolicyRef, Request, RequestVerdict};
+use crate::request::{Condition, Layer, PolicyRef, Request, RequestVerdict, Restriction};
 use crate::rules::{
     direction_slot, Action, CompiledRule, CompiledTier, PeerSet, PolicyKind, PortMatch, RuleOrigin, TierId, TierPolicy,
     TierRule,
@@ -686,6 +686,86 @@ pub fn request_verdict(
         .flatten()
         .collect();
     Some(RequestVerdict::Allowed { by })
+}
+
+/// Whether any Cilium allow rule has L7 rules: without one, no Cilium rule restricts requests and
+/// [`restrictions`] need never be asked.
+pub fn has_l7_rules(cluster: &Cluster) -> bool {
+    cluster.cilium_policies.iter().flat_map(|p| &p.rules).any(|rule| {
+        [Direction::Ingress, Direction::Egress].into_iter().any(|direction| {
+            rule.rules(direction, false).iter().flat_map(|peer| peer.ports.iter().flatten()).any(|p| p.l7.is_some())
+        })
+    })
+}
+
+/// What one `toPorts` entry's L7 rules admit, one condition each (a request must match one): `None` when the
+/// entry has no L7 rules and so lets every request through.
+pub fn l7_conditions(port_rule: &netseg_model::cilium::CiliumPortRule) -> Option<Vec<String>> {
+    Some(match port_rule.l7.as_ref()? {
+        L7Rules::Http(rules) => rules.iter().map(|r| format!("HTTP {} (line {})", r.describe(), r.line)).collect(),
+        L7Rules::Kafka(rules) => rules.iter().map(|r| format!("Kafka {} (line {})", r.describe(), r.line)).collect(),
+        L7Rules::Dns(rules) => rules.iter().map(|r| format!("DNS query {r}")).collect(),
+        L7Rules::Generic { proto, rules } => vec![format!("{proto} ({rules} rules of a parser netseg does not model)")],
+    })
+}
+
+/// The ports of `ports` on which Cilium's L7 rules let only some requests through, for one explained pair, with
+/// what the requests must be: the `can` answer with no request named, for every port at once. On each side, a
+/// port is restricted when every allow rule that lets it through does so with L7 rules (one allow without them,
+/// Cilium's or a NetworkPolicy's, lets every request through, as [`request_verdict`] decides); the two sides
+/// give separate restrictions, since a request must pass both.
+pub fn restrictions(cluster: &Cluster, explanation: &crate::Explanation, ports: &PortSet) -> Vec<Restriction> {
+    let mut restrictions: Vec<Restriction> = Vec::new();
+    for side in [&explanation.egress, &explanation.ingress] {
+        let mut open = PortSet::empty();
+        let mut restricted: Vec<(PortSet, Condition)> = Vec::new();
+        for hit in side.hits(TierId::NetworkPolicy) {
+            let on = hit.ports.intersection(ports);
+            if on.is_empty() {
+                continue;
+            }
+            let Some(rule) = rule_at(cluster, hit.origin) else {
+                open.union_with(&on);
+                continue;
+            };
+            let mut covered = PortSet::empty();
+            for port_rule in rule.rule.ports.iter().flatten() {
+                let single = CiliumPeerRule { ports: Some(vec![port_rule.clone()]), ..rule.rule.clone() };
+                // A named port is resolved per pod when the rule is compiled: the hit's ports are its numbers.
+                let named = port_rule.ports.iter().any(|p| matches!(p.port, CiliumPortNumber::Named(_)));
+                let these = if named { on.clone() } else { rule_ports(&single).numeric.intersection(&on) };
+                if these.is_empty() {
+                    continue;
+                }
+                covered.union_with(&these);
+                match l7_conditions(port_rule) {
+                    None => open.union_with(&these),
+                    Some(conditions) => {
+                        let by = policy_ref(&rule, side.direction);
+                        restricted.extend(conditions.into_iter().map(|admits| {
+                            (these.clone(), Condition { layer: Layer::CiliumL7, by: by.clone(), admits })
+                        }));
+                    }
+                }
+            }
+            // Ports the rule allows outside every `toPorts` entry (a rule without `toPorts` allows them all).
+            open.union_with(&on.difference(&covered));
+        }
+        let mut side_restrictions: Vec<Restriction> = Vec::new();
+        for (these, condition) in restricted {
+            let these = these.difference(&open);
+            if these.is_empty() {
+                continue;
+            }
+            match side_restrictions.iter_mut().find(|r| r.ports == these) {
+                Some(same) if !same.any_of.contains(&condition) => same.any_of.push(condition),
+                Some(_) => {}
+                None => side_restrictions.push(Restriction { ports: these, any_of: vec![condition] }),
+            }
+        }
+        restrictions.extend(side_restrictions);
+    }
+    restrictions
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod portset;
 mod profiles;
 pub mod query;
 pub mod request;
+mod restricted;
 pub mod rules;
 
 use addresses::IpRange;
@@ -22,6 +23,7 @@ use classes::{ClassId, Classes};
 use fixedbitset::FixedBitSet;
 use netseg_model::{Cluster, Direction, IpBlock, Tier};
 use profiles::{ProfileId, Profiles};
+pub use restricted::ReachMarks;
 use rules::{direction_slot, CompiledTier, DnsTarget, Other, RuleOrigin, TierRule};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -363,6 +365,8 @@ pub struct Analysis<'c> {
     policies_enforced: bool,
     /// Calico's tiers are evaluated (`EngineOptions::calico`, policies enforced).
     calico: bool,
+    /// Cilium's policies are evaluated and some allow rule has L7 rules.
+    cilium_l7: bool,
 }
 
 impl<'c> Analysis<'c> {
@@ -400,6 +404,7 @@ impl<'c> Analysis<'c> {
         }
         let policy_tier = tiers.iter().position(|t| t.id == TierId::NetworkPolicy).unwrap_or(0);
         let mesh = mesh::MeshLayer::build(cluster, &classes);
+        let cilium_l7 = cilium.is_some() && cilium::has_l7_rules(cluster);
         Analysis {
             cluster,
             mesh,
@@ -411,6 +416,7 @@ impl<'c> Analysis<'c> {
             factored: OnceLock::new(),
             policies_enforced: options.policies_enforced,
             calico,
+            cilium_l7,
         }
     }
 
@@ -703,17 +709,25 @@ impl<'c> Analysis<'c> {
         Some(self.mesh.answer(self.cluster, &self.classes, client, destination))
     }
 
-    /// The network-allowed ports between two endpoints on which only some requests pass, with what they must
-    /// be: every layer that decides on more than addresses and ports contributes (today the meshes).
+    /// The allowed ports between two endpoints on which only some requests pass, with what they must be: every
+    /// layer that decides on more than addresses and ports contributes, Cilium's L7 rules (which decide in the
+    /// network) first, then the destination's mesh.
     pub fn restrictions(&self, src: Endpoint, dst: Endpoint) -> Vec<request::Restriction> {
         if src == dst {
             return Vec::new();
         }
         let explanation = self.explain(src, dst);
-        match &explanation.mesh {
-            Some(answer) => answer.restrictions(&explanation.allowed),
-            None => Vec::new(),
+        let mut restrictions = cilium::restrictions(self.cluster, &explanation, &explanation.allowed);
+        if let Some(answer) = &explanation.mesh {
+            restrictions.extend(answer.restrictions(&explanation.allowed));
         }
+        restrictions
+    }
+
+    /// Whether anything in the input decides on requests (a mesh, a Cilium L7 rule): without, no connection is
+    /// request-restricted and [`Analysis::restrictions`] need not be asked.
+    pub fn requests_decided(&self) -> bool {
+        self.mesh.active() || self.cilium_l7
     }
 
     /// Whether any pod is in a mesh, so that request-level restrictions can exist.

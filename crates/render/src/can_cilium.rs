@@ -4,7 +4,7 @@
 use netseg_engine::cilium::{rule_at, CiliumRuleRef, NameLookup};
 use netseg_engine::rules::RuleOrigin;
 use netseg_engine::{PolicyKind, PortSet, SideTrace, TierId};
-use netseg_model::cilium::{CiliumPeerRule, CiliumPeerSelection, L7Rules};
+use netseg_model::cilium::{CiliumPeerRule, CiliumPeerSelection};
 use netseg_model::{Cluster, Direction};
 use serde_json::{json, Value};
 use std::fmt::Write;
@@ -54,19 +54,7 @@ pub fn conditions(rule: &CiliumPeerRule, ports: &PortSet) -> Vec<String> {
         {
             continue;
         }
-        match &port_rule.l7 {
-            Some(L7Rules::Http(rules)) => {
-                conditions.extend(rules.iter().map(|r| format!("HTTP {} (line {})", r.describe(), r.line)))
-            }
-            Some(L7Rules::Kafka(rules)) => {
-                conditions.extend(rules.iter().map(|r| format!("Kafka {} (line {})", r.describe(), r.line)))
-            }
-            Some(L7Rules::Dns(rules)) => conditions.extend(rules.iter().map(|r| format!("DNS query {r}"))),
-            Some(L7Rules::Generic { proto, rules }) => {
-                conditions.push(format!("{proto} ({rules} rules of a parser netseg does not model)"))
-            }
-            None => {}
-        }
+        conditions.extend(netseg_engine::cilium::l7_conditions(port_rule).unwrap_or_default());
         if !port_rule.server_names.is_empty() {
             conditions.push(format!("TLS server name {}", port_rule.server_names.join(" or ")));
         }

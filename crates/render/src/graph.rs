@@ -4,7 +4,7 @@
 
 use crate::endpoint_id;
 use netseg_audit::map::NetworkMap;
-use netseg_engine::{Reach, ReachEndpoint};
+use netseg_engine::{Reach, ReachEndpoint, ReachMarks};
 use netseg_model::Cluster;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -43,6 +43,9 @@ pub enum EdgeStyle {
     /// A declared or observed flow the policies deny (NS147): drawn red and dashed. Not a connection: nothing
     /// reaches anything along it.
     Broken,
+    /// A connection only some requests may use (Cilium's L7 rules, a mesh's request-level rules): drawn dotted
+    /// blue, labelled with the policies that restrict it.
+    Restricted,
 }
 
 impl EdgeStyle {
@@ -53,6 +56,7 @@ impl EdgeStyle {
             EdgeStyle::Removed => "removed",
             EdgeStyle::Sensitive => "sensitive",
             EdgeStyle::Broken => "broken",
+            EdgeStyle::Restricted => "restricted",
         }
     }
 }
@@ -123,8 +127,9 @@ impl Graph {
         (grouped, outside)
     }
 
-    /// `netseg reach`: workloads and external address groups, every allowed connection.
-    pub fn from_reach(cluster: &Cluster, reach: &Reach) -> Graph {
+    /// `netseg reach`: workloads and external address groups, every allowed connection; one that only some
+    /// requests may use is [`EdgeStyle::Restricted`], its label naming the policies.
+    pub fn from_reach(cluster: &Cluster, reach: &Reach, restricted: &ReachMarks<'_, '_>) -> Graph {
         let mut graph = Graph::default();
         for endpoint in &reach.endpoints {
             let id = endpoint_id(cluster, endpoint);
@@ -137,15 +142,22 @@ impl Graph {
             graph.add_node(node);
         }
         for c in &reach.connections {
-            graph.add_edge(c.src, c.dst, c.allowed.to_string(), EdgeStyle::Normal);
+            let marks = crate::reach::marks(&restricted.pair(c.src, c.dst, &c.allowed));
+            if marks.is_empty() {
+                graph.add_edge(c.src, c.dst, c.allowed.to_string(), EdgeStyle::Normal);
+            } else {
+                let label = format!("{}\n{}", c.allowed, crate::reach::marks_label(&marks));
+                graph.add_edge(c.src, c.dst, label, EdgeStyle::Restricted);
+            }
         }
         graph
     }
 
     /// The audit's picture: workloads (datastores marked), the sensitive addresses that some workload reaches, and
     /// the effective connections as groups; edges into a datastore port or a sensitive address are
-    /// [`EdgeStyle::Sensitive`].
-    pub fn from_network_map(cluster: &Cluster, map: &NetworkMap) -> Graph {
+    /// [`EdgeStyle::Sensitive`]; those only some requests may use (`restricted`, between the workloads) are
+    /// [`EdgeStyle::Restricted`], labelled with the policies.
+    pub fn from_network_map(cluster: &Cluster, map: &NetworkMap, restricted: &ReachMarks<'_, '_>) -> Graph {
         let mut graph = Graph::default();
         for (w, datastores) in map.datastores.iter().enumerate() {
             let (kind, detail) = if datastores.is_empty() {
@@ -171,13 +183,26 @@ impl Graph {
             }
         }
         for group in &map.groups {
-            // Destinations reached on one of their datastore ports are drawn apart, as sensitive.
-            let (sensitive, normal): (Vec<usize>, Vec<usize>) =
-                group.dsts.iter().partition(|&&dst| map.reaches_datastore(dst, &group.allowed));
-            let label = group.allowed.to_string();
-            for (to, style) in [(normal, EdgeStyle::Normal), (sensitive, EdgeStyle::Sensitive)] {
-                if !to.is_empty() {
-                    graph.groups.push(EdgeGroup { from: group.srcs.clone(), to, label: label.clone(), style });
+            for (dsts, restrictions) in restricted.split(group) {
+                if !restrictions.is_empty() {
+                    let marks = crate::reach::marks(&restrictions);
+                    let label = format!("{}\n{}", group.allowed, crate::reach::marks_label(&marks));
+                    graph.groups.push(EdgeGroup {
+                        from: group.srcs.clone(),
+                        to: dsts,
+                        label,
+                        style: EdgeStyle::Restricted,
+                    });
+                    continue;
+                }
+                // Destinations reached on one of their datastore ports are drawn apart, as sensitive.
+                let (sensitive, normal): (Vec<usize>, Vec<usize>) =
+                    dsts.iter().partition(|&&dst| map.reaches_datastore(dst, &group.allowed));
+                let label = group.allowed.to_string();
+                for (to, style) in [(normal, EdgeStyle::Normal), (sensitive, EdgeStyle::Sensitive)] {
+                    if !to.is_empty() {
+                        graph.groups.push(EdgeGroup { from: group.srcs.clone(), to, label: label.clone(), style });
+                    }
                 }
             }
         }
@@ -224,6 +249,7 @@ impl Graph {
                 EdgeStyle::Removed => ", style=dashed, color=\"#7f7f7f\", fontcolor=\"#7f7f7f\"",
                 EdgeStyle::Sensitive => ", color=\"#c0392b\", penwidth=2",
                 EdgeStyle::Broken => ", style=dashed, color=\"#d62728\", fontcolor=\"#d62728\", penwidth=2",
+                EdgeStyle::Restricted => ", style=dotted, color=\"#1f77b4\", fontcolor=\"#1f77b4\", penwidth=2",
             };
             let _ = writeln!(
                 out,
@@ -239,7 +265,7 @@ impl Graph {
 
     /// Mermaid for GitHub: `flowchart LR`, one subgraph per namespace, node ids `n0`, `n1`, ... (so no name can
     /// collide with Mermaid's syntax or keywords), labels quoted with `"`, `<`, `>`, `&` and `#` as entity codes;
-    /// added edges red, removed edges dotted, sensitive edges thick.
+    /// added edges red, removed edges dotted, sensitive edges thick, request-restricted edges dotted blue.
     pub fn to_mermaid(&self) -> String {
         let (grouped, outside) = self.by_namespace();
         let mut out = String::from("flowchart LR\n");
@@ -257,7 +283,7 @@ impl Graph {
         for (number, edge) in self.edges.iter().enumerate() {
             let arrow = match edge.style {
                 EdgeStyle::Normal | EdgeStyle::Added => "-->",
-                EdgeStyle::Removed | EdgeStyle::Broken => "-.->",
+                EdgeStyle::Removed | EdgeStyle::Broken | EdgeStyle::Restricted => "-.->",
                 EdgeStyle::Sensitive => "==>",
             };
             let _ = writeln!(out, "  n{} {arrow}|\"{}\"| n{}", edge.from, mermaid_text(&edge.label), edge.to);
@@ -266,6 +292,7 @@ impl Graph {
                 EdgeStyle::Removed => styled.entry("stroke:#7f7f7f,stroke-dasharray:5 5,color:#7f7f7f").or_default(),
                 EdgeStyle::Sensitive => styled.entry("stroke:#c0392b").or_default(),
                 EdgeStyle::Broken => styled.entry("stroke:#d62728,stroke-dasharray:5 5,color:#d62728").or_default(),
+                EdgeStyle::Restricted => styled.entry("stroke:#1f77b4,stroke-dasharray:2 3,color:#1f77b4").or_default(),
                 EdgeStyle::Normal => continue,
             }
             .push(number);

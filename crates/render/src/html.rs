@@ -178,7 +178,14 @@ pub fn graph_data(graph: &Graph) -> Value {
         }
         members.push(nodes);
     }
-    let styles = [EdgeStyle::Normal, EdgeStyle::Added, EdgeStyle::Removed, EdgeStyle::Sensitive, EdgeStyle::Broken];
+    let styles = [
+        EdgeStyle::Normal,
+        EdgeStyle::Added,
+        EdgeStyle::Removed,
+        EdgeStyle::Sensitive,
+        EdgeStyle::Broken,
+        EdgeStyle::Restricted,
+    ];
     let mut labels: Vec<&str> = Vec::new();
     let mut label_index: HashMap<&str, usize> = HashMap::new();
     let mut edges: Vec<Value> = Vec::new();
@@ -375,7 +382,7 @@ mod tests {
         graph.add_edge(b, a, "TCP 5432 denied", EdgeStyle::Broken);
         let data = graph_data(&graph);
         // The earlier styles keep their indexes: reports and the script read them by position.
-        assert_eq!(data["styles"], json!(["normal", "added", "removed", "sensitive", "broken"]));
+        assert_eq!(data["styles"], json!(["normal", "added", "removed", "sensitive", "broken", "restricted"]));
         let mut expected: Vec<(usize, usize, String, String)> =
             graph.edges.iter().map(|e| (e.from, e.to, e.label.clone(), e.style.as_str().to_string())).collect();
         expected.sort();

@@ -49,7 +49,10 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
         result.assumptions.extend(unseen);
         if html {
             let map = netseg_audit::map::network_map(&ctx);
-            let graph = netseg_render::graph::Graph::from_network_map(&cluster, &map);
+            let workloads: Vec<netseg_engine::ReachEndpoint> =
+                (0..cluster.workloads.len()).map(netseg_engine::ReachEndpoint::Workload).collect();
+            let restricted = netseg_engine::ReachMarks::for_endpoints(ctx.effective, &workloads);
+            let graph = netseg_render::graph::Graph::from_network_map(&cluster, &map, &restricted);
             let generator = generator();
             let meta = netseg_render::html::ReportMeta { inputs: &args.input.paths, generator: &generator };
             page = Some(netseg_render::html::audit_report(&result, &graph, &map.namespaces, &meta));

@@ -59,6 +59,8 @@ pub fn run(settings: &Settings, args: &ReachArgs) -> Result<u8> {
         (GroupChoice::Auto, _) => pairs > PAIR_LISTING_LIMIT,
     };
     let style = settings.stdout;
+    // Free unless the input has rules that decide on requests (a mesh, Cilium L7 rules).
+    let restricted = netseg_engine::ReachMarks::new(analysis, &grouped);
     if as_groups {
         if args.group == GroupChoice::Auto {
             eprintln!(
@@ -67,19 +69,31 @@ pub fn run(settings: &Settings, args: &ReachArgs) -> Result<u8> {
             );
         }
         let rendered = match args.output {
-            ReachFormat::Json => netseg_render::json_text(&netseg_render::reach::json_groups(&cluster, &grouped)),
-            _ => netseg_render::reach::text_groups(&cluster, &grouped, style),
+            ReachFormat::Json => {
+                netseg_render::json_text(&netseg_render::reach::json_groups(&cluster, &grouped, &restricted))
+            }
+            _ => netseg_render::reach::text_groups(&cluster, &grouped, &restricted, style),
         };
         write_out(&rendered)?;
     } else {
         match args.output {
-            ReachFormat::Text => stream_out(|out| netseg_render::reach::write_text(out, &cluster, &grouped, style))?,
-            ReachFormat::Json => stream_out(|out| netseg_render::reach::write_json(out, &cluster, &grouped))?,
-            ReachFormat::Csv => stream_out(|out| netseg_render::reach::write_csv(out, &cluster, &grouped))?,
-            ReachFormat::Md => stream_out(|out| netseg_render::reach::write_markdown(out, &cluster, &grouped))?,
+            ReachFormat::Text => {
+                stream_out(|out| netseg_render::reach::write_text(out, &cluster, &grouped, &restricted, style))?
+            }
+            ReachFormat::Json => {
+                stream_out(|out| netseg_render::reach::write_json(out, &cluster, &grouped, &restricted))?
+            }
+            ReachFormat::Csv => {
+                stream_out(|out| netseg_render::reach::write_csv(out, &cluster, &grouped, &restricted))?
+            }
+            ReachFormat::Md => {
+                stream_out(|out| netseg_render::reach::write_markdown(out, &cluster, &grouped, &restricted))?
+            }
             // A graph is laid out whole, so it is drawn from the listed pairs.
-            ReachFormat::Dot => write_out(&netseg_render::reach::dot(&cluster, &grouped.expand()))?,
-            ReachFormat::Mermaid => write_out(&netseg_render::reach::mermaid(&cluster, &grouped.expand()))?,
+            ReachFormat::Dot => write_out(&netseg_render::reach::dot(&cluster, &grouped.expand(), &restricted))?,
+            ReachFormat::Mermaid => {
+                write_out(&netseg_render::reach::mermaid(&cluster, &grouped.expand(), &restricted))?
+            }
         }
     }
     phase("output");

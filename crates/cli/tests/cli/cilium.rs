@@ -274,3 +274,42 @@ fn can_decides_a_dns_query_against_the_l7_dns_rule() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("--dns-name") && bad.stderr.contains("is not a DNS name"), "{}", bad.stderr);
 }
+
+/// `reach` marks the tiefighter's edge to the deathstar, which Cilium's L7 rule restricts to landing requests,
+/// and names the rule; the edges no L7 rule restricts carry no mark; Graphviz draws the marked edge.
+#[test]
+fn reach_marks_the_l7_restricted_edge() {
+    let dir = tree(&[("sw.yaml", STAR_WARS_L7)]);
+    let path = dir.path().display().to_string();
+    let run = netseg(&["reach", "--cni", "cilium", "-o", "json", &path]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reach = json(&run.stdout);
+    super::schemas::assert_matches_schema(&reach);
+    let connections = reach["connections"].as_array().expect("connections");
+    let marked: Vec<&serde_json::Value> = connections.iter().filter(|c| c.get("restricted").is_some()).collect();
+    assert_eq!(marked.len(), 1, "{}", run.stdout);
+    assert_eq!(
+        (marked[0]["src"].as_str(), marked[0]["dst"].as_str()),
+        (Some("default/tiefighter[Pod]"), Some("default/deathstar[Pod]"))
+    );
+    let mark = &marked[0]["restricted"][0];
+    assert_eq!(mark["by"], "CiliumNetworkPolicy default/rule1 spec.ingress[0]");
+    assert_eq!(mark["ports"], "TCP 80");
+    assert!(mark["conditions"].as_str().is_some_and(|c| c.starts_with("HTTP POST /v1/request-landing")), "{mark}");
+    let open = connections
+        .iter()
+        .find(|c| c["src"] == "default/tiefighter[Pod]" && c["dst"] == "default/xwing[Pod]")
+        .expect("tiefighter -> xwing");
+    assert!(open.get("restricted").is_none(), "{open}");
+    // Without Cilium enforcing its policies, no L7 rule restricts anything.
+    let unenforced = json(&netseg(&["reach", "--cni", "flannel", "-o", "json", &path]).stdout);
+    assert!(unenforced["connections"].as_array().expect("connections").iter().all(|c| c.get("restricted").is_none()));
+    let dot = netseg(&["reach", "--cni", "cilium", "-o", "dot", &path]).stdout;
+    assert!(
+        dot.contains("\"default/tiefighter[Pod]\" -> \"default/deathstar[Pod]\" [label=\"TCP 80\\nrequests restricted by CiliumNetworkPolicy default/rule1 spec.ingress[0]\", style=dotted"),
+        "{dot}"
+    );
+    if let Some(graphviz) = super::reach::graphviz() {
+        super::reach::svg_from_graphviz(&graphviz, &dot, "star wars L7");
+    }
+}

@@ -370,3 +370,113 @@ fn the_consul_default_intention_flag_wins_over_the_server_config() {
     let findings = json(&audit.stdout)["findings"].as_array().cloned().unwrap_or_default();
     assert!(findings.iter().any(|f| f["rule"] == "NS193" && f["resource"]["name"] == "shop"), "{}", audit.stdout);
 }
+
+/// `reach` marks the edge that only some requests may use (inventory may only POST to shoes) and names the
+/// policy, in every format; edges the mesh leaves open carry no mark.
+#[test]
+fn reach_marks_the_request_restricted_edge_and_names_the_policy() {
+    let run = netseg(&["reach", "-o", "json", &shoes()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reach = json(&run.stdout);
+    super::schemas::assert_matches_schema(&reach);
+    let connection = |src: &str, dst: &str| {
+        reach["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .find(|c| c["src"] == src && c["dst"] == dst)
+            .cloned()
+            .unwrap_or_else(|| panic!("{src} -> {dst} in {}", run.stdout))
+    };
+    let restricted = connection("default/inventory[Deployment]", "default/shoes[Deployment]");
+    let marks = restricted["restricted"].as_array().expect("the inventory -> shoes edge is marked");
+    let on_8080 = marks.iter().find(|m| m["ports"] == "TCP 8080").expect("port 8080 is restricted");
+    assert_eq!(on_8080["by"], "Istio AuthorizationPolicy default/shoes-writer");
+    assert!(
+        on_8080["conditions"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("POST only") && c.contains("cluster.local/ns/default/sa/inventory-sa")),
+        "{on_8080}"
+    );
+    // Shoes calls inventory, which no authorization policy selects: every request passes.
+    let open = connection("default/shoes[Deployment]", "default/inventory[Deployment]");
+    assert!(open.get("restricted").is_none(), "{open}");
+    // Storefront keeps only UDP and SCTP to shoes, which the mesh does not see: no mark either.
+    let udp = connection("default/storefront[Deployment]", "default/shoes[Deployment]");
+    assert!(udp.get("restricted").is_none(), "{udp}");
+    assert!(
+        reach["connections"].as_array().expect("connections").iter().filter(|c| c.get("restricted").is_some()).count()
+            == 1
+    );
+
+    let text = netseg(&["reach", "--from", "default/inventory", "--to", "default/shoes", &shoes()]).stdout;
+    let line = text.lines().find(|l| l.contains("→ default/shoes[Deployment]")).expect("the pair");
+    assert!(line.contains("all ports  request-restricted by Istio AuthorizationPolicy default/shoes-writer"), "{text}");
+    assert!(line.contains("default/shoes-writer on TCP 8080: POST only"), "{text}");
+    let csv = netseg(&["reach", "-o", "csv", &shoes()]).stdout;
+    assert!(csv.starts_with("src,dst,protocol,ports,restricted\n"), "{csv}");
+    assert!(csv.contains("default/shoes[Deployment],default/inventory[Deployment],TCP,1-65535,\n"), "{csv}");
+    assert!(
+        csv.lines().any(|l| l.starts_with("default/inventory[Deployment],default/shoes[Deployment],TCP,1-65535,\"")
+            && l.contains("shoes-writer")),
+        "{csv}"
+    );
+    let md = netseg(&["reach", "-o", "md", &shoes()]).stdout;
+    assert!(
+        md.contains(
+            "| default/inventory[Deployment] | default/shoes[Deployment] | all ports (request-restricted by Istio"
+        ),
+        "{md}"
+    );
+    let grouped = json(&netseg(&["reach", "-o", "json", "--group", "always", &shoes()]).stdout);
+    super::schemas::assert_matches_schema(&grouped);
+    let marked: Vec<&serde_json::Value> =
+        grouped["groups"].as_array().expect("groups").iter().filter(|g| g.get("restricted").is_some()).collect();
+    assert!(
+        !marked.is_empty()
+            && marked
+                .iter()
+                .all(|g| g["dst"].as_array().is_some_and(|d| d.iter().any(|d| d == "default/shoes[Deployment]"))),
+        "{grouped}"
+    );
+
+    let dot = netseg(&["reach", "-o", "dot", &shoes()]).stdout;
+    assert!(
+        dot.contains("\"default/inventory[Deployment]\" -> \"default/shoes[Deployment]\" [label=\"all ports\\nrequests restricted by Istio AuthorizationPolicy default/shoes-writer\", style=dotted"),
+        "{dot}"
+    );
+    assert_eq!(dot.matches("style=dotted").count(), 1, "{dot}");
+    if let Some(graphviz) = super::reach::graphviz() {
+        let svg = super::reach::svg_from_graphviz(&graphviz, &dot, "shoes-writer");
+        assert!(svg.contains("shoes&#45;writer") || svg.contains("shoes-writer"), "{svg}");
+    }
+    let mermaid = netseg(&["reach", "-o", "mermaid", &shoes()]).stdout;
+    assert!(
+        mermaid
+            .contains("-.->|\"all ports<br/>requests restricted by Istio AuthorizationPolicy default/shoes-writer\"|"),
+        "{mermaid}"
+    );
+    assert!(mermaid.contains("stroke:#1f77b4,stroke-dasharray:2 3"), "{mermaid}");
+
+    // The HTML report draws the edge in a style of its own.
+    let html = netseg(&["audit", "-o", "html", &shoes()]).stdout;
+    let data = super::schemas::embedded_data(&html);
+    let styles = data["graph"]["styles"].as_array().expect("styles");
+    let restricted_style = styles.iter().position(|s| s == "restricted").expect("a restricted style");
+    let labels = data["graph"]["labels"].as_array().expect("labels");
+    let drawn = data["graph"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(data["graph"]["groups"].as_array().into_iter().flatten())
+        .filter(|e| {
+            let e = e.as_array().expect("an edge");
+            e.last() == Some(&serde_json::json!(restricted_style))
+                && e[e.len() - 2]
+                    .as_u64()
+                    .and_then(|l| labels[l as usize].as_str())
+                    .is_some_and(|l| l.contains("shoes-writer"))
+        })
+        .count();
+    assert_eq!(drawn, 1, "{}", data["graph"]);
+}

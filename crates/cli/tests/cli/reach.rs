@@ -26,8 +26,8 @@ fn every_format_renders_and_dot_is_wellformed() {
     assert_eq!(dot.matches('{').count(), dot.matches('}').count());
     assert!(dot.contains("subgraph \"cluster_blog\""));
     let csv = netseg(&["reach", "-o", "csv", &example("misindented-selector")]).stdout;
-    assert!(csv.starts_with("src,dst,protocol,ports\n"));
-    assert!(csv.contains("blog/wordpress[Deployment],blog/mysql[StatefulSet],TCP,3306\n"));
+    assert!(csv.starts_with("src,dst,protocol,ports,restricted\n"));
+    assert!(csv.contains("blog/wordpress[Deployment],blog/mysql[StatefulSet],TCP,3306,\n"));
 }
 
 #[test]

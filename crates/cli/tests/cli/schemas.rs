@@ -70,7 +70,7 @@ pub fn check_json_output(args: &[&str], run: &Run) {
 }
 
 /// The data an HTML page embeds in `<script type="application/json" id="netseg-data">`.
-fn embedded_data(html: &str) -> Value {
+pub(crate) fn embedded_data(html: &str) -> Value {
     let start = html.find("id=\"netseg-data\">").expect("the page embeds its data") + "id=\"netseg-data\">".len();
     let end = start + html[start..].find("</script>").expect("the data ends");
     json(&html[start..end])

@@ -590,7 +590,8 @@
     return el('span', { class: 'legend' },
       item('l-workload', 'workload'), item('l-datastore', 'datastore'), item('l-sensitive', 'sensitive address'),
       item('l-external', 'external'), item('l-sensitive-edge', 'into a sensitive target'),
-      item('l-added', 'added'), item('l-removed', 'removed'), item('l-broken', 'declared flow denied'));
+      item('l-added', 'added'), item('l-removed', 'removed'), item('l-broken', 'declared flow denied'),
+      item('l-restricted', 'only some requests (L7, mesh)'));
   }
 
   // ---- assemble, then check ourselves ----------------------------------------------------------------------------
@@ -630,6 +631,7 @@
   check.findingsInData = data.findings ? data.findings.length : 0;
   check.brokenFlowRows = document.querySelectorAll('#broken-flows li.broken-flow').length;
   check.brokenEdges = document.querySelectorAll('svg .edge.broken').length;
+  check.restrictedEdges = document.querySelectorAll('svg .edge.restricted').length;
   check.nodesInData = data.graph.nodes.length;
   check.resources = performance.getEntriesByType('resource').length;
   check.done = true;
