@@ -4,6 +4,7 @@
 //! Deployments and StatefulSets with replicas, labels and named ports, Services, and NetworkPolicies in the
 //! proportions real clusters show (a default-deny and a DNS allowance per namespace, then allow rules per workload:
 //! pod, namespace and combined selectors, matchExpressions, ipBlocks with excepts, named ports, endPort ranges).
+//! The Calico dialect ([`calico`]) segments the same cluster with Calico's tiers and objects instead.
 //!
 //! Two forms: `dump` is what `kubectl get -A -o json` returns (Pods with IPs, owned by ReplicaSets owned by
 //! Deployments, or by StatefulSets), the realistic large input; `manifests` is what is applied (controllers with
