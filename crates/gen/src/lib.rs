@@ -4,12 +4,14 @@
 //! Deployments and StatefulSets with replicas, labels and named ports, Services, and NetworkPolicies in the
 //! proportions real clusters show (a default-deny and a DNS allowance per namespace, then allow rules per workload:
 //! pod, namespace and combined selectors, matchExpressions, ipBlocks with excepts, named ports, endPort ranges).
+//! The Calico dialect ([`calico`]) segments the same cluster with Calico's tiers and objects instead.
 //!
 //! Two forms: `dump` is what `kubectl get -A -o json` returns (Pods with IPs, owned by ReplicaSets owned by
 //! Deployments, or by StatefulSets), the realistic large input; `manifests` is what is applied (controllers with
 //! pod templates, no Pods). The `adversarial` shape gives every pod distinct labels and fills policies with
 //! overlapping CIDRs, to stress pod classes and address atoms.
 
+pub mod calico;
 pub mod yaml;
 
 use serde_json::{json, Map, Value};
@@ -69,6 +71,17 @@ pub enum Shape {
     Adversarial,
 }
 
+/// Which objects segment the realistic cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// Kubernetes NetworkPolicies (`networking.k8s.io/v1`).
+    #[default]
+    NetworkPolicy,
+    /// Calico's own objects (`projectcalico.org/v3`): two Tiers with GlobalNetworkPolicies, GlobalNetworkSets, and
+    /// per-namespace Calico NetworkPolicies in the `default` tier, one for each NetworkPolicy the other dialect writes.
+    Calico,
+}
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -80,6 +93,8 @@ pub struct Spec {
     pub replicas: usize,
     pub form: Form,
     pub shape: Shape,
+    /// The adversarial shape always writes NetworkPolicies.
+    pub dialect: Dialect,
 }
 
 /// The named sizes of the benchmarks.
@@ -94,7 +109,16 @@ pub const TIERS: &[(&str, usize, usize, usize, Shape)] = &[
 impl Spec {
     pub fn tier(name: &str) -> Option<Spec> {
         let &(_, pods, namespaces, policies, shape) = TIERS.iter().find(|t| t.0.eq_ignore_ascii_case(name))?;
-        Some(Spec { seed: 1, pods, namespaces, policies, replicas: 3, form: Form::Dump, shape })
+        Some(Spec {
+            seed: 1,
+            pods,
+            namespaces,
+            policies,
+            replicas: 3,
+            form: Form::Dump,
+            shape,
+            dialect: Dialect::NetworkPolicy,
+        })
     }
 }
 
@@ -327,6 +351,9 @@ fn realistic(spec: &Spec, sink: &mut dyn Sink) -> io::Result<usize> {
     let mut rng = Rng::new(spec.seed);
     let mut ips = Addresses(0);
     let system_pods = system(spec, &mut rng, &mut ips, sink)?;
+    if spec.dialect == Dialect::Calico {
+        calico::cluster_wide(sink)?;
+    }
     let app_namespaces = spec.namespaces.saturating_sub(3).max(1);
     let app_pods = spec.pods.saturating_sub(system_pods);
     let mut pods_written = system_pods;
@@ -384,7 +411,7 @@ fn realistic(spec: &Spec, sink: &mut dyn Sink) -> io::Result<usize> {
             sink.object(&service(w))?;
             pods_written += w.replicas;
         }
-        policies_written += namespace_policies(&ns, env, &planned, policy_budget, &mut rng, sink)?;
+        policies_written += namespace_policies(&ns, env, &planned, policy_budget, spec.dialect, &mut rng, sink)?;
     }
     debug_assert!(policies_written <= spec.policies + 2 * app_namespaces);
     Ok(pods_written)
@@ -397,6 +424,7 @@ fn namespace_policies(
     env: &str,
     planned: &[Planned],
     budget: usize,
+    dialect: Dialect,
     rng: &mut Rng,
     sink: &mut dyn Sink,
 ) -> io::Result<usize> {
@@ -405,7 +433,12 @@ fn namespace_policies(
         if *written >= budget {
             return Ok(false);
         }
-        sink.object(&policy(ns, &name, spec))?;
+        // One decision per policy, so that both dialects draw the same random stream and segment the same cluster.
+        let object = match dialect {
+            Dialect::NetworkPolicy => policy(ns, &name, spec),
+            Dialect::Calico => calico::translate(ns, &name, &spec),
+        };
+        sink.object(&object)?;
         *written += 1;
         Ok(true)
     };
@@ -620,7 +653,16 @@ mod tests {
     }
 
     fn small(form: Form, shape: Shape) -> Spec {
-        Spec { seed: 7, pods: 300, namespaces: 12, policies: 200, replicas: 3, form, shape }
+        Spec {
+            seed: 7,
+            pods: 300,
+            namespaces: 12,
+            policies: 200,
+            replicas: 3,
+            form,
+            shape,
+            dialect: Dialect::NetworkPolicy,
+        }
     }
 
     #[test]
@@ -684,5 +726,93 @@ mod tests {
             objects.iter().filter(|o| o["kind"] == "Pod").map(|o| o["metadata"]["labels"].to_string()).collect();
         assert_eq!(labels.len(), 500);
         assert_eq!(count(&objects, "NetworkPolicy"), 50);
+    }
+
+    fn calico(form: Form) -> Spec {
+        Spec { dialect: Dialect::Calico, ..small(form, Shape::Realistic) }
+    }
+
+    #[test]
+    fn the_calico_dialect_segments_the_same_cluster_with_calico_objects() {
+        let plain = run(&small(Form::Dump, Shape::Realistic));
+        let objects = run(&calico(Form::Dump));
+        assert_eq!(objects, run(&calico(Form::Dump)), "deterministic from the seed");
+        let calico_kind = |kind: &str| {
+            objects.iter().filter(|o| o["apiVersion"] == "projectcalico.org/v3" && o["kind"] == kind).count()
+        };
+        assert_eq!(count(&objects, "NetworkPolicy"), calico_kind("NetworkPolicy"), "no Kubernetes policy left");
+        assert_eq!(calico_kind("NetworkPolicy"), 200, "one Calico policy for each NetworkPolicy");
+        assert_eq!(calico_kind("Tier"), 2);
+        assert_eq!(calico_kind("GlobalNetworkPolicy"), 3);
+        assert_eq!(calico_kind("GlobalNetworkSet"), 8);
+        assert_eq!(calico_kind("NetworkSet"), 1);
+        // The cluster itself is the NetworkPolicy dialect's, object for object.
+        let workloads = |objects: &[Value]| -> Vec<Value> {
+            objects
+                .iter()
+                .filter(|o| o["kind"] != "NetworkPolicy" && o["apiVersion"] != "projectcalico.org/v3")
+                .cloned()
+                .collect()
+        };
+        assert_eq!(workloads(&objects), workloads(&plain));
+    }
+
+    /// Loads a generated Calico cluster as netseg does and asks it questions that only Calico's tiers answer.
+    #[test]
+    fn the_calico_dialect_loads_without_errors_and_its_tiers_decide() {
+        use netseg_engine::query::{self, PortQuery, Resolver};
+        use netseg_engine::{Action, Analysis, EngineOptions, TierHit};
+        use netseg_model::{load_cluster, Input, Severity};
+
+        let path = std::env::temp_dir().join(format!("netseg-gen-calico-{}.yaml", std::process::id()));
+        let mut stream = YamlStream { out: Vec::new() };
+        generate(&calico(Form::Dump), &mut stream).expect("in memory");
+        std::fs::write(&path, &stream.out).expect("write the cluster");
+        let (cluster, diagnostics) = load_cluster(&[Input::Path(path.clone())], None);
+        let _ = std::fs::remove_file(&path);
+        let errors: Vec<_> = diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(cluster.calico.policies.len(), 203);
+        assert!(cluster.policies.is_empty(), "no Kubernetes policy");
+
+        let analysis = Analysis::with_options(&cluster, &EngineOptions { calico: true, ..EngineOptions::default() });
+        let resolver = Resolver::new(&cluster);
+        let frontend = cluster
+            .workloads
+            .iter()
+            .find(|w| {
+                w.pods.first().is_some_and(|p| p.facts.labels.get("tier").map(String::as_str) == Some("frontend"))
+            })
+            .expect("a frontend");
+        let ask = |from: &str, to: &str, port: u16| {
+            let from = resolver.resolve(from).expect("from");
+            let to = resolver.resolve(to).expect("to");
+            query::verdict(
+                &analysis,
+                from,
+                to,
+                PortQuery::new(Some("TCP"), Some(port)).expect("port"),
+                Default::default(),
+            )
+        };
+        let ingress =
+            cluster.workloads.iter().find(|w| w.id.namespace == "ingress-nginx").expect("the ingress controller");
+        let policy_name = |hit: &TierHit| cluster.calico.policies[hit.origin.policy].name.clone();
+
+        // The ingress controller reaches a frontend's http port: allowed by the platform tier's policy.
+        let verdict = ask(&ingress.id.to_string(), &frontend.id.to_string(), 8080);
+        assert!(!verdict.allowed_ports.is_empty(), "{verdict:?}");
+        let platform =
+            verdict.explanation.ingress.tiers.iter().find(|t| &*t.name == "platform").expect("platform tier");
+        assert!(
+            platform.hits.iter().any(|h| h.action == Action::Allow && policy_name(h) == "platform.ingress-controller"),
+            "{platform:?}"
+        );
+
+        // The cloud metadata address is denied by the security tier, before any application policy.
+        let verdict = ask(&frontend.id.to_string(), "169.254.169.254", 80);
+        assert!(verdict.allowed_ports.is_empty(), "{verdict:?}");
+        let security = verdict.explanation.egress.tiers.iter().find(|t| &*t.name == "security").expect("security tier");
+        assert!(security.hits.iter().any(|h| h.action == Action::Deny && policy_name(h) == "security.baseline"));
     }
 }

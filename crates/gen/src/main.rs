@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use netseg_gen::{generate, Form, JsonList, Shape, Spec, YamlStream, TIERS};
+use netseg_gen::{generate, Dialect, Form, JsonList, Shape, Spec, YamlStream, TIERS};
 use std::io::{BufWriter, Write};
 
 #[derive(Debug, Parser)]
@@ -17,9 +17,15 @@ struct Args {
     /// Namespaces, including the three system ones (kube-system, ingress-nginx, monitoring).
     #[arg(long)]
     namespaces: Option<usize>,
-    /// NetworkPolicies.
+    /// NetworkPolicies (with `--dialect calico`: namespaced Calico NetworkPolicies, one for each).
     #[arg(long)]
     policies: Option<usize>,
+    /// What segments the cluster: `networkpolicy`: Kubernetes NetworkPolicies; `calico`: Calico's own objects
+    /// (projectcalico.org/v3): Tiers `security` (order 100) and `platform` (order 200) with GlobalNetworkPolicies,
+    /// GlobalNetworkSets for the partner networks, a NetworkSet, and per namespace one Calico NetworkPolicy for each
+    /// NetworkPolicy the first dialect writes, from the same seed. The adversarial shape writes NetworkPolicies only.
+    #[arg(long, value_enum, default_value_t = DialectArg::Networkpolicy)]
+    dialect: DialectArg,
     /// Average replicas per Deployment (1: one pod per workload, so `--pods` is the number of workloads).
     #[arg(long, default_value_t = 3)]
     replicas: usize,
@@ -48,6 +54,12 @@ enum FormArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum DialectArg {
+    Networkpolicy,
+    Calico,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     Json,
     Yaml,
@@ -71,6 +83,7 @@ fn main() -> Result<()> {
             replicas: 3,
             form: Form::Dump,
             shape: Shape::Realistic,
+            dialect: Dialect::NetworkPolicy,
         },
     };
     spec.pods = args.pods.unwrap_or(spec.pods);
@@ -85,6 +98,13 @@ fn main() -> Result<()> {
     };
     if args.adversarial {
         spec.shape = Shape::Adversarial;
+    }
+    spec.dialect = match args.dialect {
+        DialectArg::Networkpolicy => Dialect::NetworkPolicy,
+        DialectArg::Calico => Dialect::Calico,
+    };
+    if spec.dialect == Dialect::Calico && spec.shape == Shape::Adversarial {
+        bail!("--dialect calico needs the realistic shape: the adversarial one writes NetworkPolicies only");
     }
     let out: Box<dyn Write> = match &args.output {
         Some(path) => {

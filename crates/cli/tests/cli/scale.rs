@@ -2,12 +2,21 @@
 //! and a witness that `netseg can` confirms.
 
 use super::*;
-use netseg_gen::{generate, Form, JsonList, Shape, Spec};
+use netseg_gen::{generate, Dialect, Form, JsonList, Shape, Spec};
 use std::collections::BTreeSet;
 
 /// Writes a generated cluster with no policy, as a `kubectl get -o json` dump, to `path`.
 pub(crate) fn write_flat_dump(path: &std::path::Path, seed: u64, pods: usize, namespaces: usize, replicas: usize) {
-    let spec = Spec { seed, pods, namespaces, policies: 0, replicas, form: Form::Dump, shape: Shape::Realistic };
+    let spec = Spec {
+        seed,
+        pods,
+        namespaces,
+        policies: 0,
+        replicas,
+        form: Form::Dump,
+        shape: Shape::Realistic,
+        dialect: Dialect::NetworkPolicy,
+    };
     let file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
     let mut sink = JsonList::new(file).expect("start the list");
     generate(&spec, &mut sink).expect("generate");
