@@ -21,7 +21,7 @@ pub mod rules;
 use addresses::IpRange;
 use classes::{ClassId, Classes};
 use fixedbitset::FixedBitSet;
-use netseg_model::{Cluster, Direction, IpBlock, Tier};
+use netseg_model::{Cluster, Direction, IpBlock, Protocol, Tier};
 use profiles::{ProfileId, Profiles};
 pub use restricted::ReachMarks;
 use rules::{direction_slot, CompiledTier, DnsTarget, Other, RuleOrigin, TierRule};
@@ -108,10 +108,41 @@ pub struct SideTrace {
     pub tiers: Vec<TierTrace>,
     /// The ports that no tier decided, allowed by the Kubernetes default.
     pub by_default: PortSet,
+    /// What the side allows the connection, on the application's ports.
     pub allowed: PortSet,
+    /// Istio ambient: the network never sees the application's TCP port, only the HBONE tunnel's (see
+    /// [`HBONE_PORT`]); `Some` holds what the tiers allow on the wire, as written, of which `allowed` keeps every
+    /// TCP port when TCP 15008 is among them and none otherwise.
+    pub hbone: Option<PortSet>,
+}
+
+/// Istio ambient's HBONE port: a meshed client's ztunnel carries each TCP connection to an Istio destination (ambient
+/// or sidecar) inside an mTLS tunnel to this port of the destination pod, so NetworkPolicies (enforced outside the
+/// pod) see TCP 15008, never the application's port.
+pub const HBONE_PORT: u16 = 15008;
+
+/// What the network allows a tunnelled connection, on the application's ports: UDP and SCTP as written (ztunnel
+/// carries only TCP), every TCP port when the tunnel's port is allowed, none when it is not.
+pub fn through_hbone(on_the_wire: &PortSet) -> PortSet {
+    let tcp = PortSet::protocol(Protocol::Tcp);
+    let mut carried = on_the_wire.difference(&tcp);
+    if on_the_wire.contains(Protocol::Tcp, HBONE_PORT) {
+        carried.union_with(&tcp);
+    }
+    carried
 }
 
 impl SideTrace {
+    /// The ports the network's rules see for a connection on `wanted`: the tunnel's when it is tunnelled.
+    pub fn on_the_wire(&self, wanted: &PortSet) -> PortSet {
+        if self.hbone.is_none() || wanted.intersection(&PortSet::protocol(Protocol::Tcp)).is_empty() {
+            return wanted.clone();
+        }
+        let mut seen = wanted.difference(&PortSet::protocol(Protocol::Tcp));
+        seen.union_with(&PortSet::single(Protocol::Tcp, HBONE_PORT));
+        seen
+    }
+
     pub fn tier(&self, id: TierId) -> Option<&TierTrace> {
         self.tiers.iter().find(|t| t.tier == id)
     }
@@ -752,6 +783,7 @@ impl<'c> Analysis<'c> {
             tiers: Vec::new(),
             by_default: PortSet::all(),
             allowed: PortSet::all(),
+            hbone: None,
         };
         let (Some(class), Some(other)) = (self.class_of(subject), self.other_of(other)) else {
             trace.external = matches!(subject, Endpoint::Address(_));
@@ -760,6 +792,11 @@ impl<'c> Analysis<'c> {
         trace.host_network = self.classes.classes[class].host_network;
         let mut trail = Trail::default();
         trace.allowed = self.network_side(class, other, direction, Some(&mut trail), name);
+        if self.tunnelled(class, other, direction) {
+            let on_the_wire = std::mem::replace(&mut trace.allowed, PortSet::empty());
+            trace.allowed = through_hbone(&on_the_wire);
+            trace.hbone = Some(on_the_wire);
+        }
         trace.tiers = trail.tiers;
         trace.by_default = trail.by_default;
         trace
@@ -812,7 +849,10 @@ impl<'c> Analysis<'c> {
     /// Decides one side: the network's tiers, and on the destination's side its mesh too (the proxy authorizes
     /// at the destination). Explanations trace the network alone and show the mesh beside it.
     fn side(&self, subject: ClassId, other: Other, direction: Direction, trail: Option<&mut Trail>) -> PortSet {
-        let network = self.network_side(subject, other, direction, trail, None);
+        let mut network = self.network_side(subject, other, direction, trail, None);
+        if self.tunnelled(subject, other, direction) {
+            network = through_hbone(&network);
+        }
         if direction == Direction::Egress || !self.mesh.active() || network.is_empty() {
             return network;
         }
@@ -821,6 +861,25 @@ impl<'c> Analysis<'c> {
             Other::Address(addr) => mesh::Client::Address(addr),
         };
         network.intersection(&self.mesh.passable(self.cluster, &self.classes, client, subject))
+    }
+
+    /// Whether a connection between the side's subject and a pod travels in Istio ambient's HBONE tunnel: the
+    /// client is an ambient pod and the destination is in Istio's mesh (ambient, or a sidecar that accepts
+    /// HBONE). (A pod's connections to itself never leave it; the callers answer those before asking.)
+    fn tunnelled(&self, subject: ClassId, other: Other, direction: Direction) -> bool {
+        let Other::Class(other) = other else { return false };
+        if !self.mesh.active() {
+            return false;
+        }
+        let (client, destination) = match direction {
+            Direction::Egress => (subject, other),
+            Direction::Ingress => (other, subject),
+        };
+        let client = &self.classes.classes[client].dataplane;
+        let destination = &self.classes.classes[destination].dataplane;
+        client.ambient
+            && client.mesh == Some(netseg_model::mesh::MeshKind::Istio)
+            && destination.mesh == Some(netseg_model::mesh::MeshKind::Istio)
     }
 
     /// Decides one side by walking the tiers in order; what none decides is allowed.

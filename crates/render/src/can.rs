@@ -7,7 +7,7 @@ use netseg_engine::cilium::rule_at;
 use netseg_engine::mesh::{MeshAnswer, Outcome, Passability, Verdict as MeshVerdict};
 use netseg_engine::query::{OutsideAnswer, Verdict};
 use netseg_engine::request::{Layer, PolicyRef, Request, RequestVerdict};
-use netseg_engine::{Action, Endpoint, PolicyKind, PortSet, SideTrace, TierHit, TierId};
+use netseg_engine::{Action, Endpoint, PolicyKind, PortSet, SideTrace, TierHit, TierId, HBONE_PORT};
 use netseg_model::{
     AdminPeer, AdminPeerSelector, AdminPods, AdminPolicy, AdminPolicyKind, Cluster, Direction, LabelSelector, Peer,
     PeerSelector, Tier,
@@ -137,7 +137,7 @@ fn tier_lines(cluster: &Cluster, side: &SideTrace, tier: TierId, wanted: &PortSe
 /// The tiers a side went through, in one line: "admin `tenant-isolation` Pass → NetworkPolicy `blog/api` allows".
 /// `None` when no admin or baseline rule took part, where the NetworkPolicy lines say it all.
 pub fn chain(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Option<String> {
-    let wanted = verdict.query.ports();
+    let wanted = side.on_the_wire(&verdict.query.ports());
     if side.calico {
         return crate::can_calico::chain(cluster, side, &wanted);
     }
@@ -199,10 +199,17 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         );
         return;
     }
+    let wanted = side.on_the_wire(&verdict.query.ports());
+    if side.hbone.is_some() && wanted != verdict.query.ports() {
+        let _ = writeln!(
+            out,
+            "  Istio ambient tunnels the connection over HBONE: the network sees it on TCP {HBONE_PORT}, not on the \
+             application's port"
+        );
+    }
     if let Some(chain) = chain(cluster, verdict, side) {
         let _ = writeln!(out, "  {chain}");
     }
-    let wanted = verdict.query.ports();
     if side.calico {
         crate::can_calico::side_lines(cluster, side, &wanted, word, out);
         return;
@@ -290,8 +297,8 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
                     .flat_map(|&i| &cluster.cilium_policies[i].rules)
                     .map(|spec| spec.rules(side.direction, false).len())
                     .sum::<usize>();
-        let _ =
-            writeln!(out, "  no {word} rule of these policies ({count} in all) allows {other} on {}", verdict.query);
+        let on = if side.hbone.is_some() { format!("TCP {HBONE_PORT}") } else { verdict.query.to_string() };
+        let _ = writeln!(out, "  no {word} rule of these policies ({count} in all) allows {other} on {on}");
     }
 }
 
@@ -624,7 +631,7 @@ fn tier_json(cluster: &Cluster, side: &SideTrace, tier: TierId, wanted: &PortSet
 
 fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
     let allowed = side_verdict(verdict, side);
-    let wanted = verdict.query.ports();
+    let wanted = side.on_the_wire(&verdict.query.ports());
     if side.calico {
         let mut step = json!({
             "side": side.direction.as_str(),
@@ -635,6 +642,7 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
         if let Some(chain) = chain(cluster, verdict, side) {
             step["chain"] = Value::String(chain);
         }
+        hbone_json(verdict, side, &mut step);
         return step;
     }
     // The chain in evaluation order: admin rules, then the NetworkPolicy tier, then baseline rules.
@@ -676,7 +684,15 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
     if let Some(chain) = chain(cluster, verdict, side) {
         step["chain"] = Value::String(chain);
     }
+    hbone_json(verdict, side, &mut step);
     step
+}
+
+/// Where Istio ambient tunnels the connection, the port the network judged.
+fn hbone_json(verdict: &Verdict, side: &SideTrace, step: &mut Value) {
+    if side.hbone.is_some() && side.on_the_wire(&verdict.query.ports()) != verdict.query.ports() {
+        step["tunnel"] = json!({"kind": "hbone", "protocol": "TCP", "port": HBONE_PORT});
+    }
 }
 
 /// The request as the question named it, field by field (only the fields given).

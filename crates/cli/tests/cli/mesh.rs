@@ -480,3 +480,70 @@ fn reach_marks_the_request_restricted_edge_and_names_the_policy() {
         .count();
     assert_eq!(drawn, 1, "{}", data["graph"]);
 }
+
+fn ambient_shop() -> String {
+    std::fs::read_to_string(format!("{}/shop.yaml", fixture("mesh/ambient-hbone"))).expect("ambient fixture")
+}
+
+/// Istio's "Ambient and Kubernetes NetworkPolicy": between ambient pods the network sees the HBONE tunnel's TCP
+/// 15008, so a policy that admits only the application's port cuts the flow (it used to be judged on 6379 and
+/// reported ALLOWED).
+#[test]
+fn ambient_pods_are_judged_on_hbone_15008_not_the_application_port() {
+    let dir = fixture("mesh/ambient-hbone");
+    let run = netseg(&["can", "--from", "shop/web", "--to", "shop/redis", "--port", "6379", &dir]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("DENIED"), "{}", run.stdout);
+    assert!(run.stdout.contains("the network sees it on TCP 15008"), "{}", run.stdout);
+    assert!(run.stdout.contains("allows shop/web[Deployment] on TCP 15008"), "{}", run.stdout);
+    let value = json(
+        &netseg(&["can", "-o", "json", "--from", "shop/web", "--to", "shop/redis", "--port", "6379", &dir]).stdout,
+    );
+    assert_eq!(value["allowed"], false);
+    let ingress = &value["steps"][1];
+    assert_eq!(ingress["side"], "ingress");
+    assert_eq!(ingress["verdict"], "denied");
+    assert_eq!(ingress["tunnel"]["port"], 15008);
+
+    // A client outside the mesh is not tunnelled: the application port decides, as written.
+    let plain = netseg(&["can", "--from", "legacy/batch", "--to", "shop/redis", "--port", "6379", &dir]);
+    assert_eq!(plain.code, 0, "{}\n{}", plain.stdout, plain.stderr);
+    assert!(!plain.stdout.contains("HBONE"), "{}", plain.stdout);
+    // UDP is never tunnelled (ztunnel carries TCP only).
+    let udp = netseg(&["can", "--from", "shop/web", "--to", "shop/redis", "--protocol", "UDP", "--port", "6379", &dir]);
+    assert!(!udp.stdout.contains("HBONE"), "{}", udp.stdout);
+}
+
+#[test]
+fn admitting_15008_admits_every_tcp_port_of_the_ambient_client_and_reach_agrees() {
+    let fixed = ambient_shop().replace(
+        "ports: [{port: 6379, protocol: TCP}]",
+        "ports: [{port: 6379, protocol: TCP}, {port: 15008, protocol: TCP}]",
+    );
+    let dir = tree(&[("shop.yaml", &fixed)]);
+    let path = dir.path().to_str().expect("utf-8 path");
+    let run = netseg(&["can", "--from", "shop/web", "--to", "shop/redis", "--port", "6379", path]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // The application port in the policy no longer narrows tunnelled traffic: only the mesh's rules could.
+    let other_port = netseg(&["can", "--from", "shop/web", "--to", "shop/redis", "--port", "9999", path]);
+    assert_eq!(other_port.code, 0, "{}\n{}", other_port.stdout, other_port.stderr);
+    let outsider = netseg(&["can", "--from", "legacy/batch", "--to", "shop/redis", "--port", "9999", path]);
+    assert_eq!(outsider.code, 1, "{}", outsider.stdout);
+
+    let connection = |reach: &serde_json::Value, src: &str, dst: &str| -> Option<serde_json::Value> {
+        reach["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .find(|c| c["src"] == src && c["dst"] == dst)
+            .cloned()
+    };
+    let reach = json(&netseg(&["reach", "-o", "json", "--group", "never", path]).stdout);
+    let web_to_redis = connection(&reach, "shop/web[Deployment]", "shop/redis[Deployment]").expect("web reaches redis");
+    assert_eq!(web_to_redis["allowed"]["TCP"], serde_json::json!([[1, 65535]]), "every TCP port, tunnelled");
+    assert_eq!(web_to_redis["allowed"]["UDP"], serde_json::json!([]), "UDP as written");
+    let batch_to_redis = connection(&reach, "legacy/batch[Deployment]", "shop/redis[Deployment]").expect("batch");
+    assert_eq!(batch_to_redis["allowed"]["TCP"], serde_json::json!([[6379, 6379], [15008, 15008]]));
+    let broken = json(&netseg(&["reach", "-o", "json", "--group", "never", &fixture("mesh/ambient-hbone")]).stdout);
+    assert_eq!(connection(&broken, "shop/web[Deployment]", "shop/redis[Deployment]"), None, "without 15008: nothing");
+}

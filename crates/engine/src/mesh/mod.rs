@@ -342,6 +342,8 @@ impl MeshLayer {
                 let client = Client::Class(class);
                 let mut source: Vec<bool> = identity_tests.iter().map(|test| test.holds(&context, client)).collect();
                 source.push(pod.dataplane.mesh == Some(MeshKind::Istio));
+                // An ambient client's connections to Istio pods reach the network as HBONE.
+                source.push(pod.dataplane.ambient);
                 source.push(pod.dataplane.mesh == Some(MeshKind::Linkerd));
                 source.push(pod.dataplane.mesh == Some(MeshKind::Consul));
                 let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);

@@ -324,6 +324,44 @@ fn a_waypoint_enforces_layer_seven_but_the_pod_address_is_a_way_around() {
     assert_eq!(on_8080.any_of[0].admits, "through the waypoint shop/waypoint: GET only");
 }
 
+/// Between ambient pods the network judges ztunnel's HBONE tunnel (TCP 15008), never the application's port; a
+/// client outside the mesh still reaches the application port in plaintext. The factored answer agrees.
+#[test]
+fn ambient_clients_reach_istio_pods_through_hbone_15008() {
+    let policy = |ports: &str| {
+        format!(
+            "{AMBIENT}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: cron, namespace: default}}\n\
+             spec: {{template: {{metadata: {{labels: {{app: cron}}}}, spec: {{containers: [{{name: cron}}]}}}}}}\n\
+             ---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: api, namespace: shop}}\n\
+             spec:\n  podSelector: {{matchLabels: {{app: api}}}}\n  ingress: [{{ports: [{ports}]}}]\n"
+        )
+    };
+    let c = cluster(&policy("{port: 8080}"));
+    let a = Analysis::new(&c);
+    let (web, api, cron) = (pod(&c, "web"), pod(&c, "api"), pod(&c, "cron"));
+    let tcp_all = PortSet::protocol(Protocol::Tcp);
+    assert!(a.allowed(web, api).intersection(&tcp_all).is_empty(), "8080 as written, but the wire carries 15008");
+    assert!(a.allowed(cron, api).contains(Protocol::Tcp, 8080), "plaintext from outside the mesh");
+    assert!(!a.allowed(cron, api).contains(Protocol::Tcp, 9090));
+    let explanation = a.explain(web, api);
+    assert_eq!(explanation.ingress.hbone.as_ref().map(|wire| wire.contains(Protocol::Tcp, 8080)), Some(true));
+    assert!(a.explain(cron, api).ingress.hbone.is_none());
+
+    let c = cluster(&policy("{port: 8080}, {port: 15008}"));
+    let a = Analysis::new(&c);
+    let (web, api, cron) = (pod(&c, "web"), pod(&c, "api"), pod(&c, "cron"));
+    assert!(a.allowed(web, api).contains(Protocol::Tcp, 9090), "admitting the tunnel admits every TCP port");
+    assert!(!a.allowed(cron, api).contains(Protocol::Tcp, 9090));
+    let reach = a.reach();
+    let index = |name: &str| c.workloads.iter().position(|w| w.id.name == name).expect("workload");
+    let from_web = reach
+        .connections
+        .iter()
+        .find(|conn| conn.src == index("web") && conn.dst == index("api"))
+        .expect("web reaches api");
+    assert_eq!(from_web.allowed, a.allowed(web, api), "the factored answer tunnels too");
+}
+
 /// Linkerd's per-route policy task: books and webapp may GET authors; after the modify route is authorized
 /// for webapp only, webapp may DELETE and books may not.
 #[test]
