@@ -35,7 +35,7 @@ pub struct EntryPoint {
 }
 
 /// One end of a flow the application declares or was seen making.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FlowEnd {
     /// An index into `cluster.workloads`.
     Workload(usize),
@@ -46,14 +46,14 @@ pub enum FlowEnd {
 /// A flow the application declares (a Service named in env or args, a peer the input's own policies name, a
 /// LoadBalancer) or was seen making (`--flows`), with where it was read. `netseg_fix` infers them; NS147 checks
 /// them against the policies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IntendedFlow {
     pub src: FlowEnd,
     pub dst: FlowEnd,
     /// Ports on the destination pods (after a Service's DNAT), or the address's ports.
     pub ports: PortSet,
     /// Where it was declared or seen, in words, with file and line.
-    pub origin: String,
+    pub origin: std::sync::Arc<str>,
 }
 
 /// Facts the input may lack (`--api-server`, `--node-cidr`), and the flows the application needs.

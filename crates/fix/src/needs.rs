@@ -42,7 +42,7 @@ pub struct Need {
     pub dst: Destination,
     /// Container ports on the destination pods (after the Service's DNAT), or the address's ports.
     pub ports: PortSet,
-    pub reason: String,
+    pub reason: std::sync::Arc<str>,
 }
 
 /// The pods behind a Service: each selected workload with the target ports of the chosen Service ports,
@@ -99,7 +99,8 @@ pub fn exposed_services(cluster: &Cluster, out: &mut Vec<Need>) {
                     service.name,
                     service_ports(service),
                     service.location
-                ),
+                )
+                .into(),
             });
         }
     }
@@ -135,7 +136,8 @@ pub fn ingress_backends(cluster: &Cluster, controller: &Source, out: &mut Vec<Ne
                     reason: format!(
                         "Ingress {}/{} ({}) → Service {}{via}",
                         ingress.namespace, ingress.name, ingress.location, service.name
-                    ),
+                    )
+                    .into(),
                 });
             }
         }
@@ -287,10 +289,11 @@ pub fn service_references(cluster: &Cluster, cluster_domain: &str, out: &mut Vec
                     Some(port) => format!("{}:{port}", mention.host),
                     None => mention.host.clone(),
                 };
-                let reason = format!(
+                let reason: std::sync::Arc<str> = format!(
                     "{} container {} {} names {named} ({}) → Service {}/{}",
                     workload.id, reference.container, reference.source, reference.at, service.namespace, service.name
-                );
+                )
+                .into();
                 match reference_need(cluster, workload, index, service, &mention) {
                     Ok(needs) => out.extend(needs.into_iter().map(|(dst, ports)| Need {
                         src: Source::Workload(index),
@@ -408,14 +411,17 @@ pub fn api_clients(
         }
         let Some(account) = workload.pods.first().and_then(|p| p.facts.api_client()) else { continue };
         match api {
-            Some(api) => out.extend(api.blocks.iter().map(|block| Need {
-                src: Source::Workload(index),
-                dst: Destination::Block(*block),
-                ports: api.ports.clone(),
-                reason: format!(
-                    "{} runs as ServiceAccount {account} with its token mounted: the API server, from {}",
-                    workload.id, api.source
-                ),
+            Some(api) => out.extend(api.blocks.iter().map(|block| {
+                Need {
+                    src: Source::Workload(index),
+                    dst: Destination::Block(*block),
+                    ports: api.ports.clone(),
+                    reason: format!(
+                        "{} runs as ServiceAccount {account} with its token mounted: the API server, from {}",
+                        workload.id, api.source
+                    )
+                    .into(),
+                }
             })),
             None => unknown.push(format!("{} (ServiceAccount {account})", workload.id)),
         }
@@ -436,34 +442,57 @@ fn names_peers(namespaces: &Option<LabelSelector>, pods: &Option<LabelSelector>)
     pods.as_ref().is_some_and(|p| !p.is_empty()) || namespaces.as_ref().is_some_and(|n| !n.is_empty())
 }
 
-fn namespace_labels(cluster: &Cluster, name: &str) -> Labels {
-    cluster
-        .namespace(name)
-        .map(|ns| ns.labels.clone())
-        .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.to_string())]))
+/// The workloads of each namespace with the namespace's labels (the name label alone for a namespace the input
+/// lacks), built once: a selector is matched against each namespace once, not once per workload.
+struct WorkloadsByNamespace {
+    namespaces: Vec<(String, Labels, Vec<usize>)>,
 }
 
-/// The workloads (not on the host network, which no policy selects) that a peer of a policy in `own` chooses.
-fn peer_workloads(
-    cluster: &Cluster,
-    own: &str,
-    namespaces: &Option<LabelSelector>,
-    pods: &Option<LabelSelector>,
-) -> Vec<usize> {
-    (0..cluster.workloads.len())
-        .filter(|&w| {
-            let workload = &cluster.workloads[w];
-            let ns = &workload.id.namespace;
-            let in_namespace = match namespaces {
-                None => ns == own,
-                Some(selector) => selector.matches(&namespace_labels(cluster, ns)),
-            };
-            in_namespace
-                && workload.pods.iter().any(|p| {
+impl WorkloadsByNamespace {
+    fn new(cluster: &Cluster) -> WorkloadsByNamespace {
+        let mut index: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
+        for (w, workload) in cluster.workloads.iter().enumerate() {
+            index.entry(workload.id.namespace.as_str()).or_default().push(w);
+        }
+        let namespaces = index
+            .into_iter()
+            .map(|(name, workloads)| {
+                let labels = cluster
+                    .namespace(name)
+                    .map(|ns| ns.labels.clone())
+                    .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.to_string())]));
+                (name.to_string(), labels, workloads)
+            })
+            .collect();
+        WorkloadsByNamespace { namespaces }
+    }
+
+    /// The workloads (not on the host network, which no policy selects) that a peer of a policy in `own` chooses,
+    /// in index order.
+    fn peers(
+        &self,
+        cluster: &Cluster,
+        own: &str,
+        namespaces: &Option<LabelSelector>,
+        pods: &Option<LabelSelector>,
+    ) -> Vec<usize> {
+        let mut chosen: Vec<usize> = self
+            .namespaces
+            .iter()
+            .filter(|(name, labels, _)| match namespaces {
+                None => name == own,
+                Some(selector) => selector.matches(labels),
+            })
+            .flat_map(|(_, _, workloads)| workloads.iter().copied())
+            .filter(|&w| {
+                cluster.workloads[w].pods.iter().any(|p| {
                     !p.facts.host_network && pods.as_ref().is_none_or(|selector| selector.matches(&p.facts.labels))
                 })
-        })
-        .collect()
+            })
+            .collect();
+        chosen.sort_unstable();
+        chosen
+    }
 }
 
 /// A rule's ports on the destination pods, as a flow: named ports resolve on their containers; a rule open to
@@ -508,8 +537,9 @@ fn rule_ports(rule: &PolicyRule, destination: &Workload) -> PortSet {
 /// on catalogue declared that front-end calls catalogue, as surely as an env value naming the Service. A rule
 /// open to every peer names nobody and declares nothing.
 pub fn policy_allowances(cluster: &Cluster, out: &mut Vec<Need>) {
+    let by_namespace = WorkloadsByNamespace::new(cluster);
     for policy in &cluster.policies {
-        let selected = peer_workloads(cluster, &policy.namespace, &None, &Some(policy.pod_selector.clone()));
+        let selected = by_namespace.peers(cluster, &policy.namespace, &None, &Some(policy.pod_selector.clone()));
         for direction in [Direction::Ingress, Direction::Egress] {
             let key = if direction == Direction::Ingress { "ingress" } else { "egress" };
             for (index, rule) in policy.rules(direction).iter().enumerate() {
@@ -531,16 +561,18 @@ pub fn policy_allowances(cluster: &Cluster, out: &mut Vec<Need>) {
                         chosen.insert(0, "every pod".into());
                     }
                     let verb = if direction == Direction::Ingress { "admits" } else { "lets out to" };
-                    let reason = format!(
+                    let reason: std::sync::Arc<str> = format!(
                         "NetworkPolicy {}/{} {key}[{index}] {verb} {} ({}:{})",
                         policy.namespace,
                         policy.name,
                         chosen.join(" "),
                         policy.location.file,
                         peer.line
-                    );
+                    )
+                    .into();
+                    let others = by_namespace.peers(cluster, &policy.namespace, namespaces, pods);
                     for &own in &selected {
-                        for other in peer_workloads(cluster, &policy.namespace, namespaces, pods) {
+                        for &other in &others {
                             if other == own {
                                 continue; // one template: its pods reach each other as the input says
                             }
@@ -588,7 +620,7 @@ pub fn observed(flows: &[ObservedFlow], out: &mut Vec<Need>, notes: &mut Vec<Str
             src,
             dst,
             ports: PortSet::single(flow.protocol, flow.port),
-            reason: format!("observed flow {} ({} {})", flow.origin, flow.protocol, flow.port),
+            reason: format!("observed flow {} ({} {})", flow.origin, flow.protocol, flow.port).into(),
         });
     }
 }
@@ -603,7 +635,7 @@ pub fn intent(cluster: &Cluster, cluster_domain: &str, flows: &[ObservedFlow]) -
     service_references(cluster, cluster_domain, &mut needs, &mut notes);
     policy_allowances(cluster, &mut needs);
     observed(flows, &mut needs, &mut notes);
-    let mut out: Vec<IntendedFlow> = Vec::new();
+    let mut out: Vec<IntendedFlow> = Vec::with_capacity(needs.len());
     for need in needs {
         let src = match need.src {
             Source::Workload(w) => FlowEnd::Workload(w),
@@ -615,11 +647,16 @@ pub fn intent(cluster: &Cluster, cluster_domain: &str, flows: &[ObservedFlow]) -
             Destination::Workload(w) => FlowEnd::Workload(w),
             Destination::Block(cidr) => FlowEnd::Address(cidr.network),
         };
-        let flow = IntendedFlow { src, dst, ports: need.ports, origin: need.reason };
-        if !out.contains(&flow) {
-            out.push(flow);
-        }
+        out.push(IntendedFlow { src, dst, ports: need.ports, origin: need.reason });
     }
+    // Thousands of policies name hundreds of thousands of flows: duplicates go by hashing (a linear search made
+    // this quadratic), without copying a flow.
+    let keep: Vec<bool> = {
+        let mut seen: std::collections::HashSet<&IntendedFlow> = std::collections::HashSet::with_capacity(out.len());
+        out.iter().map(|flow| seen.insert(flow)).collect()
+    };
+    let mut keep = keep.into_iter();
+    out.retain(|_| keep.next().unwrap_or(false));
     out
 }
 

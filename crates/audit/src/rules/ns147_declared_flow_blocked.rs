@@ -2,6 +2,7 @@ use crate::context::{FlowEnd, IntendedFlow};
 use crate::{declare_rule, AuditContext, Finding, Witness};
 use netseg_engine::{Endpoint, PortSet};
 use netseg_model::{Direction, LabelSelector, Labels, PeerSelector, Protocol, NAMESPACE_NAME_LABEL};
+use std::collections::{HashMap, HashSet};
 
 declare_rule! {
     /// ## What it does
@@ -16,7 +17,8 @@ declare_rule! {
     /// so a source whose egress is isolated without DNS (UDP or TCP 53 to the cluster DNS, as NS145 checks it)
     /// breaks it too: the evidence says so, the change is the egress rule to kube-dns, and the witness is the
     /// lookup (`netseg can --from SOURCE --to kube-system/coredns --port 53 --protocol UDP`, when the DNS pods are
-    /// in the input).
+    /// in the input). A declaration that names many flows (a policy peer choosing a whole tier of workloads)
+    /// gives one finding for the denied ones: the first explained, the count of the others and the next few named.
     ///
     /// ## Why it matters
     /// Default-deny gets reverted when it breaks an application. A selector typo, a label that changed, a port
@@ -37,15 +39,35 @@ declare_rule! {
     pub static RULE = NS147 "declared-flow-blocked" High;
 }
 
+/// How many of the other denied flows one declaration names are listed in its finding's evidence.
+const LISTED: usize = 5;
+
 pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     if !ctx.enforced() {
         return;
     }
     let dns = Dns::find(ctx);
+    let mut resolves: HashMap<usize, bool> = HashMap::new();
     // A flow declared several ways (env, a policy on each side) breaks on DNS once: one finding per pair.
-    let mut dns_reported: Vec<(usize, usize)> = Vec::new();
+    let mut dns_reported: HashSet<(usize, usize)> = HashSet::new();
+    // One declaration (a policy peer naming a whole tier, say) can name thousands of flows: the denied ones read
+    // as one finding, on the first, with the count and the next few.
+    let mut by_origin: HashMap<&str, (usize, usize, Vec<String>)> = HashMap::new();
+    let mut found: Vec<Finding> = Vec::new();
     for flow in &ctx.options.intent {
-        let dns_side = dns_blocked(ctx, &dns, flow);
+        let dns_side = dns_blocked(ctx, &dns, flow, &mut resolves);
+        if dns_side.is_none() && !some_port_denied(ctx, flow) {
+            continue;
+        }
+        if dns_side.is_none() {
+            if let Some((_, others, listed)) = by_origin.get_mut(&*flow.origin) {
+                *others += 1;
+                if listed.len() < LISTED {
+                    listed.push(format!("{} → {} {}", end_name(ctx, flow.src), end_name(ctx, flow.dst), flow.ports));
+                }
+                continue;
+            }
+        }
         let denied = match (denied(ctx, flow), dns_side) {
             (Some(mut denied), Some(side)) => {
                 denied.sides.push(side);
@@ -54,9 +76,8 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             (Some(denied), None) => denied,
             (None, Some(side)) => {
                 if let (FlowEnd::Workload(src), FlowEnd::Workload(dst)) = (flow.src, flow.dst) {
-                    if !dns_reported.contains(&(src, dst)) {
-                        dns_reported.push((src, dst));
-                        out.push(dns_finding(ctx, flow, src, side));
+                    if dns_reported.insert((src, dst)) {
+                        found.push(dns_finding(ctx, flow, src, side));
                     }
                 }
                 continue;
@@ -77,7 +98,8 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             evidence.push(side.why.clone());
             changes.push(side.change.clone());
         }
-        out.push(
+        by_origin.entry(&*flow.origin).or_insert((found.len(), 0, Vec::new()));
+        found.push(
             Finding::new(&RULE, resource, location)
                 .message(format!(
                     "{} → {} {} is declared but the policies deny it",
@@ -90,6 +112,26 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                 .witness(Some(Witness { from: end_name(ctx, flow.src), to: end_name(ctx, flow.dst), protocol, port })),
         );
     }
+    for (index, others, listed) in by_origin.into_values() {
+        if others == 0 {
+            continue;
+        }
+        let finding = &mut found[index];
+        finding.message.push_str(&format!(", and so are {others} more flow(s) the same declaration names"));
+        let rest = others - listed.len();
+        let more = if rest > 0 { format!(" and {rest} more") } else { String::new() };
+        finding.evidence.push_str(&format!("; also denied: {}{more}", listed.join(", ")));
+    }
+    out.extend(found);
+}
+
+/// Whether the policies as they take effect deny some port of the flow between some pair of its pods: a cheap
+/// test that lets most flows through before [`denied`] explains the rest.
+fn some_port_denied(ctx: &AuditContext<'_>, flow: &IntendedFlow) -> bool {
+    let destinations = endpoints(ctx, flow.dst);
+    endpoints(ctx, flow.src).into_iter().any(|src| {
+        destinations.iter().any(|&dst| src != dst && !flow.ports.difference(&ctx.declared.allowed(src, dst)).is_empty())
+    })
 }
 
 fn end_name(ctx: &AuditContext<'_>, end: FlowEnd) -> String {
@@ -131,28 +173,32 @@ const DNS_RULE: &str = "{to: [{namespaceSelector: {matchLabels: {kubernetes.io/m
 
 /// A flow between two workloads goes to a name (a Service), which the source resolves first: when its egress is
 /// isolated and admits no DNS, the flow breaks before it starts, whatever the rules between the two say.
-fn dns_blocked(ctx: &AuditContext<'_>, dns: &Dns, flow: &IntendedFlow) -> Option<Side> {
+fn dns_blocked(
+    ctx: &AuditContext<'_>,
+    dns: &Dns,
+    flow: &IntendedFlow,
+    resolves: &mut HashMap<usize, bool>,
+) -> Option<Side> {
     let (FlowEnd::Workload(src), FlowEnd::Workload(dst)) = (flow.src, flow.dst) else { return None };
     if dns.servers.contains(&src) || dns.servers.contains(&dst) || !ctx.isolated(src, Direction::Egress) {
         return None;
     }
     let name = ctx.workload_name(src);
-    let witness;
-    let reached = match dns.servers.first() {
+    let witness = dns.servers.first().map(|&server| Witness {
+        from: name.clone(),
+        to: ctx.workload_name(server),
+        protocol: Protocol::Udp,
+        port: 53,
+    });
+    let reached = *resolves.entry(src).or_insert_with(|| match dns.servers.first() {
         Some(&server) => {
             let server_pods: Vec<Endpoint> = ctx.pods(server).collect();
-            let reached = ctx.pods(src).all(|pod| {
+            ctx.pods(src).all(|pod| {
                 server_pods.iter().any(|&s| !ctx.declared.allowed(pod, s).intersection(&dns.ports).is_empty())
-            });
-            witness =
-                Some(Witness { from: name.clone(), to: ctx.workload_name(server), protocol: Protocol::Udp, port: 53 });
-            reached
+            })
         }
-        None => {
-            witness = None;
-            super::ns145_dns_blocked::rules_mention_dns(ctx, src)
-        }
-    };
+        None => super::ns145_dns_blocked::rules_mention_dns(ctx, src),
+    });
     if reached {
         return None;
     }
@@ -452,6 +498,42 @@ mod tests {
         );
         let allowed = text.replace("ports: [{port: 6379}]}]\n", "ports: [{port: 6379}]}, {to: [{namespaceSelector: {}, podSelector: {matchLabels: {k8s-app: kube-dns}}}], ports: [{protocol: UDP, port: 53}]}]\n");
         assert!(of(&audit_yaml_with(&allowed, &Default::default(), &options), "NS147").is_empty());
+    }
+
+    /// Regression: one egress rule naming a whole tier declared a flow to each of its workloads, and a generated
+    /// 2,000-pod cluster got 63,080 NS147 findings (90 MiB of JSON). One declaration, one finding, with the count.
+    #[test]
+    fn the_denied_flows_of_one_declaration_read_as_one_finding_with_the_count() {
+        let backends: String = (0..8)
+            .map(|i| format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: db-{i}, namespace: shop, labels: {{tier: backend}}}}\nspec: {{containers: [{{name: c, image: i, ports: [{{containerPort: 5432}}]}}]}}\n---\n"))
+            .collect();
+        let deny = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: shop}\nspec: {podSelector: {matchLabels: {tier: backend}}, policyTypes: [Ingress]}\n";
+        // The pods in order: shop/db-0 .. shop/db-7, then shop/web.
+        let intent: Vec<IntendedFlow> = (0..8)
+            .map(|db| IntendedFlow {
+                src: FlowEnd::Workload(8),
+                dst: FlowEnd::Workload(db),
+                ports: PortSet::single(Protocol::Tcp, 5432),
+                origin: "NetworkPolicy shop/web egress[0] lets out to pods tier=backend (p.yaml:9)".into(),
+            })
+            .collect();
+        let options = AuditOptions { intent, ..AuditOptions::default() };
+        let text = format!("{backends}apiVersion: v1\nkind: Pod\nmetadata: {{name: web, namespace: shop, labels: {{app: web}}}}\nspec: {{containers: [{{name: c, image: i}}]}}\n---\n{deny}");
+        let report = audit_yaml_with(&text, &Default::default(), &options);
+        let found = of(&report, "NS147");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].message.ends_with("and so are 7 more flow(s) the same declaration names"),
+            "{}",
+            found[0].message
+        );
+        assert!(
+            found[0].evidence.contains("also denied: shop/web[Pod] → shop/db-1[Pod] TCP 5432"),
+            "{}",
+            found[0].evidence
+        );
+        assert!(found[0].evidence.ends_with(" and 2 more"), "five listed, the rest counted: {}", found[0].evidence);
+        assert_eq!(found[0].witness.as_ref().map(|w| w.to.as_str()), Some("shop/db-0[Pod]"));
     }
 
     #[test]

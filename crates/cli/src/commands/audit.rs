@@ -32,13 +32,16 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
         // The flows the application declares and was seen making, for NS147 and NS148.
         let (flows, bad_rows) = super::read_flows(&cluster, &args.flows, &args.input.paths)?;
         flow_errors |= bad_rows;
+        let intent = netseg_fix::needs::intent(&cluster, args.cluster_domain.trim_matches('.'), &flows);
+        phase("intent");
         let options = netseg_audit::AuditOptions {
-            intent: netseg_fix::needs::intent(&cluster, args.cluster_domain.trim_matches('.'), &flows),
+            intent,
             // NS148: the known flows are the intent when the user gives flows or says the declared ones are all.
             judge_allowances: args.intent_only || !args.flows.is_empty(),
             ..options.clone()
         };
         let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
+        phase("context");
         // The engine's factored answer, which the rules question, built here so that the timings tell it apart.
         ctx.effective.answer();
         phase("engine");

@@ -265,14 +265,14 @@ pub fn plan(network: &Network<'_>, plan: &Plan, mesh: MeshTarget) -> Result<Mesh
             match entry.callers.iter_mut().find(|c| c.workload == caller) {
                 Some(known) => {
                     known.ports.union_with(&missing);
-                    if !known.reasons.contains(&need.reason) {
-                        known.reasons.push(need.reason.clone());
+                    if !known.reasons.iter().any(|r| **r == *need.reason) {
+                        known.reasons.push(need.reason.to_string());
                     }
                 }
                 None => entry.callers.push(Caller {
                     workload: caller,
                     ports: missing.clone(),
-                    reasons: vec![need.reason.clone()],
+                    reasons: vec![need.reason.to_string()],
                 }),
             }
         }
