@@ -9,6 +9,7 @@ use netseg_model::{
     Cidr, Cluster, ConfigKind, ConfigUse, Direction, IngressBackend, LabelSelector, Labels, PeerSelector, PolicyRule,
     PortRef, Protocol, Service, Workload, NAMESPACE_NAME_LABEL,
 };
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Who a flow comes from.
@@ -446,6 +447,11 @@ fn names_peers(namespaces: &Option<LabelSelector>, pods: &Option<LabelSelector>)
 /// lacks), built once: a selector is matched against each namespace once, not once per workload.
 struct WorkloadsByNamespace {
     namespaces: Vec<(String, Labels, Vec<usize>)>,
+    /// Policies repeat their peers (a tier label, an environment's namespaces): each distinct peer is matched once.
+    #[allow(clippy::type_complexity)]
+    peers: std::cell::RefCell<
+        HashMap<(Option<String>, Option<LabelSelector>, Option<LabelSelector>), std::rc::Rc<[usize]>>,
+    >,
 }
 
 impl WorkloadsByNamespace {
@@ -464,7 +470,7 @@ impl WorkloadsByNamespace {
                 (name.to_string(), labels, workloads)
             })
             .collect();
-        WorkloadsByNamespace { namespaces }
+        WorkloadsByNamespace { namespaces, peers: Default::default() }
     }
 
     /// The workloads (not on the host network, which no policy selects) that a peer of a policy in `own` chooses,
@@ -475,7 +481,12 @@ impl WorkloadsByNamespace {
         own: &str,
         namespaces: &Option<LabelSelector>,
         pods: &Option<LabelSelector>,
-    ) -> Vec<usize> {
+    ) -> std::rc::Rc<[usize]> {
+        // Without a namespaceSelector the peer is in the policy's own namespace.
+        let key = (namespaces.is_none().then(|| own.to_string()), namespaces.clone(), pods.clone());
+        if let Some(known) = self.peers.borrow().get(&key) {
+            return known.clone();
+        }
         let mut chosen: Vec<usize> = self
             .namespaces
             .iter()
@@ -491,6 +502,8 @@ impl WorkloadsByNamespace {
             })
             .collect();
         chosen.sort_unstable();
+        let chosen: std::rc::Rc<[usize]> = chosen.into();
+        self.peers.borrow_mut().insert(key, chosen.clone());
         chosen
     }
 }
@@ -571,8 +584,8 @@ pub fn policy_allowances(cluster: &Cluster, out: &mut Vec<Need>) {
                     )
                     .into();
                     let others = by_namespace.peers(cluster, &policy.namespace, namespaces, pods);
-                    for &own in &selected {
-                        for &other in &others {
+                    for &own in selected.iter() {
+                        for &other in others.iter() {
                             if other == own {
                                 continue; // one template: its pods reach each other as the input says
                             }
