@@ -54,6 +54,12 @@ mod ns198_deny_rule_blocks_tcp_port;
 
 pub type Check = fn(&AuditContext<'_>, &mut Vec<Finding>);
 
+/// Whether a rule that reads the application's declared flows (`AuditOptions::intent`) is enabled: inferring
+/// them is the costliest step before the rules on large clusters, and nothing else reads them.
+pub fn intent_read(config: &crate::Config) -> bool {
+    config.enabled(&ns147_declared_flow_blocked::RULE) || config.enabled(&ns148_unused_allowance::RULE)
+}
+
 pub static REGISTRY: &[(&RuleMeta, Check)] = &[
     (&ns101_namespace_without_policy::RULE, ns101_namespace_without_policy::check),
     (&ns102_no_default_deny_ingress::RULE, ns102_no_default_deny_ingress::check),
@@ -264,5 +270,16 @@ mod tests {
         assert_eq!(of(&report, "NS120").len(), 151);
         assert_eq!(of(&report, "NS125").len(), 75);
         assert!(of(&report, "NS125").iter().all(|f| f.resource.kind == "Deployment"));
+    }
+
+    #[test]
+    fn the_declared_flows_are_inferred_while_ns147_or_ns148_is_enabled() {
+        let config = |text: &str| crate::Config::parse(text).expect("config");
+        assert!(super::intent_read(&config("{}")));
+        assert!(super::intent_read(&config("rules: {NS147: {enabled: false}}")), "NS148 still reads them");
+        assert!(super::intent_read(&config(
+            "rules: {declared-flow-blocked: {enabled: true}, NS148: {enabled: false}}"
+        )));
+        assert!(!super::intent_read(&config("rules: {NS147: {enabled: false}, unused-allowance: {enabled: false}}")));
     }
 }

@@ -32,7 +32,11 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
         // The flows the application declares and was seen making, for NS147 and NS148.
         let (flows, bad_rows) = super::read_flows(&cluster, &args.flows, &args.input.paths)?;
         flow_errors |= bad_rows;
-        let intent = netseg_fix::needs::intent(&cluster, args.cluster_domain.trim_matches('.'), &flows);
+        let intent = if netseg_audit::rules::intent_read(&config) {
+            netseg_fix::needs::intent(&cluster, args.cluster_domain.trim_matches('.'), &flows)
+        } else {
+            Vec::new()
+        };
         phase("intent");
         let options = netseg_audit::AuditOptions {
             intent,
