@@ -160,13 +160,24 @@ impl Analysis<'_> {
             ports: (direction == Direction::Ingress).then(|| self.classes.classes[subject].ports.clone()),
             // The mesh (on the destination's side) decides by the client's identity and the destination's own
             // facts, which neither the policies nor the cells see: every profile is its own subject then.
-            own_profile: (conditional || self.mesh_decides(direction)).then(|| self.profiles().of_class[subject]),
+            own_profile: (conditional || self.mesh_decides(direction) || self.hbone_client(subject, direction))
+                .then(|| self.profiles().of_class[subject]),
         }
     }
 
     /// Whether `side` also asks the mesh layer in this direction (the destination's proxy, so ingress only).
     fn mesh_decides(&self, direction: Direction) -> bool {
         direction == Direction::Ingress && self.mesh_active()
+    }
+
+    /// Whether `side` tunnels this subject's egress toward some pods (an Istio ambient client: toward Istio pods
+    /// the network sees HBONE's port), which depends on the destination's dataplane, which the cells do not see.
+    fn hbone_client(&self, subject: ClassId, direction: Direction) -> bool {
+        let dataplane = &self.classes.classes[subject].dataplane;
+        direction == Direction::Egress
+            && self.mesh_active()
+            && dataplane.ambient
+            && dataplane.mesh == Some(netseg_model::mesh::MeshKind::Istio)
     }
 
     /// The rules `side` may walk for a subject with this key (a superset: a tier a Pass never reaches is listed
@@ -305,8 +316,10 @@ impl Analysis<'_> {
             // not one set: its rules are evaluated against every profile on its own (profiles tell apart every class
             // those read), exact at the cost of the factoring.
             // So is every rule where the mesh decides too: the mesh reads the other end's identity (service account,
-            // namespace, dataplane), which the cells do not tell apart.
+            // namespace, dataplane), which the cells do not tell apart; and the egress of an ambient client, which
+            // the HBONE tunnel changes toward Istio pods only.
             let per_profile = self.mesh_decides(direction)
+                || self.hbone_client(representative[situation], direction)
                 || self.rules_of(key, direction).any(|rule| {
                     rule.condition.is_some()
                         || rule.peers.iter().flatten().any(|peer| matches!(peer, PeerSet::Calico(_)))

@@ -362,6 +362,35 @@ fn ambient_clients_reach_istio_pods_through_hbone_15008() {
     assert_eq!(from_web.allowed, a.allowed(web, api), "the factored answer tunnels too");
 }
 
+/// The egress side of an ambient client: a rule admitting TCP 8080 to every pod reaches a pod outside the mesh
+/// on 8080 but an Istio pod on nothing (the wire carries 15008), and the factored answer tells the two apart.
+#[test]
+fn an_ambient_clients_egress_is_judged_per_destination() {
+    let text = format!(
+        "{AMBIENT}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: cron, namespace: default}}\n\
+         spec: {{template: {{metadata: {{labels: {{app: cron}}}}, spec: {{containers: [{{name: cron, ports: [{{containerPort: 8080}}]}}]}}}}}}\n\
+         ---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: web, namespace: shop}}\n\
+         spec:\n  podSelector: {{matchLabels: {{app: web}}}}\n  policyTypes: [Egress]\n  egress: \
+         [{{to: [{{namespaceSelector: {{}}}}], ports: [{{port: 8080}}]}}]\n"
+    );
+    let c = cluster(&text);
+    let a = Analysis::new(&c);
+    let (web, api, cron) = (pod(&c, "web"), pod(&c, "api"), pod(&c, "cron"));
+    assert!(a.allowed(web, api).is_empty(), "8080 as written, 15008 on the wire");
+    assert_eq!(a.allowed(web, cron), tcp(8080), "plaintext to a pod outside the mesh");
+    let index = |name: &str| c.workloads.iter().position(|w| w.id.name == name).expect("workload");
+    let reach = a.reach();
+    let between = |src: &str, dst: &str| {
+        reach
+            .connections
+            .iter()
+            .find(|conn| conn.src == index(src) && conn.dst == index(dst))
+            .map(|conn| conn.allowed.clone())
+    };
+    assert_eq!(between("web", "api"), None);
+    assert_eq!(between("web", "cron"), Some(tcp(8080)));
+}
+
 /// Linkerd's per-route policy task: books and webapp may GET authors; after the modify route is authorized
 /// for webapp only, webapp may DELETE and books may not.
 #[test]
