@@ -305,25 +305,23 @@ impl Analysis<'_> {
                     }
                     let set = peer_profiles
                         .entry(peer as *const PeerSet)
-                        .or_insert_with(|| Arc::new(profiles.matched_by(peer)))
+                        .or_insert_with(|| Arc::new(profiles.matched_by(&self.classes, peer)))
                         .clone();
                     if !sets.iter().any(|s| Arc::ptr_eq(s, &set) || **s == *set) {
                         sets.push(set);
                     }
                 }
             }
-            // A Calico peer or condition is a function of several class sets, address blocks and address families,
-            // not one set: its rules are evaluated against every profile on its own (profiles tell apart every class
-            // those read), exact at the cost of the factoring.
+            // A Calico condition (on the side's own endpoint and the connection: address families, the other
+            // end's ports) is not a peer set: its rules are evaluated against every profile on its own (profiles
+            // tell apart every class it reads), exact at the cost of the factoring. (A Calico peer is a set of whole
+            // profiles, as `Profiles::matched_by` computes it, and factors like any other.)
             // So is every rule where the mesh decides too: the mesh reads the other end's identity (service account,
             // namespace, dataplane), which the cells do not tell apart; and the egress of an ambient client, which
             // the HBONE tunnel changes toward Istio pods only.
             let per_profile = self.mesh_decides(direction)
                 || self.hbone_client(representative[situation], direction)
-                || self.rules_of(key, direction).any(|rule| {
-                    rule.condition.is_some()
-                        || rule.peers.iter().flatten().any(|peer| matches!(peer, PeerSet::Calico(_)))
-                });
+                || self.rules_of(key, direction).any(|rule| rule.condition.is_some());
             let mut cells: Vec<FixedBitSet> = vec![(*all).clone()];
             if per_profile {
                 sets.clear();

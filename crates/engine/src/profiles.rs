@@ -130,7 +130,7 @@ impl Profiles {
     }
 
     /// The profiles one peer of a rule matches as the other end of a connection.
-    pub fn matched_by(&self, peer: &PeerSet) -> FixedBitSet {
+    pub fn matched_by(&self, classes: &Classes, peer: &PeerSet) -> FixedBitSet {
         let mut into = FixedBitSet::with_capacity(self.len());
         match peer {
             PeerSet::Classes(set) => self.add_classes(set, &mut into),
@@ -140,9 +140,16 @@ impl Profiles {
             // its addresses are for addresses outside the cluster.
             PeerSet::Nodes { hosts, .. } => self.add_classes(hosts, &mut into),
             PeerSet::AnyAddress | PeerSet::Fqdn(_) => {}
-            // Not one set: a Calico peer is a function of several. `answer.rs` evaluates rules with Calico peers
-            // profile by profile and never asks for this set; were it asked, all profiles is the safe answer.
-            PeerSet::Calico(_) => into.insert_range(..),
+            // A Calico peer is a function of several class sets and of address blocks (pods by their IPs); the
+            // classes of a profile agree on every one of those, so the peer matches whole profiles: ask each
+            // profile's representative.
+            PeerSet::Calico(_) => {
+                for (profile, &class) in self.representative.iter().enumerate() {
+                    if peer.matches(classes, crate::rules::Other::Class(class)) {
+                        into.insert(profile);
+                    }
+                }
+            }
         }
         into
     }
