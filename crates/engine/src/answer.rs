@@ -305,7 +305,7 @@ impl Analysis<'_> {
                     }
                     let set = peer_profiles
                         .entry(peer as *const PeerSet)
-                        .or_insert_with(|| Arc::new(profiles.matched_by(&self.classes, peer)))
+                        .or_insert_with(|| Arc::new(profiles.matched_by(peer)))
                         .clone();
                     if !sets.iter().any(|s| Arc::ptr_eq(s, &set) || **s == *set) {
                         sets.push(set);

@@ -96,6 +96,13 @@ impl<'c> Candidate<'c> {
 struct Universe<'c> {
     /// `(class, candidate)` for every class not on the host network.
     pods: Vec<(ClassId, Candidate<'c>)>,
+    /// Indexes into `pods` by namespace name: a namespaced policy (and its rules without a `namespaceSelector`)
+    /// can only pick its own namespace's endpoints, and thousands of policies need not scan every class.
+    by_namespace: HashMap<&'c str, Vec<usize>>,
+    /// Selections already made: rules repeat their peers (a tier label across an environment's namespaces).
+    #[allow(clippy::type_complexity)]
+    selections:
+        std::cell::RefCell<HashMap<(CalicoSelector, Option<ServiceAccountMatch>, Option<Vec<String>>), Selection>>,
     /// Network sets and host endpoints: candidates with the blocks they stand for.
     sets: Vec<(Candidate<'c>, Vec<usize>)>,
 }
@@ -149,13 +156,58 @@ impl<'c> Universe<'c> {
                 blocks,
             ));
         }
-        Universe { pods, sets }
+        let mut by_namespace: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (index, (_, candidate)) in pods.iter().enumerate() {
+            if let Some(name) = candidate.namespace_name {
+                by_namespace.entry(name).or_default().push(index);
+            }
+        }
+        Universe { pods, by_namespace, sets, selections: Default::default() }
+    }
+
+    /// The pods a selector may pick: those of one namespace when it is scoped to one, else all.
+    fn pods_in(&self, namespace: Option<&str>) -> Box<dyn Iterator<Item = &(ClassId, Candidate<'c>)> + '_> {
+        match namespace {
+            Some(name) => Box::new(self.by_namespace.get(name).into_iter().flatten().map(|&i| &self.pods[i])),
+            None => Box::new(self.pods.iter()),
+        }
+    }
+
+    /// The namespaces (with pods) whose endpoints a namespace scope (`pcns.` labels, `has(namespace)`) admits:
+    /// the scope reads only what every endpoint of a namespace shares, so one endpoint answers for all.
+    fn namespaces_in_scope(&self, scope: &CalicoSelector) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .by_namespace
+            .iter()
+            .filter(|(_, pods)| pods.first().is_some_and(|&i| self.pods[i].1.matches(scope)))
+            .map(|(name, _)| name.to_string())
+            .collect();
+        names.sort_unstable();
+        names
     }
 
     /// What a selector (already scoped, as Calico rewrites it) picks: pods as classes, sets as blocks.
-    fn select(&self, classes: usize, selector: &CalicoSelector, accounts: Option<&ServiceAccountMatch>) -> Selection {
+    /// `namespaces`: the selector's namespace scope admits only these namespaces' pods, so only theirs are tried
+    /// (network sets and host endpoints, few, are all tried: a scope such as `global()` admits those outside
+    /// every namespace).
+    fn select(
+        &self,
+        classes: usize,
+        selector: &CalicoSelector,
+        accounts: Option<&ServiceAccountMatch>,
+        namespaces: Option<Vec<String>>,
+    ) -> Selection {
+        let key = (selector.clone(), accounts.cloned(), namespaces);
+        if let Some(known) = self.selections.borrow().get(&key) {
+            return known.clone();
+        }
+        let namespaces = key.2.as_deref();
         let mut set = FixedBitSet::with_capacity(classes);
-        for (id, candidate) in &self.pods {
+        let pods: Box<dyn Iterator<Item = &(ClassId, Candidate<'c>)>> = match namespaces {
+            Some(names) => Box::new(names.iter().flat_map(|name| self.pods_in(Some(name)))),
+            None => self.pods_in(None),
+        };
+        for (id, candidate) in pods {
             if candidate.matches(selector) && accounts.is_none_or(|m| account_matches(candidate, m)) {
                 set.insert(*id);
             }
@@ -170,7 +222,9 @@ impl<'c> Universe<'c> {
         }
         blocks.sort_unstable();
         blocks.dedup();
-        Selection { classes: Arc::new(set), blocks }
+        let selection = Selection { classes: Arc::new(set), blocks };
+        self.selections.borrow_mut().insert(key, selection.clone());
+        selection
     }
 }
 
@@ -228,13 +282,20 @@ fn entity_match(
         (None, Some(name)) if selects => Some(in_namespace(name)),
         _ => None,
     };
+    // Which namespaces' endpoints the scope admits, so that only theirs are tried (the scope stays in the
+    // selector: it is what decides for network sets and host endpoints).
+    let only_namespaces = match (&scope, &entity.namespace_selector) {
+        (Some(scope), Some(_)) => Some(universe.namespaces_in_scope(scope)),
+        (Some(_), None) => namespace.map(|name| vec![name.to_string()]),
+        (None, _) => None,
+    };
     let positive = scope.is_some() || entity.selector.is_some() || entity.service_accounts.is_some();
     let selected = positive.then(|| {
         let selector =
             CalicoSelector::and(scope.into_iter().chain(entity.selector.clone()).collect::<Vec<CalicoSelector>>());
-        universe.select(classes.len(), &selector, entity.service_accounts.as_ref())
+        universe.select(classes.len(), &selector, entity.service_accounts.as_ref(), only_namespaces)
     });
-    let not_selected = entity.not_selector.as_ref().map(|s| universe.select(classes.len(), s, None));
+    let not_selected = entity.not_selector.as_ref().map(|s| universe.select(classes.len(), s, None, None));
     Some(EndpointMatch {
         selected,
         not_selected,
@@ -302,7 +363,7 @@ fn compile_policy(cache: &SelectorCache<'_>, universe: &Universe<'_>, index: usi
     let classes = cache.classes;
     let policy = &cluster.calico.policies[index];
     let mut subjects = FixedBitSet::with_capacity(classes.len());
-    for (id, candidate) in &universe.pods {
+    for (id, candidate) in universe.pods_in(policy.namespace.as_deref()) {
         if policy_selects(policy, candidate) {
             subjects.insert(*id);
         }

@@ -130,7 +130,7 @@ impl Profiles {
     }
 
     /// The profiles one peer of a rule matches as the other end of a connection.
-    pub fn matched_by(&self, classes: &Classes, peer: &PeerSet) -> FixedBitSet {
+    pub fn matched_by(&self, peer: &PeerSet) -> FixedBitSet {
         let mut into = FixedBitSet::with_capacity(self.len());
         match peer {
             PeerSet::Classes(set) => self.add_classes(set, &mut into),
@@ -141,14 +141,35 @@ impl Profiles {
             PeerSet::Nodes { hosts, .. } => self.add_classes(hosts, &mut into),
             PeerSet::AnyAddress | PeerSet::Fqdn(_) => {}
             // A Calico peer is a function of several class sets and of address blocks (pods by their IPs); the
-            // classes of a profile agree on every one of those, so the peer matches whole profiles: ask each
-            // profile's representative.
-            PeerSet::Calico(_) => {
-                for (profile, &class) in self.representative.iter().enumerate() {
-                    if peer.matches(classes, crate::rules::Other::Class(class)) {
-                        into.insert(profile);
-                    }
+            // classes of a profile agree on every one of those, so the peer matches whole profiles, composed
+            // from the profile sets of its parts.
+            PeerSet::Calico(m) => {
+                let selection = |s: &crate::rules::Selection| {
+                    let mut profiles = FixedBitSet::with_capacity(self.len());
+                    self.add_classes(&s.classes, &mut profiles);
+                    s.blocks.iter().for_each(|&block| self.add_block(block, &mut profiles));
+                    profiles
+                };
+                let blocks = |blocks: &[usize]| {
+                    let mut profiles = FixedBitSet::with_capacity(self.len());
+                    blocks.iter().for_each(|&block| self.add_block(block, &mut profiles));
+                    profiles
+                };
+                // `EndpointMatch::matches`, as profile sets: every field set must hold.
+                into.insert_range(..);
+                if let Some(s) = &m.selected {
+                    into.intersect_with(&selection(s));
                 }
+                if let Some(s) = &m.not_selected {
+                    into.difference_with(&selection(s));
+                }
+                if let Some(s) = &m.services {
+                    into.intersect_with(&selection(s));
+                }
+                if let Some(nets) = &m.nets {
+                    into.intersect_with(&blocks(nets));
+                }
+                into.difference_with(&blocks(&m.not_nets));
             }
         }
         into
