@@ -416,9 +416,9 @@ impl<'a> AuditContext<'a> {
     ) -> bool {
         self.pods(workload).any(|pod| {
             self.declared
-                .tier_rules_of(pod)
+                .tier_rules_applying(pod, direction)
                 .iter()
-                .any(|(_, rule)| rule.direction() == direction && action.is_none_or(|a| rule.action == a))
+                .any(|(_, rule)| action.is_none_or(|a| rule.action == a))
         })
     }
 

@@ -297,7 +297,14 @@ impl Analysis<'_> {
             let mut named: Vec<(&str, Option<Protocol>)> = Vec::new();
             for rule in self.rules_of(key, direction) {
                 if direction == Direction::Egress {
-                    named.extend(rule.ports.named.iter().map(|(name, protocol)| (name.as_str(), *protocol)));
+                    // Names resolve on the destination (Calico's notPorts too), so they split the cells.
+                    named.extend(
+                        rule.ports
+                            .named
+                            .iter()
+                            .chain(&rule.ports.except_named)
+                            .map(|(name, protocol)| (name.as_str(), *protocol)),
+                    );
                 }
                 for peer in rule.peers.iter().flatten() {
                     if matches!(peer, PeerSet::AnyAddress | PeerSet::Fqdn(_)) {

@@ -324,3 +324,55 @@ proptest! {
         check(&text)?;
     }
 }
+
+/// Regression: once Calico peers factored, a `notPorts` naming a port (`http`, resolved on each destination) did
+/// not split the factored answer's cells, and reach gave pod0 → pod1 every TCP port where the rule's Pass and the
+/// tier's end cut TCP 80.
+#[test]
+fn a_named_not_port_splits_the_factored_answer_by_destination() {
+    let text = "\
+kind: Namespace
+metadata: {name: n0, labels: {team: red}}
+---
+kind: Namespace
+metadata: {name: n1, labels: {team: blue}}
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: t0}
+spec: {defaultAction: Deny}
+---
+kind: Pod
+metadata: {name: pod0, namespace: n0, labels: {app: a, role: x}}
+spec: {containers: [{name: c, ports: []}]}
+status: {podIP: 10.0.0.1}
+---
+kind: Pod
+metadata: {name: pod1, namespace: n0, labels: {app: a}}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: p0, namespace: n0}
+spec: {selector: \"all()\", egress: [{action: Pass, protocol: TCP, source: {}, destination: {notPorts: [http]}}]}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: p1, namespace: n0}
+spec: {selector: \"!has(role)\"}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: k0, namespace: n1}
+spec: {podSelector: {matchLabels: {app: a}}, ingress: [{from: [{podSelector: {matchLabels: {app: a}}}], ports: [{port: 80}]}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: k1, namespace: n0}
+spec: {podSelector: {matchLabels: {app: a}}, ingress: [{}]}
+";
+    if let Err(failure) = check(text) {
+        panic!("{failure}");
+    }
+}

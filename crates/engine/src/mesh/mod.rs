@@ -283,17 +283,22 @@ pub fn address_blocks(cluster: &Cluster) -> Vec<IpBlock> {
 
 impl MeshLayer {
     pub fn build(cluster: &Cluster, classes: &Classes) -> MeshLayer {
+        // Services by namespace: a class is only tried against its own namespace's.
+        let mut services_in: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (index, service) in cluster.services.iter().enumerate() {
+            services_in.entry(service.namespace.as_str()).or_default().push(index);
+        }
         let facts: Vec<ClassFacts> = classes
             .classes
             .iter()
             .map(|class| {
                 let namespace = cluster.namespaces.get(class.namespace).map(|n| n.name.clone()).unwrap_or_default();
-                let services: Vec<usize> = cluster
-                    .services
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.namespace == namespace && s.selects(&class.labels))
-                    .map(|(i, _)| i)
+                let services: Vec<usize> = services_in
+                    .get(namespace.as_str())
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|&i| cluster.services[i].selects(&class.labels))
                     .collect();
                 let consul_services = netseg_model::mesh::consul::service_names(
                     &class.annotations,
