@@ -183,13 +183,6 @@ fn dns_blocked(
     if dns.servers.contains(&src) || dns.servers.contains(&dst) || !ctx.isolated(src, Direction::Egress) {
         return None;
     }
-    let name = ctx.workload_name(src);
-    let witness = dns.servers.first().map(|&server| Witness {
-        from: name.clone(),
-        to: ctx.workload_name(server),
-        protocol: Protocol::Udp,
-        port: 53,
-    });
     let reached = *resolves.entry(src).or_insert_with(|| match dns.servers.first() {
         Some(&server) => {
             let server_pods: Vec<Endpoint> = ctx.pods(server).collect();
@@ -202,6 +195,13 @@ fn dns_blocked(
     if reached {
         return None;
     }
+    let name = ctx.workload_name(src);
+    let witness = dns.servers.first().map(|&server| Witness {
+        from: name.clone(),
+        to: ctx.workload_name(server),
+        protocol: Protocol::Udp,
+        port: 53,
+    });
     let policies: Vec<String> = ctx
         .pods(src)
         .next()
