@@ -512,6 +512,7 @@ pub fn plan(network: &Network<'_>, options: &GenerateOptions) -> Result<Plan, St
 
     let analysis = Analysis::with_options(&work, engine);
     let mut rules = Rules::default();
+    let mut hbone_noted = false;
     for need in &wanted {
         let sources = source_endpoints(&work, &need.src, probe_index);
         let destinations = match need.dst {
@@ -520,15 +521,35 @@ pub fn plan(network: &Network<'_>, options: &GenerateOptions) -> Result<Plan, St
         };
         let mut egress_ok = need.ports.clone();
         let mut ingress_ok = need.ports.clone();
+        // Istio ambient carries TCP between meshed pods in HBONE: the network sees the tunnel's port.
+        let mut tunnelled = false;
         for &src in &sources {
             for &dst in &destinations {
                 let explanation = analysis.explain(src, dst);
                 egress_ok = egress_ok.intersection(&explanation.egress.allowed);
                 ingress_ok = ingress_ok.intersection(&explanation.ingress.allowed);
+                tunnelled |= explanation.egress.hbone.is_some();
             }
         }
+        let on_the_wire = |missing: PortSet| {
+            if tunnelled && !missing.intersection(&PortSet::protocol(Protocol::Tcp)).is_empty() {
+                let mut ports = missing;
+                ports.union_with(&PortSet::single(Protocol::Tcp, netseg_engine::HBONE_PORT));
+                ports
+            } else {
+                missing
+            }
+        };
+        if tunnelled && !hbone_noted {
+            hbone_noted = true;
+            notes.push(format!(
+                "Istio ambient tunnels TCP between meshed pods over HBONE: the rules between them also admit TCP {}, \
+                 the port the network sees",
+                netseg_engine::HBONE_PORT
+            ));
+        }
         if let Source::Workload(src) = need.src {
-            let missing = need.ports.difference(&egress_ok);
+            let missing = on_the_wire(need.ports.difference(&egress_ok));
             if !missing.is_empty() {
                 let peer = match need.dst {
                     Destination::Workload(dst) => Some(pods_peer(cluster, dst, &cluster.workloads[src].id.namespace)),
@@ -541,7 +562,7 @@ pub fn plan(network: &Network<'_>, options: &GenerateOptions) -> Result<Plan, St
             }
         }
         if let Destination::Workload(dst) = need.dst {
-            let missing = need.ports.difference(&ingress_ok);
+            let missing = on_the_wire(need.ports.difference(&ingress_ok));
             if !missing.is_empty() {
                 let own = &cluster.workloads[dst].id.namespace;
                 let peer = match &need.src {

@@ -547,3 +547,40 @@ fn admitting_15008_admits_every_tcp_port_of_the_ambient_client_and_reach_agrees(
     let broken = json(&netseg(&["reach", "-o", "json", "--group", "never", &fixture("mesh/ambient-hbone")]).stdout);
     assert_eq!(connection(&broken, "shop/web[Deployment]", "shop/redis[Deployment]"), None, "without 15008: nothing");
 }
+
+/// `generate` on an ambient namespace: the rules between meshed pods admit TCP 15008 beside the application's
+/// port, and the proof (the same engine, judging HBONE) keeps the flow; without it the flow would be cut.
+#[test]
+fn generate_admits_hbone_between_ambient_pods() {
+    let shop = ambient_shop();
+    let without_policy = shop.split("---\napiVersion: networking.k8s.io/v1").next().expect("fixture");
+    let app = without_policy.replace(
+        "ports: [{containerPort: 8080}]}]",
+        "ports: [{containerPort: 8080}], env: [{name: REDIS_HOST, value: redis}]}]",
+    ) + "---\napiVersion: v1\nkind: Service\nmetadata: {name: redis, namespace: shop}\nspec: {selector: {app: redis}, ports: [{port: 6379}]}\n";
+    let dir = tree(&[("shop.yaml", &app)]);
+    let path = dir.path().to_str().expect("utf-8 path");
+    let run = netseg(&["generate", path]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("KEPT") || run.stdout.contains("KEPT"), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("admit TCP 15008"), "{}", run.stderr);
+    let policies: Vec<serde_yaml::Value> = run
+        .stdout
+        .split("\n---\n")
+        .filter_map(|document| serde_yaml::from_str::<serde_yaml::Value>(document).ok())
+        .filter(|document| document["kind"] == "NetworkPolicy")
+        .collect();
+    let rule_ports = |name: &str, direction: &str| -> Vec<i64> {
+        let policy = policies.iter().find(|p| p["metadata"]["name"] == name && p["metadata"]["namespace"] == "shop");
+        let policy = policy.unwrap_or_else(|| panic!("policy {name}: {}", run.stdout));
+        policy["spec"][direction]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|rule| rule["ports"].as_sequence().cloned().unwrap_or_default())
+            .filter_map(|port| port["port"].as_i64())
+            .collect()
+    };
+    assert_eq!(rule_ports("redis-ingress", "ingress"), [6379, 15008], "{}", run.stdout);
+    assert!(rule_ports("web-egress", "egress").contains(&15008), "{}", run.stdout);
+}
