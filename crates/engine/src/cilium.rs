@@ -717,42 +717,10 @@ pub fn l7_conditions(port_rule: &netseg_model::cilium::CiliumPortRule) -> Option
 pub fn restrictions(cluster: &Cluster, explanation: &crate::Explanation, ports: &PortSet) -> Vec<Restriction> {
     let mut restrictions: Vec<Restriction> = Vec::new();
     for side in [&explanation.egress, &explanation.ingress] {
-        let mut open = PortSet::empty();
-        let mut restricted: Vec<(PortSet, Condition)> = Vec::new();
-        for hit in side.hits(TierId::NetworkPolicy) {
-            let on = hit.ports.intersection(ports);
-            if on.is_empty() {
-                continue;
-            }
-            let Some(rule) = rule_at(cluster, hit.origin) else {
-                open.union_with(&on);
-                continue;
-            };
-            let mut covered = PortSet::empty();
-            for port_rule in rule.rule.ports.iter().flatten() {
-                let single = CiliumPeerRule { ports: Some(vec![port_rule.clone()]), ..rule.rule.clone() };
-                // A named port is resolved per pod when the rule is compiled: the hit's ports are its numbers.
-                let named = port_rule.ports.iter().any(|p| matches!(p.port, CiliumPortNumber::Named(_)));
-                let these = if named { on.clone() } else { rule_ports(&single).numeric.intersection(&on) };
-                if these.is_empty() {
-                    continue;
-                }
-                covered.union_with(&these);
-                match l7_conditions(port_rule) {
-                    None => open.union_with(&these),
-                    Some(conditions) => {
-                        let by = policy_ref(&rule, side.direction);
-                        restricted.extend(conditions.into_iter().map(|admits| {
-                            (these.clone(), Condition { layer: Layer::CiliumL7, by: by.clone(), admits })
-                        }));
-                    }
-                }
-            }
-            // Ports the rule allows outside every `toPorts` entry (a rule without `toPorts` allows them all).
-            open.union_with(&on.difference(&covered));
-        }
+        let l7 = side_l7(cluster, side, ports);
+        let open = l7.open();
         let mut side_restrictions: Vec<Restriction> = Vec::new();
-        for (these, condition) in restricted {
+        for (these, condition) in l7.restricted {
             let these = these.difference(&open);
             if these.is_empty() {
                 continue;
@@ -766,6 +734,127 @@ pub fn restrictions(cluster: &Cluster, explanation: &crate::Explanation, ports: 
         restrictions.extend(side_restrictions);
     }
     restrictions
+}
+
+/// An L7 rule that restricts nothing for one pair: an allow without L7 rules lets every request through on some
+/// of the ports the L7 rule was meant to restrict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelledL7 {
+    pub direction: Direction,
+    /// The Cilium rule with the L7 rules.
+    pub restricting: PolicyRef,
+    pub ports: PortSet,
+    /// The allows without L7 rules that open those ports (Cilium rules or NetworkPolicies, as Cilium unions them).
+    pub opened_by: Vec<PolicyRef>,
+}
+
+/// Where, for one explained pair, an allow without L7 rules cancels a Cilium L7 rule on `ports`: the other half of
+/// [`restrictions`], for the audit.
+pub fn cancelled_l7(cluster: &Cluster, explanation: &crate::Explanation, ports: &PortSet) -> Vec<CancelledL7> {
+    let mut cancelled = Vec::new();
+    for side in [&explanation.egress, &explanation.ingress] {
+        let l7 = side_l7(cluster, side, ports);
+        let mut seen: Vec<PolicyRef> = Vec::new();
+        for (these, condition) in &l7.restricted {
+            if seen.contains(&condition.by) {
+                continue;
+            }
+            seen.push(condition.by.clone());
+            let opened_by: Vec<PolicyRef> = l7
+                .opened
+                .iter()
+                .filter(|(open, _)| !open.intersection(these).is_empty())
+                .map(|(_, by)| by.clone())
+                .collect();
+            let on = these.intersection(&l7.open());
+            if !on.is_empty() {
+                cancelled.push(CancelledL7 {
+                    direction: side.direction,
+                    restricting: condition.by.clone(),
+                    ports: on,
+                    opened_by,
+                });
+            }
+        }
+    }
+    cancelled
+}
+
+/// One side's allows on `ports`, split into those that let every request through (with who opened them) and
+/// those with L7 conditions.
+struct SideL7 {
+    opened: Vec<(PortSet, PolicyRef)>,
+    restricted: Vec<(PortSet, Condition)>,
+}
+
+impl SideL7 {
+    fn open(&self) -> PortSet {
+        let mut open = PortSet::empty();
+        for (ports, _) in &self.opened {
+            open.union_with(ports);
+        }
+        open
+    }
+}
+
+fn side_l7(cluster: &Cluster, side: &crate::SideTrace, ports: &PortSet) -> SideL7 {
+    let mut l7 = SideL7 { opened: Vec::new(), restricted: Vec::new() };
+    for hit in side.hits(TierId::NetworkPolicy) {
+        let on = hit.ports.intersection(ports);
+        if on.is_empty() {
+            continue;
+        }
+        let Some(rule) = rule_at(cluster, hit.origin) else {
+            l7.opened.push((on, network_policy_ref(cluster, hit.origin)));
+            continue;
+        };
+        let by = policy_ref(&rule, side.direction);
+        let mut covered = PortSet::empty();
+        for port_rule in rule.rule.ports.iter().flatten() {
+            let single = CiliumPeerRule { ports: Some(vec![port_rule.clone()]), ..rule.rule.clone() };
+            // A named port is resolved per pod when the rule is compiled: the hit's ports are its numbers.
+            let named = port_rule.ports.iter().any(|p| matches!(p.port, CiliumPortNumber::Named(_)));
+            let these = if named { on.clone() } else { rule_ports(&single).numeric.intersection(&on) };
+            if these.is_empty() {
+                continue;
+            }
+            covered.union_with(&these);
+            match l7_conditions(port_rule) {
+                None => l7.opened.push((these, by.clone())),
+                Some(conditions) => l7.restricted.extend(
+                    conditions
+                        .into_iter()
+                        .map(|admits| (these.clone(), Condition { layer: Layer::CiliumL7, by: by.clone(), admits })),
+                ),
+            }
+        }
+        // Ports the rule allows outside every `toPorts` entry (a rule without `toPorts` allows them all).
+        let outside = on.difference(&covered);
+        if !outside.is_empty() {
+            l7.opened.push((outside, by));
+        }
+    }
+    l7
+}
+
+/// A NetworkPolicy's rule as a citation (what else allows in the tier Cilium unions its policies with).
+fn network_policy_ref(cluster: &Cluster, origin: RuleOrigin) -> PolicyRef {
+    match cluster.policies.get(origin.policy).filter(|_| origin.kind == PolicyKind::NetworkPolicy) {
+        Some(policy) => PolicyRef {
+            kind: "NetworkPolicy".into(),
+            namespace: Some(policy.namespace.clone()),
+            name: policy.name.clone(),
+            rule: Some(origin.rule),
+            location: Some(policy.location.clone()),
+        },
+        None => PolicyRef {
+            kind: "policy".into(),
+            namespace: None,
+            name: format!("{:?}", origin.kind),
+            rule: Some(origin.rule),
+            location: None,
+        },
+    }
 }
 
 #[cfg(test)]

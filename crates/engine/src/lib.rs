@@ -619,6 +619,22 @@ impl<'c> Analysis<'c> {
             .collect()
     }
 
+    /// The origins of the `direction` rules of the union tiers' policies (NetworkPolicies and, on Cilium, Cilium's
+    /// allows) that apply to this pod in `direction`.
+    pub fn union_rules_applying(&self, endpoint: Endpoint, direction: Direction) -> Vec<RuleOrigin> {
+        let Some(class) = self.class_of(endpoint) else { return Vec::new() };
+        let slot = direction_slot(direction);
+        self.tiers
+            .iter()
+            .filter(|t| t.union)
+            .flat_map(|t| {
+                t.applying[slot][class].iter().flat_map(move |&policy| {
+                    t.policies[policy].rules.iter().filter(move |r| r.direction() == direction).map(|r| r.rule.origin)
+                })
+            })
+            .collect()
+    }
+
     /// Rules of the admin and baseline tiers that never decide anything: for every subject and peer they match,
     /// earlier rules of their tier (the same policy's, or a higher-priority policy's) have decided all their ports.
     /// Rules that match nothing at all are not listed (nothing shadows them; they select nothing).

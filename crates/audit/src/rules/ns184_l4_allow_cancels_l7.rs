@@ -1,5 +1,6 @@
-use crate::{declare_rule, AuditContext, Finding, Resource};
-use netseg_engine::cilium::rule_ports;
+use crate::{declare_rule, AuditContext, Finding, Resource, Witness};
+use netseg_engine::cilium::{cancelled_l7, rule_at, rule_ports};
+use netseg_engine::request::PolicyRef;
 use netseg_model::cilium::CiliumPeerRule;
 use netseg_model::Direction;
 
@@ -11,8 +12,12 @@ declare_rule! {
     /// ## Why it matters
     /// Cilium's allows are a union: a connection that an L4 rule allows is not sent to the L7 proxy's rules at
     /// all, so the L7 rule restricts nothing. The HTTP methods and paths it was meant to limit are all open.
-    /// (netseg checks rules within one policy; allows from other policies can cancel an L7 rule too, and `can`
-    /// shows them.)
+    ///
+    /// Within one policy the rules are compared as written. An allow of another policy (another Cilium policy,
+    /// or a NetworkPolicy, which Cilium unions with its own) cancels an L7 rule too: those are found by asking
+    /// the engine, pair by pair of the L7 rule's subjects and the workloads they talk to, which ports an allow
+    /// without L7 rules opens; one finding per L7 rule, with the first pair as the witness and the count.
+    /// (Beyond 200,000 such pairs that second check is skipped.)
     ///
     /// ## Example
     /// ```yaml
@@ -94,6 +99,95 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             }
         }
     }
+    across_policies(ctx, out);
+}
+
+/// Beyond this many (subject, other workload) pairs the check across policies is skipped: it explains each.
+const MAX_PAIRS: usize = 200_000;
+
+/// An L7 rule that another policy's allow cancels, pair by pair.
+fn across_policies(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
+    if !ctx.effective.requests_decided() {
+        return;
+    }
+    let cluster = ctx.cluster;
+    let workloads: Vec<usize> = ctx.governed_workloads().collect();
+    // The workloads some Cilium rule with L7 rules applies to, per direction.
+    let mut subjects: Vec<(usize, Direction)> = Vec::new();
+    for &workload in &workloads {
+        let Some(pod) = ctx.pods(workload).next() else { continue };
+        for direction in [Direction::Ingress, Direction::Egress] {
+            if l7_applies(ctx, pod, direction) {
+                subjects.push((workload, direction));
+            }
+        }
+    }
+    if subjects.is_empty() || subjects.len().saturating_mul(workloads.len()) > MAX_PAIRS {
+        return;
+    }
+    let mut found: Vec<(PolicyRef, Finding, usize)> = Vec::new();
+    for &(subject, direction) in &subjects {
+        for &other in workloads.iter().filter(|&&w| w != subject) {
+            let (src, dst) = if direction == Direction::Ingress { (other, subject) } else { (subject, other) };
+            let (Some(src_pod), Some(dst_pod)) = (ctx.pods(src).next(), ctx.pods(dst).next()) else { continue };
+            if ctx.effective.allowed(src_pod, dst_pod).is_empty() {
+                continue;
+            }
+            let explanation = ctx.effective.explain(src_pod, dst_pod);
+            for cancelled in cancelled_l7(cluster, &explanation, &explanation.allowed) {
+                let same_object = |by: &PolicyRef| {
+                    by.kind == cancelled.restricting.kind
+                        && by.namespace == cancelled.restricting.namespace
+                        && by.name == cancelled.restricting.name
+                };
+                if cancelled.direction != direction || cancelled.opened_by.iter().all(same_object) {
+                    continue;
+                }
+                if let Some((_, _, count)) = found.iter_mut().find(|(by, ..)| *by == cancelled.restricting) {
+                    *count += 1;
+                    continue;
+                }
+                let openers: Vec<String> =
+                    cancelled.opened_by.iter().filter(|by| !same_object(by)).map(ToString::to_string).collect();
+                let (protocol, port) = cancelled.ports.first().unwrap_or((netseg_model::Protocol::Tcp, 0));
+                let resource = Resource {
+                    kind: cancelled.restricting.kind.clone(),
+                    namespace: cancelled.restricting.namespace.clone(),
+                    name: cancelled.restricting.name.clone(),
+                };
+                let finding = Finding::new(&RULE, resource, cancelled.restricting.location.clone())
+                    .message(format!(
+                        "{}: its L7 rule restricts nothing for {} → {} on {}: {} allows it without L7 rules, so \
+                         every request passes",
+                        cancelled.restricting,
+                        ctx.workload_name(src),
+                        ctx.workload_name(dst),
+                        cancelled.ports,
+                        openers.join(", ")
+                    ))
+                    .remediation("give the other allow the same L7 rules, or narrow it so that it does not admit these peers on these ports")
+                    .witness(Some(Witness {
+                        from: ctx.workload_name(src),
+                        to: ctx.workload_name(dst),
+                        protocol,
+                        port,
+                    }));
+                found.push((cancelled.restricting.clone(), finding, 1));
+            }
+        }
+    }
+    for (_, mut finding, count) in found {
+        finding.evidence = format!("{count} workload pair(s) of the rule's subject reach each other this way");
+        out.push(finding);
+    }
+}
+
+/// Whether a Cilium rule with L7 rules applies to the pod in `direction`.
+fn l7_applies(ctx: &AuditContext<'_>, pod: netseg_engine::Endpoint, direction: Direction) -> bool {
+    ctx.effective.union_rules_applying(pod, direction).into_iter().any(|origin| {
+        rule_at(ctx.cluster, origin)
+            .is_some_and(|rule| rule.rule.ports.iter().flatten().any(|port_rule| port_rule.l7.is_some()))
+    })
 }
 
 #[cfg(test)]
@@ -111,6 +205,28 @@ mod tests {
         assert_eq!(names(&audit_yaml(&policy(plain)), "NS184"), ["shop/api"]);
         let any_peer = "  - toPorts: [{ports: [{port: '80', protocol: ANY}]}]\n";
         assert_eq!(names(&audit_yaml(&policy(any_peer)), "NS184"), ["shop/api"]);
+    }
+
+    /// The allow that cancels the L7 rule is in a NetworkPolicy, which Cilium unions with its own policies.
+    #[test]
+    fn an_allow_of_another_policy_fails_with_a_witness() {
+        let web =
+            "  - fromEndpoints: [{matchLabels: {app: web}}]\n    toPorts: [{ports: [{port: '443', protocol: TCP}]}]\n";
+        let api = "---\nkind: Deployment\nmetadata: {name: api, namespace: shop}\nspec:\n  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: api, ports: [{containerPort: 80}]}]}\n";
+        let network_policy = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: api-http, namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: api}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 80}]}]\n";
+        let report = audit_yaml(&format!("{}{api}{network_policy}", policy(web)));
+        let found = of(&report, "NS184");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].message.contains("shop/web[Deployment] → shop/api[Deployment] on TCP 80"),
+            "{}",
+            found[0].message
+        );
+        assert!(found[0].message.contains("NetworkPolicy shop/api-http"), "{}", found[0].message);
+        assert_eq!(found[0].witness.as_ref().map(|w| (w.to.as_str(), w.port)), Some(("shop/api[Deployment]", 80)));
+        // The same NetworkPolicy on another port cancels nothing.
+        let elsewhere = network_policy.replace("ports: [{port: 80}]", "ports: [{port: 8443}]");
+        assert!(of(&audit_yaml(&format!("{}{api}{elsewhere}", policy(web))), "NS184").is_empty());
     }
 
     #[test]
