@@ -113,11 +113,20 @@ pub static REGISTRY: &[(&RuleMeta, Check)] = &[
 ];
 
 /// Namespaces that hold at least one workload NetworkPolicies can govern, in order.
-pub(crate) fn namespaces_with_workloads(ctx: &AuditContext<'_>) -> Vec<String> {
-    let mut namespaces: Vec<String> =
-        ctx.governed_workloads().map(|w| ctx.cluster.workloads[w].id.namespace.clone()).collect();
-    namespaces.dedup();
-    namespaces
+/// The namespaces with governed workloads, each with its governed workloads, in the cluster's order: grouped in
+/// one pass (a scan of every workload per namespace was quadratic at 10,000 namespaces).
+pub(crate) fn workloads_by_namespace(ctx: &AuditContext<'_>) -> Vec<(String, Vec<usize>)> {
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for workload in ctx.governed_workloads() {
+        let namespace = ctx.cluster.workloads[workload].id.namespace.as_str();
+        let slot = *index.entry(namespace).or_insert_with(|| {
+            groups.push((namespace.to_string(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[slot].1.push(workload);
+    }
+    groups
 }
 
 /// Up to `limit` names, then "and N more".

@@ -1,4 +1,4 @@
-use crate::rules::{list, namespaces_with_workloads};
+use crate::rules::{list, workloads_by_namespace};
 use crate::{declare_rule, AuditContext, Finding};
 use netseg_engine::PortSet;
 use netseg_model::Direction;
@@ -37,9 +37,7 @@ declare_rule! {
 }
 
 pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
-    for namespace in namespaces_with_workloads(ctx) {
-        let workloads: Vec<usize> =
-            ctx.governed_workloads().filter(|w| ctx.cluster.workloads[*w].id.namespace == namespace).collect();
+    for (namespace, workloads) in workloads_by_namespace(ctx) {
         let selected = workloads.iter().any(|&w| {
             [Direction::Ingress, Direction::Egress].iter().any(|&d| ctx.isolated(w, d) || ctx.tier_denies(w, d))
         });
