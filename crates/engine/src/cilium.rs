@@ -860,21 +860,9 @@ fn network_policy_ref(cluster: &Cluster, origin: RuleOrigin) -> PolicyRef {
 #[cfg(test)]
 mod tests {
     use crate::network::{Network, NetworkChoice};
+    use crate::tests::{cluster, pod};
     use crate::{Endpoint, PortSet};
-    use netseg_model::{load_bytes, Cluster, Inventory, PolicyEnforcement, Protocol};
-    use std::sync::Arc;
-
-    fn cluster(text: &str) -> Cluster {
-        let mut inventory = Inventory::default();
-        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
-        assert!(!inventory.has_errors(), "{:?}", inventory.diagnostics);
-        Cluster::from_inventory(inventory)
-    }
-
-    fn pod(cluster: &Cluster, name: &str) -> Endpoint {
-        let workload = cluster.workloads.iter().position(|w| w.id.name == name).expect("workload in fixture");
-        Endpoint::Pod { workload, pod: 0 }
-    }
+    use netseg_model::{Cluster, PolicyEnforcement, Protocol};
 
     fn ip(text: &str) -> Endpoint {
         Endpoint::Address(text.parse().expect("ip"))

@@ -606,33 +606,30 @@ impl<'c> Analysis<'c> {
     /// The `direction` rules of the ordered tiers' policies that apply to this pod in `direction`, in evaluation
     /// order: through the tiers' per-class lists, without walking every rule of the cluster.
     pub fn tier_rules_applying(&self, endpoint: Endpoint, direction: Direction) -> Vec<(TierId, &TierRule)> {
-        let Some(class) = self.class_of(endpoint) else { return Vec::new() };
-        let slot = direction_slot(direction);
-        self.tiers
-            .iter()
-            .filter(|t| !t.union)
-            .flat_map(|t| {
-                t.applying[slot][class].iter().flat_map(move |&policy| {
-                    t.policies[policy].rules.iter().filter(move |r| r.direction() == direction).map(move |r| (t.id, r))
-                })
-            })
-            .collect()
+        self.rules_applying(endpoint, direction, false).collect()
     }
 
     /// The origins of the `direction` rules of the union tiers' policies (NetworkPolicies and, on Cilium, Cilium's
     /// allows) that apply to this pod in `direction`.
     pub fn union_rules_applying(&self, endpoint: Endpoint, direction: Direction) -> Vec<RuleOrigin> {
-        let Some(class) = self.class_of(endpoint) else { return Vec::new() };
+        self.rules_applying(endpoint, direction, true).map(|(_, rule)| rule.rule.origin).collect()
+    }
+
+    /// The rules of the union tiers (`union`) or of the ordered ones that apply to the pod in `direction`.
+    fn rules_applying(
+        &self,
+        endpoint: Endpoint,
+        direction: Direction,
+        union: bool,
+    ) -> impl Iterator<Item = (TierId, &TierRule)> + '_ {
+        let class = self.class_of(endpoint);
         let slot = direction_slot(direction);
-        self.tiers
-            .iter()
-            .filter(|t| t.union)
-            .flat_map(|t| {
-                t.applying[slot][class].iter().flat_map(move |&policy| {
-                    t.policies[policy].rules.iter().filter(move |r| r.direction() == direction).map(|r| r.rule.origin)
-                })
+        self.tiers.iter().filter(move |t| t.union == union).flat_map(move |t| {
+            let applying = class.map_or(&[][..], |class| t.applying[slot][class].as_slice());
+            applying.iter().flat_map(move |&policy| {
+                t.policies[policy].rules.iter().filter(move |r| r.direction() == direction).map(move |r| (t.id, r))
             })
-            .collect()
+        })
     }
 
     /// Rules of the admin and baseline tiers that never decide anything: for every subject and peer they match,

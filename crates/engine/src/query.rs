@@ -595,15 +595,7 @@ pub fn endpoint_matches(reach_endpoint: &ReachEndpoint, resolved: &Resolved) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netseg_model::{load_bytes, Inventory};
-    use std::sync::Arc;
-
-    fn cluster(text: &str) -> Cluster {
-        let mut inventory = Inventory::default();
-        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
-        assert!(!inventory.has_errors(), "{:?}", inventory.diagnostics);
-        Cluster::from_inventory(inventory)
-    }
+    use crate::tests::cluster;
 
     const PODS: &str = "kind: Pod
 metadata: {name: app, namespace: shop, labels: {app: app}}

@@ -177,16 +177,8 @@ impl<'a, 'c> ReachMarks<'a, 'c> {
 
 #[cfg(test)]
 mod tests {
+    use crate::tests::cluster;
     use crate::Analysis;
-    use netseg_model::{load_bytes, Cluster, Inventory};
-    use std::sync::Arc;
-
-    fn cluster(text: &str) -> Cluster {
-        let mut inventory = Inventory::default();
-        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
-        assert!(!inventory.has_errors(), "{:?}", inventory.diagnostics);
-        Cluster::from_inventory(inventory)
-    }
 
     const SHOP: &str = "kind: Pod
 metadata: {name: web, namespace: shop, labels: {app: web}}

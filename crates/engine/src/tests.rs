@@ -4,14 +4,16 @@ use super::*;
 use netseg_model::{load_bytes, Inventory, Protocol::*};
 use std::sync::Arc;
 
-fn cluster(text: &str) -> Cluster {
+/// A cluster from YAML text that must load without errors (shared by the engine's unit tests).
+pub(crate) fn cluster(text: &str) -> Cluster {
     let mut inventory = Inventory::default();
     load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
     assert!(!inventory.has_errors(), "{:?}", inventory.diagnostics);
     Cluster::from_inventory(inventory)
 }
 
-fn pod(cluster: &Cluster, name: &str) -> Endpoint {
+/// The first pod of the workload named `name`.
+pub(crate) fn pod(cluster: &Cluster, name: &str) -> Endpoint {
     let workload = cluster.workloads.iter().position(|w| w.id.name == name).expect("workload in fixture");
     Endpoint::Pod { workload, pod: 0 }
 }

@@ -58,7 +58,9 @@ fn labels(map: &Labels) -> String {
     format!("{{{}}}", pairs.join(", "))
 }
 
-fn selector(selector: &LabelSelector) -> String {
+/// A label selector in flow-style YAML (`{matchLabels: {...}, matchExpressions: [...]}`), `{}` when empty: the
+/// same in NetworkPolicies, Cilium's and Linkerd's objects.
+pub(crate) fn selector_yaml(selector: &LabelSelector) -> String {
     let mut parts = Vec::new();
     if !selector.match_labels.is_empty() {
         parts.push(format!("matchLabels: {}", labels(&selector.match_labels)));
@@ -84,11 +86,11 @@ fn peer(out: &mut String, peer: &PeerSelector) {
         PeerSelector::Pods { namespaces, pods } => {
             let mut first = "    - ";
             if let Some(namespaces) = namespaces {
-                out.push_str(&format!("{first}namespaceSelector: {}\n", selector(namespaces)));
+                out.push_str(&format!("{first}namespaceSelector: {}\n", selector_yaml(namespaces)));
                 first = "      ";
             }
             if let Some(pods) = pods {
-                out.push_str(&format!("{first}podSelector: {}\n", selector(pods)));
+                out.push_str(&format!("{first}podSelector: {}\n", selector_yaml(pods)));
             }
         }
         PeerSelector::IpBlock(IpBlock { cidr, except }) => {
@@ -146,7 +148,7 @@ impl GeneratedPolicy {
         out.push_str(&format!("  name: {}\n  namespace: {}\n", scalar(&self.name), scalar(&self.namespace)));
         out.push_str(&format!("  labels: {{{}: {}}}\n", MANAGED_BY.0, MANAGED_BY.1));
         out.push_str(&format!("  annotations:\n    {REASONS_ANNOTATION}: {}\n", reasons_annotation(self)));
-        out.push_str(&format!("spec:\n  podSelector: {}\n", selector(&self.pod_selector)));
+        out.push_str(&format!("spec:\n  podSelector: {}\n", selector_yaml(&self.pod_selector)));
         let types: Vec<&str> =
             self.policy_types.iter().map(|d| if *d == Direction::Ingress { "Ingress" } else { "Egress" }).collect();
         out.push_str(&format!("  policyTypes: [{}]\n", types.join(", ")));

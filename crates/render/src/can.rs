@@ -200,7 +200,7 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
         return;
     }
     let wanted = side.on_the_wire(&verdict.query.ports());
-    if side.hbone.is_some() && wanted != verdict.query.ports() {
+    if tunnelled(verdict, side) {
         let _ = writeln!(
             out,
             "  Istio ambient tunnels the connection over HBONE: the network sees it on TCP {HBONE_PORT}, not on the \
@@ -297,7 +297,7 @@ fn side_lines(cluster: &Cluster, verdict: &Verdict, side: &SideTrace, style: Sty
                     .flat_map(|&i| &cluster.cilium_policies[i].rules)
                     .map(|spec| spec.rules(side.direction, false).len())
                     .sum::<usize>();
-        let on = if side.hbone.is_some() { format!("TCP {HBONE_PORT}") } else { verdict.query.to_string() };
+        let on = if tunnelled(verdict, side) { format!("TCP {HBONE_PORT}") } else { verdict.query.to_string() };
         let _ = writeln!(out, "  no {word} rule of these policies ({count} in all) allows {other} on {on}");
     }
 }
@@ -688,9 +688,15 @@ fn side_json(cluster: &Cluster, verdict: &Verdict, side: &SideTrace) -> Value {
     step
 }
 
+/// Whether the question's ports reach this side's rules through Istio ambient's HBONE tunnel (its TCP ports).
+fn tunnelled(verdict: &Verdict, side: &SideTrace) -> bool {
+    let asked = verdict.query.ports();
+    side.hbone.is_some() && side.on_the_wire(&asked) != asked
+}
+
 /// Where Istio ambient tunnels the connection, the port the network judged.
 fn hbone_json(verdict: &Verdict, side: &SideTrace, step: &mut Value) {
-    if side.hbone.is_some() && side.on_the_wire(&verdict.query.ports()) != verdict.query.ports() {
+    if tunnelled(verdict, side) {
         step["tunnel"] = json!({"kind": "hbone", "protocol": "TCP", "port": HBONE_PORT});
     }
 }

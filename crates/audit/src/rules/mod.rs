@@ -129,6 +129,37 @@ pub(crate) fn workloads_by_namespace(ctx: &AuditContext<'_>) -> Vec<(String, Vec
     groups
 }
 
+/// The addresses of the pods on the pod network, with their workloads' names: what the rules about address
+/// blocks that Cilium never matches against pods (NS185, NS188) test the blocks against.
+pub(crate) struct PodAddresses(Vec<(std::net::IpAddr, String)>);
+
+impl PodAddresses {
+    pub(crate) fn of(cluster: &netseg_model::Cluster) -> PodAddresses {
+        PodAddresses(
+            cluster
+                .workloads
+                .iter()
+                .flat_map(|w| {
+                    w.pods
+                        .iter()
+                        .filter(|p| !p.facts.host_network)
+                        .flat_map(move |p| p.facts.ips.iter().map(move |ip| (*ip, w.id.to_string())))
+                })
+                .collect(),
+        )
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many of the addresses the block covers, and the first `limit` of them as "workload at address".
+    pub(crate) fn covered_by(&self, block: &netseg_model::IpBlock, limit: usize) -> (usize, Vec<String>) {
+        let covered: Vec<&(std::net::IpAddr, String)> = self.0.iter().filter(|(ip, _)| block.contains(*ip)).collect();
+        (covered.len(), covered.iter().take(limit).map(|(ip, w)| format!("{w} at {ip}")).collect())
+    }
+}
+
 /// Up to `limit` names, then "and N more".
 pub(crate) fn list(names: &[String], limit: usize) -> String {
     if names.len() <= limit {

@@ -37,16 +37,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         return;
     }
     let cluster = ctx.cluster;
-    let pod_addresses: Vec<(std::net::IpAddr, String)> = cluster
-        .workloads
-        .iter()
-        .flat_map(|w| {
-            w.pods
-                .iter()
-                .filter(|p| !p.facts.host_network)
-                .flat_map(move |p| p.facts.ips.iter().map(move |ip| (*ip, w.id.to_string())))
-        })
-        .collect();
+    let pod_addresses = super::PodAddresses::of(cluster);
     if pod_addresses.is_empty() {
         return;
     }
@@ -57,13 +48,10 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                     for peer_rule in rule.rules(direction, deny) {
                         for peer in &peer_rule.peers {
                             let CiliumPeerSelection::Cidr(block) = &peer.selection else { continue };
-                            let covered: Vec<&(std::net::IpAddr, String)> =
-                                pod_addresses.iter().filter(|(ip, _)| block.contains(*ip)).collect();
-                            if covered.is_empty() {
+                            let (covered, examples) = pod_addresses.covered_by(block, EXAMPLES);
+                            if covered == 0 {
                                 continue;
                             }
-                            let examples: Vec<String> =
-                                covered.iter().take(EXAMPLES).map(|(ip, w)| format!("{w} at {ip}")).collect();
                             let resource = Resource {
                                 kind: policy.kind.as_str().into(),
                                 namespace: policy.namespace.clone(),
@@ -77,7 +65,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                                         policy.display_name(),
                                         direction.as_str(),
                                         block.cidr,
-                                        covered.len()
+                                        covered
                                     ))
                                     .evidence(format!("pods in the range: {}", examples.join(", ")))
                                     .remediation("select the pods with fromEndpoints/toEndpoints (or the cluster entity) instead of their addresses"),

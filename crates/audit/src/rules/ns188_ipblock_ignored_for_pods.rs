@@ -1,6 +1,5 @@
 use crate::{declare_rule, AuditContext, Finding, Resource};
 use netseg_model::{Direction, Location, PeerSelector};
-use std::net::IpAddr;
 
 declare_rule! {
     /// ## What it does
@@ -40,16 +39,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         return;
     }
     let cluster = ctx.cluster;
-    let pod_addresses: Vec<(IpAddr, String)> = cluster
-        .workloads
-        .iter()
-        .flat_map(|w| {
-            w.pods
-                .iter()
-                .filter(|p| !p.facts.host_network)
-                .flat_map(move |p| p.facts.ips.iter().map(move |ip| (*ip, w.id.to_string())))
-        })
-        .collect();
+    let pod_addresses = super::PodAddresses::of(cluster);
     if pod_addresses.is_empty() {
         return;
     }
@@ -61,13 +51,10 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
             for rule in policy.rules(direction) {
                 for peer in &rule.peers {
                     let PeerSelector::IpBlock(block) = &peer.selector else { continue };
-                    let covered: Vec<&(IpAddr, String)> =
-                        pod_addresses.iter().filter(|(ip, _)| block.contains(*ip)).collect();
-                    if covered.is_empty() {
+                    let (covered, examples) = pod_addresses.covered_by(block, EXAMPLES);
+                    if covered == 0 {
                         continue;
                     }
-                    let examples: Vec<String> =
-                        covered.iter().take(EXAMPLES).map(|(ip, w)| format!("{w} at {ip}")).collect();
                     let resource = Resource {
                         kind: "NetworkPolicy".into(),
                         namespace: Some(policy.namespace.clone()),
@@ -83,7 +70,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
                                 policy.name,
                                 direction.as_str(),
                                 block.cidr,
-                                covered.len()
+                                covered
                             ))
                             .evidence(format!("pods in the range: {}", examples.join(", ")))
                             .remediation(

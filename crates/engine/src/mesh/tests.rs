@@ -2,20 +2,8 @@
 
 use super::*;
 use crate::request::Request;
+use crate::tests::{cluster, pod};
 use crate::{Analysis, Endpoint};
-use netseg_model::{load_bytes, Cluster, Inventory};
-
-fn cluster(text: &str) -> Cluster {
-    let mut inventory = Inventory::default();
-    load_bytes(&mut inventory, Arc::from("mesh.yaml"), text.as_bytes(), false);
-    assert!(!inventory.has_errors(), "{:?}", inventory.diagnostics);
-    Cluster::from_inventory(inventory)
-}
-
-fn pod(cluster: &Cluster, name: &str) -> Endpoint {
-    let workload = cluster.workloads.iter().position(|w| w.id.name == name).expect("workload in fixture");
-    Endpoint::Pod { workload, pod: 0 }
-}
 
 fn tcp(port: u16) -> PortSet {
     PortSet::single(Protocol::Tcp, port)

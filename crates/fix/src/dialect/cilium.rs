@@ -11,7 +11,7 @@
 
 use super::{metadata, metadata_blocks, role, Names, Role, WrittenObject};
 use crate::generate::{block_without_metadata, DnsTarget, Plan};
-use crate::manifest::{GeneratedPolicy, GeneratedRule};
+use crate::manifest::{scalar, selector_yaml, GeneratedPolicy, GeneratedRule};
 use netseg_engine::PortSet;
 use netseg_model::cilium::{CiliumPolicyKind, NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL};
 use netseg_model::NAMESPACE_NAME_LABEL;
@@ -22,38 +22,9 @@ pub const DEFAULT_DENY_NAME: &str = "netseg-default-deny";
 /// Cilium's CRD allows at most 40 entries in one `toPorts[].ports`.
 const MAX_PORTS: usize = 40;
 
-/// A plain YAML scalar, or a quoted one.
-fn scalar(text: &str) -> String {
-    crate::manifest::scalar(text)
-}
-
 /// The label of a pod's namespace, as Cilium's selectors name it.
 fn namespace_key() -> String {
     format!("k8s:{POD_NAMESPACE_LABEL}")
-}
-
-/// A label selector in Cilium's YAML (`{matchLabels: {...}, matchExpressions: [...]}`), `{}` when empty.
-fn selector_yaml(selector: &LabelSelector) -> String {
-    let mut parts = Vec::new();
-    if !selector.match_labels.is_empty() {
-        let pairs: Vec<String> =
-            selector.match_labels.iter().map(|(k, v)| format!("{}: {}", scalar(k), scalar(v))).collect();
-        parts.push(format!("matchLabels: {{{}}}", pairs.join(", ")));
-    }
-    if !selector.match_expressions.is_empty() {
-        let expressions: Vec<String> = selector
-            .match_expressions
-            .iter()
-            .map(|r| {
-                let values: Vec<String> = r.values.iter().map(|v| scalar(v)).collect();
-                let values =
-                    if values.is_empty() { String::new() } else { format!(", values: [{}]", values.join(", ")) };
-                format!("{{key: {}, operator: {:?}{values}}}", scalar(&r.key), r.operator)
-            })
-            .collect();
-        parts.push(format!("matchExpressions: [{}]", expressions.join(", ")));
-    }
-    format!("{{{}}}", parts.join(", "))
 }
 
 /// The endpoints a NetworkPolicy peer of pods names, as one Cilium endpoint selector: the pod labels as they are,

@@ -9,12 +9,12 @@
 
 use super::{captured_tcp, listed_ports, metadata, unique_name, MeshDocument, Protected, Writer};
 use crate::generate::{stable_selector, Plan};
-use crate::manifest::scalar;
+use crate::manifest::{scalar, selector_yaml};
 use crate::needs::Destination;
 use netseg_engine::PortSet;
 use netseg_model::mesh::linkerd::{DefaultPolicy, DEFAULT_INBOUND_POLICY_ANNOTATION};
 use netseg_model::mesh::{linkerd_identity, Dataplane};
-use netseg_model::{Cluster, LabelSelector, Protocol};
+use netseg_model::{Cluster, Protocol};
 use std::collections::{BTreeMap, BTreeSet};
 
 const API_GROUP: &str = "policy.linkerd.io";
@@ -51,29 +51,6 @@ pub(crate) fn identities(cluster: &Cluster, trust_domain: &str, workload: usize)
     let w = &cluster.workloads[workload];
     let accounts: BTreeSet<&str> = w.pods.iter().map(|p| Cluster::service_account(&p.facts)).collect();
     accounts.into_iter().map(|sa| linkerd_identity(trust_domain, &w.id.namespace, sa)).collect()
-}
-
-fn selector_yaml(selector: &LabelSelector) -> String {
-    let mut parts = Vec::new();
-    if !selector.match_labels.is_empty() {
-        let pairs: Vec<String> =
-            selector.match_labels.iter().map(|(k, v)| format!("{}: {}", scalar(k), scalar(v))).collect();
-        parts.push(format!("matchLabels: {{{}}}", pairs.join(", ")));
-    }
-    if !selector.match_expressions.is_empty() {
-        let expressions: Vec<String> = selector
-            .match_expressions
-            .iter()
-            .map(|r| {
-                let values: Vec<String> = r.values.iter().map(|v| scalar(v)).collect();
-                let values =
-                    if values.is_empty() { String::new() } else { format!(", values: [{}]", values.join(", ")) };
-                format!("{{key: {}, operator: {:?}{values}}}", scalar(&r.key), r.operator)
-            })
-            .collect();
-        parts.push(format!("matchExpressions: [{}]", expressions.join(", ")));
-    }
-    format!("{{{}}}", parts.join(", "))
 }
 
 impl Writer for LinkerdWriter {
@@ -243,7 +220,7 @@ impl Writer for LinkerdWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netseg_model::{Operator, Requirement};
+    use netseg_model::{LabelSelector, Operator, Requirement};
 
     #[test]
     fn a_server_selects_with_expressions_too() {
