@@ -33,6 +33,7 @@ impl Settings {
                 },
                 max_input_bytes: cli.limits.max_input_bytes,
                 max_diagnostics: cli.limits.max_diagnostics,
+                ..netseg_model::Limits::default()
             },
             stdout: Style { color: color(cli.color, std::io::stdout().is_terminal()) },
             stderr: Style { color: color(cli.color, std::io::stderr().is_terminal()) },

@@ -14,6 +14,7 @@ pub mod json;
 pub mod kube;
 pub mod load;
 pub mod mesh;
+mod pipeline;
 pub mod selector;
 pub mod unmodelled;
 pub mod yaml;

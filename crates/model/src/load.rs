@@ -6,8 +6,9 @@ use crate::decode::{self, Ctx};
 use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 use crate::json::parse_json;
 use crate::kube::*;
+use crate::pipeline::{pipelined, sequential};
 use crate::selector::NAMESPACE_NAME_LABEL;
-use crate::yaml::{parse_documents, Node, ParseLimits, Parsed, Value};
+use crate::yaml::{parse_documents, Node, ParseLimits, Parsed, SyntaxError, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -40,11 +41,16 @@ pub struct Limits {
     /// Diagnostics kept per severity (`--max-diagnostics`); the rest are counted in one summary diagnostic, so
     /// that a flood of bad documents cannot grow memory or drown the report.
     pub max_diagnostics: usize,
+    /// Inputs of at least this many bytes are parsed on a second thread while this one decodes (see
+    /// [`crate::pipeline`]); smaller ones are not worth the thread.
+    pub pipeline_from_bytes: u64,
 }
 
 /// 4 GiB: several times the largest cluster dump Kubernetes supports (150k pods as JSON is about 1 GB).
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 4 << 30;
 pub const DEFAULT_MAX_DIAGNOSTICS: usize = 1_000;
+/// 256 KiB: about a hundred objects, where a thread's start-up is lost in the parse.
+pub const DEFAULT_PIPELINE_FROM_BYTES: u64 = 256 << 10;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -52,6 +58,7 @@ impl Default for Limits {
             parse: ParseLimits::default(),
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
             max_diagnostics: DEFAULT_MAX_DIAGNOSTICS,
+            pipeline_from_bytes: DEFAULT_PIPELINE_FROM_BYTES,
         }
     }
 }
@@ -504,48 +511,70 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
     // Stdin has no file name to go by: JSON is what starts like JSON.
     let json = json || (file.as_ref() == "<stdin>" && text.trim_start().starts_with(['{', '[']));
     let chunks = if json { vec![(1, text)] } else { split_documents(text) };
-    for (first_line, chunk) in chunks {
-        // Items of a list whose kind comes after them, and that name no kind themselves, wait for the list's kind.
-        let mut waiting: Vec<Node> = Vec::new();
-        let mut sink = |parsed| match parsed {
-            Parsed::Document(document) => {
-                let list_kind = document.get("kind").and_then(Node::as_str);
-                for item in waiting.drain(..) {
-                    load_list_item(inventory, &file, &item, list_kind);
-                }
-                load_document(inventory, &file, &document);
-            }
-            Parsed::ListItem { item, list_kind } => {
-                if item.get("kind").is_none() && list_kind.is_none() {
-                    waiting.push(item);
-                } else {
-                    load_list_item(inventory, &file, &item, list_kind.as_deref());
-                }
-            }
-        };
-        let error = if json {
-            parse_json(chunk, limits, &mut sink)
-        } else {
-            parse_documents(chunk, first_line, limits, &mut sink)
-        };
-        if let Some(error) = error {
-            inventory.diagnostics.push(Diagnostic {
-                severity: Severity::Error,
-                code: DiagnosticCode::InvalidSyntax,
-                file: file.clone(),
-                line: Some(error.line),
-                object: None,
-                field: None,
-                message: format!("{} (the rest of this document is left out)", error.message),
-                hint: text
-                    .lines()
-                    .nth(error.line.saturating_sub(1) as usize)
-                    .filter(|line| line.contains("{{"))
-                    .map(|_| "`{{ ... }}` is template text: render the template first (`helm template`)".into()),
-            });
+    let two_threads = text.len() as u64 >= inventory.limits.pipeline_from_bytes;
+    // The parser's side: every document and list item of every chunk, then how the chunk ended.
+    let parse = move |emit: &mut dyn FnMut(ParseEvent)| {
+        for (first_line, chunk) in chunks {
+            let mut sink = |parsed| emit(ParseEvent::Item(parsed));
+            let error = if json {
+                parse_json(chunk, limits, &mut sink)
+            } else {
+                parse_documents(chunk, first_line, limits, &mut sink)
+            };
+            emit(ParseEvent::ChunkEnd(error));
         }
-        inventory.cap_diagnostics();
+    };
+    // Items of a list whose kind comes after them, and that name no kind themselves, wait for the list's kind.
+    let mut waiting: Vec<Node> = Vec::new();
+    let decode = |event| match event {
+        ParseEvent::Item(Parsed::Document(document)) => {
+            let list_kind = document.get("kind").and_then(Node::as_str);
+            for item in waiting.drain(..) {
+                load_list_item(inventory, &file, &item, list_kind);
+            }
+            load_document(inventory, &file, &document);
+        }
+        ParseEvent::Item(Parsed::ListItem { item, list_kind }) => {
+            if item.get("kind").is_none() && list_kind.is_none() {
+                waiting.push(item);
+            } else {
+                load_list_item(inventory, &file, &item, list_kind.as_deref());
+            }
+        }
+        ParseEvent::ChunkEnd(error) => {
+            // A chunk that broke off never named its list's kind: its waiting items are not read.
+            waiting.clear();
+            if let Some(error) = error {
+                inventory.diagnostics.push(Diagnostic {
+                    severity: Severity::Error,
+                    code: DiagnosticCode::InvalidSyntax,
+                    file: file.clone(),
+                    line: Some(error.line),
+                    object: None,
+                    field: None,
+                    message: format!("{} (the rest of this document is left out)", error.message),
+                    hint: text
+                        .lines()
+                        .nth(error.line.saturating_sub(1) as usize)
+                        .filter(|line| line.contains("{{"))
+                        .map(|_| "`{{ ... }}` is template text: render the template first (`helm template`)".into()),
+                });
+            }
+            inventory.cap_diagnostics();
+        }
+    };
+    if two_threads {
+        pipelined(parse, decode);
+    } else {
+        sequential(parse, decode);
     }
+}
+
+/// What the parsing stage hands the decoding stage: a parsed document or list item, or the end of a chunk (a
+/// YAML stream's `---`-separated part, or the whole JSON text) with the syntax error that ended it early.
+enum ParseEvent {
+    Item(Parsed),
+    ChunkEnd(Option<SyntaxError>),
 }
 
 /// Loads one page of a list response from the API server (`GET /apis/apps/v1/deployments`). Its items carry
@@ -1179,6 +1208,56 @@ mod tests {
         let mut inventory = Inventory::default();
         load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
         inventory
+    }
+
+    /// Loads `text` with parsing on a second thread and on this one: everything read must be the same.
+    fn assert_same_on_one_and_two_threads(file: &str, text: &str, json: bool) -> Inventory {
+        let load_with_threshold = |threshold| {
+            let mut inventory = Inventory::default();
+            inventory.limits.pipeline_from_bytes = threshold;
+            load_bytes(&mut inventory, Arc::from(file), text.as_bytes(), json);
+            inventory
+        };
+        let (one, two) = (load_with_threshold(u64::MAX), load_with_threshold(0));
+        // Everything but the duplicate index, a hash map whose printed order is random.
+        let read = |i: &Inventory| {
+            format!("{:?} {:?} {:?} {} {}", i.namespaces, i.workloads, i.diagnostics, i.documents_read, i.objects_read)
+        };
+        assert_eq!(read(&one), read(&two));
+        two
+    }
+
+    #[test]
+    fn a_yaml_stream_parsed_on_a_second_thread_reads_as_on_one() {
+        // Enough documents for several hand-overs, a broken one in the middle and a list whose kind comes last.
+        let mut text = String::new();
+        for i in 0..700 {
+            text.push_str(&format!("---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, namespace: a}}\n"));
+            if i == 350 {
+                text.push_str("spec: [unclosed\n");
+            }
+        }
+        text.push_str("---\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: late}}\nkind: List\n");
+        let inventory = assert_same_on_one_and_two_threads("t.yaml", &text, false);
+        assert_eq!(inventory.workloads.len(), 699);
+        assert_eq!(inventory.namespaces.len(), 1);
+        assert!(inventory.diagnostics.iter().any(|d| d.code == DiagnosticCode::InvalidSyntax && d.line.is_some()));
+    }
+
+    #[test]
+    fn a_json_list_parsed_on_a_second_thread_reads_as_on_one() {
+        let items: Vec<String> = (0..1000)
+            .map(|i| {
+                // Every hundredth pod has an invalid name: its error must come out in the same place.
+                let name = if i % 100 == 0 { format!("P_{i}") } else { format!("p{i}") };
+                format!(r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}", "namespace": "a"}}}}"#)
+            })
+            .collect();
+        let text = format!("{{\"kind\": \"List\", \"items\": [\n{}\n], \"oops\"}}", items.join(",\n"));
+        let inventory = assert_same_on_one_and_two_threads("t.json", &text, true);
+        assert_eq!(inventory.workloads.len(), 990);
+        let syntax = inventory.diagnostics.iter().filter(|d| d.code == DiagnosticCode::InvalidSyntax).count();
+        assert_eq!(syntax, 1, "the broken end of the list is reported once");
     }
 
     #[test]
