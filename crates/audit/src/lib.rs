@@ -11,7 +11,7 @@ pub mod map;
 pub mod rules;
 
 pub use config::{Config, ConfigError, RuleOverride};
-pub use context::{AuditContext, AuditOptions, EgressCause, FlowEnd, IntendedFlow};
+pub use context::{AuditContext, AuditOptions, DeclaredBlock, EgressCause, FlowEnd, IntendedFlow, Intent};
 pub use docs::rules_markdown;
 pub use facts::{AddressSource, SensitiveFacts, DATASTORE_PORTS, METADATA_ADDRESSES};
 

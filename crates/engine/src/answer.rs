@@ -504,6 +504,51 @@ pub struct Block {
     pub ports: PortSet,
 }
 
+/// Whether pairs of profiles are admitted on every port of one port set. Each side's answer for a situation is a
+/// bitset of the other ends (the cells of its row whose ports cover the set), built once: the pairs of millions of
+/// declared flows then cost two bit tests each, not a scan of a row.
+pub struct AdmitsAll<'a, 'c> {
+    answer: Answer<'a, 'c>,
+    ports: PortSet,
+    /// Per egress situation: the destination profiles sent every port.
+    egress: Vec<Option<FixedBitSet>>,
+    /// Per ingress situation: the source profiles let in on every port.
+    ingress: Vec<Option<FixedBitSet>>,
+}
+
+impl AdmitsAll<'_, '_> {
+    /// Whether a pod of profile `a` may send every port of the set to another pod of profile `b`; the same as
+    /// `ports ⊆ profile_allowed(a, b)`.
+    pub fn pair(&mut self, a: ProfileId, b: ProfileId) -> bool {
+        let (egress, ingress) = (self.answer.egress(), self.answer.ingress());
+        let ports = &self.ports;
+        let out = self.egress[egress.situation_of[a] as usize]
+            .get_or_insert_with(|| covering(egress, egress.situation_of[a], ports));
+        if !out.contains(b) {
+            return false;
+        }
+        self.ingress[ingress.situation_of[b] as usize]
+            .get_or_insert_with(|| covering(ingress, ingress.situation_of[b], ports))
+            .contains(a)
+    }
+}
+
+/// The other ends of a situation's row whose cells allow every port of `ports` (the row's cells are disjoint, so an
+/// end lies in at most one of them).
+fn covering(side: &Side, situation: u32, ports: &PortSet) -> FixedBitSet {
+    let mut ends = FixedBitSet::new();
+    for &e in &side.rows[situation as usize] {
+        let entry = &side.entries[e as usize];
+        if ports.difference(&entry.ports).is_empty() {
+            if ends.len() < entry.others.bits.len() {
+                ends.grow(entry.others.bits.len());
+            }
+            ends.union_with(&entry.others.bits);
+        }
+    }
+    ends
+}
+
 /// One workload reached by a closure: how many hops from the start, from which workload, on which ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hop {
@@ -533,8 +578,9 @@ impl<'a, 'c> Answer<'a, 'c> {
         )
     }
 
-    /// What profile `a` may send to profile `b` (distinct pods).
-    fn profile_allowed(&self, a: ProfileId, b: ProfileId) -> PortSet {
+    /// What a pod of profile `a` may send to another pod of profile `b` (profiles as [`Answer::profiles_of`] gives
+    /// them): every pair of distinct pods with these profiles gets exactly this.
+    pub fn profile_allowed(&self, a: ProfileId, b: ProfileId) -> PortSet {
         let Some(out) = self.egress().lookup(a, b) else { return PortSet::empty() };
         let Some(into) = self.ingress().lookup(b, a) else { return PortSet::empty() };
         out.ports.intersection(&into.ports)
@@ -599,6 +645,17 @@ impl<'a, 'c> Answer<'a, 'c> {
             }
         }
         allowed
+    }
+
+    /// Asks, pair of profiles by pair, whether a pod of one may send every port of `ports` to another pod of the
+    /// other: a bit test per side once each situation's answer is built (see [`AdmitsAll`]).
+    pub fn admits_all(&self, ports: &PortSet) -> AdmitsAll<'a, 'c> {
+        AdmitsAll {
+            answer: *self,
+            ports: ports.clone(),
+            egress: vec![None; self.egress().rows.len()],
+            ingress: vec![None; self.ingress().rows.len()],
+        }
     }
 
     /// The profiles of the workload's pods, sorted. Workloads with the same profiles get the same answer to every

@@ -22,7 +22,8 @@ use addresses::IpRange;
 use classes::{ClassId, Classes};
 use fixedbitset::FixedBitSet;
 use netseg_model::{Cluster, Direction, IpBlock, Protocol, Tier};
-use profiles::{ProfileId, Profiles};
+pub use profiles::ProfileId;
+use profiles::Profiles;
 pub use restricted::ReachMarks;
 use rules::{direction_slot, CompiledTier, DnsTarget, Other, RuleOrigin, TierRule};
 use std::collections::HashMap;
@@ -30,7 +31,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 pub use answer::difference::{difference, ChangeGroup, Difference, JointWorkload};
-pub use answer::{Answer, Block, Hop, PairCount, PeerSummary, Peers};
+pub use answer::{AdmitsAll, Answer, Block, Hop, PairCount, PeerSummary, Peers};
 pub use calico::PassToProfile;
 pub use network::{MeshChoice, Network, NetworkChoice, NetworkSetup};
 pub use portset::PortSet;

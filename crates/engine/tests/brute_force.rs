@@ -888,6 +888,35 @@ fn check_factored(
             );
         }
     }
+    // Whether every pod pair of two workloads is admitted on every wanted port, asked pair of profiles by pair.
+    for wanted in filters() {
+        let mask = bits_of(&wanted);
+        let mut admits = answer.admits_all(&wanted);
+        for s in 0..n {
+            for d in (0..n).filter(|&d| d != s) {
+                let actual = answer
+                    .profiles_of(s)
+                    .iter()
+                    .all(|&a| answer.profiles_of(d).iter().all(|&b| admits.pair(a, b)));
+                let expected = pods.iter().enumerate().filter(|(_, (w, _))| *w == s).all(|(i, _)| {
+                    pods.iter().enumerate().filter(|(_, (w, _))| *w == d).all(|(j, _)| {
+                        let mut bits = brute[i][j].clone();
+                        bits.intersect_with(&mask);
+                        bits == mask
+                    })
+                });
+                prop_assert_eq!(
+                    actual,
+                    expected,
+                    "admits_all({}) from {} to {}\n{}",
+                    engine_ranges(&wanted),
+                    s,
+                    d,
+                    describe(cluster)
+                );
+            }
+        }
+    }
     for wanted in filters() {
         let mask = bits_of(&wanted);
         let narrowed = |bits: &Bits| {

@@ -3,14 +3,15 @@
 
 use crate::flows::{FlowEndpoint, ObservedFlow};
 use crate::references;
-use netseg_audit::{FlowEnd, IntendedFlow};
+use netseg_audit::{DeclaredBlock, FlowEnd, IntendedFlow, Intent};
 use netseg_engine::PortSet;
 use netseg_model::{
-    Cidr, Cluster, ConfigKind, ConfigUse, Direction, IngressBackend, LabelSelector, Labels, PeerSelector, PolicyRule,
+    Cidr, Cluster, ConfigKind, ContainerPort, ConfigUse, Direction, IngressBackend, LabelSelector, Labels, PeerSelector, PolicyRule,
     PortRef, Protocol, Service, Workload, NAMESPACE_NAME_LABEL,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Who a flow comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub struct Need {
     pub dst: Destination,
     /// Container ports on the destination pods (after the Service's DNAT), or the address's ports.
     pub ports: PortSet,
-    pub reason: std::sync::Arc<str>,
+    pub reason: Arc<str>,
 }
 
 /// The pods behind a Service: each selected workload with the target ports of the chosen Service ports,
@@ -450,7 +451,7 @@ struct WorkloadsByNamespace {
     /// Policies repeat their peers (a tier label, an environment's namespaces): each distinct peer is matched once.
     #[allow(clippy::type_complexity)]
     peers: std::cell::RefCell<
-        HashMap<(Option<String>, Option<LabelSelector>, Option<LabelSelector>), std::rc::Rc<[usize]>>,
+        HashMap<(Option<String>, Option<LabelSelector>, Option<LabelSelector>), Arc<[usize]>>,
     >,
 }
 
@@ -481,7 +482,7 @@ impl WorkloadsByNamespace {
         own: &str,
         namespaces: &Option<LabelSelector>,
         pods: &Option<LabelSelector>,
-    ) -> std::rc::Rc<[usize]> {
+    ) -> Arc<[usize]> {
         // Without a namespaceSelector the peer is in the policy's own namespace.
         let key = (namespaces.is_none().then(|| own.to_string()), namespaces.clone(), pods.clone());
         if let Some(known) = self.peers.borrow().get(&key) {
@@ -502,7 +503,7 @@ impl WorkloadsByNamespace {
             })
             .collect();
         chosen.sort_unstable();
-        let chosen: std::rc::Rc<[usize]> = chosen.into();
+        let chosen: Arc<[usize]> = chosen.into();
         self.peers.borrow_mut().insert(key, chosen.clone());
         chosen
     }
@@ -545,11 +546,34 @@ fn rule_ports(rule: &PolicyRule, destination: &Workload) -> PortSet {
     }
 }
 
-/// The flows the input's own NetworkPolicies admit by naming their peers: an ingress rule that lets chosen pods
-/// in, an egress rule that lets its pods out to chosen pods. Whoever wrote `from: [{podSelector: {name: front-end}}]`
-/// on catalogue declared that front-end calls catalogue, as surely as an env value naming the Service. A rule
-/// open to every peer names nobody and declares nothing.
-pub fn policy_allowances(cluster: &Cluster, out: &mut Vec<Need>) {
+/// One peer of a policy rule that names its pods: a declaration that the workloads on one end talk to those on the
+/// other.
+struct PeerDeclaration<'c> {
+    rule: &'c PolicyRule,
+    direction: Direction,
+    /// The workloads the policy selects.
+    selected: Arc<[usize]>,
+    /// The workloads the peer chooses.
+    chosen: Arc<[usize]>,
+    /// The declaration in words, with file and line.
+    reason: Arc<str>,
+}
+
+impl PeerDeclaration<'_> {
+    /// (sources, destinations): who sends and who receives.
+    fn ends(&self) -> (&[usize], &[usize]) {
+        match self.direction {
+            Direction::Ingress => (&self.chosen, &self.selected),
+            Direction::Egress => (&self.selected, &self.chosen),
+        }
+    }
+}
+
+/// The peers of the input's own NetworkPolicies that name pods: an ingress rule that lets chosen pods in, an egress
+/// rule that lets its pods out to chosen pods. Whoever wrote `from: [{podSelector: {name: front-end}}]` on catalogue
+/// declared that front-end calls catalogue, as surely as an env value naming the Service. A rule open to every peer
+/// names nobody and declares nothing.
+fn peer_declarations<'c>(cluster: &'c Cluster, mut each: impl FnMut(PeerDeclaration<'c>)) {
     let by_namespace = WorkloadsByNamespace::new(cluster);
     for policy in &cluster.policies {
         let selected = by_namespace.peers(cluster, &policy.namespace, &None, &Some(policy.pod_selector.clone()));
@@ -574,7 +598,7 @@ pub fn policy_allowances(cluster: &Cluster, out: &mut Vec<Need>) {
                         chosen.insert(0, "every pod".into());
                     }
                     let verb = if direction == Direction::Ingress { "admits" } else { "lets out to" };
-                    let reason: std::sync::Arc<str> = format!(
+                    let reason: Arc<str> = format!(
                         "NetworkPolicy {}/{} {key}[{index}] {verb} {} ({}:{})",
                         policy.namespace,
                         policy.name,
@@ -583,29 +607,89 @@ pub fn policy_allowances(cluster: &Cluster, out: &mut Vec<Need>) {
                         peer.line
                     )
                     .into();
-                    let others = by_namespace.peers(cluster, &policy.namespace, namespaces, pods);
-                    for &own in selected.iter() {
-                        for &other in others.iter() {
-                            if other == own {
-                                continue; // one template: its pods reach each other as the input says
-                            }
-                            let (src, dst) = if direction == Direction::Ingress { (other, own) } else { (own, other) };
-                            let ports = rule_ports(rule, &cluster.workloads[dst]);
-                            if ports.is_empty() {
-                                continue;
-                            }
-                            out.push(Need {
-                                src: Source::Workload(src),
-                                dst: Destination::Workload(dst),
-                                ports,
-                                reason: reason.clone(),
-                            });
-                        }
-                    }
+                    each(PeerDeclaration {
+                        rule,
+                        direction,
+                        selected: selected.clone(),
+                        chosen: by_namespace.peers(cluster, &policy.namespace, namespaces, pods),
+                        reason,
+                    });
                 }
             }
         }
     }
+}
+
+/// The flows the input's own NetworkPolicies declare by naming their peers (see [`peer_declarations`]), one by one:
+/// what `generate` writes rules from.
+pub fn policy_allowances(cluster: &Cluster, out: &mut Vec<Need>) {
+    peer_declarations(cluster, |declaration| {
+        let (sources, destinations) = declaration.ends();
+        for &src in sources {
+            for &dst in destinations {
+                if src == dst {
+                    continue; // one template: its pods reach each other as the input says
+                }
+                let ports = rule_ports(declaration.rule, &cluster.workloads[dst]);
+                if ports.is_empty() {
+                    continue;
+                }
+                out.push(Need {
+                    src: Source::Workload(src),
+                    dst: Destination::Workload(dst),
+                    ports,
+                    reason: declaration.reason.clone(),
+                });
+            }
+        }
+    });
+}
+
+/// The same flows as [`policy_allowances`], one block per declaration: a peer choosing a tier of a thousand
+/// workloads for a tier of a thousand names a million flows, which the audit checks without listing them.
+pub fn policy_blocks(cluster: &Cluster) -> Vec<DeclaredBlock> {
+    // A rule's ports on a destination depend only on the ports its containers declare: computed once per rule and
+    // set of container ports, not once per destination of every declaration.
+    let mut shapes: HashMap<Vec<&ContainerPort>, usize> = HashMap::new();
+    let shape_of: Vec<usize> = cluster
+        .workloads
+        .iter()
+        .map(|workload| {
+            let ports: Vec<&ContainerPort> = workload.pods.iter().flat_map(|p| &p.facts.ports).collect();
+            let next = shapes.len();
+            *shapes.entry(ports).or_insert(next)
+        })
+        .collect();
+    let mut ports_of: HashMap<(*const PolicyRule, usize), PortSet> = HashMap::new();
+    let mut blocks = Vec::new();
+    peer_declarations(cluster, |declaration| {
+        let (sources, destinations) = declaration.ends();
+        let mut grouped: Vec<(PortSet, Vec<usize>)> = Vec::new();
+        let mut group_of: HashMap<PortSet, usize> = HashMap::new();
+        for &dst in destinations {
+            let ports = ports_of
+                .entry((declaration.rule as *const PolicyRule, shape_of[dst]))
+                .or_insert_with(|| rule_ports(declaration.rule, &cluster.workloads[dst]));
+            if ports.is_empty() {
+                continue;
+            }
+            let at = *group_of.entry(ports.clone()).or_insert_with(|| {
+                grouped.push((ports.clone(), Vec::new()));
+                grouped.len() - 1
+            });
+            grouped[at].1.push(dst);
+        }
+        let only_itself = sources.len() == 1 && grouped.iter().flat_map(|(_, d)| d).all(|&d| d == sources[0]);
+        if sources.is_empty() || grouped.is_empty() || only_itself {
+            return;
+        }
+        let sources: Arc<[usize]> = match declaration.direction {
+            Direction::Ingress => declaration.chosen.clone(),
+            Direction::Egress => declaration.selected.clone(),
+        };
+        blocks.push(DeclaredBlock { sources, destinations: grouped, origin: declaration.reason });
+    });
+    blocks
 }
 
 /// Observed flows, as they were seen.
@@ -641,12 +725,11 @@ pub fn observed(flows: &[ObservedFlow], out: &mut Vec<Need>, notes: &mut Vec<Str
 /// The flows the application declares and was seen making, as the audit checks them (NS147): Service names in
 /// env, args and command, the peers the input's own policies name, LoadBalancer and NodePort Services (from an
 /// address outside the cluster) and observed flows. The same inference `generate` writes its rules from.
-pub fn intent(cluster: &Cluster, cluster_domain: &str, flows: &[ObservedFlow]) -> Vec<IntendedFlow> {
+pub fn intent(cluster: &Cluster, cluster_domain: &str, flows: &[ObservedFlow]) -> Intent {
     let mut needs = Vec::new();
     let mut notes = Vec::new();
     exposed_services(cluster, &mut needs);
     service_references(cluster, cluster_domain, &mut needs, &mut notes);
-    policy_allowances(cluster, &mut needs);
     observed(flows, &mut needs, &mut notes);
     let mut out: Vec<IntendedFlow> = Vec::with_capacity(needs.len());
     for need in needs {
@@ -662,15 +745,14 @@ pub fn intent(cluster: &Cluster, cluster_domain: &str, flows: &[ObservedFlow]) -
         };
         out.push(IntendedFlow { src, dst, ports: need.ports, origin: need.reason });
     }
-    // Thousands of policies name hundreds of thousands of flows: duplicates go by hashing (a linear search made
-    // this quadratic), without copying a flow.
+    // Duplicates go by hashing, without copying a flow.
     let keep: Vec<bool> = {
         let mut seen: std::collections::HashSet<&IntendedFlow> = std::collections::HashSet::with_capacity(out.len());
         out.iter().map(|flow| seen.insert(flow)).collect()
     };
     let mut keep = keep.into_iter();
     out.retain(|_| keep.next().unwrap_or(false));
-    out
+    Intent { flows: out, blocks: policy_blocks(cluster) }
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-use crate::context::{FlowEnd, IntendedFlow};
+use crate::context::{DeclaredBlock, FlowEnd, IntendedFlow};
 use crate::{declare_rule, AuditContext, Finding, Witness};
-use netseg_engine::{Endpoint, PortSet};
+use netseg_engine::{AdmitsAll, Answer, Endpoint, PortSet, ProfileId};
 use netseg_model::{Direction, LabelSelector, Labels, PeerSelector, Protocol, NAMESPACE_NAME_LABEL};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 declare_rule! {
     /// ## What it does
@@ -46,83 +47,222 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     if !ctx.enforced() {
         return;
     }
-    let dns = Dns::find(ctx);
-    let mut resolves: HashMap<usize, bool> = HashMap::new();
-    // A flow declared several ways (env, a policy on each side) breaks on DNS once: one finding per pair.
-    let mut dns_reported: HashSet<(usize, usize)> = HashSet::new();
-    // One declaration (a policy peer naming a whole tier, say) can name thousands of flows: the denied ones read
-    // as one finding, on the first, with the count and the next few.
-    let mut by_origin: HashMap<&str, (usize, usize, Vec<String>)> = HashMap::new();
-    let mut found: Vec<Finding> = Vec::new();
-    for flow in &ctx.options.intent {
-        let dns_side = dns_blocked(ctx, &dns, flow, &mut resolves);
-        if dns_side.is_none() && !some_port_denied(ctx, flow) {
-            continue;
+    let mut checker = Checker {
+        ctx,
+        dns: Dns::find(ctx),
+        resolves: HashMap::new(),
+        admits: HashMap::new(),
+        tallies: HashMap::new(),
+        found: Vec::new(),
+    };
+    for flow in &ctx.options.intent.flows {
+        let ports_denied = some_port_denied(ctx, flow);
+        checker.pair(flow, ports_denied);
+    }
+    for block in &ctx.options.intent.blocks {
+        checker.block(block);
+    }
+    out.extend(checker.finish());
+}
+
+/// What a finding stands for beside its first flow: the other denied flows of one declaration, or the other
+/// flows of one source that cannot resolve names.
+#[derive(PartialEq, Eq, Hash)]
+enum Group {
+    Declaration(Arc<str>),
+    Unresolved(usize),
+}
+
+/// A finding and the flows it stands for beyond the one it explains.
+struct Tally {
+    finding: usize,
+    others: u64,
+    listed: Vec<String>,
+}
+
+struct Checker<'c, 'a> {
+    ctx: &'c AuditContext<'a>,
+    dns: Dns,
+    /// Per source workload: whether its pods can resolve names (its egress admits DNS, or is not isolated).
+    resolves: HashMap<usize, bool>,
+    /// Per port set of the blocks: which pairs of profiles are admitted on all of it, as asked so far.
+    admits: HashMap<PortSet, AdmitsAll<'a, 'a>>,
+    tallies: HashMap<Group, Tally>,
+    found: Vec<Finding>,
+}
+
+impl Checker<'_, '_> {
+    /// Whether the flow breaks on DNS: between two workloads (it goes to a name), neither of them the DNS, from a
+    /// source whose egress is isolated and admits no lookup.
+    fn dns_broken(&mut self, flow: &IntendedFlow) -> bool {
+        let (FlowEnd::Workload(src), FlowEnd::Workload(dst)) = (flow.src, flow.dst) else { return false };
+        !self.dns.servers.contains(&dst) && !self.source_resolves(src)
+    }
+
+    /// Whether the workload needs no DNS (it is the DNS) or its pods can resolve names.
+    fn source_resolves(&mut self, src: usize) -> bool {
+        let (ctx, dns) = (self.ctx, &self.dns);
+        dns.servers.contains(&src) || *self.resolves.entry(src).or_insert_with(|| resolves(ctx, dns, src))
+    }
+
+    /// One flow the policies may deny (some port, over its pod pairs, when `ports_denied`), or that may break on
+    /// DNS: the first of its group becomes a finding, the others are counted on it.
+    fn pair(&mut self, flow: &IntendedFlow, ports_denied: bool) {
+        let dns_broken = self.dns_broken(flow);
+        if !ports_denied && !dns_broken {
+            return;
         }
-        if dns_side.is_none() {
-            if let Some((_, others, listed)) = by_origin.get_mut(&*flow.origin) {
-                *others += 1;
-                if listed.len() < LISTED {
-                    listed.push(format!("{} → {} {}", end_name(ctx, flow.src), end_name(ctx, flow.dst), flow.ports));
-                }
-                continue;
+        let group = match (ports_denied, flow.src) {
+            (true, _) => Group::Declaration(flow.origin.clone()),
+            (false, FlowEnd::Workload(src)) => Group::Unresolved(src),
+            (false, FlowEnd::Address(_)) => return,
+        };
+        if let Some(tally) = self.tallies.get_mut(&group) {
+            tally.others += 1;
+            if tally.listed.len() < LISTED {
+                let ctx = self.ctx;
+                tally.listed.push(format!("{} → {} {}", end_name(ctx, flow.src), end_name(ctx, flow.dst), flow.ports));
             }
+            return;
         }
-        let denied = match (denied(ctx, flow), dns_side) {
+        let dns_side = if dns_broken { dns_side(self.ctx, &self.dns, flow) } else { None };
+        let finding = match (ports_denied.then(|| denied(self.ctx, flow)).flatten(), dns_side) {
             (Some(mut denied), Some(side)) => {
                 denied.sides.push(side);
-                denied
+                denied_finding(self.ctx, flow, denied)
             }
-            (Some(denied), None) => denied,
-            (None, Some(side)) => {
-                if let (FlowEnd::Workload(src), FlowEnd::Workload(dst)) = (flow.src, flow.dst) {
-                    if dns_reported.insert((src, dst)) {
-                        found.push(dns_finding(ctx, flow, src, side));
+            (Some(denied), None) => denied_finding(self.ctx, flow, denied),
+            (None, Some(side)) => match flow.src {
+                FlowEnd::Workload(src) => Some(dns_finding(self.ctx, flow, src, side)),
+                FlowEnd::Address(_) => None,
+            },
+            (None, None) => None,
+        };
+        let Some(finding) = finding else { return };
+        self.tallies.insert(group, Tally { finding: self.found.len(), others: 0, listed: Vec::new() });
+        self.found.push(finding);
+    }
+
+    /// The flows of a declaration that names whole tiers: its sources and destinations are grouped by their
+    /// profiles (pods no policy tells apart get the same answer), each pair of groups is judged once from the
+    /// engine's factored answer, and only the flows of denied groups are visited, the counted ones in one step.
+    fn block(&mut self, block: &DeclaredBlock) {
+        let answer = self.ctx.declared.answer();
+        let sources = by_profiles(&answer, &block.sources);
+        for (ports, members) in &block.destinations {
+            let destinations = by_profiles(&answer, members);
+            let mut admits = self.admits.remove(ports).unwrap_or_else(|| answer.admits_all(ports));
+            for (source_profiles, source_workloads) in &sources {
+                for (destination_profiles, destination_workloads) in &destinations {
+                    let ports_denied = !source_profiles
+                        .iter()
+                        .all(|&a| destination_profiles.iter().all(|&b| admits.pair(a, b)));
+                    for &src in source_workloads {
+                        if ports_denied || !self.source_resolves(src) {
+                            self.flows_from(src, destination_workloads, ports, &block.origin, ports_denied);
+                        }
                     }
                 }
+            }
+            self.admits.insert(ports.clone(), admits);
+        }
+    }
+
+    /// The flows from `src` to each of `destinations` but itself, on `ports`: the first of their group explained,
+    /// the others counted, in one step once the group's finding lists enough of them.
+    fn flows_from(
+        &mut self,
+        src: usize,
+        destinations: &[usize],
+        ports: &PortSet,
+        origin: &Arc<str>,
+        ports_denied: bool,
+    ) {
+        let group = if ports_denied { Group::Declaration(origin.clone()) } else { Group::Unresolved(src) };
+        // A flow that only breaks on DNS does not break when it goes to the DNS itself.
+        let servers = self.dns.servers.clone();
+        let breaks = |dst: &usize| *dst != src && (ports_denied || !servers.contains(dst));
+        let mut rest = destinations.iter().copied().filter(breaks).peekable();
+        while rest.peek().is_some() {
+            if let Some(tally) = self.tallies.get_mut(&group).filter(|t| t.listed.len() >= LISTED) {
+                tally.others += rest.count() as u64;
+                return;
+            }
+            let Some(dst) = rest.next() else { return };
+            let flow = IntendedFlow {
+                src: FlowEnd::Workload(src),
+                dst: FlowEnd::Workload(dst),
+                ports: ports.clone(),
+                origin: origin.clone(),
+            };
+            self.pair(&flow, ports_denied);
+        }
+    }
+
+    /// The findings, each with the count of the flows it stands for and the next few of them.
+    fn finish(mut self) -> Vec<Finding> {
+        for (group, tally) in self.tallies {
+            if tally.others == 0 {
                 continue;
             }
-            (None, None) => continue,
-        };
-        let (resource, location) = match flow.dst {
-            FlowEnd::Workload(w) => ctx.workload_resource(w),
-            FlowEnd::Address(_) => match flow.src {
-                FlowEnd::Workload(w) => ctx.workload_resource(w),
-                FlowEnd::Address(_) => continue,
-            },
-        };
-        let (protocol, port) = denied.missing.first().unwrap_or((netseg_model::Protocol::Tcp, 0));
-        let mut evidence = vec![format!("declared or seen: {}", flow.origin)];
-        let mut changes = Vec::new();
-        for side in &denied.sides {
-            evidence.push(side.why.clone());
-            changes.push(side.change.clone());
+            let finding = &mut self.found[tally.finding];
+            let others = tally.others;
+            match group {
+                Group::Declaration(_) => finding
+                    .message
+                    .push_str(&format!(", and so are {others} more flow(s) the same declaration names")),
+                Group::Unresolved(_) => finding
+                    .message
+                    .push_str(&format!(", and so are {others} more declared flow(s) from the same source")),
+            }
+            let rest = others - tally.listed.len() as u64;
+            let more = if rest > 0 { format!(" and {rest} more") } else { String::new() };
+            finding.evidence.push_str(&format!("; also denied: {}{more}", tally.listed.join(", ")));
         }
-        by_origin.entry(&*flow.origin).or_insert((found.len(), 0, Vec::new()));
-        found.push(
-            Finding::new(&RULE, resource, location)
-                .message(format!(
-                    "{} → {} {} is declared but the policies deny it",
-                    end_name(ctx, flow.src),
-                    end_name(ctx, flow.dst),
-                    denied.missing
-                ))
-                .evidence(evidence.join("; "))
-                .remediation(changes.join("; "))
-                .witness(Some(Witness { from: end_name(ctx, flow.src), to: end_name(ctx, flow.dst), protocol, port })),
-        );
+        self.found
     }
-    for (index, others, listed) in by_origin.into_values() {
-        if others == 0 {
-            continue;
-        }
-        let finding = &mut found[index];
-        finding.message.push_str(&format!(", and so are {others} more flow(s) the same declaration names"));
-        let rest = others - listed.len();
-        let more = if rest > 0 { format!(" and {rest} more") } else { String::new() };
-        finding.evidence.push_str(&format!("; also denied: {}{more}", listed.join(", ")));
+}
+
+/// Workloads grouped by the profiles of their pods, in the order they first appear.
+fn by_profiles<'a>(answer: &Answer<'a, '_>, workloads: &[usize]) -> Vec<(&'a [ProfileId], Vec<usize>)> {
+    let mut groups: Vec<(&'a [ProfileId], Vec<usize>)> = Vec::new();
+    let mut index: HashMap<&'a [ProfileId], usize> = HashMap::new();
+    for &w in workloads {
+        let profiles = answer.profiles_of(w);
+        let at = *index.entry(profiles).or_insert_with(|| {
+            groups.push((profiles, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(w);
     }
-    out.extend(found);
+    groups
+}
+
+/// The finding for a flow whose ports the policies deny.
+fn denied_finding(ctx: &AuditContext<'_>, flow: &IntendedFlow, denied: Denied) -> Option<Finding> {
+    let (resource, location) = match (flow.dst, flow.src) {
+        (FlowEnd::Workload(w), _) | (FlowEnd::Address(_), FlowEnd::Workload(w)) => ctx.workload_resource(w),
+        (FlowEnd::Address(_), FlowEnd::Address(_)) => return None,
+    };
+    let (protocol, port) = denied.missing.first().unwrap_or((Protocol::Tcp, 0));
+    let mut evidence = vec![format!("declared or seen: {}", flow.origin)];
+    let mut changes = Vec::new();
+    for side in &denied.sides {
+        evidence.push(side.why.clone());
+        changes.push(side.change.clone());
+    }
+    Some(
+        Finding::new(&RULE, resource, location)
+            .message(format!(
+                "{} → {} {} is declared but the policies deny it",
+                end_name(ctx, flow.src),
+                end_name(ctx, flow.dst),
+                denied.missing
+            ))
+            .evidence(evidence.join("; "))
+            .remediation(changes.join("; "))
+            .witness(Some(Witness { from: end_name(ctx, flow.src), to: end_name(ctx, flow.dst), protocol, port })),
+    )
 }
 
 /// Whether the policies as they take effect deny some port of the flow between some pair of its pods: a cheap
@@ -171,19 +311,15 @@ impl Dns {
 /// The egress rule that lets a workload's pods resolve names: UDP and TCP 53 to the cluster DNS pods.
 const DNS_RULE: &str = "{to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}, podSelector: {matchLabels: {k8s-app: kube-dns}}}], ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]}";
 
-/// A flow between two workloads goes to a name (a Service), which the source resolves first: when its egress is
-/// isolated and admits no DNS, the flow breaks before it starts, whatever the rules between the two say.
-fn dns_blocked(
-    ctx: &AuditContext<'_>,
-    dns: &Dns,
-    flow: &IntendedFlow,
-    resolves: &mut HashMap<usize, bool>,
-) -> Option<Side> {
-    let (FlowEnd::Workload(src), FlowEnd::Workload(dst)) = (flow.src, flow.dst) else { return None };
-    if dns.servers.contains(&src) || dns.servers.contains(&dst) || !ctx.isolated(src, Direction::Egress) {
-        return None;
+/// Whether the workload's pods can resolve names: its egress is not isolated, or admits DNS to the cluster DNS
+/// (or, without the DNS pods in the input, some rule mentions port 53). A flow between two workloads goes to a
+/// name (a Service), which the source resolves first: without DNS it breaks before it starts, whatever the rules
+/// between the two say.
+fn resolves(ctx: &AuditContext<'_>, dns: &Dns, src: usize) -> bool {
+    if !ctx.isolated(src, Direction::Egress) {
+        return true;
     }
-    let reached = *resolves.entry(src).or_insert_with(|| match dns.servers.first() {
+    match dns.servers.first() {
         Some(&server) => {
             let server_pods: Vec<Endpoint> = ctx.pods(server).collect();
             ctx.pods(src).all(|pod| {
@@ -191,10 +327,12 @@ fn dns_blocked(
             })
         }
         None => super::ns145_dns_blocked::rules_mention_dns(ctx, src),
-    });
-    if reached {
-        return None;
     }
+}
+
+/// Why a flow whose source cannot resolve names breaks, and the egress rule that mends it.
+fn dns_side(ctx: &AuditContext<'_>, dns: &Dns, flow: &IntendedFlow) -> Option<Side> {
+    let (FlowEnd::Workload(src), FlowEnd::Workload(dst)) = (flow.src, flow.dst) else { return None };
     let name = ctx.workload_name(src);
     let witness = dns.servers.first().map(|&server| Witness {
         from: name.clone(),
@@ -427,8 +565,9 @@ fn side(
 
 #[cfg(test)]
 mod tests {
-    use crate::context::{FlowEnd, IntendedFlow};
+    use crate::context::{DeclaredBlock, FlowEnd, IntendedFlow, Intent};
     use crate::testing::*;
+    use std::sync::Arc;
     use crate::AuditOptions;
     use netseg_engine::PortSet;
     use netseg_model::Protocol;
@@ -440,12 +579,15 @@ mod tests {
 
     fn web_to_redis() -> AuditOptions {
         AuditOptions {
-            intent: vec![IntendedFlow {
-                src: FlowEnd::Workload(1),
-                dst: FlowEnd::Workload(0),
-                ports: PortSet::single(Protocol::Tcp, 6379),
-                origin: "env REDIS_HOST names redis (app.yaml:3)".into(),
-            }],
+            intent: Intent {
+                flows: vec![IntendedFlow {
+                    src: FlowEnd::Workload(1),
+                    dst: FlowEnd::Workload(0),
+                    ports: PortSet::single(Protocol::Tcp, 6379),
+                    origin: "env REDIS_HOST names redis (app.yaml:3)".into(),
+                }],
+                blocks: Vec::new(),
+            },
             ..AuditOptions::default()
         }
     }
@@ -483,8 +625,8 @@ mod tests {
         let egress = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-out, namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  egress: [{to: [{podSelector: {matchLabels: {app: redis}}}], ports: [{port: 6379}]}]\n";
         // The pods in order: kube-system/coredns, shop/redis, shop/web.
         let mut options = web_to_redis();
-        options.intent[0].src = FlowEnd::Workload(2);
-        options.intent[0].dst = FlowEnd::Workload(1);
+        options.intent.flows[0].src = FlowEnd::Workload(2);
+        options.intent.flows[0].dst = FlowEnd::Workload(1);
         let text = format!("{dns}{}{egress}", policy("web", 6379));
         let report = audit_yaml_with(&text, &Default::default(), &options);
         let found = of(&report, "NS147");
@@ -509,31 +651,123 @@ mod tests {
             .collect();
         let deny = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: shop}\nspec: {podSelector: {matchLabels: {tier: backend}}, policyTypes: [Ingress]}\n";
         // The pods in order: shop/db-0 .. shop/db-7, then shop/web.
-        let intent: Vec<IntendedFlow> = (0..8)
+        let origin: Arc<str> = "NetworkPolicy shop/web egress[0] lets out to pods tier=backend (p.yaml:9)".into();
+        let ports = PortSet::single(Protocol::Tcp, 5432);
+        let flows: Vec<IntendedFlow> = (0..8)
             .map(|db| IntendedFlow {
                 src: FlowEnd::Workload(8),
                 dst: FlowEnd::Workload(db),
-                ports: PortSet::single(Protocol::Tcp, 5432),
-                origin: "NetworkPolicy shop/web egress[0] lets out to pods tier=backend (p.yaml:9)".into(),
+                ports: ports.clone(),
+                origin: origin.clone(),
             })
             .collect();
-        let options = AuditOptions { intent, ..AuditOptions::default() };
+        // The same declaration as one block (as `netseg_fix::needs` gives it), and as its flows one by one.
+        let block = DeclaredBlock {
+            sources: Arc::from([8usize]),
+            destinations: vec![(ports.clone(), (0..8).collect())],
+            origin: origin.clone(),
+        };
         let text = format!("{backends}apiVersion: v1\nkind: Pod\nmetadata: {{name: web, namespace: shop, labels: {{app: web}}}}\nspec: {{containers: [{{name: c, image: i}}]}}\n---\n{deny}");
-        let report = audit_yaml_with(&text, &Default::default(), &options);
-        let found = of(&report, "NS147");
-        assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(
-            found[0].message.ends_with("and so are 7 more flow(s) the same declaration names"),
-            "{}",
-            found[0].message
+        for intent in [Intent { flows, blocks: Vec::new() }, Intent { flows: Vec::new(), blocks: vec![block] }] {
+            let options = AuditOptions { intent, ..AuditOptions::default() };
+            let report = audit_yaml_with(&text, &Default::default(), &options);
+            let found = of(&report, "NS147");
+            assert_eq!(found.len(), 1, "{found:#?}");
+            assert!(
+                found[0].message.ends_with("and so are 7 more flow(s) the same declaration names"),
+                "{}",
+                found[0].message
+            );
+            assert!(
+                found[0].evidence.contains("also denied: shop/web[Pod] → shop/db-1[Pod] TCP 5432"),
+                "{}",
+                found[0].evidence
+            );
+            assert!(found[0].evidence.ends_with(" and 2 more"), "five listed, the rest counted: {}", found[0].evidence);
+            assert_eq!(found[0].witness.as_ref().map(|w| w.to.as_str()), Some("shop/db-0[Pod]"));
+        }
+    }
+
+    /// Each finding as (what it groups: the declaration, or the source that cannot resolve names; how many
+    /// denied flows it stands for).
+    fn tallies(text: &str, intent: Intent) -> Vec<(String, u64)> {
+        let options = AuditOptions { intent, ..AuditOptions::default() };
+        let report = audit_yaml_with(text, &Default::default(), &options);
+        let mut out: Vec<(String, u64)> = of(&report, "NS147")
+            .iter()
+            .map(|f| {
+                let others = f
+                    .message
+                    .split(", and so are ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
+                    .map_or(0, |n| n.parse::<u64>().expect("a count"));
+                let group = if f.message.contains("cannot resolve it") {
+                    format!("dns {:?}", f.resource)
+                } else {
+                    f.evidence.split("; ").next().unwrap_or_default().to_string()
+                };
+                (group, others + 1)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The factored check of a block (sources and destinations grouped by profile) against the same flows checked
+    /// one by one: every declaration and every source that cannot resolve names must count the same denied flows,
+    /// under each combination of policies.
+    #[test]
+    fn a_block_counts_the_same_denied_flows_as_its_flows_one_by_one() {
+        let pods = concat!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: api, namespace: a, labels: {app: api}}\nspec: {containers: [{name: c, image: i, ports: [{containerPort: 80, name: http}]}]}\n---\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: a, labels: {app: db}}\nspec: {containers: [{name: c, image: i, ports: [{containerPort: 5432}]}]}\n---\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: a, labels: {app: web}}\nspec: {containers: [{name: c, image: i, ports: [{containerPort: 80}]}]}\n---\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: cache, namespace: b, labels: {app: cache}}\nspec: {containers: [{name: c, image: i, ports: [{containerPort: 80}]}]}\n---\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: job, namespace: b, labels: {app: job}}\nspec: {containers: [{name: c, image: i}]}\n---\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: coredns, namespace: kube-system, labels: {k8s-app: kube-dns}}\nspec: {containers: [{name: c, image: i}]}\n---\n",
         );
-        assert!(
-            found[0].evidence.contains("also denied: shop/web[Pod] → shop/db-1[Pod] TCP 5432"),
-            "{}",
-            found[0].evidence
-        );
-        assert!(found[0].evidence.ends_with(" and 2 more"), "five listed, the rest counted: {}", found[0].evidence);
-        assert_eq!(found[0].witness.as_ref().map(|w| w.to.as_str()), Some("shop/db-0[Pod]"));
+        let policy = |ns: &str, name: &str, spec: &str| {
+            format!("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {spec}\n---\n")
+        };
+        let policies = [
+            policy("a", "db-in", "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {matchLabels: {app: api}}}], ports: [{port: 5432}]}]}"),
+            policy("a", "web-out", "{podSelector: {matchLabels: {app: web}}, policyTypes: [Egress], egress: [{to: [{podSelector: {matchLabels: {app: api}}}], ports: [{port: 80}]}]}"),
+            policy("b", "deny", "{podSelector: {}, policyTypes: [Ingress]}"),
+            policy("a", "api-in", "{podSelector: {matchLabels: {app: api}}, ingress: [{from: [{namespaceSelector: {}}], ports: [{port: http}]}]}"),
+            policy("b", "job-out", "{podSelector: {matchLabels: {app: job}}, policyTypes: [Egress], egress: [{to: [{namespaceSelector: {}, podSelector: {matchLabels: {k8s-app: kube-dns}}}], ports: [{port: 53, protocol: UDP}]}]}"),
+        ];
+        // The workloads in order: a/api, a/db, a/web, b/cache, b/job, kube-system/coredns.
+        let web = PortSet::single(Protocol::Tcp, 80);
+        let both = PortSet::from_ranges(&[(Protocol::Tcp, 80, 80), (Protocol::Tcp, 5432, 5432)]);
+        let blocks = vec![
+            DeclaredBlock {
+                sources: Arc::from([0usize, 1, 2, 3, 4, 5]),
+                destinations: vec![(web.clone(), (0..6).collect())],
+                origin: "everyone to everyone on 80 (t.yaml:1)".into(),
+            },
+            DeclaredBlock {
+                sources: Arc::from([2usize, 0, 4]),
+                destinations: vec![(PortSet::single(Protocol::Tcp, 5432), vec![1]), (both, vec![0, 3])],
+                origin: "a few to a few (t.yaml:2)".into(),
+            },
+        ];
+        let mut found_something = (false, false);
+        for mask in 0..(1u32 << policies.len()) {
+            let mut text = pods.to_string();
+            for (i, policy) in policies.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    text.push_str(policy);
+                }
+            }
+            let as_blocks = Intent { flows: Vec::new(), blocks: blocks.clone() };
+            let one_by_one = Intent { flows: as_blocks.all_flows().collect(), blocks: Vec::new() };
+            let (factored, flat) = (tallies(&text, as_blocks), tallies(&text, one_by_one));
+            assert_eq!(factored, flat, "policies {mask:05b}");
+            found_something.0 |= factored.iter().any(|(group, _)| group.starts_with("declared"));
+            found_something.1 |= factored.iter().any(|(group, _)| group.starts_with("dns"));
+        }
+        assert_eq!(found_something, (true, true), "both kinds of finding are compared");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use crate::context::{FlowEnd, IntendedFlow};
+use crate::context::{DeclaredBlock, FlowEnd, IntendedFlow};
 use crate::{declare_rule, AuditContext, Finding};
 use netseg_engine::{Endpoint, Network, PortSet};
 use netseg_model::{
@@ -124,7 +124,13 @@ fn judge(ctx: &AuditContext<'_>, judged: &Judged<'_>) -> Option<Finding> {
     let key = if direction == Direction::Ingress { "ingress" } else { "egress" };
 
     // Every known flow with one of the policy's pods on this rule's side, and what of it the rule admits.
-    let mut flows: Vec<IntendedFlow> = ctx.options.intent.clone();
+    let intent = &ctx.options.intent;
+    // A block's flows are visited only when a target is on this rule's side of it.
+    let on_this_side = |block: &&DeclaredBlock| match direction {
+        Direction::Ingress => block.destinations.iter().flat_map(|(_, d)| d).any(|dst| judged.targets.contains(dst)),
+        Direction::Egress => block.sources.iter().any(|src| judged.targets.contains(src)),
+    };
+    let mut flows: Vec<IntendedFlow> = Vec::new();
     if direction == Direction::Egress {
         for &t in judged.targets {
             for &server in judged.dns {
@@ -138,7 +144,8 @@ fn judge(ctx: &AuditContext<'_>, judged: &Judged<'_>) -> Option<Finding> {
         }
     }
     let mut known = Vec::new();
-    for flow in flows {
+    let declared = intent.blocks.iter().filter(on_this_side).flat_map(DeclaredBlock::flows);
+    for flow in intent.flows.iter().cloned().chain(declared).chain(flows) {
         let (here, other) = match direction {
             Direction::Ingress => (flow.dst, flow.src),
             Direction::Egress => (flow.src, flow.dst),
@@ -631,7 +638,7 @@ fn prove(ctx: &AuditContext<'_>, judged: &Judged<'_>, proposal: &str, known: &[K
 
 #[cfg(test)]
 mod tests {
-    use crate::context::{FlowEnd, IntendedFlow};
+    use crate::context::{FlowEnd, IntendedFlow, Intent};
     use crate::testing::*;
     use crate::AuditOptions;
     use netseg_engine::PortSet;
@@ -647,12 +654,15 @@ mod tests {
 
     fn web_to_api(judge: bool) -> AuditOptions {
         AuditOptions {
-            intent: vec![IntendedFlow {
-                src: FlowEnd::Workload(2),
-                dst: FlowEnd::Workload(1),
-                ports: PortSet::single(Protocol::Tcp, 8080),
-                origin: "env API_URL names api (app.yaml:3)".into(),
-            }],
+            intent: Intent {
+                flows: vec![IntendedFlow {
+                    src: FlowEnd::Workload(2),
+                    dst: FlowEnd::Workload(1),
+                    ports: PortSet::single(Protocol::Tcp, 8080),
+                    origin: "env API_URL names api (app.yaml:3)".into(),
+                }],
+                blocks: Vec::new(),
+            },
             judge_allowances: judge,
             ..AuditOptions::default()
         }
@@ -691,7 +701,7 @@ mod tests {
     #[test]
     fn a_client_in_another_namespace_is_pinned_to_its_namespace() {
         let mut options = web_to_api(true);
-        options.intent.push(IntendedFlow {
+        options.intent.flows.push(IntendedFlow {
             src: FlowEnd::Workload(0),
             dst: FlowEnd::Workload(1),
             ports: PortSet::single(Protocol::Tcp, 8080),

@@ -35,7 +35,7 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
         let intent = if netseg_audit::rules::intent_read(&config) {
             netseg_fix::needs::intent(&cluster, args.cluster_domain.trim_matches('.'), &flows)
         } else {
-            Vec::new()
+            netseg_audit::Intent::default()
         };
         phase("intent");
         let options = netseg_audit::AuditOptions {

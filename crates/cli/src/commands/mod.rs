@@ -66,7 +66,7 @@ fn audit_options(facts: &FactArgs) -> Result<AuditOptions> {
     Ok(AuditOptions {
         api_server: cidrs(&facts.api_server, "api-server")?,
         node_cidrs: cidrs(&facts.node_cidr, "node-cidr")?,
-        intent: Vec::new(),
+        intent: netseg_audit::Intent::default(),
         judge_allowances: false,
     })
 }
