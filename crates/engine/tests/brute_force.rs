@@ -894,10 +894,8 @@ fn check_factored(
         let mut admits = answer.admits_all(&wanted);
         for s in 0..n {
             for d in (0..n).filter(|&d| d != s) {
-                let actual = answer
-                    .profiles_of(s)
-                    .iter()
-                    .all(|&a| answer.profiles_of(d).iter().all(|&b| admits.pair(a, b)));
+                let actual =
+                    answer.profiles_of(s).iter().all(|&a| answer.profiles_of(d).iter().all(|&b| admits.pair(a, b)));
                 let expected = pods.iter().enumerate().filter(|(_, (w, _))| *w == s).all(|(i, _)| {
                     pods.iter().enumerate().filter(|(_, (w, _))| *w == d).all(|(j, _)| {
                         let mut bits = brute[i][j].clone();

@@ -6,8 +6,8 @@ use crate::references;
 use netseg_audit::{DeclaredBlock, FlowEnd, IntendedFlow, Intent};
 use netseg_engine::PortSet;
 use netseg_model::{
-    Cidr, Cluster, ConfigKind, ContainerPort, ConfigUse, Direction, IngressBackend, LabelSelector, Labels, PeerSelector, PolicyRule,
-    PortRef, Protocol, Service, Workload, NAMESPACE_NAME_LABEL,
+    Cidr, Cluster, ConfigKind, ConfigUse, ContainerPort, Direction, IngressBackend, LabelSelector, Labels,
+    PeerSelector, PolicyRule, PortRef, Protocol, Service, Workload, NAMESPACE_NAME_LABEL,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -450,9 +450,7 @@ struct WorkloadsByNamespace {
     namespaces: Vec<(String, Labels, Vec<usize>)>,
     /// Policies repeat their peers (a tier label, an environment's namespaces): each distinct peer is matched once.
     #[allow(clippy::type_complexity)]
-    peers: std::cell::RefCell<
-        HashMap<(Option<String>, Option<LabelSelector>, Option<LabelSelector>), Arc<[usize]>>,
-    >,
+    peers: std::cell::RefCell<HashMap<(Option<String>, Option<LabelSelector>, Option<LabelSelector>), Arc<[usize]>>>,
 }
 
 impl WorkloadsByNamespace {

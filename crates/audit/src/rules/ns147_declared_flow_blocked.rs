@@ -1,5 +1,6 @@
 use crate::context::{DeclaredBlock, FlowEnd, IntendedFlow};
 use crate::{declare_rule, AuditContext, Finding, Witness};
+use fixedbitset::FixedBitSet;
 use netseg_engine::{AdmitsAll, Answer, Endpoint, PortSet, ProfileId};
 use netseg_model::{Direction, LabelSelector, Labels, PeerSelector, Protocol, NAMESPACE_NAME_LABEL};
 use std::collections::HashMap;
@@ -19,7 +20,8 @@ declare_rule! {
     /// breaks it too: the evidence says so, the change is the egress rule to kube-dns, and the witness is the
     /// lookup (`netseg can --from SOURCE --to kube-system/coredns --port 53 --protocol UDP`, when the DNS pods are
     /// in the input). A declaration that names many flows (a policy peer choosing a whole tier of workloads)
-    /// gives one finding for the denied ones: the first explained, the count of the others and the next few named.
+    /// gives one finding for the denied ones: the first explained, the count of the others and the next few named;
+    /// a source that cannot resolve names gives one finding, counting each workload it declares flows to once.
     ///
     /// ## Why it matters
     /// Default-deny gets reverted when it breaks an application. A selector typo, a label that changed, a port
@@ -78,6 +80,22 @@ struct Tally {
     finding: usize,
     others: u64,
     listed: Vec<String>,
+    /// For a source that cannot resolve names, the destinations counted so far: a pair declared several ways (env,
+    /// a policy on each side) breaks on the same lookup and counts once.
+    destinations: Option<FixedBitSet>,
+}
+
+impl Tally {
+    /// Counts a flow to `dst`, unless it is to a destination counted already; whether it counted.
+    fn count(&mut self, dst: FlowEnd) -> bool {
+        if let (Some(seen), FlowEnd::Workload(dst)) = (&mut self.destinations, dst) {
+            if seen.put(dst) {
+                return false;
+            }
+        }
+        self.others += 1;
+        true
+    }
 }
 
 struct Checker<'c, 'a> {
@@ -118,8 +136,7 @@ impl Checker<'_, '_> {
             (false, FlowEnd::Address(_)) => return,
         };
         if let Some(tally) = self.tallies.get_mut(&group) {
-            tally.others += 1;
-            if tally.listed.len() < LISTED {
+            if tally.count(flow.dst) && tally.listed.len() < LISTED {
                 let ctx = self.ctx;
                 tally.listed.push(format!("{} → {} {}", end_name(ctx, flow.src), end_name(ctx, flow.dst), flow.ports));
             }
@@ -139,7 +156,15 @@ impl Checker<'_, '_> {
             (None, None) => None,
         };
         let Some(finding) = finding else { return };
-        self.tallies.insert(group, Tally { finding: self.found.len(), others: 0, listed: Vec::new() });
+        let destinations = match (&group, flow.dst) {
+            (Group::Unresolved(_), FlowEnd::Workload(dst)) => {
+                let mut seen = FixedBitSet::with_capacity(self.ctx.cluster.workloads.len());
+                seen.insert(dst);
+                Some(seen)
+            }
+            _ => None,
+        };
+        self.tallies.insert(group, Tally { finding: self.found.len(), others: 0, listed: Vec::new(), destinations });
         self.found.push(finding);
     }
 
@@ -154,9 +179,8 @@ impl Checker<'_, '_> {
             let mut admits = self.admits.remove(ports).unwrap_or_else(|| answer.admits_all(ports));
             for (source_profiles, source_workloads) in &sources {
                 for (destination_profiles, destination_workloads) in &destinations {
-                    let ports_denied = !source_profiles
-                        .iter()
-                        .all(|&a| destination_profiles.iter().all(|&b| admits.pair(a, b)));
+                    let ports_denied =
+                        !source_profiles.iter().all(|&a| destination_profiles.iter().all(|&b| admits.pair(a, b)));
                     for &src in source_workloads {
                         if ports_denied || !self.source_resolves(src) {
                             self.flows_from(src, destination_workloads, ports, &block.origin, ports_denied);
@@ -185,7 +209,9 @@ impl Checker<'_, '_> {
         let mut rest = destinations.iter().copied().filter(breaks).peekable();
         while rest.peek().is_some() {
             if let Some(tally) = self.tallies.get_mut(&group).filter(|t| t.listed.len() >= LISTED) {
-                tally.others += rest.count() as u64;
+                rest.for_each(|dst| {
+                    tally.count(FlowEnd::Workload(dst));
+                });
                 return;
             }
             let Some(dst) = rest.next() else { return };
@@ -208,12 +234,12 @@ impl Checker<'_, '_> {
             let finding = &mut self.found[tally.finding];
             let others = tally.others;
             match group {
-                Group::Declaration(_) => finding
-                    .message
-                    .push_str(&format!(", and so are {others} more flow(s) the same declaration names")),
+                Group::Declaration(_) => {
+                    finding.message.push_str(&format!(", and so are {others} more flow(s) the same declaration names"))
+                }
                 Group::Unresolved(_) => finding
                     .message
-                    .push_str(&format!(", and so are {others} more declared flow(s) from the same source")),
+                    .push_str(&format!(", and so are the flows it declares to {others} more workload(s)")),
             }
             let rest = others - tally.listed.len() as u64;
             let more = if rest > 0 { format!(" and {rest} more") } else { String::new() };
@@ -567,10 +593,10 @@ fn side(
 mod tests {
     use crate::context::{DeclaredBlock, FlowEnd, IntendedFlow, Intent};
     use crate::testing::*;
-    use std::sync::Arc;
     use crate::AuditOptions;
     use netseg_engine::PortSet;
     use netseg_model::Protocol;
+    use std::sync::Arc;
 
     const APP: &str = concat!(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop, labels: {app: web}}\nspec: {containers: [{name: c, image: i}]}\n---\n",
@@ -640,6 +666,44 @@ mod tests {
         );
         let allowed = text.replace("ports: [{port: 6379}]}]\n", "ports: [{port: 6379}]}, {to: [{namespaceSelector: {}, podSelector: {matchLabels: {k8s-app: kube-dns}}}], ports: [{protocol: UDP, port: 53}]}]\n");
         assert!(of(&audit_yaml_with(&allowed, &Default::default(), &options), "NS147").is_empty());
+    }
+
+    /// A source that cannot resolve names breaks every flow it declares: one finding, counting each destination
+    /// once however many declarations name it.
+    #[test]
+    fn a_source_without_dns_is_one_finding_counting_its_destinations_once() {
+        let dns = "apiVersion: v1\nkind: Pod\nmetadata: {name: coredns, namespace: kube-system, labels: {k8s-app: kube-dns}}\nspec: {containers: [{name: c, image: i}]}\n---\n";
+        let db = "apiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: shop, labels: {app: db}}\nspec: {containers: [{name: c, image: i, ports: [{containerPort: 5432}]}]}\n---\n";
+        let open_egress = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-out, namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  egress: [{to: [{podSelector: {}}]}]\n";
+        // The pods in order: kube-system/coredns, shop/db, shop/redis, shop/web.
+        let text = format!("{dns}{db}{APP}{open_egress}");
+        let flow = |dst: usize, port: u16, origin: &str| IntendedFlow {
+            src: FlowEnd::Workload(3),
+            dst: FlowEnd::Workload(dst),
+            ports: PortSet::single(Protocol::Tcp, port),
+            origin: origin.into(),
+        };
+        let flows = vec![
+            flow(2, 6379, "env REDIS_HOST names redis (app.yaml:3)"),
+            flow(2, 6379, "NetworkPolicy shop/redis ingress[0] admits pods app=web (p.yaml:4)"),
+            flow(1, 5432, "env DB_HOST names db (app.yaml:4)"),
+        ];
+        let options = AuditOptions { intent: Intent { flows, blocks: Vec::new() }, ..AuditOptions::default() };
+        let found = of(&audit_yaml_with(&text, &Default::default(), &options), "NS147")
+            .into_iter()
+            .cloned()
+            .collect::<Vec<_>>();
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].message.ends_with("its egress denies DNS, and so are the flows it declares to 1 more workload(s)"),
+            "{}",
+            found[0].message
+        );
+        assert!(
+            found[0].evidence.ends_with("also denied: shop/web[Pod] → shop/db[Pod] TCP 5432"),
+            "{}",
+            found[0].evidence
+        );
     }
 
     /// Regression: one egress rule naming a whole tier declared a flow to each of its workloads, and a generated
