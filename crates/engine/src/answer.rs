@@ -72,9 +72,15 @@ pub(crate) struct Factored {
     single: Vec<u64>,
     /// Workloads whose pods fall in several profiles (rare: a policy telling pods of one workload apart).
     spanning: Vec<usize>,
-    /// What a situation's subject may send to (egress) or receive from (ingress) an address, once asked.
+    /// What a situation's subject may send to (egress) or receive from (ingress) an address, once asked; at most
+    /// [`ADDRESS_MEMO_ENTRIES`].
     address_memo: Mutex<HashMap<(usize, u32, IpAddr), PortSet>>,
 }
+
+/// Answers about addresses kept for reuse (about 100 MiB). Without a bound, a cluster of 20,000 situations asked
+/// about the thousands of address atoms of its 5,000 ipBlocks (the audit looks for any address standing for the
+/// API server or a node) kept 10.8 GB of answers; past the bound they are computed again when asked again.
+const ADDRESS_MEMO_ENTRIES: usize = 1 << 20;
 
 struct Side {
     /// The situation of each profile.
@@ -711,7 +717,9 @@ impl<'a, 'c> Answer<'a, 'c> {
                     let class = side.representative[situation as usize];
                     let ports = self.analysis.side(class, Other::Address(addr), direction, None);
                     if let Ok(mut memo) = self.factored.address_memo.lock() {
-                        memo.insert(key, ports.clone());
+                        if memo.len() < ADDRESS_MEMO_ENTRIES {
+                            memo.insert(key, ports.clone());
+                        }
                     }
                     ports
                 }
