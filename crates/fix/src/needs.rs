@@ -658,24 +658,27 @@ pub fn policy_blocks(cluster: &Cluster) -> Vec<DeclaredBlock> {
             *shapes.entry(ports).or_insert(next)
         })
         .collect();
-    let mut ports_of: HashMap<(*const PolicyRule, usize), PortSet> = HashMap::new();
     let mut blocks = Vec::new();
     peer_declarations(cluster, |declaration| {
         let (sources, destinations) = declaration.ends();
         let mut grouped: Vec<(PortSet, Vec<usize>)> = Vec::new();
-        let mut group_of: HashMap<PortSet, usize> = HashMap::new();
+        // Per set of container ports: the group of destinations with the same ports (none: no port named there).
+        let mut group_of_shape: HashMap<usize, Option<usize>> = HashMap::new();
         for &dst in destinations {
-            let ports = ports_of
-                .entry((declaration.rule as *const PolicyRule, shape_of[dst]))
-                .or_insert_with(|| rule_ports(declaration.rule, &cluster.workloads[dst]));
-            if ports.is_empty() {
-                continue;
-            }
-            let at = *group_of.entry(ports.clone()).or_insert_with(|| {
-                grouped.push((ports.clone(), Vec::new()));
-                grouped.len() - 1
+            let group = *group_of_shape.entry(shape_of[dst]).or_insert_with(|| {
+                let ports = rule_ports(declaration.rule, &cluster.workloads[dst]);
+                if ports.is_empty() {
+                    return None;
+                }
+                let existing = grouped.iter().position(|(p, _)| *p == ports);
+                Some(existing.unwrap_or_else(|| {
+                    grouped.push((ports, Vec::new()));
+                    grouped.len() - 1
+                }))
             });
-            grouped[at].1.push(dst);
+            if let Some(at) = group {
+                grouped[at].1.push(dst);
+            }
         }
         let only_itself = sources.len() == 1 && grouped.iter().flat_map(|(_, d)| d).all(|&d| d == sources[0]);
         if sources.is_empty() || grouped.is_empty() || only_itself {

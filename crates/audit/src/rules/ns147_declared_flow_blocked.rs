@@ -49,17 +49,25 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     if !ctx.enforced() {
         return;
     }
+    let profile_group = if ctx.options.intent.blocks.is_empty() {
+        Vec::new()
+    } else {
+        number_by_profiles(&ctx.declared.answer(), ctx.cluster.workloads.len())
+    };
     let mut checker = Checker {
         ctx,
         dns: Dns::find(ctx),
         resolves: HashMap::new(),
         admits: HashMap::new(),
+        profile_group,
+        declarations: HashMap::new(),
         tallies: HashMap::new(),
         found: Vec::new(),
     };
     for flow in &ctx.options.intent.flows {
         let ports_denied = some_port_denied(ctx, flow);
-        checker.pair(flow, ports_denied);
+        let declaration = checker.declaration(&flow.origin);
+        checker.pair(flow, ports_denied, declaration);
     }
     for block in &ctx.options.intent.blocks {
         checker.block(block);
@@ -71,7 +79,8 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
 /// flows of one source that cannot resolve names.
 #[derive(PartialEq, Eq, Hash)]
 enum Group {
-    Declaration(Arc<str>),
+    /// A declaration, numbered by its text (see [`Checker::declaration`]).
+    Declaration(u32),
     Unresolved(usize),
 }
 
@@ -105,11 +114,21 @@ struct Checker<'c, 'a> {
     resolves: HashMap<usize, bool>,
     /// Per port set of the blocks: which pairs of profiles are admitted on all of it, as asked so far.
     admits: HashMap<PortSet, AdmitsAll<'a, 'a>>,
+    /// Per workload, a number shared by exactly the workloads whose pods have the same profiles (when there are
+    /// blocks to check).
+    profile_group: Vec<u32>,
+    /// Each declaration's text, numbered: a group is then hashed as a number, not as its text, flow after flow.
+    declarations: HashMap<Arc<str>, u32>,
     tallies: HashMap<Group, Tally>,
     found: Vec<Finding>,
 }
 
 impl Checker<'_, '_> {
+    fn declaration(&mut self, origin: &Arc<str>) -> u32 {
+        let next = self.declarations.len() as u32;
+        *self.declarations.entry(origin.clone()).or_insert(next)
+    }
+
     /// Whether the flow breaks on DNS: between two workloads (it goes to a name), neither of them the DNS, from a
     /// source whose egress is isolated and admits no lookup.
     fn dns_broken(&mut self, flow: &IntendedFlow) -> bool {
@@ -125,13 +144,13 @@ impl Checker<'_, '_> {
 
     /// One flow the policies may deny (some port, over its pod pairs, when `ports_denied`), or that may break on
     /// DNS: the first of its group becomes a finding, the others are counted on it.
-    fn pair(&mut self, flow: &IntendedFlow, ports_denied: bool) {
+    fn pair(&mut self, flow: &IntendedFlow, ports_denied: bool, declaration: u32) {
         let dns_broken = self.dns_broken(flow);
         if !ports_denied && !dns_broken {
             return;
         }
         let group = match (ports_denied, flow.src) {
-            (true, _) => Group::Declaration(flow.origin.clone()),
+            (true, _) => Group::Declaration(declaration),
             (false, FlowEnd::Workload(src)) => Group::Unresolved(src),
             (false, FlowEnd::Address(_)) => return,
         };
@@ -173,9 +192,10 @@ impl Checker<'_, '_> {
     /// engine's factored answer, and only the flows of denied groups are visited, the counted ones in one step.
     fn block(&mut self, block: &DeclaredBlock) {
         let answer = self.ctx.declared.answer();
-        let sources = by_profiles(&answer, &block.sources);
+        let declaration = self.declaration(&block.origin);
+        let sources = by_profiles(&answer, &self.profile_group, &block.sources);
         for (ports, members) in &block.destinations {
-            let destinations = by_profiles(&answer, members);
+            let destinations = by_profiles(&answer, &self.profile_group, members);
             let mut admits = self.admits.remove(ports).unwrap_or_else(|| answer.admits_all(ports));
             for (source_profiles, source_workloads) in &sources {
                 for (destination_profiles, destination_workloads) in &destinations {
@@ -183,7 +203,8 @@ impl Checker<'_, '_> {
                         !source_profiles.iter().all(|&a| destination_profiles.iter().all(|&b| admits.pair(a, b)));
                     for &src in source_workloads {
                         if ports_denied || !self.source_resolves(src) {
-                            self.flows_from(src, destination_workloads, ports, &block.origin, ports_denied);
+                            let (origin, denied) = (&block.origin, ports_denied);
+                            self.flows_from(src, destination_workloads, ports, origin, denied, declaration);
                         }
                     }
                 }
@@ -201,8 +222,9 @@ impl Checker<'_, '_> {
         ports: &PortSet,
         origin: &Arc<str>,
         ports_denied: bool,
+        declaration: u32,
     ) {
-        let group = if ports_denied { Group::Declaration(origin.clone()) } else { Group::Unresolved(src) };
+        let group = if ports_denied { Group::Declaration(declaration) } else { Group::Unresolved(src) };
         // A flow that only breaks on DNS does not break when it goes to the DNS itself.
         let servers = self.dns.servers.clone();
         let breaks = |dst: &usize| *dst != src && (ports_denied || !servers.contains(dst));
@@ -221,7 +243,7 @@ impl Checker<'_, '_> {
                 ports: ports.clone(),
                 origin: origin.clone(),
             };
-            self.pair(&flow, ports_denied);
+            self.pair(&flow, ports_denied, declaration);
         }
     }
 
@@ -249,14 +271,28 @@ impl Checker<'_, '_> {
     }
 }
 
+/// Numbers the workloads by the profiles of their pods: equal numbers, equal profiles.
+fn number_by_profiles(answer: &Answer<'_, '_>, workloads: usize) -> Vec<u32> {
+    let mut numbers: HashMap<&[ProfileId], u32> = HashMap::new();
+    (0..workloads)
+        .map(|w| {
+            let next = numbers.len() as u32;
+            *numbers.entry(answer.profiles_of(w)).or_insert(next)
+        })
+        .collect()
+}
+
 /// Workloads grouped by the profiles of their pods, in the order they first appear.
-fn by_profiles<'a>(answer: &Answer<'a, '_>, workloads: &[usize]) -> Vec<(&'a [ProfileId], Vec<usize>)> {
+fn by_profiles<'a>(
+    answer: &Answer<'a, '_>,
+    profile_group: &[u32],
+    workloads: &[usize],
+) -> Vec<(&'a [ProfileId], Vec<usize>)> {
     let mut groups: Vec<(&'a [ProfileId], Vec<usize>)> = Vec::new();
-    let mut index: HashMap<&'a [ProfileId], usize> = HashMap::new();
+    let mut index: HashMap<u32, usize> = HashMap::new();
     for &w in workloads {
-        let profiles = answer.profiles_of(w);
-        let at = *index.entry(profiles).or_insert_with(|| {
-            groups.push((profiles, Vec::new()));
+        let at = *index.entry(profile_group[w]).or_insert_with(|| {
+            groups.push((answer.profiles_of(w), Vec::new()));
             groups.len() - 1
         });
         groups[at].1.push(w);
