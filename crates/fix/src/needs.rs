@@ -277,13 +277,15 @@ fn configured<'a>(cluster: &'a Cluster, workload: &'a Workload, notes: &mut Vec<
 
 /// Service names in container env values, args and commands, and in the ConfigMap values the containers read.
 pub fn service_references(cluster: &Cluster, cluster_domain: &str, out: &mut Vec<Need>, notes: &mut Vec<String>) {
+    let services = references::Services::new(cluster);
     for (index, workload) in cluster.workloads.iter().enumerate() {
         for reference in configured(cluster, workload, notes) {
             for mention in references::mentions(reference.text) {
                 if reference.file && mention.port.is_none() && mention.scheme.is_none() {
                     continue;
                 }
-                let Some(service) = references::resolve(cluster, &workload.id.namespace, &mention.host, cluster_domain)
+                let Some(service) =
+                    references::resolve(&services, &workload.id.namespace, &mention.host, cluster_domain)
                 else {
                     continue;
                 };
@@ -447,6 +449,7 @@ fn names_peers(namespaces: &Option<LabelSelector>, pods: &Option<LabelSelector>)
 /// The workloads of each namespace with the namespace's labels (the name label alone for a namespace the input
 /// lacks), built once: a selector is matched against each namespace once, not once per workload.
 struct WorkloadsByNamespace {
+    /// Sorted by name.
     namespaces: Vec<(String, Labels, Vec<usize>)>,
     /// Policies repeat their peers (a tier label, an environment's namespaces): each distinct peer is matched once.
     #[allow(clippy::type_complexity)]
@@ -486,13 +489,19 @@ impl WorkloadsByNamespace {
         if let Some(known) = self.peers.borrow().get(&key) {
             return known.clone();
         }
-        let mut chosen: Vec<usize> = self
-            .namespaces
+        // Without a namespaceSelector, the one namespace is looked up, not found by a scan of thousands.
+        let own_only = match namespaces {
+            None => self.namespaces.binary_search_by(|(name, _, _)| name.as_str().cmp(own)).ok().map(|at| at..at + 1),
+            Some(_) => None,
+        };
+        let candidates = match (namespaces, own_only) {
+            (None, Some(range)) => &self.namespaces[range],
+            (None, None) => &[],
+            (Some(_), _) => &self.namespaces[..],
+        };
+        let mut chosen: Vec<usize> = candidates
             .iter()
-            .filter(|(name, labels, _)| match namespaces {
-                None => name == own,
-                Some(selector) => selector.matches(labels),
-            })
+            .filter(|(_, labels, _)| namespaces.as_ref().is_none_or(|selector| selector.matches(labels)))
             .flat_map(|(_, _, workloads)| workloads.iter().copied())
             .filter(|&w| {
                 cluster.workloads[w].pods.iter().any(|p| {

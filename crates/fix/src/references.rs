@@ -6,6 +6,7 @@
 //! that a Service in the input answers. `<pod>.<service>.<ns>.svc.<domain>` names a pod of a headless Service.
 
 use netseg_model::{Cluster, Service};
+use std::collections::HashMap;
 
 /// A host named in a string, with the port and URL scheme written next to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,8 +76,22 @@ fn is_dns_name(name: &str) -> bool {
         && !labels.iter().all(|label| label.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// The cluster's Services by namespace and name, for resolving many names (the first of duplicates, as a scan
+/// would find it).
+pub struct Services<'c>(HashMap<(&'c str, &'c str), &'c Service>);
+
+impl<'c> Services<'c> {
+    pub fn new(cluster: &'c Cluster) -> Services<'c> {
+        let mut index = HashMap::with_capacity(cluster.services.len());
+        for service in &cluster.services {
+            index.entry((service.namespace.as_str(), service.name.as_str())).or_insert(service);
+        }
+        Services(index)
+    }
+}
+
 /// The Service a name resolves to from a pod in `namespace`, as the cluster's resolver would find it.
-pub fn resolve<'c>(cluster: &'c Cluster, namespace: &str, host: &str, cluster_domain: &str) -> Option<&'c Service> {
+pub fn resolve<'c>(services: &Services<'c>, namespace: &str, host: &str, cluster_domain: &str) -> Option<&'c Service> {
     let absolute = host.ends_with('.');
     let host = host.trim_end_matches('.');
     let search =
@@ -94,7 +109,7 @@ pub fn resolve<'c>(cluster: &'c Cluster, namespace: &str, host: &str, cluster_do
     let suffix = format!(".svc.{cluster_domain}");
     candidates.iter().find_map(|fqdn| {
         let name = fqdn.strip_suffix(&suffix)?;
-        let find = |service: &str, ns: &str| cluster.services.iter().find(|s| s.name == service && s.namespace == ns);
+        let find = |service: &str, ns: &str| services.0.get(&(ns, service)).copied();
         match name.split('.').collect::<Vec<_>>().as_slice() {
             [service, ns] => find(service, ns),
             [_pod, service, ns] => find(service, ns).filter(|s| s.headless),
@@ -225,7 +240,7 @@ mod tests {
             "kind: Service\nmetadata: {name: mysql, namespace: blog}\nspec: {clusterIP: None, selector: {app: mysql}, ports: [{port: 3306}]}\n",
         ));
         let at = |ns: &str, host: &str| {
-            resolve(&c, ns, host, "cluster.local").map(|s| format!("{}/{}", s.namespace, s.name))
+            resolve(&Services::new(&c), ns, host, "cluster.local").map(|s| format!("{}/{}", s.namespace, s.name))
         };
         assert_eq!(at("blog", "redis").as_deref(), Some("blog/redis"));
         assert_eq!(at("shop", "redis").as_deref(), Some("shop/redis"), "a bare name is the referrer's namespace");

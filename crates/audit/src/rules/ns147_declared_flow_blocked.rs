@@ -4,6 +4,7 @@ use fixedbitset::FixedBitSet;
 use netseg_engine::{AdmitsAll, Answer, Endpoint, PortSet, ProfileId};
 use netseg_model::{Direction, LabelSelector, Labels, PeerSelector, Protocol, NAMESPACE_NAME_LABEL};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 declare_rule! {
@@ -60,6 +61,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         resolves: HashMap::new(),
         admits: HashMap::new(),
         profile_group,
+        source_groups: HashMap::new(),
         declarations: HashMap::new(),
         tallies: HashMap::new(),
         found: Vec::new(),
@@ -117,6 +119,8 @@ struct Checker<'c, 'a> {
     /// Per workload, a number shared by exactly the workloads whose pods have the same profiles (when there are
     /// blocks to check).
     profile_group: Vec<u32>,
+    /// The sources of the blocks grouped by profile, by the address and length of the shared list.
+    source_groups: HashMap<(usize, usize), Rc<ProfileGroups<'a>>>,
     /// Each declaration's text, numbered: a group is then hashed as a number, not as its text, flow after flow.
     declarations: HashMap<Arc<str>, u32>,
     tallies: HashMap<Group, Tally>,
@@ -193,11 +197,20 @@ impl Checker<'_, '_> {
     fn block(&mut self, block: &DeclaredBlock) {
         let answer = self.ctx.declared.answer();
         let declaration = self.declaration(&block.origin);
-        let sources = by_profiles(&answer, &self.profile_group, &block.sources);
+        // Declarations share their ends (a policy's selected workloads, a peer chosen once): grouped once each.
+        let key = (block.sources.as_ptr() as usize, block.sources.len());
+        let sources = match self.source_groups.get(&key) {
+            Some(known) => known.clone(),
+            None => {
+                let grouped: Rc<ProfileGroups<'_>> = Rc::new(by_profiles(&answer, &self.profile_group, &block.sources));
+                self.source_groups.insert(key, grouped.clone());
+                grouped
+            }
+        };
         for (ports, members) in &block.destinations {
             let destinations = by_profiles(&answer, &self.profile_group, members);
             let mut admits = self.admits.remove(ports).unwrap_or_else(|| answer.admits_all(ports));
-            for (source_profiles, source_workloads) in &sources {
+            for (source_profiles, source_workloads) in sources.iter() {
                 for (destination_profiles, destination_workloads) in &destinations {
                     let ports_denied =
                         !source_profiles.iter().all(|&a| destination_profiles.iter().all(|&b| admits.pair(a, b)));
@@ -282,12 +295,11 @@ fn number_by_profiles(answer: &Answer<'_, '_>, workloads: usize) -> Vec<u32> {
         .collect()
 }
 
+/// Workloads grouped by the profiles of their pods.
+type ProfileGroups<'a> = Vec<(&'a [ProfileId], Vec<usize>)>;
+
 /// Workloads grouped by the profiles of their pods, in the order they first appear.
-fn by_profiles<'a>(
-    answer: &Answer<'a, '_>,
-    profile_group: &[u32],
-    workloads: &[usize],
-) -> Vec<(&'a [ProfileId], Vec<usize>)> {
+fn by_profiles<'a>(answer: &Answer<'a, '_>, profile_group: &[u32], workloads: &[usize]) -> ProfileGroups<'a> {
     let mut groups: Vec<(&'a [ProfileId], Vec<usize>)> = Vec::new();
     let mut index: HashMap<u32, usize> = HashMap::new();
     for &w in workloads {
