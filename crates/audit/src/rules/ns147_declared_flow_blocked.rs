@@ -50,17 +50,14 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     if !ctx.enforced() {
         return;
     }
-    let profile_group = if ctx.options.intent.blocks.is_empty() {
-        Vec::new()
-    } else {
-        number_by_profiles(&ctx.declared.answer(), ctx.cluster.workloads.len())
-    };
+    let grouper = (!ctx.options.intent.blocks.is_empty())
+        .then(|| Grouper::new(ctx.declared.answer(), ctx.cluster.workloads.len()));
     let mut checker = Checker {
         ctx,
         dns: Dns::find(ctx),
         resolves: HashMap::new(),
         admits: HashMap::new(),
-        profile_group,
+        grouper,
         source_groups: HashMap::new(),
         declarations: HashMap::new(),
         tallies: HashMap::new(),
@@ -116,9 +113,8 @@ struct Checker<'c, 'a> {
     resolves: HashMap<usize, bool>,
     /// Per port set of the blocks: which pairs of profiles are admitted on all of it, as asked so far.
     admits: HashMap<PortSet, AdmitsAll<'a, 'a>>,
-    /// Per workload, a number shared by exactly the workloads whose pods have the same profiles (when there are
-    /// blocks to check).
-    profile_group: Vec<u32>,
+    /// Groups workloads by profile (when there are blocks to check).
+    grouper: Option<Grouper<'a>>,
     /// The sources of the blocks grouped by profile, by the address and length of the shared list.
     source_groups: HashMap<(usize, usize), Rc<ProfileGroups<'a>>>,
     /// Each declaration's text, numbered: a group is then hashed as a number, not as its text, flow after flow.
@@ -202,13 +198,15 @@ impl Checker<'_, '_> {
         let sources = match self.source_groups.get(&key) {
             Some(known) => known.clone(),
             None => {
-                let grouped: Rc<ProfileGroups<'_>> = Rc::new(by_profiles(&answer, &self.profile_group, &block.sources));
+                let Some(grouper) = self.grouper.as_mut() else { return };
+                let grouped: Rc<ProfileGroups<'_>> = Rc::new(grouper.group(&block.sources));
                 self.source_groups.insert(key, grouped.clone());
                 grouped
             }
         };
         for (ports, members) in &block.destinations {
-            let destinations = by_profiles(&answer, &self.profile_group, members);
+            let Some(grouper) = self.grouper.as_mut() else { return };
+            let destinations = grouper.group(members);
             let mut admits = self.admits.remove(ports).unwrap_or_else(|| answer.admits_all(ports));
             for (source_profiles, source_workloads) in sources.iter() {
                 for (destination_profiles, destination_workloads) in &destinations {
@@ -284,32 +282,46 @@ impl Checker<'_, '_> {
     }
 }
 
-/// Numbers the workloads by the profiles of their pods: equal numbers, equal profiles.
-fn number_by_profiles(answer: &Answer<'_, '_>, workloads: usize) -> Vec<u32> {
-    let mut numbers: HashMap<&[ProfileId], u32> = HashMap::new();
-    (0..workloads)
-        .map(|w| {
-            let next = numbers.len() as u32;
-            *numbers.entry(answer.profiles_of(w)).or_insert(next)
-        })
-        .collect()
-}
-
 /// Workloads grouped by the profiles of their pods.
 type ProfileGroups<'a> = Vec<(&'a [ProfileId], Vec<usize>)>;
 
-/// Workloads grouped by the profiles of their pods, in the order they first appear.
-fn by_profiles<'a>(answer: &Answer<'a, '_>, profile_group: &[u32], workloads: &[usize]) -> ProfileGroups<'a> {
-    let mut groups: Vec<(&'a [ProfileId], Vec<usize>)> = Vec::new();
-    let mut index: HashMap<u32, usize> = HashMap::new();
-    for &w in workloads {
-        let at = *index.entry(profile_group[w]).or_insert_with(|| {
-            groups.push((answer.profiles_of(w), Vec::new()));
-            groups.len() - 1
-        });
-        groups[at].1.push(w);
+/// Groups workloads by the profiles of their pods, in the order they first appear: a slot per profile number,
+/// stamped per call, so that grouping a tier of thousands costs an array access per workload, not a hash.
+struct Grouper<'a> {
+    answer: Answer<'a, 'a>,
+    /// Per workload, a number shared by exactly the workloads whose pods have the same profiles.
+    number: Vec<u32>,
+    /// Per number: the call that last used it, and its group's index in that call.
+    slots: Vec<(u32, u32)>,
+    call: u32,
+}
+
+impl<'a> Grouper<'a> {
+    fn new(answer: Answer<'a, 'a>, workloads: usize) -> Grouper<'a> {
+        let mut numbers: HashMap<&[ProfileId], u32> = HashMap::new();
+        let number: Vec<u32> = (0..workloads)
+            .map(|w| {
+                let next = numbers.len() as u32;
+                *numbers.entry(answer.profiles_of(w)).or_insert(next)
+            })
+            .collect();
+        let slots = vec![(0, 0); numbers.len()];
+        Grouper { answer, number, slots, call: 0 }
     }
-    groups
+
+    fn group(&mut self, workloads: &[usize]) -> ProfileGroups<'a> {
+        self.call += 1;
+        let mut groups: ProfileGroups<'a> = Vec::new();
+        for &w in workloads {
+            let slot = &mut self.slots[self.number[w] as usize];
+            if slot.0 != self.call {
+                *slot = (self.call, groups.len() as u32);
+                groups.push((self.answer.profiles_of(w), Vec::new()));
+            }
+            groups[slot.1 as usize].1.push(w);
+        }
+        groups
+    }
 }
 
 /// The finding for a flow whose ports the policies deny.
