@@ -546,10 +546,7 @@ fn covering(side: &Side, situation: u32, ports: &PortSet) -> FixedBitSet {
     for &e in &side.rows[situation as usize] {
         let entry = &side.entries[e as usize];
         if ports.difference(&entry.ports).is_empty() {
-            if ends.len() < entry.others.bits.len() {
-                ends.grow(entry.others.bits.len());
-            }
-            ends.union_with(&entry.others.bits);
+            ends.union_with(&entry.others.bits); // grows `ends` as needed
         }
     }
     ends

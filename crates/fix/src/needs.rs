@@ -568,7 +568,7 @@ struct PeerDeclaration<'c> {
 
 impl PeerDeclaration<'_> {
     /// (sources, destinations): who sends and who receives.
-    fn ends(&self) -> (&[usize], &[usize]) {
+    fn ends(&self) -> (&Arc<[usize]>, &Arc<[usize]>) {
         match self.direction {
             Direction::Ingress => (&self.chosen, &self.selected),
             Direction::Egress => (&self.selected, &self.chosen),
@@ -630,26 +630,23 @@ fn peer_declarations<'c>(cluster: &'c Cluster, mut each: impl FnMut(PeerDeclarat
 /// The flows the input's own NetworkPolicies declare by naming their peers (see [`peer_declarations`]), one by one:
 /// what `generate` writes rules from.
 pub fn policy_allowances(cluster: &Cluster, out: &mut Vec<Need>) {
-    peer_declarations(cluster, |declaration| {
-        let (sources, destinations) = declaration.ends();
-        for &src in sources {
-            for &dst in destinations {
-                if src == dst {
-                    continue; // one template: its pods reach each other as the input says
-                }
-                let ports = rule_ports(declaration.rule, &cluster.workloads[dst]);
-                if ports.is_empty() {
-                    continue;
-                }
+    for block in policy_blocks(cluster) {
+        // Each source's destinations in the order the peer chose them (by workload), not grouped by ports.
+        let mut destinations: Vec<(usize, &PortSet)> =
+            block.destinations.iter().flat_map(|(ports, group)| group.iter().map(move |&dst| (dst, ports))).collect();
+        destinations.sort_unstable_by_key(|&(dst, _)| dst);
+        for &src in block.sources.iter() {
+            for &(dst, ports) in destinations.iter().filter(|&&(dst, _)| dst != src) {
+                // (A workload and itself are one template: its pods reach each other as the input says.)
                 out.push(Need {
                     src: Source::Workload(src),
                     dst: Destination::Workload(dst),
-                    ports,
-                    reason: declaration.reason.clone(),
+                    ports: ports.clone(),
+                    reason: block.origin.clone(),
                 });
             }
         }
-    });
+    }
 }
 
 /// The same flows as [`policy_allowances`], one block per declaration: a peer choosing a tier of a thousand
@@ -673,7 +670,7 @@ pub fn policy_blocks(cluster: &Cluster) -> Vec<DeclaredBlock> {
         let mut grouped: Vec<(PortSet, Vec<usize>)> = Vec::new();
         // Per set of container ports: the group of destinations with the same ports (none: no port named there).
         let mut group_of_shape: HashMap<usize, Option<usize>> = HashMap::new();
-        for &dst in destinations {
+        for &dst in destinations.iter() {
             let group = *group_of_shape.entry(shape_of[dst]).or_insert_with(|| {
                 let ports = rule_ports(declaration.rule, &cluster.workloads[dst]);
                 if ports.is_empty() {
@@ -689,15 +686,10 @@ pub fn policy_blocks(cluster: &Cluster) -> Vec<DeclaredBlock> {
                 grouped[at].1.push(dst);
             }
         }
-        let only_itself = sources.len() == 1 && grouped.iter().flat_map(|(_, d)| d).all(|&d| d == sources[0]);
-        if sources.is_empty() || grouped.is_empty() || only_itself {
+        if sources.is_empty() || grouped.is_empty() {
             return;
         }
-        let sources: Arc<[usize]> = match declaration.direction {
-            Direction::Ingress => declaration.chosen.clone(),
-            Direction::Egress => declaration.selected.clone(),
-        };
-        blocks.push(DeclaredBlock { sources, destinations: grouped, origin: declaration.reason });
+        blocks.push(DeclaredBlock { sources: sources.clone(), destinations: grouped, origin: declaration.reason });
     });
     blocks
 }

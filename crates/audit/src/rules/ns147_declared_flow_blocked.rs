@@ -207,17 +207,11 @@ impl Checker<'_, '_> {
         for (ports, members) in &block.destinations {
             let Some(grouper) = self.grouper.as_mut() else { return };
             let destinations = grouper.group(members);
-            let sorted: Vec<bool> = destinations.iter().map(|(_, workloads)| workloads.is_sorted()).collect();
             let mut admits = self.admits.remove(ports).unwrap_or_else(|| answer.admits_all(ports));
             for (source_profiles, source_workloads) in sources.iter() {
-                for ((destination_profiles, destination_workloads), &sorted) in destinations.iter().zip(&sorted) {
-                    let to = Destinations {
-                        workloads: destination_workloads,
-                        sorted,
-                        ports,
-                        origin: &block.origin,
-                        declaration,
-                    };
+                for (destination_profiles, destination_workloads) in &destinations {
+                    let to =
+                        Destinations { workloads: destination_workloads, ports, origin: &block.origin, declaration };
                     let ports_denied =
                         !source_profiles.iter().all(|&a| destination_profiles.iter().all(|&b| admits.pair(a, b)));
                     for &src in source_workloads {
@@ -234,7 +228,7 @@ impl Checker<'_, '_> {
     /// The flows from `src` to each of `destinations` but itself, on `ports`: the first of their group explained,
     /// the others counted, in one step once the group's finding lists enough of them.
     fn flows_from(&mut self, src: usize, to: &Destinations<'_>, ports_denied: bool) {
-        let Destinations { workloads: destinations, sorted, ports, origin, declaration } = *to;
+        let Destinations { workloads: destinations, ports, origin, declaration } = *to;
         let group = if ports_denied { Group::Declaration(declaration) } else { Group::Unresolved(src) };
         for (at, &dst) in destinations.iter().enumerate() {
             // A flow that only breaks on DNS does not break when it goes to the DNS itself.
@@ -245,8 +239,7 @@ impl Checker<'_, '_> {
                 let rest = &destinations[at..];
                 if ports_denied {
                     // A declaration counts every flow: the rest but the source itself, without visiting them.
-                    let itself = if sorted { rest.binary_search(&src).is_ok() } else { rest.contains(&src) };
-                    tally.others += (rest.len() - usize::from(itself)) as u64;
+                    tally.others += (rest.len() - usize::from(rest.contains(&src))) as u64;
                 } else {
                     let servers = &self.dns.servers;
                     for &dst in rest.iter().filter(|&&dst| dst != src && !servers.contains(&dst)) {
@@ -293,8 +286,6 @@ impl Checker<'_, '_> {
 #[derive(Clone, Copy)]
 struct Destinations<'d> {
     workloads: &'d [usize],
-    /// Whether `workloads` is in increasing order (as `netseg_fix` gives them), so that a search can be binary.
-    sorted: bool,
     ports: &'d PortSet,
     origin: &'d Arc<str>,
     declaration: u32,
