@@ -7,14 +7,21 @@ use netseg_model::{load_bytes, Cluster, Inventory, Severity};
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
-    // The first byte picks the reader, so one corpus exercises both, and whether parsing runs on its own thread
-    // (the path inputs of more than a few hundred KiB take).
+    // The first byte picks the reader, so one corpus exercises both, and whether the input is read on every core
+    // (the path inputs of more than a few hundred KiB take); read that way, it must read as on one thread.
     let Some((&mode, bytes)) = data.split_first() else { return };
-    let mut inventory = Inventory::default();
+    let json = mode & 1 == 1;
+    let load = |parallel_from_bytes| {
+        let mut inventory = Inventory::default();
+        inventory.limits.parallel_from_bytes = parallel_from_bytes;
+        load_bytes(&mut inventory, Arc::from("fuzz.yaml"), bytes, json);
+        inventory
+    };
+    let inventory = load(u64::MAX);
     if mode & 2 == 2 {
-        inventory.limits.pipeline_from_bytes = 0;
+        let on_every_core = load(0);
+        assert_eq!(read(&on_every_core), read(&inventory), "read on every core differs from one thread");
     }
-    load_bytes(&mut inventory, Arc::from("fuzz.yaml"), bytes, mode & 1 == 1);
     for diagnostic in &inventory.diagnostics {
         // Every diagnostic names its file, and a line within the input when it has one.
         assert_eq!(diagnostic.file.as_ref(), "fuzz.yaml");
@@ -30,3 +37,21 @@ fuzz_target!(|data: &[u8]| {
     let _ = analysis.workload_connections();
     let _ = errors;
 });
+
+/// What a load read, but for the index of objects seen (a hash map, printed in no fixed order).
+fn read(i: &Inventory) -> String {
+    format!(
+        "{:?}",
+        (
+            &i.namespaces,
+            &i.workloads,
+            &i.services,
+            &i.policies,
+            &i.config_maps,
+            &i.unmodelled,
+            &i.mesh,
+            &i.diagnostics,
+            (i.documents_read, i.objects_read, i.namespace_defaulted)
+        )
+    )
+}

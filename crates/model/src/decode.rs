@@ -20,7 +20,7 @@ pub(crate) mod mesh;
 pub(crate) use admin::admin_policy;
 pub(crate) use calico::{calico_policy, calico_tier, host_endpoint, network_set, staged_kubernetes_policy};
 pub(crate) use cilium::{cilium_config, cilium_policy};
-pub(crate) use config::{config_map, secret};
+pub(crate) use config::{config_map, keep_within_budget, secret};
 
 /// Collects the diagnostics of one object and remembers whether it must be left out.
 pub(crate) struct Ctx<'a> {

@@ -17,6 +17,192 @@ pub fn parse_json(text: &str, limits: ParseLimits, sink: &mut dyn FnMut(Parsed))
     }
 }
 
+/// Parses a run of a list's items (`{...}, {...}`), the first on line `first_line`, handing each to `sink` as
+/// [`parse_json`] would hand the items of a list of kind `list_kind` that holds them.
+pub(crate) fn parse_list_items(
+    text: &str,
+    first_line: u32,
+    list_kind: Option<&str>,
+    limits: ParseLimits,
+    sink: &mut dyn FnMut(Parsed),
+) -> Option<SyntaxError> {
+    let budget = limits.node_budget(text.len());
+    let mut reader = Reader { bytes: text.as_bytes(), text, pos: 0, line: first_line, nodes: 0, budget, limits };
+    let result = (|| {
+        loop {
+            // At the depth `streamed_items` reads them: the list's object, then its `items`.
+            let item = reader.value(2)?;
+            sink(Parsed::ListItem { item, list_kind: list_kind.map(str::to_string) });
+            reader.skip_whitespace();
+            match reader.peek() {
+                None => return Ok(()),
+                Some(b',') => reader.pos += 1,
+                _ => return Err(format!("expected `,`, found {}", reader.describe())),
+            }
+        }
+    })();
+    result.err().map(|message| SyntaxError { line: reader.line, message: format!("invalid JSON: {message}") })
+}
+
+/// A `List` document cut for reading on several threads: its items in runs of about equal size, and the rest.
+#[derive(Debug)]
+pub(crate) struct SplitList<'a> {
+    /// Runs of consecutive items (`{...}, {...}`), each with the line it starts on.
+    pub runs: Vec<(u32, &'a str)>,
+    /// The document with an empty `items`, the lines the items took kept as blank lines, so that what follows
+    /// them keeps its line numbers.
+    pub rest: String,
+    /// The list's kind, when it comes before `items` (what [`parse_json`] hands over with each item).
+    pub list_kind: Option<String>,
+}
+
+/// Cuts a `List` document (an object whose `items` [`parse_json`] hands over one by one) into about `runs` runs of
+/// items, without parsing them: a scan that tracks strings and nesting finds where items end.
+///
+/// `None` when the text is not such a list, or when anything about it is unusual (an escape in a key, no item):
+/// the caller then reads it whole, which also reports any error exactly. The runs and the rest are parsed strictly
+/// by the caller, so a cut made on bad JSON shows up as a syntax error there.
+pub(crate) fn split_list(text: &str, runs: usize) -> Option<SplitList<'_>> {
+    let bytes = text.as_bytes();
+    let mut pos = skip_whitespace(bytes, 0);
+    if bytes.get(pos) != Some(&b'{') {
+        return None;
+    }
+    pos += 1;
+    let (mut api_version, mut kind): (Option<&str>, Option<&str>) = (None, None);
+    loop {
+        pos = skip_whitespace(bytes, pos);
+        let key = plain_string(text, pos)?;
+        pos = skip_whitespace(bytes, pos + key.len() + 2);
+        if bytes.get(pos) != Some(&b':') {
+            return None;
+        }
+        pos = skip_whitespace(bytes, pos + 1);
+        if key == "items" {
+            let is_list = match kind {
+                Some(kind) => kind.ends_with("List"),
+                None => api_version == Some("v1"),
+            };
+            if !is_list || bytes.get(pos) != Some(&b'[') {
+                return None;
+            }
+            return cut_items(text, pos, runs, kind);
+        }
+        let end = skip_value(bytes, pos)?;
+        if bytes.get(pos) == Some(&b'"') {
+            match key {
+                "kind" => kind = Some(plain_string(text, pos)?),
+                "apiVersion" => api_version = Some(plain_string(text, pos)?),
+                _ => {}
+            }
+        }
+        pos = skip_whitespace(bytes, end);
+        match bytes.get(pos) {
+            Some(b',') => pos += 1,
+            _ => return None,
+        }
+    }
+}
+
+/// The items of the array at `open`, cut into runs, and the document without them.
+fn cut_items<'a>(text: &'a str, open: usize, runs: usize, kind: Option<&str>) -> Option<SplitList<'a>> {
+    let bytes = text.as_bytes();
+    let mut items: Vec<(usize, usize)> = Vec::new();
+    let mut pos = skip_whitespace(bytes, open + 1);
+    let close = loop {
+        let end = skip_value(bytes, pos)?;
+        items.push((pos, end));
+        pos = skip_whitespace(bytes, end);
+        match bytes.get(pos) {
+            Some(b',') => pos = skip_whitespace(bytes, pos + 1),
+            Some(b']') => break pos,
+            _ => return None,
+        }
+    };
+    let (first, last) = (items.first()?.0, items.last()?.1);
+    let target = (last - first) / runs.max(1) + 1;
+    let mut cut = Vec::new();
+    let (mut run_start, mut line, mut counted_to) = (first, 1 + count_lines(&bytes[..first]), first);
+    for (i, &(start, end)) in items.iter().enumerate() {
+        if i > 0 && start - run_start >= target {
+            cut.push((line, &text[run_start..items[i - 1].1]));
+            line += count_lines(&bytes[counted_to..start]);
+            (run_start, counted_to) = (start, start);
+        }
+        if i + 1 == items.len() {
+            cut.push((line, &text[run_start..end]));
+        }
+    }
+    let blank_lines = count_lines(&bytes[open..close]);
+    let mut rest = String::with_capacity(text.len() - (close - open) + blank_lines as usize);
+    rest.push_str(&text[..=open]);
+    rest.extend(std::iter::repeat_n('\n', blank_lines as usize));
+    rest.push_str(&text[close..]);
+    Some(SplitList { runs: cut, rest, list_kind: kind.map(str::to_string) })
+}
+
+fn count_lines(bytes: &[u8]) -> u32 {
+    u32::try_from(bytes.iter().filter(|&&b| b == b'\n').count()).unwrap_or(u32::MAX)
+}
+
+fn skip_whitespace(bytes: &[u8], mut pos: usize) -> usize {
+    while matches!(bytes.get(pos), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        pos += 1;
+    }
+    pos
+}
+
+/// The contents of the string at `pos` when it holds no escape.
+fn plain_string(text: &str, pos: usize) -> Option<&str> {
+    let rest = text.get(pos..)?.strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+}
+
+/// Where the value at `pos` ends, by its quotes and brackets alone (the parser checks the rest).
+fn skip_value(bytes: &[u8], pos: usize) -> Option<usize> {
+    match *bytes.get(pos)? {
+        b'"' => skip_string(bytes, pos),
+        b'{' | b'[' => {
+            let (mut depth, mut pos) = (0usize, pos);
+            loop {
+                match *bytes.get(pos)? {
+                    b'"' => {
+                        pos = skip_string(bytes, pos)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(pos + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                pos += 1;
+            }
+        }
+        _ => {
+            let delimiter = |b: &u8| matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n');
+            let length = bytes[pos..].iter().position(delimiter).unwrap_or(bytes.len() - pos);
+            (length > 0).then_some(pos + length)
+        }
+    }
+}
+
+/// Where the string at `pos` ends, just past its closing quote.
+fn skip_string(bytes: &[u8], pos: usize) -> Option<usize> {
+    let mut pos = pos + 1;
+    loop {
+        match *bytes.get(pos)? {
+            b'"' => return Some(pos + 1),
+            b'\\' => pos += 2,
+            _ => pos += 1,
+        }
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     text: &'a str,
@@ -343,5 +529,37 @@ mod tests {
         assert!(error.is_some_and(|e| e.message.contains("nesting")));
         let (_, error) = documents("{\"a\": 1} trailing");
         assert!(error.is_some());
+    }
+
+    #[test]
+    fn a_list_is_cut_between_items_and_keeps_its_lines() {
+        let text = "{\"kind\": \"PodList\",\n \"items\": [\n{\"a\": \"],\\\"{\"},\n{\"b\": [1, {}]}, 3,\n\"x\"\n],\n\"metadata\": {}}";
+        let split = split_list(text, 3).unwrap_or_else(|| panic!("a list"));
+        assert_eq!(split.runs.len(), 3);
+        let items: Vec<&str> = split.runs.iter().map(|(_, run)| *run).collect();
+        assert_eq!(items.join(",").replace(['\n', ' '], ""), "{\"a\":\"],\\\"{\"},{\"b\":[1,{}]},3,\"x\"");
+        for (line, run) in &split.runs {
+            let offset = run.as_ptr() as usize - text.as_ptr() as usize;
+            assert_eq!(*line as usize, 1 + text[..offset].matches('\n').count(), "{run}");
+        }
+        assert_eq!(split.list_kind.as_deref(), Some("PodList"));
+        assert_eq!(split.rest, "{\"kind\": \"PodList\",\n \"items\": [\n\n\n\n],\n\"metadata\": {}}");
+        assert_eq!(split.rest.lines().count(), text.lines().count(), "what follows the items keeps its lines");
+    }
+
+    #[test]
+    fn what_is_not_a_plain_list_is_not_cut() {
+        for text in [
+            "[1, 2]",
+            "{\"kind\": \"Pod\", \"items\": [1, 2]}",
+            "{\"kind\": \"List\", \"items\": {}}",
+            "{\"kind\": \"List\", \"items\": []}",
+            "{\"ki\\u006ed\": \"List\", \"items\": [1]}",
+            "{\"kind\": \"List\", \"items\": [1, 2",
+        ] {
+            assert!(split_list(text, 4).is_none(), "{text}");
+        }
+        // Without a kind before them, items are a list's when the apiVersion is `v1`, as the reader hands them over.
+        assert!(split_list("{\"apiVersion\": \"v1\", \"items\": [1]}", 4).is_some());
     }
 }

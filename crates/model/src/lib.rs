@@ -14,7 +14,7 @@ pub mod json;
 pub mod kube;
 pub mod load;
 pub mod mesh;
-mod pipeline;
+mod parallel;
 pub mod selector;
 pub mod unmodelled;
 pub mod yaml;

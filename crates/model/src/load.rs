@@ -1,18 +1,21 @@
 //! Inputs to objects: files, directories and stdin; multi-document YAML, JSON, `List`s and `kubectl get -o` dumps.
 
-use crate::calico::{CalicoPolicyKind, ServiceAccount};
-use crate::cilium::{CiliumConfig, CiliumPolicy, CiliumPolicyKind, CILIUM_CONFIG};
-use crate::decode::{self, Ctx};
-use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
-use crate::json::parse_json;
+use crate::calico::ServiceAccount;
+use crate::cilium::{CiliumConfig, CiliumPolicy};
+use crate::decode;
+use crate::diag::{Diagnostic, DiagnosticCode, Severity};
+use crate::json::{parse_json, parse_list_items};
 use crate::kube::*;
-use crate::pipeline::{pipelined, sequential};
-use crate::selector::NAMESPACE_NAME_LABEL;
+use crate::parallel::map_in_parallel;
 use crate::yaml::{parse_documents, Node, ParseLimits, Parsed, SyntaxError, Value};
+pub use object::calico_kind_name;
+use object::{apply, Decoder, Effect};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod object;
 
 /// One thing the user named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,16 +44,16 @@ pub struct Limits {
     /// Diagnostics kept per severity (`--max-diagnostics`); the rest are counted in one summary diagnostic, so
     /// that a flood of bad documents cannot grow memory or drown the report.
     pub max_diagnostics: usize,
-    /// Inputs of at least this many bytes are parsed on a second thread while this one decodes (see
-    /// [`crate::pipeline`]); smaller ones are not worth the thread.
-    pub pipeline_from_bytes: u64,
+    /// Inputs of at least this many bytes are read on every core, a part on each (see [`crate::parallel`]);
+    /// smaller ones are not worth the threads.
+    pub parallel_from_bytes: u64,
 }
 
 /// 4 GiB: several times the largest cluster dump Kubernetes supports (150k pods as JSON is about 1 GB).
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 4 << 30;
 pub const DEFAULT_MAX_DIAGNOSTICS: usize = 1_000;
 /// 256 KiB: about a hundred objects, where a thread's start-up is lost in the parse.
-pub const DEFAULT_PIPELINE_FROM_BYTES: u64 = 256 << 10;
+pub const DEFAULT_PARALLEL_FROM_BYTES: u64 = 256 << 10;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -58,7 +61,7 @@ impl Default for Limits {
             parse: ParseLimits::default(),
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
             max_diagnostics: DEFAULT_MAX_DIAGNOSTICS,
-            pipeline_from_bytes: DEFAULT_PIPELINE_FROM_BYTES,
+            parallel_from_bytes: DEFAULT_PARALLEL_FROM_BYTES,
         }
     }
 }
@@ -330,84 +333,6 @@ fn collect_files(inventory: &mut Inventory, dir: &Path, files: &mut Vec<PathBuf>
     }
 }
 
-/// Kustomize's fields that change, add or take objects from elsewhere: what netseg would miss by reading the
-/// listed files as they are.
-const KUSTOMIZE_TRANSFORMS: &[&str] = &[
-    "namespace",
-    "namePrefix",
-    "nameSuffix",
-    "patches",
-    "patchesStrategicMerge",
-    "patchesJson6902",
-    "commonLabels",
-    "labels",
-    "commonAnnotations",
-    "images",
-    "replicas",
-    "helmCharts",
-    "configMapGenerator",
-    "secretGenerator",
-    "generators",
-    "transformers",
-    "replacements",
-    "vars",
-    "bases",
-    "components",
-];
-
-fn is_kustomization_file(file: &str) -> bool {
-    Path::new(file)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| matches!(n, "kustomization.yaml" | "kustomization.yml" | "Kustomization"))
-}
-
-/// A Kustomize source (`kustomization.yaml`). One that only lists files beside it is a note: the files are read as
-/// they are, which is what it builds. One that transforms them or takes objects from elsewhere (`../base`, a URL)
-/// is an error: netseg would analyse something other than what is applied.
-fn kustomization(inventory: &mut Inventory, file: &Arc<str>, node: &Node) {
-    let dir = Path::new(file.as_ref()).parent().map_or_else(|| ".".to_string(), |d| d.display().to_string());
-    let dir = if dir.is_empty() { ".".to_string() } else { dir };
-    let mut reasons: Vec<String> =
-        KUSTOMIZE_TRANSFORMS.iter().filter(|field| node.get(field).is_some()).map(|f| format!("`{f}`")).collect();
-    if let Some(Value::Seq(resources)) = node.get("resources").map(|r| &r.value) {
-        for resource in resources.iter().filter_map(Node::as_str) {
-            if resource.starts_with("..") || resource.starts_with('/') || resource.contains("://") {
-                reasons.push(format!("resource `{resource}`"));
-            }
-        }
-    }
-    let render = format!("kustomize build {dir} | netseg COMMAND -");
-    let (severity, code, message, hint) = if reasons.is_empty() {
-        (
-            Severity::Note,
-            DiagnosticCode::SkippedDocument,
-            "skipped: a Kustomize source that only lists files beside it, which netseg reads as they are".to_string(),
-            None,
-        )
-    } else {
-        (
-            Severity::Error,
-            DiagnosticCode::UnrenderedTemplate,
-            format!(
-                "a Kustomize source: with {} the objects applied are not the files as they are",
-                reasons.join(", ")
-            ),
-            Some(format!("render it first: `{render}`")),
-        )
-    };
-    inventory.diagnostics.push(Diagnostic {
-        severity,
-        code,
-        file: file.clone(),
-        line: Some(node.line),
-        object: None,
-        field: None,
-        message,
-        hint,
-    });
-}
-
 /// A Helm chart's folder: its templates are not objects until rendered, so none of it is read.
 fn unrendered_chart(inventory: &mut Inventory, dir: &Path) {
     let dir = dir.display().to_string();
@@ -511,70 +436,136 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
     // Stdin has no file name to go by: JSON is what starts like JSON.
     let json = json || (file.as_ref() == "<stdin>" && text.trim_start().starts_with(['{', '[']));
     let chunks = if json { vec![(1, text)] } else { split_documents(text) };
-    let two_threads = text.len() as u64 >= inventory.limits.pipeline_from_bytes;
-    // The parser's side: every document and list item of every chunk, then how the chunk ended.
-    let parse = move |emit: &mut dyn FnMut(ParseEvent)| {
-        for (first_line, chunk) in chunks {
-            let mut sink = |parsed| emit(ParseEvent::Item(parsed));
-            let error = if json {
-                parse_json(chunk, limits, &mut sink)
-            } else {
-                parse_documents(chunk, first_line, limits, &mut sink)
-            };
-            emit(ParseEvent::ChunkEnd(error));
+    // What each parsed document or list item adds to the inventory, decoded on the thread that parsed it.
+    let default_namespace = inventory.default_namespace.clone();
+    let decode = |parsed| {
+        let mut decoder = Decoder::new(&file, default_namespace.as_deref());
+        match parsed {
+            Parsed::Document(document) => {
+                decoder.document(&document);
+                let list_kind = document.get("kind").and_then(Node::as_str).map(str::to_string);
+                Decoded::Document { list_kind, effects: decoder.effects }
+            }
+            // Items of a list whose kind comes after them, and that name no kind themselves, wait for the list's
+            // kind.
+            Parsed::ListItem { item, list_kind: None } if item.get("kind").is_none() => Decoded::Waiting(item),
+            Parsed::ListItem { item, list_kind } => {
+                decoder.list_item(&item, list_kind.as_deref());
+                Decoded::Item(decoder.effects)
+            }
         }
     };
-    // Items of a list whose kind comes after them, and that name no kind themselves, wait for the list's kind.
-    let mut waiting: Vec<Node> = Vec::new();
-    let decode = |event| match event {
-        ParseEvent::Item(Parsed::Document(document)) => {
-            let list_kind = document.get("kind").and_then(Node::as_str);
-            for item in waiting.drain(..) {
-                load_list_item(inventory, &file, &item, list_kind);
-            }
-            load_document(inventory, &file, &document);
-        }
-        ParseEvent::Item(Parsed::ListItem { item, list_kind }) => {
-            if item.get("kind").is_none() && list_kind.is_none() {
-                waiting.push(item);
-            } else {
-                load_list_item(inventory, &file, &item, list_kind.as_deref());
-            }
-        }
-        ParseEvent::ChunkEnd(error) => {
-            // A chunk that broke off never named its list's kind: its waiting items are not read.
-            waiting.clear();
-            if let Some(error) = error {
-                inventory.diagnostics.push(Diagnostic {
-                    severity: Severity::Error,
-                    code: DiagnosticCode::InvalidSyntax,
-                    file: file.clone(),
-                    line: Some(error.line),
-                    object: None,
-                    field: None,
-                    message: format!("{} (the rest of this document is left out)", error.message),
-                    hint: text
-                        .lines()
-                        .nth(error.line.saturating_sub(1) as usize)
-                        .filter(|line| line.contains("{{"))
-                        .map(|_| "`{{ ... }}` is template text: render the template first (`helm template`)".into()),
-                });
-            }
-            inventory.cap_diagnostics();
-        }
+    // One chunk (a YAML stream's `---`-separated part, or the whole JSON text), parsed and decoded.
+    let read_chunk = |&(first_line, chunk): &(u32, &str)| {
+        let mut decoded = Vec::new();
+        let mut sink = |parsed| decoded.push(decode(parsed));
+        let error = if json {
+            parse_json(chunk, limits, &mut sink)
+        } else {
+            parse_documents(chunk, first_line, limits, &mut sink)
+        };
+        decoded.push(Decoded::ChunkEnd(error));
+        decoded
     };
-    if two_threads {
-        pipelined(parse, decode);
+    let decoded: Vec<Vec<Decoded>> = if (text.len() as u64) < inventory.limits.parallel_from_bytes {
+        chunks.iter().map(read_chunk).collect()
+    } else if json {
+        read_list_in_parallel(text, limits, &decode).unwrap_or_else(|| chunks.iter().map(read_chunk).collect())
     } else {
-        sequential(parse, decode);
+        map_in_parallel(&chunks, read_chunk)
+    };
+    // Putting the decoded objects in place, in input order.
+    let mut waiting: Vec<Node> = Vec::new();
+    for decoded in decoded.into_iter().flatten() {
+        match decoded {
+            Decoded::Item(effects) => apply(inventory, effects),
+            Decoded::Waiting(item) => waiting.push(item),
+            Decoded::Document { list_kind, effects } => {
+                let mut decoder = Decoder::new(&file, default_namespace.as_deref());
+                for item in waiting.drain(..) {
+                    decoder.list_item(&item, list_kind.as_deref());
+                }
+                apply(inventory, decoder.effects);
+                apply(inventory, effects);
+            }
+            Decoded::ChunkEnd(error) => {
+                // A chunk that broke off never named its list's kind: its waiting items are not read.
+                waiting.clear();
+                if let Some(error) = error {
+                    inventory.diagnostics.push(Diagnostic {
+                        severity: Severity::Error,
+                        code: DiagnosticCode::InvalidSyntax,
+                        file: file.clone(),
+                        line: Some(error.line),
+                        object: None,
+                        field: None,
+                        message: format!("{} (the rest of this document is left out)", error.message),
+                        hint: text
+                            .lines()
+                            .nth(error.line.saturating_sub(1) as usize)
+                            .filter(|line| line.contains("{{"))
+                            .map(|_| {
+                                "`{{ ... }}` is template text: render the template first (`helm template`)".into()
+                            }),
+                    });
+                }
+                inventory.cap_diagnostics();
+            }
+        }
     }
 }
 
-/// What the parsing stage hands the decoding stage: a parsed document or list item, or the end of a chunk (a
-/// YAML stream's `---`-separated part, or the whole JSON text) with the syntax error that ended it early.
-enum ParseEvent {
-    Item(Parsed),
+/// A JSON `List` read on every core: runs of its items parsed and decoded in parallel, then the list without them.
+/// `None` when the text is not such a list, or holds a syntax error: read whole, it then reports the error where
+/// it is and as it always has.
+fn read_list_in_parallel(
+    text: &str,
+    limits: ParseLimits,
+    decode: &(impl Fn(Parsed) -> Decoded + Sync),
+) -> Option<Vec<Vec<Decoded>>> {
+    // A JSON node takes at least a byte, so a budget of a node per byte is never reached; a smaller one (a
+    // `--max-alias-expansion` of 0) counts nodes across the whole document, which only a whole read can.
+    if limits.node_budget(text.len()) < text.len() {
+        return None;
+    }
+    // Several runs per thread, so that a thread that finishes early takes another.
+    let split = crate::json::split_list(text, 8 * crate::parallel::threads())?;
+    let list_kind = split.list_kind.as_deref();
+    let runs = map_in_parallel(&split.runs, |&(first_line, run)| {
+        let mut decoded = Vec::new();
+        let error = parse_list_items(run, first_line, list_kind, limits, &mut |parsed| decoded.push(decode(parsed)));
+        error.is_none().then_some(decoded)
+    });
+    let mut decoded = runs.into_iter().collect::<Option<Vec<_>>>()?;
+    let mut list = Vec::new();
+    if parse_json(&split.rest, limits, &mut |parsed| list.push(decode(parsed))).is_some() {
+        return None;
+    }
+    list.push(Decoded::ChunkEnd(None));
+    decoded.push(list);
+    Some(decoded)
+}
+
+/// What parsing and decoding a chunk yields, to be put in place in input order.
+enum Decoded {
+    Item(Vec<Effect>),
+    /// A list item that names no kind, of a list whose kind is not known yet.
+    Waiting(Node),
+    /// A document, with its `kind`: the kind of the list its waiting items belong to.
+    Document {
+        list_kind: Option<String>,
+        effects: Vec<Effect>,
+    },
+    /// The end of a chunk, with the syntax error that ended it early.
     ChunkEnd(Option<SyntaxError>),
+}
+
+/// Decodes one object and puts it in place at once.
+fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied: Option<(&str, &str)>) {
+    let mut decoder = Decoder::new(file, inventory.default_namespace.as_deref());
+    decoder.object(node, implied);
+    let effects = decoder.effects;
+    apply(inventory, effects);
 }
 
 /// Loads one page of a list response from the API server (`GET /apis/apps/v1/deployments`). Its items carry
@@ -659,545 +650,10 @@ fn split_documents(text: &str) -> Vec<(u32, &str)> {
 /// Loads one object that another document embeds (a test case holding the policies in effect, for one), so that
 /// its diagnostics point at the embedding file's lines.
 pub fn load_embedded_object(inventory: &mut Inventory, file: Arc<str>, node: &Node) {
-    load_list_item(inventory, &file, node, None);
-}
-
-fn load_list_item(inventory: &mut Inventory, file: &Arc<str>, item: &Node, list_kind: Option<&str>) {
-    if matches!(item.value, Value::Map(_)) {
-        let implied = list_kind.and_then(|k| k.strip_suffix("List")).filter(|k| !k.is_empty());
-        load_object(inventory, file, item, implied.map(|kind| (kind, "")));
-    }
-}
-
-fn load_document(inventory: &mut Inventory, file: &Arc<str>, document: &Node) {
-    inventory.documents_read += 1;
-    match &document.value {
-        Value::Null => {}
-        Value::Map(_) => load_object(inventory, file, document, None),
-        _ => note(inventory, file, document.line, "skipped: not a Kubernetes object (not a mapping)".into()),
-    }
-}
-
-fn note(inventory: &mut Inventory, file: &Arc<str>, line: u32, message: String) {
-    inventory.diagnostics.push(Diagnostic {
-        severity: Severity::Note,
-        code: DiagnosticCode::SkippedDocument,
-        file: file.clone(),
-        line: Some(line),
-        object: None,
-        field: None,
-        message,
-        hint: None,
-    });
-}
-
-/// Policy kinds that restrict traffic but that netseg does not analyse yet, by API group, with who enforces them.
-const UNMODELLED_POLICIES: &[(&str, &[&str], &str)] = &[
-    ("crd.antrea.io/", &["NetworkPolicy", "ClusterNetworkPolicy"], "Antrea"),
-    ("k8s.cni.cncf.io/", &["MultiNetworkPolicy"], "a multi-network plugin"),
-];
-
-/// Who enforces the policy, when it is of a kind netseg does not analyse.
-fn unmodelled_policy(kind: &str, api_version: &str) -> Option<&'static str> {
-    UNMODELLED_POLICIES
-        .iter()
-        .find(|(group, kinds, _)| api_version.starts_with(group) && kinds.contains(&kind))
-        .map(|(_, _, engine)| *engine)
-}
-
-/// A policy kind netseg reads, in an API version it does not: the policy still restricts traffic that the answers
-/// leave out, which is worth a warning, not a quiet note. `served` says which versions are read ("of `v1`").
-fn unread_version(
-    inventory: &mut Inventory,
-    file: &Arc<str>,
-    node: &Node,
-    kind: &str,
-    served: &str,
-    api_version: &str,
-) {
-    let name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
-    inventory.diagnostics.push(Diagnostic {
-        severity: Severity::Warning,
-        code: DiagnosticCode::SkippedDocument,
-        file: file.clone(),
-        line: Some(node.line),
-        object: Some(ObjectRef { kind: kind.to_string(), namespace: None, name: name.to_string() }),
-        field: Some("apiVersion".into()),
-        message: format!(
-            "not analysed: netseg reads {kind} {served}, not `{api_version}`; the answers ignore what it restricts"
-        ),
-        hint: None,
-    });
-}
-
-fn unmodelled(inventory: &mut Inventory, file: &Arc<str>, node: &Node, kind: &str, engine: &'static str) {
-    let metadata = node.get("metadata");
-    let name = metadata.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
-    let cluster_scoped =
-        ["Global", "StagedGlobal", "Cluster", "CiliumClusterwide"].iter().any(|prefix| kind.starts_with(prefix));
-    let namespace = (!cluster_scoped).then(|| {
-        let given = metadata.and_then(|m| m.get("namespace")).and_then(Node::as_str);
-        given.map(str::to_string).or_else(|| inventory.default_namespace.clone()).unwrap_or_else(|| "default".into())
-    });
-    // Staged policies are never enforced: they restrict nothing a finding could leave out.
-    if !kind.starts_with("Staged") {
-        let api_version = node.get("apiVersion").and_then(Node::as_str).unwrap_or_default();
-        // A later definition replaces an earlier one, as `kubectl apply` would.
-        inventory.unmodelled.retain(|p| !(p.kind == kind && p.name == name && p.namespace == namespace));
-        inventory.unmodelled.push(crate::unmodelled::UnmodelledPolicy {
-            kind: kind.to_string(),
-            namespace: namespace.clone(),
-            name: name.to_string(),
-            engine,
-            location: Location { file: file.clone(), line: node.line },
-            selection: crate::unmodelled::selection(kind, api_version, node.get("spec")),
-        });
-    }
-    inventory.diagnostics.push(Diagnostic {
-        severity: Severity::Warning,
-        code: DiagnosticCode::UnmodelledPolicy,
-        file: file.clone(),
-        line: Some(node.line),
-        object: Some(ObjectRef { kind: kind.to_string(), namespace, name: name.into() }),
-        field: None,
-        message: format!(
-            "not analysed: netseg does not model this kind yet, so the answers ignore what {engine} enforces \
-             with it and may show more connectivity than the cluster allows"
-        ),
-        hint: None,
-    });
-}
-
-/// The one version Cilium serves its policies in.
-const CILIUM_API_VERSION: &str = "cilium.io/v2";
-/// The API versions Calico serves its objects at: the aggregated API server, and the CRDs it stores them in.
-const CALICO_API_VERSIONS: &[&str] = &["projectcalico.org/v3", "crd.projectcalico.org/v1"];
-
-/// A Calico kind netseg reads, when `api_version` is Calico's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CalicoKind {
-    Tier,
-    Policy(CalicoPolicyKind),
-    StagedKubernetesNetworkPolicy,
-    NetworkSet,
-    GlobalNetworkSet,
-    HostEndpoint,
-}
-
-fn calico_kind(kind: &str, api_version: &str) -> Option<CalicoKind> {
-    if !CALICO_API_VERSIONS.contains(&api_version) {
-        return None;
-    }
-    Some(match kind {
-        "Tier" => CalicoKind::Tier,
-        "NetworkPolicy" => CalicoKind::Policy(CalicoPolicyKind::NetworkPolicy),
-        "GlobalNetworkPolicy" => CalicoKind::Policy(CalicoPolicyKind::GlobalNetworkPolicy),
-        "StagedNetworkPolicy" => CalicoKind::Policy(CalicoPolicyKind::StagedNetworkPolicy),
-        "StagedGlobalNetworkPolicy" => CalicoKind::Policy(CalicoPolicyKind::StagedGlobalNetworkPolicy),
-        "StagedKubernetesNetworkPolicy" => CalicoKind::StagedKubernetesNetworkPolicy,
-        "NetworkSet" => CalicoKind::NetworkSet,
-        "GlobalNetworkSet" => CalicoKind::GlobalNetworkSet,
-        "HostEndpoint" => CalicoKind::HostEndpoint,
-        _ => return None,
-    })
-}
-
-impl CalicoKind {
-    fn cluster_scoped(self) -> bool {
-        match self {
-            CalicoKind::Tier | CalicoKind::GlobalNetworkSet | CalicoKind::HostEndpoint => true,
-            CalicoKind::Policy(kind) => kind.is_global(),
-            CalicoKind::StagedKubernetesNetworkPolicy | CalicoKind::NetworkSet => false,
-        }
-    }
-}
-
-/// The kind as diagnostics and findings name it: Calico's NetworkPolicy is told apart from Kubernetes' by its group.
-pub fn calico_kind_name(kind: &str) -> String {
-    if kind == "NetworkPolicy" {
-        "projectcalico.org/NetworkPolicy".to_string()
-    } else {
-        kind.to_string()
-    }
-}
-
-fn admin_policy_kind(kind: &str) -> Option<AdminPolicyKind> {
-    match kind {
-        "AdminNetworkPolicy" => Some(AdminPolicyKind::AdminNetworkPolicy),
-        "BaselineAdminNetworkPolicy" => Some(AdminPolicyKind::BaselineAdminNetworkPolicy),
-        "ClusterNetworkPolicy" => Some(AdminPolicyKind::ClusterNetworkPolicy),
-        _ => None,
-    }
-}
-
-fn admin_api_version(kind: AdminPolicyKind) -> &'static str {
-    match kind {
-        AdminPolicyKind::AdminNetworkPolicy | AdminPolicyKind::BaselineAdminNetworkPolicy => {
-            "policy.networking.k8s.io/v1alpha1"
-        }
-        AdminPolicyKind::ClusterNetworkPolicy => "policy.networking.k8s.io/v1alpha2",
-    }
-}
-
-/// `implied` is the kind and apiVersion that the object's list gives it, for objects that name neither.
-fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied: Option<(&str, &str)>) {
-    let kind = match node.get("kind").map(|k| &k.value) {
-        Some(Value::Str(kind)) => kind.as_str(),
-        _ => match implied {
-            Some((kind, _)) => kind,
-            None if is_kustomization_file(file) => {
-                kustomization(inventory, file, node);
-                return;
-            }
-            None => {
-                note(
-                    inventory,
-                    file,
-                    node.line,
-                    "skipped: a document with no `kind` is not a Kubernetes object".into(),
-                );
-                return;
-            }
-        },
-    };
-    if kind == "List" || (kind.ends_with("List") && node.get("items").is_some()) {
-        match node.get("items").map(|i| &i.value) {
-            Some(Value::Seq(items)) => {
-                for item in items {
-                    load_list_item(inventory, file, item, Some(kind));
-                }
-            }
-            Some(Value::Null) | None => {}
-            Some(_) => note(inventory, file, node.line, format!("skipped: `{kind}` whose items is not a list")),
-        }
-        return;
-    }
-    let api_version =
-        node.get("apiVersion").and_then(Node::as_str).or(implied.map(|(_, api_version)| api_version)).unwrap_or("");
-    if api_version.starts_with("kustomize.config.k8s.io/")
-        || (matches!(kind, "Kustomization" | "Component") && is_kustomization_file(file))
-    {
-        // Kustomize's own file, not a cluster object.
-        kustomization(inventory, file, node);
-        return;
-    }
-    inventory.objects_read += 1;
-    if let Some(engine) = unmodelled_policy(kind, api_version) {
-        unmodelled(inventory, file, node, kind, engine);
-        return;
-    }
-    let calico = calico_kind(kind, api_version);
-    let workload_kind = WorkloadKind::from_kind(kind).filter(|_| calico.is_none());
-    let admin_kind = admin_policy_kind(kind);
-    let mesh_kind = match decode::mesh::MeshKind::of(kind, api_version) {
-        Some(Ok(mesh_kind)) => Some(mesh_kind),
-        Some(Err(served)) => {
-            // A mesh policy of a version netseg does not read still restricts traffic: a warning, not a note.
-            let served = format!("of versions {served}");
-            unread_version(inventory, file, node, kind, &served, api_version);
-            return;
-        }
-        None => None,
-    };
-    let config_map_name = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("");
-    let mesh_config = kind == "ConfigMap" && decode::mesh::config::is_mesh_config(config_map_name);
-    let cilium_kind = CiliumPolicyKind::from_kind(kind).filter(|_| api_version.starts_with("cilium.io/"));
-    let cilium_config = kind == "ConfigMap"
-        && node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str) == Some(CILIUM_CONFIG);
-    let read = matches!(
-        kind,
-        "Namespace"
-            | "Node"
-            | "Service"
-            | "NetworkPolicy"
-            | "Endpoints"
-            | "EndpointSlice"
-            | "Ingress"
-            | "ServiceAccount"
-            | "ConfigMap"
-            | "Secret"
-    ) || workload_kind.is_some()
-        || admin_kind.is_some()
-        || cilium_kind.is_some()
-        || cilium_config
-        || calico.is_some()
-        || mesh_kind.is_some()
-        || mesh_config;
-    if !read {
-        note(inventory, file, node.line, format!("skipped: kind `{kind}` is not read by netseg"));
-        return;
-    }
-    if kind == "NetworkPolicy" && calico.is_none() && api_version != "networking.k8s.io/v1" {
-        note(
-            inventory,
-            file,
-            node.line,
-            format!("skipped: NetworkPolicy of apiVersion `{api_version}`; only networking.k8s.io/v1 is served by Kubernetes"),
-        );
-        return;
-    }
-    if let Some(admin_kind) = admin_kind {
-        let served = admin_api_version(admin_kind);
-        if api_version != served {
-            // Other projects (Antrea, for one) have kinds of the same name in their own API groups, and
-            // network-policy-api has versions netseg does not read: either way the policy restricts traffic that
-            // the answers leave out, which is worth a warning, not a quiet note.
-            unread_version(inventory, file, node, kind, &format!("of `{served}`"), api_version);
-            return;
-        }
-    }
-    if cilium_kind.is_some() && api_version != CILIUM_API_VERSION {
-        // Cilium serves its policies in v2 only; another version is not an object any cluster holds.
-        unread_version(inventory, file, node, kind, &format!("of `{CILIUM_API_VERSION}`"), api_version);
-        return;
-    }
-    let clusterwide = cilium_kind == Some(CiliumPolicyKind::CiliumClusterwideNetworkPolicy);
-    let cluster_scoped = matches!(kind, "Namespace" | "Node")
-        || admin_kind.is_some()
-        || clusterwide
-        || calico.is_some_and(CalicoKind::cluster_scoped);
-    let name_guess = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
-    let default_namespace = inventory.default_namespace.clone().unwrap_or_else(|| "default".to_string());
-    let namespace_guess =
-        node.get("metadata").and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or(&default_namespace);
-    let object_kind = if calico.is_some() { calico_kind_name(kind) } else { kind.to_string() };
-    let object_ref = ObjectRef {
-        kind: object_kind.clone(),
-        namespace: (!cluster_scoped).then(|| namespace_guess.to_string()),
-        name: name_guess.to_string(),
-    };
-    let mut ctx = Ctx::new(file, Some(object_ref));
-    let location = Location { file: file.clone(), line: node.line };
-    let Some(meta) = decode::metadata(&mut ctx, node) else {
-        inventory.diagnostics.append(&mut ctx.diagnostics);
-        return;
-    };
-    if meta.namespace.is_none() && !cluster_scoped && inventory.default_namespace.is_none() {
-        inventory.namespace_defaulted += 1;
-    }
-    let namespace = meta.namespace.clone().unwrap_or_else(|| default_namespace.clone());
-    let name = meta.name.clone();
-    let key = (object_kind, if cluster_scoped { String::new() } else { namespace.clone() }, name.clone());
-    enum Loaded {
-        Mesh(decode::mesh::MeshObject),
-        Namespace(Namespace),
-        Node(ClusterNode),
-        Workload(WorkloadObject),
-        Service(Service),
-        Policy(NetworkPolicy),
-        Admin(AdminPolicy),
-        Cilium(CiliumPolicy),
-        CiliumConfig(CiliumConfig),
-        ConfigMap(crate::config::ConfigMap),
-        Secret(crate::config::SecretKeys),
-        Endpoints(ServiceEndpoints),
-        Ingress(Ingress),
-        ServiceAccount(ServiceAccount),
-        CalicoTier(crate::calico::CalicoTier),
-        CalicoPolicy(crate::calico::CalicoPolicy),
-        StagedKubernetes(crate::calico::StagedKubernetesPolicy),
-        NetworkSet(crate::calico::NetworkSet),
-        HostEndpoint(crate::calico::HostEndpoint),
-    }
-    let loaded = match kind {
-        _ if calico.is_some() => {
-            let Some(calico) = calico else { return };
-            let namespaced = (!cluster_scoped).then(|| namespace.clone());
-            match calico {
-                CalicoKind::Tier => Loaded::CalicoTier(decode::calico_tier(&mut ctx, node, name, location.clone())),
-                CalicoKind::Policy(policy_kind) => Loaded::CalicoPolicy(decode::calico_policy(
-                    &mut ctx,
-                    node,
-                    policy_kind,
-                    namespaced,
-                    name,
-                    meta.ignore,
-                    location.clone(),
-                )),
-                CalicoKind::StagedKubernetesNetworkPolicy => Loaded::StagedKubernetes(
-                    decode::staged_kubernetes_policy(&mut ctx, node, namespace, name, meta.ignore, location.clone()),
-                ),
-                CalicoKind::NetworkSet | CalicoKind::GlobalNetworkSet => Loaded::NetworkSet(decode::network_set(
-                    &mut ctx,
-                    node,
-                    namespaced,
-                    name,
-                    meta.labels,
-                    location.clone(),
-                )),
-                CalicoKind::HostEndpoint => {
-                    Loaded::HostEndpoint(decode::host_endpoint(&mut ctx, node, name, meta.labels, location.clone()))
-                }
-            }
-        }
-        "ServiceAccount" => {
-            Loaded::ServiceAccount(ServiceAccount { namespace, name, labels: meta.labels, location: location.clone() })
-        }
-        "Namespace" => {
-            let mut labels = meta.labels;
-            labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
-            Loaded::Namespace(Namespace {
-                name,
-                labels,
-                annotations: meta.annotations,
-                ignore: meta.ignore,
-                location: Some(location.clone()),
-            })
-        }
-        "Node" => Loaded::Node(decode::cluster_node(&mut ctx, node, name, meta.labels, location.clone())),
-        "Service" => Loaded::Service(decode::service(&mut ctx, node, namespace, name, meta.ignore, location.clone())),
-        "NetworkPolicy" => {
-            Loaded::Policy(decode::network_policy(&mut ctx, node, namespace, name, meta.ignore, location.clone()))
-        }
-        "Endpoints" | "EndpointSlice" => {
-            Loaded::Endpoints(decode::service_endpoints(&mut ctx, node, kind, &meta, namespace, location.clone()))
-        }
-        "Ingress" => Loaded::Ingress(decode::ingress(&mut ctx, node, namespace, name, location.clone())),
-        _ if cilium_config => Loaded::CiliumConfig(decode::cilium_config(&mut ctx, node, namespace, location.clone())),
-        _ if cilium_kind.is_some() => {
-            let Some(cilium_kind) = cilium_kind else { return };
-            let namespace = (!clusterwide).then_some(namespace);
-            Loaded::Cilium(decode::cilium_policy(
-                &mut ctx,
-                node,
-                cilium_kind,
-                namespace,
-                name,
-                meta.ignore,
-                location.clone(),
-            ))
-        }
-        "ConfigMap" => {
-            decode::mesh::config::config_map(&mut ctx, node, &name, &location, &mut inventory.mesh);
-            let mut budget = crate::config::MAX_CONFIG_DATA_BYTES.saturating_sub(inventory.config_bytes);
-            let before = budget;
-            let config_map = decode::config_map(&mut ctx, node, namespace, name, location.clone(), &mut budget);
-            inventory.config_bytes += before - budget;
-            Loaded::ConfigMap(config_map)
-        }
-        "Secret" => Loaded::Secret(decode::secret(&mut ctx, node, namespace, name, location.clone())),
-        _ if mesh_kind.is_some() => {
-            let Some(mesh_kind) = mesh_kind else { return };
-            let created = node
-                .get("metadata")
-                .and_then(|m| m.get("creationTimestamp"))
-                .and_then(Node::as_str)
-                .map(str::to_string);
-            let object = decode::mesh::Object {
-                namespace,
-                name,
-                labels: &meta.labels,
-                created,
-                ignore: meta.ignore.clone(),
-                location: location.clone(),
-            };
-            match decode::mesh::decode(&mut ctx, mesh_kind, node, object) {
-                Some(object) => Loaded::Mesh(object),
-                None => {
-                    inventory.diagnostics.append(&mut ctx.diagnostics);
-                    note(
-                        inventory,
-                        file,
-                        node.line,
-                        format!("skipped: {kind} `{name_guess}` attaches to no Linkerd Server"),
-                    );
-                    return;
-                }
-            }
-        }
-        _ if admin_kind.is_some() => {
-            let Some(admin_kind) = admin_kind else { return };
-            Loaded::Admin(decode::admin_policy(&mut ctx, node, admin_kind, name, meta.ignore, location.clone()))
-        }
-        _ => {
-            let Some(workload_kind) = workload_kind else { return };
-            let pod = decode::pod_facts(&mut ctx, node, workload_kind, meta.labels, meta.annotations);
-            let selector = decode::workload_selector(&mut ctx, node, workload_kind);
-            Loaded::Workload(WorkloadObject {
-                id: WorkloadRef { namespace, name, kind: workload_kind },
-                owner: meta.owner,
-                selector,
-                pod,
-                ignore: meta.ignore,
-                location: location.clone(),
-            })
-        }
-    };
-    let rejected = ctx.rejected;
-    inventory.diagnostics.append(&mut ctx.diagnostics);
-    if rejected {
-        return;
-    }
-    if let Some((_, earlier)) = inventory.seen.get(&key) {
-        inventory.diagnostics.push(Diagnostic {
-            severity: Severity::Warning,
-            code: DiagnosticCode::DuplicateObject,
-            file: file.clone(),
-            line: Some(node.line),
-            object: Some(ObjectRef {
-                kind: key.0.clone(),
-                namespace: (!cluster_scoped).then(|| key.1.clone()),
-                name: key.2.clone(),
-            }),
-            field: None,
-            message: format!(
-                "defined again (first at {earlier}); the later definition is used, as `kubectl apply` would"
-            ),
-            hint: None,
-        });
-    }
-    let slot = inventory.seen.get(&key).map(|(index, _)| *index);
-    macro_rules! store {
-        ($list:expr, $value:expr) => {{
-            match slot {
-                Some(index) => $list[index] = $value,
-                None => {
-                    inventory.seen.insert(key, ($list.len(), location));
-                    $list.push($value);
-                }
-            }
-        }};
-    }
-    match loaded {
-        Loaded::Namespace(v) => store!(inventory.namespaces, v),
-        Loaded::Node(v) => store!(inventory.nodes, v),
-        Loaded::Workload(v) => store!(inventory.workloads, v),
-        Loaded::Service(v) => store!(inventory.services, v),
-        Loaded::Policy(v) => store!(inventory.policies, v),
-        Loaded::Admin(v) => store!(inventory.admin_policies, v),
-        Loaded::Cilium(v) => store!(inventory.cilium_policies, v),
-        Loaded::CiliumConfig(v) => inventory.cilium_config = Some(v),
-        Loaded::ConfigMap(v) => store!(inventory.config_maps, v),
-        Loaded::Secret(v) => store!(inventory.secrets, v),
-        Loaded::Endpoints(v) => store!(inventory.endpoints, v),
-        Loaded::Ingress(v) => store!(inventory.ingresses, v),
-        Loaded::ServiceAccount(v) => store!(inventory.service_accounts, v),
-        Loaded::CalicoTier(v) => store!(inventory.calico.tiers, v),
-        Loaded::CalicoPolicy(v) => store!(inventory.calico.policies, v),
-        Loaded::StagedKubernetes(v) => store!(inventory.calico.staged_kubernetes, v),
-        Loaded::NetworkSet(v) => store!(inventory.calico.network_sets, v),
-        Loaded::HostEndpoint(v) => store!(inventory.calico.host_endpoints, v),
-        Loaded::Mesh(object) => {
-            use decode::mesh::MeshObject;
-            match object {
-                MeshObject::IstioAuthorization(v) => store!(inventory.mesh.istio.authorization_policies, v),
-                MeshObject::IstioPeerAuthentication(v) => store!(inventory.mesh.istio.peer_authentications, v),
-                MeshObject::LinkerdServer(v) => store!(inventory.mesh.linkerd.servers, v),
-                MeshObject::LinkerdServerAuthorization(v) => store!(inventory.mesh.linkerd.server_authorizations, v),
-                MeshObject::LinkerdAuthorization(v) => store!(inventory.mesh.linkerd.authorization_policies, v),
-                MeshObject::LinkerdMeshTls(v) => store!(inventory.mesh.linkerd.mesh_tls_authentications, v),
-                MeshObject::LinkerdNetwork(v) => store!(inventory.mesh.linkerd.network_authentications, v),
-                MeshObject::LinkerdRoute(v) => store!(inventory.mesh.linkerd.http_routes, v),
-                MeshObject::ConsulIntentions(v) => store!(inventory.mesh.consul.intentions, v),
-                MeshObject::ConsulServiceDefaults(v) => store!(inventory.mesh.consul.service_defaults, v),
-                MeshObject::ConsulProxyDefaults(v) => {
-                    // There is one, `global`: a later one replaces it.
-                    inventory.seen.entry(key).or_insert((0, location));
-                    inventory.mesh.consul.proxy_defaults = Some(v);
-                }
-            }
-        }
-    }
+    let mut decoder = Decoder::new(&file, inventory.default_namespace.as_deref());
+    decoder.list_item(node, None);
+    let effects = decoder.effects;
+    apply(inventory, effects);
 }
 
 #[cfg(test)]
@@ -1210,21 +666,75 @@ mod tests {
         inventory
     }
 
-    /// Loads `text` with parsing on a second thread and on this one: everything read must be the same.
+    /// Loads `text` on this thread alone and with parsing and decoding on others: everything read must be the same.
     fn assert_same_on_one_and_two_threads(file: &str, text: &str, json: bool) -> Inventory {
+        assert_same_across_threads(file, text, json, 0)
+    }
+
+    /// As [`assert_same_on_one_and_two_threads`], with `config_bytes_spent` of the input's ConfigMap budget gone.
+    fn assert_same_across_threads(file: &str, text: &str, json: bool, config_bytes_spent: u64) -> Inventory {
         let load_with_threshold = |threshold| {
             let mut inventory = Inventory::default();
-            inventory.limits.pipeline_from_bytes = threshold;
+            inventory.limits.parallel_from_bytes = threshold;
+            inventory.config_bytes = config_bytes_spent;
             load_bytes(&mut inventory, Arc::from(file), text.as_bytes(), json);
             inventory
         };
         let (one, two) = (load_with_threshold(u64::MAX), load_with_threshold(0));
         // Everything but the duplicate index, a hash map whose printed order is random.
         let read = |i: &Inventory| {
-            format!("{:?} {:?} {:?} {} {}", i.namespaces, i.workloads, i.diagnostics, i.documents_read, i.objects_read)
+            format!(
+                "{:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {}",
+                i.namespaces,
+                i.workloads,
+                i.config_maps,
+                i.unmodelled,
+                i.mesh,
+                i.diagnostics,
+                i.documents_read,
+                i.objects_read,
+                i.namespace_defaulted,
+                i.config_bytes
+            )
         };
         assert_eq!(read(&one), read(&two));
         two
+    }
+
+    #[test]
+    fn objects_decoded_on_other_threads_are_put_in_place_in_input_order() {
+        // What depends on order: a later definition replacing an earlier one, the input's budget of ConfigMap data
+        // (nearly spent here, and taken from by ConfigMaps that are rejected), the last mesh setting winning, and a
+        // redefined policy of a kind netseg does not model.
+        let mut text = String::new();
+        for i in 0..900 {
+            let n = i % 300;
+            text.push_str(&format!("---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{n}}}\n"));
+            let bad_key = if i % 5 == 0 { ", 'bad key': x" } else { "" };
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{n}, namespace: a}}\ndata: {{k: '{}'{bad_key}}}\n",
+                "v".repeat(i % 13)
+            ));
+            if i % 100 == 7 {
+                let policy = if i % 200 == 7 { "deny" } else { "allow" };
+                text.push_str(&format!(
+                    "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: consul-server-config, namespace: c}}\n\
+                     data: {{server.json: '{{\"acl\": {{\"enabled\": true, \"default_policy\": \"{policy}\"}}}}'}}\n"
+                ));
+                text.push_str(&format!(
+                    "---\napiVersion: crd.antrea.io/v1beta1\nkind: NetworkPolicy\nmetadata: {{name: np, namespace: a}}\n\
+                     spec: {{priority: {i}}}\n"
+                ));
+            }
+        }
+        let spent = crate::config::MAX_CONFIG_DATA_BYTES - 3000;
+        let inventory = assert_same_across_threads("t.yaml", &text, false, spent);
+        assert_eq!(inventory.workloads.len(), 300);
+        assert_eq!(inventory.namespace_defaulted, 900);
+        assert_eq!(inventory.unmodelled.len(), 1);
+        let over_budget = inventory.diagnostics.iter().filter(|d| d.message.contains("key(s) not read")).count();
+        assert!(over_budget > 100, "the budget runs out part way: {over_budget}");
+        assert!(inventory.config_bytes <= crate::config::MAX_CONFIG_DATA_BYTES);
     }
 
     #[test]
@@ -1244,20 +754,76 @@ mod tests {
         assert!(inventory.diagnostics.iter().any(|d| d.code == DiagnosticCode::InvalidSyntax && d.line.is_some()));
     }
 
-    #[test]
-    fn a_json_list_parsed_on_a_second_thread_reads_as_on_one() {
-        let items: Vec<String> = (0..1000)
+    /// A `kubectl get -o json` dump of `count` pods: `kind` after `items`, every hundredth pod named invalidly, the
+    /// items spread over lines, with strings that hold brackets, commas and escaped quotes.
+    fn json_pod_list(count: usize, items_name_their_kind: bool) -> String {
+        let items: Vec<String> = (0..count)
             .map(|i| {
-                // Every hundredth pod has an invalid name: its error must come out in the same place.
                 let name = if i % 100 == 0 { format!("P_{i}") } else { format!("p{i}") };
-                format!(r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}", "namespace": "a"}}}}"#)
+                let kind = if items_name_their_kind { r#""kind": "Pod", "# } else { "" };
+                format!(
+                    "{{\"apiVersion\": \"v1\", {kind}\"metadata\": {{\"name\": \"{name}\", \"namespace\": \"a\",\n  \
+                     \"annotations\": {{\"note\": \"a ], b }}, \\\"c\\\" [{{\"}}}}}}"
+                )
             })
             .collect();
-        let text = format!("{{\"kind\": \"List\", \"items\": [\n{}\n], \"oops\"}}", items.join(",\n"));
+        format!(
+            "{{\"apiVersion\": \"v1\", \"items\": [\n{}\n],\n\"kind\": \"List\", \"metadata\": {{}}}}\n",
+            items.join(",\n")
+        )
+    }
+
+    #[test]
+    fn a_json_list_read_on_every_core_reads_as_on_one() {
+        let text = json_pod_list(1000, true);
+        assert!(crate::json::split_list(&text, 16).is_some_and(|split| split.runs.len() > 1));
         let inventory = assert_same_on_one_and_two_threads("t.json", &text, true);
         assert_eq!(inventory.workloads.len(), 990);
-        let syntax = inventory.diagnostics.iter().filter(|d| d.code == DiagnosticCode::InvalidSyntax).count();
-        assert_eq!(syntax, 1, "the broken end of the list is reported once");
+        assert!(
+            inventory.diagnostics.iter().all(|d| d.code == DiagnosticCode::InvalidValue),
+            "{:?}",
+            inventory.diagnostics
+        );
+    }
+
+    #[test]
+    fn a_json_list_whose_items_wait_for_its_kind_reads_as_on_one() {
+        // `PodList`'s items name no kind: they are Pods once the list's kind, after them, is read.
+        let text = json_pod_list(1000, false).replace(r#""kind": "List""#, r#""kind": "PodList""#);
+        let inventory = assert_same_on_one_and_two_threads("t.json", &text, true);
+        assert_eq!(inventory.workloads.len(), 990);
+    }
+
+    #[test]
+    fn a_node_budget_for_the_whole_list_counts_across_every_item() {
+        // With no alias expansion allowed, the budget is a fixed number of nodes for the whole document.
+        let text = json_pod_list(20_000, true);
+        let load_with_threshold = |threshold| {
+            let mut inventory = Inventory::default();
+            inventory.limits.parallel_from_bytes = threshold;
+            inventory.limits.parse.alias_expansion = 0;
+            load_bytes(&mut inventory, Arc::from("t.json"), text.as_bytes(), true);
+            let syntax = inventory.diagnostics.iter().find(|d| d.code == DiagnosticCode::InvalidSyntax);
+            (inventory.workloads.len(), syntax.map(|d| d.message.clone()).unwrap_or_default())
+        };
+        let (one, every_core) = (load_with_threshold(u64::MAX), load_with_threshold(0));
+        assert!(one.1.contains("nodes"), "the budget is reached: {}", one.1);
+        assert_eq!(one, every_core);
+    }
+
+    #[test]
+    fn a_broken_json_list_read_on_every_core_reports_as_on_one() {
+        let text = json_pod_list(1000, true);
+        // Broken in an item half way, in the list after the items, and at its very end.
+        let broken_item = text.replacen(r#""p501""#, r#""p501"#, 1);
+        let broken_rest = text.replace(r#""metadata": {}"#, r#""metadata": {]"#);
+        let broken_end = format!("{}, \"oops\"}}", text.trim_end().trim_end_matches('}'));
+        for broken in [broken_item, broken_rest, broken_end] {
+            let inventory = assert_same_on_one_and_two_threads("t.json", &broken, true);
+            let syntax = inventory.diagnostics.iter().filter(|d| d.code == DiagnosticCode::InvalidSyntax).count();
+            assert_eq!(syntax, 1, "the break is reported once: {:?}", inventory.diagnostics.last());
+            assert_ne!(broken, text);
+        }
     }
 
     #[test]

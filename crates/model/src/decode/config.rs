@@ -2,28 +2,24 @@
 
 use super::{join, truncate, Ctx};
 use crate::config::{ConfigKind, ConfigMap, ConfigRef, ConfigUse, ConfigValue, SecretKeys, MAX_CONFIG_MAP_BYTES};
-use crate::diag::{DiagnosticCode, Severity};
+use crate::diag::DiagnosticCode;
 use crate::kube::Location;
 use crate::yaml::{Node, Value};
 
-/// A ConfigMap's `data`: each value a string, each key a valid key. `binaryData` is not read. `budget` is what
-/// the input may still keep; keys past it, or past [`MAX_CONFIG_MAP_BYTES`] in this ConfigMap, are dropped with
-/// a warning.
+/// A ConfigMap's `data`: each value a string, each key a valid key. `binaryData` is not read. Every valid key is
+/// kept here; [`keep_within_budget`] then drops what the input may not keep, in input order.
 pub(crate) fn config_map(
     ctx: &mut Ctx<'_>,
     root: &Node,
     namespace: String,
     name: String,
     location: Location,
-    budget: &mut u64,
 ) -> ConfigMap {
     let mut data = Vec::new();
     let Some(entries) = root.get("data").and_then(|d| ctx.map(d, "data")) else {
         return ConfigMap { namespace, name, data, location };
     };
     let Value::Map(entries) = &entries.value else { return ConfigMap { namespace, name, data, location } };
-    let mut kept = 0usize;
-    let mut dropped = 0usize;
     for (key, value) in entries {
         let field = join("data", key);
         if let Err(why) = validate_key(key) {
@@ -43,30 +39,37 @@ pub(crate) fn config_map(
                 continue;
             }
         };
-        let size = key.len() + text.len();
+        data.push(ConfigValue { key: key.clone(), value: text.to_string(), line: value.line });
+    }
+    ConfigMap { namespace, name, data, location }
+}
+
+/// Drops the keys past [`MAX_CONFIG_MAP_BYTES`] in this ConfigMap or past `budget`, what the input may still keep,
+/// and takes what is kept from the budget. Returns the warning to give when keys were dropped.
+///
+/// Apart from decoding, because the budget is the whole input's: objects decoded on other threads take from it
+/// in input order.
+pub(crate) fn keep_within_budget(config_map: &mut ConfigMap, budget: &mut u64) -> Option<String> {
+    let mut kept = 0usize;
+    let before = config_map.data.len();
+    config_map.data.retain(|value| {
+        let size = value.key.len() + value.value.len();
         if kept + size > MAX_CONFIG_MAP_BYTES || size as u64 > *budget {
-            dropped += 1;
-            continue;
+            return false;
         }
         kept += size;
         *budget -= size as u64;
-        data.push(ConfigValue { key: key.clone(), value: text.to_string(), line: value.line });
-    }
-    if dropped > 0 {
-        ctx.push(
-            Severity::Warning,
-            DiagnosticCode::InvalidValue,
-            root.get("data").map_or(root.line, |d| d.line),
-            "data",
-            format!(
-                "{dropped} key(s) not read: over the {} MiB kept per ConfigMap or the {} MiB kept for the whole input; \
-                 the hosts they name are not declared flows",
-                MAX_CONFIG_MAP_BYTES >> 20,
-                crate::config::MAX_CONFIG_DATA_BYTES >> 20
-            ),
-        );
-    }
-    ConfigMap { namespace, name, data, location }
+        true
+    });
+    let dropped = before - config_map.data.len();
+    (dropped > 0).then(|| {
+        format!(
+            "{dropped} key(s) not read: over the {} MiB kept per ConfigMap or the {} MiB kept for the whole input; \
+             the hosts they name are not declared flows",
+            MAX_CONFIG_MAP_BYTES >> 20,
+            crate::config::MAX_CONFIG_DATA_BYTES >> 20
+        )
+    })
 }
 
 /// A Secret's key names, from `data` and `stringData`. The values are neither kept nor checked, so that no

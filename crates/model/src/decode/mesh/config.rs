@@ -18,27 +18,42 @@ pub(crate) fn is_mesh_config(name: &str) -> bool {
     name == ISTIO_CONFIG || name == LINKERD_CONFIG || name.ends_with("consul-server-config")
 }
 
-/// Reads a mesh ConfigMap's settings into `meshes`; what cannot be read is a warning and keeps the defaults.
-pub(crate) fn config_map(ctx: &mut Ctx<'_>, root: &Node, name: &str, location: &Location, meshes: &mut Meshes) {
-    let Some(data) = root.get("data") else { return };
+/// A mesh setting read from a ConfigMap, to be put in place in input order (a later one replaces an earlier one).
+#[derive(Debug)]
+pub(crate) enum MeshSetting {
+    Istio(MeshConfig),
+    Linkerd(LinkerdConfig),
+    Consul(ConsulConfig),
+}
+
+impl MeshSetting {
+    pub(crate) fn put_into(self, meshes: &mut Meshes) {
+        match self {
+            MeshSetting::Istio(config) => meshes.istio.config = config,
+            MeshSetting::Linkerd(config) => meshes.linkerd.config = config,
+            MeshSetting::Consul(config) => meshes.consul.config = config,
+        }
+    }
+}
+
+/// Reads a mesh ConfigMap's settings; what cannot be read is a warning and keeps the defaults (`None`).
+pub(crate) fn config_map(ctx: &mut Ctx<'_>, root: &Node, name: &str, location: &Location) -> Option<MeshSetting> {
+    let data = root.get("data")?;
     if name == ISTIO_CONFIG {
-        if let Some(mesh) = data.get("mesh") {
-            if let Some(config) = istio_mesh_config(ctx, mesh, location) {
-                meshes.istio.config = config;
-            }
-        }
+        istio_mesh_config(ctx, data.get("mesh")?, location).map(MeshSetting::Istio)
     } else if name == LINKERD_CONFIG {
-        if let Some(values) = data.get("values") {
-            if let Some(config) = linkerd_config(ctx, values, location) {
-                meshes.linkerd.config = config;
-            }
-        }
+        linkerd_config(ctx, data.get("values")?, location).map(MeshSetting::Linkerd)
     } else if let Value::Map(entries) = &data.value {
+        // Every value is read (and warned about); the last one that reads wins, as when each was put in place.
+        let mut setting = None;
         for (key, value) in entries {
             if let Some(config) = consul_config(ctx, value, &join("data", key), location) {
-                meshes.consul.config = config;
+                setting = Some(MeshSetting::Consul(config));
             }
         }
+        setting
+    } else {
+        None
     }
 }
 
