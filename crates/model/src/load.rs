@@ -6,7 +6,7 @@ use crate::decode;
 use crate::diag::{Diagnostic, DiagnosticCode, Severity};
 use crate::json::{parse_json, parse_list_items};
 use crate::kube::*;
-use crate::parallel::map_in_parallel;
+use crate::parallel::for_each_in_parallel;
 use crate::yaml::{parse_documents, Node, ParseLimits, Parsed, SyntaxError, Value};
 pub use object::calico_kind_name;
 use object::{apply, Decoder, Effect};
@@ -435,7 +435,6 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
     }
     // Stdin has no file name to go by: JSON is what starts like JSON.
     let json = json || (file.as_ref() == "<stdin>" && text.trim_start().starts_with(['{', '[']));
-    let chunks = if json { vec![(1, text)] } else { split_documents(text) };
     // What each parsed document or list item adds to the inventory, decoded on the thread that parsed it.
     let default_namespace = inventory.default_namespace.clone();
     let decode = |parsed| {
@@ -455,95 +454,118 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
             }
         }
     };
-    // One chunk (a YAML stream's `---`-separated part, or the whole JSON text), parsed and decoded.
-    let read_chunk = |&(first_line, chunk): &(u32, &str)| {
-        let mut decoded = Vec::new();
-        let mut sink = |parsed| decoded.push(decode(parsed));
-        let error = if json {
-            parse_json(chunk, limits, &mut sink)
-        } else {
-            parse_documents(chunk, first_line, limits, &mut sink)
-        };
-        decoded.push(Decoded::ChunkEnd(error));
-        decoded
-    };
-    let decoded: Vec<Vec<Decoded>> = if (text.len() as u64) < inventory.limits.parallel_from_bytes {
-        chunks.iter().map(read_chunk).collect()
-    } else if json {
-        read_list_in_parallel(text, limits, &decode).unwrap_or_else(|| chunks.iter().map(read_chunk).collect())
-    } else {
-        map_in_parallel(&chunks, read_chunk)
-    };
+    let small = (text.len() as u64) < inventory.limits.parallel_from_bytes;
     // Putting the decoded objects in place, in input order.
     let mut waiting: Vec<Node> = Vec::new();
-    for decoded in decoded.into_iter().flatten() {
-        match decoded {
-            Decoded::Item(effects) => apply(inventory, effects),
-            Decoded::Waiting(item) => waiting.push(item),
-            Decoded::Document { list_kind, effects } => {
-                let mut decoder = Decoder::new(&file, default_namespace.as_deref());
-                for item in waiting.drain(..) {
-                    decoder.list_item(&item, list_kind.as_deref());
-                }
-                apply(inventory, decoder.effects);
-                apply(inventory, effects);
+    let mut put = |decoded| match decoded {
+        Decoded::Item(effects) => apply(inventory, effects),
+        Decoded::Waiting(item) => waiting.push(item),
+        Decoded::Document { list_kind, effects } => {
+            let mut decoder = Decoder::new(&file, default_namespace.as_deref());
+            for item in waiting.drain(..) {
+                decoder.list_item(&item, list_kind.as_deref());
             }
-            Decoded::ChunkEnd(error) => {
-                // A chunk that broke off never named its list's kind: its waiting items are not read.
-                waiting.clear();
-                if let Some(error) = error {
-                    inventory.diagnostics.push(Diagnostic {
-                        severity: Severity::Error,
-                        code: DiagnosticCode::InvalidSyntax,
-                        file: file.clone(),
-                        line: Some(error.line),
-                        object: None,
-                        field: None,
-                        message: format!("{} (the rest of this document is left out)", error.message),
-                        hint: text
-                            .lines()
-                            .nth(error.line.saturating_sub(1) as usize)
-                            .filter(|line| line.contains("{{"))
-                            .map(|_| {
-                                "`{{ ... }}` is template text: render the template first (`helm template`)".into()
-                            }),
-                    });
-                }
-                inventory.cap_diagnostics();
-            }
+            apply(inventory, decoder.effects);
+            apply(inventory, effects);
         }
+        Decoded::ChunkEnd(error) => {
+            // A chunk that broke off never named its list's kind: its waiting items are not read.
+            waiting.clear();
+            if let Some(error) = error {
+                inventory.diagnostics.push(Diagnostic {
+                    severity: Severity::Error,
+                    code: DiagnosticCode::InvalidSyntax,
+                    file: file.clone(),
+                    line: Some(error.line),
+                    object: None,
+                    field: None,
+                    message: format!("{} (the rest of this document is left out)", error.message),
+                    hint: text
+                        .lines()
+                        .nth(error.line.saturating_sub(1) as usize)
+                        .filter(|line| line.contains("{{"))
+                        .map(|_| "`{{ ... }}` is template text: render the template first (`helm template`)".into()),
+                });
+            }
+            inventory.cap_diagnostics();
+        }
+    };
+    if json {
+        let read_whole = if small { Some(0) } else { read_list_in_parallel(text, limits, &decode, &mut put) };
+        if let Some(mut already_put) = read_whole {
+            // The items put in place before a run broke off are the first a whole read hands over.
+            let mut sink = |parsed| match parsed {
+                Parsed::ListItem { .. } if already_put > 0 => already_put -= 1,
+                parsed => put(decode(parsed)),
+            };
+            let error = parse_json(text, limits, &mut sink);
+            put(Decoded::ChunkEnd(error));
+        }
+    } else if small {
+        for (first_line, chunk) in split_documents(text) {
+            let error = parse_documents(chunk, first_line, limits, &mut |parsed| put(decode(parsed)));
+            put(Decoded::ChunkEnd(error));
+        }
+    } else {
+        let read_chunk = |&(first_line, chunk): &(u32, &str)| {
+            let mut decoded = Vec::new();
+            let error = parse_documents(chunk, first_line, limits, &mut |parsed| decoded.push(decode(parsed)));
+            decoded.push(Decoded::ChunkEnd(error));
+            decoded
+        };
+        for_each_in_parallel(&split_documents(text), read_chunk, |decoded| {
+            decoded.into_iter().for_each(&mut put);
+            true
+        });
     }
 }
 
-/// A JSON `List` read on every core: runs of its items parsed and decoded in parallel, then the list without them.
-/// `None` when the text is not such a list, or holds a syntax error: read whole, it then reports the error where
-/// it is and as it always has.
+/// A JSON `List` read on every core: runs of its items parsed and decoded in parallel and put in place in order,
+/// then the list around them. `Some(n)` when the text must be read whole instead, its first `n` items being in
+/// place already: it is not such a list, or it breaks somewhere, and read whole it reports the break where it is
+/// and as it always has.
 fn read_list_in_parallel(
     text: &str,
     limits: ParseLimits,
     decode: &(impl Fn(Parsed) -> Decoded + Sync),
-) -> Option<Vec<Vec<Decoded>>> {
+    put: &mut impl FnMut(Decoded),
+) -> Option<usize> {
     // A JSON node takes at least a byte, so a budget of a node per byte is never reached; a smaller one (a
     // `--max-alias-expansion` of 0) counts nodes across the whole document, which only a whole read can.
     if limits.node_budget(text.len()) < text.len() {
-        return None;
+        return Some(0);
     }
     // Several runs per thread, so that a thread that finishes early takes another.
-    let split = crate::json::split_list(text, 8 * crate::parallel::threads())?;
-    let list_kind = split.list_kind.as_deref();
-    let runs = map_in_parallel(&split.runs, |&(first_line, run)| {
-        let mut decoded = Vec::new();
-        let error = parse_list_items(run, first_line, list_kind, limits, &mut |parsed| decoded.push(decode(parsed)));
-        error.is_none().then_some(decoded)
-    });
-    let mut decoded = runs.into_iter().collect::<Option<Vec<_>>>()?;
+    let Some(split) = crate::json::split_list(text, 8 * crate::parallel::threads()) else { return Some(0) };
+    // The list around the items first: where it breaks before them, a whole read hands over no item.
     let mut list = Vec::new();
     if parse_json(&split.rest, limits, &mut |parsed| list.push(decode(parsed))).is_some() {
-        return None;
+        return Some(0);
     }
-    list.push(Decoded::ChunkEnd(None));
-    decoded.push(list);
-    Some(decoded)
+    let list_kind = split.list_kind.as_deref();
+    let mut items_put = 0;
+    let mut broken = false;
+    let read_run = |&(first_line, run): &(u32, &str)| {
+        let mut decoded = Vec::new();
+        let error = parse_list_items(run, first_line, list_kind, limits, &mut |parsed| decoded.push(decode(parsed)));
+        (decoded, error)
+    };
+    for_each_in_parallel(&split.runs, read_run, |(decoded, error)| {
+        if error.is_some() {
+            broken = true;
+            return false;
+        }
+        // One decoded result per item.
+        items_put += decoded.len();
+        decoded.into_iter().for_each(&mut *put);
+        true
+    });
+    if broken {
+        return Some(items_put);
+    }
+    list.into_iter().for_each(&mut *put);
+    put(Decoded::ChunkEnd(None));
+    None
 }
 
 /// What parsing and decoding a chunk yields, to be put in place in input order.
@@ -814,11 +836,15 @@ mod tests {
     #[test]
     fn a_broken_json_list_read_on_every_core_reports_as_on_one() {
         let text = json_pod_list(1000, true);
-        // Broken in an item half way, in the list after the items, and at its very end.
-        let broken_item = text.replacen(r#""p501""#, r#""p501"#, 1);
+        // Broken before the items, in an item half way, in the list after the items, and at its very end.
+        let broken_start = text.replacen(r#""apiVersion": "v1""#, r#""apiVersion": v1"#, 1);
+        // (quotes and brackets still balanced, so that the item's run is cut as usual and breaks when parsed)
+        let broken_item = text.replacen(r#""p501", "namespace": "a""#, r#""p501", "namespace": nope"#, 1);
+        // (an unclosed string, which throws the cut itself off)
+        let broken_quote = text.replacen(r#""p502""#, r#""p502"#, 1);
         let broken_rest = text.replace(r#""metadata": {}"#, r#""metadata": {]"#);
         let broken_end = format!("{}, \"oops\"}}", text.trim_end().trim_end_matches('}'));
-        for broken in [broken_item, broken_rest, broken_end] {
+        for broken in [broken_start, broken_item, broken_quote, broken_rest, broken_end] {
             let inventory = assert_same_on_one_and_two_threads("t.json", &broken, true);
             let syntax = inventory.diagnostics.iter().filter(|d| d.code == DiagnosticCode::InvalidSyntax).count();
             assert_eq!(syntax, 1, "the break is reported once: {:?}", inventory.diagnostics.last());

@@ -5,56 +5,109 @@
 //! on one thread and freed on another cost more than it saved), and the results come back in input order for the
 //! caller to put in place.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::channel;
 
 /// How many threads read an input: one per core, up to eight.
 pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8)
 }
 
-/// `map` applied to every part, on as many threads as there are cores, in the order of `parts`.
+/// `map` applied to every part on as many threads as there are cores, and `consume` on this thread, given each
+/// result in the order of `parts` as soon as it and those before it are ready; `consume` returns `false` to stop.
 ///
-/// Threads take the next part as they finish one, so parts of uneven size still keep every core busy. A panic in
-/// `map` propagates to the caller, as it would on one thread.
-pub(crate) fn map_in_parallel<T: Sync, U: Send>(parts: &[T], map: impl Fn(&T) -> U + Sync) -> Vec<U> {
+/// Threads take the next part as they finish one, so parts of uneven size still keep every core busy. This thread
+/// reads parts too and, between them, consumes what is ready, so that few results wait. A panic in `map` or
+/// `consume` propagates to the caller, as it would on one thread.
+pub(crate) fn for_each_in_parallel<T: Sync, U: Send>(
+    parts: &[T],
+    map: impl Fn(&T) -> U + Sync,
+    mut consume: impl FnMut(U) -> bool,
+) {
     let threads = threads().min(parts.len());
     if threads <= 1 {
-        return parts.iter().map(map).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let take_parts = || {
-        let mut done = Vec::new();
-        loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(part) = parts.get(index) else { return done };
-            done.push((index, map(part)));
-        }
-    };
-    let mut done: Vec<(usize, U)> = std::thread::scope(|scope| {
-        // This thread reads parts too: what it decodes is then freed, later, by the thread that allocated it.
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(take_parts)).collect();
-        let mut done = take_parts();
-        for helper in helpers {
-            match helper.join() {
-                Ok(mut mapped) => done.append(&mut mapped),
-                Err(panic) => std::panic::resume_unwind(panic),
+        for part in parts {
+            if !consume(map(part)) {
+                return;
             }
         }
-        done
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let take = || {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        parts.get(index).map(|part| (index, part))
+    };
+    let map = &map;
+    std::thread::scope(|scope| {
+        let (to_consumer, results) = channel::<(usize, U)>();
+        let helpers: Vec<_> = (1..threads)
+            .map(|_| {
+                let to_consumer = to_consumer.clone();
+                scope.spawn(move || {
+                    while let Some((index, part)) = take() {
+                        // Fails only when this thread is gone: it panicked, and the scope re-raises that.
+                        if to_consumer.send((index, map(part))).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(to_consumer);
+        // Results that came before those ahead of them, by index.
+        let mut ready: BTreeMap<usize, U> = BTreeMap::new();
+        let mut consumed = 0;
+        let mut consume_ready = |ready: &mut BTreeMap<usize, U>| {
+            while !stop.load(Ordering::Relaxed) {
+                let Some(result) = ready.remove(&consumed) else { return };
+                consumed += 1;
+                if !consume(result) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        };
+        while let Some((index, part)) = take() {
+            ready.insert(index, map(part));
+            ready.extend(results.try_iter());
+            consume_ready(&mut ready);
+        }
+        // What the other threads are still reading; the channel closes when the last of them is done.
+        for (index, result) in results {
+            ready.insert(index, result);
+            consume_ready(&mut ready);
+        }
+        for helper in helpers {
+            if let Err(panic) = helper.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
     });
-    done.sort_unstable_by_key(|(index, _)| *index);
-    done.into_iter().map(|(_, mapped)| mapped).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn collect<T: Sync, U: Send>(parts: &[T], map: impl Fn(&T) -> U + Sync) -> Vec<U> {
+        let mut consumed = Vec::new();
+        for_each_in_parallel(parts, map, |result| {
+            consumed.push(result);
+            true
+        });
+        consumed
+    }
+
     #[test]
-    fn results_come_back_in_the_order_of_the_parts() {
+    fn results_come_in_the_order_of_the_parts() {
         let parts: Vec<usize> = (0..1000).collect();
         // Some parts take longer than others, so that they finish out of order.
-        let mapped = map_in_parallel(&parts, |&i| {
+        let mapped = collect(&parts, |&i| {
             if i % 7 == 0 {
                 std::thread::sleep(std::time::Duration::from_micros(50));
             }
@@ -64,14 +117,43 @@ mod tests {
     }
 
     #[test]
-    fn no_parts_map_to_nothing() {
-        assert!(map_in_parallel(&[] as &[u8], |&b| b).is_empty());
+    fn no_parts_consume_nothing() {
+        assert!(collect(&[] as &[u8], |&b| b).is_empty());
+    }
+
+    #[test]
+    fn consuming_stops_when_asked() {
+        let parts: Vec<usize> = (0..1000).collect();
+        let mut consumed = Vec::new();
+        for_each_in_parallel(
+            &parts,
+            |&i| i,
+            |i| {
+                consumed.push(i);
+                i < 300
+            },
+        );
+        assert_eq!(consumed, (0..=300).collect::<Vec<_>>());
     }
 
     #[test]
     #[should_panic(expected = "part failed")]
     fn a_panic_in_a_part_reaches_the_caller() {
         let parts: Vec<usize> = (0..100).collect();
-        map_in_parallel(&parts, |&i| if i == 57 { panic!("part failed") } else { i });
+        collect(&parts, |&i| if i == 57 { panic!("part failed") } else { i });
+    }
+
+    #[test]
+    #[should_panic(expected = "consumer failed")]
+    fn a_panic_in_the_consumer_reaches_the_caller() {
+        let parts: Vec<usize> = (0..1000).collect();
+        for_each_in_parallel(
+            &parts,
+            |&i| i,
+            |i| {
+                assert!(i < 500, "consumer failed");
+                true
+            },
+        );
     }
 }
