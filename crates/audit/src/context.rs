@@ -64,7 +64,7 @@ pub struct DeclaredBlock {
     pub sources: std::sync::Arc<[usize]>,
     /// The destinations, grouped by the ports the declaration names on them (a named port resolves per
     /// destination).
-    pub destinations: Vec<(PortSet, Vec<usize>)>,
+    pub destinations: Vec<(PortSet, std::sync::Arc<[usize]>)>,
     pub origin: std::sync::Arc<str>,
 }
 

@@ -57,9 +57,30 @@ pub struct Classes {
     block_ids: HashMap<IpBlock, usize>,
     /// Classes of each namespace: classes are numbered namespace by namespace, so each is a range.
     namespace_ranges: Vec<(usize, usize)>,
-    by_label: HashMap<String, HashMap<String, FixedBitSet>>,
+    by_label: HashMap<String, HashMap<String, Members>>,
     by_key: HashMap<String, FixedBitSet>,
     host_network: FixedBitSet,
+}
+
+/// The classes with one label value: a sorted list while they are few (most values, such as a workload's name,
+/// pick a handful of thousands of classes), a bitset once the list would be larger.
+#[derive(Debug, Clone)]
+enum Members {
+    Few(Vec<u32>),
+    Many(FixedBitSet),
+}
+
+impl Members {
+    fn of(ids: Vec<u32>, classes: usize) -> Members {
+        // A list takes 32 bits per member, a bitset one bit per class.
+        if ids.len().saturating_mul(32) < classes {
+            Members::Few(ids)
+        } else {
+            let mut set = FixedBitSet::with_capacity(classes);
+            set.extend(ids.iter().map(|&id| id as usize));
+            Members::Many(set)
+        }
+    }
 }
 
 impl Classes {
@@ -164,7 +185,7 @@ impl Classes {
 
         let count = classes.len();
         let mut namespace_ranges = vec![(0, 0); cluster.namespaces.len()];
-        let mut by_label: HashMap<String, HashMap<String, FixedBitSet>> = HashMap::new();
+        let mut by_label: HashMap<String, HashMap<String, Vec<u32>>> = HashMap::new();
         let mut by_key: HashMap<String, FixedBitSet> = HashMap::new();
         let mut host_network = FixedBitSet::with_capacity(count);
         for (id, class) in classes.iter().enumerate() {
@@ -176,12 +197,8 @@ impl Classes {
             }
             for (key, value) in &class.labels {
                 by_key.entry(key.clone()).or_insert_with(|| FixedBitSet::with_capacity(count)).insert(id);
-                by_label
-                    .entry(key.clone())
-                    .or_default()
-                    .entry(value.clone())
-                    .or_insert_with(|| FixedBitSet::with_capacity(count))
-                    .insert(id);
+                let id = u32::try_from(id).unwrap_or(u32::MAX);
+                by_label.entry(key.clone()).or_default().entry(value.clone()).or_default().push(id);
             }
             if class.host_network {
                 host_network.insert(id);
@@ -193,7 +210,13 @@ impl Classes {
             ip_blocks,
             block_ids: block_index,
             namespace_ranges,
-            by_label,
+            by_label: by_label
+                .into_iter()
+                .map(|(key, values)| {
+                    let values = values.into_iter().map(|(value, ids)| (value, Members::of(ids, count))).collect();
+                    (key, values)
+                })
+                .collect(),
             by_key,
             host_network,
         }
@@ -237,8 +260,10 @@ impl Classes {
                 let mut union = self.empty_set();
                 if let Some(values) = self.by_label.get(&requirement.key) {
                     for value in &requirement.values {
-                        if let Some(set) = values.get(value) {
-                            union.union_with(set);
+                        match values.get(value) {
+                            Some(Members::Few(ids)) => ids.iter().for_each(|&id| union.insert(id as usize)),
+                            Some(Members::Many(set)) => union.union_with(set),
+                            None => {}
                         }
                     }
                 }
@@ -259,5 +284,51 @@ impl Classes {
             }
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netseg_model::{load_bytes, Inventory, LabelSelector, Operator, Requirement};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_label_value_of_few_classes_selects_as_one_of_many() {
+        // 200 pods, each its own `app` (one class in 200: kept as a list), one in ten `tier: db` (a bitset).
+        let mut text = String::new();
+        for i in 0..200 {
+            let tier = if i % 10 == 0 { "db" } else { "web" };
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, namespace: a, labels: {{app: a{i}, tier: {tier}}}}}\n\
+                 spec: {{containers: [{{name: c, image: x}}]}}\n"
+            ));
+        }
+        let mut inventory = Inventory::default();
+        load_bytes(&mut inventory, Arc::from("t.yaml"), text.as_bytes(), false);
+        let cluster = Cluster::from_inventory(inventory);
+        let classes = Classes::build(&cluster, Vec::new(), false);
+        assert!(matches!(classes.by_label["app"]["a3"], Members::Few(_)));
+        assert!(matches!(classes.by_label["tier"]["db"], Members::Many(_)));
+        let requirement = |key: &str, operator, values: &[&str]| Requirement {
+            key: key.into(),
+            operator,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        };
+        let selectors = [
+            vec![requirement("app", Operator::In, &["a3", "a17", "a150", "none"])],
+            vec![requirement("app", Operator::NotIn, &["a3", "a4"])],
+            vec![requirement("tier", Operator::In, &["db"]), requirement("app", Operator::In, &["a10", "a11"])],
+            vec![requirement("tier", Operator::NotIn, &["db"]), requirement("app", Operator::NotIn, &["a1"])],
+        ];
+        for expressions in selectors {
+            let selector = LabelSelector { match_expressions: expressions, ..LabelSelector::default() };
+            let all = classes.in_namespaces(0..cluster.namespaces.len());
+            let selected: Vec<usize> = classes.select(all, &selector).ones().collect();
+            let expected: Vec<usize> =
+                (0..classes.len()).filter(|&id| selector.matches(&classes.classes[id].labels)).collect();
+            assert_eq!(selected, expected, "{selector:?}");
+            assert!(!expected.is_empty(), "{selector:?}");
+        }
     }
 }

@@ -689,7 +689,15 @@ pub fn policy_blocks(cluster: &Cluster) -> Vec<DeclaredBlock> {
         if sources.is_empty() || grouped.is_empty() {
             return;
         }
-        blocks.push(DeclaredBlock { sources: sources.clone(), destinations: grouped, origin: declaration.reason });
+        // Most declarations name the same ports on every destination: their one group is the peer's own list,
+        // shared rather than copied (tier L holds 22,000 declarations).
+        let destinations = match &grouped[..] {
+            [(_, all)] if all.len() == destinations.len() => {
+                vec![(grouped.swap_remove(0).0, destinations.clone())]
+            }
+            _ => grouped.into_iter().map(|(ports, members)| (ports, Arc::from(members))).collect(),
+        };
+        blocks.push(DeclaredBlock { sources: sources.clone(), destinations, origin: declaration.reason });
     });
     blocks
 }

@@ -142,7 +142,7 @@ fn cut_items<'a>(text: &'a str, open: usize, runs: usize, kind: Option<&str>) ->
 }
 
 fn count_lines(bytes: &[u8]) -> u32 {
-    u32::try_from(bytes.iter().filter(|&&b| b == b'\n').count()).unwrap_or(u32::MAX)
+    u32::try_from(memchr::memchr_iter(b'\n', bytes).count()).unwrap_or(u32::MAX)
 }
 
 fn skip_whitespace(bytes: &[u8], mut pos: usize) -> usize {
@@ -195,10 +195,11 @@ fn skip_value(bytes: &[u8], pos: usize) -> Option<usize> {
 fn skip_string(bytes: &[u8], pos: usize) -> Option<usize> {
     let mut pos = pos + 1;
     loop {
-        match *bytes.get(pos)? {
+        // Most of a dump is inside strings: jump to the next quote or escape.
+        pos += memchr::memchr2(b'"', b'\\', bytes.get(pos..)?)?;
+        match bytes[pos] {
             b'"' => return Some(pos + 1),
-            b'\\' => pos += 2,
-            _ => pos += 1,
+            _ => pos += 2,
         }
     }
 }

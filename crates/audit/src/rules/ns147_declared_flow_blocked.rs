@@ -881,7 +881,7 @@ mod tests {
             },
             DeclaredBlock {
                 sources: Arc::from([2usize, 0, 4]),
-                destinations: vec![(PortSet::single(Protocol::Tcp, 5432), vec![1]), (both, vec![0, 3])],
+                destinations: vec![(PortSet::single(Protocol::Tcp, 5432), Arc::from([1])), (both, Arc::from([0, 3]))],
                 origin: "a few to a few (t.yaml:2)".into(),
             },
         ];

@@ -127,7 +127,9 @@ fn judge(ctx: &AuditContext<'_>, judged: &Judged<'_>) -> Option<Finding> {
     let intent = &ctx.options.intent;
     // A block's flows are visited only when a target is on this rule's side of it.
     let on_this_side = |block: &&DeclaredBlock| match direction {
-        Direction::Ingress => block.destinations.iter().flat_map(|(_, d)| d).any(|dst| judged.targets.contains(dst)),
+        Direction::Ingress => {
+            block.destinations.iter().flat_map(|(_, d)| d.iter()).any(|dst| judged.targets.contains(dst))
+        }
         Direction::Egress => block.sources.iter().any(|src| judged.targets.contains(src)),
     };
     let mut flows: Vec<IntendedFlow> = Vec::new();
