@@ -195,10 +195,10 @@ impl Classes {
             } else {
                 range.1 = id + 1;
             }
+            let member = u32::try_from(id).unwrap_or(u32::MAX);
             for (key, value) in &class.labels {
                 by_key.entry(key.clone()).or_insert_with(|| FixedBitSet::with_capacity(count)).insert(id);
-                let id = u32::try_from(id).unwrap_or(u32::MAX);
-                by_label.entry(key.clone()).or_default().entry(value.clone()).or_default().push(id);
+                by_label.entry(key.clone()).or_default().entry(value.clone()).or_default().push(member);
             }
             if class.host_network {
                 host_network.insert(id);

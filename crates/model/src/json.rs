@@ -28,17 +28,13 @@ pub(crate) fn parse_list_items(
 ) -> Option<SyntaxError> {
     let budget = limits.node_budget(text.len());
     let mut reader = Reader { bytes: text.as_bytes(), text, pos: 0, line: first_line, nodes: 0, budget, limits };
-    let result = (|| {
-        loop {
-            // At the depth `streamed_items` reads them: the list's object, then its `items`.
-            let item = reader.value(2)?;
-            sink(Parsed::ListItem { item, list_kind: list_kind.map(str::to_string) });
-            reader.skip_whitespace();
-            match reader.peek() {
-                None => return Ok(()),
-                Some(b',') => reader.pos += 1,
-                _ => return Err(format!("expected `,`, found {}", reader.describe())),
-            }
+    let result = (|| loop {
+        reader.list_item(list_kind, sink)?;
+        reader.skip_whitespace();
+        match reader.peek() {
+            None => return Ok(()),
+            Some(b',') => reader.pos += 1,
+            _ => return Err(format!("expected `,`, found {}", reader.describe())),
         }
     })();
     result.err().map(|message| SyntaxError { line: reader.line, message: format!("invalid JSON: {message}") })
@@ -122,12 +118,12 @@ fn cut_items<'a>(text: &'a str, open: usize, runs: usize, kind: Option<&str>) ->
     let (first, last) = (items.first()?.0, items.last()?.1);
     let target = (last - first) / runs.max(1) + 1;
     let mut cut = Vec::new();
-    let (mut run_start, mut line, mut counted_to) = (first, 1 + count_lines(&bytes[..first]), first);
+    let (mut run_start, mut line) = (first, 1 + count_lines(&bytes[..first]));
     for (i, &(start, end)) in items.iter().enumerate() {
         if i > 0 && start - run_start >= target {
             cut.push((line, &text[run_start..items[i - 1].1]));
-            line += count_lines(&bytes[counted_to..start]);
-            (run_start, counted_to) = (start, start);
+            line += count_lines(&bytes[run_start..start]);
+            run_start = start;
         }
         if i + 1 == items.len() {
             cut.push((line, &text[run_start..end]));
@@ -371,6 +367,14 @@ impl Reader<'_> {
         Ok(Node { value: Value::Map(entries), line })
     }
 
+    /// One item of a root list's `items`, handed to `sink`: at the depth of the root object's `items` array's
+    /// elements, which a run of items read alone is read at too.
+    fn list_item(&mut self, list_kind: Option<&str>, sink: &mut dyn FnMut(Parsed)) -> Result<()> {
+        let item = self.value(2)?;
+        sink(Parsed::ListItem { item, list_kind: list_kind.map(str::to_string) });
+        Ok(())
+    }
+
     /// The elements of a root list's `items`, each handed to `sink` as soon as it is read; returns an empty list.
     fn streamed_items(&mut self, depth: usize, list_kind: Option<&str>, sink: &mut dyn FnMut(Parsed)) -> Result<Node> {
         self.skip_whitespace();
@@ -384,8 +388,7 @@ impl Reader<'_> {
             self.pos += 1;
         } else {
             loop {
-                let item = self.value(depth + 2)?;
-                sink(Parsed::ListItem { item, list_kind: list_kind.map(str::to_string) });
+                self.list_item(list_kind, sink)?;
                 self.skip_whitespace();
                 match self.peek() {
                     Some(b',') => self.pos += 1,

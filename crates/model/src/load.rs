@@ -501,11 +501,6 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
             let error = parse_json(text, limits, &mut sink);
             put(Decoded::ChunkEnd(error));
         }
-    } else if small {
-        for (first_line, chunk) in split_documents(text) {
-            let error = parse_documents(chunk, first_line, limits, &mut |parsed| put(decode(parsed)));
-            put(Decoded::ChunkEnd(error));
-        }
     } else {
         let read_chunk = |&(first_line, chunk): &(u32, &str)| {
             let mut decoded = Vec::new();
@@ -513,10 +508,15 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
             decoded.push(Decoded::ChunkEnd(error));
             decoded
         };
-        for_each_in_parallel(&split_documents(text), read_chunk, |decoded| {
-            decoded.into_iter().for_each(&mut put);
-            true
-        });
+        let chunks = split_documents(text);
+        if small {
+            chunks.iter().flat_map(read_chunk).for_each(put);
+        } else {
+            for_each_in_parallel(&chunks, read_chunk, |decoded| {
+                decoded.into_iter().for_each(&mut put);
+                true
+            });
+        }
     }
 }
 
@@ -586,8 +586,7 @@ enum Decoded {
 fn load_object(inventory: &mut Inventory, file: &Arc<str>, node: &Node, implied: Option<(&str, &str)>) {
     let mut decoder = Decoder::new(file, inventory.default_namespace.as_deref());
     decoder.object(node, implied);
-    let effects = decoder.effects;
-    apply(inventory, effects);
+    apply(inventory, decoder.effects);
 }
 
 /// Loads one page of a list response from the API server (`GET /apis/apps/v1/deployments`). Its items carry
@@ -672,10 +671,9 @@ fn split_documents(text: &str) -> Vec<(u32, &str)> {
 /// Loads one object that another document embeds (a test case holding the policies in effect, for one), so that
 /// its diagnostics point at the embedding file's lines.
 pub fn load_embedded_object(inventory: &mut Inventory, file: Arc<str>, node: &Node) {
-    let mut decoder = Decoder::new(&file, inventory.default_namespace.as_deref());
-    decoder.list_item(node, None);
-    let effects = decoder.effects;
-    apply(inventory, effects);
+    if matches!(node.value, Value::Map(_)) {
+        load_object(inventory, &file, node, None);
+    }
 }
 
 #[cfg(test)]

@@ -40,7 +40,6 @@ pub(crate) struct Slot {
     key: (String, String, String),
     cluster_scoped: bool,
     location: Location,
-    line: u32,
 }
 
 /// Decodes the objects of one file into [`Effect`]s.
@@ -463,7 +462,7 @@ impl<'a> Decoder<'a> {
         };
         let rejected = ctx.rejected;
         self.diagnostics(std::mem::take(&mut ctx.diagnostics));
-        let slot = Slot { key, cluster_scoped, location, line: node.line };
+        let slot = Slot { key, cluster_scoped, location };
         match loaded {
             Loaded::ConfigMap(config_map) => {
                 // Its data counts against the input's budget even when the object is rejected, as on one thread.
@@ -668,13 +667,13 @@ pub(crate) fn apply(inventory: &mut Inventory, effects: Vec<Effect>) {
 
 /// Stores an object; one of the same kind, namespace and name read earlier is replaced, with a warning.
 fn store(inventory: &mut Inventory, slot: Slot, loaded: Loaded) {
-    let Slot { key, cluster_scoped, location, line } = slot;
+    let Slot { key, cluster_scoped, location } = slot;
     if let Some((_, earlier)) = inventory.seen.get(&key) {
         inventory.diagnostics.push(Diagnostic {
             severity: Severity::Warning,
             code: DiagnosticCode::DuplicateObject,
             file: location.file.clone(),
-            line: Some(line),
+            line: Some(location.line),
             object: Some(ObjectRef {
                 kind: key.0.clone(),
                 namespace: (!cluster_scoped).then(|| key.1.clone()),
