@@ -55,12 +55,14 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let mut checker = Checker {
         ctx,
         dns: Dns::find(ctx),
-        resolves: HashMap::new(),
+        resolves: vec![None; ctx.cluster.workloads.len()],
         admits: HashMap::new(),
         grouper,
         source_groups: HashMap::new(),
         declarations: HashMap::new(),
-        tallies: HashMap::new(),
+        tally_of_declaration: Vec::new(),
+        tally_of_source: vec![None; ctx.cluster.workloads.len()],
+        tallies: Vec::new(),
         found: Vec::new(),
     };
     for flow in &ctx.options.intent.flows {
@@ -76,7 +78,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
 
 /// What a finding stands for beside its first flow: the other denied flows of one declaration, or the other
 /// flows of one source that cannot resolve names.
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 enum Group {
     /// A declaration, numbered by its text (see [`Checker::declaration`]).
     Declaration(u32),
@@ -109,8 +111,9 @@ impl Tally {
 struct Checker<'c, 'a> {
     ctx: &'c AuditContext<'a>,
     dns: Dns,
-    /// Per source workload: whether its pods can resolve names (its egress admits DNS, or is not isolated).
-    resolves: HashMap<usize, bool>,
+    /// Per source workload, once asked: whether its pods can resolve names (its egress admits DNS, or is not
+    /// isolated). Indexed rather than hashed: tier L asks it eight million times.
+    resolves: Vec<Option<bool>>,
     /// Per port set of the blocks: which pairs of profiles are admitted on all of it, as asked so far.
     admits: HashMap<PortSet, AdmitsAll<'a, 'a>>,
     /// Groups workloads by profile (when there are blocks to check).
@@ -119,7 +122,11 @@ struct Checker<'c, 'a> {
     source_groups: HashMap<(usize, usize), Rc<ProfileGroups<'a>>>,
     /// Each declaration's text, numbered: a group is then hashed as a number, not as its text, flow after flow.
     declarations: HashMap<Arc<str>, u32>,
-    tallies: HashMap<Group, Tally>,
+    /// The index in `tallies` of each group's tally, per declaration number and per source workload: looked up
+    /// once per source and destination group, millions of times at tier L, so indexed rather than hashed.
+    tally_of_declaration: Vec<Option<u32>>,
+    tally_of_source: Vec<Option<u32>>,
+    tallies: Vec<(Group, Tally)>,
     found: Vec<Finding>,
 }
 
@@ -138,8 +145,44 @@ impl Checker<'_, '_> {
 
     /// Whether the workload needs no DNS (it is the DNS) or its pods can resolve names.
     fn source_resolves(&mut self, src: usize) -> bool {
-        let (ctx, dns) = (self.ctx, &self.dns);
-        dns.servers.contains(&src) || *self.resolves.entry(src).or_insert_with(|| resolves(ctx, dns, src))
+        if self.dns.servers.contains(&src) {
+            return true;
+        }
+        match self.resolves[src] {
+            Some(known) => known,
+            None => {
+                let known = resolves(self.ctx, &self.dns, src);
+                self.resolves[src] = Some(known);
+                known
+            }
+        }
+    }
+
+    /// The slot that holds the index of `group`'s tally.
+    fn tally_slot(&mut self, group: Group) -> &mut Option<u32> {
+        match group {
+            Group::Declaration(declaration) => {
+                let at = declaration as usize;
+                if self.tally_of_declaration.len() <= at {
+                    self.tally_of_declaration.resize(at + 1, None);
+                }
+                &mut self.tally_of_declaration[at]
+            }
+            Group::Unresolved(src) => &mut self.tally_of_source[src],
+        }
+    }
+
+    fn tally_index(&self, group: Group) -> Option<usize> {
+        let at = match group {
+            Group::Declaration(declaration) => self.tally_of_declaration.get(declaration as usize).copied().flatten(),
+            Group::Unresolved(src) => self.tally_of_source[src],
+        };
+        at.map(|at| at as usize)
+    }
+
+    fn tally(&mut self, group: Group) -> Option<&mut Tally> {
+        let at = self.tally_index(group)?;
+        Some(&mut self.tallies[at].1)
     }
 
     /// One flow the policies may deny (some port, over its pod pairs, when `ports_denied`), or that may break on
@@ -154,9 +197,9 @@ impl Checker<'_, '_> {
             (false, FlowEnd::Workload(src)) => Group::Unresolved(src),
             (false, FlowEnd::Address(_)) => return,
         };
-        if let Some(tally) = self.tallies.get_mut(&group) {
+        let ctx = self.ctx;
+        if let Some(tally) = self.tally(group) {
             if tally.count(flow.dst) && tally.listed.len() < LISTED {
-                let ctx = self.ctx;
                 tally.listed.push(format!("{} → {} {}", end_name(ctx, flow.src), end_name(ctx, flow.dst), flow.ports));
             }
             return;
@@ -183,7 +226,9 @@ impl Checker<'_, '_> {
             }
             _ => None,
         };
-        self.tallies.insert(group, Tally { finding: self.found.len(), others: 0, listed: Vec::new(), destinations });
+        let tally = Tally { finding: self.found.len(), others: 0, listed: Vec::new(), destinations };
+        *self.tally_slot(group) = Some(self.tallies.len() as u32);
+        self.tallies.push((group, tally));
         self.found.push(finding);
     }
 
@@ -209,7 +254,7 @@ impl Checker<'_, '_> {
             let destinations = grouper.group(members);
             let mut admits = self.admits.remove(ports).unwrap_or_else(|| answer.admits_all(ports));
             for (source_profiles, source_workloads) in sources.iter() {
-                for (destination_profiles, destination_workloads) in &destinations {
+                for (destination_profiles, destination_workloads) in destinations.iter() {
                     let to =
                         Destinations { workloads: destination_workloads, ports, origin: &block.origin, declaration };
                     let ports_denied =
@@ -235,13 +280,14 @@ impl Checker<'_, '_> {
             if dst == src || (!ports_denied && self.dns.servers.contains(&dst)) {
                 continue;
             }
-            if let Some(tally) = self.tallies.get_mut(&group).filter(|t| t.listed.len() >= LISTED) {
+            let tally = self.tally_index(group).map(|at| &mut self.tallies[at].1);
+            if let Some(tally) = tally.filter(|t| t.listed.len() >= LISTED) {
+                let servers = &self.dns.servers;
                 let rest = &destinations[at..];
                 if ports_denied {
                     // A declaration counts every flow: the rest but the source itself, without visiting them.
                     tally.others += (rest.len() - usize::from(rest.contains(&src))) as u64;
                 } else {
-                    let servers = &self.dns.servers;
                     for &dst in rest.iter().filter(|&&dst| dst != src && !servers.contains(&dst)) {
                         tally.count(FlowEnd::Workload(dst));
                     }
@@ -291,8 +337,19 @@ struct Destinations<'d> {
     declaration: u32,
 }
 
-/// Workloads grouped by the profiles of their pods.
-type ProfileGroups<'a> = Vec<(&'a [ProfileId], Vec<usize>)>;
+/// Workloads grouped by the profiles of their pods: each group's profiles and the end of its workloads in one
+/// shared list (most groups hold one workload, and a list each cost an allocation per workload).
+struct ProfileGroups<'a> {
+    groups: Vec<(&'a [ProfileId], usize)>,
+    members: Vec<usize>,
+}
+
+impl<'a> ProfileGroups<'a> {
+    fn iter(&self) -> impl Iterator<Item = (&'a [ProfileId], &[usize])> + '_ {
+        let starts = std::iter::once(0).chain(self.groups.iter().map(|&(_, end)| end));
+        self.groups.iter().zip(starts).map(|(&(profiles, end), start)| (profiles, &self.members[start..end]))
+    }
+}
 
 /// Groups workloads by the profiles of their pods, in the order they first appear: a slot per profile number,
 /// stamped per call, so that grouping a tier of thousands costs an array access per workload, not a hash.
@@ -302,6 +359,8 @@ struct Grouper<'a> {
     number: Vec<u32>,
     /// Per number: the call that last used it, and its group's index in that call.
     slots: Vec<(u32, u32)>,
+    /// Per workload of the current call, its group's index.
+    group_of: Vec<u32>,
     call: u32,
 }
 
@@ -315,21 +374,36 @@ impl<'a> Grouper<'a> {
             })
             .collect();
         let slots = vec![(0, 0); numbers.len()];
-        Grouper { answer, number, slots, call: 0 }
+        Grouper { answer, number, slots, group_of: Vec::new(), call: 0 }
     }
 
     fn group(&mut self, workloads: &[usize]) -> ProfileGroups<'a> {
         self.call += 1;
-        let mut groups: ProfileGroups<'a> = Vec::new();
+        // First each group and its size, then each workload placed in its group's range, in input order.
+        let mut groups: Vec<(&'a [ProfileId], usize)> = Vec::new();
+        self.group_of.clear();
         for &w in workloads {
             let slot = &mut self.slots[self.number[w] as usize];
             if slot.0 != self.call {
                 *slot = (self.call, groups.len() as u32);
-                groups.push((self.answer.profiles_of(w), Vec::new()));
+                groups.push((self.answer.profiles_of(w), 0));
             }
-            groups[slot.1 as usize].1.push(w);
+            groups[slot.1 as usize].1 += 1;
+            self.group_of.push(slot.1);
         }
-        groups
+        let mut next: Vec<usize> = Vec::with_capacity(groups.len());
+        let mut end = 0;
+        for group in &mut groups {
+            next.push(end);
+            end += group.1;
+            group.1 = end;
+        }
+        let mut members = vec![0; workloads.len()];
+        for (&w, &group) in workloads.iter().zip(&self.group_of) {
+            members[next[group as usize]] = w;
+            next[group as usize] += 1;
+        }
+        ProfileGroups { groups, members }
     }
 }
 
