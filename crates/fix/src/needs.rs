@@ -665,37 +665,45 @@ pub fn policy_blocks(cluster: &Cluster) -> Vec<DeclaredBlock> {
         })
         .collect();
     let mut blocks = Vec::new();
+    // Per set of container ports: the declaration that last met it and the group of its destinations with those
+    // ports (none: no port named there). An array stamped per declaration, since tier L looks it up 7 million times.
+    let mut group_of_shape: Vec<(usize, Option<usize>)> = vec![(usize::MAX, None); shapes.len()];
+    let mut stamp = 0;
+    // The group of each destination of the current declaration.
+    let mut group_of_destination: Vec<Option<usize>> = Vec::new();
     peer_declarations(cluster, |declaration| {
         let (sources, destinations) = declaration.ends();
-        let mut grouped: Vec<(PortSet, Vec<usize>)> = Vec::new();
-        // Per set of container ports: the group of destinations with the same ports (none: no port named there).
-        let mut group_of_shape: HashMap<usize, Option<usize>> = HashMap::new();
+        let mut grouped: Vec<PortSet> = Vec::new();
+        stamp += 1;
+        group_of_destination.clear();
         for &dst in destinations.iter() {
-            let group = *group_of_shape.entry(shape_of[dst]).or_insert_with(|| {
+            let slot = &mut group_of_shape[shape_of[dst]];
+            if slot.0 != stamp {
                 let ports = rule_ports(declaration.rule, &cluster.workloads[dst]);
-                if ports.is_empty() {
-                    return None;
-                }
-                let existing = grouped.iter().position(|(p, _)| *p == ports);
-                Some(existing.unwrap_or_else(|| {
-                    grouped.push((ports, Vec::new()));
-                    grouped.len() - 1
-                }))
-            });
-            if let Some(at) = group {
-                grouped[at].1.push(dst);
+                let group = (!ports.is_empty()).then(|| {
+                    let existing = grouped.iter().position(|p| *p == ports);
+                    existing.unwrap_or_else(|| {
+                        grouped.push(ports);
+                        grouped.len() - 1
+                    })
+                });
+                *slot = (stamp, group);
             }
+            group_of_destination.push(slot.1);
         }
         if sources.is_empty() || grouped.is_empty() {
             return;
         }
         // Most declarations name the same ports on every destination: their one group is the peer's own list,
         // shared rather than copied (tier L holds 22,000 declarations).
-        let destinations = match &grouped[..] {
-            [(_, all)] if all.len() == destinations.len() => {
-                vec![(grouped.swap_remove(0).0, destinations.clone())]
-            }
-            _ => grouped.into_iter().map(|(ports, members)| (ports, Arc::from(members))).collect(),
+        let destinations = if grouped.len() == 1 && group_of_destination.iter().all(Option::is_some) {
+            vec![(grouped.swap_remove(0), destinations.clone())]
+        } else {
+            let members = |at: usize| -> Arc<[usize]> {
+                let of_group = destinations.iter().zip(&group_of_destination).filter(|(_, g)| **g == Some(at));
+                of_group.map(|(&dst, _)| dst).collect()
+            };
+            grouped.into_iter().enumerate().map(|(at, ports)| (ports, members(at))).collect()
         };
         blocks.push(DeclaredBlock { sources: sources.clone(), destinations, origin: declaration.reason });
     });
