@@ -390,6 +390,9 @@ pub struct Analysis<'c> {
     profiles: OnceLock<Profiles>,
     /// The pods of each class, built on first use.
     class_pods: OnceLock<Vec<Vec<Endpoint>>>,
+    /// Where each policy of the input sits in `tiers` (tier, position), built on the first question about one
+    /// rule: the audit asks about every peer of every policy, and a scan of the tiers each time is quadratic.
+    compiled_at: OnceLock<HashMap<(PolicyKind, usize), Vec<(usize, usize)>>>,
     /// Istio, Linkerd and Consul: what the destination's proxy authorizes.
     mesh: mesh::MeshLayer,
     /// The factored answer (`answer.rs`), built on the first question that needs it.
@@ -445,6 +448,7 @@ impl<'c> Analysis<'c> {
             policy_tier,
             profiles: OnceLock::new(),
             class_pods: OnceLock::new(),
+            compiled_at: OnceLock::new(),
             factored: OnceLock::new(),
             policies_enforced: options.policies_enforced,
             calico,
@@ -495,9 +499,7 @@ impl<'c> Analysis<'c> {
     /// The endpoints a Calico policy selects (`index` into `Cluster::calico.policies`; empty where Calico's
     /// tiers are not evaluated).
     pub fn calico_selected_pods(&self, index: usize) -> Vec<Endpoint> {
-        let policy =
-            self.tiers.iter().flat_map(|t| &t.policies).find(|p| p.kind == PolicyKind::Calico && p.index == index);
-        match policy {
+        match self.compiled_policy(PolicyKind::Calico, index).next() {
             Some(policy) => self.pods_in(policy.subjects.ones()),
             None => Vec::new(),
         }
@@ -524,15 +526,31 @@ impl<'c> Analysis<'c> {
         self.network_policy_tier().policies.get(policy).is_some_and(|p| p.subjects.ones().next().is_some())
     }
 
+    /// The compiled forms of the input's policy `index` of `kind` (none when it was not compiled).
+    fn compiled_policy(&self, kind: PolicyKind, index: usize) -> impl Iterator<Item = &rules::TierPolicy> + '_ {
+        let compiled_at = self.compiled_at.get_or_init(|| {
+            let mut at: HashMap<(PolicyKind, usize), Vec<(usize, usize)>> = HashMap::new();
+            for (tier, compiled) in self.tiers.iter().enumerate() {
+                for (position, policy) in compiled.policies.iter().enumerate() {
+                    at.entry((policy.kind, policy.index)).or_default().push((tier, position));
+                }
+            }
+            at
+        });
+        let at = compiled_at.get(&(kind, index)).map(Vec::as_slice).unwrap_or_default();
+        at.iter().map(|&(tier, position)| &self.tiers[tier].policies[position])
+    }
+
+    /// The compiled rule that `origin` names, if the policy was compiled.
+    fn compiled_rule(&self, origin: RuleOrigin) -> Option<&rules::CompiledRule> {
+        self.compiled_policy(origin.kind, origin.policy)
+            .flat_map(|policy| &policy.rules)
+            .map(|r| &r.rule)
+            .find(|rule| rule.origin == origin)
+    }
+
     fn peer_set(&self, origin: RuleOrigin, peer: usize) -> Option<&rules::PeerSet> {
-        let rule = self
-            .tiers
-            .iter()
-            .flat_map(|t| &t.policies)
-            .filter(|p| p.kind == origin.kind && p.index == origin.policy)
-            .flat_map(|p| &p.rules)
-            .find(|r| r.rule.origin == origin);
-        rule.and_then(|r| r.rule.peers.as_ref()).and_then(|peers| peers.get(peer))
+        self.compiled_rule(origin)?.peers.as_ref()?.get(peer)
     }
 
     fn peer_classes(&self, peer: &rules::PeerSet) -> Vec<ClassId> {
@@ -545,13 +563,7 @@ impl<'c> Analysis<'c> {
     /// How many compiled peers a rule has (`None`: it names none and matches every peer; also for an unknown
     /// rule): [`Analysis::peer_pods`] takes `0..count`.
     pub fn peer_count(&self, origin: RuleOrigin) -> Option<usize> {
-        self.tiers
-            .iter()
-            .flat_map(|t| &t.policies)
-            .filter(|p| p.kind == origin.kind && p.index == origin.policy)
-            .flat_map(|p| &p.rules)
-            .find(|r| r.rule.origin == origin)
-            .and_then(|r| r.rule.peers.as_ref().map(Vec::len))
+        self.compiled_rule(origin)?.peers.as_ref().map(Vec::len)
     }
 
     /// The pods that one peer of a rule matches (ipBlock peers: the pods whose IPs fall in the block).
