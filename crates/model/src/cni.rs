@@ -192,8 +192,11 @@ fn family(plugin: &str) -> &'static [&'static str] {
 
 /// The plugins whose agent this workload is, by its images and name (the most stable signals).
 fn agent_of(workload: &Workload) -> Vec<&'static str> {
-    let images: Vec<&str> = workload.pods.iter().flat_map(|p| &p.facts.images).map(String::as_str).collect();
-    let has = |needle: &str| images.iter().any(|image| image_name(image).contains(needle));
+    // Each name once: a workload's pods repeat its images, and every plugin's needles are tried on each.
+    let mut images: Vec<&str> = workload.pods.iter().flat_map(|p| &p.facts.images).map(|i| image_name(i)).collect();
+    images.sort_unstable();
+    images.dedup();
+    let has = |needle: &str| images.iter().any(|image| image.contains(needle));
     let name = workload.id.name.as_str();
     let mut plugins = Vec::new();
     let calico = has("calico/node") || has("calico-node") || has("tigera/operator");
