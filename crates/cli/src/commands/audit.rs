@@ -65,6 +65,9 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
             page = Some(netseg_render::html::audit_report(&result, &graph, &map.namespaces, &meta));
         }
         reports.push(result);
+        drop(ctx);
+        drop(network);
+        super::drop_aside(cluster);
     }
     let rendered = match args.output {
         AuditFormat::Text => netseg_render::audit::text_all(&reports, settings.stdout),
