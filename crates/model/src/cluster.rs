@@ -203,14 +203,15 @@ impl Cluster {
 /// Groups pods under the controller that owns them, following ReplicaSet → Deployment and Job → CronJob where
 /// the owner is in the input, so that a `kubectl get -A` dump names workloads as their manifests do.
 fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
-    let index: HashMap<(String, String, String), usize> = objects
+    // Keyed by the objects' own strings: a dump holds hundreds of thousands of pods, each looked up by owner.
+    let index: HashMap<(&str, &str, &str), usize> = objects
         .iter()
         .enumerate()
-        .map(|(i, o)| ((o.id.namespace.clone(), o.id.kind.as_str().to_string(), o.id.name.clone()), i))
+        .map(|(i, o)| ((o.id.namespace.as_str(), o.id.kind.as_str(), o.id.name.as_str()), i))
         .collect();
     let owner_of = |object: &WorkloadObject| -> Option<usize> {
         let owner = object.owner.as_ref()?;
-        index.get(&(object.id.namespace.clone(), owner.kind.clone(), owner.name.clone())).copied()
+        index.get(&(object.id.namespace.as_str(), owner.kind.as_str(), owner.name.as_str())).copied()
     };
     // The top of each ownership chain; the bound keeps a cycle in hostile input from looping.
     let root_of = |start: usize| -> usize {
