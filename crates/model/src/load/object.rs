@@ -16,6 +16,7 @@ use crate::kube::*;
 use crate::selector::NAMESPACE_NAME_LABEL;
 use crate::unmodelled::UnmodelledPolicy;
 use crate::yaml::{Node, Value};
+use std::collections::hash_map::Entry;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -668,31 +669,36 @@ pub(crate) fn apply(inventory: &mut Inventory, effects: Vec<Effect>) {
 /// Stores an object; one of the same kind, namespace and name read earlier is replaced, with a warning.
 fn store(inventory: &mut Inventory, slot: Slot, loaded: Loaded) {
     let Slot { key, cluster_scoped, location } = slot;
-    if let Some((_, earlier)) = inventory.seen.get(&key) {
-        inventory.diagnostics.push(Diagnostic {
-            severity: Severity::Warning,
-            code: DiagnosticCode::DuplicateObject,
-            file: location.file.clone(),
-            line: Some(location.line),
-            object: Some(ObjectRef {
-                kind: key.0.clone(),
-                namespace: (!cluster_scoped).then(|| key.1.clone()),
-                name: key.2.clone(),
-            }),
-            field: None,
-            message: format!(
-                "defined again (first at {earlier}); the later definition is used, as `kubectl apply` would"
-            ),
-            hint: None,
-        });
-    }
-    let slot = inventory.seen.get(&key).map(|(index, _)| *index);
+    // One lookup of the key: a dump holds hundreds of thousands of objects.
+    let place = match inventory.seen.entry(key) {
+        Entry::Occupied(earlier) => {
+            let (key, (index, first_at)) = (earlier.key(), earlier.get());
+            inventory.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                code: DiagnosticCode::DuplicateObject,
+                file: location.file.clone(),
+                line: Some(location.line),
+                object: Some(ObjectRef {
+                    kind: key.0.clone(),
+                    namespace: (!cluster_scoped).then(|| key.1.clone()),
+                    name: key.2.clone(),
+                }),
+                field: None,
+                message: format!(
+                    "defined again (first at {first_at}); the later definition is used, as `kubectl apply` would"
+                ),
+                hint: None,
+            });
+            Err(*index)
+        }
+        Entry::Vacant(vacant) => Ok(vacant),
+    };
     macro_rules! store {
         ($list:expr, $value:expr) => {{
-            match slot {
-                Some(index) => $list[index] = $value,
-                None => {
-                    inventory.seen.insert(key, ($list.len(), location));
+            match place {
+                Err(index) => $list[index] = $value,
+                Ok(vacant) => {
+                    vacant.insert(($list.len(), location));
                     $list.push($value);
                 }
             }
@@ -732,7 +738,9 @@ fn store(inventory: &mut Inventory, slot: Slot, loaded: Loaded) {
                 MeshObject::ConsulServiceDefaults(v) => store!(inventory.mesh.consul.service_defaults, v),
                 MeshObject::ConsulProxyDefaults(v) => {
                     // There is one, `global`: a later one replaces it.
-                    inventory.seen.entry(key).or_insert((0, location));
+                    if let Ok(vacant) = place {
+                        vacant.insert((0, location));
+                    }
                     inventory.mesh.consul.proxy_defaults = Some(v);
                 }
             }
