@@ -127,6 +127,25 @@ pub struct AuditContext<'a> {
     populated: OnceLock<(HashSet<String>, HashSet<String>)>,
     /// Each workload's mesh dataplane, for the mesh rules.
     dataplanes: OnceLock<Vec<Option<Dataplane>>>,
+    /// The objects whose annotation suppresses some rule (few, or none): a finding's object is looked up among
+    /// them rather than among every workload, which made the audit quadratic.
+    suppressing: OnceLock<Vec<Suppressing>>,
+}
+
+/// An object that suppresses some rule: its index in the cluster's list of its kind.
+#[derive(Clone, Copy)]
+enum Suppressing {
+    Policy(usize),
+    Admin(usize),
+    Workload(usize),
+}
+
+/// An object as a finding names it: kind, namespace (`None`: cluster-scoped) and name.
+struct ObjectName<'c> {
+    kind: &'c str,
+    namespace: Option<&'c str>,
+    name: &'c str,
+    ignore: &'c Suppression,
 }
 
 impl<'a> AuditContext<'a> {
@@ -152,6 +171,7 @@ impl<'a> AuditContext<'a> {
             options,
             populated: OnceLock::new(),
             dataplanes: OnceLock::new(),
+            suppressing: OnceLock::new(),
         }
     }
 
@@ -595,32 +615,49 @@ impl<'a> AuditContext<'a> {
     }
 
     /// Why a finding is suppressed: an annotation on its object or namespace.
+    /// The objects whose annotation suppresses some rule.
+    fn suppressing(&self) -> impl Iterator<Item = ObjectName<'a>> + use<'_, 'a> {
+        let cluster = self.cluster;
+        let suppressing = self.suppressing.get_or_init(|| {
+            let policies = cluster.policies.iter().enumerate().map(|(i, p)| (Suppressing::Policy(i), &p.ignore));
+            let admin = cluster.admin_policies.iter().enumerate().map(|(i, p)| (Suppressing::Admin(i), &p.ignore));
+            let workloads = cluster.workloads.iter().enumerate().map(|(i, w)| (Suppressing::Workload(i), &w.ignore));
+            let all = policies.chain(admin).chain(workloads);
+            all.filter(|(_, ignore)| !ignore.rules.is_empty()).map(|(object, _)| object).collect()
+        });
+        suppressing.iter().map(move |&object| match object {
+            Suppressing::Policy(i) => {
+                let p = &cluster.policies[i];
+                ObjectName { kind: "NetworkPolicy", namespace: Some(&p.namespace), name: &p.name, ignore: &p.ignore }
+            }
+            Suppressing::Admin(i) => {
+                let p = &cluster.admin_policies[i];
+                ObjectName { kind: p.kind.as_str(), namespace: None, name: &p.name, ignore: &p.ignore }
+            }
+            Suppressing::Workload(i) => {
+                let w = &cluster.workloads[i];
+                ObjectName {
+                    kind: w.id.kind.as_str(),
+                    namespace: Some(&w.id.namespace),
+                    name: &w.id.name,
+                    ignore: &w.ignore,
+                }
+            }
+        })
+    }
+
     pub fn suppression(&self, finding: &Finding) -> Option<String> {
         let resource = &finding.resource;
         let on_object: Option<&Suppression> = match resource.kind.as_str() {
             "Namespace" => self.cluster.namespace(&resource.name).map(|ns| &ns.ignore),
-            "NetworkPolicy" => self
-                .cluster
-                .policies
-                .iter()
-                .find(|p| Some(&p.namespace) == resource.namespace.as_ref() && p.name == resource.name)
-                .map(|p| &p.ignore),
-            "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "ClusterNetworkPolicy" => self
-                .cluster
-                .admin_policies
-                .iter()
-                .find(|p| p.kind.as_str() == resource.kind && p.name == resource.name)
-                .map(|p| &p.ignore),
             _ => self
-                .cluster
-                .workloads
-                .iter()
-                .find(|w| {
-                    Some(&w.id.namespace) == resource.namespace.as_ref()
-                        && w.id.name == resource.name
-                        && w.id.kind.as_str() == resource.kind
+                .suppressing()
+                .find(|o| {
+                    o.kind == resource.kind
+                        && o.name == resource.name
+                        && o.namespace.is_none_or(|ns| Some(ns) == resource.namespace.as_deref())
                 })
-                .map(|w| &w.ignore),
+                .map(|o| o.ignore),
         };
         let on_namespace = resource.namespace.as_deref().and_then(|ns| self.cluster.namespace(ns)).map(|ns| &ns.ignore);
         for (ignore, what) in [(on_object, "its own"), (on_namespace, "its namespace's")] {
@@ -643,6 +680,56 @@ mod tests {
     use crate::testing::*;
 
     const ANTREA: &str = "---\napiVersion: crd.antrea.io/v1beta1\nkind: NetworkPolicy\nmetadata: {name: redis-only, namespace: shop}\nspec:\n  appliedTo: [{podSelector: {matchLabels: {app: redis}}}]\n  ingress: [{action: Allow, from: [{podSelector: {matchLabels: {app: web}}}]}]\n---\napiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: by-namespace}\nspec:\n  appliedTo: [{namespaceSelector: {matchLabels: {env: prod}}}]\n";
+
+    /// The annotation on a workload, a NetworkPolicy or an admin policy suppresses that object's findings only,
+    /// not those of an object of the same kind and name elsewhere.
+    #[test]
+    fn an_objects_own_annotation_suppresses_its_findings_and_no_others() {
+        let ignore = |rule: &str| format!("annotations: {{netseg.io/ignore: {rule}, netseg.io/ignore-reason: agreed}}");
+        let host = |ns: &str, annotations: &str| {
+            format!("---\nkind: Deployment\nmetadata: {{name: agent, namespace: {ns}, {annotations}}}\nspec: {{template: {{metadata: {{labels: {{app: agent}}}}, spec: {{hostNetwork: true, containers: [{{name: c, image: agent}}]}}}}}}\n")
+        };
+        let open = |ns: &str, annotations: &str| {
+            format!("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: everyone, namespace: {ns}, {annotations}}}\nspec: {{podSelector: {{}}, ingress: [{{}}]}}\n")
+        };
+        // Two admin policies of one priority: NS150 reports the later one.
+        let admin = |name: &str, priority: u32, annotations: &str| {
+            format!("---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {{name: {name}, {annotations}}}\nspec: {{priority: {priority}, subject: {{namespaces: {{}}}}, ingress: [{{action: Allow, from: [{{namespaces: {{}}}}]}}]}}\n")
+        };
+        let text = [
+            host("shop", &ignore("NS110")),
+            host("lab", "labels: {}"),
+            open("shop", &ignore("all")),
+            open("lab", "labels: {}"),
+            admin("a", 10, "labels: {}"),
+            admin("b-quiet", 10, &ignore("NS150")),
+            admin("c", 20, "labels: {}"),
+            admin("d-loud", 20, "labels: {}"),
+        ]
+        .concat();
+        let report = audit_yaml(&text);
+        let suppressed = |code: &str| -> Vec<(String, bool)> {
+            let mut out: Vec<(String, bool)> = of(&report, code)
+                .into_iter()
+                .map(|f| {
+                    let name = format!("{}/{}", f.resource.namespace.as_deref().unwrap_or("-"), f.resource.name);
+                    (
+                        name,
+                        f.suppressed
+                            .as_deref()
+                            .is_some_and(|why| why.starts_with("its own") && why.ends_with("agreed")),
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(suppressed("NS110"), [("lab/agent".to_string(), false), ("shop/agent".to_string(), true)]);
+        let policies = suppressed("NS146");
+        assert!(policies.contains(&("shop/everyone".to_string(), true)), "{policies:?}");
+        assert!(policies.contains(&("lab/everyone".to_string(), false)), "{policies:?}");
+        assert_eq!(suppressed("NS150"), [("-/b-quiet".to_string(), true), ("-/d-loud".to_string(), false)]);
+    }
 
     #[test]
     fn findings_say_which_unanalysed_policies_select_their_workload() {
