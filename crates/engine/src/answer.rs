@@ -33,8 +33,8 @@ use crate::profiles::ProfileId;
 use crate::rules::{direction_slot, CompiledRule, Other, PeerSet};
 use crate::{Analysis, PortSet};
 use fixedbitset::FixedBitSet;
+use foldhash::{HashMap, HashMapExt, HashSet};
 use netseg_model::{ContainerPort, Direction, Protocol};
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 

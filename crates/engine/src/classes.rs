@@ -7,9 +7,9 @@
 //! engine answers depends on nothing else, so it evaluates classes, never pod pairs.
 
 use fixedbitset::FixedBitSet;
+use foldhash::{HashMap, HashMapExt};
 use netseg_model::mesh::Dataplane;
 use netseg_model::{Cluster, ContainerPort, IpBlock, LabelSelector, Labels, Operator};
-use std::collections::HashMap;
 
 pub type ClassId = usize;
 

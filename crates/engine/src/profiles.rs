@@ -8,8 +8,8 @@
 use crate::classes::{ClassId, Classes};
 use crate::rules::{CompiledTier, PeerSet};
 use fixedbitset::FixedBitSet;
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use netseg_model::ContainerPort;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub type ProfileId = usize;

@@ -15,12 +15,12 @@
 use crate::classes::{ClassId, Classes};
 use crate::portset::PortSet;
 use fixedbitset::FixedBitSet;
+use foldhash::{HashMap, HashMapExt};
 use netseg_model::cilium::FqdnSelector;
 use netseg_model::{
     AdminAction, AdminPeerSelector, AdminPods, AdminPolicyPort, AdminPort, Cluster, ContainerPort, Direction,
     LabelSelector, NetworkPolicy, PeerSelector, PolicyPort, PolicyRule, PortRef, Protocol, Tier,
 };
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 

@@ -3,13 +3,13 @@
 
 use crate::flows::{FlowEndpoint, ObservedFlow};
 use crate::references;
+use foldhash::{HashMap, HashMapExt};
 use netseg_audit::{DeclaredBlock, FlowEnd, IntendedFlow, Intent};
 use netseg_engine::PortSet;
 use netseg_model::{
     Cidr, Cluster, ConfigKind, ConfigUse, ContainerPort, Direction, IngressBackend, LabelSelector, Labels,
     PeerSelector, PolicyRule, PortRef, Protocol, Service, Workload, NAMESPACE_NAME_LABEL,
 };
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 

@@ -5,7 +5,8 @@ use crate::cilium::{CiliumConfig, CiliumPolicy};
 use crate::kube::*;
 use crate::load::Inventory;
 use crate::selector::{LabelSelector, Labels, NAMESPACE_NAME_LABEL};
-use std::collections::{BTreeMap, HashMap};
+use foldhash::HashMap;
+use std::collections::BTreeMap;
 
 /// A pod of a workload: a real pod from a dump, or the workload's template standing for its pods.
 #[derive(Debug, Clone, PartialEq, Eq)]

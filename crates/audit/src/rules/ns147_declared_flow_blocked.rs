@@ -1,9 +1,9 @@
 use crate::context::{DeclaredBlock, FlowEnd, IntendedFlow};
 use crate::{declare_rule, AuditContext, Finding, Witness};
 use fixedbitset::FixedBitSet;
+use foldhash::{HashMap, HashMapExt};
 use netseg_engine::{AdmitsAll, Answer, Endpoint, PortSet, ProfileId};
 use netseg_model::{Direction, LabelSelector, Labels, PeerSelector, Protocol, NAMESPACE_NAME_LABEL};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
