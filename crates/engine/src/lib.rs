@@ -379,6 +379,9 @@ struct TierSide<'a> {
     dns: Option<DnsTarget<'a>>,
 }
 
+/// Per policy of the input (kind, index): its compiled forms, as (tier, position in the tier).
+type CompiledAt = HashMap<(PolicyKind, usize), Vec<(usize, usize)>>;
+
 pub struct Analysis<'c> {
     pub cluster: &'c Cluster,
     classes: Classes,
@@ -392,7 +395,7 @@ pub struct Analysis<'c> {
     class_pods: OnceLock<Vec<Vec<Endpoint>>>,
     /// Where each policy of the input sits in `tiers` (tier, position), built on the first question about one
     /// rule: the audit asks about every peer of every policy, and a scan of the tiers each time is quadratic.
-    compiled_at: OnceLock<HashMap<(PolicyKind, usize), Vec<(usize, usize)>>>,
+    compiled_at: OnceLock<CompiledAt>,
     /// Istio, Linkerd and Consul: what the destination's proxy authorizes.
     mesh: mesh::MeshLayer,
     /// The factored answer (`answer.rs`), built on the first question that needs it.
@@ -529,7 +532,7 @@ impl<'c> Analysis<'c> {
     /// The compiled forms of the input's policy `index` of `kind` (none when it was not compiled).
     fn compiled_policy(&self, kind: PolicyKind, index: usize) -> impl Iterator<Item = &rules::TierPolicy> + '_ {
         let compiled_at = self.compiled_at.get_or_init(|| {
-            let mut at: HashMap<(PolicyKind, usize), Vec<(usize, usize)>> = HashMap::new();
+            let mut at = CompiledAt::new();
             for (tier, compiled) in self.tiers.iter().enumerate() {
                 for (position, policy) in compiled.policies.iter().enumerate() {
                     at.entry((policy.kind, policy.index)).or_default().push((tier, position));
