@@ -956,6 +956,30 @@ fn check_factored(
                 let first: Vec<(usize, String)> =
                     first.into_iter().map(|(p, ports)| (p, engine_ranges(&ports))).collect();
                 prop_assert_eq!(&first[..], &odd[..odd.len().min(2)], "sample of {}\n{}", w, describe(cluster));
+                // The same, keeping all but a listed few (the even workloads), without a pass over every peer.
+                let even: Vec<usize> = (0..n).filter(|p| p % 2 == 0).collect();
+                let (count, first) = peers.sample_except(&even, 2);
+                prop_assert_eq!(count, odd.len() as u64, "sample_except count of {}\n{}", w, describe(cluster));
+                let first: Vec<(usize, String)> =
+                    first.into_iter().map(|(p, ports)| (p, engine_ranges(&ports))).collect();
+                prop_assert_eq!(&first[..], &odd[..odd.len().min(2)], "sample_except of {}\n{}", w, describe(cluster));
+                let (count, first) = peers.sample_except(&[], 3);
+                prop_assert_eq!(
+                    count,
+                    actual.len() as u64,
+                    "sample_except(none) count of {}\n{}",
+                    w,
+                    describe(cluster)
+                );
+                let first: Vec<(usize, String)> =
+                    first.into_iter().map(|(p, ports)| (p, engine_ranges(&ports))).collect();
+                prop_assert_eq!(
+                    &first[..],
+                    &actual[..actual.len().min(3)],
+                    "sample_except(none) of {}\n{}",
+                    w,
+                    describe(cluster)
+                );
                 for p in 0..n {
                     let ports = engine_ranges(&peers.ports_of(p));
                     let listed = actual
