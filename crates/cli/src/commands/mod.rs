@@ -31,7 +31,6 @@ pub fn run(cli: &Cli, settings: &Settings) -> Result<u8> {
     }
 }
 
-/// What `--cni` and `--assume-enforced` say about the network.
 /// Frees `value` on a thread of its own: a cluster of 150,000 pods takes a quarter of a second to free, which the
 /// answer need not wait for (the process may end before it is done; the memory goes back either way).
 fn drop_aside<T: Send + 'static>(value: T) {
@@ -40,6 +39,7 @@ fn drop_aside<T: Send + 'static>(value: T) {
     drop(spawned);
 }
 
+/// What `--cni` and `--assume-enforced` say about the network.
 fn network_choice(args: &NetworkArgs) -> NetworkChoice {
     use crate::args::{IntentionArg, PolicyEnforcementArg};
     use netseg_engine::MeshChoice;
