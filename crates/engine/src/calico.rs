@@ -73,7 +73,7 @@ impl<'c> Candidate<'c> {
                 if rest == NAME_LABEL {
                     return self.namespace_name;
                 }
-                return self.namespace_labels.and_then(|labels| labels.get(rest)).map(String::as_str);
+                return self.namespace_labels.and_then(|labels| labels.get(rest)).map(|v| &**v);
             }
         }
         if let Some(rest) = key.strip_prefix(SERVICE_ACCOUNT_PREFIX) {
@@ -81,10 +81,10 @@ impl<'c> Candidate<'c> {
                 if rest == NAME_LABEL {
                     return Some(name);
                 }
-                return labels.and_then(|labels| labels.get(rest)).map(String::as_str);
+                return labels.and_then(|labels| labels.get(rest)).map(|v| &**v);
             }
         }
-        self.labels.get(key).map(String::as_str)
+        self.labels.get(key).map(|v| &**v)
     }
 
     fn matches(&self, selector: &CalicoSelector) -> bool {
@@ -232,13 +232,15 @@ fn account_matches(candidate: &Candidate<'_>, accounts: &ServiceAccountMatch) ->
     let Some((name, labels)) = candidate.service_account else { return false };
     let by_name = accounts.names.is_empty() || accounts.names.iter().any(|n| n == name);
     let by_labels = accounts.selector.as_ref().is_none_or(|selector| {
-        selector.matches(|key| {
-            if key == NAME_LABEL {
-                Some(name)
-            } else {
-                labels.and_then(|l| l.get(key)).map(String::as_str)
-            }
-        })
+        selector.matches(
+            |key| {
+                if key == NAME_LABEL {
+                    Some(name)
+                } else {
+                    labels.and_then(|l| l.get(key)).map(|v| &**v)
+                }
+            },
+        )
     });
     by_name && by_labels
 }

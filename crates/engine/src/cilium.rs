@@ -215,7 +215,7 @@ impl<'a> Compiler<'a> {
                 let pods = PeerSet::Classes(self.set_where(|class| {
                     let class = &self.classes.classes[class];
                     self.cluster.namespaces.get(class.namespace).is_some_and(|ns| ns.name == "kube-system")
-                        && class.labels.get("component").is_some_and(|c| c == "kube-apiserver")
+                        && class.labels.get("component").is_some_and(|c| &**c == "kube-apiserver")
                 }));
                 let mut peers = vec![pods];
                 peers.extend(api_server_addresses(self.cluster).map(|addr| block(crate::addresses::host_block(addr))));

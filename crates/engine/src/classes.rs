@@ -10,6 +10,7 @@ use fixedbitset::FixedBitSet;
 use foldhash::{HashMap, HashMapExt};
 use netseg_model::mesh::Dataplane;
 use netseg_model::{Cluster, ContainerPort, IpBlock, LabelSelector, Labels, Operator};
+use std::sync::Arc;
 
 pub type ClassId = usize;
 
@@ -57,8 +58,8 @@ pub struct Classes {
     block_ids: HashMap<IpBlock, usize>,
     /// Classes of each namespace: classes are numbered namespace by namespace, so each is a range.
     namespace_ranges: Vec<(usize, usize)>,
-    by_label: HashMap<String, HashMap<String, Members>>,
-    by_key: HashMap<String, FixedBitSet>,
+    by_label: HashMap<Arc<str>, HashMap<Arc<str>, Members>>,
+    by_key: HashMap<Arc<str>, FixedBitSet>,
     host_network: FixedBitSet,
 }
 
@@ -185,8 +186,8 @@ impl Classes {
 
         let count = classes.len();
         let mut namespace_ranges = vec![(0, 0); cluster.namespaces.len()];
-        let mut by_label: HashMap<String, HashMap<String, Vec<u32>>> = HashMap::new();
-        let mut by_key: HashMap<String, FixedBitSet> = HashMap::new();
+        let mut by_label: HashMap<Arc<str>, HashMap<Arc<str>, Vec<u32>>> = HashMap::new();
+        let mut by_key: HashMap<Arc<str>, FixedBitSet> = HashMap::new();
         let mut host_network = FixedBitSet::with_capacity(count);
         for (id, class) in classes.iter().enumerate() {
             let range = &mut namespace_ranges[class.namespace];
@@ -258,9 +259,9 @@ impl Classes {
         for requirement in selector.requirements() {
             let matching_values = || {
                 let mut union = self.empty_set();
-                if let Some(values) = self.by_label.get(&requirement.key) {
+                if let Some(values) = self.by_label.get(requirement.key.as_str()) {
                     for value in &requirement.values {
-                        match values.get(value) {
+                        match values.get(value.as_str()) {
                             Some(Members::Few(ids)) => ids.iter().for_each(|&id| union.insert(id as usize)),
                             Some(Members::Many(set)) => union.union_with(set),
                             None => {}
@@ -272,12 +273,12 @@ impl Classes {
             match requirement.operator {
                 Operator::In => result.intersect_with(&matching_values()),
                 Operator::NotIn => result.difference_with(&matching_values()),
-                Operator::Exists => match self.by_key.get(&requirement.key) {
+                Operator::Exists => match self.by_key.get(requirement.key.as_str()) {
                     Some(set) => result.intersect_with(set),
                     None => result.clear(),
                 },
                 Operator::DoesNotExist => {
-                    if let Some(set) = self.by_key.get(&requirement.key) {
+                    if let Some(set) = self.by_key.get(requirement.key.as_str()) {
                         result.difference_with(set);
                     }
                 }

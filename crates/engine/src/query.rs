@@ -308,7 +308,7 @@ fn resolve_entity(cluster: &Cluster, text: &str, entity: CiliumEntity) -> Result
         CiliumEntity::KubeApiserver => {
             let pods = pods_where(&|workload, pod| {
                 workload.id.namespace == "kube-system"
-                    && pod.facts.labels.get("component").is_some_and(|c| c == "kube-apiserver")
+                    && pod.facts.labels.get("component").is_some_and(|c| &**c == "kube-apiserver")
             });
             if !pods.is_empty() {
                 return resolved(format!("{entity} (the kube-apiserver pods in kube-system)"), pods, None);

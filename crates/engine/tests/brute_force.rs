@@ -32,12 +32,12 @@ fn loc() -> Location {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect()
 }
 
 fn namespace(name: &str, extra: Labels) -> Namespace {
     let mut labels = extra;
-    labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.to_string());
+    labels.insert(NAMESPACE_NAME_LABEL.to_string().into(), name.to_string().into());
     Namespace {
         name: name.to_string(),
         ignore: Suppression::default(),
@@ -515,8 +515,12 @@ fn strings(items: &'static [&'static str]) -> impl Strategy<Value = String> {
     prop::sample::select(items).prop_map(str::to_string)
 }
 
+fn shared(items: &'static [&'static str]) -> impl Strategy<Value = Arc<str>> {
+    prop::sample::select(items).prop_map(Arc::from)
+}
+
 fn label_map(keys: &'static [&'static str], values: &'static [&'static str]) -> impl Strategy<Value = Labels> {
-    prop::collection::btree_map(strings(keys), strings(values), 0..=keys.len())
+    prop::collection::btree_map(shared(keys), shared(values), 0..=keys.len())
 }
 
 fn requirement(keys: &'static [&'static str], values: &'static [&'static str]) -> impl Strategy<Value = Requirement> {
@@ -529,7 +533,7 @@ fn requirement(keys: &'static [&'static str], values: &'static [&'static str]) -
 
 fn selector(keys: &'static [&'static str], values: &'static [&'static str]) -> impl Strategy<Value = LabelSelector> {
     (
-        prop::collection::btree_map(strings(keys), strings(values), 0..=1),
+        prop::collection::btree_map(shared(keys), shared(values), 0..=1),
         prop::collection::vec(requirement(keys, values), 0..=2),
     )
         .prop_map(|(match_labels, match_expressions)| LabelSelector { match_labels, match_expressions })

@@ -62,7 +62,7 @@ impl FromStr for DnsTarget {
         let mut labels = Labels::new();
         for pair in selector.split(',') {
             let (key, value) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not KEY=VALUE"))?;
-            labels.insert(key.trim().to_string(), value.trim().to_string());
+            labels.insert(key.trim().into(), value.trim().into());
         }
         if namespace.is_empty() || labels.is_empty() {
             return Err(format!("`{text}`: name the namespace and at least one label"));
@@ -166,7 +166,7 @@ pub fn with_stand_ins(cluster: &Cluster, stand_ins: &[Workload]) -> Cluster {
         if extended.namespace(ns).is_none() {
             extended.namespaces.push(Namespace {
                 name: ns.clone(),
-                labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), ns.clone())]),
+                labels: Labels::from([(NAMESPACE_NAME_LABEL.into(), ns.as_str().into())]),
                 annotations: Labels::new(),
                 ignore: Suppression::default(),
                 location: None,
@@ -197,7 +197,7 @@ fn dns_target(cluster: &Cluster, options: &GenerateOptions, notes: &mut Vec<Stri
     let service = cluster.services.iter().find(|s| s.name == "kube-dns" && s.namespace == "kube-system");
     let server = cluster.workloads.iter().find(|w| {
         w.pods.iter().any(|p| {
-            p.facts.labels.get("k8s-app").is_some_and(|v| v == "kube-dns")
+            p.facts.labels.get("k8s-app").is_some_and(|v| &**v == "kube-dns")
                 || service.is_some_and(|s| s.namespace == w.id.namespace && s.selects(&p.facts.labels))
         })
     });
@@ -211,11 +211,7 @@ fn dns_target(cluster: &Cluster, options: &GenerateOptions, notes: &mut Vec<Stri
                 None => default_ports,
             };
             let labels = stable_selector(server).match_labels;
-            let labels = if labels.is_empty() {
-                Labels::from([("k8s-app".to_string(), "kube-dns".to_string())])
-            } else {
-                labels
-            };
+            let labels = if labels.is_empty() { Labels::from([("k8s-app".into(), "kube-dns".into())]) } else { labels };
             (DnsTarget::Pods { namespace: server.id.namespace.clone(), labels }, ports)
         }
         None => {
@@ -224,7 +220,7 @@ fn dns_target(cluster: &Cluster, options: &GenerateOptions, notes: &mut Vec<Stri
                  in kube-system (kubeadm, EKS, GKE, AKS, k3s), on UDP and TCP 53 (--dns to say otherwise)"
                     .into(),
             );
-            let labels = Labels::from([("k8s-app".to_string(), "kube-dns".to_string())]);
+            let labels = Labels::from([("k8s-app".into(), "kube-dns".into())]);
             (DnsTarget::Pods { namespace: "kube-system".into(), labels }, default_ports)
         }
     }
@@ -666,9 +662,9 @@ mod tests {
     #[test]
     fn stable_selector_prefers_the_controller_and_drops_per_revision_labels() {
         let labels = Labels::from([
-            ("app".to_string(), "web".to_string()),
-            ("pod-template-hash".to_string(), "7d9c8b6f5".to_string()),
-            ("statefulset.kubernetes.io/pod-name".to_string(), "web-0".to_string()),
+            ("app".into(), "web".into()),
+            ("pod-template-hash".into(), "7d9c8b6f5".into()),
+            ("statefulset.kubernetes.io/pod-name".into(), "web-0".into()),
         ]);
         let mut workload = stand_in("x", "web", labels, Vec::new());
         assert_eq!(stable_selector(&workload).to_string(), "app=web");

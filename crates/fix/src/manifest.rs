@@ -31,7 +31,7 @@ pub struct GeneratedPolicy {
 /// The selector of one namespace by its immutable name label.
 pub fn namespace_selector(name: &str) -> LabelSelector {
     LabelSelector {
-        match_labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.to_string())]),
+        match_labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string().into(), name.to_string().into())]),
         ..LabelSelector::default()
     }
 }

@@ -465,10 +465,9 @@ impl WorkloadsByNamespace {
         let namespaces = index
             .into_iter()
             .map(|(name, workloads)| {
-                let labels = cluster
-                    .namespace(name)
-                    .map(|ns| ns.labels.clone())
-                    .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.to_string())]));
+                let labels = cluster.namespace(name).map(|ns| ns.labels.clone()).unwrap_or_else(|| {
+                    Labels::from([(NAMESPACE_NAME_LABEL.to_string().into(), name.to_string().into())])
+                });
                 (name.to_string(), labels, workloads)
             })
             .collect();

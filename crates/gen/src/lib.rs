@@ -780,9 +780,7 @@ mod tests {
         let frontend = cluster
             .workloads
             .iter()
-            .find(|w| {
-                w.pods.first().is_some_and(|p| p.facts.labels.get("tier").map(String::as_str) == Some("frontend"))
-            })
+            .find(|w| w.pods.first().is_some_and(|p| p.facts.labels.get("tier").map(|v| &**v) == Some("frontend")))
             .expect("a frontend");
         let ask = |from: &str, to: &str, port: u16| {
             let from = resolver.resolve(from).expect("from");

@@ -317,7 +317,7 @@ impl CiliumSelector {
 
     pub fn matches(&self, identity: CiliumIdentity<'_>) -> bool {
         self.requirements.iter().all(|requirement| {
-            let k8s = || identity.k8s.and_then(|labels| labels.get(&requirement.key)).map(String::as_str);
+            let k8s = || identity.k8s.and_then(|labels| labels.get(requirement.key.as_str())).map(|v| &**v);
             let reserved = || identity.reserved.contains(&requirement.key.as_str()).then_some("");
             let value = match requirement.source {
                 LabelSource::Any => k8s().or_else(reserved),
@@ -742,12 +742,12 @@ pub fn pod_identity_labels(
 ) -> Labels {
     let mut labels: Labels =
         pod_labels.iter().filter(|(key, _)| identity_relevant(key)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    labels.insert(POD_NAMESPACE_LABEL.to_string(), namespace.to_string());
+    labels.insert(POD_NAMESPACE_LABEL.into(), namespace.into());
     for (key, value) in namespace_labels {
-        labels.insert(format!("{NAMESPACE_LABELS_PREFIX}{key}"), value.clone());
+        labels.insert(format!("{NAMESPACE_LABELS_PREFIX}{key}").into(), value.clone());
     }
-    labels.insert(SERVICE_ACCOUNT_LABEL.to_string(), service_account.unwrap_or("default").to_string());
-    labels.insert(CLUSTER_LABEL.to_string(), cluster_name.to_string());
+    labels.insert(SERVICE_ACCOUNT_LABEL.into(), service_account.unwrap_or("default").into());
+    labels.insert(CLUSTER_LABEL.into(), cluster_name.into());
     labels
 }
 
@@ -764,7 +764,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
     }
 
     fn requirement(source: LabelSource, key: &str, operator: Operator, values: &[&str]) -> CiliumRequirement {
@@ -822,12 +822,12 @@ mod tests {
         let pod = labels(&[("app", "web"), ("pod-template-hash", "abc"), ("io.cilium.k8s.x", "y")]);
         let namespace = labels(&[("kubernetes.io/metadata.name", "shop"), ("team", "a")]);
         let identity = pod_identity_labels(&pod, "shop", &namespace, Some("api"), "c1");
-        assert_eq!(identity.get("app").map(String::as_str), Some("web"));
+        assert_eq!(identity.get("app").map(|v| &**v), Some("web"));
         assert!(!identity.contains_key("pod-template-hash") && !identity.contains_key("io.cilium.k8s.x"));
-        assert_eq!(identity.get(POD_NAMESPACE_LABEL).map(String::as_str), Some("shop"));
-        assert_eq!(identity.get("io.cilium.k8s.namespace.labels.team").map(String::as_str), Some("a"));
-        assert_eq!(identity.get(SERVICE_ACCOUNT_LABEL).map(String::as_str), Some("api"));
-        assert_eq!(identity.get(CLUSTER_LABEL).map(String::as_str), Some("c1"));
+        assert_eq!(identity.get(POD_NAMESPACE_LABEL).map(|v| &**v), Some("shop"));
+        assert_eq!(identity.get("io.cilium.k8s.namespace.labels.team").map(|v| &**v), Some("a"));
+        assert_eq!(identity.get(SERVICE_ACCOUNT_LABEL).map(|v| &**v), Some("api"));
+        assert_eq!(identity.get(CLUSTER_LABEL).map(|v| &**v), Some("c1"));
         assert!(!identity_relevant("kubernetes.io/hostname") && identity_relevant("app.kubernetes.io/name"));
     }
 

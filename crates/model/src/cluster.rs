@@ -47,7 +47,7 @@ impl Workload {
             "batch.kubernetes.io/job-name",
         ];
         let mut labels = self.pods.first().map(|p| p.facts.labels.clone()).unwrap_or_default();
-        labels.retain(|k, _| !PER_REVISION.contains(&k.as_str()));
+        labels.retain(|k, _| !PER_REVISION.contains(&k.as_ref()));
         LabelSelector { match_labels: labels, ..LabelSelector::default() }
     }
 }
@@ -146,7 +146,7 @@ impl Cluster {
         for name in referenced {
             by_name.entry(name.clone()).or_insert_with(|| Namespace {
                 name: name.clone(),
-                labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.clone())]),
+                labels: Labels::from([(NAMESPACE_NAME_LABEL.into(), name.as_str().into())]),
                 annotations: Labels::new(),
                 ignore: Suppression::default(),
                 location: None,
@@ -329,7 +329,7 @@ mod tests {
     fn referenced_namespaces_exist_with_their_name_label() {
         let c = cluster("kind: Pod\nmetadata: {name: p, namespace: ghost}\n");
         let ns = c.namespace("ghost").expect("implicit namespace");
-        assert_eq!(ns.labels.get(NAMESPACE_NAME_LABEL).map(String::as_str), Some("ghost"));
+        assert_eq!(ns.labels.get(NAMESPACE_NAME_LABEL).map(|v| &**v), Some("ghost"));
         assert!(ns.location.is_none());
     }
 }

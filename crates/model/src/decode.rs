@@ -5,6 +5,7 @@
 
 use crate::cidr::Cidr;
 use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
+use crate::intern::intern;
 use crate::kube::*;
 use crate::selector::{LabelSelector, Labels, Operator, Requirement};
 use crate::yaml::{Node, Value};
@@ -177,32 +178,32 @@ impl<'a> Ctx<'a> {
         let Some(node) = node.and_then(|n| self.map(n, field)) else { return labels };
         let Value::Map(entries) = &node.value else { return labels };
         for (key, value) in entries {
-            let path = join(field, key);
+            // The field's path is only spelled out for a diagnostic: most maps have none.
             if let Err(why) = validate_label_key(key) {
                 self.error(
                     DiagnosticCode::InvalidValue,
                     value.line,
-                    &path,
+                    &join(field, key),
                     format!("invalid label key `{key}`: {why}"),
                 );
             }
             let text = match &value.value {
-                Value::Str(s) => s.clone(),
-                Value::Null => String::new(),
+                Value::Str(s) => s.as_str(),
+                Value::Null => "",
                 _ => {
-                    self.wrong_type(value, &path, "a string label value");
+                    self.wrong_type(value, &join(field, key), "a string label value");
                     continue;
                 }
             };
-            if let Err(why) = validate_label_value(&text) {
+            if let Err(why) = validate_label_value(text) {
                 self.error(
                     DiagnosticCode::InvalidValue,
                     value.line,
-                    &path,
-                    format!("invalid label value `{}`: {why}", truncate(&text)),
+                    &join(field, key),
+                    format!("invalid label value `{}`: {why}", truncate(text)),
                 );
             }
-            labels.insert(key.clone(), text);
+            labels.insert(intern(key), intern(text));
         }
         labels
     }
@@ -602,7 +603,7 @@ fn mesh_annotations(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Labels {
                 );
             }
         }
-        kept.insert(key.clone(), text.to_string());
+        kept.insert(intern(key), intern(text));
     }
     kept
 }
@@ -629,7 +630,7 @@ pub(crate) fn service_endpoints(
     let mut port_nodes: Vec<(&Node, String)> = Vec::new();
     if kind == "EndpointSlice" {
         if let Some(service) = meta.labels.get("kubernetes.io/service-name") {
-            endpoints.service = service.clone();
+            endpoints.service = service.to_string();
         }
         if let Some(list) = root.get("endpoints") {
             for (i, endpoint) in ctx.seq(list, "endpoints").iter().enumerate() {

@@ -10,6 +10,7 @@ pub mod cni;
 pub mod config;
 mod decode;
 pub mod diag;
+pub mod intern;
 pub mod json;
 pub mod kube;
 pub mod load;

@@ -961,7 +961,7 @@ mod tests {
             "kind: Pod\nmetadata: {name: a, labels: {v: '1'}}\n---\nkind: Pod\nmetadata: {name: a, labels: {v: '2'}}\n",
         );
         assert_eq!(inventory.workloads.len(), 1);
-        assert_eq!(inventory.workloads[0].pod.labels.get("v").map(String::as_str), Some("2"));
+        assert_eq!(inventory.workloads[0].pod.labels.get("v").map(|v| &**v), Some("2"));
         assert!(inventory.diagnostics.iter().any(|d| d.code == DiagnosticCode::DuplicateObject));
     }
 
@@ -998,7 +998,7 @@ mod tests {
         assert_eq!(calico.host_endpoints[0].expected_ips.len(), 1);
         assert_eq!(calico.staged_kubernetes[0].policy.name, "try");
         assert!(calico.policies[2].kind.is_staged());
-        assert_eq!(inventory.service_accounts[0].labels.get("team").map(String::as_str), Some("a"));
+        assert_eq!(inventory.service_accounts[0].labels.get("team").map(|v| &**v), Some("a"));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Label selectors (`matchLabels` AND `matchExpressions`) with the exact Kubernetes matching rules.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-pub type Labels = BTreeMap<String, String>;
+/// A label or annotation map. Keys and values are shared strings: a cluster's pods repeat the same few keys and
+/// values, and the loader hands out one copy of each (see [`crate::intern`]).
+pub type Labels = BTreeMap<Arc<str>, Arc<str>>;
 
 /// The label every namespace carries, set by the API server since Kubernetes 1.21.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -24,11 +27,12 @@ pub struct Requirement {
 
 impl Requirement {
     pub fn matches(&self, labels: &Labels) -> bool {
-        let value = labels.get(&self.key);
+        let value = labels.get(self.key.as_str());
+        let listed = |value: &Arc<str>| self.values.iter().any(|listed| listed.as_str() == value.as_ref());
         match self.operator {
-            Operator::In => value.is_some_and(|v| self.values.contains(v)),
+            Operator::In => value.is_some_and(listed),
             // NotIn also matches objects that do not have the key at all.
-            Operator::NotIn => value.is_none_or(|v| !self.values.contains(v)),
+            Operator::NotIn => value.is_none_or(|v| !listed(v)),
             Operator::Exists => value.is_some(),
             Operator::DoesNotExist => value.is_none(),
         }
@@ -57,7 +61,7 @@ impl LabelSelector {
     pub fn requirements(&self) -> impl Iterator<Item = Requirement> + '_ {
         self.match_labels
             .iter()
-            .map(|(k, v)| Requirement { key: k.clone(), operator: Operator::In, values: vec![v.clone()] })
+            .map(|(k, v)| Requirement { key: k.to_string(), operator: Operator::In, values: vec![v.to_string()] })
             .chain(self.match_expressions.iter().cloned())
     }
 }
@@ -85,7 +89,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs.iter().map(|(k, v)| (Arc::from(*k), Arc::from(*v))).collect()
     }
 
     #[test]

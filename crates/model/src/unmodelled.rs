@@ -184,10 +184,10 @@ fn calico_conjunction(expression: &str) -> Option<LabelSelector> {
             });
         } else if let Some((key, value)) = term.split_once("==") {
             let (key, value) = (key.trim(), unquote(value)?);
-            if !is_key(key) || selector.match_labels.get(key).is_some_and(|v| *v != value) {
+            if !is_key(key) || selector.match_labels.get(key).is_some_and(|v| **v != *value) {
                 return None;
             }
-            selector.match_labels.insert(key.into(), value);
+            selector.match_labels.insert(key.into(), value.into());
         } else {
             return None;
         }
@@ -223,7 +223,7 @@ fn label_selector(node: &Node, cilium: bool) -> Option<LabelSelector> {
             Value::Map(entries) => {
                 for (key, value) in entries {
                     let value = scalar(value)?;
-                    selector.match_labels.insert(label_key(key, cilium)?, value);
+                    selector.match_labels.insert(label_key(key, cilium)?.into(), value.into());
                 }
             }
             Value::Null => {}
@@ -282,7 +282,7 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
     }
 
     #[test]

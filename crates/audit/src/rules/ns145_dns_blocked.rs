@@ -36,7 +36,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let dns_servers: Vec<usize> = (0..ctx.cluster.workloads.len())
         .filter(|w| {
             let workload = &ctx.cluster.workloads[*w];
-            workload.pods.iter().any(|p| p.facts.labels.get("k8s-app").is_some_and(|v| v == "kube-dns"))
+            workload.pods.iter().any(|p| p.facts.labels.get("k8s-app").is_some_and(|v| &**v == "kube-dns"))
         })
         .collect();
     // One pass over the connections, not one per workload: clusters have hundreds of thousands of them.

@@ -470,7 +470,7 @@ impl Dns {
                 ctx.cluster.workloads[w]
                     .pods
                     .iter()
-                    .any(|p| p.facts.labels.get("k8s-app").is_some_and(|v| v == "kube-dns"))
+                    .any(|p| p.facts.labels.get("k8s-app").is_some_and(|v| &**v == "kube-dns"))
             })
             .collect();
         Dns { servers, ports: PortSet::from_ranges(&[(Protocol::Udp, 53, 53), (Protocol::Tcp, 53, 53)]) }
@@ -611,7 +611,7 @@ fn namespace_labels(ctx: &AuditContext<'_>, name: &str) -> Labels {
     ctx.cluster
         .namespace(name)
         .map(|ns| ns.labels.clone())
-        .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.to_string())]))
+        .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL.to_string().into(), name.to_string().into())]))
 }
 
 /// The labels of `selector` that `labels` lacks or has with another value, as `key=wanted (has value)`.

@@ -95,7 +95,10 @@ fn dns_ports() -> PortSet {
 fn dns_servers(ctx: &AuditContext<'_>) -> Vec<usize> {
     (0..ctx.cluster.workloads.len())
         .filter(|&w| {
-            ctx.cluster.workloads[w].pods.iter().any(|p| p.facts.labels.get("k8s-app").is_some_and(|v| v == "kube-dns"))
+            ctx.cluster.workloads[w]
+                .pods
+                .iter()
+                .any(|p| p.facts.labels.get("k8s-app").is_some_and(|v| &**v == "kube-dns"))
         })
         .collect()
 }
@@ -414,8 +417,8 @@ fn peer_matches(ctx: &AuditContext<'_>, policy: &netseg_model::NetworkPolicy, pe
         Some(selector) => match ctx.cluster.namespace(&workload.id.namespace) {
             Some(ns) => selector.matches(&ns.labels),
             None => selector.matches(&netseg_model::Labels::from([(
-                NAMESPACE_NAME_LABEL.to_string(),
-                workload.id.namespace.clone(),
+                NAMESPACE_NAME_LABEL.into(),
+                workload.id.namespace.as_str().into(),
             )])),
         },
     };
@@ -438,7 +441,7 @@ fn narrowed_peer(ctx: &AuditContext<'_>, policy: &netseg_model::NetworkPolicy, r
             if workload.id.namespace == policy.namespace && selector.is_empty() {
                 None
             } else {
-                selector.match_labels.insert(NAMESPACE_NAME_LABEL.to_string(), workload.id.namespace.clone());
+                selector.match_labels.insert(NAMESPACE_NAME_LABEL.into(), workload.id.namespace.as_str().into());
                 Some(selector)
             }
         }

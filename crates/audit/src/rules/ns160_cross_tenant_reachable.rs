@@ -30,7 +30,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
     let Some(label) = ctx.config.tenant_label.as_deref() else { return };
     let tenant = |workload: usize| -> Option<&str> {
         let namespace = ctx.cluster.namespace(&ctx.cluster.workloads[workload].id.namespace)?;
-        namespace.labels.get(label).map(String::as_str)
+        namespace.labels.get(label).map(|v| &**v)
     };
     // Per destination, the sources of other tenants that reach it.
     let mut reached: BTreeMap<usize, Vec<(usize, netseg_engine::PortSet)>> = BTreeMap::new();

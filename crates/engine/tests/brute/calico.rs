@@ -38,8 +38,13 @@ fn account<'c>(pod: &PodView<'c>) -> &'c str {
     pod.facts.service_account.as_deref().filter(|s| !s.is_empty()).unwrap_or("default")
 }
 
+/// The model's shared label strings as plain ones, which this evaluator adds its own labels to.
+fn owned(labels: &netseg_model::Labels) -> BTreeMap<String, String> {
+    labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
 fn namespace_labels(cluster: &Cluster, name: &str) -> BTreeMap<String, String> {
-    let mut labels = cluster.namespaces.iter().find(|n| n.name == name).map(|n| n.labels.clone()).unwrap_or_default();
+    let mut labels = cluster.namespaces.iter().find(|n| n.name == name).map(|n| owned(&n.labels)).unwrap_or_default();
     labels.insert("projectcalico.org/name".into(), name.into());
     labels
 }
@@ -49,7 +54,7 @@ fn account_labels(cluster: &Cluster, namespace: &str, name: &str) -> BTreeMap<St
         .service_accounts
         .iter()
         .find(|sa| sa.namespace == namespace && sa.name == name)
-        .map(|sa| sa.labels.clone())
+        .map(|sa| owned(&sa.labels))
         .unwrap_or_default();
     labels.insert("projectcalico.org/name".into(), name.into());
     labels
@@ -57,7 +62,7 @@ fn account_labels(cluster: &Cluster, namespace: &str, name: &str) -> BTreeMap<St
 
 /// Every label Calico gives a workload endpoint.
 pub fn pod_labels(cluster: &Cluster, pod: &PodView<'_>) -> BTreeMap<String, String> {
-    let mut labels = pod.facts.labels.clone();
+    let mut labels = owned(&pod.facts.labels);
     for (k, v) in namespace_labels(cluster, pod.namespace) {
         labels.insert(format!("pcns.{k}"), v);
     }
@@ -71,7 +76,7 @@ pub fn pod_labels(cluster: &Cluster, pod: &PodView<'_>) -> BTreeMap<String, Stri
 }
 
 fn set_labels(cluster: &Cluster, set: &NetworkSet) -> BTreeMap<String, String> {
-    let mut labels = set.labels.clone();
+    let mut labels = owned(&set.labels);
     if let Some(namespace) = &set.namespace {
         for (k, v) in namespace_labels(cluster, namespace) {
             labels.insert(format!("pcns.{k}"), v);

@@ -164,7 +164,7 @@ impl End {
 }
 
 pub fn requirement_matches(req: &Requirement, labels: &Labels) -> bool {
-    let value = labels.get(&req.key);
+    let value = labels.get(req.key.as_str()).map(|v| &**v);
     match req.operator {
         Operator::In => match value {
             Some(v) => req.values.iter().any(|x| x == v),

@@ -16,6 +16,7 @@ use netseg_engine::PortSet;
 use netseg_model::cilium::{CiliumPolicyKind, NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL};
 use netseg_model::NAMESPACE_NAME_LABEL;
 use netseg_model::{Cluster, Direction, IpBlock, LabelSelector, Operator, PeerSelector, Protocol, Requirement};
+use std::sync::Arc;
 
 pub const API_VERSION: &str = "cilium.io/v2";
 pub const DEFAULT_DENY_NAME: &str = "netseg-default-deny";
@@ -23,8 +24,8 @@ pub const DEFAULT_DENY_NAME: &str = "netseg-default-deny";
 const MAX_PORTS: usize = 40;
 
 /// The label of a pod's namespace, as Cilium's selectors name it.
-fn namespace_key() -> String {
-    format!("k8s:{POD_NAMESPACE_LABEL}")
+fn namespace_key() -> Arc<str> {
+    format!("k8s:{POD_NAMESPACE_LABEL}").into()
 }
 
 /// The endpoints a NetworkPolicy peer of pods names, as one Cilium endpoint selector: the pod labels as they are,
@@ -40,7 +41,7 @@ fn endpoints_selector(namespaces: Option<&LabelSelector>, pods: Option<&LabelSel
         return selector;
     }
     for (key, value) in &namespaces.match_labels {
-        selector.match_labels.insert(format!("k8s:{NAMESPACE_LABELS_PREFIX}{key}"), value.clone());
+        selector.match_labels.insert(format!("k8s:{NAMESPACE_LABELS_PREFIX}{key}").into(), value.clone());
     }
     for requirement in &namespaces.match_expressions {
         selector.match_expressions.push(Requirement {
@@ -48,7 +49,11 @@ fn endpoints_selector(namespaces: Option<&LabelSelector>, pods: Option<&LabelSel
             ..requirement.clone()
         });
     }
-    selector.match_expressions.push(Requirement { key: namespace_key(), operator: Operator::Exists, values: vec![] });
+    selector.match_expressions.push(Requirement {
+        key: namespace_key().to_string(),
+        operator: Operator::Exists,
+        values: vec![],
+    });
     selector
 }
 
@@ -125,7 +130,7 @@ fn dns_rule(dns: &DnsTarget, ports: &PortSet) -> Option<String> {
     let mut lines = match dns {
         DnsTarget::Pods { namespace, labels } => {
             let mut selector = LabelSelector { match_labels: labels.clone(), ..LabelSelector::default() };
-            selector.match_labels.insert(namespace_key(), namespace.clone());
+            selector.match_labels.insert(namespace_key(), namespace.as_str().into());
             vec!["  - toEndpoints:".to_string(), format!("    - {}", selector_yaml(&selector))]
         }
         DnsTarget::Block(cidr) => {
@@ -245,7 +250,7 @@ mod tests {
 
     fn labels(pairs: &[(&str, &str)]) -> LabelSelector {
         LabelSelector {
-            match_labels: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Labels>(),
+            match_labels: pairs.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect::<Labels>(),
             ..LabelSelector::default()
         }
     }

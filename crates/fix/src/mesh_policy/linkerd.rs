@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn a_server_selects_with_expressions_too() {
         let selector = LabelSelector {
-            match_labels: [("app".to_string(), "web".to_string())].into(),
+            match_labels: [("app".into(), "web".into())].into(),
             match_expressions: vec![Requirement {
                 key: "tier".into(),
                 operator: Operator::In,

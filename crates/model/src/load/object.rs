@@ -376,7 +376,7 @@ impl<'a> Decoder<'a> {
             }),
             "Namespace" => {
                 let mut labels = meta.labels;
-                labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
+                labels.insert(NAMESPACE_NAME_LABEL.into(), name.as_str().into());
                 Loaded::Namespace(Namespace {
                     name,
                     labels,

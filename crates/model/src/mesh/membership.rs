@@ -67,7 +67,7 @@ pub fn dataplane(pod: &PodFacts, namespace: Option<&Namespace>) -> Dataplane {
     }
     if let Some(reason) = istio_sidecar(pod, ns_labels) {
         let mut bypassed = Vec::new();
-        let include = pod.annotations.get("traffic.sidecar.istio.io/includeInboundPorts").map(String::as_str);
+        let include = pod.annotations.get("traffic.sidecar.istio.io/includeInboundPorts").map(|v| &**v);
         match include {
             None | Some("*") => {}
             Some(list) => {
@@ -104,7 +104,7 @@ pub fn dataplane(pod: &PodFacts, namespace: Option<&Namespace>) -> Dataplane {
             .annotations
             .get("consul.hashicorp.com/transparent-proxy")
             .or_else(|| ns_labels.get("consul.hashicorp.com/transparent-proxy"))
-            .is_none_or(|v| v != "false");
+            .is_none_or(|v| &**v != "false");
         let bypassed = if transparent {
             let excluded = pod.annotations.get("consul.hashicorp.com/transparent-proxy-exclude-inbound-ports");
             excluded.and_then(|list| parse_port_list(list).ok()).unwrap_or_default()
@@ -122,7 +122,8 @@ pub fn dataplane(pod: &PodFacts, namespace: Option<&Namespace>) -> Dataplane {
     }
     if let Some(reason) = istio_ambient(pod, ns_labels) {
         let waypoint = waypoint_of(&pod.labels, ns_labels);
-        let bypassed = if pod.annotations.get("ambient.istio.io/bypass-inbound-capture").is_some_and(|v| v == "true") {
+        let bypassed = if pod.annotations.get("ambient.istio.io/bypass-inbound-capture").is_some_and(|v| &**v == "true")
+        {
             vec![(1, 65535)]
         } else {
             Vec::new()
@@ -139,13 +140,13 @@ fn istio_sidecar(pod: &PodFacts, ns_labels: &Labels) -> Option<String> {
     if pod.images.iter().any(|image| image.contains("istio/proxyv2") || image.contains("/proxyv2:")) {
         return Some("its istio-proxy container".into());
     }
-    let pod_label = pod.labels.get("sidecar.istio.io/inject").map(String::as_str);
-    let ns_injection = ns_labels.get("istio-injection").map(String::as_str);
+    let pod_label = pod.labels.get("sidecar.istio.io/inject").map(|v| &**v);
+    let ns_injection = ns_labels.get("istio-injection").map(|v| &**v);
     // Either label saying no wins; then either saying yes (or a revision label) injects.
     if ns_injection == Some("disabled") || pod_label == Some("false") {
         return None;
     }
-    if pod.annotations.get("sidecar.istio.io/inject").is_some_and(|v| v == "false") {
+    if pod.annotations.get("sidecar.istio.io/inject").is_some_and(|v| &**v == "false") {
         return None;
     }
     if ns_injection == Some("enabled") {
@@ -164,15 +165,15 @@ fn istio_sidecar(pod: &PodFacts, ns_labels: &Labels) -> Option<String> {
 }
 
 fn istio_ambient(pod: &PodFacts, ns_labels: &Labels) -> Option<String> {
-    if pod.annotations.get("ambient.istio.io/redirection").is_some_and(|v| v == "enabled") {
+    if pod.annotations.get("ambient.istio.io/redirection").is_some_and(|v| &**v == "enabled") {
         return Some("its ambient.istio.io/redirection annotation (enrolled in ambient)".into());
     }
-    match pod.labels.get("istio.io/dataplane-mode").map(String::as_str) {
+    match pod.labels.get("istio.io/dataplane-mode").map(|v| &**v) {
         Some("ambient") => Some("pod label istio.io/dataplane-mode=ambient".into()),
         Some("none") => None,
         _ => ns_labels
             .get("istio.io/dataplane-mode")
-            .filter(|mode| *mode == "ambient")
+            .filter(|mode| &***mode == "ambient")
             .map(|_| "namespace label istio.io/dataplane-mode=ambient".into()),
     }
 }
@@ -183,7 +184,7 @@ fn waypoint_of(pod_labels: &Labels, ns_labels: &Labels) -> Option<String> {
         Some(name) => (name, pod_labels),
         None => (ns_labels.get("istio.io/use-waypoint")?, ns_labels),
     };
-    if name == "none" || name.is_empty() {
+    if &**name == "none" || name.is_empty() {
         return None;
     }
     let namespace = labels.get("istio.io/use-waypoint-namespace").cloned();
@@ -199,10 +200,10 @@ fn linkerd_proxy(pod: &PodFacts, ns_annotations: &Labels) -> Option<String> {
     if pod.images.iter().any(|image| image.contains("linkerd/proxy:") || image.ends_with("linkerd/proxy")) {
         return Some("its linkerd-proxy container".into());
     }
-    match pod.annotations.get("linkerd.io/inject").map(String::as_str) {
+    match pod.annotations.get("linkerd.io/inject").map(|v| &**v) {
         Some(mode @ ("enabled" | "ingress")) => Some(format!("pod annotation linkerd.io/inject: {mode}")),
         Some(_) => None,
-        None => match ns_annotations.get("linkerd.io/inject").map(String::as_str) {
+        None => match ns_annotations.get("linkerd.io/inject").map(|v| &**v) {
             Some(mode @ ("enabled" | "ingress")) => Some(format!("namespace annotation linkerd.io/inject: {mode}")),
             _ => None,
         },
@@ -210,12 +211,12 @@ fn linkerd_proxy(pod: &PodFacts, ns_annotations: &Labels) -> Option<String> {
 }
 
 fn consul_proxy(pod: &PodFacts) -> Option<String> {
-    if pod.annotations.get("consul.hashicorp.com/connect-inject-status").is_some_and(|v| v == "injected") {
+    if pod.annotations.get("consul.hashicorp.com/connect-inject-status").is_some_and(|v| &**v == "injected") {
         return Some("its consul.hashicorp.com/connect-inject-status annotation (injected by Consul)".into());
     }
     pod.annotations
         .get("consul.hashicorp.com/connect-inject")
-        .filter(|v| *v == "true")
+        .filter(|v| &***v == "true")
         .map(|_| "pod annotation consul.hashicorp.com/connect-inject: \"true\"".into())
 }
 
@@ -271,19 +272,19 @@ mod tests {
 
     fn pod(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> PodFacts {
         PodFacts {
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: labels.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect(),
+            annotations: annotations.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect(),
             ..PodFacts::default()
         }
     }
 
     fn namespace(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> Namespace {
-        let mut labels: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut labels: Labels = labels.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect();
         labels.insert(crate::NAMESPACE_NAME_LABEL.into(), "shop".into());
         Namespace {
             name: "shop".into(),
             labels,
-            annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            annotations: annotations.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect(),
             ignore: Default::default(),
             location: None,
         }

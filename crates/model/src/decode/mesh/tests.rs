@@ -31,7 +31,7 @@ fn the_shoes_writer_example_reads_as_written() {
     let policy = &inventory.mesh.istio.authorization_policies[0];
     assert_eq!((policy.namespace.as_str(), policy.name.as_str()), ("default", "shoes-writer"));
     assert_eq!(policy.action, AuthorizationAction::Allow);
-    assert_eq!(policy.target, PolicyTarget::Selector([("app".to_string(), "shoes".to_string())].into()));
+    assert_eq!(policy.target, PolicyTarget::Selector([("app".into(), "shoes".into())].into()));
     let rule = &policy.rules[0];
     assert_eq!(rule.line, 7);
     assert_eq!(rule.from[0].principals, [StringMatch::Exact("cluster.local/ns/default/sa/inventory-sa".into())]);
@@ -233,7 +233,7 @@ fn pod_templates_keep_the_mesh_annotations() {
     ));
     let annotations = &inventory.workloads[0].pod.annotations;
     assert_eq!(annotations.len(), 1, "only the mesh's annotations are kept: {annotations:?}");
-    assert_eq!(annotations.get("traffic.sidecar.istio.io/excludeInboundPorts").map(String::as_str), Some("9090"));
+    assert_eq!(annotations.get("traffic.sidecar.istio.io/excludeInboundPorts").map(|v| &**v), Some("9090"));
 }
 
 /// Every bad-input path of the mesh decoders: the document, the field the diagnostic names, its line, whether
