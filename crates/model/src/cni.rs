@@ -306,7 +306,7 @@ pub fn components(cluster: &Cluster) -> Vec<Component> {
 }
 
 fn images_of(workload: &Workload) -> String {
-    let mut images: Vec<&str> = workload.pods.iter().flat_map(|p| &p.facts.images).map(String::as_str).collect();
+    let mut images: Vec<&str> = workload.pods.iter().flat_map(|p| &p.facts.images).map(|image| &**image).collect();
     images.sort_unstable();
     images.dedup();
     images.join(", ")

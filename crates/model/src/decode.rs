@@ -817,7 +817,7 @@ pub(crate) fn pod_facts(
         for (index, container) in ctx.seq(list, &list_field).iter().enumerate() {
             let container_field = format!("{list_field}[{index}]");
             if let Some(image) = container.get("image").and_then(Node::as_str) {
-                facts.images.push(image.to_string());
+                facts.images.push(intern(image));
             }
             facts.references.extend(container_references(container));
             let Some(ports) = container.get("ports") else { continue };

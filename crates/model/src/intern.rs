@@ -1,16 +1,18 @@
-//! One shared copy of each label key and value a thread decodes.
+//! One shared copy of each label key, label value and container image a thread decodes.
 //!
-//! A cluster's 50,000 pods repeat a few dozen label keys and a few thousand values; held as a `String` each, their
-//! labels were the largest part of a loaded tier L cluster (107 MB of 464). Each decoding thread keeps a table of
-//! the strings it has handed out and hands out the same `Arc` again. The table is per thread, so threads never
-//! contend on it, and bounded, so that an input of millions of distinct values costs no more than their copies.
+//! A cluster's 50,000 pods repeat a few dozen label keys, a few thousand values and a few hundred images; held as a
+//! `String` each, their labels were the largest part of a loaded tier L cluster (107 MB of 464). Each decoding
+//! thread keeps a table of the strings it has handed out and hands out the same `Arc` again. The table is per
+//! thread, so threads never contend on it, and bounded, so that an input of millions of distinct values costs no
+//! more than their copies.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Longer strings are copied, not looked up: no label key or value is this long (keys stop at 317 bytes, values
-/// at 63), and hashing a long annotation only to find it unique costs more than it saves.
+/// at 63), nor an image reference in practice, and hashing a long annotation only to find it unique costs more
+/// than it saves.
 const LONGEST_SHARED: usize = 320;
 /// Strings a thread's table holds before it starts afresh. Strings already handed out stay valid; only the sharing
 /// of later copies with earlier ones is lost.

@@ -136,7 +136,7 @@ pub struct PodFacts {
     /// `status.podIPs` (or `status.podIP`); empty for templates and for pods not yet scheduled.
     pub ips: Vec<IpAddr>,
     /// Container and init-container images, for recognising CNI agents.
-    pub images: Vec<String>,
+    pub images: Vec<Arc<str>>,
     /// `spec.nodeName`, where a host-network pod runs (admin `nodes` peers match it there).
     pub node_name: Option<String>,
     /// Literal strings of container `env[].value`, `args` and `command`, where an application names the
