@@ -32,12 +32,12 @@ fn loc() -> Location {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect()
+    pairs.iter().map(|(k, v)| (*k, *v)).collect()
 }
 
 fn namespace(name: &str, extra: Labels) -> Namespace {
     let mut labels = extra;
-    labels.insert(NAMESPACE_NAME_LABEL.to_string().into(), name.to_string().into());
+    labels.insert(NAMESPACE_NAME_LABEL, name);
     Namespace {
         name: name.to_string(),
         ignore: Suppression::default(),
@@ -520,7 +520,7 @@ fn shared(items: &'static [&'static str]) -> impl Strategy<Value = Arc<str>> {
 }
 
 fn label_map(keys: &'static [&'static str], values: &'static [&'static str]) -> impl Strategy<Value = Labels> {
-    prop::collection::btree_map(shared(keys), shared(values), 0..=keys.len())
+    prop::collection::btree_map(shared(keys), shared(values), 0..=keys.len()).prop_map(Labels::from_iter)
 }
 
 fn requirement(keys: &'static [&'static str], values: &'static [&'static str]) -> impl Strategy<Value = Requirement> {
@@ -533,7 +533,7 @@ fn requirement(keys: &'static [&'static str], values: &'static [&'static str]) -
 
 fn selector(keys: &'static [&'static str], values: &'static [&'static str]) -> impl Strategy<Value = LabelSelector> {
     (
-        prop::collection::btree_map(shared(keys), shared(values), 0..=1),
+        prop::collection::btree_map(shared(keys), shared(values), 0..=1).prop_map(Labels::from_iter),
         prop::collection::vec(requirement(keys, values), 0..=2),
     )
         .prop_map(|(match_labels, match_expressions)| LabelSelector { match_labels, match_expressions })

@@ -62,7 +62,7 @@ impl FromStr for DnsTarget {
         let mut labels = Labels::new();
         for pair in selector.split(',') {
             let (key, value) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not KEY=VALUE"))?;
-            labels.insert(key.trim().into(), value.trim().into());
+            labels.insert(key.trim(), value.trim());
         }
         if namespace.is_empty() || labels.is_empty() {
             return Err(format!("`{text}`: name the namespace and at least one label"));
@@ -166,7 +166,7 @@ pub fn with_stand_ins(cluster: &Cluster, stand_ins: &[Workload]) -> Cluster {
         if extended.namespace(ns).is_none() {
             extended.namespaces.push(Namespace {
                 name: ns.clone(),
-                labels: Labels::from([(NAMESPACE_NAME_LABEL.into(), ns.as_str().into())]),
+                labels: Labels::from([(NAMESPACE_NAME_LABEL, ns.as_str())]),
                 annotations: Labels::new(),
                 ignore: Suppression::default(),
                 location: None,
@@ -211,7 +211,7 @@ fn dns_target(cluster: &Cluster, options: &GenerateOptions, notes: &mut Vec<Stri
                 None => default_ports,
             };
             let labels = stable_selector(server).match_labels;
-            let labels = if labels.is_empty() { Labels::from([("k8s-app".into(), "kube-dns".into())]) } else { labels };
+            let labels = if labels.is_empty() { Labels::from([("k8s-app", "kube-dns")]) } else { labels };
             (DnsTarget::Pods { namespace: server.id.namespace.clone(), labels }, ports)
         }
         None => {
@@ -220,7 +220,7 @@ fn dns_target(cluster: &Cluster, options: &GenerateOptions, notes: &mut Vec<Stri
                  in kube-system (kubeadm, EKS, GKE, AKS, k3s), on UDP and TCP 53 (--dns to say otherwise)"
                     .into(),
             );
-            let labels = Labels::from([("k8s-app".into(), "kube-dns".into())]);
+            let labels = Labels::from([("k8s-app", "kube-dns")]);
             (DnsTarget::Pods { namespace: "kube-system".into(), labels }, default_ports)
         }
     }
@@ -662,14 +662,13 @@ mod tests {
     #[test]
     fn stable_selector_prefers_the_controller_and_drops_per_revision_labels() {
         let labels = Labels::from([
-            ("app".into(), "web".into()),
-            ("pod-template-hash".into(), "7d9c8b6f5".into()),
-            ("statefulset.kubernetes.io/pod-name".into(), "web-0".into()),
+            ("app", "web"),
+            ("pod-template-hash", "7d9c8b6f5"),
+            ("statefulset.kubernetes.io/pod-name", "web-0"),
         ]);
         let mut workload = stand_in("x", "web", labels, Vec::new());
         assert_eq!(stable_selector(&workload).to_string(), "app=web");
-        let controller =
-            LabelSelector { match_labels: Labels::from([("tier".into(), "front".into())]), ..Default::default() };
+        let controller = LabelSelector { match_labels: Labels::from([("tier", "front")]), ..Default::default() };
         workload.selector = Some(controller.clone());
         assert_eq!(stable_selector(&workload), controller);
     }

@@ -30,10 +30,7 @@ pub struct GeneratedPolicy {
 
 /// The selector of one namespace by its immutable name label.
 pub fn namespace_selector(name: &str) -> LabelSelector {
-    LabelSelector {
-        match_labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string().into(), name.to_string().into())]),
-        ..LabelSelector::default()
-    }
+    LabelSelector { match_labels: Labels::from([(NAMESPACE_NAME_LABEL, name)]), ..LabelSelector::default() }
 }
 
 /// A plain YAML scalar when it cannot be read as anything but a string, else a double-quoted one (JSON string

@@ -465,9 +465,10 @@ impl WorkloadsByNamespace {
         let namespaces = index
             .into_iter()
             .map(|(name, workloads)| {
-                let labels = cluster.namespace(name).map(|ns| ns.labels.clone()).unwrap_or_else(|| {
-                    Labels::from([(NAMESPACE_NAME_LABEL.to_string().into(), name.to_string().into())])
-                });
+                let labels = cluster
+                    .namespace(name)
+                    .map(|ns| ns.labels.clone())
+                    .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL, name)]));
                 (name.to_string(), labels, workloads)
             })
             .collect();

@@ -742,12 +742,12 @@ pub fn pod_identity_labels(
 ) -> Labels {
     let mut labels: Labels =
         pod_labels.iter().filter(|(key, _)| identity_relevant(key)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    labels.insert(POD_NAMESPACE_LABEL.into(), namespace.into());
+    labels.insert(POD_NAMESPACE_LABEL, namespace);
     for (key, value) in namespace_labels {
-        labels.insert(format!("{NAMESPACE_LABELS_PREFIX}{key}").into(), value.clone());
+        labels.insert(format!("{NAMESPACE_LABELS_PREFIX}{key}"), value.clone());
     }
-    labels.insert(SERVICE_ACCOUNT_LABEL.into(), service_account.unwrap_or("default").into());
-    labels.insert(CLUSTER_LABEL.into(), cluster_name.into());
+    labels.insert(SERVICE_ACCOUNT_LABEL, service_account.unwrap_or("default"));
+    labels.insert(CLUSTER_LABEL, cluster_name);
     labels
 }
 
@@ -764,7 +764,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     fn requirement(source: LabelSource, key: &str, operator: Operator, values: &[&str]) -> CiliumRequirement {

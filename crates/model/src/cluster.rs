@@ -146,7 +146,7 @@ impl Cluster {
         for name in referenced {
             by_name.entry(name.clone()).or_insert_with(|| Namespace {
                 name: name.clone(),
-                labels: Labels::from([(NAMESPACE_NAME_LABEL.into(), name.as_str().into())]),
+                labels: Labels::from([(NAMESPACE_NAME_LABEL, name.as_str())]),
                 annotations: Labels::new(),
                 ignore: Suppression::default(),
                 location: None,

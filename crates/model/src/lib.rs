@@ -13,6 +13,7 @@ pub mod diag;
 pub mod intern;
 pub mod json;
 pub mod kube;
+mod labels;
 pub mod load;
 pub mod mesh;
 mod parallel;

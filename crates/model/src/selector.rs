@@ -1,11 +1,7 @@
 //! Label selectors (`matchLabels` AND `matchExpressions`) with the exact Kubernetes matching rules.
 
-use std::collections::BTreeMap;
+pub use crate::labels::Labels;
 use std::sync::Arc;
-
-/// A label or annotation map. Keys and values are shared strings: a cluster's pods repeat the same few keys and
-/// values, and the loader hands out one copy of each (see [`crate::intern`]).
-pub type Labels = BTreeMap<Arc<str>, Arc<str>>;
 
 /// The label every namespace carries, set by the API server since Kubernetes 1.21.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";

@@ -187,7 +187,7 @@ fn calico_conjunction(expression: &str) -> Option<LabelSelector> {
             if !is_key(key) || selector.match_labels.get(key).is_some_and(|v| **v != *value) {
                 return None;
             }
-            selector.match_labels.insert(key.into(), value.into());
+            selector.match_labels.insert(key, value);
         } else {
             return None;
         }
@@ -223,7 +223,7 @@ fn label_selector(node: &Node, cilium: bool) -> Option<LabelSelector> {
             Value::Map(entries) => {
                 for (key, value) in entries {
                     let value = scalar(value)?;
-                    selector.match_labels.insert(label_key(key, cilium)?.into(), value.into());
+                    selector.match_labels.insert(label_key(key, cilium)?, value);
                 }
             }
             Value::Null => {}
@@ -282,7 +282,7 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     #[test]

@@ -611,7 +611,7 @@ fn namespace_labels(ctx: &AuditContext<'_>, name: &str) -> Labels {
     ctx.cluster
         .namespace(name)
         .map(|ns| ns.labels.clone())
-        .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL.to_string().into(), name.to_string().into())]))
+        .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL, name)]))
 }
 
 /// The labels of `selector` that `labels` lacks or has with another value, as `key=wanted (has value)`.
@@ -619,7 +619,7 @@ fn mismatches(selector: &LabelSelector, labels: &Labels) -> Vec<String> {
     let mut out: Vec<String> = selector
         .match_labels
         .iter()
-        .filter(|(k, v)| labels.get(*k) != Some(v))
+        .filter(|(k, v)| labels.get(k) != Some(v))
         .map(|(k, v)| match labels.get(k) {
             Some(has) => format!("{k}={v} (it has {k}={has})"),
             None => format!("{k}={v} (it has no {k})"),

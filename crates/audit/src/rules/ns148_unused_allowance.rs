@@ -416,10 +416,9 @@ fn peer_matches(ctx: &AuditContext<'_>, policy: &netseg_model::NetworkPolicy, pe
         None => workload.id.namespace == policy.namespace,
         Some(selector) => match ctx.cluster.namespace(&workload.id.namespace) {
             Some(ns) => selector.matches(&ns.labels),
-            None => selector.matches(&netseg_model::Labels::from([(
-                NAMESPACE_NAME_LABEL.into(),
-                workload.id.namespace.as_str().into(),
-            )])),
+            None => {
+                selector.matches(&netseg_model::Labels::from([(NAMESPACE_NAME_LABEL, workload.id.namespace.as_str())]))
+            }
         },
     };
     in_namespace && workload.pods.iter().any(|p| pods.as_ref().is_none_or(|s| s.matches(&p.facts.labels)))
@@ -441,7 +440,7 @@ fn narrowed_peer(ctx: &AuditContext<'_>, policy: &netseg_model::NetworkPolicy, r
             if workload.id.namespace == policy.namespace && selector.is_empty() {
                 None
             } else {
-                selector.match_labels.insert(NAMESPACE_NAME_LABEL.into(), workload.id.namespace.as_str().into());
+                selector.match_labels.insert(NAMESPACE_NAME_LABEL, workload.id.namespace.as_str());
                 Some(selector)
             }
         }

@@ -178,7 +178,7 @@ fn dns_rules(dns: &DnsTarget, ports: &PortSet) -> Vec<Rule> {
     let peer = match dns {
         DnsTarget::Pods { namespace, labels } => PeerSelector::Pods {
             namespaces: Some(LabelSelector {
-                match_labels: [(NAME_LABEL.into(), namespace.as_str().into())].into(),
+                match_labels: [(NAME_LABEL, namespace.as_str())].into(),
                 ..LabelSelector::default()
             }),
             pods: Some(LabelSelector { match_labels: labels.clone(), ..LabelSelector::default() }),
@@ -305,7 +305,7 @@ mod tests {
     #[test]
     fn label_selectors_read_as_calico_selectors() {
         let selector_of = |labels: &[(&str, &str)], expressions: Vec<Requirement>| LabelSelector {
-            match_labels: labels.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect::<Labels>(),
+            match_labels: labels.iter().map(|(k, v)| (*k, *v)).collect::<Labels>(),
             match_expressions: expressions,
         };
         assert_eq!(selector(&LabelSelector::default()), "all()");

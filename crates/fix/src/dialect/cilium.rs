@@ -41,7 +41,7 @@ fn endpoints_selector(namespaces: Option<&LabelSelector>, pods: Option<&LabelSel
         return selector;
     }
     for (key, value) in &namespaces.match_labels {
-        selector.match_labels.insert(format!("k8s:{NAMESPACE_LABELS_PREFIX}{key}").into(), value.clone());
+        selector.match_labels.insert(format!("k8s:{NAMESPACE_LABELS_PREFIX}{key}"), value.clone());
     }
     for requirement in &namespaces.match_expressions {
         selector.match_expressions.push(Requirement {
@@ -130,7 +130,7 @@ fn dns_rule(dns: &DnsTarget, ports: &PortSet) -> Option<String> {
     let mut lines = match dns {
         DnsTarget::Pods { namespace, labels } => {
             let mut selector = LabelSelector { match_labels: labels.clone(), ..LabelSelector::default() };
-            selector.match_labels.insert(namespace_key(), namespace.as_str().into());
+            selector.match_labels.insert(namespace_key(), namespace.as_str());
             vec!["  - toEndpoints:".to_string(), format!("    - {}", selector_yaml(&selector))]
         }
         DnsTarget::Block(cidr) => {
@@ -250,7 +250,7 @@ mod tests {
 
     fn labels(pairs: &[(&str, &str)]) -> LabelSelector {
         LabelSelector {
-            match_labels: pairs.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect::<Labels>(),
+            match_labels: pairs.iter().map(|(k, v)| (*k, *v)).collect::<Labels>(),
             ..LabelSelector::default()
         }
     }

@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn a_server_selects_with_expressions_too() {
         let selector = LabelSelector {
-            match_labels: [("app".into(), "web".into())].into(),
+            match_labels: [("app", "web")].into(),
             match_expressions: vec![Requirement {
                 key: "tier".into(),
                 operator: Operator::In,

@@ -376,7 +376,7 @@ impl<'a> Decoder<'a> {
             }),
             "Namespace" => {
                 let mut labels = meta.labels;
-                labels.insert(NAMESPACE_NAME_LABEL.into(), name.as_str().into());
+                labels.insert(NAMESPACE_NAME_LABEL, name.as_str());
                 Loaded::Namespace(Namespace {
                     name,
                     labels,

@@ -272,19 +272,19 @@ mod tests {
 
     fn pod(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> PodFacts {
         PodFacts {
-            labels: labels.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect(),
-            annotations: annotations.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect(),
+            labels: labels.iter().map(|(k, v)| (*k, *v)).collect(),
+            annotations: annotations.iter().map(|(k, v)| (*k, *v)).collect(),
             ..PodFacts::default()
         }
     }
 
     fn namespace(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> Namespace {
-        let mut labels: Labels = labels.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect();
-        labels.insert(crate::NAMESPACE_NAME_LABEL.into(), "shop".into());
+        let mut labels: Labels = labels.iter().map(|(k, v)| (*k, *v)).collect();
+        labels.insert(crate::NAMESPACE_NAME_LABEL, "shop");
         Namespace {
             name: "shop".into(),
             labels,
-            annotations: annotations.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect(),
+            annotations: annotations.iter().map(|(k, v)| (*k, *v)).collect(),
             ignore: Default::default(),
             location: None,
         }

@@ -37,7 +37,7 @@ const CNP: &str = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata
 const CCNP: &str = "apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {name: c}\n";
 
 fn pod_labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string().into(), v.to_string().into())).collect()
+    pairs.iter().map(|(k, v)| (*k, *v)).collect()
 }
 
 fn identity(labels: &Labels) -> CiliumIdentity<'_> {

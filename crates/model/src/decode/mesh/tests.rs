@@ -31,7 +31,7 @@ fn the_shoes_writer_example_reads_as_written() {
     let policy = &inventory.mesh.istio.authorization_policies[0];
     assert_eq!((policy.namespace.as_str(), policy.name.as_str()), ("default", "shoes-writer"));
     assert_eq!(policy.action, AuthorizationAction::Allow);
-    assert_eq!(policy.target, PolicyTarget::Selector([("app".into(), "shoes".into())].into()));
+    assert_eq!(policy.target, PolicyTarget::Selector([("app", "shoes")].into()));
     let rule = &policy.rules[0];
     assert_eq!(rule.line, 7);
     assert_eq!(rule.from[0].principals, [StringMatch::Exact("cluster.local/ns/default/sa/inventory-sa".into())]);
