@@ -174,9 +174,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn labels(&mut self, node: Option<&Node>, field: &str) -> Labels {
-        let mut labels = Labels::new();
-        let Some(node) = node.and_then(|n| self.map(n, field)) else { return labels };
-        let Value::Map(entries) = &node.value else { return labels };
+        let Some(node) = node.and_then(|n| self.map(n, field)) else { return Labels::new() };
+        let Value::Map(entries) = &node.value else { return Labels::new() };
+        let mut labels = Labels::with_capacity(entries.len());
         for (key, value) in entries {
             // The field's path is only spelled out for a diagnostic: most maps have none.
             if let Err(why) = validate_label_key(key) {

@@ -23,6 +23,11 @@ impl Labels {
         Labels::default()
     }
 
+    /// A map with room for `pairs` pairs: a decoded map's size is known before its pairs are.
+    pub fn with_capacity(pairs: usize) -> Self {
+        Labels { pairs: Vec::with_capacity(pairs) }
+    }
+
     pub fn len(&self) -> usize {
         self.pairs.len()
     }
