@@ -23,7 +23,7 @@ thread_local! {
 }
 
 /// The shared copy of `text`.
-pub fn intern(text: &str) -> Arc<str> {
+pub(crate) fn intern(text: &str) -> Arc<str> {
     if text.len() > LONGEST_SHARED {
         return Arc::from(text);
     }

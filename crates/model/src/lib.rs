@@ -10,7 +10,7 @@ pub mod cni;
 pub mod config;
 mod decode;
 pub mod diag;
-pub mod intern;
+mod intern;
 pub mod json;
 pub mod kube;
 mod labels;

@@ -966,6 +966,25 @@ mod tests {
     }
 
     #[test]
+    fn pods_alike_share_one_copy_of_each_label_string_and_image() {
+        let pod = |name: &str| {
+            format!(
+                "kind: Pod\nmetadata: {{name: {name}, labels: {{app: web, tier: front}}}}\n\
+                 spec: {{containers: [{{name: c, image: 'registry.example/web:1'}}]}}\n---\n"
+            )
+        };
+        let inventory = load_str(&(pod("a") + &pod("b")));
+        let [a, b] = [&inventory.workloads[0].pod, &inventory.workloads[1].pod];
+        for key in ["app", "tier"] {
+            let (first, second) = (a.labels.get(key).expect("a's label"), b.labels.get(key).expect("b's label"));
+            assert!(Arc::ptr_eq(first, second), "{key}: one copy");
+            let keys = |pod: &PodFacts| pod.labels.keys().find(|k| &***k == key).cloned().expect("the key");
+            assert!(Arc::ptr_eq(&keys(a), &keys(b)), "{key}: one copy of the key");
+        }
+        assert!(Arc::ptr_eq(&a.images[0], &b.images[0]));
+    }
+
+    #[test]
     fn binary_garbage_is_an_error_not_a_panic() {
         let mut inventory = Inventory::default();
         load_bytes(&mut inventory, Arc::from("g.yaml"), &[0xff, 0xfe, 0x00, 0x41], false);
