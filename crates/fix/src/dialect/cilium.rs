@@ -16,7 +16,6 @@ use netseg_engine::PortSet;
 use netseg_model::cilium::{CiliumPolicyKind, NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL};
 use netseg_model::NAMESPACE_NAME_LABEL;
 use netseg_model::{Cluster, Direction, IpBlock, LabelSelector, Operator, PeerSelector, Protocol, Requirement};
-use std::sync::Arc;
 
 pub const API_VERSION: &str = "cilium.io/v2";
 pub const DEFAULT_DENY_NAME: &str = "netseg-default-deny";
@@ -24,8 +23,8 @@ pub const DEFAULT_DENY_NAME: &str = "netseg-default-deny";
 const MAX_PORTS: usize = 40;
 
 /// The label of a pod's namespace, as Cilium's selectors name it.
-fn namespace_key() -> Arc<str> {
-    format!("k8s:{POD_NAMESPACE_LABEL}").into()
+fn namespace_key() -> String {
+    format!("k8s:{POD_NAMESPACE_LABEL}")
 }
 
 /// The endpoints a NetworkPolicy peer of pods names, as one Cilium endpoint selector: the pod labels as they are,
@@ -49,11 +48,7 @@ fn endpoints_selector(namespaces: Option<&LabelSelector>, pods: Option<&LabelSel
             ..requirement.clone()
         });
     }
-    selector.match_expressions.push(Requirement {
-        key: namespace_key().to_string(),
-        operator: Operator::Exists,
-        values: vec![],
-    });
+    selector.match_expressions.push(Requirement { key: namespace_key(), operator: Operator::Exists, values: vec![] });
     selector
 }
 
