@@ -60,10 +60,6 @@ impl Labels {
         }
     }
 
-    pub fn remove(&mut self, key: &str) -> Option<Arc<str>> {
-        self.position(key).ok().map(|at| self.pairs.remove(at).1)
-    }
-
     pub fn retain(&mut self, mut keep: impl FnMut(&Arc<str>, &mut Arc<str>) -> bool) {
         self.pairs.retain_mut(|(key, value)| keep(key, value));
     }
@@ -73,12 +69,8 @@ impl Labels {
         Iter(self.pairs.iter())
     }
 
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Arc<str>> + ExactSizeIterator + Clone {
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<str>> {
         self.pairs.iter().map(|(key, _)| key)
-    }
-
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Arc<str>> + ExactSizeIterator + Clone {
-        self.pairs.iter().map(|(_, value)| value)
     }
 
     /// Drops the room a map grown pair by pair may have left.
@@ -89,7 +81,6 @@ impl Labels {
 }
 
 /// An iterator over a map's pairs in key order, as `BTreeMap::iter` yields them.
-#[derive(Clone)]
 pub struct Iter<'a>(std::slice::Iter<'a, (Arc<str>, Arc<str>)>);
 
 impl<'a> Iterator for Iter<'a> {
@@ -101,12 +92,6 @@ impl<'a> Iterator for Iter<'a> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.0.size_hint()
-    }
-}
-
-impl DoubleEndedIterator for Iter<'_> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        self.0.next_back().map(|(key, value)| (key, value))
     }
 }
 
@@ -195,8 +180,6 @@ mod tests {
             assert_eq!(labels.get(key).map(|v| v.as_ref()), reference.get(key).copied());
             assert_eq!(labels.contains_key(key), reference.contains_key(key));
         }
-        assert_eq!(labels.remove("zone").as_deref(), reference.remove("zone"));
-        assert_eq!(labels.remove("zone"), None);
         assert_eq!(labels.len(), reference.len());
     }
 

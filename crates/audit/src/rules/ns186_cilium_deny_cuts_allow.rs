@@ -5,7 +5,6 @@ use netseg_engine::{Action, Endpoint, PolicyKind, PortSet, TierId};
 use netseg_model::cilium::{CiliumEntity, CiliumPeerSelection};
 use netseg_model::{Direction, Location};
 use std::collections::HashSet;
-use std::sync::Arc;
 
 declare_rule! {
     /// ## What it does
@@ -113,9 +112,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         .filter(|(_, w)| !w.pods.is_empty())
         .filter(|(_, w)| {
             let facts = &w.pods[0].facts;
-            let mut labels: Vec<(&Arc<str>, &Arc<str>)> = facts.labels.iter().collect();
-            labels.sort();
-            alike.insert((w.id.namespace.clone(), facts.host_network, format!("{labels:?}")))
+            alike.insert((&w.id.namespace, facts.host_network, &facts.labels))
         })
         .map(|(workload, _)| Endpoint::Pod { workload, pod: 0 })
         .collect();
