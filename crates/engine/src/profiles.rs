@@ -21,8 +21,15 @@ pub struct Profiles {
     pub representative: Vec<ClassId>,
     /// Profiles holding a class whose IPs fall in each ipBlock, by block index.
     by_block: Vec<FixedBitSet>,
-    /// Class sets of peers and subjects, by the address of their shared `Arc`, as profile sets.
-    by_set: HashMap<*const FixedBitSet, FixedBitSet>,
+    /// Class sets of peers and subjects, by the address of their shared `Arc` (see [`set_address`]), as profile
+    /// sets.
+    by_set: HashMap<usize, FixedBitSet>,
+}
+
+/// A shared class set's identity: the address of its `Arc`, as a number so that the profiles can be built on one
+/// thread and read on another. The compiled rules hold every set looked up, so no address is reused meanwhile.
+fn set_address(set: &Arc<FixedBitSet>) -> usize {
+    Arc::as_ptr(set) as usize
 }
 
 /// What tells two classes apart for every rule.
@@ -47,12 +54,12 @@ impl Profiles {
         // read; address peers through `ip_blocks` alone. Subjects tell classes apart through the tiers' `applying`.
         // The meshes tell classes apart through `mesh_keys`.
         let mut sets: Vec<&Arc<FixedBitSet>> = Vec::new();
-        let mut seen: HashSet<*const FixedBitSet> = HashSet::new();
+        let mut seen: HashSet<usize> = HashSet::new();
         let mut families_matter = false;
         for (_, rule) in tiers.iter().flat_map(|t| t.rules()) {
             families_matter |= rule.rule.condition.as_ref().is_some_and(|c| c.ip_version.is_some());
             for set in rule.rule.class_sets() {
-                if seen.insert(Arc::as_ptr(set)) {
+                if seen.insert(set_address(set)) {
                     sets.push(set);
                 }
             }
@@ -107,7 +114,7 @@ impl Profiles {
                 for class in set.ones() {
                     profiles.insert(of_class[class]);
                 }
-                (Arc::as_ptr(set), profiles)
+                (set_address(set), profiles)
             })
             .collect();
         Profiles { of_class, representative, by_block, by_set }
@@ -178,7 +185,7 @@ impl Profiles {
     /// The profiles of a class set: looked up when the set was seen while building (every compiled rule's are),
     /// else mapped class by class.
     fn add_classes(&self, set: &Arc<FixedBitSet>, into: &mut FixedBitSet) {
-        match self.by_set.get(&Arc::as_ptr(set)) {
+        match self.by_set.get(&set_address(set)) {
             Some(profiles) => into.union_with(profiles),
             None => set.ones().for_each(|class| into.insert(self.of_class[class])),
         }
