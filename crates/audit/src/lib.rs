@@ -254,17 +254,38 @@ impl Report {
 pub fn audit(ctx: &AuditContext<'_>) -> Report {
     let mut findings = Vec::new();
     let mut disabled_rules = Vec::new();
-    for (rule, check) in rules::REGISTRY {
-        if !ctx.config.enabled(rule) {
-            disabled_rules.push(rule.code);
-            continue;
+    let mut found: Vec<Vec<Finding>> = rules::REGISTRY.iter().map(|_| Vec::new()).collect();
+    let enabled: Vec<bool> = rules::REGISTRY.iter().map(|(rule, _)| ctx.config.enabled(rule)).collect();
+    std::thread::scope(|scope| {
+        // Started first, so that they run beside all the others.
+        let aside: Vec<_> = (rules::REGISTRY.iter().enumerate())
+            .filter(|&(at, (rule, _))| enabled[at] && rules::runs_aside(rule))
+            .map(|(at, &(_, check))| {
+                let rule = scope.spawn(move || {
+                    let mut found = Vec::new();
+                    check(ctx, &mut found);
+                    found
+                });
+                (at, rule)
+            })
+            .collect();
+        for (at, &(rule, check)) in rules::REGISTRY.iter().enumerate() {
+            if !enabled[at] {
+                disabled_rules.push(rule.code);
+            } else if !rules::runs_aside(rule) {
+                check(ctx, &mut found[at]);
+            }
         }
-        let start = findings.len();
-        check(ctx, &mut findings);
-        for finding in &mut findings[start..] {
+        for (at, rule) in aside {
+            found[at] = rule.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        }
+    });
+    for ((rule, _), mut found) in rules::REGISTRY.iter().zip(found) {
+        for finding in &mut found {
             platform_finding(ctx, finding);
             finding.severity = ctx.config.severity(rule, finding.severity);
         }
+        findings.append(&mut found);
     }
     for finding in &mut findings {
         finding.suppressed = ctx.suppression(finding);
