@@ -29,43 +29,53 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
         diagnostics::report_unless(&diagnostics, settings.verbose, netseg_audit::reported_as_finding);
         input_errors |= diagnostics::input_errors(&diagnostics);
         let network = Network::new(&cluster, &super::network_choice(&args.network))?;
-        // The flows the application declares and was seen making, for NS147 and NS148.
-        let (flows, bad_rows) = super::read_flows(&cluster, &args.flows, &args.input.paths)?;
-        flow_errors |= bad_rows;
-        let intent = if netseg_audit::rules::intent_read(&config) {
-            netseg_fix::needs::intent(&cluster, args.cluster_domain.trim_matches('.'), &flows)
-        } else {
-            netseg_audit::Intent::default()
-        };
-        phase("intent");
-        let options = netseg_audit::AuditOptions {
-            intent,
-            // NS148: the known flows are the intent when the user gives flows or says the declared ones are all.
-            judge_allowances: args.intent_only || !args.flows.is_empty(),
-            ..options.clone()
-        };
-        let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
-        phase("context");
-        // The engine's factored answer, which the rules question, built here so that the timings tell it apart.
-        ctx.effective.answer();
-        phase("engine");
-        let mut result = netseg_audit::audit(&ctx);
-        phase("audit");
-        result.cluster = context;
-        result.input = check_input(settings, args);
-        result.assumptions.extend(unseen);
-        if html {
-            let map = netseg_audit::map::network_map(&ctx);
-            let workloads: Vec<netseg_engine::ReachEndpoint> =
-                (0..cluster.workloads.len()).map(netseg_engine::ReachEndpoint::Workload).collect();
-            let restricted = netseg_engine::ReachMarks::for_endpoints(ctx.effective, &workloads);
-            let graph = netseg_render::graph::Graph::from_network_map(&cluster, &map, &restricted);
-            let generator = generator();
-            let meta = netseg_render::html::ReportMeta { inputs: &args.input.paths, generator: &generator };
-            page = Some(netseg_render::html::audit_report(&result, &graph, &map.namespaces, &meta));
-        }
+        let result = std::thread::scope(|scope| -> Result<_> {
+            // The engine's factored answer, which the rules question, is built on another core while this one
+            // reads the intent and gathers the context, which do not need it (`--timings`' `engine` is the wait
+            // for what is left of it).
+            let engine = scope.spawn(|| {
+                network.effective().answer();
+            });
+            // The flows the application declares and was seen making, for NS147 and NS148.
+            let (flows, bad_rows) = super::read_flows(&cluster, &args.flows, &args.input.paths)?;
+            flow_errors |= bad_rows;
+            let intent = if netseg_audit::rules::intent_read(&config) {
+                netseg_fix::needs::intent(&cluster, args.cluster_domain.trim_matches('.'), &flows)
+            } else {
+                netseg_audit::Intent::default()
+            };
+            phase("intent");
+            let options = netseg_audit::AuditOptions {
+                intent,
+                // NS148: the known flows are the intent when the user gives flows or says the declared ones are
+                // all.
+                judge_allowances: args.intent_only || !args.flows.is_empty(),
+                ..options.clone()
+            };
+            let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
+            phase("context");
+            if let Err(panic) = engine.join() {
+                std::panic::resume_unwind(panic);
+            }
+            phase("engine");
+            let mut result = netseg_audit::audit(&ctx);
+            phase("audit");
+            result.cluster = context;
+            result.input = check_input(settings, args);
+            result.assumptions.extend(unseen);
+            if html {
+                let map = netseg_audit::map::network_map(&ctx);
+                let workloads: Vec<netseg_engine::ReachEndpoint> =
+                    (0..cluster.workloads.len()).map(netseg_engine::ReachEndpoint::Workload).collect();
+                let restricted = netseg_engine::ReachMarks::for_endpoints(ctx.effective, &workloads);
+                let graph = netseg_render::graph::Graph::from_network_map(&cluster, &map, &restricted);
+                let generator = generator();
+                let meta = netseg_render::html::ReportMeta { inputs: &args.input.paths, generator: &generator };
+                page = Some(netseg_render::html::audit_report(&result, &graph, &map.namespaces, &meta));
+            }
+            Ok(result)
+        })?;
         reports.push(result);
-        drop(ctx);
         drop(network);
         super::drop_aside(cluster);
     }
