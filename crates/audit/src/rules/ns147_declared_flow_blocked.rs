@@ -58,7 +58,7 @@ pub fn check(ctx: &AuditContext<'_>, out: &mut Vec<Finding>) {
         resolves: vec![None; ctx.cluster.workloads.len()],
         admits: HashMap::new(),
         grouper,
-        source_groups: HashMap::new(),
+        groups: HashMap::new(),
         declarations: HashMap::new(),
         tally_of_declaration: Vec::new(),
         tally_of_source: vec![None; ctx.cluster.workloads.len()],
@@ -118,8 +118,9 @@ struct Checker<'c, 'a> {
     admits: HashMap<PortSet, AdmitsAll<'a, 'a>>,
     /// Groups workloads by profile (when there are blocks to check).
     grouper: Option<Grouper<'a>>,
-    /// The sources of the blocks grouped by profile, by the address and length of the shared list.
-    source_groups: HashMap<(usize, usize), Rc<ProfileGroups<'a>>>,
+    /// The ends of the blocks grouped by profile, by the address and length of the shared list: declarations share
+    /// their ends (a policy's selected workloads, a peer chosen once), and each is grouped once.
+    groups: HashMap<(usize, usize), Rc<ProfileGroups<'a>>>,
     /// Each declaration's text, numbered: a group is then hashed as a number, not as its text, flow after flow.
     declarations: HashMap<Arc<str>, u32>,
     /// The index in `tallies` of each group's tally, per declaration number and per source workload: looked up
@@ -130,7 +131,18 @@ struct Checker<'c, 'a> {
     found: Vec<Finding>,
 }
 
-impl Checker<'_, '_> {
+impl<'a> Checker<'_, 'a> {
+    /// The workloads of one of the blocks' shared lists, grouped by profile (`None` when there are no blocks).
+    fn grouped(&mut self, workloads: &Arc<[usize]>) -> Option<Rc<ProfileGroups<'a>>> {
+        let key = (workloads.as_ptr() as usize, workloads.len());
+        if let Some(known) = self.groups.get(&key) {
+            return Some(known.clone());
+        }
+        let grouped = Rc::new(self.grouper.as_mut()?.group(workloads));
+        self.groups.insert(key, grouped.clone());
+        Some(grouped)
+    }
+
     fn declaration(&mut self, origin: &Arc<str>) -> u32 {
         let next = self.declarations.len() as u32;
         *self.declarations.entry(origin.clone()).or_insert(next)
@@ -238,20 +250,9 @@ impl Checker<'_, '_> {
     fn block(&mut self, block: &DeclaredBlock) {
         let answer = self.ctx.declared.answer();
         let declaration = self.declaration(&block.origin);
-        // Declarations share their ends (a policy's selected workloads, a peer chosen once): grouped once each.
-        let key = (block.sources.as_ptr() as usize, block.sources.len());
-        let sources = match self.source_groups.get(&key) {
-            Some(known) => known.clone(),
-            None => {
-                let Some(grouper) = self.grouper.as_mut() else { return };
-                let grouped: Rc<ProfileGroups<'_>> = Rc::new(grouper.group(&block.sources));
-                self.source_groups.insert(key, grouped.clone());
-                grouped
-            }
-        };
+        let Some(sources) = self.grouped(&block.sources) else { return };
         for (ports, members) in &block.destinations {
-            let Some(grouper) = self.grouper.as_mut() else { return };
-            let destinations = grouper.group(members);
+            let Some(destinations) = self.grouped(members) else { return };
             let mut admits = self.admits.remove(ports).unwrap_or_else(|| answer.admits_all(ports));
             for (source_profiles, source_workloads) in sources.iter() {
                 for (destination_profiles, destination_workloads) in destinations.iter() {
