@@ -257,16 +257,17 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
     let mut found: Vec<Vec<Finding>> = rules::REGISTRY.iter().map(|_| Vec::new()).collect();
     let enabled: Vec<bool> = rules::REGISTRY.iter().map(|(rule, _)| ctx.config.enabled(rule)).collect();
     std::thread::scope(|scope| {
-        // Started first, so that they run beside all the others.
+        // Started first, so that they run beside all the others; where the system refuses a thread, a rule runs
+        // here after them.
         let aside: Vec<_> = (rules::REGISTRY.iter().enumerate())
             .filter(|&(at, (rule, _))| enabled[at] && rules::runs_aside(rule))
             .map(|(at, &(_, check))| {
-                let rule = scope.spawn(move || {
+                let run = move || {
                     let mut found = Vec::new();
                     check(ctx, &mut found);
                     found
-                });
-                (at, rule)
+                };
+                (at, run, std::thread::Builder::new().spawn_scoped(scope, run).ok())
             })
             .collect();
         for (at, &(rule, check)) in rules::REGISTRY.iter().enumerate() {
@@ -276,8 +277,11 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
                 check(ctx, &mut found[at]);
             }
         }
-        for (at, rule) in aside {
-            found[at] = rule.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        for (at, run, thread) in aside {
+            found[at] = match thread {
+                Some(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                None => run(),
+            };
         }
     });
     for ((rule, _), mut found) in rules::REGISTRY.iter().zip(found) {

@@ -244,11 +244,17 @@ impl Analysis<'_> {
                 .insert(profile);
         }
         let port_groups: Vec<(&[ContainerPort], FixedBitSet)> = port_groups.into_iter().collect();
-        // The two directions read the same profiles and write nothing in common: each is built on a core.
+        // The two directions read the same profiles and write nothing in common: each is built on a core. Where
+        // the system refuses a thread, egress is built after ingress on this one.
         let sides = std::thread::scope(|scope| {
-            let egress = scope.spawn(|| self.build_side(Direction::Egress, &port_groups));
+            let build_egress = || self.build_side(Direction::Egress, &port_groups);
+            let egress = std::thread::Builder::new().spawn_scoped(scope, build_egress).ok();
             let ingress = self.build_side(Direction::Ingress, &port_groups);
-            [ingress, egress.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))]
+            let egress = match egress {
+                Some(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                None => build_egress(),
+            };
+            [ingress, egress]
         });
         Factored {
             sides,

@@ -18,8 +18,8 @@ pub(crate) fn threads() -> usize {
 /// result in the order of `parts` as soon as it and those before it are ready; `consume` returns `false` to stop.
 ///
 /// Threads take the next part as they finish one, so parts of uneven size still keep every core busy. This thread
-/// reads parts too and, between them, consumes what is ready, so that few results wait. A panic in `map` or
-/// `consume` propagates to the caller, as it would on one thread.
+/// reads parts too and, between them, consumes what is ready, so that few results wait; where the system starts no
+/// helper, it reads them all. A panic in `map` or `consume` propagates to the caller, as it would on one thread.
 pub(crate) fn for_each_in_parallel<T: Sync, U: Send>(
     parts: &[T],
     map: impl Fn(&T) -> U + Sync,
@@ -46,17 +46,20 @@ pub(crate) fn for_each_in_parallel<T: Sync, U: Send>(
     let map = &map;
     std::thread::scope(|scope| {
         let (to_consumer, results) = channel::<(usize, U)>();
+        // A helper the system refuses (a container's process limit) is not started: this thread reads every part
+        // the others do not.
         let helpers: Vec<_> = (1..threads)
-            .map(|_| {
+            .filter_map(|_| {
                 let to_consumer = to_consumer.clone();
-                scope.spawn(move || {
+                let help = move || {
                     while let Some((index, part)) = take() {
                         // Fails only when this thread is gone: it panicked, and the scope re-raises that.
                         if to_consumer.send((index, map(part))).is_err() {
                             return;
                         }
                     }
-                })
+                };
+                std::thread::Builder::new().spawn_scoped(scope, help).ok()
             })
             .collect();
         drop(to_consumer);

@@ -32,10 +32,11 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
         let result = std::thread::scope(|scope| -> Result<_> {
             // The engine's factored answer, which the rules question, is built on another core while this one
             // reads the intent and gathers the context, which do not need it (`--timings`' `engine` is the wait
-            // for what is left of it).
-            let engine = scope.spawn(|| {
+            // for what is left of it). Where the system refuses a thread, it is built here after them.
+            let build_answer = || {
                 network.effective().answer();
-            });
+            };
+            let engine = std::thread::Builder::new().spawn_scoped(scope, build_answer).ok();
             // The flows the application declares and was seen making, for NS147 and NS148.
             let (flows, bad_rows) = super::read_flows(&cluster, &args.flows, &args.input.paths)?;
             flow_errors |= bad_rows;
@@ -54,8 +55,9 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
             };
             let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
             phase("context");
-            if let Err(panic) = engine.join() {
-                std::panic::resume_unwind(panic);
+            match engine {
+                Some(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                None => build_answer(),
             }
             phase("engine");
             let mut result = netseg_audit::audit(&ctx);
