@@ -16,6 +16,7 @@ pub use docs::rules_markdown;
 pub use facts::{AddressSource, SensitiveFacts, DATASTORE_PORTS, METADATA_ADDRESSES};
 
 use netseg_engine::Network;
+use netseg_model::parallel::beside;
 use netseg_model::{Diagnostic, Location, Protocol};
 use serde::Serialize;
 
@@ -262,12 +263,12 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
         let aside: Vec<_> = (rules::REGISTRY.iter().enumerate())
             .filter(|&(at, (rule, _))| enabled[at] && rules::runs_aside(rule))
             .map(|(at, &(_, check))| {
-                let run = move || {
+                let rule = beside(scope, move || {
                     let mut found = Vec::new();
                     check(ctx, &mut found);
                     found
-                };
-                (at, run, std::thread::Builder::new().spawn_scoped(scope, run).ok())
+                });
+                (at, rule)
             })
             .collect();
         for (at, &(rule, check)) in rules::REGISTRY.iter().enumerate() {
@@ -277,11 +278,8 @@ pub fn audit(ctx: &AuditContext<'_>) -> Report {
                 check(ctx, &mut found[at]);
             }
         }
-        for (at, run, thread) in aside {
-            found[at] = match thread {
-                Some(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                None => run(),
-            };
+        for (at, rule) in aside {
+            found[at] = rule.join();
         }
     });
     for ((rule, _), mut found) in rules::REGISTRY.iter().zip(found) {

@@ -34,6 +34,7 @@ use crate::rules::{direction_slot, CompiledRule, Other, PeerSet};
 use crate::{Analysis, PortSet};
 use fixedbitset::FixedBitSet;
 use foldhash::{HashMap, HashMapExt, HashSet};
+use netseg_model::parallel::beside;
 use netseg_model::{ContainerPort, Direction, Protocol};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -247,14 +248,9 @@ impl Analysis<'_> {
         // The two directions read the same profiles and write nothing in common: each is built on a core. Where
         // the system refuses a thread, egress is built after ingress on this one.
         let sides = std::thread::scope(|scope| {
-            let build_egress = || self.build_side(Direction::Egress, &port_groups);
-            let egress = std::thread::Builder::new().spawn_scoped(scope, build_egress).ok();
+            let egress = beside(scope, || self.build_side(Direction::Egress, &port_groups));
             let ingress = self.build_side(Direction::Ingress, &port_groups);
-            let egress = match egress {
-                Some(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                None => build_egress(),
-            };
-            [ingress, egress]
+            [ingress, egress.join()]
         });
         Factored {
             sides,

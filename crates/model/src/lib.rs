@@ -16,7 +16,7 @@ pub mod kube;
 mod labels;
 pub mod load;
 pub mod mesh;
-mod parallel;
+pub mod parallel;
 pub mod selector;
 pub mod unmodelled;
 pub mod yaml;

@@ -4,10 +4,41 @@
 //! parsed and decoded on the same thread, so the trees it builds are freed where they were allocated (a tree built
 //! on one thread and freed on another cost more than it saved), and the results come back in input order for the
 //! caller to put in place.
+//!
+//! [`beside`] is the other shape the crates above use: one piece of work on a thread of its own while the caller
+//! does something else.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
+use std::thread::{Scope, ScopedJoinHandle};
+
+/// Work started by [`beside`]: on its own thread, or waiting for [`Beside::join`] where the system refused one.
+pub struct Beside<'scope, T, F> {
+    thread: Option<ScopedJoinHandle<'scope, T>>,
+    work: F,
+}
+
+/// Starts `work` on a thread of `scope` while the caller goes on. Where the system starts no thread (a container's
+/// process limit), `work` is done on the caller's thread when it is joined, so the result is the same either way.
+/// `work` only borrows (it is `Copy`), so it is still at hand when the thread is refused.
+pub fn beside<'scope, T, F>(scope: &'scope Scope<'scope, '_>, work: F) -> Beside<'scope, T, F>
+where
+    T: Send + 'scope,
+    F: FnOnce() -> T + Send + Copy + 'scope,
+{
+    Beside { thread: std::thread::Builder::new().spawn_scoped(scope, work).ok(), work }
+}
+
+impl<T, F: FnOnce() -> T> Beside<'_, T, F> {
+    /// The work's result; a panic in it reaches the caller, as it would on one thread.
+    pub fn join(self) -> T {
+        match self.thread {
+            Some(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => (self.work)(),
+        }
+    }
+}
 
 /// How many threads read an input: one per core, up to eight.
 pub(crate) fn threads() -> usize {
@@ -117,6 +148,23 @@ mod tests {
             i * 2
         });
         assert_eq!(mapped, (0..1000).map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn work_beside_gives_its_result_when_joined() {
+        let numbers: Vec<u64> = (1..=100).collect();
+        let total = std::thread::scope(|scope| {
+            let sum = beside(scope, || numbers.iter().sum::<u64>());
+            let count = numbers.len() as u64;
+            sum.join() + count
+        });
+        assert_eq!(total, 5050 + 100);
+    }
+
+    #[test]
+    #[should_panic(expected = "work failed")]
+    fn a_panic_beside_reaches_the_caller() {
+        std::thread::scope(|scope| beside(scope, || panic!("work failed")).join());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::timings::phase;
 use anyhow::{anyhow, Result};
 use netseg_audit::{AuditContext, Severity};
 use netseg_engine::Network;
+use netseg_model::parallel::beside;
 
 pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     let config = input::config(args.config.as_deref())?;
@@ -33,10 +34,9 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
             // The engine's factored answer, which the rules question, is built on another core while this one
             // reads the intent and gathers the context, which do not need it (`--timings`' `engine` is the wait
             // for what is left of it). Where the system refuses a thread, it is built here after them.
-            let build_answer = || {
+            let engine = beside(scope, || {
                 network.effective().answer();
-            };
-            let engine = std::thread::Builder::new().spawn_scoped(scope, build_answer).ok();
+            });
             // The flows the application declares and was seen making, for NS147 and NS148.
             let (flows, bad_rows) = super::read_flows(&cluster, &args.flows, &args.input.paths)?;
             flow_errors |= bad_rows;
@@ -55,10 +55,7 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
             };
             let ctx = AuditContext::new(&network, &config, &diagnostics, &options);
             phase("context");
-            match engine {
-                Some(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                None => build_answer(),
-            }
+            engine.join();
             phase("engine");
             let mut result = netseg_audit::audit(&ctx);
             phase("audit");
