@@ -113,7 +113,7 @@ pub struct Inventory {
     pub limits: Limits,
     /// Bytes read so far, against `limits.max_input_bytes`.
     pub bytes_read: u64,
-    seen: HashMap<(String, String, String), (usize, Location)>,
+    seen: HashMap<object::ObjectKey, (usize, Location)>,
     cap: DiagnosticCap,
 }
 

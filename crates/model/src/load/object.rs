@@ -12,6 +12,7 @@ use crate::config::{ConfigMap, MAX_CONFIG_DATA_BYTES};
 use crate::decode::mesh::config::MeshSetting;
 use crate::decode::{self, Ctx};
 use crate::diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
+use crate::intern::intern;
 use crate::kube::*;
 use crate::selector::NAMESPACE_NAME_LABEL;
 use crate::unmodelled::UnmodelledPolicy;
@@ -36,9 +37,13 @@ pub(crate) enum Effect {
     Store(Box<(Slot, Loaded)>),
 }
 
+/// What makes an object the same object: kind, namespace (empty for a cluster-scoped kind) and name. Kinds and
+/// namespaces repeat across a dump's objects, so they are shared copies.
+pub(crate) type ObjectKey = (Arc<str>, Arc<str>, Box<str>);
+
 /// Where an object goes: its identity (kind, namespace, name), which a later definition replaces.
 pub(crate) struct Slot {
-    key: (String, String, String),
+    key: ObjectKey,
     cluster_scoped: bool,
     location: Location,
 }
@@ -309,9 +314,9 @@ impl<'a> Decoder<'a> {
             || clusterwide
             || calico.is_some_and(CalicoKind::cluster_scoped);
         let name_guess = node.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("?");
-        let default_namespace = self.default_namespace.unwrap_or("default").to_string();
+        let default_namespace = self.default_namespace.unwrap_or("default");
         let namespace_guess =
-            node.get("metadata").and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or(&default_namespace);
+            node.get("metadata").and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or(default_namespace);
         let object_kind = if calico.is_some() { calico_kind_name(kind) } else { kind.to_string() };
         let object_ref = ObjectRef {
             kind: object_kind.clone(),
@@ -327,9 +332,9 @@ impl<'a> Decoder<'a> {
         if meta.namespace.is_none() && !cluster_scoped && self.default_namespace.is_none() {
             self.effects.push(Effect::NamespaceDefaulted);
         }
-        let namespace = meta.namespace.clone().unwrap_or_else(|| default_namespace.clone());
+        let namespace = meta.namespace.clone().unwrap_or_else(|| default_namespace.to_string());
         let name = meta.name.clone();
-        let key = (object_kind, if cluster_scoped { String::new() } else { namespace.clone() }, name.clone());
+        let key = (intern(&object_kind), intern(if cluster_scoped { "" } else { &namespace }), name.as_str().into());
         let loaded = match kind {
             _ if calico.is_some() => {
                 let Some(calico) = calico else { return };
@@ -679,9 +684,9 @@ fn store(inventory: &mut Inventory, slot: Slot, loaded: Loaded) {
                 file: location.file.clone(),
                 line: Some(location.line),
                 object: Some(ObjectRef {
-                    kind: key.0.clone(),
-                    namespace: (!cluster_scoped).then(|| key.1.clone()),
-                    name: key.2.clone(),
+                    kind: key.0.to_string(),
+                    namespace: (!cluster_scoped).then(|| key.1.to_string()),
+                    name: key.2.to_string(),
                 }),
                 field: None,
                 message: format!(
