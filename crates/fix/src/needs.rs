@@ -194,7 +194,7 @@ fn configured<'a>(cluster: &'a Cluster, workload: &'a Workload, notes: &mut Vec<
         .iter()
         .map(|r| Configured {
             container: &r.container,
-            source: r.source.clone(),
+            source: r.source.to_string(),
             text: &r.text,
             at: format!("{file}:{}", r.line),
             file: false,

@@ -836,24 +836,25 @@ pub(crate) fn pod_facts(
 /// The literal strings where a container names what it talks to. Wrong types here are the API server's business
 /// and change no connectivity, so they are skipped rather than reported.
 fn container_references(container: &Node) -> Vec<TextReference> {
-    let name = container.get("name").and_then(Node::as_str).unwrap_or("?").to_string();
+    let name = intern(container.get("name").and_then(Node::as_str).unwrap_or("?"));
     let mut references = Vec::new();
-    let mut push = |source: String, node: &Node| {
+    let mut push = |source: &str, node: &Node| {
         if let Some(text) = node.as_str() {
-            references.push(TextReference { container: name.clone(), source, text: text.to_string(), line: node.line });
+            let (container, source, text) = (name.clone(), intern(source), intern(text));
+            references.push(TextReference { container, source, text, line: node.line });
         }
     };
     if let Some(Value::Seq(env)) = container.get("env").map(|e| &e.value) {
         for variable in env {
             if let (Some(key), Some(value)) = (variable.get("name").and_then(Node::as_str), variable.get("value")) {
-                push(format!("env {key}"), value);
+                push(&format!("env {key}"), value);
             }
         }
     }
     for list in ["command", "args"] {
         if let Some(Value::Seq(items)) = container.get(list).map(|l| &l.value) {
             for (index, item) in items.iter().enumerate() {
-                push(format!("{list}[{index}]"), item);
+                push(&format!("{list}[{index}]"), item);
             }
         }
     }

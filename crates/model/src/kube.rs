@@ -159,12 +159,14 @@ impl PodFacts {
 }
 
 /// One literal string of a container spec, with where it was written.
+///
+/// Every replica of a workload repeats its template's strings, so they are shared copies (see `intern`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextReference {
-    pub container: String,
+    pub container: Arc<str>,
     /// `env WP_REDIS_HOST`, `args[1]`, `command[0]`.
-    pub source: String,
-    pub text: String,
+    pub source: Arc<str>,
+    pub text: Arc<str>,
     pub line: u32,
 }
 
