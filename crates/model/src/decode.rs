@@ -9,6 +9,7 @@ use crate::intern::intern;
 use crate::kube::*;
 use crate::selector::{LabelSelector, Labels, Operator, Requirement};
 use crate::yaml::{Node, Value};
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,6 +24,49 @@ pub(crate) use calico::{calico_policy, calico_tier, host_endpoint, network_set, 
 pub(crate) use cilium::{cilium_config, cilium_policy};
 pub(crate) use config::{config_map, keep_within_budget, secret};
 
+/// Where a value sits in its object (`spec.containers[0].ports[1].name`), spelled out only when a diagnostic names
+/// it: a dump's pods are walked field by field hundreds of thousands of times, and almost never reported on.
+pub(crate) trait Field {
+    fn spell(&self) -> Cow<'_, str>;
+}
+
+impl Field for str {
+    fn spell(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+/// A `&str` is sized, so it can stand for `&dyn Field` (as `&"spec.containers"`).
+impl Field for &str {
+    fn spell(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl Field for String {
+    fn spell(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+/// `parent.key`.
+pub(crate) struct Key<'a>(pub &'a dyn Field, pub &'a str);
+
+/// `parent[index]`.
+pub(crate) struct Index<'a>(pub &'a dyn Field, pub usize);
+
+impl Field for Key<'_> {
+    fn spell(&self) -> Cow<'_, str> {
+        Cow::Owned(join(&self.0.spell(), self.1))
+    }
+}
+
+impl Field for Index<'_> {
+    fn spell(&self) -> Cow<'_, str> {
+        Cow::Owned(format!("{}[{}]", self.0.spell(), self.1))
+    }
+}
+
 /// Collects the diagnostics of one object and remembers whether it must be left out.
 pub(crate) struct Ctx<'a> {
     file: &'a Arc<str>,
@@ -36,7 +80,14 @@ impl<'a> Ctx<'a> {
         Ctx { file, object, diagnostics: Vec::new(), rejected: false }
     }
 
-    pub(crate) fn push(&mut self, severity: Severity, code: DiagnosticCode, line: u32, field: &str, message: String) {
+    pub(crate) fn push(
+        &mut self,
+        severity: Severity,
+        code: DiagnosticCode,
+        line: u32,
+        field: &(impl Field + ?Sized),
+        message: String,
+    ) {
         if severity == Severity::Error {
             self.rejected = true;
         }
@@ -46,13 +97,19 @@ impl<'a> Ctx<'a> {
             file: self.file.clone(),
             line: Some(line),
             object: self.object.clone(),
-            field: (!field.is_empty()).then(|| field.to_string()),
+            field: Some(field.spell().into_owned()).filter(|field| !field.is_empty()),
             message,
             hint: None,
         });
     }
 
-    pub fn error(&mut self, code: DiagnosticCode, line: u32, field: &str, message: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        code: DiagnosticCode,
+        line: u32,
+        field: &(impl Field + ?Sized),
+        message: impl Into<String>,
+    ) {
         self.push(Severity::Error, code, line, field, message.into());
     }
 
@@ -61,7 +118,7 @@ impl<'a> Ctx<'a> {
         self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
     }
 
-    fn wrong_type(&mut self, node: &Node, field: &str, expected: &str) {
+    fn wrong_type(&mut self, node: &Node, field: &(impl Field + ?Sized), expected: &str) {
         let found = match &node.value {
             Value::Bool(b) => {
                 format!("boolean `{b}` (YAML reads unquoted yes/no/on/off/true/false as booleans; quote it)")
@@ -96,7 +153,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn map<'n>(&mut self, node: &'n Node, field: &str) -> Option<&'n Node> {
+    fn map<'n>(&mut self, node: &'n Node, field: &(impl Field + ?Sized)) -> Option<&'n Node> {
         match node.value {
             Value::Map(_) => Some(node),
             Value::Null => None,
@@ -107,7 +164,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn seq<'n>(&mut self, node: &'n Node, field: &str) -> &'n [Node] {
+    fn seq<'n>(&mut self, node: &'n Node, field: &(impl Field + ?Sized)) -> &'n [Node] {
         match &node.value {
             Value::Seq(items) => items,
             Value::Null => &[],
@@ -118,7 +175,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn string(&mut self, node: &Node, field: &str) -> Option<String> {
+    fn string(&mut self, node: &Node, field: &(impl Field + ?Sized)) -> Option<String> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
             Value::Null => None,
@@ -129,7 +186,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn boolean(&mut self, node: &Node, field: &str) -> Option<bool> {
+    fn boolean(&mut self, node: &Node, field: &(impl Field + ?Sized)) -> Option<bool> {
         match node.value {
             Value::Bool(b) => Some(b),
             Value::Null => None,
@@ -140,7 +197,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn port_number(&mut self, node: &Node, field: &str) -> Option<u16> {
+    fn port_number(&mut self, node: &Node, field: &(impl Field + ?Sized)) -> Option<u16> {
         match node.value {
             Value::Int(n) => match u16::try_from(n) {
                 Ok(port) if port >= 1 => Some(port),
@@ -157,7 +214,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn protocol(&mut self, node: Option<&Node>, field: &str) -> Protocol {
+    fn protocol(&mut self, node: Option<&Node>, field: &(impl Field + ?Sized)) -> Protocol {
         let Some(node) = node else { return Protocol::Tcp };
         match self.string(node, field) {
             None => Protocol::Tcp,
@@ -173,7 +230,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn labels(&mut self, node: Option<&Node>, field: &str) -> Labels {
+    fn labels(&mut self, node: Option<&Node>, field: &(impl Field + ?Sized)) -> Labels {
         let Some(node) = node.and_then(|n| self.map(n, field)) else { return Labels::new() };
         let Value::Map(entries) = &node.value else { return Labels::new() };
         let mut labels = Labels::with_capacity(entries.len());
@@ -183,7 +240,7 @@ impl<'a> Ctx<'a> {
                 self.error(
                     DiagnosticCode::InvalidValue,
                     value.line,
-                    &join(field, key),
+                    &join(&field.spell(), key),
                     format!("invalid label key `{key}`: {why}"),
                 );
             }
@@ -191,7 +248,7 @@ impl<'a> Ctx<'a> {
                 Value::Str(s) => s.as_str(),
                 Value::Null => "",
                 _ => {
-                    self.wrong_type(value, &join(field, key), "a string label value");
+                    self.wrong_type(value, &join(&field.spell(), key), "a string label value");
                     continue;
                 }
             };
@@ -199,7 +256,7 @@ impl<'a> Ctx<'a> {
                 self.error(
                     DiagnosticCode::InvalidValue,
                     value.line,
-                    &join(field, key),
+                    &join(&field.spell(), key),
                     format!("invalid label value `{}`: {why}", truncate(text)),
                 );
             }
@@ -571,7 +628,7 @@ pub(crate) fn metadata(ctx: &mut Ctx<'_>, root: &Node) -> Option<Metadata> {
         }
     }
     let annotations =
-        meta.get("annotations").map(|a| mesh_annotations(ctx, a, "metadata.annotations")).unwrap_or_default();
+        meta.get("annotations").map(|a| mesh_annotations(ctx, a, &"metadata.annotations")).unwrap_or_default();
     let mut ignore = Suppression::default();
     if let Some(annotations) = meta.get("annotations") {
         let annotation = |key: &str| annotations.get(key).and_then(Node::as_str);
@@ -584,7 +641,7 @@ pub(crate) fn metadata(ctx: &mut Ctx<'_>, root: &Node) -> Option<Metadata> {
 }
 
 /// The annotations the meshes read, with a warning for a port list their injectors would not understand.
-fn mesh_annotations(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Labels {
+fn mesh_annotations(ctx: &mut Ctx<'_>, node: &Node, field: &dyn Field) -> Labels {
     let mut kept = Labels::new();
     let Value::Map(entries) = &node.value else { return kept };
     for (key, value) in entries {
@@ -598,7 +655,7 @@ fn mesh_annotations(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Labels {
                     Severity::Warning,
                     DiagnosticCode::InvalidValue,
                     value.line,
-                    &join(field, key),
+                    &Key(field, key),
                     format!("{why}: the mesh's injector refuses this value; netseg reads it as no port"),
                 );
             }
@@ -768,21 +825,25 @@ pub(crate) fn pod_facts(
     own_annotations: Labels,
 ) -> PodFacts {
     let path_parts = pod_spec_path(kind);
+    // The same path spelled out, for diagnostics.
+    let (template_field, spec_field) = match kind {
+        WorkloadKind::Pod => ("", "spec"),
+        WorkloadKind::CronJob => ("spec.jobTemplate.spec.template", "spec.jobTemplate.spec.template.spec"),
+        _ => ("spec.template", "spec.template.spec"),
+    };
     let (labels, annotations) = if kind == WorkloadKind::Pod {
         (own_labels, own_annotations)
     } else {
         let template_path = &path_parts[..path_parts.len() - 1];
         let template_meta = walk(root, template_path).and_then(|t| t.get("metadata"));
-        let field = format!("{}.metadata.labels", template_path.join("."));
-        let labels = ctx.labels(template_meta.and_then(|m| m.get("labels")), &field);
-        let field = format!("{}.metadata.annotations", template_path.join("."));
+        let labels = ctx.labels(template_meta.and_then(|m| m.get("labels")), &Key(&template_field, "metadata.labels"));
+        let field = Key(&template_field, "metadata.annotations");
         let annotations = template_meta
             .and_then(|m| m.get("annotations"))
             .map(|a| mesh_annotations(ctx, a, &field))
             .unwrap_or_default();
         (labels, annotations)
     };
-    let spec_field = path_parts.join(".");
     let spec = walk(root, path_parts);
     let ips = if kind == WorkloadKind::Pod { pod_ips(ctx, root) } else { Vec::new() };
     let mut facts = PodFacts {
@@ -798,33 +859,32 @@ pub(crate) fn pod_facts(
         automount_token: None,
         node_name: None,
     };
-    let Some(spec) = spec.and_then(|s| ctx.map(s, &spec_field)) else { return facts };
+    let Some(spec) = spec.and_then(|s| ctx.map(s, spec_field)) else { return facts };
     facts.config_refs = config::pod_config_refs(spec);
-    facts.node_name = spec.get("nodeName").and_then(|n| ctx.string(n, &join(&spec_field, "nodeName")));
+    facts.node_name = spec.get("nodeName").and_then(|n| ctx.string(n, &Key(&spec_field, "nodeName")));
     if let Some(flag) = spec.get("hostNetwork") {
-        facts.host_network = ctx.boolean(flag, &join(&spec_field, "hostNetwork")).unwrap_or(false);
+        facts.host_network = ctx.boolean(flag, &Key(&spec_field, "hostNetwork")).unwrap_or(false);
     }
     facts.service_account = ["serviceAccountName", "serviceAccount"]
         .iter()
         .find_map(|key| spec.get(key).and_then(Node::as_str).filter(|a| !a.is_empty()))
         .map(str::to_string);
     if let Some(flag) = spec.get("automountServiceAccountToken") {
-        facts.automount_token = ctx.boolean(flag, &join(&spec_field, "automountServiceAccountToken"));
+        facts.automount_token = ctx.boolean(flag, &Key(&spec_field, "automountServiceAccountToken"));
     }
     for list_name in ["containers", "initContainers"] {
-        let list_field = join(&spec_field, list_name);
+        let list_field = Key(&spec_field, list_name);
         let Some(list) = spec.get(list_name) else { continue };
         for (index, container) in ctx.seq(list, &list_field).iter().enumerate() {
-            let container_field = format!("{list_field}[{index}]");
+            let container_field = Index(&list_field, index);
             if let Some(image) = container.get("image").and_then(Node::as_str) {
                 facts.images.push(intern(image));
             }
             facts.references.extend(container_references(container));
             let Some(ports) = container.get("ports") else { continue };
-            let ports_field = join(&container_field, "ports");
+            let ports_field = Key(&container_field, "ports");
             for (port_index, port) in ctx.seq(ports, &ports_field).iter().enumerate() {
-                let field = format!("{ports_field}[{port_index}]");
-                if let Some(parsed) = container_port(ctx, port, &field) {
+                if let Some(parsed) = container_port(ctx, port, &Index(&ports_field, port_index)) {
                     facts.ports.push(parsed);
                 }
             }
@@ -878,49 +938,60 @@ pub(crate) fn workload_selector(ctx: &mut Ctx<'_>, root: &Node, kind: WorkloadKi
     }
 }
 
-fn container_port(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<ContainerPort> {
+fn container_port(ctx: &mut Ctx<'_>, node: &Node, field: &dyn Field) -> Option<ContainerPort> {
     let node = ctx.map(node, field)?;
-    let port_field = join(field, "containerPort");
+    let port_field = Key(field, "containerPort");
     let Some(port) = node.get("containerPort").and_then(|p| ctx.port_number(p, &port_field)) else {
         if node.get("containerPort").is_none() {
             ctx.error(DiagnosticCode::MissingField, node.line, &port_field, "a container port needs containerPort");
         }
         return None;
     };
-    let name = node.get("name").and_then(|n| ctx.string(n, &join(field, "name")));
+    let name = node.get("name").and_then(|n| ctx.string(n, &Key(field, "name")));
     if let Some(name) = &name {
         if let Err(why) = validate_port_name(name) {
-            ctx.error(DiagnosticCode::InvalidValue, node.line, &join(field, "name"), format!("`{name}`: {why}"));
+            ctx.error(DiagnosticCode::InvalidValue, node.line, &Key(field, "name"), format!("`{name}`: {why}"));
         }
     }
-    let protocol = ctx.protocol(node.get("protocol"), &join(field, "protocol"));
-    let host_port = node.get("hostPort").and_then(|p| ctx.port_number(p, &join(field, "hostPort")));
+    let protocol = ctx.protocol(node.get("protocol"), &Key(field, "protocol"));
+    let host_port = node.get("hostPort").and_then(|p| ctx.port_number(p, &Key(field, "hostPort")));
     Some(ContainerPort { name, port, protocol, host_port })
 }
 
 fn pod_ips(ctx: &mut Ctx<'_>, root: &Node) -> Vec<IpAddr> {
     let Some(status) = root.get("status") else { return Vec::new() };
-    let mut texts: Vec<(String, u32, String)> = Vec::new();
+    // Each address with its line and, for an item of `podIPs`, its index there.
+    let mut texts: Vec<(String, u32, Option<usize>)> = Vec::new();
     if let Some(list) = status.get("podIPs") {
         for (index, item) in ctx.seq(list, "status.podIPs").iter().enumerate() {
-            let field = format!("status.podIPs[{index}].ip");
-            if let Some(ip) = item.get("ip").and_then(|n| ctx.string(n, &field)) {
-                texts.push((ip, item.line, field));
+            if let Some(ip) = item.get("ip").and_then(|n| ctx.string(n, &Key(&Index(&"status.podIPs", index), "ip"))) {
+                texts.push((ip, item.line, Some(index)));
             }
         }
     }
     if texts.is_empty() {
         if let Some(node) = status.get("podIP") {
             if let Some(ip) = ctx.string(node, "status.podIP") {
-                texts.push((ip, node.line, "status.podIP".into()));
+                texts.push((ip, node.line, None));
             }
         }
     }
     let mut ips = Vec::new();
-    for (text, line, field) in texts {
+    for (text, line, index) in texts {
         match IpAddr::from_str(&text) {
             Ok(ip) => ips.push(ip),
-            Err(_) => ctx.error(DiagnosticCode::InvalidValue, line, &field, format!("`{text}` is not an IP address")),
+            Err(_) => {
+                let message = format!("`{text}` is not an IP address");
+                match index {
+                    Some(index) => ctx.error(
+                        DiagnosticCode::InvalidValue,
+                        line,
+                        &Key(&Index(&"status.podIPs", index), "ip"),
+                        message,
+                    ),
+                    None => ctx.error(DiagnosticCode::InvalidValue, line, "status.podIP", message),
+                }
+            }
         }
     }
     ips
@@ -1218,6 +1289,80 @@ mod tests {
         let location = Location { file: file.clone(), line: 1 };
         let policy = network_policy(&mut ctx, &docs[0], "ns".into(), "p".into(), Suppression::default(), location);
         (policy, ctx.diagnostics, ctx.rejected)
+    }
+
+    /// The fields a pod spec's diagnostics name, in each place a pod spec sits: spelled out only on a diagnostic,
+    /// so only a diagnostic shows that they are spelled right.
+    #[test]
+    fn pod_spec_diagnostics_name_the_field_where_the_spec_sits() {
+        let spec =
+            "containers:\n- name: web\n  ports:\n  - {containerPort: 80}\n  - {containerPort: 0, name: Bad_Name, \
+                    protocol: tcp, hostPort: x}\nhostNetwork: maybe\n";
+        let indent =
+            |text: &str, by: usize| text.lines().map(|l| format!("{}{l}\n", " ".repeat(by))).collect::<String>();
+        let cases = [
+            (
+                WorkloadKind::Pod,
+                format!("metadata: {{name: p}}\nspec:\n{}status:\n  podIPs: [{{ip: 10.0.0.1}}, {{ip: nope}}]\n", indent(spec, 2)),
+                "spec",
+            ),
+            (
+                WorkloadKind::Deployment,
+                format!("spec:\n  template:\n    metadata:\n      labels: {{app: -bad}}\n    spec:\n{}", indent(spec, 6)),
+                "spec.template.spec",
+            ),
+            (
+                WorkloadKind::CronJob,
+                format!(
+                    "spec:\n  jobTemplate:\n    spec:\n      template:\n        metadata:\n          labels: {{app: -bad}}\n        \
+                     spec:\n{}",
+                    indent(spec, 10)
+                ),
+                "spec.jobTemplate.spec.template.spec",
+            ),
+        ];
+        for (kind, text, spec_field) in cases {
+            let (docs, error) = parse_all(&text);
+            assert_eq!(error, None, "{text}");
+            let file: Arc<str> = Arc::from("w.yaml");
+            let mut ctx = Ctx::new(&file, None);
+            let facts = pod_facts(&mut ctx, &docs[0], kind, Labels::new(), Labels::new());
+            assert_eq!(facts.ports.len(), 1, "{kind:?}: the good port is kept, the one out of range is not");
+            let fields: Vec<&str> = ctx.diagnostics.iter().filter_map(|d| d.field.as_deref()).collect();
+            let port = format!("{spec_field}.containers[0].ports[1]");
+            let mut expected = vec![format!("{spec_field}.hostNetwork"), format!("{port}.containerPort")];
+            if kind == WorkloadKind::Pod {
+                expected.push("status.podIPs[1].ip".to_string());
+            } else {
+                let template = spec_field.strip_suffix(".spec").unwrap_or(spec_field);
+                expected.push(format!("{template}.metadata.labels.app"));
+            }
+            for field in &expected {
+                assert!(fields.contains(&field.as_str()), "{kind:?}: no diagnostic on {field} in {fields:?}");
+            }
+            // Port 0 leaves the port out before its other fields are read.
+            assert!(!fields.iter().any(|f| f.ends_with(".name") || f.ends_with(".protocol")), "{fields:?}");
+        }
+    }
+
+    #[test]
+    fn a_container_port_names_each_bad_field() {
+        let text = "spec:\n  containers:\n  - name: web\n    ports:\n    - {containerPort: 80, name: Bad_Name, protocol: tcp, \
+                    hostPort: x}\n";
+        let (docs, error) = parse_all(text);
+        assert_eq!(error, None);
+        let file: Arc<str> = Arc::from("w.yaml");
+        let mut ctx = Ctx::new(&file, None);
+        pod_facts(&mut ctx, &docs[0], WorkloadKind::Pod, Labels::new(), Labels::new());
+        let fields: Vec<&str> = ctx.diagnostics.iter().filter_map(|d| d.field.as_deref()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.containers[0].ports[0].name",
+                "spec.containers[0].ports[0].protocol",
+                "spec.containers[0].ports[0].hostPort"
+            ]
+        );
     }
 
     #[test]
