@@ -10,7 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{channel, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 
 /// Work started by [`beside`]: on its own thread, or waiting for [`Beside::join`] where the system refused one.
@@ -124,6 +125,83 @@ pub(crate) fn for_each_in_parallel<T: Sync, U: Send>(
     });
 }
 
+/// `map` applied on other threads to each part `produce` gives while it goes on making the next, and `consume` on
+/// this thread, given each result in the order the parts were given as soon as it and those before it are ready;
+/// `consume` returns `false` to stop, and from then on giving a part returns `false` too. Returns what `produce`
+/// returns, once every result given before a stop is consumed.
+///
+/// Few parts wait to be mapped at any time (giving waits for a mapper when they are many), so that a producer that
+/// reads faster than the mappers parse holds little in memory. Where the system starts no helper, this thread maps
+/// each part as it is given. A panic in `map` or `consume` propagates to the caller, as it would on one thread.
+pub(crate) fn pipeline<T: Send, U: Send, R>(
+    produce: impl FnOnce(&mut dyn FnMut(T) -> bool) -> R,
+    map: impl Fn(T) -> U + Sync,
+    mut consume: impl FnMut(U) -> bool,
+) -> R {
+    let threads = threads();
+    let map = &map;
+    std::thread::scope(|scope| {
+        let (to_mappers, parts) = sync_channel::<(usize, T)>(2 * threads);
+        let parts = Arc::new(Mutex::new(parts));
+        let (to_consumer, results) = channel::<(usize, U)>();
+        let helpers: Vec<_> = (0..threads)
+            .filter_map(|_| {
+                let (parts, to_consumer) = (Arc::clone(&parts), to_consumer.clone());
+                let help = move || loop {
+                    // The lock is held only while waiting for a part, never while mapping one.
+                    let next = parts.lock().ok().and_then(|parts| parts.recv().ok());
+                    let Some((index, part)) = next else { return };
+                    // Fails only when this thread is gone: it panicked, and the scope re-raises that.
+                    if to_consumer.send((index, map(part))).is_err() {
+                        return;
+                    }
+                };
+                std::thread::Builder::new().spawn_scoped(scope, help).ok()
+            })
+            .collect();
+        // The helpers hold the only other ends: when they are all gone, giving fails instead of waiting forever.
+        drop((parts, to_consumer));
+        // Results that came before those ahead of them, by index.
+        let mut ready: BTreeMap<usize, U> = BTreeMap::new();
+        let (mut given, mut consumed, mut stopped) = (0, 0, false);
+        let mut consume_ready = |ready: &mut BTreeMap<usize, U>, stopped: &mut bool| {
+            while !*stopped {
+                let Some(result) = ready.remove(&consumed) else { return };
+                consumed += 1;
+                *stopped = !consume(result);
+            }
+        };
+        let produced = produce(&mut |part| {
+            if stopped {
+                return false;
+            }
+            if helpers.is_empty() {
+                ready.insert(given, map(part));
+            } else if to_mappers.send((given, part)).is_err() {
+                // Every helper is gone, which only a panic does: it is re-raised below.
+                stopped = true;
+                return false;
+            }
+            given += 1;
+            ready.extend(results.try_iter());
+            consume_ready(&mut ready, &mut stopped);
+            !stopped
+        });
+        drop(to_mappers);
+        // What the helpers are still mapping; the channel closes when the last of them is done.
+        for (index, result) in results.iter() {
+            ready.insert(index, result);
+            consume_ready(&mut ready, &mut stopped);
+        }
+        for helper in helpers {
+            if let Err(panic) = helper.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        produced
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +279,65 @@ mod tests {
         for_each_in_parallel(
             &parts,
             |&i| i,
+            |i| {
+                assert!(i < 500, "consumer failed");
+                true
+            },
+        );
+    }
+
+    /// Gives `0..count` to [`pipeline`] and collects what `consume` is given until it has `stop_after` results.
+    fn through_pipeline(count: usize, stop_after: usize, map: impl Fn(usize) -> usize + Sync) -> (Vec<usize>, usize) {
+        let mut consumed = Vec::new();
+        let given = pipeline(
+            |give| (0..count).take_while(|&i| give(i)).count(),
+            map,
+            |result| {
+                consumed.push(result);
+                consumed.len() < stop_after
+            },
+        );
+        (consumed, given)
+    }
+
+    #[test]
+    fn a_pipeline_consumes_in_the_order_parts_were_given() {
+        // Parts that take longer the earlier they come, so that results arrive out of order.
+        let (consumed, given) = through_pipeline(300, usize::MAX, |i| {
+            std::thread::sleep(std::time::Duration::from_micros((300 - i as u64) * 3));
+            i * 2
+        });
+        assert_eq!(consumed, (0..300).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(given, 300);
+    }
+
+    #[test]
+    fn a_pipeline_stops_giving_once_consuming_stops() {
+        let (consumed, given) = through_pipeline(10_000, 5, |i| i);
+        assert_eq!(consumed, [0, 1, 2, 3, 4]);
+        assert!(given < 10_000, "giving stopped: {given} given");
+    }
+
+    #[test]
+    fn a_pipeline_given_nothing_consumes_nothing() {
+        assert_eq!(through_pipeline(0, usize::MAX, |i| i), (Vec::new(), 0));
+    }
+
+    #[test]
+    #[should_panic(expected = "mapper failed")]
+    fn a_panic_in_a_pipeline_mapper_reaches_the_caller() {
+        through_pipeline(1000, usize::MAX, |i| {
+            assert!(i != 700, "mapper failed");
+            i
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "consumer failed")]
+    fn a_panic_in_a_pipeline_consumer_reaches_the_caller() {
+        pipeline(
+            |give| (0..1000).all(give),
+            |i: usize| i,
             |i| {
                 assert!(i < 500, "consumer failed");
                 true
