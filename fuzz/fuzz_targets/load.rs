@@ -3,12 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netseg_model::{load_bytes, Cluster, Inventory, Severity};
+use netseg_model::{load_bytes, load_json_in_parts, Cluster, Inventory, Severity};
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
-    // The first byte picks the reader, so one corpus exercises both, and whether the input is read on every core
-    // (the path inputs of more than a few hundred KiB take); read that way, it must read as on one thread.
+    // The first byte picks the reader, so one corpus exercises both, whether the input is read on every core (the
+    // path inputs of more than a few hundred KiB take) and whether a JSON input is read in parts (as large JSON
+    // files are); read either way, it must read as on one thread.
     let Some((&mode, bytes)) = data.split_first() else { return };
     let json = mode & 1 == 1;
     let load = |parallel_from_bytes| {
@@ -21,6 +22,19 @@ fuzz_target!(|data: &[u8]| {
     if mode & 2 == 2 {
         let on_every_core = load(0);
         assert_eq!(read(&on_every_core), read(&inventory), "read on every core differs from one thread");
+    }
+    if json && mode & 4 == 4 {
+        // Read in parts of 1 to 32 bytes, as a large JSON file is: the same as read whole, but that the items
+        // before a byte that is not UTF-8 are read (read whole, none is), and its error is the same.
+        let block = 1 + usize::from(mode >> 3);
+        let mut in_parts = Inventory::default();
+        let (mut reader, mut whole) = (bytes, || Ok(bytes.to_vec()));
+        load_json_in_parts(&mut in_parts, Arc::from("fuzz.yaml"), &mut reader, bytes.len() as u64, block, &mut whole);
+        if std::str::from_utf8(bytes).is_ok() {
+            assert_eq!(read(&in_parts), read(&inventory), "read in parts of {block} bytes differs from read whole");
+        } else {
+            assert_eq!(in_parts.diagnostics.last(), inventory.diagnostics.last(), "read in parts of {block} bytes");
+        }
     }
     for diagnostic in &inventory.diagnostics {
         // Every diagnostic names its file, and a line within the input when it has one.

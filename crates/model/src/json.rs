@@ -59,6 +59,14 @@ pub(crate) struct SplitList<'a> {
 /// the caller then reads it whole, which also reports any error exactly. The runs and the rest are parsed strictly
 /// by the caller, so a cut made on bad JSON shows up as a syntax error there.
 pub(crate) fn split_list(text: &str, runs: usize) -> Option<SplitList<'_>> {
+    let (open, kind) = list_items_open(text)?;
+    cut_items(text, open, runs, kind)
+}
+
+/// Where the items of a `List` document open: the position of the `[` of its `items`, with the list's kind when it
+/// comes before them. `None` when the text is not such a list, when anything about it is unusual (an escape in a
+/// key), or when it ends before its items open (the start of a file read in parts).
+pub(crate) fn list_items_open(text: &str) -> Option<(usize, Option<&str>)> {
     let bytes = text.as_bytes();
     let mut pos = skip_whitespace(bytes, 0);
     if bytes.get(pos) != Some(&b'{') {
@@ -82,7 +90,7 @@ pub(crate) fn split_list(text: &str, runs: usize) -> Option<SplitList<'_>> {
             if !is_list || bytes.get(pos) != Some(&b'[') {
                 return None;
             }
-            return cut_items(text, pos, runs, kind);
+            return Some((pos, kind));
         }
         let end = skip_value(bytes, pos)?;
         if bytes.get(pos) == Some(&b'"') {
@@ -97,6 +105,34 @@ pub(crate) fn split_list(text: &str, runs: usize) -> Option<SplitList<'_>> {
             Some(b',') => pos += 1,
             _ => return None,
         }
+    }
+}
+
+/// The item of a list's `items` that starts at `start`, in bytes that may not hold all of it yet.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NextItem {
+    /// The item ends at `end`, and the `,` or the `]` that follows it is at `separator`.
+    Item { end: usize, separator: usize },
+    /// The bytes end before the item and what follows it do.
+    Incomplete,
+    /// Not the items of a list as a dump writes them: to be read whole, which reports where it breaks.
+    Unusual,
+}
+
+/// Scans the item at `start` (past any whitespace) by its quotes and brackets alone, as [`split_list`] does.
+pub(crate) fn next_item(bytes: &[u8], start: usize) -> NextItem {
+    let Some(end) = skip_value(bytes, start) else {
+        // A value cannot start with a delimiter; anything else ran out of bytes.
+        return match bytes.get(start) {
+            Some(b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n') => NextItem::Unusual,
+            _ => NextItem::Incomplete,
+        };
+    };
+    let separator = skip_whitespace(bytes, end);
+    match bytes.get(separator) {
+        Some(b',' | b']') => NextItem::Item { end, separator },
+        Some(_) => NextItem::Unusual,
+        None => NextItem::Incomplete,
     }
 }
 
@@ -137,7 +173,7 @@ fn cut_items<'a>(text: &'a str, open: usize, runs: usize, kind: Option<&str>) ->
     Some(SplitList { runs: cut, rest, list_kind: kind.map(str::to_string) })
 }
 
-fn count_lines(bytes: &[u8]) -> u32 {
+pub(crate) fn count_lines(bytes: &[u8]) -> u32 {
     u32::try_from(memchr::memchr_iter(b'\n', bytes).count()).unwrap_or(u32::MAX)
 }
 
@@ -549,6 +585,21 @@ mod tests {
         assert_eq!(split.list_kind.as_deref(), Some("PodList"));
         assert_eq!(split.rest, "{\"kind\": \"PodList\",\n \"items\": [\n\n\n\n],\n\"metadata\": {}}");
         assert_eq!(split.rest.lines().count(), text.lines().count(), "what follows the items keeps its lines");
+    }
+
+    #[test]
+    fn an_item_is_scanned_in_bytes_that_may_end_before_it_does() {
+        let text = br#"{"a": "x,]"}, 3 ]"#;
+        assert_eq!(next_item(text, 0), NextItem::Item { end: 12, separator: 12 });
+        for cut in 0..=12 {
+            assert_eq!(next_item(&text[..cut], 0), NextItem::Incomplete, "cut at {cut}");
+        }
+        assert_eq!(next_item(text, 14), NextItem::Item { end: 15, separator: 16 });
+        // A number at the end of the bytes may go on in the next ones.
+        assert_eq!(next_item(&text[..15], 14), NextItem::Incomplete);
+        for unusual in [&b"{} x"[..], b"]", b",", b"}"] {
+            assert_eq!(next_item(unusual, 0), NextItem::Unusual, "{:?}", String::from_utf8_lossy(unusual));
+        }
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub use config::{ConfigKind, ConfigMap, ConfigRef, ConfigUse, ConfigValue, Secre
 pub use diag::{Diagnostic, DiagnosticCode, ObjectRef, Severity};
 pub use kube::*;
 pub use load::{
-    load, load_api_list, load_bytes, load_embedded_object, load_inputs, load_with, Input, Inventory, Limits,
+    load, load_api_list, load_bytes, load_embedded_object, load_inputs, load_json_in_parts, load_with, Input,
+    Inventory, Limits,
 };
 pub use selector::{LabelSelector, Labels, Operator, Requirement, NAMESPACE_NAME_LABEL};
 pub use unmodelled::{Selection, UnmodelledPolicy};

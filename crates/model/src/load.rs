@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod object;
+mod stream;
 
 /// One thing the user named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +55,8 @@ pub const DEFAULT_MAX_INPUT_BYTES: u64 = 4 << 30;
 pub const DEFAULT_MAX_DIAGNOSTICS: usize = 1_000;
 /// 256 KiB: about a hundred objects, where a thread's start-up is lost in the parse.
 pub const DEFAULT_PARALLEL_FROM_BYTES: u64 = 256 << 10;
+/// Bytes read at a time from a JSON file read in parts.
+const READ_BLOCK: usize = 1 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -284,18 +287,25 @@ fn load_path(inventory: &mut Inventory, path: &Path) {
     for file in files {
         let name: Arc<str> = Arc::from(file.display().to_string());
         let remaining = inventory.limits.max_input_bytes.saturating_sub(inventory.bytes_read);
-        if let Ok(metadata) = std::fs::metadata(&file) {
-            if metadata.is_file() && metadata.len() > remaining {
-                let message = over_input_limit(inventory, "the file is larger", Some(metadata.len()));
-                file_error(inventory, name, message);
-                continue;
+        let size = std::fs::metadata(&file).ok().filter(|metadata| metadata.is_file()).map(|metadata| metadata.len());
+        if let Some(size) = size.filter(|size| *size > remaining) {
+            let message = over_input_limit(inventory, "the file is larger", Some(size));
+            file_error(inventory, name, message);
+            continue;
+        }
+        let json = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        // A large JSON file is most likely a `kubectl get -o json` dump: read in parts, it is parsed as it is read.
+        if let Some(size) = size.filter(|size| json && *size >= inventory.limits.parallel_from_bytes) {
+            match std::fs::File::open(&file) {
+                Ok(mut reader) => {
+                    load_json_in_parts(inventory, name, &mut reader, size, READ_BLOCK, &mut || std::fs::read(&file));
+                }
+                Err(error) => file_error(inventory, name, format!("cannot read: {error}")),
             }
+            continue;
         }
         match std::fs::read(&file) {
-            Ok(bytes) => {
-                let json = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-                load_bytes(inventory, name, &bytes, json);
-            }
+            Ok(bytes) => load_bytes(inventory, name, &bytes, json),
             Err(error) => file_error(inventory, name, format!("cannot read: {error}")),
         }
     }
@@ -391,8 +401,50 @@ fn file_error(inventory: &mut Inventory, file: Arc<str>, message: String) {
 pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json: bool) {
     inventory.files_read += 1;
     inventory.sources.push(file.clone());
-    inventory.bytes_read = inventory.bytes_read.saturating_add(bytes.len() as u64);
+    let mut placer = Placer { inventory, file: file.clone(), waiting: Vec::new() };
+    load_whole(&mut placer, bytes, json, None);
+}
+
+/// Loads a JSON file read in parts from `reader`, as [`load_bytes`] would load it whole: a large `List` (a
+/// `kubectl get -o json` dump) is cut into runs of items as its bytes arrive, and the runs are parsed on the other
+/// cores while the rest is read, so that reading overlaps parsing and the whole text is never held at once. Any
+/// other document, and a list with anything unusual about it (a syntax error, bytes that are not UTF-8, a read
+/// error), is read whole from `whole` instead, which reports what it finds as a whole read always has; the items
+/// already in place are not put in place twice. `size` is the input's size as far as it is known; `block`, how
+/// many bytes to read at a time. Public so that tests and fuzzers can feed bytes in parts of any size.
+pub fn load_json_in_parts(
+    inventory: &mut Inventory,
+    file: Arc<str>,
+    reader: &mut dyn Read,
+    size: u64,
+    block: usize,
+    whole: &mut dyn FnMut() -> std::io::Result<Vec<u8>>,
+) {
+    inventory.files_read += 1;
+    inventory.sources.push(file.clone());
     let limits = inventory.limits.parse;
+    let default_namespace = inventory.default_namespace.clone();
+    let decode = |parsed| decode_parsed(&file, default_namespace.as_deref(), parsed);
+    let mut placer = Placer { inventory, file: file.clone(), waiting: Vec::new() };
+    let already_put = match stream::read_list(reader, size, block, limits, &decode, &mut |d| placer.put(d, None)) {
+        stream::Streamed::Read { bytes } => {
+            placer.inventory.bytes_read = placer.inventory.bytes_read.saturating_add(bytes);
+            return;
+        }
+        stream::Streamed::Whole { already_put } => already_put,
+    };
+    match whole() {
+        Ok(bytes) => load_whole(&mut placer, &bytes, true, Some(already_put)),
+        Err(error) => file_error(placer.inventory, file, format!("cannot read: {error}")),
+    }
+}
+
+/// Loads one input's bytes, all at hand; `already_put` is `Some(n)` when they must be read whole, the first `n`
+/// items of their list being in place already.
+fn load_whole(placer: &mut Placer, bytes: &[u8], json: bool, already_put: Option<usize>) {
+    let inventory = &mut *placer.inventory;
+    let file = placer.file.clone();
+    inventory.bytes_read = inventory.bytes_read.saturating_add(bytes.len() as u64);
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
@@ -435,63 +487,17 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
     }
     // Stdin has no file name to go by: JSON is what starts like JSON.
     let json = json || (file.as_ref() == "<stdin>" && text.trim_start().starts_with(['{', '[']));
-    // What each parsed document or list item adds to the inventory, decoded on the thread that parsed it.
-    let default_namespace = inventory.default_namespace.clone();
-    let decode = |parsed| {
-        let mut decoder = Decoder::new(&file, default_namespace.as_deref());
-        match parsed {
-            Parsed::Document(document) => {
-                decoder.document(&document);
-                let list_kind = document.get("kind").and_then(Node::as_str).map(str::to_string);
-                Decoded::Document { list_kind, effects: decoder.effects }
-            }
-            // Items of a list whose kind comes after them, and that name no kind themselves, wait for the list's
-            // kind.
-            Parsed::ListItem { item, list_kind: None } if item.get("kind").is_none() => Decoded::Waiting(item),
-            Parsed::ListItem { item, list_kind } => {
-                decoder.list_item(&item, list_kind.as_deref());
-                Decoded::Item(decoder.effects)
-            }
-        }
-    };
+    let limits = inventory.limits.parse;
     let small = (text.len() as u64) < inventory.limits.parallel_from_bytes;
-    // Putting the decoded objects in place, in input order.
-    let mut waiting: Vec<Node> = Vec::new();
-    let mut put = |decoded| match decoded {
-        Decoded::Item(effects) => apply(inventory, effects),
-        Decoded::Waiting(item) => waiting.push(item),
-        Decoded::Document { list_kind, effects } => {
-            let mut decoder = Decoder::new(&file, default_namespace.as_deref());
-            for item in waiting.drain(..) {
-                decoder.list_item(&item, list_kind.as_deref());
-            }
-            apply(inventory, decoder.effects);
-            apply(inventory, effects);
-        }
-        Decoded::ChunkEnd(error) => {
-            // A chunk that broke off never named its list's kind: its waiting items are not read.
-            waiting.clear();
-            if let Some(error) = error {
-                inventory.diagnostics.push(Diagnostic {
-                    severity: Severity::Error,
-                    code: DiagnosticCode::InvalidSyntax,
-                    file: file.clone(),
-                    line: Some(error.line),
-                    object: None,
-                    field: None,
-                    message: format!("{} (the rest of this document is left out)", error.message),
-                    hint: text
-                        .lines()
-                        .nth(error.line.saturating_sub(1) as usize)
-                        .filter(|line| line.contains("{{"))
-                        .map(|_| "`{{ ... }}` is template text: render the template first (`helm template`)".into()),
-                });
-            }
-            inventory.cap_diagnostics();
-        }
-    };
+    let default_namespace = inventory.default_namespace.clone();
+    let decode = |parsed| decode_parsed(&file, default_namespace.as_deref(), parsed);
+    let mut put = |decoded| placer.put(decoded, Some(text));
     if json {
-        let read_whole = if small { Some(0) } else { read_list_in_parallel(text, limits, &decode, &mut put) };
+        let read_whole = match already_put {
+            Some(n) => Some(n),
+            None if small => Some(0),
+            None => read_list_in_parallel(text, limits, &decode, &mut put),
+        };
         if let Some(mut already_put) = read_whole {
             // The items put in place before a run broke off are the first a whole read hands over.
             let mut sink = |parsed| match parsed {
@@ -516,6 +522,73 @@ pub fn load_bytes(inventory: &mut Inventory, file: Arc<str>, bytes: &[u8], json:
                 decoded.into_iter().for_each(&mut put);
                 true
             });
+        }
+    }
+}
+
+/// What one parsed document or list item adds to the inventory, decoded on the thread that parsed it.
+fn decode_parsed(file: &Arc<str>, default_namespace: Option<&str>, parsed: Parsed) -> Decoded {
+    let mut decoder = Decoder::new(file, default_namespace);
+    match parsed {
+        Parsed::Document(document) => {
+            decoder.document(&document);
+            let list_kind = document.get("kind").and_then(Node::as_str).map(str::to_string);
+            Decoded::Document { list_kind, effects: decoder.effects }
+        }
+        // Items of a list whose kind comes after them, and that name no kind themselves, wait for the list's kind.
+        Parsed::ListItem { item, list_kind: None } if item.get("kind").is_none() => Decoded::Waiting(item),
+        Parsed::ListItem { item, list_kind } => {
+            decoder.list_item(&item, list_kind.as_deref());
+            Decoded::Item(decoder.effects)
+        }
+    }
+}
+
+/// Puts what one input's documents and items decode to in place, in input order.
+struct Placer<'a> {
+    inventory: &'a mut Inventory,
+    file: Arc<str>,
+    /// Items of a list whose kind is not known yet.
+    waiting: Vec<Node>,
+}
+
+impl Placer<'_> {
+    /// `text`, the input when it is at hand, gives a syntax error its hint.
+    fn put(&mut self, decoded: Decoded, text: Option<&str>) {
+        match decoded {
+            Decoded::Item(effects) => apply(self.inventory, effects),
+            Decoded::Waiting(item) => self.waiting.push(item),
+            Decoded::Document { list_kind, effects } => {
+                let default_namespace = self.inventory.default_namespace.clone();
+                let mut decoder = Decoder::new(&self.file, default_namespace.as_deref());
+                for item in self.waiting.drain(..) {
+                    decoder.list_item(&item, list_kind.as_deref());
+                }
+                apply(self.inventory, decoder.effects);
+                apply(self.inventory, effects);
+            }
+            Decoded::ChunkEnd(error) => {
+                // A chunk that broke off never named its list's kind: its waiting items are not read.
+                self.waiting.clear();
+                if let Some(error) = error {
+                    self.inventory.diagnostics.push(Diagnostic {
+                        severity: Severity::Error,
+                        code: DiagnosticCode::InvalidSyntax,
+                        file: self.file.clone(),
+                        line: Some(error.line),
+                        object: None,
+                        field: None,
+                        message: format!("{} (the rest of this document is left out)", error.message),
+                        hint: text
+                            .and_then(|text| text.lines().nth(error.line.saturating_sub(1) as usize))
+                            .filter(|line| line.contains("{{"))
+                            .map(|_| {
+                                "`{{ ... }}` is template text: render the template first (`helm template`)".into()
+                            }),
+                    });
+                }
+                self.inventory.cap_diagnostics();
+            }
         }
     }
 }
@@ -718,6 +791,18 @@ mod tests {
             )
         };
         assert_eq!(read(&one), read(&two));
+        if json {
+            // Read in parts of every size: one byte at a time, parts that cut characters and items anywhere, and
+            // parts larger than a run.
+            for block in [1, 7, 4096, 1 << 20] {
+                let mut inventory = Inventory { config_bytes: config_bytes_spent, ..Inventory::default() };
+                let (size, mut reader) = (text.len() as u64, text.as_bytes());
+                let mut whole = || Ok(text.as_bytes().to_vec());
+                load_json_in_parts(&mut inventory, Arc::from(file), &mut reader, size, block, &mut whole);
+                assert_eq!(read(&one), read(&inventory), "read in parts of {block} bytes");
+                assert_eq!(inventory.bytes_read, size);
+            }
+        }
         two
     }
 
@@ -807,11 +892,107 @@ mod tests {
     }
 
     #[test]
+    fn a_json_list_read_in_parts_is_not_read_again_whole() {
+        let with_kinds = json_pod_list(3000, true);
+        let kind_after_items = json_pod_list(3000, false).replace(r#""kind": "List""#, r#""kind": "PodList""#);
+        let with_bom = format!("\u{feff}{with_kinds}");
+        for text in [with_kinds, kind_after_items, with_bom] {
+            assert!(text.len() > 4 * stream_smallest_run(), "several runs: {} bytes", text.len());
+            for block in [1, 4096] {
+                let mut inventory = Inventory::default();
+                let (size, mut reader) = (text.len() as u64, text.as_bytes());
+                let mut read_whole = false;
+                let mut whole = || {
+                    read_whole = true;
+                    Ok(text.as_bytes().to_vec())
+                };
+                load_json_in_parts(&mut inventory, Arc::from("t.json"), &mut reader, size, block, &mut whole);
+                assert!(!read_whole, "parts of {block} bytes");
+                assert_eq!(inventory.workloads.len(), 2970);
+            }
+        }
+    }
+
+    /// Reads `text` in parts of 4 KiB from a reader that fails after `fail_after` bytes (when given), and from
+    /// `whole` when a whole read takes over.
+    fn load_in_parts(
+        text: &[u8],
+        fail_after: Option<usize>,
+        whole: &mut dyn FnMut() -> std::io::Result<Vec<u8>>,
+    ) -> Inventory {
+        struct Failing<'a>(&'a [u8], usize);
+        impl Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.1 == 0 {
+                    return Err(std::io::Error::other("the disk is gone"));
+                }
+                let n = buf.len().min(self.1).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                (self.0, self.1) = (&self.0[n..], self.1 - n);
+                Ok(n)
+            }
+        }
+        let mut reader = Failing(text, fail_after.unwrap_or(usize::MAX));
+        let mut inventory = Inventory::default();
+        load_json_in_parts(&mut inventory, Arc::from("t.json"), &mut reader, text.len() as u64, 4096, whole);
+        inventory
+    }
+
+    #[test]
+    fn a_json_list_read_in_parts_keeps_the_items_before_a_byte_that_is_not_utf8() {
+        let mut text = json_pod_list(3000, true).into_bytes();
+        let at = text.windows(7).position(|w| w == b"\"p2501\"").unwrap_or_else(|| panic!("an item"));
+        text[at + 2] = 0xff;
+        let mut whole = Inventory::default();
+        load_bytes(&mut whole, Arc::from("t.json"), &text, true);
+        assert_eq!(whole.workloads.len(), 0, "read whole, the file is not text");
+        let in_parts = load_in_parts(&text, None, &mut || Ok(text.clone()));
+        let error = in_parts.diagnostics.last();
+        assert_eq!(error, whole.diagnostics.last(), "the same error, naming the same byte and line");
+        assert!(error.is_some_and(|e| e.message.contains("not UTF-8")), "{error:?}");
+        assert!((1..2970).contains(&in_parts.workloads.len()), "{} items before the byte", in_parts.workloads.len());
+    }
+
+    #[test]
+    fn a_json_list_whose_reading_fails_half_way_is_read_whole_or_reports_the_failure() {
+        let text = json_pod_list(3000, true).into_bytes();
+        let mut whole = Inventory::default();
+        load_bytes(&mut whole, Arc::from("t.json"), &text, true);
+        let read = |i: &Inventory| format!("{:?} {:?}", i.workloads, i.diagnostics);
+        // Read again whole, it is read as if it had been read whole from the start.
+        let again = load_in_parts(&text, Some(text.len() / 2), &mut || Ok(text.clone()));
+        assert_eq!(read(&again), read(&whole));
+        // Failing again, the failure is reported.
+        let failed = load_in_parts(&text, Some(text.len() / 2), &mut || Err(std::io::Error::other("the disk is gone")));
+        let error = failed.diagnostics.last();
+        assert!(error.is_some_and(|e| e.message == "cannot read: the disk is gone"), "{error:?}");
+    }
+
+    fn stream_smallest_run() -> usize {
+        stream::SMALLEST_RUN
+    }
+
+    #[test]
     fn a_json_list_whose_items_wait_for_its_kind_reads_as_on_one() {
         // `PodList`'s items name no kind: they are Pods once the list's kind, after them, is read.
         let text = json_pod_list(1000, false).replace(r#""kind": "List""#, r#""kind": "PodList""#);
         let inventory = assert_same_on_one_and_two_threads("t.json", &text, true);
         assert_eq!(inventory.workloads.len(), 990);
+    }
+
+    #[test]
+    fn what_follows_a_lists_items_keeps_its_lines() {
+        // An object of another kind whose `items` are read as a list's (an apiVersion of `v1` and no kind before
+        // them): the diagnostics about it, after its items, name the lines they are on.
+        let text = json_pod_list(3000, false)
+            .replace(r#""kind": "List", "metadata": {}"#, r#""kind": "Service", "metadata": {"name": "Bad_Name"}"#);
+        let inventory = assert_same_on_one_and_two_threads("t.json", &text, true);
+        let last_line = u32::try_from(text.lines().count()).unwrap_or(u32::MAX);
+        assert!(
+            inventory.diagnostics.iter().any(|d| d.line == Some(last_line) && d.message.contains("Bad_Name")),
+            "{:?}",
+            inventory.diagnostics.last()
+        );
     }
 
     #[test]
