@@ -111,7 +111,9 @@ impl Cluster {
         self.namespaces.binary_search_by(|ns| ns.name.as_str().cmp(name)).ok().map(|i| &self.namespaces[i])
     }
 
-    pub fn from_inventory(inventory: Inventory) -> Cluster {
+    pub fn from_inventory(mut inventory: Inventory) -> Cluster {
+        // Only loading needs it, and the cluster is assembled beside the inventory, when both are at their largest.
+        inventory.drop_index();
         let Inventory {
             namespaces,
             nodes,
@@ -247,19 +249,20 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
             (id, root)
         })
         .collect();
-    let roots: Vec<(Location, Suppression, Option<LabelSelector>)> = placed
-        .iter()
-        .map(|(_, root)| {
-            let root = &objects[*root];
-            (root.location.clone(), root.ignore.clone(), root.selector.clone())
-        })
-        .collect();
+    // Each workload starts from the top of the chain of the first object placed in it: taken once per workload (not
+    // per pod), while the objects can still be looked at.
     type Group = (Location, Option<PodFacts>, Vec<Pod>, Suppression, Option<LabelSelector>);
     let mut groups: BTreeMap<WorkloadRef, Group> = BTreeMap::new();
-    for (i, ((object, (id, root)), (root_location, root_ignore, root_selector))) in
-        objects.into_iter().zip(placed).zip(roots).enumerate()
-    {
-        let entry = groups.entry(id).or_insert_with(|| (root_location, None, Vec::new(), root_ignore, root_selector));
+    for (id, root) in &placed {
+        if !groups.contains_key(id) {
+            let root = &objects[*root];
+            let group = (root.location.clone(), None, Vec::new(), root.ignore.clone(), root.selector.clone());
+            groups.insert(id.clone(), group);
+        }
+    }
+    for (i, (object, (id, root))) in objects.into_iter().zip(placed).enumerate() {
+        // Every workload was started above.
+        let Some(entry) = groups.get_mut(&id) else { continue };
         if object.id.kind == WorkloadKind::Pod {
             entry.2.push(Pod { name: Some(object.id.name), facts: object.pod, location: object.location });
         } else if root == i {

@@ -126,6 +126,12 @@ impl Inventory {
         Inventory { default_namespace, limits, ..Inventory::default() }
     }
 
+    /// Forgets which objects were read, so that the next one of the same kind, namespace and name is no longer
+    /// taken for a duplicate; for the end of loading, since the index is a large part of a loaded dump.
+    pub(crate) fn drop_index(&mut self) {
+        self.seen = HashMap::default();
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
