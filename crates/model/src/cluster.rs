@@ -229,40 +229,37 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
     };
 
     // Where each object goes, decided while every object can still be looked at; then the objects are moved, not
-    // copied, into their workloads (a dump's pods are most of what a large cluster holds).
-    let placed: Vec<(WorkloadRef, usize)> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, object)| {
-            let root = root_of(i);
-            let id = if object.id.kind == WorkloadKind::Pod && root == i {
+    // copied, into their workloads (a dump's pods are most of what a large cluster holds). A workload is found by
+    // its name's own strings, and named (its `WorkloadRef`) once; it starts from the top of the chain of the first
+    // object placed in it.
+    type Group = (Location, Option<PodFacts>, Vec<Pod>, Suppression, Option<LabelSelector>);
+    let mut groups: Vec<(WorkloadRef, Group)> = Vec::new();
+    let mut group_of: HashMap<(&str, &str, WorkloadKind), usize> = HashMap::default();
+    let placed: Vec<(usize, usize)> = (0..objects.len())
+        .map(|i| {
+            let (object, root) = (&objects[i], root_of(i));
+            let (namespace, name, kind) = if object.id.kind == WorkloadKind::Pod && root == i {
                 // A pod whose controller is not in the input is named after that controller, when it is a workload kind.
                 match object.owner.as_ref().and_then(|o| WorkloadKind::from_kind(&o.kind).map(|k| (k, &o.name))) {
-                    Some((kind, name)) if kind != WorkloadKind::Pod => {
-                        WorkloadRef { namespace: object.id.namespace.clone(), name: name.clone(), kind }
-                    }
-                    _ => object.id.clone(),
+                    Some((kind, name)) if kind != WorkloadKind::Pod => (&object.id.namespace, name, kind),
+                    _ => (&object.id.namespace, &object.id.name, object.id.kind),
                 }
             } else {
-                objects[root].id.clone()
+                let id = &objects[root].id;
+                (&id.namespace, &id.name, id.kind)
             };
-            (id, root)
+            let group = *group_of.entry((namespace.as_str(), name.as_str(), kind)).or_insert_with(|| {
+                let (id, top) =
+                    (WorkloadRef { namespace: namespace.clone(), name: name.clone(), kind }, &objects[root]);
+                groups.push((id, (top.location.clone(), None, Vec::new(), top.ignore.clone(), top.selector.clone())));
+                groups.len() - 1
+            });
+            (group, root)
         })
         .collect();
-    // Each workload starts from the top of the chain of the first object placed in it: taken once per workload (not
-    // per pod), while the objects can still be looked at.
-    type Group = (Location, Option<PodFacts>, Vec<Pod>, Suppression, Option<LabelSelector>);
-    let mut groups: BTreeMap<WorkloadRef, Group> = BTreeMap::new();
-    for (id, root) in &placed {
-        if !groups.contains_key(id) {
-            let root = &objects[*root];
-            let group = (root.location.clone(), None, Vec::new(), root.ignore.clone(), root.selector.clone());
-            groups.insert(id.clone(), group);
-        }
-    }
-    for (i, (object, (id, root))) in objects.into_iter().zip(placed).enumerate() {
-        // Every workload was started above.
-        let Some(entry) = groups.get_mut(&id) else { continue };
+    drop(group_of);
+    for (i, (object, (group, root))) in objects.into_iter().zip(placed).enumerate() {
+        let entry = &mut groups[group].1;
         if object.id.kind == WorkloadKind::Pod {
             entry.2.push(Pod { name: Some(object.id.name), facts: object.pod, location: object.location });
         } else if root == i {
@@ -270,8 +267,14 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
             entry.1 = Some(object.pod);
         }
     }
-    groups
+    // In the order of their names, as the rest of netseg lists workloads (names are unique, so the order is total);
+    // the groups are large, so their indices are sorted, not they.
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_unstable_by(|&a, &b| groups[a].0.cmp(&groups[b].0));
+    let mut groups: Vec<Option<(WorkloadRef, Group)>> = groups.into_iter().map(Some).collect();
+    order
         .into_iter()
+        .filter_map(|index| groups[index].take())
         .map(|(id, (location, template, pods, ignore, selector))| {
             let pods = if pods.is_empty() {
                 template.map(|facts| Pod { name: None, facts, location: location.clone() }).into_iter().collect()
