@@ -3,7 +3,8 @@
 //! A YAML stream's documents, and runs of a JSON `List`'s items, parse and decode without each other. Each part is
 //! parsed and decoded on the same thread, so the trees it builds are freed where they were allocated (a tree built
 //! on one thread and freed on another cost more than it saved), and the results come back in input order for the
-//! caller to put in place.
+//! caller to put in place: `for_each_in_parallel` when every part is at hand, `pipeline` when the parts arrive
+//! over time (a JSON file read in parts).
 //!
 //! [`beside`] is the other shape the crates above use: one piece of work on a thread of its own while the caller
 //! does something else.
