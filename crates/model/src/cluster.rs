@@ -261,10 +261,10 @@ fn assemble_workloads(objects: Vec<WorkloadObject>) -> Vec<Workload> {
     for (i, (object, (group, root))) in objects.into_iter().zip(placed).enumerate() {
         let entry = &mut groups[group].1;
         if object.id.kind == WorkloadKind::Pod {
-            entry.2.push(Pod { name: Some(object.id.name), facts: object.pod, location: object.location });
+            entry.2.push(Pod { name: Some(object.id.name), facts: *object.pod, location: object.location });
         } else if root == i {
             entry.0 = object.location;
-            entry.1 = Some(object.pod);
+            entry.1 = Some(*object.pod);
         }
     }
     // In the order of their names, as the rest of netseg lists workloads (names are unique, so the order is total);

@@ -241,7 +241,8 @@ pub struct WorkloadObject {
     /// API server generates).
     pub selector: Option<LabelSelector>,
     /// The template for controllers; the pod itself for a Pod.
-    pub pod: PodFacts,
+    /// Boxed: a dump holds a hundred thousand workloads, and the list that holds them grows by doubling.
+    pub pod: Box<PodFacts>,
     pub ignore: Suppression,
     pub location: Location,
 }

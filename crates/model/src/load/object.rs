@@ -460,7 +460,7 @@ impl<'a> Decoder<'a> {
                     id: WorkloadRef { namespace, name, kind: workload_kind },
                     owner: meta.owner,
                     selector,
-                    pod,
+                    pod: Box::new(pod),
                     ignore: meta.ignore,
                     location: location.clone(),
                 })

@@ -24,7 +24,7 @@ pub(super) enum Streamed {
 /// Runs of at least this many bytes (unless the list ends first): enough to be worth a hand-over between threads.
 pub(super) const SMALLEST_RUN: usize = 64 << 10;
 /// Runs of at most about this many bytes: the runs waiting to be parsed are what reading in parts holds.
-const LARGEST_RUN: usize = 4 << 20;
+const LARGEST_RUN: usize = 1 << 20;
 /// Bytes read, at most, to find where a list's items open (a dump's head is a few lines); a list whose head is
 /// longer is read whole.
 const LONGEST_HEAD: usize = 1 << 20;
