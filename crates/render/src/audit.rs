@@ -1,10 +1,12 @@
 //! `netseg audit` output: text for people, `netseg.audit/v1` JSON, SARIF 2.1.0 for code scanning, Markdown for
 //! pull-request comments.
 
+use crate::JsonDocument;
 use crate::Style;
 use netseg_audit::rules::REGISTRY;
-use netseg_audit::{Finding, Report, Severity};
+use netseg_audit::{Finding, Report, Resource, Severity, Witness};
 use netseg_model::Location;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -275,32 +277,65 @@ pub fn text_all_with(reports: &[Report], options: TextOptions) -> String {
     out
 }
 
-/// One finding as JSON; its witness carries the `command` that confirms it on `input` (the input as the user gave
-/// it, empty when unknown).
-pub(crate) fn finding_json(finding: &Finding, cluster: Option<&str>, input: &[String]) -> Value {
-    let mut value = json!({
-        "rule": finding.rule.code,
-        "name": finding.rule.name,
-        "severity": finding.severity,
-        "resource": finding.resource,
-        "location": finding.location.as_ref().map(|l| json!({"file": l.file, "line": l.line})),
-        "message": finding.message,
-        "evidence": finding.evidence,
-        "remediation": finding.remediation,
-    });
-    if let Some(witness) = &finding.witness {
-        value["witness"] = json!(witness);
-        if !input.is_empty() {
-            value["witness"]["command"] = json!(check_command(witness, cluster, input));
+/// One finding in `netseg.audit/v1`, serialised from the finding as it stands (no JSON tree is built): the fields
+/// in the schema's order; its witness carries the `command` that confirms it on the input (the input as the user
+/// gave it; no command when unknown).
+#[derive(Serialize)]
+struct FindingJson<'f> {
+    rule: &'static str,
+    name: &'static str,
+    severity: Severity,
+    resource: &'f Resource,
+    location: Option<LocationJson<'f>>,
+    message: &'f str,
+    evidence: &'f str,
+    remediation: &'f str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    witness: Option<WitnessJson<'f>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressed: Option<&'f str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'f str>,
+}
+
+#[derive(Serialize)]
+struct LocationJson<'f> {
+    file: &'f str,
+    line: u32,
+}
+
+#[derive(Serialize)]
+struct WitnessJson<'f> {
+    #[serde(flatten)]
+    witness: &'f Witness,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<String>,
+}
+
+impl<'f> FindingJson<'f> {
+    fn new(finding: &'f Finding, cluster: Option<&'f str>, input: &[String]) -> FindingJson<'f> {
+        FindingJson {
+            rule: finding.rule.code,
+            name: finding.rule.name,
+            severity: finding.severity,
+            resource: &finding.resource,
+            location: finding.location.as_ref().map(|l| LocationJson { file: &l.file, line: l.line }),
+            message: &finding.message,
+            evidence: &finding.evidence,
+            remediation: &finding.remediation,
+            witness: finding.witness.as_ref().map(|witness| WitnessJson {
+                witness,
+                command: (!input.is_empty()).then(|| check_command(witness, cluster, input)),
+            }),
+            suppressed: finding.suppressed.as_deref(),
+            cluster,
         }
     }
-    if let Some(reason) = &finding.suppressed {
-        value["suppressed"] = json!(reason);
-    }
-    if let Some(cluster) = cluster {
-        value["cluster"] = json!(cluster);
-    }
-    value
+}
+
+/// One finding as JSON (see [`FindingJson`]), for the documents that embed findings in a larger tree.
+pub(crate) fn finding_json(finding: &Finding, cluster: Option<&str>, input: &[String]) -> Value {
+    serde_json::to_value(FindingJson::new(finding, cluster, input)).unwrap_or(Value::Null)
 }
 
 fn summary_json(counts: [(Severity, usize); 5], suppressed: usize) -> Value {
@@ -312,54 +347,55 @@ fn summary_json(counts: [(Severity, usize); 5], suppressed: usize) -> Value {
     Value::Object(summary)
 }
 
-fn findings_json(report: &Report) -> Vec<Value> {
-    report.findings.iter().map(|f| finding_json(f, report.cluster.as_deref(), &report.input)).collect()
-}
-
-pub fn json(report: &Report) -> Value {
-    let mut value = json!({
-        "schema": SCHEMA,
-        "findings": findings_json(report),
-        "summary": summary_json(report.counts(), report.suppressed()),
-        "cni": {"name": report.cni, "enforced": report.enforced},
-        "assumptions": report.assumptions,
-        "notes": report.notes,
-        "exempt": report.exempt,
-        "disabled_rules": report.disabled_rules,
+/// The `netseg.audit/v1` document of one or several clusters, as [`crate::json_text`] lays it out, written as it
+/// goes: each finding is serialised straight to `out`, never gathered into one tree first (a flat cluster's audit
+/// can hold tens of thousands of findings). With several clusters, every finding carries its `cluster`, `summary`
+/// is the total, and each cluster's CNI, assumptions and counts are under `clusters`.
+pub fn write_json(out: &mut dyn std::io::Write, reports: &[Report]) -> std::io::Result<()> {
+    let mut document = JsonDocument::start(out)?;
+    document.field("schema", &SCHEMA)?;
+    let findings = reports.iter().flat_map(|report| {
+        report.findings.iter().map(|finding| FindingJson::new(finding, report.cluster.as_deref(), &report.input))
     });
-    if let Some(cluster) = &report.cluster {
-        value["cluster"] = json!(cluster);
-    }
-    value
-}
-
-/// One `netseg.audit/v1` document for several clusters: every finding carries its `cluster`, `summary` is the
-/// total, and each cluster's CNI, assumptions and counts are under `clusters`.
-pub fn json_all(reports: &[Report]) -> Value {
+    document.list("findings", findings, |out, finding| serde_json::to_writer(out, &finding))?;
+    // Lists go one item to a line and everything else on its key's line, as `json_text` lays out a tree.
     if let [report] = reports {
-        return json(report);
+        document.field("summary", &summary_json(report.counts(), report.suppressed()))?;
+        document.field("cni", &json!({"name": report.cni, "enforced": report.enforced}))?;
+        document.list("assumptions", &report.assumptions, |out, item| serde_json::to_writer(out, item))?;
+        document.list("notes", &report.notes, |out, item| serde_json::to_writer(out, item))?;
+        document.list("exempt", &report.exempt, |out, item| serde_json::to_writer(out, item))?;
+        document.list("disabled_rules", &report.disabled_rules, |out, item| serde_json::to_writer(out, item))?;
+        if let Some(cluster) = &report.cluster {
+            document.field("cluster", cluster)?;
+        }
+        return document.finish();
     }
     let (counts, suppressed) = totals(reports);
-    let clusters: Vec<Value> = reports
-        .iter()
-        .map(|report| {
-            json!({
-                "cluster": report.cluster,
-                "summary": summary_json(report.counts(), report.suppressed()),
-                "cni": {"name": report.cni, "enforced": report.enforced},
-                "assumptions": report.assumptions,
-                "notes": report.notes,
-                "exempt": report.exempt,
-            })
+    document.field("summary", &summary_json(counts, suppressed))?;
+    let clusters = reports.iter().map(|report| {
+        json!({
+            "cluster": report.cluster,
+            "summary": summary_json(report.counts(), report.suppressed()),
+            "cni": {"name": report.cni, "enforced": report.enforced},
+            "assumptions": report.assumptions,
+            "notes": report.notes,
+            "exempt": report.exempt,
         })
-        .collect();
-    json!({
-        "schema": SCHEMA,
-        "findings": reports.iter().flat_map(findings_json).collect::<Vec<_>>(),
-        "summary": summary_json(counts, suppressed),
-        "clusters": clusters,
-        "disabled_rules": reports.first().map(|r| r.disabled_rules.clone()).unwrap_or_default(),
-    })
+    });
+    document.list("clusters", clusters, |out, cluster| serde_json::to_writer(out, &cluster))?;
+    let disabled_rules = reports.first().map(|r| r.disabled_rules.as_slice()).unwrap_or_default();
+    document.list("disabled_rules", disabled_rules, |out, item| serde_json::to_writer(out, item))?;
+    document.finish()
+}
+
+/// [`write_json`] into a string.
+pub fn json_all(reports: &[Report]) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec fails only when serialising does, which these types never do.
+    let written = write_json(&mut out, reports);
+    debug_assert!(written.is_ok());
+    String::from_utf8(out).unwrap_or_default()
 }
 
 pub(crate) fn sarif_level(severity: Severity) -> &'static str {
@@ -624,6 +660,73 @@ fn markdown_body(report: &Report, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report_of(cluster: &str, namespace: &str) -> Report {
+        let resource = Resource { kind: "Namespace".into(), namespace: None, name: namespace.into() };
+        let location = Some(Location { file: "cluster://x/api/v1/namespaces".into(), line: 1 });
+        let (rule, _) = REGISTRY.iter().find(|(rule, _)| rule.code == "NS101").expect("NS101 is registered");
+        let finding = Finding::new(rule, resource, location)
+            .message(format!("namespace {namespace} has no NetworkPolicy"))
+            .witness(Some(Witness {
+                from: format!("{namespace}/a[Deployment]"),
+                to: format!("{namespace}/b[Deployment]"),
+                protocol: netseg_model::Protocol::Tcp,
+                port: 80,
+            }));
+        Report {
+            findings: vec![finding],
+            cni: "calico".into(),
+            enforced: true,
+            assumptions: vec!["no API server address".into()],
+            notes: Vec::new(),
+            input: vec!["--cluster".into()],
+            disabled_rules: vec!["NS148"],
+            cluster: Some(cluster.into()),
+            exempt: Vec::new(),
+            first_input: None,
+        }
+    }
+
+    #[test]
+    fn the_json_of_several_clusters_is_one_document_with_a_line_per_list_item() {
+        let text = json_all(&[report_of("prod", "shop"), report_of("stage", "blog")]);
+        let document: Value = serde_json::from_str(&text).expect("the document is JSON");
+        assert_eq!(document["schema"], SCHEMA);
+        let findings = document["findings"].as_array().expect("findings");
+        assert_eq!(findings.len(), 2);
+        assert_eq!(findings[1]["cluster"], "stage");
+        assert_eq!(findings[1]["witness"]["from"], "blog/a[Deployment]");
+        assert_eq!(
+            findings[1]["witness"]["command"],
+            "netseg can --from 'blog/a[Deployment]' --to 'blog/b[Deployment]' --protocol TCP --port 80 --context \
+             stage --cluster"
+                .replace("\\\n             ", "")
+        );
+        assert_eq!(document["clusters"][0]["cluster"], "prod");
+        assert_eq!(document["summary"]["high"], 2);
+        assert_eq!(document["disabled_rules"], json!(["NS148"]));
+        // The layout `json_text` gives a tree: each finding and each cluster on a line of its own.
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.iter().filter(|line| line.starts_with("    {\"rule\":\"NS101\"")).count(), 2, "{text}");
+        assert_eq!(lines.iter().filter(|line| line.starts_with("    {\"cluster\":")).count(), 2, "{text}");
+    }
+
+    #[test]
+    fn the_json_of_one_report_is_the_tree_json_text_lays_out() {
+        let report = report_of("prod", "shop");
+        let tree = json!({
+            "schema": SCHEMA,
+            "findings": [finding_json(&report.findings[0], report.cluster.as_deref(), &report.input)],
+            "summary": summary_json(report.counts(), report.suppressed()),
+            "cni": {"name": "calico", "enforced": true},
+            "assumptions": ["no API server address"],
+            "notes": [],
+            "exempt": [],
+            "disabled_rules": ["NS148"],
+            "cluster": "prod",
+        });
+        assert_eq!(json_all(&[report]), crate::json_text(&tree));
+    }
 
     #[test]
     fn artifact_uris_are_uri_references_code_scanning_accepts() {

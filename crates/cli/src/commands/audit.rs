@@ -80,7 +80,7 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
     }
     let rendered = match args.output {
         AuditFormat::Text => netseg_render::audit::text_all(&reports, settings.stdout),
-        AuditFormat::Json => netseg_render::json_text(&netseg_render::audit::json_all(&reports)),
+        AuditFormat::Json => netseg_render::audit::json_all(&reports),
         AuditFormat::Sarif => {
             format!("{:#}\n", netseg_render::audit::sarif_all(&reports, env!("CARGO_PKG_VERSION")))
         }
