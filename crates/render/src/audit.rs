@@ -338,6 +338,10 @@ pub(crate) fn finding_json(finding: &Finding, cluster: Option<&str>, input: &[St
     serde_json::to_value(FindingJson::new(finding, cluster, input)).unwrap_or(Value::Null)
 }
 
+fn cni_json(report: &Report) -> Value {
+    json!({"name": report.cni, "enforced": report.enforced})
+}
+
 fn summary_json(counts: [(Severity, usize); 5], suppressed: usize) -> Value {
     let mut summary = serde_json::Map::new();
     for (severity, count) in counts {
@@ -357,15 +361,15 @@ pub fn write_json(out: &mut dyn std::io::Write, reports: &[Report]) -> std::io::
     let findings = reports.iter().flat_map(|report| {
         report.findings.iter().map(|finding| FindingJson::new(finding, report.cluster.as_deref(), &report.input))
     });
-    document.list("findings", findings, |out, finding| serde_json::to_writer(out, &finding))?;
+    document.values("findings", findings)?;
     // Lists go one item to a line and everything else on its key's line, as `json_text` lays out a tree.
     if let [report] = reports {
         document.field("summary", &summary_json(report.counts(), report.suppressed()))?;
-        document.field("cni", &json!({"name": report.cni, "enforced": report.enforced}))?;
-        document.list("assumptions", &report.assumptions, |out, item| serde_json::to_writer(out, item))?;
-        document.list("notes", &report.notes, |out, item| serde_json::to_writer(out, item))?;
-        document.list("exempt", &report.exempt, |out, item| serde_json::to_writer(out, item))?;
-        document.list("disabled_rules", &report.disabled_rules, |out, item| serde_json::to_writer(out, item))?;
+        document.field("cni", &cni_json(report))?;
+        document.values("assumptions", &report.assumptions)?;
+        document.values("notes", &report.notes)?;
+        document.values("exempt", &report.exempt)?;
+        document.values("disabled_rules", &report.disabled_rules)?;
         if let Some(cluster) = &report.cluster {
             document.field("cluster", cluster)?;
         }
@@ -377,25 +381,15 @@ pub fn write_json(out: &mut dyn std::io::Write, reports: &[Report]) -> std::io::
         json!({
             "cluster": report.cluster,
             "summary": summary_json(report.counts(), report.suppressed()),
-            "cni": {"name": report.cni, "enforced": report.enforced},
+            "cni": cni_json(report),
             "assumptions": report.assumptions,
             "notes": report.notes,
             "exempt": report.exempt,
         })
     });
-    document.list("clusters", clusters, |out, cluster| serde_json::to_writer(out, &cluster))?;
-    let disabled_rules = reports.first().map(|r| r.disabled_rules.as_slice()).unwrap_or_default();
-    document.list("disabled_rules", disabled_rules, |out, item| serde_json::to_writer(out, item))?;
+    document.values("clusters", clusters)?;
+    document.values("disabled_rules", reports.first().map(|r| r.disabled_rules.as_slice()).unwrap_or_default())?;
     document.finish()
-}
-
-/// [`write_json`] into a string.
-pub fn json_all(reports: &[Report]) -> String {
-    let mut out = Vec::new();
-    // Writing into a Vec fails only when serialising does, which these types never do.
-    let written = write_json(&mut out, reports);
-    debug_assert!(written.is_ok());
-    String::from_utf8(out).unwrap_or_default()
 }
 
 pub(crate) fn sarif_level(severity: Severity) -> &'static str {
@@ -661,6 +655,12 @@ fn markdown_body(report: &Report, out: &mut String) {
 mod tests {
     use super::*;
 
+    fn json_all(reports: &[Report]) -> String {
+        let mut out = Vec::new();
+        write_json(&mut out, reports).expect("a report serialises");
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
     fn report_of(cluster: &str, namespace: &str) -> Report {
         let resource = Resource { kind: "Namespace".into(), namespace: None, name: namespace.into() };
         let location = Some(Location { file: "cluster://x/api/v1/namespaces".into(), line: 1 });
@@ -700,7 +700,6 @@ mod tests {
             findings[1]["witness"]["command"],
             "netseg can --from 'blog/a[Deployment]' --to 'blog/b[Deployment]' --protocol TCP --port 80 --context \
              stage --cluster"
-                .replace("\\\n             ", "")
         );
         assert_eq!(document["clusters"][0]["cluster"], "prod");
         assert_eq!(document["summary"]["high"], 2);

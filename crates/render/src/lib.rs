@@ -54,7 +54,7 @@ pub fn json_text(value: &serde_json::Value) -> String {
         let mut document = JsonDocument::start(&mut out)?;
         for (key, item) in map {
             match item {
-                Value::Array(items) => document.list(key, items, |out, element| serde_json::to_writer(out, element))?,
+                Value::Array(items) => document.values(key, items)?,
                 _ => document.field(key, item)?,
             }
         }
@@ -106,6 +106,15 @@ impl<'w> JsonDocument<'w> {
             write_item(&mut *self.out, item).map_err(Into::into)?;
         }
         self.out.write_all(if empty { b"[]" } else { b"\n  ]" })
+    }
+
+    /// A list of values, each compact on its own line.
+    pub fn values<T: serde::Serialize>(
+        &mut self,
+        key: &str,
+        items: impl IntoIterator<Item = T>,
+    ) -> std::io::Result<()> {
+        self.list(key, items, |out, item| serde_json::to_writer(out, &item))
     }
 
     pub fn finish(self) -> std::io::Result<()> {

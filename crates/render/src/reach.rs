@@ -214,9 +214,7 @@ pub fn write_json(
     let allowed: Vec<String> = reach.groups.iter().map(|g| json!(g.allowed).to_string()).collect();
     let mut document = JsonDocument::start(out)?;
     document.field("schema", &SCHEMA)?;
-    document.list("endpoints", endpoints_json(cluster, &reach.endpoints, &ids), |out, endpoint| {
-        serde_json::to_writer(out, &endpoint)
-    })?;
+    document.values("endpoints", endpoints_json(cluster, &reach.endpoints, &ids))?;
     document.list("connections", reach.listing(), |out, (src, dst, group)| {
         write!(out, "{{\"src\":{},\"dst\":{},\"allowed\":{}", quoted[src], quoted[dst], allowed[group])?;
         let found = marks(&restricted.pair(src, dst, &reach.groups[group].allowed));

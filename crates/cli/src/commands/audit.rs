@@ -4,7 +4,7 @@ use crate::args::{AuditArgs, AuditFormat, FailOn};
 use crate::diagnostics;
 use crate::exit;
 use crate::input::{self, Loaded};
-use crate::output::{generator, write_out};
+use crate::output::{generator, stream_out, write_out};
 use crate::settings::Settings;
 use crate::timings::phase;
 use anyhow::{anyhow, Result};
@@ -78,16 +78,16 @@ pub fn run(settings: &Settings, args: &AuditArgs) -> Result<u8> {
         drop(network);
         super::drop_aside(cluster);
     }
-    let rendered = match args.output {
-        AuditFormat::Text => netseg_render::audit::text_all(&reports, settings.stdout),
-        AuditFormat::Json => netseg_render::audit::json_all(&reports),
+    match args.output {
+        AuditFormat::Text => write_out(&netseg_render::audit::text_all(&reports, settings.stdout))?,
+        // Written as the findings are serialised: a flat cluster's audit can hold tens of thousands of them.
+        AuditFormat::Json => stream_out(|out| netseg_render::audit::write_json(out, &reports))?,
         AuditFormat::Sarif => {
-            format!("{:#}\n", netseg_render::audit::sarif_all(&reports, env!("CARGO_PKG_VERSION")))
+            write_out(&format!("{:#}\n", netseg_render::audit::sarif_all(&reports, env!("CARGO_PKG_VERSION"))))?
         }
-        AuditFormat::Markdown => netseg_render::audit::markdown_all(&reports),
-        AuditFormat::Html => page.unwrap_or_default(),
-    };
-    write_out(&rendered)?;
+        AuditFormat::Markdown => write_out(&netseg_render::audit::markdown_all(&reports))?,
+        AuditFormat::Html => write_out(&page.unwrap_or_default())?,
+    }
     phase("output");
     let threshold = match args.fail_on {
         FailOn::Critical => Some(Severity::Critical),
