@@ -30,6 +30,7 @@ impl Settings {
                 parse: netseg_model::ParseLimits {
                     max_depth: cli.limits.max_depth,
                     alias_expansion: cli.limits.max_alias_expansion,
+                    ..netseg_model::ParseLimits::default()
                 },
                 max_input_bytes: cli.limits.max_input_bytes,
                 max_diagnostics: cli.limits.max_diagnostics,

@@ -255,6 +255,46 @@ impl Outcome {
     }
 }
 
+/// The JSON reader drops what no decoder reads of a pod or a workload (probes, resources, most of its status)
+/// without building it: on every JSON input of the corpus (`kubectl` dumps and API lists of pods, namespaces and
+/// policies), what it reads must be what the whole read gives.
+#[test]
+fn json_inputs_read_alike_with_what_no_decoder_reads_dropped() {
+    let Some(root) = shared_data::shared_set("corpus/netpol-analyzer", "index.json") else { return };
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("tests")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read a corpus folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 20, "the corpus holds JSON inputs: {}", files.len());
+    let mut workloads = 0;
+    for path in &files {
+        let bytes = std::fs::read(path).expect("read a corpus file");
+        let read = |whole_json_objects| {
+            let mut inventory = Inventory::default();
+            inventory.limits.parse.whole_json_objects = whole_json_objects;
+            netseg_model::load_bytes(&mut inventory, path.display().to_string().into(), &bytes, true);
+            let i = &inventory;
+            let read = format!(
+                "{:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                i.namespaces, i.workloads, i.services, i.policies, i.config_maps, i.unmodelled, i.diagnostics
+            );
+            (read, i.workloads.len())
+        };
+        let (narrow, count) = read(false);
+        assert_eq!(narrow, read(true).0, "{}", path.display());
+        workloads += count;
+    }
+    assert!(workloads > 100, "the corpus's JSON inputs hold pods: {workloads}");
+}
+
 #[test]
 fn netpol_analyzer_connlist_conformance() {
     let Some(root) = shared_data::shared_set("corpus/netpol-analyzer", "index.json") else { return };

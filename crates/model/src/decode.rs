@@ -19,6 +19,7 @@ mod calico;
 mod cilium;
 mod config;
 pub(crate) mod mesh;
+pub(crate) mod unread;
 pub(crate) use admin::admin_policy;
 pub(crate) use calico::{calico_policy, calico_tier, host_endpoint, network_set, staged_kubernetes_policy};
 pub(crate) use cilium::{cilium_config, cilium_policy};

@@ -5,6 +5,46 @@
 //! read here: one pass, bytes to nodes, with the items of a top-level list handed over one at a time.
 
 use crate::yaml::{Node, ParseLimits, Parsed, SyntaxError, Value};
+use std::borrow::Cow;
+
+/// What the decoders read of a value. The rest is checked as strictly as what is kept (syntax, nesting, the node
+/// budget, duplicate keys: the same errors at the same lines) but never built: in a cluster dump, most of a pod is
+/// probes, resources and status that no answer depends on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Keep {
+    /// All of it.
+    All,
+    /// None of it.
+    Nothing,
+    /// An object of this shape; a value of another type is kept whole, for its decoder to report.
+    Object(&'static Shape),
+    /// A list of objects of this shape.
+    Items(&'static Shape),
+}
+
+/// What the decoders read of an object.
+#[derive(Debug)]
+pub(crate) struct Shape {
+    /// Fields read in part, with what is read of each.
+    pub parts: &'static [(&'static str, Keep)],
+    /// Fields no decoder reads.
+    pub unread: &'static [&'static str],
+    /// Whether the fields in neither list are unread too.
+    pub only_parts: bool,
+}
+
+impl Shape {
+    fn keep(&self, key: &str) -> Keep {
+        if let Some((_, keep)) = self.parts.iter().find(|(part, _)| *part == key) {
+            return *keep;
+        }
+        if self.only_parts || self.unread.contains(&key) {
+            Keep::Nothing
+        } else {
+            Keep::All
+        }
+    }
+}
 
 /// Parses one JSON document, handing it (and, for a list, its items one by one) to `sink`.
 pub fn parse_json(text: &str, limits: ParseLimits, sink: &mut dyn FnMut(Parsed)) -> Option<SyntaxError> {
@@ -248,13 +288,30 @@ struct Reader<'a> {
 
 type Result<T> = std::result::Result<T, String>;
 
-impl Reader<'_> {
+/// What an object is read as.
+#[derive(Clone, Copy)]
+enum ObjectKeep {
+    /// As [`Keep`] says.
+    Keep(Keep),
+    /// A Kubernetes object (a document, or an item of a list): its shape follows its `kind` once that is read
+    /// (`kubectl` writes `apiVersion` and `kind` first; an object whose kind comes later is kept whole).
+    Object,
+}
+
+/// A node in place of a value that was checked but not kept.
+const DROPPED: Node = Node { value: Value::Null, line: 0 };
+
+impl<'a> Reader<'a> {
     fn document(&mut self, sink: &mut dyn FnMut(Parsed)) -> Result<()> {
         self.skip_whitespace();
         if self.pos >= self.bytes.len() {
             return Ok(());
         }
-        let root = if self.peek() == Some(b'{') { self.object(0, Some(sink))? } else { self.value(0)? };
+        let root = if self.peek() == Some(b'{') {
+            self.object(0, ObjectKeep::Object, Some(sink))?
+        } else {
+            self.value(0, Keep::All)?
+        };
         self.skip_whitespace();
         if self.pos < self.bytes.len() {
             return Err("unexpected text after the end of the document".into());
@@ -303,16 +360,22 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn value(&mut self, depth: usize) -> Result<Node> {
+    /// A value, built as far as `keep` says ([`DROPPED`] for what it drops).
+    fn value(&mut self, depth: usize, keep: Keep) -> Result<Node> {
         self.skip_whitespace();
         self.charge()?;
         let line = self.line;
         match self.peek() {
-            Some(b'{') => self.object(depth, None),
+            Some(b'{') => self.object(depth, ObjectKeep::Keep(keep), None),
             Some(b'[') => {
                 if depth >= self.limits.max_depth {
                     return Err(self.limits.too_deep());
                 }
+                let item_keep = match keep {
+                    Keep::Nothing => Keep::Nothing,
+                    Keep::Items(shape) => Keep::Object(shape),
+                    Keep::All | Keep::Object(_) => Keep::All,
+                };
                 self.pos += 1;
                 let mut items = Vec::new();
                 self.skip_whitespace();
@@ -320,7 +383,10 @@ impl Reader<'_> {
                     self.pos += 1;
                 } else {
                     loop {
-                        items.push(self.value(depth + 1)?);
+                        let item = self.value(depth + 1, item_keep)?;
+                        if !matches!(keep, Keep::Nothing) {
+                            items.push(item);
+                        }
                         self.skip_whitespace();
                         match self.peek() {
                             Some(b',') => self.pos += 1,
@@ -334,7 +400,13 @@ impl Reader<'_> {
                 }
                 Ok(Node { value: Value::Seq(items), line })
             }
-            Some(b'"') => Ok(Node { value: Value::Str(self.string()?), line }),
+            Some(b'"') => {
+                let text = self.string()?;
+                Ok(match keep {
+                    Keep::Nothing => DROPPED,
+                    _ => Node { value: Value::Str(text.into_owned()), line },
+                })
+            }
             Some(b't') => self.literal("true", Value::Bool(true), line),
             Some(b'f') => self.literal("false", Value::Bool(false), line),
             Some(b'n') => self.literal("null", Value::Null, line),
@@ -344,13 +416,20 @@ impl Reader<'_> {
     }
 
     /// An object; at the root (`sink` given) the `items` of a list are handed over one by one instead of kept.
-    fn object(&mut self, depth: usize, mut sink: Option<&mut dyn FnMut(Parsed)>) -> Result<Node> {
+    fn object(&mut self, depth: usize, keep: ObjectKeep, mut sink: Option<&mut dyn FnMut(Parsed)>) -> Result<Node> {
         if depth >= self.limits.max_depth {
             return Err(self.limits.too_deep());
         }
         let line = self.line;
         self.pos += 1;
         let mut entries: Vec<(String, Node)> = Vec::new();
+        // Keys whose values were dropped, still compared with the next ones: a duplicate is an error wherever it is.
+        let mut dropped: Vec<Cow<'a, str>> = Vec::new();
+        let mut shape = match keep {
+            ObjectKeep::Keep(Keep::Object(shape)) => Some(shape),
+            _ => None,
+        };
+        let build = !matches!(keep, ObjectKeep::Keep(Keep::Nothing));
         let (mut api_version, mut kind): (Option<String>, Option<String>) = (None, None);
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
@@ -365,7 +444,7 @@ impl Reader<'_> {
             let key_line = self.line;
             let key = self.string()?;
             self.expect(b':')?;
-            if entries.iter().any(|(k, _)| *k == key) {
+            if entries.iter().any(|(k, _)| *k == *key) || dropped.contains(&key) {
                 self.line = key_line;
                 return Err(format!("duplicate key `{key}`; the API server would reject this document"));
             }
@@ -373,23 +452,37 @@ impl Reader<'_> {
                 Some(kind) => kind.ends_with("List"),
                 None => api_version.as_deref() == Some("v1"),
             };
+            let value_keep = match shape {
+                _ if !build => Keep::Nothing,
+                Some(shape) => shape.keep(&key),
+                None => Keep::All,
+            };
             let value = match sink.as_deref_mut() {
                 Some(sink) if key == "items" && is_list => self.streamed_items(depth, kind.as_deref(), sink)?,
-                _ => self.value(depth + 1)?,
+                _ => self.value(depth + 1, value_keep)?,
             };
-            if depth == 0 {
-                match (key.as_str(), &value.value) {
-                    ("apiVersion", Value::Str(v)) => api_version = Some(v.clone()),
-                    ("kind", Value::Str(v)) => kind = Some(v.clone()),
-                    _ => {}
-                }
-            }
-            let value = if matches!(value.value, Value::Seq(_) | Value::Map(_)) {
-                Node { line: key_line, ..value }
+            if matches!(value_keep, Keep::Nothing) {
+                dropped.push(key);
             } else {
-                value
-            };
-            entries.push((key, value));
+                if depth == 0 {
+                    match (&*key, &value.value) {
+                        ("apiVersion", Value::Str(v)) => api_version = Some(v.clone()),
+                        ("kind", Value::Str(v)) => kind = Some(v.clone()),
+                        _ => {}
+                    }
+                }
+                if let (ObjectKeep::Object, "kind", Value::Str(kind), false) =
+                    (keep, &*key, &value.value, self.limits.whole_json_objects)
+                {
+                    shape = crate::decode::unread::object_shape(kind);
+                }
+                let value = if matches!(value.value, Value::Seq(_) | Value::Map(_)) {
+                    Node { line: key_line, ..value }
+                } else {
+                    value
+                };
+                entries.push((key.into_owned(), value));
+            }
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -406,7 +499,14 @@ impl Reader<'_> {
     /// One item of a root list's `items`, handed to `sink`: at the depth of the root object's `items` array's
     /// elements, which a run of items read alone is read at too.
     fn list_item(&mut self, list_kind: Option<&str>, sink: &mut dyn FnMut(Parsed)) -> Result<()> {
-        let item = self.value(2)?;
+        const DEPTH: usize = 2;
+        self.skip_whitespace();
+        let item = if self.peek() == Some(b'{') {
+            self.charge()?;
+            self.object(DEPTH, ObjectKeep::Object, None)?
+        } else {
+            self.value(DEPTH, Keep::All)?
+        };
         sink(Parsed::ListItem { item, list_kind: list_kind.map(str::to_string) });
         Ok(())
     }
@@ -416,7 +516,7 @@ impl Reader<'_> {
         self.skip_whitespace();
         let line = self.line;
         if self.peek() != Some(b'[') {
-            return self.value(depth + 1);
+            return self.value(depth + 1, Keep::All);
         }
         self.pos += 1;
         self.skip_whitespace();
@@ -463,9 +563,11 @@ impl Reader<'_> {
         }
     }
 
-    fn string(&mut self) -> Result<String> {
+    /// A string's contents: borrowed from the text unless it holds an escape.
+    fn string(&mut self) -> Result<Cow<'a, str>> {
         self.pos += 1;
-        let mut out = String::new();
+        let first = self.pos;
+        let mut out: Option<String> = None;
         loop {
             let start = self.pos;
             while let Some(&byte) = self.bytes.get(self.pos) {
@@ -474,13 +576,21 @@ impl Reader<'_> {
                 }
                 self.pos += 1;
             }
-            out.push_str(&self.text[start..self.pos]);
             match self.peek() {
                 Some(b'"') => {
+                    let text = match out {
+                        None => Cow::Borrowed(&self.text[first..self.pos]),
+                        Some(mut out) => {
+                            out.push_str(&self.text[start..self.pos]);
+                            Cow::Owned(out)
+                        }
+                    };
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(text);
                 }
                 Some(b'\\') => {
+                    let out = out.get_or_insert_with(String::new);
+                    out.push_str(&self.text[start..self.pos]);
                     self.pos += 1;
                     let escape = self.peek().ok_or("an unfinished escape")?;
                     self.pos += 1;
@@ -493,7 +603,10 @@ impl Reader<'_> {
                         b'n' => out.push('\n'),
                         b'r' => out.push('\r'),
                         b't' => out.push('\t'),
-                        b'u' => out.push(self.unicode_escape()?),
+                        b'u' => {
+                            let c = self.unicode_escape()?;
+                            out.push(c);
+                        }
                         other => return Err(format!("`\\{}` is not a JSON escape", other as char)),
                     }
                 }
@@ -548,6 +661,96 @@ mod tests {
         assert_eq!(root.get("b").map(|b| b.line), Some(2));
         assert_eq!(root.get("b").and_then(|b| b.get("c")).and_then(Node::as_str), Some("xé😀\n"));
         assert_eq!(root.get("a").map(|a| a.type_name()), Some("list"));
+    }
+
+    fn read_with(text: &str, whole_json_objects: bool) -> (Vec<Parsed>, Option<SyntaxError>) {
+        let mut out = Vec::new();
+        let limits = ParseLimits { whole_json_objects, ..ParseLimits::default() };
+        let error = parse_json(text, limits, &mut |p| out.push(p));
+        (out, error)
+    }
+
+    const POD: &str = r#"{"apiVersion": "v1", "kind": "Pod",
+ "metadata": {"name": "p", "uid": "u\u00e9", "labels": {"uid": "x", "resources": "y"},
+  "managedFields": [{"f:spec": {"f:containers": {}}}], "ownerReferences": [{"apiVersion": "apps/v1",
+  "kind": "ReplicaSet", "name": "r", "uid": "u", "controller": true}]},
+ "spec": {"tolerations": [{"key": 1}], "nodeName": "n", "containers": [{"name": "c", "image": "i",
+  "resources": {"limits": {"cpu": 2}}, "readinessProbe": null, "ports": [{"containerPort": 80}]}]},
+ "status": {"phase": "Running", "conditions": [[], {}], "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}]}}"#;
+
+    #[test]
+    fn what_no_decoder_reads_of_a_pod_is_dropped_and_the_rest_kept() {
+        let (narrow, error) = read_with(POD, false);
+        assert_eq!(error, None);
+        let (whole, _) = read_with(POD, true);
+        let [Parsed::Document(narrow)] = narrow.as_slice() else { panic!("one document") };
+        let [Parsed::Document(whole)] = whole.as_slice() else { panic!("one document") };
+        let path = |node: &Node, path: &[&str]| path.iter().try_fold(node.clone(), |n, key| n.get(key).cloned());
+        for unread in [
+            &["metadata", "uid"][..],
+            &["metadata", "managedFields"],
+            &["spec", "tolerations"],
+            &["status", "phase"],
+            &["status", "conditions"],
+        ] {
+            assert!(path(whole, unread).is_some(), "{unread:?} is in the input");
+            assert!(path(narrow, unread).is_none(), "{unread:?} is dropped");
+        }
+        // Free-form maps keep every key, even one named like a field that is dropped elsewhere.
+        for read in [&["metadata", "labels"][..], &["spec", "nodeName"], &["status", "podIPs"], &["status", "podIP"]] {
+            assert_eq!(path(narrow, read), path(whole, read), "{read:?}");
+        }
+        let container = |root: &Node| match root.get("spec").and_then(|s| s.get("containers")).map(|c| &c.value) {
+            Some(Value::Seq(items)) => items[0].clone(),
+            _ => panic!("a list of containers"),
+        };
+        assert!(container(narrow).get("resources").is_none() && container(narrow).get("readinessProbe").is_none());
+        assert_eq!(container(narrow).get("ports"), container(whole).get("ports"));
+        let owner = |root: &Node| match root.get("metadata").and_then(|m| m.get("ownerReferences")).map(|o| &o.value) {
+            Some(Value::Seq(items)) => items[0].clone(),
+            _ => panic!("a list of owners"),
+        };
+        assert!(owner(narrow).get("uid").is_none());
+        assert_eq!(owner(narrow).get("controller"), owner(whole).get("controller"));
+    }
+
+    #[test]
+    fn what_is_dropped_is_checked_as_strictly_as_what_is_kept() {
+        // Each broken where the narrow read drops the value: the same error on the same line as the whole read.
+        for broken in [
+            POD.replace(r#""readinessProbe": null"#, r#""readinessProbe": {"a": 1, "a": 2}"#),
+            POD.replace(r#""phase": "Running""#, r#""phase": "Run\qning""#),
+            POD.replace(r#""phase": "Running""#, "\"phase\": \"Run\u{1}ning\""),
+            POD.replace(r#""conditions": [[], {}]"#, r#""conditions": [[], {}"#),
+            POD.replace(r#""tolerations": [{"key": 1}]"#, r#""tolerations": [{"key": 01x}]"#),
+            POD.replace(r#""tolerations": [{"key": 1}]"#, r#""tolerations": [{"key": tru}]"#),
+            POD.replace(r#""uid": "u\u00e9""#, r#""uid": "u\ud800""#),
+            POD.replace(r#""uid": "u\u00e9""#, r#""uid": 1, "uid": 2"#),
+            POD.replace(
+                r#""managedFields": [{"f:spec": {"f:containers": {}}}]"#,
+                &format!("\"managedFields\": {}", "[".repeat(600)),
+            ),
+        ] {
+            let (_, narrow) = read_with(&broken, false);
+            let (_, whole) = read_with(&broken, true);
+            assert!(narrow.is_some(), "{broken}");
+            assert_eq!(narrow, whole, "{broken}");
+        }
+        // The node budget counts what is dropped.
+        let limits =
+            |whole_json_objects| ParseLimits { alias_expansion: 0, whole_json_objects, ..ParseLimits::default() };
+        let many = POD.replace(r#""conditions": [[], {}]"#, &format!("\"conditions\": [{}0]", "0, ".repeat(100_001)));
+        let mut errors = [false, true].map(|whole| parse_json(&many, limits(whole), &mut |_| {}));
+        assert!(errors[0].as_ref().is_some_and(|e| e.message.contains("nodes")), "{:?}", errors[0]);
+        assert_eq!(errors[0].take(), errors[1].take());
+    }
+
+    #[test]
+    fn an_object_whose_kind_comes_after_its_fields_is_kept_whole() {
+        let late = r#"{"apiVersion": "v1", "metadata": {"name": "p", "uid": "u"}, "kind": "Pod"}"#;
+        let (parsed, _) = read_with(late, false);
+        let [Parsed::Document(root)] = parsed.as_slice() else { panic!("one document") };
+        assert!(root.get("metadata").and_then(|m| m.get("uid")).is_some());
     }
 
     #[test]

@@ -772,14 +772,15 @@ mod tests {
 
     /// As [`assert_same_on_one_and_two_threads`], with `config_bytes_spent` of the input's ConfigMap budget gone.
     fn assert_same_across_threads(file: &str, text: &str, json: bool, config_bytes_spent: u64) -> Inventory {
-        let load_with_threshold = |threshold| {
+        let load_with = |threshold, whole_json_objects| {
             let mut inventory = Inventory::default();
             inventory.limits.parallel_from_bytes = threshold;
+            inventory.limits.parse.whole_json_objects = whole_json_objects;
             inventory.config_bytes = config_bytes_spent;
             load_bytes(&mut inventory, Arc::from(file), text.as_bytes(), json);
             inventory
         };
-        let (one, two) = (load_with_threshold(u64::MAX), load_with_threshold(0));
+        let (one, two) = (load_with(u64::MAX, false), load_with(0, false));
         // Everything but the duplicate index, a hash map whose printed order is random.
         let read = |i: &Inventory| {
             format!(
@@ -798,6 +799,8 @@ mod tests {
         };
         assert_eq!(read(&one), read(&two));
         if json {
+            // What no decoder reads is dropped unbuilt: the same as built and not read.
+            assert_eq!(read(&one), read(&load_with(u64::MAX, true)), "the narrow read differs from the whole one");
             // Read in parts of every size: one byte at a time, parts that cut characters and items anywhere, and
             // parts larger than a run.
             for block in [1, 7, 4096, 1 << 20] {
@@ -976,6 +979,72 @@ mod tests {
 
     fn stream_smallest_run() -> usize {
         stream::SMALLEST_RUN
+    }
+
+    #[test]
+    fn a_json_dump_reads_alike_with_what_no_decoder_reads_dropped() {
+        // Every kind with a shape, each with the fields the narrow read drops (some of the wrong type, which no
+        // decoder reports), beside what is read; and a pod whose kind comes last, which is kept whole.
+        let probes = r#""readinessProbe": {"httpGet": {"port": "http"}}, "resources": [1], "securityContext": 7,
+            "terminationMessagePath": "/dev/termination-log", "imagePullPolicy": {"x": null}"#;
+        let pod_spec = format!(
+            r#"{{"dnsPolicy": "ClusterFirst", "tolerations": "all", "affinity": {{}}, "nodeName": "n1",
+            "serviceAccountName": "sa", "volumes": [{{"name": "v", "configMap": {{"name": "cm"}}}}],
+            "containers": [{{"name": "c", "image": "i:1", {probes}, "volumeMounts": [{{"name": "v", "mountPath": "/etc/c"}}], "env": [{{"name": "U", "value": "http://db:5432"}}],
+            "ports": [{{"name": "http", "containerPort": 8080}}, {{"containerPort": 9090, "protocol": "TCP"}}]}}],
+            "initContainers": [{{"name": "init", "image": "i:0", {probes}}}]}}"#
+        );
+        let metadata = |name: &str| {
+            format!(
+                r#"{{"name": "{name}", "namespace": "a", "uid": "u", "resourceVersion": "1", "generation": 2,
+                "creationTimestamp": "2026-01-01T00:00:00Z", "managedFields": [{{"manager": "m"}}],
+                "labels": {{"app": "{name}", "uid": "label-named-like-a-dropped-field"}},
+                "annotations": {{"sidecar.istio.io/inject": "true"}}}}"#
+            )
+        };
+        let template =
+            format!(r#"{{"metadata": {{"labels": {{"app": "x"}}, "creationTimestamp": null}}, "spec": {pod_spec}}}"#);
+        let items = [
+            format!(
+                r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "p", "namespace": "a", "uid": "u",
+                "ownerReferences": [{{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "u",
+                "controller": true, "blockOwnerDeletion": true}}]}}, "spec": {pod_spec},
+                "status": {{"phase": "Running", "hostIP": "1.2.3.4", "conditions": [{{"type": "Ready"}}],
+                "podIP": "10.0.0.1", "podIPs": [{{"ip": "10.0.0.1"}}, {{"ip": "fd00::1"}}]}}}}"#
+            ),
+            format!(
+                r#"{{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {}, "spec": {{"replicas": 3,
+                "strategy": {{"type": "RollingUpdate"}}, "selector": {{"matchLabels": {{"app": "x"}}}},
+                "template": {template}}}, "status": {{"replicas": "three"}}}}"#,
+                metadata("d")
+            ),
+            format!(
+                r#"{{"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {}, "spec": {{"schedule": "* * * * *",
+                "jobTemplate": {{"spec": {{"backoffLimit": 1, "template": {template}}}}}}}}}"#,
+                metadata("cj")
+            ),
+            format!(
+                r#"{{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}, "spec": {{"serviceName": "s",
+                "volumeClaimTemplates": [{{"metadata": {{"name": "data"}}}}], "selector": {{"matchLabels": {{"app": "x"}}}},
+                "template": {template}}}}}"#,
+                metadata("ss")
+            ),
+            format!(r#"{{"apiVersion": "v1", "metadata": {}, "spec": {pod_spec}, "kind": "Pod"}}"#, metadata("late")),
+        ];
+        let text = format!(r#"{{"apiVersion": "v1", "kind": "List", "items": [{}]}}"#, items.join(",\n"));
+        let inventory = assert_same_on_one_and_two_threads("t.json", &text, true);
+        assert_eq!(inventory.workloads.len(), 5);
+        let pod = &inventory.workloads[0];
+        assert_eq!(pod.pod.ips.len(), 2, "both addresses of podIPs");
+        assert_eq!(pod.pod.node_name.as_deref(), Some("n1"));
+        assert_eq!(pod.pod.ports.len(), 2);
+        assert_eq!(pod.pod.images.len(), 2);
+        assert!(pod.owner.as_ref().is_some_and(|o| o.name == "r"));
+        for workload in &inventory.workloads[1..4] {
+            assert_eq!(workload.pod.labels.get("app").map(|v| &**v), Some("x"), "{}", workload.id);
+        }
+        assert!(inventory.workloads[4].pod.labels.get("uid").is_some(), "labels keep every key");
+        assert!(inventory.diagnostics.iter().all(|d| d.severity != Severity::Error), "{:?}", inventory.diagnostics);
     }
 
     #[test]

@@ -21,11 +21,14 @@ pub struct ParseLimits {
     pub max_depth: usize,
     /// Nodes per input byte that aliases may expand a document to (`--max-alias-expansion`).
     pub alias_expansion: usize,
+    /// Build the fields of JSON pods and workloads that no decoder reads (probes, resources, status) instead of
+    /// checking and dropping them: for tests that hold the narrow read against the whole one.
+    pub whole_json_objects: bool,
 }
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        ParseLimits { max_depth: MAX_DEPTH, alias_expansion: ALIAS_EXPANSION }
+        ParseLimits { max_depth: MAX_DEPTH, alias_expansion: ALIAS_EXPANSION, whole_json_objects: false }
     }
 }
 
