@@ -20,20 +20,33 @@ pub(crate) enum Keep {
     Object(&'static Shape),
     /// A list of objects of this shape.
     Items(&'static Shape),
+    /// A Kubernetes object (a document, or an item of a list): its shape follows its `kind` once that is read
+    /// (`kubectl` writes `apiVersion` and `kind` first; an object whose kind comes later is kept whole).
+    Resource,
 }
 
 /// What the decoders read of an object.
 #[derive(Debug)]
 pub(crate) struct Shape {
     /// Fields read in part, with what is read of each.
-    pub parts: &'static [(&'static str, Keep)],
+    parts: &'static [(&'static str, Keep)],
     /// Fields no decoder reads.
-    pub unread: &'static [&'static str],
+    unread: &'static [&'static str],
     /// Whether the fields in neither list are unread too.
-    pub only_parts: bool,
+    only_parts: bool,
 }
 
 impl Shape {
+    /// Fields read in part as `parts` say, those in `unread` not read at all, the others read whole.
+    pub(crate) const fn new(parts: &'static [(&'static str, Keep)], unread: &'static [&'static str]) -> Shape {
+        Shape { parts, unread, only_parts: false }
+    }
+
+    /// Only the fields in `parts` read.
+    pub(crate) const fn only(parts: &'static [(&'static str, Keep)]) -> Shape {
+        Shape { parts, unread: &[], only_parts: true }
+    }
+
     fn keep(&self, key: &str) -> Keep {
         if let Some((_, keep)) = self.parts.iter().find(|(part, _)| *part == key) {
             return *keep;
@@ -288,16 +301,6 @@ struct Reader<'a> {
 
 type Result<T> = std::result::Result<T, String>;
 
-/// What an object is read as.
-#[derive(Clone, Copy)]
-enum ObjectKeep {
-    /// As [`Keep`] says.
-    Keep(Keep),
-    /// A Kubernetes object (a document, or an item of a list): its shape follows its `kind` once that is read
-    /// (`kubectl` writes `apiVersion` and `kind` first; an object whose kind comes later is kept whole).
-    Object,
-}
-
 /// A node in place of a value that was checked but not kept.
 const DROPPED: Node = Node { value: Value::Null, line: 0 };
 
@@ -308,7 +311,7 @@ impl<'a> Reader<'a> {
             return Ok(());
         }
         let root = if self.peek() == Some(b'{') {
-            self.object(0, ObjectKeep::Object, Some(sink))?
+            self.object(0, Keep::Resource, Some(sink))?
         } else {
             self.value(0, Keep::All)?
         };
@@ -366,7 +369,7 @@ impl<'a> Reader<'a> {
         self.charge()?;
         let line = self.line;
         match self.peek() {
-            Some(b'{') => self.object(depth, ObjectKeep::Keep(keep), None),
+            Some(b'{') => self.object(depth, keep, None),
             Some(b'[') => {
                 if depth >= self.limits.max_depth {
                     return Err(self.limits.too_deep());
@@ -374,7 +377,7 @@ impl<'a> Reader<'a> {
                 let item_keep = match keep {
                     Keep::Nothing => Keep::Nothing,
                     Keep::Items(shape) => Keep::Object(shape),
-                    Keep::All | Keep::Object(_) => Keep::All,
+                    Keep::All | Keep::Object(_) | Keep::Resource => Keep::All,
                 };
                 self.pos += 1;
                 let mut items = Vec::new();
@@ -416,7 +419,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An object; at the root (`sink` given) the `items` of a list are handed over one by one instead of kept.
-    fn object(&mut self, depth: usize, keep: ObjectKeep, mut sink: Option<&mut dyn FnMut(Parsed)>) -> Result<Node> {
+    fn object(&mut self, depth: usize, keep: Keep, mut sink: Option<&mut dyn FnMut(Parsed)>) -> Result<Node> {
         if depth >= self.limits.max_depth {
             return Err(self.limits.too_deep());
         }
@@ -426,10 +429,10 @@ impl<'a> Reader<'a> {
         // Keys whose values were dropped, still compared with the next ones: a duplicate is an error wherever it is.
         let mut dropped: Vec<Cow<'a, str>> = Vec::new();
         let mut shape = match keep {
-            ObjectKeep::Keep(Keep::Object(shape)) => Some(shape),
+            Keep::Object(shape) => Some(shape),
             _ => None,
         };
-        let build = !matches!(keep, ObjectKeep::Keep(Keep::Nothing));
+        let build = !matches!(keep, Keep::Nothing);
         let (mut api_version, mut kind): (Option<String>, Option<String>) = (None, None);
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
@@ -471,10 +474,10 @@ impl<'a> Reader<'a> {
                         _ => {}
                     }
                 }
-                if let (ObjectKeep::Object, "kind", Value::Str(kind), false) =
-                    (keep, &*key, &value.value, self.limits.whole_json_objects)
-                {
-                    shape = crate::decode::unread::object_shape(kind);
+                if matches!(keep, Keep::Resource) && key == "kind" && !self.limits.whole_json_objects {
+                    if let Value::Str(kind) = &value.value {
+                        shape = crate::decode::unread::object_shape(kind);
+                    }
                 }
                 let value = if matches!(value.value, Value::Seq(_) | Value::Map(_)) {
                     Node { line: key_line, ..value }
@@ -499,14 +502,7 @@ impl<'a> Reader<'a> {
     /// One item of a root list's `items`, handed to `sink`: at the depth of the root object's `items` array's
     /// elements, which a run of items read alone is read at too.
     fn list_item(&mut self, list_kind: Option<&str>, sink: &mut dyn FnMut(Parsed)) -> Result<()> {
-        const DEPTH: usize = 2;
-        self.skip_whitespace();
-        let item = if self.peek() == Some(b'{') {
-            self.charge()?;
-            self.object(DEPTH, ObjectKeep::Object, None)?
-        } else {
-            self.value(DEPTH, Keep::All)?
-        };
+        let item = self.value(2, Keep::Resource)?;
         sink(Parsed::ListItem { item, list_kind: list_kind.map(str::to_string) });
         Ok(())
     }

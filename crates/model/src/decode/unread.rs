@@ -22,32 +22,21 @@ pub(crate) fn object_shape(kind: &str) -> Option<&'static Shape> {
     }
 }
 
-static POD: Shape = Shape {
-    parts: &[
-        ("metadata", Keep::Object(&METADATA)),
-        ("spec", Keep::Object(&POD_SPEC)),
-        ("status", Keep::Object(&POD_STATUS)),
-    ],
-    unread: &[],
-    only_parts: false,
-};
+static POD: Shape = Shape::new(
+    &[("metadata", Keep::Object(&METADATA)), ("spec", Keep::Object(&POD_SPEC)), ("status", Keep::Object(&POD_STATUS))],
+    &[],
+);
 
-static WORKLOAD: Shape = Shape {
-    parts: &[("metadata", Keep::Object(&METADATA)), ("spec", Keep::Object(&WORKLOAD_SPEC))],
-    unread: &["status"],
-    only_parts: false,
-};
+static WORKLOAD: Shape =
+    Shape::new(&[("metadata", Keep::Object(&METADATA)), ("spec", Keep::Object(&WORKLOAD_SPEC))], &["status"]);
 
-static CRON_JOB: Shape = Shape {
-    parts: &[("metadata", Keep::Object(&METADATA)), ("spec", Keep::Object(&CRON_JOB_SPEC))],
-    unread: &["status"],
-    only_parts: false,
-};
+static CRON_JOB: Shape =
+    Shape::new(&[("metadata", Keep::Object(&METADATA)), ("spec", Keep::Object(&CRON_JOB_SPEC))], &["status"]);
 
 /// An object's metadata: its name, namespace, labels, annotations and controller are read.
-static METADATA: Shape = Shape {
-    parts: &[("ownerReferences", Keep::Items(&OWNER_REFERENCE))],
-    unread: &[
+static METADATA: Shape = Shape::new(
+    &[("ownerReferences", Keep::Items(&OWNER_REFERENCE))],
+    &[
         "uid",
         "resourceVersion",
         "generation",
@@ -59,16 +48,14 @@ static METADATA: Shape = Shape {
         "finalizers",
         "generateName",
     ],
-    only_parts: false,
-};
+);
 
-static OWNER_REFERENCE: Shape =
-    Shape { parts: &[], unread: &["apiVersion", "uid", "blockOwnerDeletion"], only_parts: false };
+static OWNER_REFERENCE: Shape = Shape::new(&[], &["apiVersion", "uid", "blockOwnerDeletion"]);
 
 /// A controller's spec: its selector and pod template are read.
-static WORKLOAD_SPEC: Shape = Shape {
-    parts: &[("template", Keep::Object(&POD_TEMPLATE))],
-    unread: &[
+static WORKLOAD_SPEC: Shape = Shape::new(
+    &[("template", Keep::Object(&POD_TEMPLATE))],
+    &[
         "replicas",
         "minReadySeconds",
         "revisionHistoryLimit",
@@ -92,12 +79,11 @@ static WORKLOAD_SPEC: Shape = Shape {
         "successPolicy",
         "suspend",
     ],
-    only_parts: false,
-};
+);
 
-static CRON_JOB_SPEC: Shape = Shape {
-    parts: &[("jobTemplate", Keep::Object(&JOB_TEMPLATE))],
-    unread: &[
+static CRON_JOB_SPEC: Shape = Shape::new(
+    &[("jobTemplate", Keep::Object(&JOB_TEMPLATE))],
+    &[
         "schedule",
         "timeZone",
         "concurrencyPolicy",
@@ -106,21 +92,17 @@ static CRON_JOB_SPEC: Shape = Shape {
         "failedJobsHistoryLimit",
         "suspend",
     ],
-    only_parts: false,
-};
+);
 
-static JOB_TEMPLATE: Shape = Shape { parts: &[("spec", Keep::Object(&WORKLOAD_SPEC))], unread: &[], only_parts: false };
+static JOB_TEMPLATE: Shape = Shape::new(&[("spec", Keep::Object(&WORKLOAD_SPEC))], &[]);
 
-static POD_TEMPLATE: Shape = Shape {
-    parts: &[("metadata", Keep::Object(&METADATA)), ("spec", Keep::Object(&POD_SPEC))],
-    unread: &[],
-    only_parts: false,
-};
+static POD_TEMPLATE: Shape =
+    Shape::new(&[("metadata", Keep::Object(&METADATA)), ("spec", Keep::Object(&POD_SPEC))], &[]);
 
 /// A pod's spec: its node, host network, service account, volumes and containers are read.
-static POD_SPEC: Shape = Shape {
-    parts: &[("containers", Keep::Items(&CONTAINER)), ("initContainers", Keep::Items(&CONTAINER))],
-    unread: &[
+static POD_SPEC: Shape = Shape::new(
+    &[("containers", Keep::Items(&CONTAINER)), ("initContainers", Keep::Items(&CONTAINER))],
+    &[
         "activeDeadlineSeconds",
         "affinity",
         "dnsConfig",
@@ -144,13 +126,12 @@ static POD_SPEC: Shape = Shape {
         "tolerations",
         "topologySpreadConstraints",
     ],
-    only_parts: false,
-};
+);
 
 /// A container: its name, image, command, arguments, environment, ports and volume mounts are read.
-static CONTAINER: Shape = Shape {
-    parts: &[],
-    unread: &[
+static CONTAINER: Shape = Shape::new(
+    &[],
+    &[
         "imagePullPolicy",
         "lifecycle",
         "livenessProbe",
@@ -167,9 +148,7 @@ static CONTAINER: Shape = Shape {
         "volumeDevices",
         "workingDir",
     ],
-    only_parts: false,
-};
+);
 
 /// A pod's status: only its addresses are read.
-static POD_STATUS: Shape =
-    Shape { parts: &[("podIP", Keep::All), ("podIPs", Keep::All)], unread: &[], only_parts: true };
+static POD_STATUS: Shape = Shape::only(&[("podIP", Keep::All), ("podIPs", Keep::All)]);
